@@ -1,0 +1,52 @@
+import { z } from 'zod';
+import { Cidr4, Domain, Ipv4, Name, NetworkType, RestartPolicy } from './common.js';
+
+/** REST request bodies. Every create route validates with one of these. */
+export const TenantCreate = z.object({ name: Name }).strict();
+export const NetworkCreate = z
+  .object({
+    name: Name,
+    type: NetworkType.default('vxlan'),
+    cidr: Cidr4,
+    gateway: Ipv4.optional(),
+    mtu: z.number().int().min(576).max(9000).optional(),
+    domain: Domain.optional(),
+    vni: z.number().int().min(1).max(16_777_215).optional(),
+  })
+  .strict();
+export const ContainerCreate = z
+  .object({
+    name: Name,
+    image: z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an image name such as busybox'),
+    networks: z.array(Name).min(1).max(8),
+    command: z.array(z.string().max(4096)).max(256).default([]),
+    node: Name.optional(),
+    restart: RestartPolicy.default('never'),
+    boot: z.boolean().default(false),
+  })
+  .strict();
+export const TokenCreate = z
+  .object({
+    kind: z.enum(['admin', 'tenant', 'node']),
+    tenant: Name.optional(),
+    node: Name.optional(),
+  })
+  .strict()
+  .superRefine((v, ctx) => {
+    if (v.kind === 'tenant' && !v.tenant) ctx.addIssue({ code: 'custom', path: ['tenant'], message: 'required for a tenant token' });
+    if (v.kind === 'node' && !v.node) ctx.addIssue({ code: 'custom', path: ['node'], message: 'required for a node token' });
+  });
+export const ContainerAction = z.object({ action: z.enum(['start', 'stop']) }).strict();
+export const Pagination = z.object({
+  limit: z.coerce.number().int().min(1).max(1000).default(100),
+  after: z.string().max(200).optional(),
+});
+
+export type TenantCreate = z.infer<typeof TenantCreate>;
+export type NetworkCreate = z.infer<typeof NetworkCreate>;
+export type ContainerCreate = z.infer<typeof ContainerCreate>;
+export type TokenCreate = z.infer<typeof TokenCreate>;
+
+/** The error body every non-2xx answer carries. */
+export const ApiError = z.object({ code: z.string(), message: z.string(), path: z.string().optional() });
+export type ApiError = z.infer<typeof ApiError>;

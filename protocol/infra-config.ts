@@ -1,0 +1,23 @@
+import { z } from 'zod';
+import { Cidr4, Ipv4, Mac } from './common.js';
+
+/** The file the agent writes (atomically) for the infra container of one network. */
+export const InfraConfig = z.object({
+  revision: z.number().int(),
+  network: z.object({
+    tenant: z.string(),
+    name: z.string(),
+    cidr: Cidr4,
+    gateway: Ipv4.nullable(),
+    mtu: z.number().int(),
+    /** Zone this server is authoritative for: `<network>.<tenant>.<domain>`. */
+    zone: z.string(),
+    domain: z.string(),
+  }),
+  server: z.object({ ip: Ipv4, mac: Mac, interface: z.string().default('eth0') }),
+  leaseSeconds: z.number().int().min(60).default(3600),
+  bindings: z.array(z.object({ mac: Mac, ip: Ipv4, name: z.string() })),
+  /** DNS servers to forward other names to; empty = answer REFUSED for names outside the zone. */
+  upstreams: z.array(z.string()).default([]),
+});
+export type InfraConfig = z.infer<typeof InfraConfig>;

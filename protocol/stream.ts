@@ -1,0 +1,60 @@
+import { z } from 'zod';
+import { Ipv4 } from './common.js';
+import { NodeView, ViewOp } from './view.js';
+
+/** Kernel capabilities the agent probes at start and reports. */
+export const Capabilities = z.object({
+  vxlan: z.boolean(),
+  geneve: z.boolean(),
+  esp: z.boolean(),
+  aead: z.boolean(),
+  nft: z.boolean(),
+  nspawn: z.boolean(),
+  details: z.record(z.string(), z.string()).default({}),
+});
+export type Capabilities = z.infer<typeof Capabilities>;
+
+export const ContainerStatus = z.object({
+  id: z.string(),
+  state: z.enum(['pending', 'running', 'stopped', 'exited', 'failed']),
+  exitCode: z.number().int().nullable().default(null),
+  reason: z.string().max(2000).nullable().default(null),
+  restarts: z.number().int().default(0),
+});
+export type ContainerStatus = z.infer<typeof ContainerStatus>;
+
+/** Agent → controller. */
+export const AgentMessage = z.discriminatedUnion('type', [
+  z.object({
+    type: z.literal('hello'),
+    node: z.string(),
+    underlayIp: Ipv4,
+    revision: z.number().int().min(0),
+    capabilities: Capabilities,
+    underlayMtu: z.number().int().min(576).max(65535).default(1500),
+  }),
+  z.object({ type: z.literal('ack'), revision: z.number().int().min(0) }),
+  z.object({ type: z.literal('ping'), t: z.number() }),
+  z.object({
+    type: z.literal('status'),
+    containers: z.array(ContainerStatus).max(10_000).default([]),
+    networkErrors: z.array(z.object({ network: z.string(), message: z.string().max(2000) })).max(10_000).default([]),
+  }),
+  z.object({ type: z.literal('logs'), requestId: z.string(), text: z.string(), error: z.string().optional() }),
+]);
+export type AgentMessage = z.infer<typeof AgentMessage>;
+
+/** Controller → agent. */
+export const ControllerMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('snapshot'), revision: z.number().int(), view: NodeView }),
+  z.object({ type: z.literal('delta'), from: z.number().int(), revision: z.number().int(), ops: z.array(ViewOp) }),
+  /** Heartbeat; `revision` is the newest revision the controller has processed (nothing for this node up to it). */
+  z.object({ type: z.literal('ping'), revision: z.number().int(), t: z.number() }),
+  z.object({ type: z.literal('logs'), requestId: z.string(), container: z.string(), tail: z.number().int() }),
+  z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+]);
+export type ControllerMessage = z.infer<typeof ControllerMessage>;
+
+export const HEARTBEAT_MS = 2000;
+/** A node silent for this many heartbeat intervals is NotReady. */
+export const MISSED_HEARTBEATS = 3;

@@ -1,0 +1,119 @@
+import { z } from 'zod';
+import { Cidr4, Ipv4, Mac, NetworkType, RestartPolicy } from './common.js';
+
+/**
+ * A node's view: exactly the state one node needs, keyed by object id so that
+ * deltas are upserts and removals of single items.
+ */
+export const ViewNetwork = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  type: NetworkType,
+  vni: z.number().int(),
+  cidr: Cidr4,
+  gateway: Ipv4.nullable(),
+  /** MTU inside the network (veths, DHCP option 26): underlay MTU minus overhead, or the admin's value. */
+  mtu: z.number().int(),
+  domain: z.string(),
+  /** Underlay IPs of the other nodes with endpoints on this network: head-end replication targets. */
+  flood: z.array(Ipv4),
+});
+export type ViewNetwork = z.infer<typeof ViewNetwork>;
+
+/** One row of the IP/MAC → node mapping table, for every endpoint of the node's networks. */
+export const ViewEndpoint = z.object({
+  id: z.string(),
+  network: z.string(),
+  kind: z.enum(['container', 'infra']),
+  /** Container id; for the infra endpoint, the network id. */
+  owner: z.string(),
+  /** DNS host name: the container name, `infra` for the infra instance. */
+  name: z.string(),
+  mac: Mac,
+  ip: Ipv4,
+  node: z.string(),
+  /** Underlay IP of the hosting node (the VTEP). */
+  vtep: Ipv4,
+  /** Index of the interface inside the container: 0 → eth0. */
+  ifindex: z.number().int().min(0),
+});
+export type ViewEndpoint = z.infer<typeof ViewEndpoint>;
+
+/** A container this node runs (also the infra instances, kind `infra`). */
+export const ViewContainer = z.object({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  kind: z.enum(['container', 'infra']),
+  image: z.string(),
+  command: z.array(z.string()),
+  boot: z.boolean(),
+  restart: RestartPolicy,
+  desired: z.enum(['running', 'stopped']),
+  /** Generation of the desired spec: a change restarts the container. */
+  generation: z.number().int(),
+});
+export type ViewContainer = z.infer<typeof ViewContainer>;
+
+/** ESP transport-mode key material for one network and one peer node (ipsec networks). */
+export const ViewKey = z.object({
+  id: z.string(),
+  network: z.string(),
+  peer: z.string(),
+  peerIp: Ipv4,
+  generation: z.number().int(),
+  /** SPI and key of SAs this node sends with (outbound) and receives with (inbound). */
+  spiOut: z.number().int(),
+  spiIn: z.number().int(),
+  keyOut: z.string().regex(/^[0-9a-f]{40}$/),
+  keyIn: z.string().regex(/^[0-9a-f]{40}$/),
+  /** Rotation phase: `inbound` installs inbound only, `active` sends with it, `retiring` is kept inbound only until removed. */
+  phase: z.enum(['inbound', 'active', 'retiring']),
+});
+export type ViewKey = z.infer<typeof ViewKey>;
+
+export const NodeView = z.object({
+  node: z.string(),
+  underlayIp: Ipv4,
+  revision: z.number().int(),
+  networks: z.record(z.string(), ViewNetwork),
+  endpoints: z.record(z.string(), ViewEndpoint),
+  containers: z.record(z.string(), ViewContainer),
+  keys: z.record(z.string(), ViewKey),
+});
+export type NodeView = z.infer<typeof NodeView>;
+
+export const VIEW_KINDS = ['networks', 'endpoints', 'containers', 'keys'] as const;
+export type ViewKind = (typeof VIEW_KINDS)[number];
+
+/** One delta operation: `value` present → upsert, absent → remove. */
+export const ViewOp = z.discriminatedUnion('kind', [
+  z.object({ kind: z.literal('networks'), id: z.string(), value: ViewNetwork.optional() }),
+  z.object({ kind: z.literal('endpoints'), id: z.string(), value: ViewEndpoint.optional() }),
+  z.object({ kind: z.literal('containers'), id: z.string(), value: ViewContainer.optional() }),
+  z.object({ kind: z.literal('keys'), id: z.string(), value: ViewKey.optional() }),
+]);
+export type ViewOp = z.infer<typeof ViewOp>;
+
+export function emptyView(node: string, underlayIp: string): NodeView {
+  return { node, underlayIp, revision: 0, networks: {}, endpoints: {}, containers: {}, keys: {} };
+}
+
+/** Applies delta ops to a view, returning a new view (the input is not changed). */
+export function applyOps(view: NodeView, ops: ViewOp[], revision: number): NodeView {
+  const next: NodeView = {
+    ...view,
+    revision,
+    networks: { ...view.networks },
+    endpoints: { ...view.endpoints },
+    containers: { ...view.containers },
+    keys: { ...view.keys },
+  };
+  for (const op of ops) {
+    const table = next[op.kind] as Record<string, unknown>;
+    if (op.value === undefined) delete table[op.id];
+    else table[op.id] = op.value;
+  }
+  return next;
+}

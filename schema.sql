@@ -1,0 +1,255 @@
+-- Freight data model: the single source of truth, applied by `freight-controller migrate`.
+-- Idempotent: every statement can run again; schema_version records what is applied.
+-- Runs unchanged on PostgreSQL (>= 13) and on PGlite (with btree_gist loaded).
+
+CREATE EXTENSION IF NOT EXISTS btree_gist;
+
+CREATE TABLE IF NOT EXISTS schema_version (
+  version    int PRIMARY KEY,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS tenants (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name       text NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  created_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- API tokens, stored as SHA-256 hex of the secret; the secret is shown once.
+CREATE TABLE IF NOT EXISTS tokens (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  hash       text NOT NULL UNIQUE,
+  kind       text NOT NULL CHECK (kind IN ('admin', 'tenant', 'node')),
+  tenant_id  uuid REFERENCES tenants(id) ON DELETE CASCADE,
+  node_name  text,
+  created_at timestamptz NOT NULL DEFAULT now(),
+  revoked_at timestamptz,
+  CHECK ((kind = 'tenant') = (tenant_id IS NOT NULL)),
+  CHECK ((kind = 'node') = (node_name IS NOT NULL))
+);
+
+CREATE TABLE IF NOT EXISTS nodes (
+  id               uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  name             text NOT NULL UNIQUE CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  underlay_ip      inet NOT NULL CHECK (family(underlay_ip) = 4 AND masklen(underlay_ip) = 32),
+  underlay_mtu     int NOT NULL DEFAULT 1500 CHECK (underlay_mtu BETWEEN 576 AND 65535),
+  capabilities     jsonb NOT NULL DEFAULT '{}',
+  ready            boolean NOT NULL DEFAULT false,
+  last_seen        timestamptz,
+  applied_revision bigint NOT NULL DEFAULT 0,
+  desired_revision bigint NOT NULL DEFAULT 0,
+  created_at       timestamptz NOT NULL DEFAULT now()
+);
+
+CREATE TABLE IF NOT EXISTS networks (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id  uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  name       text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  type       text NOT NULL CHECK (type IN ('vxlan', 'geneve', 'ipsec')),
+  vni        int NOT NULL UNIQUE CHECK (vni BETWEEN 1 AND 16777215),
+  cidr       cidr NOT NULL CHECK (family(cidr) = 4 AND masklen(cidr) BETWEEN 8 AND 30),
+  gateway    inet CHECK (gateway IS NULL OR (family(gateway) = 4 AND masklen(gateway) = 32)),
+  mtu        int CHECK (mtu IS NULL OR mtu BETWEEN 576 AND 9000),
+  domain     text NOT NULL DEFAULT 'freight.internal',
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, name),
+  CHECK (gateway IS NULL OR (gateway << cidr AND host(gateway)::inet <> network(cidr) AND host(gateway)::inet <> broadcast(cidr))),
+  -- one tenant's networks never overlap; different tenants may reuse a range
+  CONSTRAINT networks_no_overlap EXCLUDE USING gist (tenant_id WITH =, cidr inet_ops WITH &&)
+);
+
+-- Containers, and the infra instance of each network (kind 'infra', network_id set).
+CREATE TABLE IF NOT EXISTS containers (
+  id             uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id      uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  name           text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  kind           text NOT NULL DEFAULT 'container' CHECK (kind IN ('container', 'infra')),
+  network_id     uuid REFERENCES networks(id) ON DELETE CASCADE,
+  image          text NOT NULL,
+  command        text[] NOT NULL DEFAULT '{}',
+  boot           boolean NOT NULL DEFAULT false,
+  restart        text NOT NULL DEFAULT 'never' CHECK (restart IN ('never', 'on-failure', 'always')),
+  node_id        uuid REFERENCES nodes(id) ON DELETE SET NULL,
+  desired_state  text NOT NULL DEFAULT 'running' CHECK (desired_state IN ('running', 'stopped')),
+  observed_state text NOT NULL DEFAULT 'pending' CHECK (observed_state IN ('pending', 'running', 'stopped', 'exited', 'failed')),
+  exit_code      int,
+  reason         text,
+  restarts       int NOT NULL DEFAULT 0,
+  generation     int NOT NULL DEFAULT 1,
+  created_at     timestamptz NOT NULL DEFAULT now(),
+  updated_at     timestamptz NOT NULL DEFAULT now(),
+  CHECK ((kind = 'infra') = (network_id IS NOT NULL))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS containers_name ON containers (tenant_id, name) WHERE kind = 'container';
+CREATE UNIQUE INDEX IF NOT EXISTS containers_one_infra ON containers (network_id) WHERE kind = 'infra';
+CREATE INDEX IF NOT EXISTS containers_node ON containers (node_id);
+
+-- The per-tenant IP/MAC -> node mapping table: one row per container interface.
+CREATE TABLE IF NOT EXISTS endpoints (
+  id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id    uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  network_id   uuid NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+  container_id uuid NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  ifindex      int NOT NULL DEFAULT 0 CHECK (ifindex BETWEEN 0 AND 7),
+  mac          macaddr NOT NULL,
+  ip           inet NOT NULL CHECK (family(ip) = 4 AND masklen(ip) = 32),
+  node_id      uuid REFERENCES nodes(id) ON DELETE SET NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (network_id, ip),
+  UNIQUE (network_id, mac),
+  UNIQUE (container_id, network_id),
+  UNIQUE (container_id, ifindex)
+);
+CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
+
+-- An endpoint's address lies inside its network, is not the network, broadcast or
+-- gateway address, and its container belongs to the network's tenant.
+CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE
+  n networks%ROWTYPE;
+  c_tenant uuid;
+BEGIN
+  SELECT * INTO n FROM networks WHERE id = NEW.network_id;
+  IF NOT (NEW.ip << n.cidr) OR host(NEW.ip)::inet = network(n.cidr) OR host(NEW.ip)::inet = broadcast(n.cidr)
+     OR (n.gateway IS NOT NULL AND host(NEW.ip)::inet = host(n.gateway)::inet) THEN
+    RAISE EXCEPTION 'address % is not a host address of network % (%)', host(NEW.ip), n.name, n.cidr
+      USING ERRCODE = '23514', CONSTRAINT = 'endpoints_ip_in_network';
+  END IF;
+  SELECT tenant_id INTO c_tenant FROM containers WHERE id = NEW.container_id;
+  IF c_tenant <> n.tenant_id OR NEW.tenant_id <> n.tenant_id THEN
+    RAISE EXCEPTION 'endpoint tenant differs from its network''s tenant'
+      USING ERRCODE = '23514', CONSTRAINT = 'endpoints_same_tenant';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS endpoints_check ON endpoints;
+CREATE TRIGGER endpoints_check BEFORE INSERT OR UPDATE ON endpoints
+  FOR EACH ROW EXECUTE FUNCTION endpoint_check();
+
+-- ESP key material per ipsec network and node pair (node_a < node_b by id).
+CREATE TABLE IF NOT EXISTS ipsec_keys (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  network_id uuid NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+  node_a     uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  node_b     uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  generation int NOT NULL,
+  spi_ab     bigint NOT NULL,
+  spi_ba     bigint NOT NULL,
+  key_ab     text NOT NULL,
+  key_ba     text NOT NULL,
+  phase      text NOT NULL DEFAULT 'inbound' CHECK (phase IN ('inbound', 'active', 'retiring')),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  CHECK (node_a < node_b),
+  UNIQUE (network_id, node_a, node_b, generation)
+);
+
+-- Audit log of mutating API calls.
+CREATE TABLE IF NOT EXISTS audit_log (
+  id        bigserial PRIMARY KEY,
+  at        timestamptz NOT NULL DEFAULT now(),
+  actor     text NOT NULL,
+  tenant_id uuid,
+  method    text NOT NULL,
+  path      text NOT NULL,
+  status    int NOT NULL
+);
+
+-- Change log: one row per change that affects forwarding or runtime state, with a
+-- revision that grows in commit order (writers serialise on an advisory lock taken
+-- just before the revision is drawn, so a reader never sees revision N+1 before N).
+CREATE TABLE IF NOT EXISTS change_log (
+  revision   bigserial PRIMARY KEY,
+  at         timestamptz NOT NULL DEFAULT now(),
+  kind       text NOT NULL,
+  object_id  uuid NOT NULL,
+  op         text NOT NULL CHECK (op IN ('insert', 'update', 'delete')),
+  tenant_id  uuid,
+  network_id uuid,
+  node_ids   uuid[] NOT NULL DEFAULT '{}'
+);
+
+CREATE OR REPLACE FUNCTION record_change(kind text, obj uuid, op text, tenant uuid, net uuid, nodes uuid[])
+RETURNS void LANGUAGE plpgsql AS $$
+DECLARE rev bigint;
+BEGIN
+  PERFORM pg_advisory_xact_lock(7405517);
+  INSERT INTO change_log (kind, object_id, op, tenant_id, network_id, node_ids)
+  VALUES (kind, obj, lower(op), tenant, net, array_remove(nodes, NULL))
+  RETURNING revision INTO rev;
+  PERFORM pg_notify('freight_change', rev::text);
+END $$;
+
+-- One trigger function per table: PL/pgSQL resolves every record field it reads,
+-- so a shared function cannot branch on the table's columns.
+CREATE OR REPLACE FUNCTION log_network() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r networks%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM record_change('networks', r.id, TG_OP, r.tenant_id, r.id, '{}');
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION log_container() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r containers%ROWTYPE; old_node uuid;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' THEN
+    -- observed state and timestamps are bookkeeping, not desired state
+    IF OLD.node_id IS NOT DISTINCT FROM NEW.node_id AND OLD.desired_state = NEW.desired_state
+       AND OLD.generation = NEW.generation THEN
+      RETURN NULL;
+    END IF;
+    old_node := OLD.node_id;
+  END IF;
+  PERFORM record_change('containers', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION log_endpoint() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r endpoints%ROWTYPE; old_node uuid;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' THEN old_node := OLD.node_id; END IF;
+  PERFORM record_change('endpoints', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION log_node() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r nodes%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' AND OLD.underlay_ip = NEW.underlay_ip AND OLD.underlay_mtu = NEW.underlay_mtu
+     AND OLD.ready = NEW.ready THEN
+    RETURN NULL;  -- heartbeats and acks are not forwarding state
+  END IF;
+  PERFORM record_change('nodes', r.id, TG_OP, NULL, NULL, ARRAY[r.id]);
+  RETURN NULL;
+END $$;
+
+CREATE OR REPLACE FUNCTION log_ipsec_key() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r ipsec_keys%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM record_change('ipsec_keys', r.id, TG_OP, NULL, r.network_id, ARRAY[r.node_a, r.node_b]);
+  RETURN NULL;
+END $$;
+
+DROP TRIGGER IF EXISTS networks_log ON networks;
+CREATE TRIGGER networks_log AFTER INSERT OR UPDATE OR DELETE ON networks FOR EACH ROW EXECUTE FUNCTION log_network();
+DROP TRIGGER IF EXISTS containers_log ON containers;
+CREATE TRIGGER containers_log AFTER INSERT OR UPDATE OR DELETE ON containers FOR EACH ROW EXECUTE FUNCTION log_container();
+DROP TRIGGER IF EXISTS endpoints_log ON endpoints;
+CREATE TRIGGER endpoints_log AFTER INSERT OR UPDATE OR DELETE ON endpoints FOR EACH ROW EXECUTE FUNCTION log_endpoint();
+DROP TRIGGER IF EXISTS nodes_log ON nodes;
+CREATE TRIGGER nodes_log AFTER INSERT OR UPDATE OR DELETE ON nodes FOR EACH ROW EXECUTE FUNCTION log_node();
+DROP TRIGGER IF EXISTS ipsec_keys_log ON ipsec_keys;
+CREATE TRIGGER ipsec_keys_log AFTER INSERT OR UPDATE OR DELETE ON ipsec_keys FOR EACH ROW EXECUTE FUNCTION log_ipsec_key();
+DROP FUNCTION IF EXISTS log_change();
+
+-- One infra instance per network: its reserved address, MAC and node.
+CREATE OR REPLACE VIEW infra_instances AS
+  SELECT c.network_id, c.id AS container_id, e.ip, e.mac, c.node_id, c.observed_state
+  FROM containers c JOIN endpoints e ON e.container_id = c.id
+  WHERE c.kind = 'infra';
+
+INSERT INTO schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;

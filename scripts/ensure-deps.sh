@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs what Freight's demo and tests need on a Debian machine, only when missing:
+#   systemd-container  systemd-nspawn, the container runtime
+#   busybox-static     the busybox image (udhcpc inside containers) and the qemu initramfs
+#   iproute2 nftables  ip/bridge to read kernel state; nft for anti-spoofing rules
+#   dnsutils isc-dhcp-client  dig/nslookup and dhclient: real DNS and DHCP clients in tests
+#   iperf3 tcpdump iputils-ping strace  traffic, captures, netlink message comparison
+#   qemu-system-x86 kmod xz-utils  the real-kernel suite (Debian's kernel under qemu)
+# and the npm packages (npm ci) when node_modules is absent or stale.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+pkgs=(systemd-container busybox-static iproute2 nftables dnsutils isc-dhcp-client iperf3 tcpdump
+      iputils-ping strace qemu-system-x86 kmod xz-utils ${FREIGHT_EXTRA_PACKAGES:-})
+missing=()
+for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -gt 0 ]; then
+  if [ "$(id -u)" != 0 ]; then
+    echo "ensure-deps: missing Debian packages: ${missing[*]} (run as root to install them)" >&2
+  else
+    echo "ensure-deps: installing ${missing[*]}" >&2
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+  fi
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "ensure-deps: npm ci" >&2
+  npm ci --no-audit --no-fund --loglevel=error
+fi

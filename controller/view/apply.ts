@@ -1,0 +1,173 @@
+import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import {
+  indexAdd, indexDel,
+  type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow,
+} from './state.js';
+
+/** What a refresh of the state may have changed, for the per-session diff. */
+export interface Effects {
+  endpoints: Set<string>;
+  containers: Set<string>;
+  networks: Set<string>;
+  keys: Set<string>;
+  /** network → nodes for which the network appeared or disappeared (they need all its items). */
+  flips: Map<string, Set<string>>;
+}
+
+export function emptyEffects(): Effects {
+  return { endpoints: new Set(), containers: new Set(), networks: new Set(), keys: new Set(), flips: new Map() };
+}
+
+/** Fresh rows for touched ids; `null` = the row no longer exists. */
+export interface Refresh {
+  nodes?: Array<[string, NodeRow | null]>;
+  networks?: Array<[string, NetworkRow | null]>;
+  containers?: Array<[string, ContainerRow | null]>;
+  endpoints?: Array<[string, EndpointRow | null]>;
+  keys?: Array<[string, KeyRow | null]>;
+}
+
+/** Applies fresh rows to the state (nodes and networks first: endpoints refer to them). */
+export function applyRefresh(state: ClusterState, r: Refresh): Effects {
+  const fx = emptyEffects();
+  for (const [id, row] of r.nodes ?? []) setNode(state, id, row, fx);
+  for (const [id, row] of r.networks ?? []) setNetwork(state, id, row, fx);
+  for (const [id, row] of r.containers ?? []) setContainer(state, id, row, fx);
+  for (const [id, row] of r.endpoints ?? []) setEndpoint(state, id, row, fx);
+  for (const [id, row] of r.keys ?? []) setKey(state, id, row, fx);
+  return fx;
+}
+
+function sameEndpoint(a: ViewEndpoint, b: ViewEndpoint): boolean {
+  return a.id === b.id && a.network === b.network && a.kind === b.kind && a.owner === b.owner && a.name === b.name &&
+    a.mac === b.mac && a.ip === b.ip && a.node === b.node && a.vtep === b.vtep && a.ifindex === b.ifindex;
+}
+
+function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | undefined {
+  const node = ep.nodeId ? state.nodes.get(ep.nodeId) : undefined;
+  const ct = state.containers.get(ep.containerId);
+  if (!node || !ct) return undefined;
+  const infra = ct.kind === 'infra';
+  return {
+    id: ep.id, network: ep.networkId, kind: ct.kind, owner: infra ? ep.networkId : ct.id,
+    name: infra ? 'infra' : ct.name, mac: ep.mac, ip: ep.ip, node: node.name, vtep: node.underlayIp, ifindex: ep.ifindex,
+  };
+}
+
+/** Recomputes the cached view item; keeps the old object when equal so sessions see no change. */
+function refreshEndpointView(state: ClusterState, id: string, fx: Effects): void {
+  const row = state.endpoints.get(id);
+  const next = row ? endpointView(state, row) : undefined;
+  const prev = state.viewEndpoints.get(id);
+  if (prev && next && sameEndpoint(prev, next)) return;
+  if (next) state.viewEndpoints.set(id, next);
+  else state.viewEndpoints.delete(id);
+  fx.endpoints.add(id);
+}
+
+function containerView(c: ContainerRow): ViewContainer {
+  return {
+    id: c.id, tenant: c.tenant, name: c.name, kind: c.kind, image: c.image, command: [...c.command],
+    boot: c.boot, restart: c.restart, desired: c.desired, generation: c.generation,
+  };
+}
+
+function addFlip(fx: Effects, networkId: string, nodeId: string): void {
+  indexAdd(fx.flips, networkId, nodeId);
+  fx.networks.add(networkId);
+}
+
+export function setNode(state: ClusterState, id: string, row: NodeRow | null, fx: Effects): void {
+  const old = state.nodes.get(id);
+  if (old) state.nodeIdByName.delete(old.name);
+  if (row) {
+    state.nodes.set(id, row);
+    state.nodeIdByName.set(row.name, id);
+  } else state.nodes.delete(id);
+  const moved = !old || !row || old.underlayIp !== row.underlayIp || old.underlayMtu !== row.underlayMtu || old.name !== row.name;
+  if (!moved) return;
+  // vtep, flood and mtu depend on the node's underlay; everything it appears in is touched
+  for (const epId of state.epsByNode.get(id) ?? []) refreshEndpointView(state, epId, fx);
+  for (const netId of state.netsByNode.get(id) ?? []) {
+    fx.networks.add(netId);
+    // a node that (re)appears needs its networks' full contents
+    if (!old || !row) addFlip(fx, netId, id);
+  }
+  for (const keyId of state.keysByNode.get(id) ?? []) fx.keys.add(keyId);
+  for (const ctId of state.ctsByNode.get(id) ?? []) fx.containers.add(ctId);
+}
+
+export function setNetwork(state: ClusterState, id: string, row: NetworkRow | null, fx: Effects): void {
+  const existed = state.networks.has(id);
+  if (row) state.networks.set(id, row);
+  else state.networks.delete(id);
+  fx.networks.add(id);
+  if (existed !== Boolean(row)) {
+    for (const nodeId of state.hosts.get(id)?.keys() ?? []) addFlip(fx, id, nodeId);
+  }
+}
+
+export function setContainer(state: ClusterState, id: string, row: ContainerRow | null, fx: Effects): void {
+  const old = state.containers.get(id);
+  indexDel(state.ctsByNode, old?.nodeId, id);
+  if (row) {
+    state.containers.set(id, row);
+    state.viewContainers.set(id, containerView(row));
+    indexAdd(state.ctsByNode, row.nodeId, id);
+  } else {
+    state.containers.delete(id);
+    state.viewContainers.delete(id);
+  }
+  fx.containers.add(id);
+  for (const epId of state.epsByContainer.get(id) ?? []) refreshEndpointView(state, epId, fx);
+}
+
+function hostCount(state: ClusterState, networkId: string, nodeId: string, delta: number, fx: Effects): void {
+  let m = state.hosts.get(networkId);
+  if (!m) state.hosts.set(networkId, (m = new Map()));
+  const before = m.get(nodeId) ?? 0;
+  const after = before + delta;
+  if (after > 0) m.set(nodeId, after);
+  else m.delete(nodeId);
+  if (m.size === 0) state.hosts.delete(networkId);
+  if ((before > 0) !== (after > 0)) {
+    if (after > 0) indexAdd(state.netsByNode, nodeId, networkId);
+    else indexDel(state.netsByNode, nodeId, networkId);
+    addFlip(fx, networkId, nodeId);
+  }
+}
+
+export function setEndpoint(state: ClusterState, id: string, row: EndpointRow | null, fx: Effects): void {
+  const old = state.endpoints.get(id);
+  if (old) {
+    indexDel(state.epsByNetwork, old.networkId, id);
+    indexDel(state.epsByNode, old.nodeId, id);
+    indexDel(state.epsByContainer, old.containerId, id);
+    if (old.nodeId) hostCount(state, old.networkId, old.nodeId, -1, fx);
+  }
+  if (row) {
+    state.endpoints.set(id, row);
+    indexAdd(state.epsByNetwork, row.networkId, id);
+    indexAdd(state.epsByNode, row.nodeId, id);
+    indexAdd(state.epsByContainer, row.containerId, id);
+    if (row.nodeId) hostCount(state, row.networkId, row.nodeId, +1, fx);
+  } else state.endpoints.delete(id);
+  refreshEndpointView(state, id, fx);
+  fx.endpoints.add(id);
+}
+
+export function setKey(state: ClusterState, id: string, row: KeyRow | null, fx: Effects): void {
+  const old = state.keys.get(id);
+  if (old) {
+    indexDel(state.keysByNetwork, old.networkId, id);
+    indexDel(state.keysByNode, old.nodeA, id);
+    indexDel(state.keysByNode, old.nodeB, id);
+  }
+  if (row) {
+    state.keys.set(id, row);
+    indexAdd(state.keysByNetwork, row.networkId, id);
+    indexAdd(state.keysByNode, row.nodeA, id);
+    indexAdd(state.keysByNode, row.nodeB, id);
+  } else state.keys.delete(id);
+  fx.keys.add(id);
+}

@@ -1,0 +1,121 @@
+import { DEFAULT_UNDERLAY_MTU, OVERHEAD } from '../../protocol/common.js';
+import { emptyView, type NodeView, type ViewContainer, type ViewEndpoint, type ViewKey, type ViewNetwork } from '../../protocol/view.js';
+import { hostsNetwork, type ClusterState } from './state.js';
+
+/**
+ * The view compiler: pure functions of (cluster state, node). The whole view is
+ * the union of the per-item functions, so a delta for a touched item computes
+ * exactly what a snapshot would contain for it.
+ */
+
+/** Sorted distinct underlay IPs of every node hosting a network; memoised per batch by the caller. */
+export type FloodMemo = Map<string, string[]>;
+
+function ipNum(ip: string): number {
+  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
+}
+
+function hostIps(state: ClusterState, networkId: string, memo?: FloodMemo): string[] {
+  const hit = memo?.get(networkId);
+  if (hit) return hit;
+  const ips = new Set<string>();
+  for (const [nodeId, count] of state.hosts.get(networkId) ?? []) {
+    const ip = count > 0 ? state.nodes.get(nodeId)?.underlayIp : undefined;
+    if (ip) ips.add(ip);
+  }
+  const sorted = [...ips].sort((a, b) => ipNum(a) - ipNum(b));
+  memo?.set(networkId, sorted);
+  return sorted;
+}
+
+export function networkFor(state: ClusterState, nodeId: string, networkId: string, memo?: FloodMemo): ViewNetwork | undefined {
+  const net = state.networks.get(networkId);
+  const node = state.nodes.get(nodeId);
+  if (!net || !node || !hostsNetwork(state, nodeId, networkId)) return undefined;
+  return {
+    id: net.id,
+    tenant: net.tenant,
+    name: net.name,
+    type: net.type,
+    vni: net.vni,
+    cidr: net.cidr,
+    gateway: net.gateway,
+    mtu: net.mtu ?? (node.underlayMtu || DEFAULT_UNDERLAY_MTU) - OVERHEAD[net.type],
+    domain: net.domain,
+    flood: hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
+  };
+}
+
+export function endpointFor(state: ClusterState, nodeId: string, endpointId: string): ViewEndpoint | undefined {
+  const ep = state.endpoints.get(endpointId);
+  if (!ep || !state.networks.has(ep.networkId) || !hostsNetwork(state, nodeId, ep.networkId)) return undefined;
+  return state.viewEndpoints.get(endpointId);
+}
+
+export function containerFor(state: ClusterState, nodeId: string, containerId: string): ViewContainer | undefined {
+  const ct = state.containers.get(containerId);
+  if (!ct || ct.nodeId !== nodeId) return undefined;
+  return state.viewContainers.get(containerId);
+}
+
+/** A key as seen from `nodeId`: the `Out` fields are the direction this node sends with. */
+export function keyFor(state: ClusterState, nodeId: string, keyId: string): ViewKey | undefined {
+  const k = state.keys.get(keyId);
+  if (!k || (k.nodeA !== nodeId && k.nodeB !== nodeId)) return undefined;
+  if (!state.networks.has(k.networkId) || !hostsNetwork(state, nodeId, k.networkId)) return undefined;
+  const isA = k.nodeA === nodeId;
+  const peer = state.nodes.get(isA ? k.nodeB : k.nodeA);
+  if (!peer) return undefined;
+  return {
+    id: k.id,
+    network: k.networkId,
+    peer: peer.name,
+    peerIp: peer.underlayIp,
+    generation: k.generation,
+    spiOut: isA ? k.spiAb : k.spiBa,
+    spiIn: isA ? k.spiBa : k.spiAb,
+    keyOut: isA ? k.keyAb : k.keyBa,
+    keyIn: isA ? k.keyBa : k.keyAb,
+    phase: k.phase,
+  };
+}
+
+/** The complete view of one node. A node unknown to the state gets an empty view. */
+export function compileView(state: ClusterState, nodeName: string, revision: number): NodeView {
+  const nodeId = state.nodeIdByName.get(nodeName);
+  const node = nodeId ? state.nodes.get(nodeId) : undefined;
+  if (!nodeId || !node) return { ...emptyView(nodeName, '0.0.0.0'), revision };
+  const view: NodeView = { ...emptyView(nodeName, node.underlayIp), revision };
+  for (const netId of state.netsByNode.get(nodeId) ?? []) {
+    const net = networkFor(state, nodeId, netId);
+    if (!net) continue;
+    view.networks[netId] = net;
+    for (const epId of state.epsByNetwork.get(netId) ?? []) {
+      const ep = endpointFor(state, nodeId, epId);
+      if (ep) view.endpoints[epId] = ep;
+    }
+  }
+  for (const ctId of state.ctsByNode.get(nodeId) ?? []) {
+    const ct = containerFor(state, nodeId, ctId);
+    if (ct) view.containers[ctId] = ct;
+  }
+  for (const keyId of state.keysByNode.get(nodeId) ?? []) {
+    const k = keyFor(state, nodeId, keyId);
+    if (k) view.keys[keyId] = k;
+  }
+  return view;
+}
+
+export function networkEqual(a: ViewNetwork | undefined, b: ViewNetwork | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return a.id === b.id && a.tenant === b.tenant && a.name === b.name && a.type === b.type && a.vni === b.vni &&
+    a.cidr === b.cidr && a.gateway === b.gateway && a.mtu === b.mtu && a.domain === b.domain &&
+    a.flood.length === b.flood.length && a.flood.every((ip, i) => ip === b.flood[i]);
+}
+
+export function keyEqual(a: ViewKey | undefined, b: ViewKey | undefined): boolean {
+  if (a === b) return true;
+  if (!a || !b) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}

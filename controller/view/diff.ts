@@ -1,0 +1,105 @@
+import type { NodeView, ViewOp } from '../../protocol/view.js';
+import type { Effects } from './apply.js';
+import { containerFor, endpointFor, keyEqual, keyFor, networkEqual, networkFor, type FloodMemo } from './compile.js';
+import type { ClusterState } from './state.js';
+
+/** One change_log row, as the push reads it. */
+export interface ChangeRow {
+  revision: number;
+  kind: string;
+  objectId: string;
+  op: 'insert' | 'update' | 'delete';
+  networkId: string | null;
+  nodeIds: string[];
+}
+
+/**
+ * The ops that bring `sent` (what the agent holds once it applied everything sent)
+ * to the current state for the touched items only; `sent` is updated in place.
+ * Cost is proportional to what the refresh touched, not to the view's size,
+ * except where a network appears on or leaves this node.
+ */
+export function liveOps(state: ClusterState, nodeId: string, fx: Effects, sent: NodeView, memo?: FloodMemo): ViewOp[] {
+  const ops: ViewOp[] = [];
+  const epIds = new Set(fx.endpoints);
+  const keyIds = new Set(fx.keys);
+  for (const netId of fx.networks) {
+    const cur = networkFor(state, nodeId, netId, memo);
+    if (!networkEqual(cur, sent.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
+    if (!fx.flips.get(netId)?.has(nodeId)) continue;
+    // the network appeared on or left this node: all its items are touched
+    for (const id of state.epsByNetwork.get(netId) ?? []) epIds.add(id);
+    for (const id of state.keysByNetwork.get(netId) ?? []) keyIds.add(id);
+    for (const ep of Object.values(sent.endpoints)) if (ep.network === netId) epIds.add(ep.id);
+    for (const k of Object.values(sent.keys)) if (k.network === netId) keyIds.add(k.id);
+  }
+  for (const id of epIds) {
+    const cur = endpointFor(state, nodeId, id);
+    if (cur !== sent.endpoints[id]) ops.push({ kind: 'endpoints', id, value: cur });
+  }
+  for (const id of fx.containers) {
+    const cur = containerFor(state, nodeId, id);
+    if (cur !== sent.containers[id]) ops.push({ kind: 'containers', id, value: cur });
+  }
+  for (const id of keyIds) {
+    const cur = keyFor(state, nodeId, id);
+    if (!keyEqual(cur, sent.keys[id])) ops.push({ kind: 'keys', id, value: cur });
+  }
+  applyInPlace(sent, ops);
+  return ops;
+}
+
+export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
+  for (const op of ops) {
+    const table = view[op.kind] as Record<string, unknown>;
+    if (op.value === undefined) delete table[op.id];
+    else table[op.id] = op.value;
+  }
+}
+
+/**
+ * The ops for an agent that resumes at an older revision, from the change-log rows
+ * after it, against the node's current view `cur`: every touched item is upserted
+ * when present in `cur`, and removed when the agent may hold it. A network one of
+ * whose endpoints was or is on this node may have appeared or left: all its items
+ * are touched. Nothing of a network the node neither hosts nor hosted is sent.
+ */
+export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[], cur: NodeView): ViewOp[] {
+  const expand = new Set<string>();
+  for (const r of rows) if (r.kind === 'endpoints' && r.networkId && r.nodeIds.includes(nodeId)) expand.add(r.networkId);
+  const mayHold = (netId: string | null) => netId !== null && (expand.has(netId) || cur.networks[netId] !== undefined);
+  const t = { networks: new Set<string>(), endpoints: new Set<string>(), containers: new Set<string>(), keys: new Set<string>() };
+  for (const r of rows) {
+    const mine = r.nodeIds.includes(nodeId);
+    if (r.kind === 'endpoints' && mayHold(r.networkId)) t.endpoints.add(r.objectId);
+    else if (r.kind === 'containers' && mine) t.containers.add(r.objectId);
+    else if (r.kind === 'ipsec_keys' && mine) t.keys.add(r.objectId);
+    else if (r.kind === 'networks' && mayHold(r.objectId)) t.networks.add(r.objectId);
+    else if (r.kind === 'nodes') touchNode(state, r.objectId, nodeId, mayHold, t);
+    if (r.networkId && mayHold(r.networkId)) t.networks.add(r.networkId);
+  }
+  for (const netId of expand) {
+    t.networks.add(netId);
+    for (const id of state.epsByNetwork.get(netId) ?? []) t.endpoints.add(id);
+    for (const id of state.keysByNetwork.get(netId) ?? []) t.keys.add(id);
+  }
+  const ops: ViewOp[] = [];
+  for (const id of t.networks) ops.push({ kind: 'networks', id, value: cur.networks[id] });
+  for (const id of t.endpoints) ops.push({ kind: 'endpoints', id, value: cur.endpoints[id] });
+  for (const id of t.containers) ops.push({ kind: 'containers', id, value: cur.containers[id] });
+  for (const id of t.keys) ops.push({ kind: 'keys', id, value: cur.keys[id] });
+  return ops;
+}
+
+/** A node's underlay changed: its endpoints (vtep), their networks (flood, mtu), its keys. */
+function touchNode(
+  state: ClusterState, changed: string, self: string, mayHold: (netId: string | null) => boolean,
+  t: { networks: Set<string>; endpoints: Set<string>; keys: Set<string> },
+): void {
+  for (const id of state.epsByNode.get(changed) ?? []) if (mayHold(state.endpoints.get(id)?.networkId ?? null)) t.endpoints.add(id);
+  for (const id of state.netsByNode.get(changed) ?? []) if (mayHold(id)) t.networks.add(id);
+  for (const id of state.keysByNode.get(changed) ?? []) {
+    const k = state.keys.get(id);
+    if (k && (k.nodeA === self || k.nodeB === self)) t.keys.add(id);
+  }
+}

@@ -1,0 +1,101 @@
+import type { Queryable } from '../store/db.js';
+import { applyRefresh, type Refresh } from './apply.js';
+import type { ChangeRow } from './diff.js';
+import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow } from './state.js';
+
+/** SQL that loads the cluster model; `$1` (uuid[]) restricts to touched ids when given. */
+const SQL = {
+  nodes: `SELECT id::text, name, host(underlay_ip) AS ip, underlay_mtu, ready FROM nodes`,
+  networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
+             host(n.gateway) AS gateway, n.mtu, n.domain FROM networks n JOIN tenants t ON t.id = n.tenant_id`,
+  containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
+               c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation
+               FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
+  endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text FROM endpoints`,
+  keys: `SELECT id::text, network_id::text, node_a::text, node_b::text, generation, spi_ab, spi_ba, key_ab, key_ba, phase FROM ipsec_keys`,
+};
+const ALIAS = { nodes: '', networks: 'n.', containers: 'c.', endpoints: '', keys: '' } as const;
+
+type Raw = Record<string, unknown>;
+const str = (v: unknown) => String(v);
+const strOrNull = (v: unknown) => (v === null || v === undefined ? null : String(v));
+
+const toNode = (r: Raw): NodeRow => ({ id: str(r.id), name: str(r.name), underlayIp: str(r.ip), underlayMtu: Number(r.underlay_mtu), ready: Boolean(r.ready) });
+const toNetwork = (r: Raw): NetworkRow => ({
+  id: str(r.id), tenantId: str(r.tenant_id), tenant: str(r.tenant), name: str(r.name), type: r.type as NetworkRow['type'],
+  vni: Number(r.vni), cidr: str(r.cidr), gateway: strOrNull(r.gateway), mtu: r.mtu === null ? null : Number(r.mtu), domain: str(r.domain),
+});
+const toContainer = (r: Raw): ContainerRow => ({
+  id: str(r.id), tenantId: str(r.tenant_id), tenant: str(r.tenant), name: str(r.name), kind: r.kind as ContainerRow['kind'],
+  networkId: strOrNull(r.network_id), image: str(r.image), command: (r.command as string[] | null) ?? [], boot: Boolean(r.boot),
+  restart: r.restart as ContainerRow['restart'], nodeId: strOrNull(r.node_id), desired: r.desired_state as ContainerRow['desired'],
+  generation: Number(r.generation),
+});
+const toEndpoint = (r: Raw): EndpointRow => ({
+  id: str(r.id), networkId: str(r.network_id), containerId: str(r.container_id), ifindex: Number(r.ifindex),
+  mac: str(r.mac).toLowerCase(), ip: str(r.ip), nodeId: strOrNull(r.node_id),
+});
+const toKey = (r: Raw): KeyRow => ({
+  id: str(r.id), networkId: str(r.network_id), nodeA: str(r.node_a), nodeB: str(r.node_b), generation: Number(r.generation),
+  spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba), keyAb: str(r.key_ab), keyBa: str(r.key_ba), phase: r.phase as KeyRow['phase'],
+});
+
+const MAP = { nodes: toNode, networks: toNetwork, containers: toContainer, endpoints: toEndpoint, keys: toKey } as const;
+type Kind = keyof typeof MAP;
+
+async function rowsOf<K extends Kind>(q: Queryable, kind: K, ids?: string[]): Promise<Array<ReturnType<(typeof MAP)[K]>>> {
+  const sql = ids ? `${SQL[kind]} WHERE ${ALIAS[kind]}id = ANY($1::uuid[])` : SQL[kind];
+  const { rows } = await q.query<Raw>(sql, ids ? [ids] : []);
+  return rows.map((r) => MAP[kind](r) as ReturnType<(typeof MAP)[K]>);
+}
+
+/** Loads the whole model and the newest revision, from one consistent snapshot of the database. */
+export async function loadState(q: Queryable): Promise<{ state: ClusterState; revision: number }> {
+  const [nodes, networks, containers, endpoints, keys, rev] = [
+    await rowsOf(q, 'nodes'), await rowsOf(q, 'networks'), await rowsOf(q, 'containers'),
+    await rowsOf(q, 'endpoints'), await rowsOf(q, 'keys'),
+    await q.query<{ r: string | null }>('SELECT max(revision)::text AS r FROM change_log'),
+  ];
+  const state = emptyState();
+  const pairs = <T extends { id: string }>(rows: T[]) => rows.map((r) => [r.id, r] as [string, T]);
+  applyRefresh(state, { nodes: pairs(nodes), networks: pairs(networks), containers: pairs(containers), endpoints: pairs(endpoints), keys: pairs(keys) });
+  return { state, revision: Number(rev.rows[0]?.r ?? 0) };
+}
+
+const KIND_OF_LOG: Record<string, Kind> = { nodes: 'nodes', networks: 'networks', containers: 'containers', endpoints: 'endpoints', ipsec_keys: 'keys' };
+
+/** Re-reads every object the change rows name; missing objects come back as `null` (deleted). */
+export async function loadRefresh(q: Queryable, rows: ChangeRow[]): Promise<Refresh> {
+  const ids: Record<Kind, Set<string>> = { nodes: new Set(), networks: new Set(), containers: new Set(), endpoints: new Set(), keys: new Set() };
+  for (const r of rows) {
+    const kind = KIND_OF_LOG[r.kind];
+    if (kind) ids[kind].add(r.objectId);
+  }
+  const refresh: Refresh = {};
+  for (const kind of Object.keys(ids) as Kind[]) {
+    if (ids[kind].size === 0) continue;
+    const want = [...ids[kind]];
+    const found = new Map((await rowsOf(q, kind, want)).map((r) => [r.id, r]));
+    (refresh as Record<Kind, Array<[string, unknown]>>)[kind] = want.map((id) => [id, found.get(id) ?? null]);
+  }
+  return refresh;
+}
+
+/** Change-log rows after `after`, oldest first. */
+export async function readChanges(q: Queryable, after: number, upTo?: number, limit = 10_000): Promise<ChangeRow[]> {
+  const { rows } = await q.query<Raw>(
+    `SELECT revision::text AS revision, kind, object_id::text AS object_id, op, network_id::text AS network_id, node_ids::text[] AS node_ids
+     FROM change_log WHERE revision > $1 AND ($2::bigint IS NULL OR revision <= $2) ORDER BY revision LIMIT $3`,
+    [after, upTo ?? null, limit],
+  );
+  return rows.map((r) => ({
+    revision: Number(r.revision), kind: str(r.kind), objectId: str(r.object_id), op: r.op as ChangeRow['op'],
+    networkId: strOrNull(r.network_id), nodeIds: (r.node_ids as string[] | null) ?? [],
+  }));
+}
+
+/** Oldest and newest revision the change log still holds (0 when empty). */
+export async function logBounds(q: Queryable): Promise<{ oldest: number; newest: number }> {
+  const { rows } = await q.query<{ lo: string | null; hi: string | null }>('SELECT min(revision)::text AS lo, max(revision)::text AS hi FROM change_log');
+  return { oldest: Number(rows[0]?.lo ?? 0), newest: Number(rows[0]?.hi ?? 0) };
+}

@@ -1,0 +1,76 @@
+import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
+import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+
+/** Rows of the cluster model, as loaded from the database (ids are uuids). */
+export interface NodeRow { id: string; name: string; underlayIp: string; underlayMtu: number; ready: boolean }
+export interface NetworkRow {
+  id: string; tenantId: string; tenant: string; name: string; type: NetworkType; vni: number;
+  cidr: string; gateway: string | null; mtu: number | null; domain: string;
+}
+export interface ContainerRow {
+  id: string; tenantId: string; tenant: string; name: string; kind: 'container' | 'infra';
+  networkId: string | null; image: string; command: string[]; boot: boolean; restart: RestartPolicy;
+  nodeId: string | null; desired: 'running' | 'stopped'; generation: number;
+}
+export interface EndpointRow {
+  id: string; networkId: string; containerId: string; ifindex: number; mac: string; ip: string; nodeId: string | null;
+}
+export interface KeyRow {
+  id: string; networkId: string; nodeA: string; nodeB: string; generation: number;
+  spiAb: number; spiBa: number; keyAb: string; keyBa: string; phase: 'inbound' | 'active' | 'retiring';
+}
+
+/**
+ * The in-memory cluster model one controller replica keeps, with the indexes the
+ * compiler needs so that one change costs work proportional to what it touches.
+ * Node-independent view items (endpoints, containers) are cached here once, so
+ * every session shares the same objects and compares them by reference.
+ */
+export interface ClusterState {
+  nodes: Map<string, NodeRow>;
+  nodeIdByName: Map<string, string>;
+  networks: Map<string, NetworkRow>;
+  containers: Map<string, ContainerRow>;
+  endpoints: Map<string, EndpointRow>;
+  keys: Map<string, KeyRow>;
+  /** network → node → number of endpoints of that network on that node. */
+  hosts: Map<string, Map<string, number>>;
+  /** node → networks it hosts (derived from `hosts`). */
+  netsByNode: Map<string, Set<string>>;
+  epsByNetwork: Map<string, Set<string>>;
+  epsByNode: Map<string, Set<string>>;
+  epsByContainer: Map<string, Set<string>>;
+  ctsByNode: Map<string, Set<string>>;
+  keysByNetwork: Map<string, Set<string>>;
+  keysByNode: Map<string, Set<string>>;
+  viewEndpoints: Map<string, ViewEndpoint>;
+  viewContainers: Map<string, ViewContainer>;
+}
+
+export function emptyState(): ClusterState {
+  return {
+    nodes: new Map(), nodeIdByName: new Map(), networks: new Map(), containers: new Map(),
+    endpoints: new Map(), keys: new Map(), hosts: new Map(), netsByNode: new Map(),
+    epsByNetwork: new Map(), epsByNode: new Map(), epsByContainer: new Map(), ctsByNode: new Map(),
+    keysByNetwork: new Map(), keysByNode: new Map(), viewEndpoints: new Map(), viewContainers: new Map(),
+  };
+}
+
+export function indexAdd<K, V>(m: Map<K, Set<V>>, k: K | null | undefined, v: V): void {
+  if (k === null || k === undefined) return;
+  let s = m.get(k);
+  if (!s) m.set(k, (s = new Set()));
+  s.add(v);
+}
+
+export function indexDel<K, V>(m: Map<K, Set<V>>, k: K | null | undefined, v: V): void {
+  if (k === null || k === undefined) return;
+  const s = m.get(k);
+  if (!s) return;
+  s.delete(v);
+  if (s.size === 0) m.delete(k);
+}
+
+export function hostsNetwork(state: ClusterState, nodeId: string, networkId: string): boolean {
+  return (state.hosts.get(networkId)?.get(nodeId) ?? 0) > 0;
+}

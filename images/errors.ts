@@ -1,0 +1,32 @@
+/** Stable codes of the image tooling; callers branch on `code`, people read `message`. */
+export type ImageErrorCode =
+  | 'invalid-ref'
+  | 'invalid-manifest'
+  | 'build-failed'
+  | 'sign-failed'
+  | 'publish-failed'
+  | 'repo-unreachable'
+  | 'repo-corrupt'
+  | 'not-found'
+  | 'checksum-mismatch'
+  | 'unsigned'
+  | 'unknown-key'
+  | 'bad-signature'
+  | 'tampered'
+  | 'install-failed'
+  | 'not-installed'
+  | 'command-failed';
+
+export class ImageError extends Error {
+  override readonly name = 'ImageError';
+  constructor(
+    readonly code: ImageErrorCode,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+export function isImageError(err: unknown, code?: ImageErrorCode): err is ImageError {
+  return err instanceof ImageError && (code === undefined || err.code === code);
+}

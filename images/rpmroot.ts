@@ -1,0 +1,22 @@
+import path from 'node:path';
+import { ImageError } from './errors.js';
+import { NAME_RE, payloadPath } from './ref.js';
+
+/**
+ * Every rpm call pins the database path: Debian's rpm defaults to ~/.rpmdb, and an
+ * image root must carry its database at the standard place so tools inside agree.
+ */
+export const RPM_DBPATH = '/var/lib/rpm';
+export const rpmDefines = (): string[] => ['--define', `_dbpath ${RPM_DBPATH}`];
+
+/** The per-tenant rpm root of a node: its keyring and the installed images, shared by the tenant's containers. */
+export function tenantRoot(stateDir: string, tenant: string): string {
+  if (!NAME_RE.test(tenant)) throw new ImageError('invalid-ref', `image root of tenant ${JSON.stringify(tenant)}: not a tenant name`);
+  return path.join(stateDir, 'images', 'rpm', tenant);
+}
+
+/** Where an installed image version's tree and manifest are. */
+export function installedPayload(root: string, name: string, version: string): { dir: string; rootfs: string; manifest: string } {
+  const dir = path.join(root, payloadPath(name, version));
+  return { dir, rootfs: path.join(dir, 'rootfs'), manifest: path.join(dir, 'manifest.json') };
+}

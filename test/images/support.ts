@@ -1,0 +1,64 @@
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, readFile, stat, symlink, copyFile, writeFile } from 'node:fs/promises';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+
+/** A yum repository served on loopback the way a plain web server would: static files, 404 otherwise. */
+export async function serveDir(dir: string): Promise<{ url: string; close(): Promise<void> }> {
+  const server = http.createServer(async (req, res) => {
+    const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
+    const file = path.join(dir, path.normalize(rel));
+    const s = file.startsWith(dir) ? await stat(file).catch(() => undefined) : undefined;
+    if (!s?.isFile()) return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-length': s.size });
+    createReadStream(file).pipe(res);
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address() as AddressInfo;
+  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(() => r())) };
+}
+
+/** A throw-away signing key in its own GnuPG home. */
+export async function makeKey(parent: string, email: string): Promise<{ keyId: string; gnupgHome: string }> {
+  const gnupgHome = await mkdtemp(path.join(parent, 'gpg-'));
+  execFileSync('gpg', ['--batch', '--passphrase', '', '--quick-gen-key', `Freight Test <${email}>`, 'rsa2048', 'sign', 'never'], {
+    env: { ...process.env, GNUPGHOME: gnupgHome },
+    stdio: 'ignore',
+  });
+  return { keyId: email, gnupgHome };
+}
+
+/** A busybox rootfs from Debian's busybox-static: /bin/busybox plus one symlink per applet. */
+export async function busyboxTree(dir: string): Promise<string> {
+  await mkdir(path.join(dir, 'bin'), { recursive: true });
+  await copyFile('/bin/busybox', path.join(dir, 'bin', 'busybox'));
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+  for (const a of applets) await symlink('busybox', path.join(dir, 'bin', a)).catch(() => {});
+  for (const d of ['etc', 'tmp', 'proc', 'dev']) await mkdir(path.join(dir, d), { recursive: true });
+  await writeFile(path.join(dir, 'etc', 'motd'), 'busybox base\n');
+  return dir;
+}
+
+/** Flips bytes inside the payload (the file's tail), leaving header and signature intact. */
+export async function tamper(file: string): Promise<void> {
+  const buf = await readFile(file);
+  for (let i = buf.length - 4096; i < buf.length - 4000; i++) buf[i] ^= 0xff;
+  await writeFile(file, buf);
+}
+
+export const tmpBase = () => mkdtemp(path.join(os.tmpdir(), 'freight-images-'));
+
+export function haveTools(): string | undefined {
+  if (process.getuid?.() !== 0) return 'not root';
+  for (const t of ['rpmbuild', 'rpmsign', 'rpmkeys', 'createrepo_c', 'gpg']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
+    } catch {
+      return `${t} missing (apt-get install rpm createrepo-c gnupg)`;
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,126 @@
+/** Generic link operations (any kind): dump, lookup, set MTU/master/up, port flags, delete. */
+import {
+  AF_BRIDGE, NLM_F, RTM, bridgePortInfo, ifla, linkPayload, macStr, parseLinkKind, rt,
+  type BridgePortFlags, type LinkAttrs, type LinkMessage, type NetlinkGateway, type NlMsg, type StreamData, linkInfo,
+} from './netlink.js';
+import { isNetlinkError } from './errors.js';
+
+export interface LinkState {
+  index: number;
+  name: string;
+  kind?: string;
+  mtu: number;
+  up: boolean;
+  /** ifindex of the master (bridge), absent when not enslaved */
+  master?: number;
+  mac?: string;
+  /** `bridge` when the link is a bridge port */
+  slaveKind?: string;
+  /** bridge port flags when slaveKind is bridge */
+  port?: { learning: boolean; neighSuppress: boolean };
+  /** kind-specific data (IFLA_INFO_DATA), decoded by the kind's file */
+  data?: Buffer;
+}
+
+export function parseLink(m: LinkMessage): LinkState {
+  const info = parseLinkKind(m);
+  const s: LinkState = {
+    index: m.data.index ?? 0,
+    name: m.attrs.ifname ?? '',
+    kind: info.kind,
+    mtu: m.attrs.mtu ?? 0,
+    up: !!m.data.flags?.up,
+    mac: macStr(m.attrs.address),
+    data: info.data,
+  };
+  if (m.attrs.master) s.master = m.attrs.master;
+  if (info.slaveKind) s.slaveKind = info.slaveKind;
+  if (info.slaveKind === 'bridge' && info.slaveData) {
+    const p = ifla.parseBridgePort(info.slaveData);
+    s.port = { learning: p.learning === 1, neighSuppress: !!p.neighSuppress && p.neighSuppress[0] === 1 };
+  }
+  return s;
+}
+
+export async function dumpLinks(gw: NetlinkGateway): Promise<LinkState[]> {
+  const msgs = await gw.dump({ type: RTM.GETLINK, payload: linkPayload({}, {}), op: 'dump', target: 'links' });
+  return msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => parseLink(rt.parseLinkMessage(m.data)));
+}
+
+/** ifindex of a link by name, undefined when it does not exist. */
+export async function ifindexOf(gw: NetlinkGateway, name: string): Promise<number | undefined> {
+  try {
+    const msgs = await gw.request({ type: RTM.GETLINK, payload: linkPayload({}, { ifname: name }), op: 'get link', target: name });
+    const m = msgs.find((x) => x.type === RTM.NEWLINK);
+    return m ? rt.parseLinkMessage(m.data).data.index : undefined;
+  } catch (e) {
+    if (isNetlinkError(e, 'ENODEV')) return undefined;
+    throw e;
+  }
+}
+
+export interface NewLinkSpec {
+  ifname: string;
+  kind: string;
+  /** IFLA_INFO_DATA of the kind */
+  data?: StreamData;
+  mtu?: number;
+  master?: number;
+  up?: boolean;
+  /** MAC address, lower-case colon form */
+  address?: string;
+  /** create the link directly inside the namespace of this fd (e.g. /run/netns/NAME) */
+  netNsFd?: number;
+}
+
+/** RTM_NEWLINK with CREATE|EXCL: creates a link of any kind. */
+export function newLinkMsg(spec: NewLinkSpec): NlMsg {
+  const attrs: LinkAttrs = { ifname: spec.ifname, linkinfo: linkInfo(spec.kind, spec.data) };
+  if (spec.mtu) attrs.mtu = spec.mtu;
+  if (spec.master) attrs.master = spec.master;
+  if (spec.netNsFd !== undefined) attrs.netNsFd = spec.netNsFd;
+  if (spec.address) attrs.address = Buffer.from(spec.address.split(':').map((x) => parseInt(x, 16)));
+  const data = spec.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
+  return {
+    type: RTM.NEWLINK, flags: NLM_F.CREATE | NLM_F.EXCL,
+    payload: linkPayload(data, attrs), op: `create ${spec.kind}`, target: spec.ifname,
+  };
+}
+
+export interface LinkChange {
+  mtu?: number;
+  /** ifindex of the new master; 0 detaches */
+  master?: number;
+  up?: boolean;
+}
+
+/** RTM_NEWLINK on an existing link (by index) changing MTU, master and/or admin state. */
+export function setLinkMsg(index: number, name: string, c: LinkChange): NlMsg {
+  const attrs: LinkAttrs = {};
+  if (c.mtu !== undefined) attrs.mtu = c.mtu;
+  if (c.master !== undefined) attrs.master = c.master;
+  const data: Parameters<typeof linkPayload>[0] = { index };
+  if (c.up !== undefined) {
+    data.change = { up: true };
+    data.flags = c.up ? { up: true } : {};
+  }
+  return { type: RTM.NEWLINK, payload: linkPayload(data, attrs), op: 'set link', target: name };
+}
+
+/** Sets bridge port flags (learning, neigh_suppress) on an enslaved link. */
+export function portFlagsMsg(index: number, name: string, flags: BridgePortFlags): NlMsg {
+  return {
+    type: RTM.NEWLINK, payload: linkPayload({ index }, { linkinfo: bridgePortInfo(flags) }),
+    op: 'set port flags', target: name,
+  };
+}
+
+export function delLinkMsg(index: number, name: string, kind = 'link'): NlMsg {
+  return { type: RTM.DELLINK, payload: linkPayload({ index }, {}), op: `delete ${kind}`, target: name };
+}
+
+/** AF_BRIDGE link dump: only bridge ports, with IFLA_PROTINFO (learning, neigh_suppress …). */
+export async function dumpBridgePorts(gw: NetlinkGateway): Promise<LinkMessage[]> {
+  const msgs = await gw.dump({ type: RTM.GETLINK, payload: linkPayload({ family: AF_BRIDGE }, {}), op: 'dump', target: 'bridge ports' });
+  return msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => rt.parseLinkMessage(m.data));
+}

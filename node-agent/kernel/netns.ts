@@ -1,0 +1,42 @@
+/**
+ * Named network namespaces in /run/netns (so `ip netns` lists them). Creating one needs
+ * unshare(2) + a bind mount, which Node cannot do: iproute2 does it, in the caller's mount
+ * namespace (run the agent in the host mount namespace, or the mount stays private to it).
+ */
+import { execFile } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { promisify } from 'node:util';
+
+const run = promisify(execFile);
+
+export class NetnsError extends Error {
+  override readonly name = 'NetnsError';
+  readonly code = 'ENETNS';
+  constructor(readonly op: string, readonly target: string, detail: string) {
+    super(`${op} netns ${target}: ${detail}`);
+  }
+}
+
+export const NETNS_DIR = '/run/netns';
+export const netnsFile = (name: string): string => `${NETNS_DIR}/${name}`;
+export const netnsExists = (name: string): boolean => existsSync(netnsFile(name));
+
+async function ip(op: string, name: string, args: string[]): Promise<void> {
+  try {
+    await run('ip', args, { timeout: 10_000 });
+  } catch (e) {
+    const err = e as { stderr?: string; message: string };
+    throw new NetnsError(op, name, (err.stderr || err.message).trim());
+  }
+}
+
+/** Creates the namespace (kept if it exists) and sets its `lo` up: nspawn does not. */
+export async function createNetns(name: string): Promise<void> {
+  if (!netnsExists(name)) await ip('create', name, ['netns', 'add', name]);
+  await ip('set lo up in', name, ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+/** Deletes the namespace (its interfaces go with it); absent is fine. */
+export async function deleteNetns(name: string): Promise<void> {
+  if (netnsExists(name)) await ip('delete', name, ['netns', 'del', name]);
+}

@@ -124,3 +124,24 @@ export async function dumpBridgePorts(gw: NetlinkGateway): Promise<LinkMessage[]
   const msgs = await gw.dump({ type: RTM.GETLINK, payload: linkPayload({ family: AF_BRIDGE }, {}), op: 'dump', target: 'bridge ports' });
   return msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => rt.parseLinkMessage(m.data));
 }
+
+export interface VethPeerSpec {
+  ifname: string;
+  /** create the peer directly in the namespace of this fd (open('/run/netns/NAME')) */
+  netNsFd?: number;
+  address?: string;
+  mtu?: number;
+}
+
+/**
+ * IFLA_INFO_DATA for kind `veth`: VETH_INFO_PEER (1) = ifinfomsg + the peer's attributes.
+ * Use: newLinkMsg({ ifname: 'frh-…', kind: 'veth', data: vethPeerData({ ifname: 'eth0', netNsFd }), master, mtu, up: true }).
+ */
+export function vethPeerData(peer: VethPeerSpec): StreamData {
+  const attrs: LinkAttrs = { ifname: peer.ifname };
+  if (peer.netNsFd !== undefined) attrs.netNsFd = peer.netNsFd;
+  if (peer.mtu) attrs.mtu = peer.mtu;
+  if (peer.address) attrs.address = Buffer.from(peer.address.split(':').map((x) => parseInt(x, 16)));
+  const body = Buffer.concat(linkPayload({}, attrs));
+  return (out) => out.push(1, body);
+}

@@ -1,0 +1,91 @@
+import { z } from 'zod';
+import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api.js';
+import { ApiError } from '../errors.js';
+import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
+import { resolveTenant } from '../store/tenants.js';
+import { guard } from './guard.js';
+import { route } from './route.js';
+
+const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
+
+export const containerRoutes = [
+  route<ContainerCreate>({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/containers',
+    summary: 'create a container: schedule it, allocate its addresses and MACs',
+    op: 'create container',
+    auth: 'any',
+    body: ContainerCreate,
+    status: 201,
+    handler: ({ params, body, principal, deps }) => {
+      const op = `create container ${params.tenant}/${body.name}`;
+      return guard(op, () => deps.db.tx(async (q) => createContainer(q, await resolveTenant(q, params.tenant, principal, op), body, op)));
+    },
+  }),
+  route<undefined, z.infer<typeof Pagination>>({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/containers',
+    summary: "list a tenant's containers",
+    op: 'list containers',
+    auth: 'any',
+    query: Pagination,
+    handler: ({ params, query, principal, deps }) => {
+      const op = `list containers of ${params.tenant}`;
+      return guard(op, async () => listContainers(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), query.limit, query.after));
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/containers/:name',
+    summary: 'show a container',
+    op: 'get container',
+    auth: 'any',
+    handler: ({ params, principal, deps }) => {
+      const op = `get container ${params.tenant}/${params.name}`;
+      return guard(op, async () => getContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+    },
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tenants/:tenant/containers/:name',
+    summary: 'delete a container and free its addresses',
+    op: 'delete container',
+    auth: 'any',
+    handler: async ({ params, principal, deps }) => {
+      const op = `delete container ${params.tenant}/${params.name}`;
+      await guard(op, async () => deleteContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+      return undefined;
+    },
+  }),
+  route<z.infer<typeof ContainerAction>>({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/containers/:name/actions',
+    summary: 'start or stop a container (sets its desired state)',
+    op: 'container action',
+    auth: 'any',
+    body: ContainerAction,
+    handler: ({ params, body, principal, deps }) => {
+      const op = `${body.action} container ${params.tenant}/${params.name}`;
+      const state = body.action === 'start' ? 'running' : 'stopped';
+      return guard(op, async () => setDesiredState(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, state, op));
+    },
+  }),
+  route<undefined, z.infer<typeof LogsQuery>>({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/containers/:name/logs',
+    summary: "a container's recent output, fetched from its node",
+    op: 'container logs',
+    auth: 'any',
+    query: LogsQuery,
+    handler: async ({ params, query, principal, deps }) => {
+      const op = `logs of container ${params.tenant}/${params.name}`;
+      const c = await guard(op, async () => getContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+      if (!c.node) throw new ApiError('node_unavailable', `${op}: not scheduled on a node yet`);
+      try {
+        return { container: c.name, node: c.node, text: await deps.push.requestLogs(c.node, c.id, query.tail) };
+      } catch (err) {
+        throw new ApiError('node_unavailable', `${op}: node ${c.node}: ${(err as Error).message}`);
+      }
+    },
+  }),
+];

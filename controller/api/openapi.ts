@@ -1,0 +1,48 @@
+import { z } from 'zod';
+import { ApiError as ApiErrorSchema } from '../../protocol/api.js';
+import { ERROR_STATUS } from '../errors.js';
+import type { RouteDef } from './route.js';
+
+const toJson = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+
+/** The OpenAPI 3 document, generated from the route table and its zod schemas. */
+export function openApiDocument(defs: RouteDef[], version: string): Record<string, unknown> {
+  const paths: Record<string, Record<string, unknown>> = {};
+  for (const d of defs) {
+    const url = d.url.replace(/:([A-Za-z]+)/g, '{$1}');
+    const params = [...d.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const query = d.query ? queryParams(toJson(d.query, 'input')) : [];
+    const errors = Object.fromEntries(
+      [...new Set(Object.values(ERROR_STATUS))].map((s) => [String(s), { $ref: '#/components/responses/Error' }]),
+    );
+    paths[url] ??= {};
+    paths[url][d.method.toLowerCase()] = {
+      summary: d.summary,
+      operationId: d.op.replace(/\W+(\w)/g, (_, c: string) => c.toUpperCase()),
+      security: [{ bearer: [] }],
+      parameters: [...params, ...query],
+      ...(d.body ? { requestBody: { required: true, content: { 'application/json': { schema: toJson(d.body, 'input') } } } } : {}),
+      responses: { [String(d.status ?? 200)]: { description: 'success' }, ...errors },
+    };
+  }
+  return {
+    openapi: '3.0.3',
+    info: { title: 'Freight controller API', version },
+    paths: {
+      ...paths,
+      '/healthz': { get: { summary: 'liveness and database reachability', responses: { 200: { description: 'ok' }, 503: { description: 'database unreachable' } } } },
+      '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain exposition' } } } },
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
+      schemas: { Error: toJson(ApiErrorSchema, 'output') },
+      responses: { Error: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
+    },
+  };
+}
+
+function queryParams(schema: Record<string, unknown>) {
+  const props = (schema.properties ?? {}) as Record<string, unknown>;
+  const required = new Set((schema.required as string[] | undefined) ?? []);
+  return Object.entries(props).map(([name, s]) => ({ name, in: 'query', required: required.has(name), schema: s }));
+}

@@ -1,0 +1,71 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { z } from 'zod';
+import type { Logger } from 'pino';
+import type { Db } from '../store/db.js';
+import type { PushHub } from '../push/index.js';
+import { authenticate, requireAdmin, type Principal } from '../auth.js';
+import { ApiError, fromZod } from '../errors.js';
+
+/** What every handler may use: injected, never module-level. */
+export interface Deps {
+  db: Db;
+  log: Logger;
+  push: PushHub;
+  now: () => Date;
+}
+
+export interface Ctx<B, Q> {
+  principal: Principal;
+  params: Record<string, string>;
+  body: B;
+  query: Q;
+  deps: Deps;
+  reply: FastifyReply;
+}
+
+/** A route, declared once: fastify registers it, /openapi.json documents it. */
+export interface RouteDef<B = unknown, Q = unknown> {
+  method: 'GET' | 'POST' | 'DELETE';
+  url: string;
+  summary: string;
+  /** `any` = admin or tenant token; node tokens are for the agent stream only. */
+  auth: 'admin' | 'any';
+  body?: z.ZodType<B>;
+  query?: z.ZodType<Q>;
+  status?: number;
+  /** Operation name for messages, e.g. `create network`. */
+  op: string;
+  handler(ctx: Ctx<B, Q>): Promise<unknown>;
+}
+
+export const route = <B = undefined, Q = undefined>(r: RouteDef<B, Q>): RouteDef => r as unknown as RouteDef;
+
+async function principalFor(req: FastifyRequest, def: RouteDef, deps: Deps): Promise<Principal> {
+  const p = await authenticate(deps.db, req.headers.authorization);
+  if (p.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
+  if (def.auth === 'admin') requireAdmin(p, def.op);
+  return p;
+}
+
+export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps): void {
+  for (const def of defs) {
+    app.route({
+      method: def.method,
+      url: def.url,
+      handler: async (req, reply) => {
+        const principal = await principalFor(req, def, deps);
+        const body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
+        const query = def.query ? parse(def.query, req.query, def.op) : undefined;
+        const result = await def.handler({ principal, params: req.params as Record<string, string>, body, query, deps, reply });
+        if (result === undefined) return reply.code(204).send();
+        return reply.code(def.status ?? 200).send(result);
+      },
+    });
+  }
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown, op: string): T {
+  const r = schema.safeParse(value);
+  if (!r.success) throw fromZod(r.error, op);
+  return r.data;
+}

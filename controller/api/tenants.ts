@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { Pagination, TenantCreate } from '../../protocol/api.js';
+import { createTenant, deleteTenant, listTenants, resolveTenant } from '../store/tenants.js';
+import { guard } from './guard.js';
+import { route } from './route.js';
+
+export const tenantRoutes = [
+  route<TenantCreate>({
+    method: 'POST',
+    url: '/v1/tenants',
+    summary: 'create a tenant',
+    op: 'create tenant',
+    auth: 'admin',
+    body: TenantCreate,
+    status: 201,
+    handler: ({ body, deps }) => guard(`create tenant ${body.name}`, () => createTenant(deps.db, body.name)),
+  }),
+  route<undefined, z.infer<typeof Pagination>>({
+    method: 'GET',
+    url: '/v1/tenants',
+    summary: 'list tenants (a tenant token sees its own)',
+    op: 'list tenants',
+    auth: 'any',
+    query: Pagination,
+    handler: ({ query, principal, deps }) => guard('list tenants', () => listTenants(deps.db, principal, query.limit, query.after)),
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant',
+    summary: 'show a tenant',
+    op: 'get tenant',
+    auth: 'any',
+    handler: ({ params, principal, deps }) => guard(`get tenant ${params.tenant}`, () => resolveTenant(deps.db, params.tenant, principal, 'get tenant')),
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tenants/:tenant',
+    summary: 'delete a tenant with no networks or containers',
+    op: 'delete tenant',
+    auth: 'admin',
+    handler: async ({ params, principal, deps }) => {
+      const op = `delete tenant ${params.tenant}`;
+      await guard(op, () => deps.db.tx(async (q) => deleteTenant(q, await resolveTenant(q, params.tenant, principal, op), op)));
+      return undefined;
+    },
+  }),
+];

@@ -1,0 +1,104 @@
+import Fastify, { LogController, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Db } from './store/db.js';
+import { registerPush, type PushHub } from './push/index.js';
+import { ApiError, toApiError } from './errors.js';
+import { createHttpMetrics } from './metrics.js';
+import { schedulePending } from './scheduler.js';
+import { openApiDocument } from './api/openapi.js';
+import { register, type Deps, type RouteDef } from './api/route.js';
+import { tenantRoutes } from './api/tenants.js';
+import { networkRoutes } from './api/networks.js';
+import { containerRoutes } from './api/containers.js';
+import { clusterRoutes } from './api/cluster.js';
+
+export interface AppOptions {
+  db: Db;
+  log: Logger;
+  /** A push hub to use; omitted → registerPush() from controller/push; false → none (logs answer node_unavailable). */
+  push?: PushHub | false;
+  https?: { cert: string | Buffer; key: string | Buffer };
+  bodyLimit?: number;
+  now?: () => Date;
+  version?: string;
+}
+
+export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes];
+
+const noPush: PushHub = {
+  requestLogs: async () => {
+    throw new Error('no push hub');
+  },
+  metrics: () => '',
+  close: async () => {},
+};
+
+/** Builds the controller's HTTP app (REST, OpenAPI, health, metrics, and the push hub's stream). */
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: PushHub }> {
+  const app = Fastify({
+    loggerInstance: opts.log,
+    logController: new LogController({ disableRequestLogging: true }),
+    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
+    ...(opts.https ? { https: opts.https } : {}),
+  }) as unknown as FastifyInstance;
+  const metrics = createHttpMetrics();
+  const hubRef: { hub: PushHub } = { hub: noPush };
+  const deps: Deps = {
+    db: opts.db,
+    log: opts.log,
+    get push() {
+      return hubRef.hub;
+    },
+    now: opts.now ?? (() => new Date()),
+  };
+
+  // JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+    const text = String(body);
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch (err) {
+      done(Object.assign(new Error(`invalid JSON: ${(err as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
+    }
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+  app.setErrorHandler((err, req, reply) => {
+    const e = toApiError(err, `${req.method} ${req.routeOptions.url ?? req.url}`);
+    if (e.status >= 500 && e.code === 'internal') req.log.error({ err, url: req.url }, 'request failed');
+    reply.code(e.status).send(e.body());
+  });
+  app.setNotFoundHandler((req, reply) => {
+    const e = new ApiError('not_found', `${req.method} ${req.url.split('?')[0]}: no such route`);
+    reply.code(404).send(e.body());
+  });
+
+  register(app, ROUTES, deps);
+  const doc = openApiDocument(ROUTES, opts.version ?? '0.1.0');
+  app.get('/openapi.json', async () => doc);
+  app.get('/healthz', async (_req, reply) => {
+    try {
+      await opts.db.query('SELECT 1');
+      return { status: 'ok', database: 'reachable' };
+    } catch {
+      return reply.code(503).send({ code: 'database_unavailable', message: 'healthz: database unreachable', status: 'unavailable', database: 'unreachable' });
+    }
+  });
+  app.get('/metrics', async (_req, reply) => {
+    reply.type('text/plain; version=0.0.4');
+    return metrics.render() + hubRef.hub.metrics();
+  });
+
+  if (opts.push === undefined) {
+    hubRef.hub = await registerPush(app, {
+      db: opts.db,
+      log: opts.log,
+      onNodeReady: async () => void (await schedulePending(opts.db)),
+    });
+  } else if (opts.push) hubRef.hub = opts.push;
+  app.addHook('onClose', async () => hubRef.hub.close());
+  return Object.assign(app, { pushHub: hubRef.hub });
+}

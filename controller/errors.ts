@@ -1,0 +1,114 @@
+import { ZodError } from 'zod';
+import { isUnavailable, sqlState } from './store/db.js';
+
+/** The controller's error catalogue: every code a client can see, with its HTTP status. */
+export const ERROR_STATUS = {
+  invalid: 400,
+  bad_json: 400,
+  unauthenticated: 401,
+  forbidden: 403,
+  not_found: 404,
+  tenant_not_found: 404,
+  network_not_found: 404,
+  container_not_found: 404,
+  node_not_found: 404,
+  token_not_found: 404,
+  conflict: 409,
+  overlap: 409,
+  in_use: 409,
+  pool_exhausted: 409,
+  body_too_large: 413,
+  unsupported_media_type: 415,
+  database_unavailable: 503,
+  node_unavailable: 503,
+  internal: 500,
+} as const;
+export type ErrorCode = keyof typeof ERROR_STATUS;
+
+/** A typed API error: stable `code`, HTTP status from the catalogue, optional field path. */
+export class ApiError extends Error {
+  readonly status: number;
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+    readonly path?: string,
+  ) {
+    super(message);
+    this.status = ERROR_STATUS[code];
+  }
+  body(): { code: string; message: string; path?: string } {
+    return this.path === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, path: this.path };
+  }
+}
+
+export const notFound = (code: ErrorCode, what: string) => new ApiError(code, `${what} not found`);
+
+/** `['networks', 0]` → `networks.0`; the body itself → ''. */
+export function zodPath(path: ReadonlyArray<PropertyKey>): string {
+  return path.map(String).join('.');
+}
+
+export function fromZod(err: ZodError, what: string): ApiError {
+  const issue = err.issues[0];
+  const path = issue ? zodPath(issue.path) : '';
+  const where = path ? `${path}: ` : '';
+  return new ApiError('invalid', `${what}: ${where}${issue?.message ?? 'invalid'}`, path || undefined);
+}
+
+// Constraint → (code, message) for PostgreSQL integrity errors.
+const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
+  tenants_name_key: ['conflict', 'a tenant with this name already exists'],
+  networks_tenant_id_name_key: ['conflict', 'a network with this name already exists in the tenant'],
+  networks_vni_key: ['conflict', 'the VNI is already used by another network'],
+  networks_no_overlap: ['overlap', 'the CIDR overlaps another network of the tenant'],
+  containers_name: ['conflict', 'a container with this name already exists in the tenant'],
+  containers_one_infra: ['conflict', 'the network already has an infra instance'],
+  endpoints_network_id_ip_key: ['conflict', 'the address is already allocated in the network'],
+  endpoints_network_id_mac_key: ['conflict', 'the MAC is already allocated in the network'],
+  nodes_name_key: ['conflict', 'a node with this name already exists'],
+  tokens_hash_key: ['conflict', 'the token already exists'],
+};
+
+/** Maps a database error to an ApiError, or undefined when it is not the client's doing. */
+export function fromDatabase(err: unknown, op: string): ApiError | undefined {
+  if (err instanceof ApiError) return err;
+  if (isUnavailable(err)) return new ApiError('database_unavailable', `${op}: database unavailable`);
+  const state = sqlState(err);
+  const constraint = String((err as { constraint?: unknown }).constraint ?? '');
+  const detail = String((err as Error).message ?? '');
+  const known = CONSTRAINTS[constraint];
+  switch (state) {
+    case '23505':
+    case '23P01':
+      return known ? new ApiError(known[0], `${op}: ${known[1]}`) : new ApiError('conflict', `${op}: ${detail}`);
+    case '23514':
+    case '23502':
+    case '22P02':
+    case '22001':
+    case '22003':
+      return new ApiError('invalid', `${op}: ${detail}`);
+    case '23503':
+      return new ApiError('in_use', `${op}: still referenced (${constraint || detail})`);
+    default:
+      return undefined;
+  }
+}
+
+/** Fastify's own client errors (bad JSON, huge bodies, media type) → catalogue codes. */
+export function fromFastify(err: { code?: string; statusCode?: number; message?: string }): ApiError | undefined {
+  const status = err.statusCode ?? 0;
+  if (status < 400 || status >= 500) return undefined;
+  const msg = err.message ?? 'bad request';
+  if (err.code === 'FST_ERR_CTP_BODY_TOO_LARGE' || status === 413) return new ApiError('body_too_large', 'request body too large');
+  if (err.code === 'FST_ERR_CTP_INVALID_MEDIA_TYPE' || status === 415) return new ApiError('unsupported_media_type', msg);
+  if (err.code?.startsWith('FST_ERR_CTP') || err instanceof SyntaxError) return new ApiError('bad_json', `request body: ${msg}`);
+  if (status === 404) return new ApiError('not_found', msg);
+  return new ApiError('invalid', msg);
+}
+
+/** The one place any thrown value becomes an HTTP answer. */
+export function toApiError(err: unknown, op: string): ApiError {
+  if (err instanceof ApiError) return err;
+  if (err instanceof ZodError) return fromZod(err, op);
+  return fromDatabase(err, op) ?? fromFastify(err as never) ?? new ApiError('internal', `${op}: internal error`);
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { pino } from 'pino';
+import { migrate, openDb } from './store/db.js';
+import { serve } from './serve.js';
+
+const dbOptions = (cmd: Command) =>
+  cmd
+    .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL); without it the embedded PGlite database is used')
+    .option('--data-dir <dir>', 'PGlite data directory', './.freight/db');
+
+const dbOf = (o: { databaseUrl?: string; dataDir?: string }) => ({
+  databaseUrl: o.databaseUrl ?? process.env.DATABASE_URL,
+  dataDir: o.dataDir,
+});
+
+async function main(argv: string[]): Promise<void> {
+  const log = pino({ base: { svc: 'freight-controller' } });
+  const program = new Command('freight-controller').description('Freight SDN controller').showHelpAfterError();
+  dbOptions(program.command('migrate').description('apply schema.sql (idempotent)')).action(async (o) => {
+    const db = await openDb(dbOf(o));
+    try {
+      const v = await migrate(db);
+      log.info({ database: db.kind, schema: v }, 'migrated');
+    } finally {
+      await db.close();
+    }
+  });
+  dbOptions(program.command('serve').description('serve the REST API and the agent stream'))
+    .option('--listen <addr>', 'HOST:PORT to listen on', '127.0.0.1:7400')
+    .option('--tls-cert <file>', 'TLS certificate (PEM)')
+    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .action(async (o) => {
+      const stop = await serve(
+        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
+        log,
+      );
+      const onSignal = (sig: string) => {
+        log.info({ signal: sig }, 'shutting down');
+        stop().then(
+          () => process.exit(0),
+          (err) => {
+            log.error({ err }, 'shutdown failed');
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    });
+  await program.parseAsync(argv);
+}
+
+main(process.argv).catch((err) => {
+  process.stderr.write(`freight-controller: ${(err as Error).message}\n`);
+  process.exit(1);
+});

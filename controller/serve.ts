@@ -1,0 +1,50 @@
+import { readFile } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import { buildApp } from './app.js';
+import { ensureAdminToken } from './auth.js';
+import { schedulePending } from './scheduler.js';
+import { migrate, openDb, type OpenOptions } from './store/db.js';
+
+export interface ServeOptions extends OpenOptions {
+  listen: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  adminToken?: string;
+  /** Where the generated admin token is printed once. */
+  print: (line: string) => void;
+  scheduleEveryMs?: number;
+}
+
+/** `host:port` or `[v6]:port` or `:port`. */
+export function parseListen(addr: string): { host: string; port: number } {
+  const m = /^(?:\[([^\]]+)\]|([^:]*)):(\d{1,5})$/.exec(addr);
+  if (!m || Number(m[3]) > 65535) throw new Error(`--listen ${addr}: expected HOST:PORT`);
+  return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
+}
+
+/** Migrates, ensures the admin token, serves until SIGTERM/SIGINT. Resolves with a stop function. */
+export async function serve(opts: ServeOptions, log: Logger): Promise<() => Promise<void>> {
+  const { host, port } = parseListen(opts.listen);
+  const db = await openDb(opts);
+  const version = await migrate(db);
+  const generated = await ensureAdminToken(db, opts.adminToken);
+  if (generated && !opts.adminToken) opts.print(`admin token (shown once): ${generated}`);
+  const https = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
+  const app = await buildApp({ db, log, https });
+  await app.listen({ host, port });
+  log.info({ listen: opts.listen, database: db.kind, schema: version, tls: Boolean(https) }, 'freight-controller serving');
+  const tick = () =>
+    schedulePending(db)
+      .then((n) => n > 0 && log.info({ placed: n }, 'scheduled pending containers'))
+      .catch((err) => log.warn({ err }, 'schedule pending failed'));
+  const timer = setInterval(tick, opts.scheduleEveryMs ?? 5000);
+  void tick();
+  let stopping: Promise<void> | undefined;
+  return () =>
+    (stopping ??= (async () => {
+      clearInterval(timer);
+      await app.close();
+      await db.close();
+      log.info('freight-controller stopped');
+    })());
+}

@@ -1,0 +1,136 @@
+import type { Queryable } from './db.js';
+import type { ContainerCreate } from '../../protocol/api.js';
+import { ApiError } from '../errors.js';
+import { assignNode, chooseNode, nodeLoads } from '../scheduler.js';
+import { allocateIp, allocateMac, insertEndpoint, type NetRef } from './alloc.js';
+import { decodeCursor, toPage, type Page } from './paging.js';
+import type { Tenant } from './tenants.js';
+
+export interface Container {
+  id: string;
+  tenant: string;
+  name: string;
+  image: string;
+  command: string[];
+  boot: boolean;
+  restart: string;
+  node: string | null;
+  desiredState: string;
+  observedState: string;
+  exitCode: number | null;
+  reason: string | null;
+  restarts: number;
+  endpoints: Array<{ network: string; ip: string; mac: string }>;
+  createdAt: string;
+}
+interface Row {
+  id: string;
+  tenant: string;
+  name: string;
+  image: string;
+  command: string[];
+  boot: boolean;
+  restart: string;
+  node: string | null;
+  desired_state: string;
+  observed_state: string;
+  exit_code: number | null;
+  reason: string | null;
+  restarts: number;
+  created_at: Date | string;
+  endpoints: Array<{ network: string; ip: string; mac: string }> | string;
+}
+const SELECT = `
+  SELECT c.id, t.name AS tenant, c.name, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
+         c.observed_state, c.exit_code, c.reason, c.restarts, c.created_at,
+         COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
+                     FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints
+    FROM containers c JOIN tenants t ON t.id = c.tenant_id LEFT JOIN nodes nd ON nd.id = c.node_id`;
+const toContainer = (r: Row): Container => ({
+  id: r.id,
+  tenant: r.tenant,
+  name: r.name,
+  image: r.image,
+  command: r.command,
+  boot: r.boot,
+  restart: r.restart,
+  node: r.node,
+  desiredState: r.desired_state,
+  observedState: r.observed_state,
+  exitCode: r.exit_code,
+  reason: r.reason,
+  restarts: r.restarts,
+  endpoints: typeof r.endpoints === 'string' ? JSON.parse(r.endpoints) : r.endpoints,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+export async function getContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<Container> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE c.tenant_id = $1 AND c.name = $2 AND c.kind = 'container'`, [t.id, name]);
+  if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
+  return toContainer(rows[0]);
+}
+
+export async function listContainers(q: Queryable, t: Tenant, limit: number, after?: string): Promise<Page<Container>> {
+  const cur = decodeCursor(after, 1);
+  const { rows } = await q.query<Row>(
+    `${SELECT} WHERE c.tenant_id = $1 AND c.kind = 'container' AND ($2::text IS NULL OR c.name > $2) ORDER BY c.name LIMIT $3`,
+    [t.id, cur?.[0] ?? null, limit + 1],
+  );
+  return toPage(rows, limit, (r) => [r.name], toContainer);
+}
+
+/** The networks a container joins, locked in id order (no deadlocks) so allocation is exclusive per network. */
+async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string): Promise<Map<string, NetRef>> {
+  const { rows } = await q.query<NetRef & { vni: number }>(
+    `SELECT id, name, cidr::text AS cidr, host(gateway) AS gateway, vni FROM networks
+      WHERE tenant_id = $1 AND name = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+    [t.id, names],
+  );
+  const byName = new Map(rows.map((r) => [r.name, { ...r, vni: Number(r.vni) }]));
+  const missing = names.find((n) => !byName.has(n));
+  if (missing) throw new ApiError('network_not_found', `${op}: network ${missing} not found in tenant ${t.name}`);
+  return byName;
+}
+
+async function pickNode(q: Queryable, requested: string | undefined, op: string): Promise<string | null> {
+  if (requested === undefined) return chooseNode(await nodeLoads(q, true))?.id ?? null;
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM nodes WHERE name = $1', [requested]);
+  if (!rows[0]) throw new ApiError('node_not_found', `${op}: node ${requested} not found`);
+  return rows[0].id;
+}
+
+/** Creates a container: locks its networks, schedules it, allocates one address and MAC per network. */
+export async function createContainer(q: Queryable, t: Tenant, body: ContainerCreate, op: string): Promise<Container> {
+  const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
+  if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
+  const nets = await lockNetworks(q, t, body.networks, op);
+  const nodeId = await pickNode(q, body.node, op);
+  const { rows } = await q.query<{ id: string }>(
+    `INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
+     VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id`,
+    [t.id, body.name, body.image, body.command, body.boot, body.restart, nodeId],
+  );
+  for (const [ifindex, name] of body.networks.entries()) {
+    const net = nets.get(name)!;
+    const ip = await allocateIp(q, net, op);
+    const mac = await allocateMac(q, net, ip);
+    await insertEndpoint(q, { tenantId: t.id, networkId: net.id, containerId: rows[0].id, ifindex, ip, mac, nodeId });
+  }
+  return getContainer(q, t, body.name, op);
+}
+
+export async function deleteContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<void> {
+  const { rows } = await q.query("DELETE FROM containers WHERE tenant_id = $1 AND name = $2 AND kind = 'container' RETURNING id", [t.id, name]);
+  if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
+}
+
+export async function setDesiredState(q: Queryable, t: Tenant, name: string, state: 'running' | 'stopped', op: string): Promise<Container> {
+  const { rows } = await q.query(
+    "UPDATE containers SET desired_state = $3, updated_at = now() WHERE tenant_id = $1 AND name = $2 AND kind = 'container' RETURNING id",
+    [t.id, name, state],
+  );
+  if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
+  return getContainer(q, t, name, op);
+}
+
+export { assignNode };

@@ -1,0 +1,124 @@
+import type { Queryable } from './db.js';
+import type { NetworkCreate } from '../../protocol/api.js';
+import { ApiError } from '../errors.js';
+import { infraAddress, macFor } from '../ipam.js';
+import { chooseNode, nodeLoads } from '../scheduler.js';
+import { allocateVni, insertEndpoint } from './alloc.js';
+import { decodeCursor, toPage, type Page } from './paging.js';
+import type { Tenant } from './tenants.js';
+
+export interface Network {
+  id: string;
+  tenant: string;
+  name: string;
+  type: string;
+  vni: number;
+  cidr: string;
+  gateway: string | null;
+  mtu: number | null;
+  domain: string;
+  infra: { name: string; ip: string; mac: string; node: string | null } | null;
+  createdAt: string;
+}
+interface Row {
+  id: string;
+  tenant: string;
+  name: string;
+  type: string;
+  vni: number;
+  cidr: string;
+  gateway: string | null;
+  mtu: number | null;
+  domain: string;
+  created_at: Date | string;
+  infra_name: string | null;
+  infra_ip: string | null;
+  infra_mac: string | null;
+  infra_node: string | null;
+}
+const SELECT = `
+  SELECT n.id, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr, host(n.gateway) AS gateway, n.mtu, n.domain, n.created_at,
+         c.name AS infra_name, host(e.ip) AS infra_ip, e.mac::text AS infra_mac, nd.name AS infra_node
+    FROM networks n JOIN tenants t ON t.id = n.tenant_id
+    LEFT JOIN containers c ON c.network_id = n.id AND c.kind = 'infra'
+    LEFT JOIN endpoints e ON e.container_id = c.id
+    LEFT JOIN nodes nd ON nd.id = c.node_id`;
+const toNetwork = (r: Row): Network => ({
+  id: r.id,
+  tenant: r.tenant,
+  name: r.name,
+  type: r.type,
+  vni: Number(r.vni),
+  cidr: r.cidr,
+  gateway: r.gateway,
+  mtu: r.mtu,
+  domain: r.domain,
+  infra: r.infra_ip ? { name: r.infra_name!, ip: r.infra_ip, mac: r.infra_mac!, node: r.infra_node } : null,
+  createdAt: new Date(r.created_at).toISOString(),
+});
+
+/** `infra-<network>`, cut to the 63-character name limit. */
+export const infraName = (network: string) => `infra-${network}`.slice(0, 63).replace(/-+$/, '');
+
+export async function getNetwork(q: Queryable, t: Tenant, name: string, op: string): Promise<Network> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE n.tenant_id = $1 AND n.name = $2`, [t.id, name]);
+  if (!rows[0]) throw new ApiError('network_not_found', `${op}: network ${name} not found in tenant ${t.name}`);
+  return toNetwork(rows[0]);
+}
+
+export async function listNetworks(q: Queryable, t: Tenant, limit: number, after?: string): Promise<Page<Network>> {
+  const cur = decodeCursor(after, 1);
+  const { rows } = await q.query<Row>(`${SELECT} WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.name > $2) ORDER BY n.name LIMIT $3`, [
+    t.id,
+    cur?.[0] ?? null,
+    limit + 1,
+  ]);
+  return toPage(rows, limit, (r) => [r.name], toNetwork);
+}
+
+/** Creates the network and, in the same transaction, its scheduled infra instance on the reserved address. */
+export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate, op: string): Promise<Network> {
+  let vni = body.vni;
+  if (vni === undefined) {
+    await q.query('SELECT pg_advisory_xact_lock(7405520)'); // VNI allocation, one at a time
+    vni = await allocateVni(q, op);
+  }
+  const { rows } = await q.query<{ id: string }>(
+    `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain)
+     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, COALESCE($8, 'freight.internal')) RETURNING id`,
+    [t.id, body.name, body.type, vni, body.cidr, body.gateway ?? null, body.mtu ?? null, body.domain ?? null],
+  );
+  const networkId = rows[0].id;
+  const node = chooseNode(await nodeLoads(q, true));
+  const infra = await q.query<{ id: string }>(
+    `INSERT INTO containers (tenant_id, name, kind, network_id, image, command, restart, node_id)
+     VALUES ($1, $2, 'infra', $3, 'freight-infra', '{}', 'always', $4) RETURNING id`,
+    [t.id, infraName(body.name), networkId, node?.id ?? null],
+  );
+  const ip = infraAddress(body.cidr, body.gateway);
+  await insertEndpoint(q, {
+    tenantId: t.id,
+    networkId,
+    containerId: infra.rows[0].id,
+    ifindex: 0,
+    ip,
+    mac: macFor(vni, ip),
+    nodeId: node?.id ?? null,
+  });
+  return getNetwork(q, t, body.name, op);
+}
+
+/** Deletes a network with no containers attached other than its infra instance (which goes with it). */
+export async function deleteNetwork(q: Queryable, t: Tenant, name: string, op: string): Promise<void> {
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM networks WHERE tenant_id = $1 AND name = $2 FOR UPDATE', [t.id, name]);
+  if (!rows[0]) throw new ApiError('network_not_found', `${op}: network ${name} not found in tenant ${t.name}`);
+  const used = await q.query<{ n: string; names: string[] | null }>(
+    `SELECT count(*) AS n, (array_agg(c.name ORDER BY c.name))[1:5] AS names
+       FROM endpoints e JOIN containers c ON c.id = e.container_id
+      WHERE e.network_id = $1 AND c.kind = 'container'`,
+    [rows[0].id],
+  );
+  const n = Number(used.rows[0].n);
+  if (n > 0) throw new ApiError('in_use', `${op}: ${n} containers still attached (${(used.rows[0].names ?? []).join(', ')})`);
+  await q.query('DELETE FROM networks WHERE id = $1', [rows[0].id]);
+}

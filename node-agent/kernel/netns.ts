@@ -3,7 +3,7 @@
  * unshare(2) + a bind mount, which Node cannot do: iproute2 does it, in the caller's mount
  * namespace (run the agent in the host mount namespace, or the mount stays private to it).
  */
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 
@@ -30,10 +30,26 @@ async function ip(op: string, name: string, args: string[]): Promise<void> {
   }
 }
 
-/** Creates the namespace (kept if it exists) and sets its `lo` up: nspawn does not. */
+/** Creates the namespace; an existing one is kept. */
 export async function createNetns(name: string): Promise<void> {
   if (!netnsExists(name)) await ip('create', name, ['netns', 'add', name]);
-  await ip('set lo up in', name, ['-n', name, 'link', 'set', 'lo', 'up']);
+}
+
+/**
+ * Sets links inside the namespace up, `lo` included (nspawn does not). A veth peer cannot be
+ * created up (the kernel answers ENOTCONN: the pair is not linked yet), hence this second step,
+ * one `ip -batch` for all links.
+ */
+export async function linksUp(name: string, links: string[]): Promise<void> {
+  const script = links.map((l) => `link set dev ${l} up`).join('\n') + '\n';
+  await new Promise<void>((resolve, reject) => {
+    const p = spawn('ip', ['-n', name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
+    let err = '';
+    p.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    p.on('error', (e) => reject(new NetnsError('set links up in', name, e.message)));
+    p.on('close', (code) => (code === 0 ? resolve() : reject(new NetnsError('set links up in', name, err.trim() || `exit ${code}`))));
+    p.stdin.end(script);
+  });
 }
 
 /** Deletes the namespace (its interfaces go with it); absent is fine. */

@@ -22,15 +22,16 @@ export interface VethSpec {
 }
 
 /**
- * One RTM_NEWLINK creating both ends, up, with MTU: the host end enslaved to the bridge, the peer
- * born inside the container namespace with its MAC (VETH_INFO_PEER = ifinfomsg + link attributes),
- * so the container never sees a half-configured interface.
+ * One RTM_NEWLINK creating both ends with MTU: the host end enslaved to the bridge and up, the peer
+ * born inside the container namespace with its name and MAC (VETH_INFO_PEER = ifinfomsg + link
+ * attributes). The peer is set up afterwards from inside the namespace (netns.ts linksUp).
  */
 export function createVethMsg(v: VethSpec): NlMsg {
   const peerAttrs = toBuf(
     ifla.formatLinkAttrs({ ifname: v.peer.name, mtu: v.mtu, address: macBuf(v.peer.mac), netNsFd: v.peer.netNsFd }),
   );
-  const peer = Buffer.concat([rt.formatLink({ flags: { up: true }, change: { up: true } }), peerAttrs]);
+  // not up here: the kernel refuses to open a peer before the pair is linked (ENOTCONN)
+  const peer = Buffer.concat([rt.formatLink({}), peerAttrs]);
   const msg = newLinkMsg({ ifname: v.name, kind: 'veth', data: (out) => out.push(VETH_INFO_PEER, peer), mtu: v.mtu, master: v.master, up: true });
   return { ...msg, op: 'create veth' };
 }

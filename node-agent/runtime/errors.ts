@@ -1,0 +1,31 @@
+/** Runtime error catalogue: a stable `code`, the operation and the object it concerns. */
+export type RuntimeErrorCode =
+  | 'IMAGE_NOT_FOUND'
+  | 'IMAGE_INVALID'
+  | 'IMAGE_NAME_INVALID'
+  | 'CONTAINER_NOT_FOUND'
+  | 'BRIDGE_MISSING'
+  | 'NETNS_FAILED'
+  | 'VETH_FAILED'
+  | 'MOUNT_FAILED'
+  | 'NSPAWN_FAILED'
+  | 'COMMAND_FAILED'
+  | 'STATE_INVALID';
+
+export class RuntimeError extends Error {
+  override readonly name = 'RuntimeError';
+  constructor(
+    readonly code: RuntimeErrorCode,
+    readonly op: string,
+    readonly target: string,
+    detail: string,
+    /** Transient errors (a bridge not created yet) are retried without counting as a failure of the container. */
+    readonly transient = false,
+  ) {
+    super(`${op} ${target}: ${detail}`);
+  }
+}
+
+export function errorMessage(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
+}

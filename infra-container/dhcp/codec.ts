@@ -1,0 +1,79 @@
+import { InfraError } from '../errors.js';
+import { encodeOptions, OPT, parseOptions, type OptionList } from './options.js';
+
+/** A BOOTP/DHCP message (RFC 2131 §2). Addresses are dotted strings; options stay raw. */
+export interface DhcpPacket {
+  op: number;
+  htype: number;
+  hlen: number;
+  hops: number;
+  xid: number;
+  secs: number;
+  flags: number;
+  ciaddr: string;
+  yiaddr: string;
+  siaddr: string;
+  giaddr: string;
+  /** Hardware address, lower-case colon hex of hlen bytes (a MAC for Ethernet). */
+  chaddr: string;
+  options: Map<number, Buffer>;
+}
+
+export const FIXED_LEN = 236;
+const COOKIE = 0x63825363;
+const BOOTP_MIN = 300;
+export const BROADCAST_FLAG = 0x8000;
+
+const ip = (b: Buffer, at: number): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
+
+export function parseDhcp(buf: Buffer): DhcpPacket {
+  if (buf.length < FIXED_LEN + 4) throw new InfraError('DHCP_MALFORMED', `parse dhcp: ${buf.length} bytes, too short`);
+  if (buf.readUInt32BE(FIXED_LEN) !== COOKIE) throw new InfraError('DHCP_MALFORMED', 'parse dhcp: no magic cookie');
+  const hlen = buf[2];
+  if (hlen > 16) throw new InfraError('DHCP_MALFORMED', `parse dhcp: hlen ${hlen} over 16`);
+  const options = new Map<number, Buffer>();
+  parseOptions(buf, FIXED_LEN + 4, buf.length, options);
+  // option overload (RFC 2132 §9.3): options continue in file (1), sname (2) or both (3)
+  const overload = options.get(OPT.OVERLOAD)?.[0] ?? 0;
+  if (overload & 1) parseOptions(buf, 108, 236, options);
+  if (overload & 2) parseOptions(buf, 44, 108, options);
+  return {
+    op: buf[0],
+    htype: buf[1],
+    hlen,
+    hops: buf[3],
+    xid: buf.readUInt32BE(4),
+    secs: buf.readUInt16BE(8),
+    flags: buf.readUInt16BE(10),
+    ciaddr: ip(buf, 12),
+    yiaddr: ip(buf, 16),
+    siaddr: ip(buf, 20),
+    giaddr: ip(buf, 24),
+    chaddr: [...buf.subarray(28, 28 + hlen)].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+    options,
+  };
+}
+
+function writeIp(b: Buffer, at: number, s: string): void {
+  s.split('.').forEach((o, i) => (b[at + i] = Number(o)));
+}
+
+/** Encodes a message with the given options (in order) and END, padded to the BOOTP minimum. */
+export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList): Buffer {
+  const head = Buffer.alloc(FIXED_LEN + 4);
+  head[0] = p.op;
+  head[1] = p.htype;
+  head[2] = p.hlen;
+  head[3] = p.hops;
+  head.writeUInt32BE(p.xid >>> 0, 4);
+  head.writeUInt16BE(p.secs, 8);
+  head.writeUInt16BE(p.flags, 10);
+  writeIp(head, 12, p.ciaddr);
+  writeIp(head, 16, p.yiaddr);
+  writeIp(head, 20, p.siaddr);
+  writeIp(head, 24, p.giaddr);
+  if (p.chaddr) Buffer.from(p.chaddr.replace(/:/g, ''), 'hex').copy(head, 28, 0, 16);
+  head.writeUInt32BE(COOKIE, FIXED_LEN);
+  const out = Buffer.concat([head, encodeOptions(options)]);
+  return out.length >= BOOTP_MIN ? out : Buffer.concat([out, Buffer.alloc(BOOTP_MIN - out.length)]);
+}

@@ -1,0 +1,108 @@
+import type { DhcpIndex } from './bindings.js';
+import { inNetwork } from './bindings.js';
+import { encodeDhcp, type DhcpPacket } from './codec.js';
+import { destination, type Destination } from './destination.js';
+import { ipv4, MSG, OPT, text, u32, u8, type OptionList } from './options.js';
+
+export type Outcome =
+  | 'offer'
+  | 'ack'
+  | 'nak'
+  | 'inform'
+  | 'release'
+  | 'decline'
+  | 'unknown_mac'
+  | 'other_server'
+  | 'ignored';
+
+export interface Result {
+  outcome: Outcome;
+  mac: string;
+  /** The bound address concerned, when there is one. */
+  ip?: string;
+  /** For ACKs: when the lease ends (ms since epoch). */
+  leaseUntil?: number;
+  reply: (Destination & { packet: Buffer }) | null;
+  /** Why a NAK or ignore happened, for the log. */
+  reason?: string;
+}
+
+export interface Ports {
+  server: number;
+  client: number;
+}
+
+const ZERO = '0.0.0.0';
+
+/**
+ * Pure DHCP server logic over static bindings only (RFC 2131 §4.3). Unknown
+ * MACs, other servers' transactions and nonsense are ignored, never answered.
+ */
+export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: Ports = { server: 67, client: 68 }): Result {
+  const mac = req.chaddr;
+  const type = req.options.get(OPT.MSG_TYPE)?.[0];
+  if (req.op !== 1 || req.htype !== 1 || req.hlen !== 6 || type === undefined) return { outcome: 'ignored', mac, reply: null, reason: 'not an Ethernet DHCP request' };
+  const binding = index.byMac.get(mac);
+  if (!binding) return { outcome: 'unknown_mac', mac, reply: null };
+  const serverId = optIp(req, OPT.SERVER_ID);
+  const forOther = serverId !== undefined && serverId !== index.serverIp;
+  const ip = binding.ip;
+  switch (type) {
+    case MSG.DISCOVER:
+      return { outcome: 'offer', mac, ip, reply: reply(index, req, MSG.OFFER, ip, binding.name, ports) };
+    case MSG.REQUEST: {
+      if (forOther) return { outcome: 'other_server', mac, ip, reply: null, reason: `server id ${serverId}` };
+      const wanted = [optIp(req, OPT.REQUESTED_IP), req.ciaddr !== ZERO ? req.ciaddr : undefined].filter((x): x is string => x !== undefined);
+      if (wanted.length === 0) return { outcome: 'ignored', mac, ip, reply: null, reason: 'REQUEST without ciaddr or option 50' };
+      const wrong = wanted.find((w) => w !== ip);
+      if (wrong !== undefined) {
+        const reason = inNetwork(index, wrong) ? `requested ${wrong}, bound ${ip}` : `requested ${wrong}, not on this network`;
+        return { outcome: 'nak', mac, ip, reply: nak(index, req, ports), reason };
+      }
+      return { outcome: 'ack', mac, ip, leaseUntil: now + index.leaseSeconds * 1000, reply: reply(index, req, MSG.ACK, ip, binding.name, ports) };
+    }
+    case MSG.INFORM:
+      return { outcome: 'inform', mac, ip, reply: reply(index, req, MSG.ACK, null, binding.name, ports) };
+    case MSG.RELEASE:
+      return forOther ? { outcome: 'other_server', mac, reply: null } : { outcome: 'release', mac, ip, reply: null };
+    case MSG.DECLINE:
+      return forOther ? { outcome: 'other_server', mac, reply: null } : { outcome: 'decline', mac, ip: optIp(req, OPT.REQUESTED_IP) ?? ip, reply: null };
+    default:
+      return { outcome: 'ignored', mac, reply: null, reason: `message type ${type}` };
+  }
+}
+
+function optIp(req: DhcpPacket, code: number): string | undefined {
+  const v = req.options.get(code);
+  return v && v.length === 4 ? `${v[0]}.${v[1]}.${v[2]}.${v[3]}` : undefined;
+}
+
+/** OFFER/ACK with the network options; `yiaddr` null for INFORM (no lease, no address). */
+function reply(index: DhcpIndex, req: DhcpPacket, type: number, yiaddr: string | null, name: string, ports: Ports): Result['reply'] {
+  const options: OptionList = [[OPT.MSG_TYPE, u8(type)], [OPT.SERVER_ID, ipv4(index.serverIp)]];
+  if (yiaddr) {
+    const lease = index.leaseSeconds;
+    options.push([OPT.LEASE_TIME, u32(lease)], [OPT.T1, u32(Math.floor(lease / 2))], [OPT.T2, u32(Math.floor((lease * 7) / 8))]);
+  }
+  options.push(...index.network, [OPT.HOSTNAME, text(name)]);
+  return finish(req, type, yiaddr ?? ZERO, type === MSG.ACK ? req.ciaddr : ZERO, options, false, ports);
+}
+
+function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
+  const options: OptionList = [
+    [OPT.MSG_TYPE, u8(MSG.NAK)],
+    [OPT.SERVER_ID, ipv4(index.serverIp)],
+    [OPT.MESSAGE, text('requested address is not bound to this client')],
+  ];
+  return finish(req, MSG.NAK, ZERO, ZERO, options, true, ports);
+}
+
+function finish(req: DhcpPacket, _type: number, yiaddr: string, ciaddr: string, options: OptionList, isNak: boolean, ports: Ports): Result['reply'] {
+  const relay = req.options.get(OPT.RELAY_AGENT);
+  if (relay) options.push([OPT.RELAY_AGENT, relay]); // RFC 3046: echo, last
+  const packet = encodeDhcp(
+    { op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags, ciaddr, yiaddr, siaddr: ZERO, giaddr: req.giaddr, chaddr: req.chaddr },
+    options,
+  );
+  return { ...destination(req, isNak, ports), packet };
+}

@@ -6,7 +6,7 @@ import { imageLayers, type Layers } from './layers.js';
 import { downloadImage, fetchIndexes, type Fetch, type IndexedImage } from './repo-client.js';
 import { resolveImage } from './resolve.js';
 import type { ImageRef } from './ref.js';
-import { tenantRoot } from './rpmroot.js';
+import { incomingDir, tenantRoot } from './rpmroot.js';
 
 /** A repository a tenant may use: its base URL and the public key its images are signed with. */
 export interface TenantRepo {
@@ -40,7 +40,7 @@ export interface PullResult extends Layers {
  */
 export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const root = tenantRoot(opts.stateDir, opts.tenant);
-  const scratch = path.join(opts.stateDir, 'images', 'incoming');
+  const scratch = incomingDir(opts.stateDir);
   await syncKeys(root, opts.repos.map((r) => r.publicKey), scratch);
   const index = await fetchIndexes(opts.repos.map((r) => r.url), opts.fetch);
   const image = resolveImage(opts.ref, index);

@@ -9,11 +9,18 @@ import { NAME_RE, payloadPath } from './ref.js';
 export const RPM_DBPATH = '/var/lib/rpm';
 export const rpmDefines = (): string[] => ['--define', `_dbpath ${RPM_DBPATH}`];
 
-/** The per-tenant rpm root of a node: its keyring and the installed images, shared by the tenant's containers. */
+/**
+ * The per-tenant rpm root of a node: its keyring and the installed images, shared by
+ * the tenant's containers. Beside (not inside) the runtime's `<stateDir>/images/`,
+ * whose every subdirectory is a directory-imported image.
+ */
 export function tenantRoot(stateDir: string, tenant: string): string {
   if (!NAME_RE.test(tenant)) throw new ImageError('invalid-ref', `image root of tenant ${JSON.stringify(tenant)}: not a tenant name`);
-  return path.join(stateDir, 'images', 'rpm', tenant);
+  return path.join(stateDir, 'rpm-images', tenant);
 }
+
+/** Downloads wait here until verified; a dot name never collides with a tenant. */
+export const incomingDir = (stateDir: string): string => path.join(stateDir, 'rpm-images', '.incoming');
 
 /** Where an installed image version's tree and manifest are. */
 export function installedPayload(root: string, name: string, version: string): { dir: string; rootfs: string; manifest: string } {

@@ -9,7 +9,7 @@ import { publishRepo } from '../../images/publish.js';
 import { pullImage, type TenantRepo } from '../../images/pull.js';
 import { fetchRepoIndex } from '../../images/repo-client.js';
 import { outdated, resolveImage } from '../../images/resolve.js';
-import { tenantRoot } from '../../images/rpmroot.js';
+import { incomingDir, tenantRoot } from '../../images/rpmroot.js';
 import { exportPublicKey, signRpms } from '../../images/sign.js';
 import { busyboxTree, haveTools, makeKey, serveDir, tamper, tmpBase } from './support.js';
 
@@ -111,7 +111,7 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
     // nothing unpacked: no payload directory, no image in the rpm database, no download left
     expect(await stat(path.join(root, 'var/lib/freight/image-payload', ref)).catch(() => undefined)).toBeUndefined();
     expect(await installedImages(root)).toEqual([]);
-    expect(await readdir(path.join(s, 'images', 'incoming'))).toEqual([]);
+    expect(await readdir(incomingDir(s))).toEqual([]);
     return err;
   };
 

@@ -37,7 +37,8 @@ export async function busyboxTree(dir: string): Promise<string> {
   await copyFile('/bin/busybox', path.join(dir, 'bin', 'busybox'));
   const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
   for (const a of applets) await symlink('busybox', path.join(dir, 'bin', a)).catch(() => {});
-  for (const d of ['etc', 'tmp', 'proc', 'dev']) await mkdir(path.join(dir, d), { recursive: true });
+  // nspawn wants /usr to accept a tree as an OS root
+  for (const d of ['etc', 'tmp', 'proc', 'dev', 'usr']) await mkdir(path.join(dir, d), { recursive: true });
   await writeFile(path.join(dir, 'etc', 'motd'), 'busybox base\n');
   return dir;
 }

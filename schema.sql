@@ -53,7 +53,8 @@ CREATE TABLE IF NOT EXISTS networks (
   domain     text NOT NULL DEFAULT 'freight.internal',
   created_at timestamptz NOT NULL DEFAULT now(),
   UNIQUE (tenant_id, name),
-  CHECK (gateway IS NULL OR (gateway << cidr AND host(gateway)::inet <> network(cidr) AND host(gateway)::inet <> broadcast(cidr))),
+  -- host(...)::inet on both sides: inet equality compares the mask too ('10.0.0.255/24' <> '10.0.0.255/32')
+  CHECK (gateway IS NULL OR (gateway << cidr AND host(gateway) <> host(network(cidr)) AND host(gateway) <> host(broadcast(cidr)))),
   -- one tenant's networks never overlap; different tenants may reuse a range
   CONSTRAINT networks_no_overlap EXCLUDE USING gist (tenant_id WITH =, cidr inet_ops WITH &&)
 );
@@ -110,7 +111,7 @@ DECLARE
   c_tenant uuid;
 BEGIN
   SELECT * INTO n FROM networks WHERE id = NEW.network_id;
-  IF NOT (NEW.ip << n.cidr) OR host(NEW.ip)::inet = network(n.cidr) OR host(NEW.ip)::inet = broadcast(n.cidr)
+  IF NOT (NEW.ip << n.cidr) OR host(NEW.ip) = host(network(n.cidr)) OR host(NEW.ip) = host(broadcast(n.cidr))
      OR (n.gateway IS NOT NULL AND host(NEW.ip)::inet = host(n.gateway)::inet) THEN
     RAISE EXCEPTION 'address % is not a host address of network % (%)', host(NEW.ip), n.name, n.cidr
       USING ERRCODE = '23514', CONSTRAINT = 'endpoints_ip_in_network';

@@ -1,11 +1,20 @@
 import type { FastifyInstance } from 'fastify';
-import type { Db } from '../store/db.js';
+import type { IncomingMessage } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type { Logger } from 'pino';
+import { WebSocketServer } from 'ws';
+import { isUnavailable, type Db } from '../store/db.js';
+import { nodeForToken } from './auth.js';
+import { Hub } from './hub.js';
+import { resolveOptions, type PushOptions } from './options.js';
+
+export type { PushOptions } from './options.js';
+export { PushError } from './errors.js';
 
 /**
- * The controller's side of the agent stream. The API registers it on its fastify
- * instance; the push module owns /v1/agent/stream and the per-node sessions.
- * (Stub until the push module lands: it registers nothing.)
+ * The controller's side of the agent stream: a WebSocket at /v1/agent/stream on
+ * the API's HTTP server. Each replica LISTENs on freight_change and sends its own
+ * connected agents the deltas (see docs/push.md).
  */
 export interface PushHub {
   /** Asks the agent hosting a container for its output; rejects when the node is not connected. */
@@ -13,6 +22,14 @@ export interface PushHub {
   /** Prometheus text lines for /metrics. */
   metrics(): string;
   close(): Promise<void>;
+  /** Newest change-log revision this replica has pushed. */
+  revision(): number;
+  /** Nodes with a live stream on this replica. */
+  connected(): string[];
+  /** Reads the change log now (normally driven by NOTIFY). */
+  catchUp(): Promise<void>;
+  /** Applies the change-log retention now (normally on a timer). Returns the rows removed. */
+  prune(): Promise<number>;
 }
 
 export interface PushContext {
@@ -20,14 +37,66 @@ export interface PushContext {
   log: Logger;
   /** Called when a node becomes ready, so pending containers get scheduled. */
   onNodeReady?: (node: string) => Promise<void>;
+  options?: PushOptions;
 }
 
-export async function registerPush(_app: FastifyInstance, _ctx: PushContext): Promise<PushHub> {
-  return {
-    requestLogs: async () => {
-      throw Object.assign(new Error('node not connected'), { code: 'node_unavailable' });
-    },
-    metrics: () => '',
-    close: async () => {},
+export const STREAM_PATH = '/v1/agent/stream';
+
+export async function registerPush(app: FastifyInstance, ctx: PushContext): Promise<PushHub> {
+  const opts = resolveOptions(ctx.options);
+  const log = ctx.log.child({ module: 'push' });
+  const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady);
+  await hub.start();
+  const unlisten = await ctx.db.listen('freight_change', () => void hub.catchUp(), () => void hub.catchUp());
+  // changes committed between the load and LISTEN
+  await hub.catchUp();
+
+  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const path = (req.url ?? '').split('?')[0];
+    if (path !== STREAM_PATH) return; // not ours: another upgrade handler may want it
+    socket.on('error', () => socket.destroy());
+    nodeForToken(ctx.db, req.headers.authorization).then(
+      (node) => {
+        if (!node) return refuse(socket, 401, 'Unauthorized');
+        wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, node));
+      },
+      (err) => refuse(socket, isUnavailable(err) ? 503 : 500, isUnavailable(err) ? 'Service Unavailable' : 'Internal Server Error'),
+    );
   };
+  app.server.on('upgrade', onUpgrade);
+
+  let ticks = 0;
+  const beat = setInterval(() => hub.heartbeat(), opts.heartbeatMs);
+  const flushEvery = Math.max(1, Math.round(opts.heartbeatMs / opts.flushMs));
+  let flushing = false;
+  const flush = setInterval(() => {
+    if (flushing) return;
+    flushing = true;
+    // readiness is checked once per heartbeat interval, right after a successful write of last_seen
+    hub.flush(++ticks % flushEvery === 0).finally(() => (flushing = false));
+  }, opts.flushMs);
+  const prune = setInterval(() => hub.prune().catch((err) => log.warn({ err: String(err) }, 'change-log prune failed')), opts.pruneEveryMs);
+  for (const t of [beat, flush, prune]) t.unref();
+
+  return {
+    requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
+    metrics: () => hub.metrics(),
+    revision: () => hub.cursor,
+    connected: () => hub.connected(),
+    catchUp: () => hub.catchUp(),
+    prune: () => hub.prune(),
+    async close() {
+      for (const t of [beat, flush, prune]) clearInterval(t);
+      app.server.off('upgrade', onUpgrade);
+      await unlisten().catch(() => {});
+      await hub.close();
+      await hub.flush(false);
+      wss.close();
+    },
+  };
+}
+
+function refuse(socket: Duplex, status: number, text: string): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
 }

@@ -1,0 +1,9 @@
+/** Errors of the push module, with a stable `code` (also sent to agents in `error` messages). */
+export type PushErrorCode = 'unauthorized' | 'forbidden' | 'bad_message' | 'unavailable' | 'node_unavailable' | 'timeout' | 'closed';
+
+export class PushError extends Error {
+  constructor(readonly code: PushErrorCode, message: string) {
+    super(message);
+    this.name = 'PushError';
+  }
+}

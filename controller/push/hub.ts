@@ -1,0 +1,339 @@
+import { randomUUID } from 'node:crypto';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import { AgentMessage } from '../../protocol/stream.js';
+import type { NodeView, ViewOp } from '../../protocol/view.js';
+import type { Db } from '../store/db.js';
+import { applyRefresh } from '../view/apply.js';
+import { compileView, type FloodMemo } from '../view/compile.js';
+import { applyInPlace, liveOps, resumeOps } from '../view/diff.js';
+import { loadRefresh, loadState, logBounds, readChanges } from '../view/load.js';
+import { emptyState, type ClusterState } from '../view/state.js';
+import { PushError } from './errors.js';
+import { flushNodes, markSilentNodes, pruneChangeLog, saveStatus, upsertNode } from './nodes.js';
+import type { ResolvedOptions } from './options.js';
+import { Serial } from './serial.js';
+import { AgentConn } from './session.js';
+
+type Hello = Extract<AgentMessage, { type: 'hello' }>;
+
+/**
+ * One replica's push engine: the cluster model, the change-log cursor, the agent
+ * connections. Every change of the model and every delta goes through one serial
+ * queue, so deltas leave in revision order.
+ */
+export class Hub {
+  state: ClusterState = emptyState();
+  /** Newest change-log revision applied to the model (and sent to every live agent). */
+  cursor = 0;
+  private readonly conns = new Set<AgentConn>();
+  private readonly byNode = new Map<string, AgentConn>();
+  private readonly serial = new Serial();
+  private catchUpQueued = false;
+  private retry?: NodeJS.Timeout;
+  private closed = false;
+  readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0 };
+
+  constructor(
+    private readonly db: Db,
+    private readonly log: Logger,
+    private readonly opts: ResolvedOptions,
+    private readonly onNodeReady?: (node: string) => Promise<void>,
+  ) {}
+
+  /** Loads the model from one consistent database snapshot. */
+  async start(): Promise<void> {
+    await this.serial.run(async () => {
+      const { state, revision } = await this.db.tx(async (q) => {
+        await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+        return loadState(q);
+      });
+      this.state = state;
+      this.cursor = revision;
+    });
+  }
+
+  /** Schedules a read of the change log past the cursor (coalesced: NOTIFY bursts cost one read). */
+  catchUp(): Promise<void> {
+    if (this.catchUpQueued || this.closed) return Promise.resolve();
+    this.catchUpQueued = true;
+    return this.serial.run(async () => {
+      this.catchUpQueued = false;
+      try {
+        await this.catchUpNow();
+      } catch (err) {
+        this.counters.errors++;
+        this.log.warn({ err: String(err) }, 'push catch-up: database unavailable, retrying');
+        clearTimeout(this.retry);
+        if (!this.closed) this.retry = setTimeout(() => void this.catchUp(), 1000);
+      }
+    });
+  }
+
+  /** Inside the queue: reads change rows in batches, refreshes the model, sends deltas. */
+  private async catchUpNow(): Promise<void> {
+    for (;;) {
+      const rows = await readChanges(this.db, this.cursor, undefined, 5000);
+      if (rows.length === 0) return;
+      this.counters.catchUps++;
+      if (this.cursor > 0 && rows[0].revision > this.cursor + 1 && (await logBounds(this.db)).oldest === rows[0].revision) {
+        // the log was pruned past our cursor: rebuild the model and diff every view fully
+        await this.reload();
+        continue;
+      }
+      const fx = applyRefresh(this.state, await loadRefresh(this.db, rows));
+      const revision = rows[rows.length - 1].revision;
+      const memo: FloodMemo = new Map();
+      this.cursor = revision;
+      for (const c of this.conns) {
+        if (!c.live || !c.nodeId) continue;
+        this.sendDelta(c, liveOps(this.state, c.nodeId, fx, c.sent, memo), revision);
+      }
+      if (rows.length < 5000) return;
+    }
+  }
+
+  private async reload(): Promise<void> {
+    const { state, revision } = await this.db.tx(async (q) => {
+      await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
+      return loadState(q);
+    });
+    // no await from here on: a heartbeat must never announce the new cursor before the deltas
+    this.state = state;
+    this.cursor = revision;
+    for (const c of this.conns) {
+      if (!c.live || !c.node) continue;
+      c.nodeId = this.state.nodeIdByName.get(c.node);
+      this.sendDelta(c, fullOps(c.sent, compileView(this.state, c.node, this.cursor)), this.cursor);
+    }
+  }
+
+  private sendDelta(c: AgentConn, ops: ViewOp[], revision: number): void {
+    if (ops.length === 0) return;
+    c.send({ type: 'delta', from: c.position, revision, ops });
+    c.position = revision;
+    c.desired = revision;
+    c.dirty = true;
+    this.counters.deltas++;
+  }
+
+  /** A new WebSocket whose upgrade carried a valid token of `tokenNode`. */
+  attach(ws: WebSocket, tokenNode: string): void {
+    const c = new AgentConn(ws, tokenNode, this.opts.clock.now());
+    this.conns.add(c);
+    ws.on('message', (data) => void this.onMessage(c, data.toString()));
+    ws.on('close', () => this.detach(c));
+    ws.on('error', () => ws.terminate());
+  }
+
+  private detach(c: AgentConn): void {
+    this.conns.delete(c);
+    if (c.node && this.byNode.get(c.node) === c) this.byNode.delete(c.node);
+    this.counters.bytes += c.bytesSent;
+    c.dropLogs();
+    // keep its last acks for the next flush
+    if (c.node && c.dirty) this.leftovers.set(c.node, { name: c.node, seen: c.seen, applied: c.applied, desired: c.desired });
+  }
+
+  private readonly leftovers = new Map<string, { name: string; seen: boolean; applied: number; desired: number }>();
+
+  private async onMessage(c: AgentConn, text: string): Promise<void> {
+    let msg: AgentMessage;
+    try {
+      const parsed = AgentMessage.safeParse(JSON.parse(text));
+      if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+      msg = parsed.data;
+    } catch (err) {
+      c.fail('bad_message', `agent stream of ${c.tokenNode}: invalid message: ${(err as Error).message}`.slice(0, 500));
+      return;
+    }
+    c.heard(this.opts.clock.now());
+    if (msg.type === 'hello') return this.onHello(c, msg);
+    if (!c.node) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
+    switch (msg.type) {
+      case 'ack':
+        if (msg.revision > c.applied) c.applied = msg.revision;
+        return;
+      case 'ping':
+        return;
+      case 'status':
+        c.networkErrors = msg.networkErrors;
+        await saveStatus(this.db, c.node, msg.containers).catch((err) =>
+          this.log.warn({ node: c.node, err: String(err) }, 'save container status failed'));
+        return;
+      case 'logs': {
+        const p = c.logs.get(msg.requestId);
+        if (!p) return;
+        c.logs.delete(msg.requestId);
+        clearTimeout(p.timer);
+        if (msg.error) p.reject(new PushError('node_unavailable', `logs from node ${c.node}: ${msg.error}`));
+        else p.resolve(msg.text);
+      }
+    }
+  }
+
+  private async onHello(c: AgentConn, h: Hello): Promise<void> {
+    if (c.node) return c.fail('bad_message', `agent stream of ${c.node}: second hello`);
+    if (h.node !== c.tokenNode) {
+      return c.fail('forbidden', `hello as node ${h.node}: the token belongs to node ${c.tokenNode}`);
+    }
+    let wasReady: boolean;
+    try {
+      ({ wasReady } = await upsertNode(this.db, h));
+    } catch (err) {
+      return c.fail('unavailable', `register node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
+    }
+    try {
+      await this.serial.run(() => this.resume(c, h));
+    } catch (err) {
+      return c.fail('unavailable', `resume node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
+    }
+    if (!wasReady && this.onNodeReady) {
+      await this.onNodeReady(h.node).catch((err) => this.log.warn({ node: h.node, err: String(err) }, 'onNodeReady failed'));
+    }
+  }
+
+  /** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */
+  private async resume(c: AgentConn, h: Hello): Promise<void> {
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    await this.catchUpNow();
+    const nodeId = this.state.nodeIdByName.get(h.node);
+    const { oldest } = await logBounds(this.db);
+    const cur = compileView(this.state, h.node, this.cursor);
+    const r = h.revision;
+    let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
+    let rows = r > 0 && r <= this.cursor && (oldest === 0 || r >= oldest - 1) ? await readChanges(this.db, r, this.cursor, this.opts.maxResumeRows + 1) : undefined;
+    if (rows && rows.length > this.opts.maxResumeRows) rows = undefined;
+    if (rows) mode = r === this.cursor ? 'current' : 'delta';
+    if (c.ws.readyState !== c.ws.OPEN) return;
+    const old = this.byNode.get(h.node);
+    if (old && old !== c) old.ws.close(1000, 'replaced by a new connection');
+    c.node = h.node;
+    c.nodeId = nodeId;
+    c.sent = cur;
+    if (mode === 'snapshot') {
+      c.send({ type: 'snapshot', revision: this.cursor, view: cur });
+      c.position = c.desired = this.cursor;
+      this.counters.snapshots++;
+    } else {
+      const ops = nodeId ? resumeOps(this.state, nodeId, rows ?? [], cur) : [];
+      c.position = r;
+      c.desired = r;
+      this.sendDelta(c, ops, this.cursor);
+    }
+    c.applied = Math.max(c.applied, r);
+    c.dirty = true;
+    c.live = true;
+    this.byNode.set(h.node, c);
+    this.log.info({ node: h.node, from: r, revision: this.cursor, mode }, 'agent resumed');
+  }
+
+  /** Heartbeat tick: ping live agents with the cursor, drop silent connections. */
+  heartbeat(): void {
+    const now = this.opts.clock.now();
+    const silentMs = this.opts.heartbeatMs * this.opts.missedHeartbeats;
+    for (const c of this.conns) {
+      if (now - c.lastMessageAt > silentMs) {
+        this.log.warn({ node: c.node ?? c.tokenNode }, 'agent silent: closing its stream');
+        c.ws.terminate();
+        continue;
+      }
+      if (!c.live) continue;
+      c.send({ type: 'ping', revision: this.cursor, t: now });
+      // the agent adopts the ping's revision once it applied what came before
+      if (this.cursor > c.position) {
+        c.position = this.cursor;
+        c.desired = this.cursor;
+        c.dirty = true;
+      }
+    }
+  }
+
+  /** Writes acks/last_seen in one statement, then marks silent nodes NotReady (only if the write worked). */
+  async flush(checkSilent: boolean): Promise<void> {
+    const marks = new Map(this.leftovers);
+    for (const c of this.conns) {
+      if (c.live && c.node && c.dirty) marks.set(c.node, { name: c.node, seen: c.seen, applied: c.applied, desired: c.desired });
+    }
+    const taken = [...this.conns].filter((c) => c.live && c.dirty);
+    for (const c of taken) c.dirty = c.seen = false;
+    try {
+      const became = await flushNodes(this.db, [...marks.values()]);
+      this.leftovers.clear();
+      for (const node of became) {
+        this.log.info({ node }, 'node ready');
+        await this.onNodeReady?.(node).catch((err) => this.log.warn({ node, err: String(err) }, 'onNodeReady failed'));
+      }
+      if (checkSilent) {
+        for (const node of await markSilentNodes(this.db, this.opts.heartbeatMs * this.opts.missedHeartbeats)) {
+          this.log.warn({ node }, 'node NotReady: silent');
+        }
+      }
+    } catch (err) {
+      // the database is away: keep the news for the next flush, mark nobody NotReady
+      for (const c of taken) c.dirty = true;
+      for (const [k, v] of marks) if (!this.byNode.has(k)) this.leftovers.set(k, v);
+      for (const c of taken) if (c.node && marks.get(c.node)?.seen) c.seen = true;
+      this.log.warn({ err: String(err) }, 'push flush: database unavailable, retrying');
+    }
+  }
+
+  async prune(): Promise<number> {
+    return pruneChangeLog(this.db, this.opts.retention);
+  }
+
+  requestLogs(node: string, container: string, tail: number): Promise<string> {
+    const c = this.byNode.get(node);
+    if (!c || !c.live) return Promise.reject(new PushError('node_unavailable', `logs of ${container}: node ${node} is not connected`));
+    const requestId = randomUUID();
+    return new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        c.logs.delete(requestId);
+        reject(new PushError('timeout', `logs of ${container} from node ${node}: no answer in ${this.opts.logsTimeoutMs} ms`));
+      }, this.opts.logsTimeoutMs);
+      c.logs.set(requestId, { resolve, reject, timer });
+      c.send({ type: 'logs', requestId, container, tail });
+    });
+  }
+
+  metrics(): string {
+    let bytes = this.counters.bytes;
+    for (const c of this.conns) bytes += c.bytesSent;
+    const live = [...this.conns].filter((c) => c.live).length;
+    return [
+      `freight_push_agents_connected ${live}`,
+      `freight_push_revision ${this.cursor}`,
+      `freight_push_deltas_total ${this.counters.deltas}`,
+      `freight_push_snapshots_total ${this.counters.snapshots}`,
+      `freight_push_bytes_sent_total ${bytes}`,
+      `freight_push_db_errors_total ${this.counters.errors}`,
+      '',
+    ].join('\n');
+  }
+
+  connected(): string[] {
+    return [...this.byNode.keys()];
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retry);
+    for (const c of this.conns) c.ws.terminate();
+    await this.serial.run(async () => {});
+  }
+}
+
+/** Every difference between two views, as ops. */
+export function fullOps(from: NodeView, to: NodeView): ViewOp[] {
+  const ops: ViewOp[] = [];
+  for (const kind of ['networks', 'endpoints', 'containers', 'keys'] as const) {
+    const a = from[kind] as Record<string, unknown>;
+    const b = to[kind] as Record<string, unknown>;
+    for (const id of Object.keys(a)) if (!(id in b)) ops.push({ kind, id } as ViewOp);
+    for (const [id, v] of Object.entries(b)) {
+      if (JSON.stringify(a[id]) !== JSON.stringify(v)) ops.push({ kind, id, value: v } as ViewOp);
+    }
+  }
+  applyInPlace(from, ops);
+  return ops;
+}

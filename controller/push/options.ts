@@ -1,0 +1,35 @@
+import { HEARTBEAT_MS, MISSED_HEARTBEATS } from '../../protocol/stream.js';
+
+export interface Clock { now(): number }
+
+export interface PushOptions {
+  /** Heartbeat interval both ways (ms). */
+  heartbeatMs?: number;
+  /** Silent for this many heartbeats → the connection is dropped and the node NotReady. */
+  missedHeartbeats?: number;
+  /** How often acks, last_seen and readiness go to the nodes table (one UPDATE each time). */
+  flushMs?: number;
+  /** Change-log retention: keep the newest `rows` rows, and any row younger than `ms`. */
+  retention?: { rows: number; ms: number };
+  pruneEveryMs?: number;
+  logsTimeoutMs?: number;
+  /** A resume needing more change-log rows than this gets a snapshot. */
+  maxResumeRows?: number;
+  clock?: Clock;
+}
+
+export type ResolvedOptions = Required<PushOptions>;
+
+export function resolveOptions(o: PushOptions = {}): ResolvedOptions {
+  const heartbeatMs = o.heartbeatMs ?? HEARTBEAT_MS;
+  return {
+    heartbeatMs,
+    missedHeartbeats: o.missedHeartbeats ?? MISSED_HEARTBEATS,
+    flushMs: o.flushMs ?? Math.min(250, heartbeatMs),
+    retention: o.retention ?? { rows: 100_000, ms: 3_600_000 },
+    pruneEveryMs: o.pruneEveryMs ?? 60_000,
+    logsTimeoutMs: o.logsTimeoutMs ?? 5000,
+    maxResumeRows: o.maxResumeRows ?? 50_000,
+    clock: o.clock ?? { now: () => Date.now() },
+  };
+}

@@ -1,0 +1,157 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import type { Db } from '../store/db.js';
+import { CAPS, Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+
+const HB = 100;
+let db: Db;
+let drop: () => Promise<void>;
+let seed: Seed;
+const dirs: Array<{ rm(): void }> = [];
+const agents: TestAgent[] = [];
+const ctls: Controller[] = [];
+
+function agent(url: string, token: string, node: string, ip: string, dir?: string, extra = {}): TestAgent {
+  const d = dir ?? (dirs[dirs.push(tempDir()) - 1] as { dir: string }).dir;
+  const a = new TestAgent(url, token, node, ip, d, HB, extra);
+  agents.push(a);
+  return a;
+}
+async function controller(opts = {}, port = 0, onReady?: (n: string) => Promise<void>): Promise<Controller> {
+  const c = await startController(db, { heartbeatMs: HB, flushMs: 50, ...opts }, port, onReady);
+  ctls.push(c);
+  return c;
+}
+
+/** Raw ws client: the messages it got, and its close code. */
+async function rawClient(url: string, token: string, first: unknown): Promise<{ msgs: Array<Record<string, unknown>>; code?: number; status?: number }> {
+  return new Promise((resolve) => {
+    const msgs: Array<Record<string, unknown>> = [];
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    ws.on('open', () => ws.send(typeof first === 'string' ? first : JSON.stringify(first)));
+    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
+    ws.on('unexpected-response', (_req, res) => resolve({ msgs, status: res.statusCode }));
+    ws.on('close', (code) => resolve({ msgs, code }));
+  });
+}
+
+beforeAll(async () => {
+  ({ db, drop } = await testDb());
+  seed = new Seed(db);
+});
+afterAll(async () => {
+  for (const a of agents) await a.stop();
+  for (const c of ctls) await c.close();
+  for (const d of dirs) d.rm();
+  await drop();
+});
+
+describe('agent stream', () => {
+  let red: string, blue: string, netRed: string, netBlue: string;
+  let n1: { id: string; token: string }, n2: { id: string; token: string }, n3: { id: string; token: string };
+  let ctl: Controller;
+
+  beforeAll(async () => {
+    red = await seed.tenant('red');
+    blue = await seed.tenant('blue');
+    netRed = await seed.network(red, 'web', 100);
+    netBlue = await seed.network(blue, 'db', 200);
+    n1 = await seed.node('n1', '198.18.0.1');
+    n2 = await seed.node('n2', '198.18.0.2');
+    n3 = await seed.node('n3', '198.18.0.3');
+    await seed.attach(red, netRed, 'a', n1.id, '10.0.0.10');
+    await seed.attach(blue, netBlue, 'x', n3.id, '10.0.0.10');
+    ctl = await controller();
+  });
+
+  it('sends a snapshot of only the hosted tenant, then deltas; acks reach the nodes table', async () => {
+    const a1 = agent(ctl.url, n1.token, 'n1', '198.18.0.1');
+    const a3 = agent(ctl.url, n3.token, 'n3', '198.18.0.3');
+    await a1.start();
+    await a3.start();
+    await waitFor('snapshots', () => a1.applied.length > 0 && a3.applied.length > 0);
+    expect(a1.applied[0].how).toBe('snapshot');
+    expect(Object.values(a1.view.networks).map((n) => n.name)).toEqual(['web']);
+    expect(JSON.stringify(a1.view)).not.toContain(netBlue);
+    expect(Object.values(a3.view.networks).map((n) => n.name)).toEqual(['db']);
+
+    const b = await seed.attach(red, netRed, 'b', n2.id, '10.0.0.11');
+    await waitFor('delta to n1', () => a1.view.endpoints[b.endpoint] !== undefined);
+    expect(a1.view.networks[netRed].flood).toEqual(['198.18.0.2']);
+    expect(a1.view.endpoints[b.endpoint]).toMatchObject({ node: 'n2', vtep: '198.18.0.2', ip: '10.0.0.11' });
+    // n3 hosts nothing of red: it got no delta at all
+    const before = a3.applied.length;
+    await new Promise((r) => setTimeout(r, 3 * HB));
+    expect(a3.applied.slice(before).every((x) => x.how === 'ping')).toBe(true);
+    expect(JSON.stringify(a3.view)).not.toContain(netRed);
+
+    const newest = await seed.newestRevision();
+    await waitFor('applied = desired = newest in nodes', async () => {
+      const r = await seed.nodeRow('n1');
+      return Number(r.applied_revision) === newest && Number(r.desired_revision) === newest && r.ready;
+    });
+    expect(a1.errors).toEqual([]);
+  });
+
+  it('rejects a hello for another node, a bad token and an invalid message, and keeps serving', async () => {
+    const wrong = await rawClient(ctl.url, n1.token, { type: 'hello', node: 'n2', underlayIp: '198.18.0.2', revision: 0, capabilities: CAPS });
+    expect(wrong.msgs).toEqual([expect.objectContaining({ type: 'error', code: 'forbidden' })]);
+    expect(wrong.code).toBe(1008);
+    const bad = await rawClient(ctl.url, 'not-a-token', { type: 'hello' });
+    expect(bad.status).toBe(401);
+    const junk = await rawClient(ctl.url, n2.token, '{"type":"hello","node":42');
+    expect(junk.msgs[0]).toMatchObject({ type: 'error', code: 'bad_message' });
+    const early = await rawClient(ctl.url, n2.token, { type: 'ack', revision: 3 });
+    expect(early.msgs[0]).toMatchObject({ type: 'error', code: 'bad_message' });
+    // the controller still works for the agents it has
+    const c = await seed.attach(red, netRed, 'c', n1.id, '10.0.0.12');
+    const a1 = agents.find((a) => a.node === 'n1')!;
+    await waitFor('delta after bad clients', () => a1.view.endpoints[c.endpoint] !== undefined);
+  });
+
+  it('stores container status only for containers on the reporting node', async () => {
+    const a1 = agents.find((a) => a.node === 'n1')!;
+    const mine = Object.keys(a1.view.containers)[0];
+    const other = (await db.query<{ id: string }>(`SELECT id FROM containers WHERE node_id = $1`, [n3.id])).rows[0].id;
+    a1.session.sendStatus([
+      { id: mine, state: 'running', exitCode: null, reason: null, restarts: 2 },
+      { id: other, state: 'failed', exitCode: 1, reason: 'forged', restarts: 0 },
+    ]);
+    const state = async (id: string) => (await db.query<{ observed_state: string; restarts: number }>('SELECT observed_state, restarts FROM containers WHERE id = $1', [id])).rows[0];
+    await waitFor('status saved', async () => (await state(mine)).observed_state === 'running');
+    expect((await state(mine)).restarts).toBe(2);
+    expect((await state(other)).observed_state).toBe('pending');
+  });
+
+  it('answers logs requests through the agent, with a timeout', async () => {
+    const d = tempDir();
+    dirs.push(d);
+    let hang = false;
+    const quick = await controller({ logsTimeoutMs: 200 });
+    const a2 = agent(quick.url, await seed.token('n2'), 'n2', '198.18.0.2', d.dir, {
+      onLogs: async (id: string, tail: number) => (hang ? new Promise<string>(() => {}) : `logs of ${id} tail ${tail}`),
+    });
+    await a2.start();
+    await waitFor('n2 connected', () => quick.hub.connected().includes('n2'));
+    await expect(quick.hub.requestLogs('n2', 'abc', 5)).resolves.toBe('logs of abc tail 5');
+    hang = true;
+    await expect(quick.hub.requestLogs('n2', 'abc', 5)).rejects.toMatchObject({ code: 'timeout' });
+    await expect(quick.hub.requestLogs('nx', 'abc', 5)).rejects.toMatchObject({ code: 'node_unavailable' });
+    await a2.stop();
+  });
+
+  it('marks a silent node NotReady after missed heartbeats, and ready again when it returns', async () => {
+    const ready: string[] = [];
+    const ctl2 = await controller({}, 0, async (n) => void ready.push(n));
+    const a3 = agents.find((a) => a.node === 'n3')!;
+    await a3.stop();
+    await waitFor('n3 NotReady', async () => !(await seed.nodeRow('n3')).ready, 3000);
+    const back = agent(ctl2.url, n3.token, 'n3', '198.18.0.3', a3.stateDir);
+    await back.start();
+    await waitFor('n3 ready again', async () => (await seed.nodeRow('n3')).ready, 3000);
+    expect(ready).toContain('n3');
+    // it resumed from its persisted revision: no snapshot needed
+    await waitFor('n3 applied something', () => back.applied.length > 0);
+    expect(back.applied.every((x) => x.how !== 'snapshot')).toBe(true);
+  });
+});

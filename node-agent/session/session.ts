@@ -1,0 +1,192 @@
+import pino, { type Logger } from 'pino';
+import WebSocket from 'ws';
+import {
+  ControllerMessage, HEARTBEAT_MS, MISSED_HEARTBEATS,
+  type AgentMessage, type Capabilities, type ContainerStatus,
+} from '../../protocol/stream.js';
+import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
+import { backoffDelay } from './backoff.js';
+import { loadView, saveView } from './store.js';
+
+export interface AgentSessionOptions {
+  /** ws://host:port/v1/agent/stream */
+  url: string;
+  token: string;
+  node: string;
+  underlayIp: string;
+  underlayMtu: number;
+  capabilities: Capabilities;
+  /** Where view.json (the last applied view and its revision) lives. */
+  stateDir: string;
+  /** Applies a view to the node (dataplane, runtime). Only after it resolves is the view persisted and acked. */
+  onView(view: NodeView, ops?: ViewOp[]): Promise<void>;
+  onLogs?(container: string, tail: number): Promise<string>;
+  /** Called after each persisted revision (snapshot, delta or heartbeat). */
+  onApplied?(revision: number, how: 'snapshot' | 'delta' | 'ping'): void;
+  clock?: { now(): number };
+  heartbeatMs?: number;
+  missedHeartbeats?: number;
+  backoff?: { minMs: number; maxMs: number };
+  log?: Logger;
+}
+
+type NetworkError = { network: string; message: string };
+
+/**
+ * The agent's stream to the controller: hello with the last applied revision,
+ * apply snapshots and in-order deltas, persist, then ack; reconnect with backoff.
+ * Nothing is flushed while disconnected: the node keeps running what it has.
+ */
+export class AgentSession {
+  private view: NodeView;
+  private ws?: WebSocket;
+  /** Incremented per connection: messages of an older connection are dropped. */
+  private gen = 0;
+  private attempt = 0;
+  private queue: Promise<void> = Promise.resolve();
+  private lastHeard = 0;
+  private beat?: NodeJS.Timeout;
+  private reconnectTimer?: NodeJS.Timeout;
+  private stopped = true;
+  private readonly log: Logger;
+  private readonly clock: { now(): number };
+  private readonly hb: number;
+
+  constructor(private readonly o: AgentSessionOptions) {
+    this.view = emptyView(o.node, o.underlayIp);
+    this.log = (o.log ?? pino({ level: 'silent' })).child({ node: o.node, module: 'session' });
+    this.clock = o.clock ?? { now: () => Date.now() };
+    this.hb = o.heartbeatMs ?? HEARTBEAT_MS;
+  }
+
+  /** The last applied (and persisted) revision. */
+  get revision(): number {
+    return this.view.revision;
+  }
+
+  get currentView(): NodeView {
+    return this.view;
+  }
+
+  get connected(): boolean {
+    return this.ws?.readyState === WebSocket.OPEN;
+  }
+
+  async start(): Promise<void> {
+    const saved = await loadView(this.o.stateDir);
+    if (saved && saved.node === this.o.node) this.view = saved;
+    this.stopped = false;
+    this.beat = setInterval(() => this.heartbeat(), this.hb);
+    this.connect();
+  }
+
+  /** Closes the stream; what is installed stays (no flush). */
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.gen++;
+    clearInterval(this.beat);
+    clearTimeout(this.reconnectTimer);
+    this.ws?.terminate();
+    await this.queue;
+  }
+
+  /** Reports container states and per-network errors; false when not connected (report again later). */
+  sendStatus(containers: ContainerStatus[], networkErrors: NetworkError[] = []): boolean {
+    return this.send({ type: 'status', containers, networkErrors });
+  }
+
+  private send(msg: AgentMessage): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  private connect(): void {
+    if (this.stopped) return;
+    const gen = ++this.gen;
+    const ws = new WebSocket(this.o.url, { headers: { authorization: `Bearer ${this.o.token}` }, handshakeTimeout: 5000 });
+    this.ws = ws;
+    ws.on('open', () => {
+      this.lastHeard = this.clock.now();
+      this.send({
+        type: 'hello', node: this.o.node, underlayIp: this.o.underlayIp, revision: this.view.revision,
+        capabilities: this.o.capabilities, underlayMtu: this.o.underlayMtu,
+      });
+    });
+    ws.on('message', (data) => {
+      this.lastHeard = this.clock.now();
+      const text = data.toString();
+      this.queue = this.queue.then(() => this.handle(gen, text)).catch((err) => this.resync(gen, `handle: ${String(err)}`));
+    });
+    ws.on('error', (err) => this.log.debug({ err: String(err) }, 'stream error'));
+    ws.on('close', () => {
+      if (gen !== this.gen || this.stopped) return;
+      this.gen++;
+      const delay = backoffDelay(this.attempt++, this.o.backoff?.minMs ?? 250, this.o.backoff?.maxMs ?? 10_000);
+      this.log.info({ delay }, 'stream closed: reconnecting');
+      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+    });
+  }
+
+  /** Drops the connection; the next hello carries our revision, so the controller resends what we miss. */
+  private resync(gen: number, why: string): void {
+    if (gen !== this.gen) return;
+    this.log.warn({ why, revision: this.view.revision }, 'resync');
+    this.ws?.terminate();
+  }
+
+  private async handle(gen: number, text: string): Promise<void> {
+    if (gen !== this.gen) return;
+    const parsed = ControllerMessage.safeParse(JSON.parse(text));
+    if (!parsed.success) return this.resync(gen, `invalid message: ${parsed.error.issues[0]?.message}`);
+    const msg = parsed.data;
+    this.attempt = 0;
+    switch (msg.type) {
+      case 'snapshot':
+        return this.commit(gen, { ...msg.view, revision: msg.revision }, undefined, 'snapshot');
+      case 'delta':
+        if (msg.from !== this.view.revision) return this.resync(gen, `delta from ${msg.from}, we are at ${this.view.revision}`);
+        return this.commit(gen, applyOps(this.view, msg.ops, msg.revision), msg.ops, 'delta');
+      case 'ping':
+        // everything before the ping is applied (messages are handled in order): adopt its revision
+        if (msg.revision > this.view.revision) return this.commit(gen, { ...this.view, revision: msg.revision }, [], 'ping');
+        this.send({ type: 'ack', revision: this.view.revision });
+        return;
+      case 'logs':
+        void this.answerLogs(msg.requestId, msg.container, msg.tail);
+        return;
+      case 'error':
+        this.log.warn({ code: msg.code, message: msg.message }, 'controller refused');
+        return;
+    }
+  }
+
+  /** Apply (unless only the revision moved), persist, then ack. */
+  private async commit(gen: number, next: NodeView, ops: ViewOp[] | undefined, how: 'snapshot' | 'delta' | 'ping'): Promise<void> {
+    if (how !== 'ping') await this.o.onView(next, ops);
+    await saveView(this.o.stateDir, next);
+    this.view = next;
+    this.attempt = 0;
+    this.o.onApplied?.(next.revision, how);
+    if (gen === this.gen) this.send({ type: 'ack', revision: next.revision });
+  }
+
+  private async answerLogs(requestId: string, container: string, tail: number): Promise<void> {
+    try {
+      if (!this.o.onLogs) throw new Error('logs not supported by this agent');
+      this.send({ type: 'logs', requestId, text: await this.o.onLogs(container, tail) });
+    } catch (err) {
+      this.send({ type: 'logs', requestId, text: '', error: String((err as Error).message ?? err) });
+    }
+  }
+
+  private heartbeat(): void {
+    if (this.ws?.readyState !== WebSocket.OPEN) return;
+    if (this.clock.now() - this.lastHeard > this.hb * (this.o.missedHeartbeats ?? MISSED_HEARTBEATS)) {
+      this.log.warn('controller silent: reconnecting');
+      this.ws.terminate();
+      return;
+    }
+    this.send({ type: 'ping', t: this.clock.now() });
+  }
+}

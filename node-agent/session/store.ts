@@ -1,0 +1,33 @@
+import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import path from 'node:path';
+import { NodeView } from '../../protocol/view.js';
+
+/** The agent's last applied view, persisted atomically so a restarted agent resumes from its revision. */
+export const VIEW_FILE = 'view.json';
+
+export async function loadView(stateDir: string): Promise<NodeView | undefined> {
+  let text: string;
+  try {
+    text = await readFile(path.join(stateDir, VIEW_FILE), 'utf8');
+  } catch {
+    return undefined;
+  }
+  const parsed = NodeView.safeParse(JSON.parse(text));
+  // a file that does not parse is treated as absent: the controller sends a snapshot
+  return parsed.success ? parsed.data : undefined;
+}
+
+/** Write to a temporary file, fsync, rename: a crash leaves the old or the new view, never half. */
+export async function saveView(stateDir: string, view: NodeView): Promise<void> {
+  await mkdir(stateDir, { recursive: true });
+  const file = path.join(stateDir, VIEW_FILE);
+  const tmp = `${file}.${process.pid}.tmp`;
+  const fh = await open(tmp, 'w', 0o600);
+  try {
+    await fh.writeFile(JSON.stringify(view));
+    await fh.sync();
+  } finally {
+    await fh.close();
+  }
+  await rename(tmp, file);
+}

@@ -1,0 +1,117 @@
+/** Test harness for the push stream: a fresh database, controllers and agents in-process. */
+import Fastify, { type FastifyInstance } from 'fastify';
+import { createHash, randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import pino from 'pino';
+import { registerPush, type PushHub, type PushOptions } from '../../controller/push/index.js';
+import { migrate, openDb, type Db } from '../../controller/store/db.js';
+import { AgentSession } from '../../node-agent/session/session.js';
+import type { NodeView } from '../../protocol/view.js';
+import { freshDatabase } from '../support/pg.js';
+
+export const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
+export const quiet = pino({ level: process.env.FREIGHT_TEST_LOG ?? 'silent' });
+
+export async function testDb(): Promise<{ db: Db; url: string; drop(): Promise<void> }> {
+  const fresh = await freshDatabase('freight_push');
+  const db = await openDb({ databaseUrl: fresh.url });
+  await migrate(db);
+  return { db, url: fresh.url, drop: async () => { await db.close(); await fresh.drop(); } };
+}
+
+export async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await pred())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** Minimal SQL seeding (the REST API is another engineer's part). */
+export class Seed {
+  private macs = 0;
+  constructor(readonly db: Db) {}
+  async tenant(name: string): Promise<string> {
+    return (await this.db.query<{ id: string }>('INSERT INTO tenants (name) VALUES ($1) RETURNING id', [name])).rows[0].id;
+  }
+  async network(tenantId: string, name: string, vni: number, cidr = '10.0.0.0/24', type = 'vxlan'): Promise<string> {
+    return (await this.db.query<{ id: string }>(
+      'INSERT INTO networks (tenant_id, name, type, vni, cidr) VALUES ($1, $2, $3, $4, $5) RETURNING id', [tenantId, name, type, vni, cidr])).rows[0].id;
+  }
+  async node(name: string, ip: string): Promise<{ id: string; token: string }> {
+    const id = (await this.db.query<{ id: string }>('INSERT INTO nodes (name, underlay_ip) VALUES ($1, $2) RETURNING id', [name, ip])).rows[0].id;
+    return { id, token: await this.token(name) };
+  }
+  async token(node: string): Promise<string> {
+    const secret = randomBytes(16).toString('hex');
+    await this.db.query(`INSERT INTO tokens (hash, kind, node_name) VALUES ($1, 'node', $2)`, [createHash('sha256').update(secret).digest('hex'), node]);
+    return secret;
+  }
+  async container(tenantId: string, name: string, nodeId: string | null): Promise<string> {
+    return (await this.db.query<{ id: string }>(
+      'INSERT INTO containers (tenant_id, name, image, node_id) VALUES ($1, $2, $3, $4) RETURNING id', [tenantId, name, 'busybox', nodeId])).rows[0].id;
+  }
+  /** A container with one endpoint on `networkId`, in one transaction (as the API does). */
+  async attach(tenantId: string, networkId: string, name: string, nodeId: string | null, ip: string): Promise<{ container: string; endpoint: string }> {
+    const mac = `02:00:00:00:${((++this.macs) >> 8).toString(16).padStart(2, '0')}:${(this.macs & 255).toString(16).padStart(2, '0')}`;
+    return this.db.tx(async (q) => {
+      const container = (await q.query<{ id: string }>(
+        'INSERT INTO containers (tenant_id, name, image, node_id) VALUES ($1, $2, $3, $4) RETURNING id', [tenantId, name, 'busybox', nodeId])).rows[0].id;
+      const endpoint = (await q.query<{ id: string }>(
+        'INSERT INTO endpoints (tenant_id, network_id, container_id, mac, ip, node_id) VALUES ($1, $2, $3, $4, $5, $6) RETURNING id',
+        [tenantId, networkId, container, mac, ip, nodeId])).rows[0].id;
+      return { container, endpoint };
+    });
+  }
+  async nodeRow(name: string): Promise<{ ready: boolean; applied_revision: string; desired_revision: string; last_seen: Date | null }> {
+    return (await this.db.query<never>('SELECT ready, applied_revision::text, desired_revision::text, last_seen FROM nodes WHERE name = $1', [name])).rows[0];
+  }
+  async newestRevision(): Promise<number> {
+    return Number((await this.db.query<{ r: string }>('SELECT coalesce(max(revision), 0)::text AS r FROM change_log')).rows[0].r);
+  }
+}
+
+export interface Controller { app: FastifyInstance; hub: PushHub; url: string; port: number; close(): Promise<void> }
+
+export async function startController(db: Db, options: PushOptions = {}, port = 0, onNodeReady?: (n: string) => Promise<void>): Promise<Controller> {
+  const app = Fastify({ logger: false });
+  const hub = await registerPush(app, { db, log: quiet, options, onNodeReady });
+  await app.listen({ host: '127.0.0.1', port });
+  const addr = app.server.address();
+  const p = typeof addr === 'object' && addr ? addr.port : port;
+  return {
+    app, hub, port: p, url: `ws://127.0.0.1:${p}/v1/agent/stream`,
+    async close() { await hub.close(); await app.close(); },
+  };
+}
+
+/** An AgentSession that records what it applied and checks revisions only grow. */
+export class TestAgent {
+  readonly session: AgentSession;
+  readonly applied: Array<{ revision: number; how: string }> = [];
+  readonly views: NodeView[] = [];
+  readonly errors: string[] = [];
+  constructor(url: string, token: string, readonly node: string, ip: string, readonly stateDir: string, heartbeatMs = 200, extra: Partial<ConstructorParameters<typeof AgentSession>[0]> = {}) {
+    this.session = new AgentSession({
+      url, token, node, underlayIp: ip, underlayMtu: 1500, capabilities: CAPS, stateDir, heartbeatMs,
+      backoff: { minMs: 50, maxMs: 500 }, log: quiet,
+      onView: async (view) => { this.views.push(view); },
+      onApplied: (revision, how) => {
+        const last = this.applied[this.applied.length - 1];
+        if (last && revision <= last.revision) this.errors.push(`revision went ${last.revision} → ${revision} (${how})`);
+        this.applied.push({ revision, how });
+      },
+      ...extra,
+    });
+  }
+  get view(): NodeView { return this.session.currentView; }
+  start(): Promise<void> { return this.session.start(); }
+  stop(): Promise<void> { return this.session.stop(); }
+}
+
+export function tempDir(): { dir: string; rm(): void } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'freight-agent-'));
+  return { dir, rm: () => rmSync(dir, { recursive: true, force: true }) };
+}

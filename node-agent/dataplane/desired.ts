@@ -1,0 +1,104 @@
+/** Pure: NodeView + node facts → desired kernel state (and per-network errors). */
+import type { NodeView, ViewNetwork } from '../../protocol/view.js';
+import { OVERHEAD } from '../../protocol/common.js';
+import { ZERO_MAC } from '../kernel/fdb.js';
+import {
+  bridgeName, emptyState, fdbKey, geneveName, neighKey, policyKey, saKey, vxlanName,
+  type DesiredState, type NodeFacts, type PortSpec,
+} from './types.js';
+
+export const VXLAN_PORT = 4789;
+export const GENEVE_PORT = 6081;
+
+/** Why this node cannot carry the network, or undefined when it can. */
+export function unsupported(n: ViewNetwork, f: NodeFacts): string | undefined {
+  const c = f.capabilities;
+  const lacks = (what: string): string => `kernel lacks ${what} (${c.details[what] ?? 'not supported'})`;
+  const where = `${n.type} network ${n.tenant}/${n.name} (vni ${n.vni})`;
+  if (n.type === 'geneve' && !c.geneve) return `${where}: ${lacks('geneve')}`;
+  if (n.type !== 'geneve' && !c.vxlan) return `${where}: ${lacks('vxlan')}`;
+  if (n.type === 'ipsec' && !c.esp) return `${where}: ${lacks('esp')}`;
+  if (n.type === 'ipsec' && !c.aead) return `${where}: ${lacks('aead')}`;
+  if (n.mtu + OVERHEAD[n.type] > f.underlayMtu) {
+    return `${where}: mtu ${n.mtu} + ${OVERHEAD[n.type]} overhead exceeds underlay mtu ${f.underlayMtu}`;
+  }
+  if (n.vni < 1 || n.vni > 0xffffff) return `${where}: vni out of range`;
+  return undefined;
+}
+
+/**
+ * @param attachments runtime-owned ports (frh-…) → network id: their bridge membership is
+ *   kept (re-enslaved after a bridge repair); nothing else about them is managed.
+ */
+export function desiredState(view: NodeView, facts: NodeFacts, attachments: ReadonlyMap<string, string> = new Map()): DesiredState {
+  const s: DesiredState = { ...emptyState(), networkErrors: [] };
+  const nets = Object.values(view.networks).sort((a, b) => a.vni - b.vni);
+  const ok = new Map<string, ViewNetwork>();
+  for (const n of nets) {
+    const why = unsupported(n, facts);
+    if (why) s.networkErrors.push({ network: n.id, message: why });
+    else ok.set(n.id, n);
+  }
+  for (const n of ok.values()) addNetwork(s, n, facts);
+  for (const e of Object.values(view.endpoints)) {
+    const n = ok.get(e.network);
+    if (!n || e.node === view.node || e.vtep === facts.underlayIp) continue; // local: the bridge learns it
+    const dev = n.type === 'geneve' ? geneveName(n.vni) : vxlanName(n.vni);
+    const br = bridgeName(n.vni);
+    if (n.type !== 'geneve') {
+      const self = { dev, mac: e.mac, table: 'self' as const, dst: e.vtep, network: n.id };
+      s.fdb.set(fdbKey(self), self);
+    }
+    const master = { dev, mac: e.mac, table: 'master' as const, network: n.id };
+    s.fdb.set(fdbKey(master), master);
+    const neigh = { dev: br, ip: e.ip, mac: e.mac, network: n.id };
+    s.neigh.set(neighKey(neigh), neigh);
+  }
+  addKeys(s, view, facts, ok);
+  for (const [name, netId] of attachments) {
+    const n = ok.get(netId);
+    if (n) s.ports.set(name, { name, master: bridgeName(n.vni) } satisfies PortSpec);
+  }
+  return s;
+}
+
+function addNetwork(s: DesiredState, n: ViewNetwork, f: NodeFacts): void {
+  const br = bridgeName(n.vni);
+  s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, network: n.id });
+  const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();
+  if (n.type === 'geneve') {
+    const name = geneveName(n.vni);
+    s.links.set(name, {
+      name, kind: 'geneve', mtu: n.mtu, up: true, master: br, vni: n.vni, port: GENEVE_PORT,
+      remote: flood[0], learning: false, neighSuppress: true, network: n.id,
+    });
+    return;
+  }
+  const name = vxlanName(n.vni);
+  s.links.set(name, {
+    name, kind: 'vxlan', mtu: n.mtu, up: true, master: br, vni: n.vni, local: f.underlayIp, port: VXLAN_PORT,
+    learning: false, neighSuppress: true, network: n.id,
+  });
+  for (const dst of flood) {
+    const e = { dev: name, mac: ZERO_MAC, table: 'self' as const, dst, network: n.id };
+    s.fdb.set(fdbKey(e), e);
+  }
+}
+
+/** ESP SAs and policies per peer key, following the rotation phase. */
+function addKeys(s: DesiredState, view: NodeView, f: NodeFacts, ok: Map<string, ViewNetwork>): void {
+  const keys = Object.values(view.keys).sort((a, b) => a.generation - b.generation);
+  for (const k of keys) {
+    const n = ok.get(k.network);
+    if (!n || n.type !== 'ipsec') continue;
+    const inSa = { dir: 'in' as const, src: k.peerIp, dst: f.underlayIp, spi: k.spiIn, key: k.keyIn, network: n.id };
+    s.sas.set(saKey(inSa), inSa);
+    if (k.phase !== 'active') continue;
+    const outSa = { dir: 'out' as const, src: f.underlayIp, dst: k.peerIp, spi: k.spiOut, key: k.keyOut, network: n.id };
+    s.sas.set(saKey(outSa), outSa);
+    for (const p of [
+      { dir: 'out' as const, src: f.underlayIp, dst: k.peerIp, dport: VXLAN_PORT, network: n.id },
+      { dir: 'in' as const, src: k.peerIp, dst: f.underlayIp, dport: VXLAN_PORT, network: n.id },
+    ]) s.policies.set(policyKey(p), p);
+  }
+}

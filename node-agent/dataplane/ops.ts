@@ -1,0 +1,40 @@
+/** Planned operations: what the executor applies, in this vocabulary. */
+import type { FdbSpec, LinkSpec, NeighSpec, PolicySpecD, SaSpecD } from './types.js';
+
+export type Op =
+  | { kind: 'link.delete'; name: string; linkKind: string; reason: string; network?: string }
+  | { kind: 'link.create'; link: LinkSpec; reason: string; network?: string }
+  | { kind: 'link.set'; name: string; mtu?: number; master?: string | null; up?: boolean; reason: string; network?: string }
+  | { kind: 'port.flags'; name: string; learning: boolean; neighSuppress: boolean; reason: string; network?: string }
+  | { kind: 'fdb.del'; entry: FdbSpec; reason: string; network?: string }
+  | { kind: 'fdb.add'; entry: FdbSpec; reason: string; network?: string }
+  | { kind: 'neigh.del'; entry: NeighSpec; reason: string; network?: string }
+  | { kind: 'neigh.add'; entry: NeighSpec; reason: string; network?: string }
+  | { kind: 'sa.del'; sa: SaSpecD; reason: string; network?: string }
+  | { kind: 'sa.add'; sa: SaSpecD; reason: string; network?: string }
+  | { kind: 'policy.del'; policy: PolicySpecD; reason: string; network?: string }
+  | { kind: 'policy.add'; policy: PolicySpecD; reason: string; network?: string };
+
+export type OpKind = Op['kind'];
+
+/** Application order: removals first (leaves before links, tunnels before bridges), then creation top-down. */
+export const PHASES: OpKind[][] = [
+  ['policy.del', 'sa.del', 'fdb.del', 'neigh.del'],
+  ['link.delete'],
+  ['link.create'],
+  ['link.set', 'port.flags'],
+  ['fdb.add', 'neigh.add', 'sa.add', 'policy.add'],
+];
+
+export function describeOp(op: Op): string {
+  switch (op.kind) {
+    case 'link.delete': return `delete ${op.linkKind} ${op.name} (${op.reason})`;
+    case 'link.create': return `create ${op.link.kind} ${op.link.name} (${op.reason})`;
+    case 'link.set': return `set ${op.name}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}${op.master !== undefined ? ` master ${op.master ?? 'none'}` : ''}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}`;
+    case 'port.flags': return `set port ${op.name} learning ${op.learning ? 'on' : 'off'} neigh_suppress ${op.neighSuppress ? 'on' : 'off'}`;
+    case 'fdb.del': case 'fdb.add': return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
+    case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
+    case 'sa.del': case 'sa.add': return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;
+    case 'policy.del': case 'policy.add': return `${op.kind} ${op.policy.dir} ${op.policy.src}->${op.policy.dst}:${op.policy.dport}`;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Actual state from kernel dumps. Only objects the dataplane owns are read: links named
+ * frb-/frx-/frg-, FDB entries on those tunnels (self entries, and static master entries),
+ * PERMANENT neighbour entries on those bridges, xfrm states/policies with Freight's reqid.
+ * Runtime-owned `frh-` links are read only for their master (see desired.ts attachments).
+ */
+import { dumpFdb, FDB_STATE } from '../kernel/fdb.js';
+import { dumpLinks, type LinkState } from '../kernel/link.js';
+import { dumpNeigh, NUD_PERMANENT } from '../kernel/neigh.js';
+import type { NetlinkGateway } from '../kernel/netlink.js';
+import { parseGeneveData } from '../kernel/geneve.js';
+import { parseVxlanData } from '../kernel/vxlan.js';
+import { dumpPolicies, dumpSas, FREIGHT_REQID } from '../kernel/xfrm.js';
+import { emptyState, fdbKey, isOwnedLink, isRuntimePort, neighKey, policyKey, saKey, type KernelState, type LinkSpec } from './types.js';
+
+export interface ActualState extends KernelState {
+  /** name → ifindex of every fr-prefixed link (owned and runtime ports) */
+  ifindex: Map<string, number>;
+}
+
+export function linkSpec(l: LinkState, names: Map<number, string>): LinkSpec {
+  const s: LinkSpec = { name: l.name, kind: (l.kind ?? 'unknown') as LinkSpec['kind'], mtu: l.mtu, up: l.up };
+  if (l.master !== undefined && names.has(l.master)) s.master = names.get(l.master);
+  if (l.kind === 'vxlan') {
+    const v = parseVxlanData(l.data);
+    Object.assign(s, { vni: v.vni, local: v.local, port: v.port });
+  } else if (l.kind === 'geneve') {
+    const g = parseGeneveData(l.data);
+    Object.assign(s, { vni: g.vni, port: g.port, remote: g.remote });
+  }
+  if (l.kind !== 'bridge' && l.port) {
+    s.learning = l.port.learning;
+    s.neighSuppress = l.port.neighSuppress;
+  }
+  return s;
+}
+
+export async function readLinks(gw: NetlinkGateway): Promise<ActualState> {
+  const st: ActualState = { ...emptyState(), ifindex: new Map() };
+  const all = await dumpLinks(gw);
+  const names = new Map(all.map((l) => [l.index, l.name]));
+  for (const l of all) {
+    if (isOwnedLink(l.name)) {
+      st.links.set(l.name, linkSpec(l, names));
+      st.ifindex.set(l.name, l.index);
+    } else if (isRuntimePort(l.name)) {
+      st.ports.set(l.name, { name: l.name, master: (l.master !== undefined && names.get(l.master)) || '' });
+      st.ifindex.set(l.name, l.index);
+    }
+  }
+  return st;
+}
+
+export async function readActual(gw: NetlinkGateway, xfrm?: NetlinkGateway): Promise<ActualState> {
+  const st = await readLinks(gw);
+  const byIndex = new Map([...st.ifindex].map(([n, i]) => [i, n]));
+  const tunnels = new Set([...st.links.values()].filter((l) => l.kind !== 'bridge').map((l) => st.ifindex.get(l.name)!));
+  const bridges = new Set([...st.links.values()].filter((l) => l.kind === 'bridge').map((l) => st.ifindex.get(l.name)!));
+  for (const e of await dumpFdb(gw, tunnels)) {
+    // master entries: only static ones are ours (permanent = the port's own address)
+    if (e.table === 'master' && e.state !== FDB_STATE.NOARP) continue;
+    const f = { dev: byIndex.get(e.ifindex)!, mac: e.mac, table: e.table, ...(e.dst ? { dst: e.dst } : {}) };
+    st.fdb.set(fdbKey(f), f);
+  }
+  for (const n of await dumpNeigh(gw, bridges)) {
+    if (!(n.state & NUD_PERMANENT)) continue;
+    const e = { dev: byIndex.get(n.ifindex)!, ip: n.ip, mac: n.mac };
+    st.neigh.set(neighKey(e), e);
+  }
+  if (xfrm) await readXfrm(xfrm, st);
+  return st;
+}
+
+async function readXfrm(xfrm: NetlinkGateway, st: ActualState): Promise<void> {
+  const [sas, pols] = await Promise.all([dumpSas(xfrm), dumpPolicies(xfrm)]);
+  for (const s of sas) {
+    if (s.reqid !== FREIGHT_REQID) continue;
+    // direction is relative to the node: inbound SAs are addressed to one of its IPs
+    const sa = { dir: 'in' as 'in' | 'out', src: s.src, dst: s.dst, spi: s.spi };
+    st.sas.set(saKey(sa), sa);
+  }
+  for (const p of pols) {
+    if (p.reqid !== FREIGHT_REQID) continue;
+    const pol = { dir: p.dir, src: p.src, dst: p.dst, dport: p.dport };
+    st.policies.set(policyKey(pol), pol);
+  }
+}
+
+/** Fixes SA directions once the node's underlay IP is known (an SA to us is inbound). */
+export function orientSas(st: KernelState, underlayIp: string): void {
+  const sas = [...st.sas.values()];
+  st.sas.clear();
+  for (const s of sas) {
+    const sa = { ...s, dir: s.dst === underlayIp ? ('in' as const) : ('out' as const) };
+    st.sas.set(saKey(sa), sa);
+  }
+}

@@ -1,0 +1,105 @@
+/** Kernel state as the dataplane models it: desired (from the view) and actual (from dumps) share these shapes. */
+import type { Capabilities } from '../../protocol/stream.js';
+
+export type TunnelKind = 'vxlan' | 'geneve';
+
+export interface LinkSpec {
+  name: string;
+  kind: 'bridge' | TunnelKind;
+  mtu: number;
+  up: boolean;
+  /** name of the bridge this link is enslaved to */
+  master?: string;
+  /** tunnels: immutable attributes (a change means delete and create) */
+  vni?: number;
+  local?: string;
+  port?: number;
+  remote?: string;
+  /** tunnels: bridge port flags */
+  learning?: boolean;
+  neighSuppress?: boolean;
+  /** network id, for error attribution (desired only) */
+  network?: string;
+}
+
+export interface FdbSpec {
+  dev: string;
+  mac: string;
+  table: 'self' | 'master';
+  dst?: string;
+  network?: string;
+}
+
+export interface NeighSpec {
+  dev: string;
+  ip: string;
+  mac: string;
+  network?: string;
+}
+
+export interface SaSpecD {
+  dir: 'in' | 'out';
+  src: string;
+  dst: string;
+  spi: number;
+  /** absent in actual state (the kernel does not dump keys back unless asked) */
+  key?: string;
+  network?: string;
+}
+
+export interface PolicySpecD {
+  dir: 'in' | 'out';
+  src: string;
+  dst: string;
+  dport: number;
+  network?: string;
+}
+
+/** A runtime-owned `frh-` link the runtime asked to have enslaved to a network's bridge. */
+export interface PortSpec {
+  name: string;
+  master: string;
+}
+
+export interface KernelState {
+  links: Map<string, LinkSpec>;
+  /** runtime-owned ports (frh-…): only their master is managed */
+  ports: Map<string, PortSpec>;
+  fdb: Map<string, FdbSpec>;
+  neigh: Map<string, NeighSpec>;
+  sas: Map<string, SaSpecD>;
+  policies: Map<string, PolicySpecD>;
+}
+
+export interface NetworkError {
+  network: string;
+  message: string;
+}
+
+export interface DesiredState extends KernelState {
+  networkErrors: NetworkError[];
+}
+
+export interface NodeFacts {
+  node: string;
+  underlayIp: string;
+  underlayMtu: number;
+  capabilities: Capabilities;
+}
+
+export const fdbKey = (f: FdbSpec): string => `${f.dev}|${f.table}|${f.mac}|${f.dst ?? ''}`;
+export const neighKey = (n: NeighSpec): string => `${n.dev}|${n.ip}`;
+export const saKey = (s: SaSpecD): string => `${s.dir}|${s.spi}|${s.dst}`;
+export const policyKey = (p: PolicySpecD): string => `${p.dir}|${p.src}|${p.dst}|${p.dport}`;
+
+export function emptyState(): KernelState {
+  return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map() };
+}
+
+/** Names: every object carries the `fr` prefix and fits IFNAMSIZ-1 (15). */
+export const bridgeName = (vni: number): string => `frb-${vni}`;
+export const vxlanName = (vni: number): string => `frx-${vni}`;
+export const geneveName = (vni: number): string => `frg-${vni}`;
+/** Links the dataplane owns (bridges and tunnels); `frh-` (runtime veths) and `frp-` (probe) are not. */
+export const isOwnedLink = (name: string): boolean => /^fr[bxg]-/.test(name);
+export const isRuntimePort = (name: string): boolean => name.startsWith('frh-');

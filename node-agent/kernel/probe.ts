@@ -1,0 +1,73 @@
+/**
+ * Capability probe: tries to create throw-away objects in the agent's namespace and
+ * deletes them (vxlan/geneve link `frp-probe`, an ESP SA with a test key, nft).
+ */
+import { spawnSync } from 'node:child_process';
+import type { Capabilities } from '../../protocol/stream.js';
+import { delLinkMsg, ifindexOf, newLinkMsg } from './link.js';
+import { NetlinkGateway } from './netlink.js';
+import { vxlanData } from './vxlan.js';
+import { geneveData } from './geneve.js';
+import { delSaMsg, newSaMsg } from './xfrm.js';
+
+const PROBE_LINK = 'frp-probe';
+const PROBE_SA = { src: '198.18.255.254', dst: '198.18.255.253', spi: 0xfe00fe00, key: '00'.repeat(20), reqid: 0, dport: 4789 };
+
+async function tryLink(gw: NetlinkGateway, kind: 'vxlan' | 'geneve'): Promise<string | undefined> {
+  const stale = await ifindexOf(gw, PROBE_LINK);
+  if (stale !== undefined) await gw.request(delLinkMsg(stale, PROBE_LINK));
+  const data = kind === 'vxlan' ? vxlanData({ vni: 16777214, local: '198.18.255.254', port: 4789 }) : geneveData({ vni: 16777214, port: 6081, remote: '198.18.255.253' });
+  try {
+    await gw.request(newLinkMsg({ ifname: PROBE_LINK, kind, data }));
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  }
+  const idx = await ifindexOf(gw, PROBE_LINK);
+  if (idx !== undefined) await gw.request(delLinkMsg(idx, PROBE_LINK, kind));
+  return undefined;
+}
+
+async function tryEsp(): Promise<string | undefined> {
+  let x: NetlinkGateway | undefined;
+  try {
+    x = NetlinkGateway.open('xfrm');
+    await x.request(newSaMsg(PROBE_SA));
+    await x.request(delSaMsg(PROBE_SA));
+    return undefined;
+  } catch (e) {
+    return e instanceof Error ? e.message : String(e);
+  } finally {
+    x?.close();
+  }
+}
+
+function tryNft(): string | undefined {
+  const r = spawnSync('nft', ['-j', 'list', 'tables'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.error) return `nft: ${r.error.message}`;
+  return r.status === 0 ? undefined : `nft exit ${r.status}: ${r.stderr.trim()}`;
+}
+
+function tryNspawn(): string | undefined {
+  const r = spawnSync('systemd-nspawn', ['--version'], { encoding: 'utf8', timeout: 10_000 });
+  return r.status === 0 ? undefined : 'systemd-nspawn not installed';
+}
+
+/** Probes what this kernel/host supports; `details` says why something is missing. */
+export async function probeCapabilities(gw: NetlinkGateway): Promise<Capabilities> {
+  const details: Record<string, string> = {};
+  const vx = await tryLink(gw, 'vxlan');
+  if (vx) details.vxlan = vx;
+  const gn = await tryLink(gw, 'geneve');
+  if (gn) details.geneve = gn.includes('EOPNOTSUPP') ? 'module not available' : gn;
+  const esp = await tryEsp();
+  if (esp) {
+    // one SA carries both: the kernel refuses ESP (ENOSYS/EPROTONOSUPPORT) or the AEAD transform (ENOENT)
+    details.esp = esp;
+    details.aead = `rfc4106(gcm(aes)) not usable: ${esp}`;
+  }
+  const nft = tryNft();
+  if (nft) details.nft = nft;
+  const nspawn = tryNspawn();
+  if (nspawn) details.nspawn = nspawn;
+  return { vxlan: !vx, geneve: !gn, esp: !esp, aead: !esp, nft: !nft, nspawn: !nspawn, details };
+}

@@ -1,0 +1,110 @@
+import { once } from 'node:events';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { WebSocketServer, type WebSocket } from 'ws';
+import { emptyView, type NodeView } from '../../protocol/view.js';
+import { backoffDelay } from './backoff.js';
+import { AgentSession } from './session.js';
+
+// A scripted controller: the agent's ordering and persistence rules are what is tested here;
+// the real controller is exercised in controller/push/*.test.ts.
+const caps = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
+const net = { id: 'n', tenant: 't', name: 'n', type: 'vxlan' as const, vni: 1, cidr: '10.0.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: [] };
+const cleanups: Array<() => void | Promise<void>> = [];
+afterEach(async () => {
+  for (const f of cleanups.splice(0).reverse()) await f();
+});
+
+async function scripted() {
+  const wss = new WebSocketServer({ host: '127.0.0.1', port: 0 });
+  await once(wss, 'listening');
+  const hellos: Array<Record<string, unknown>> = [];
+  const acks: number[] = [];
+  const conns: WebSocket[] = [];
+  wss.on('connection', (ws) => {
+    conns.push(ws);
+    ws.on('message', (d) => {
+      const m = JSON.parse(d.toString());
+      if (m.type === 'hello') hellos.push(m);
+      if (m.type === 'ack') acks.push(m.revision);
+    });
+  });
+  cleanups.push(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }));
+  const port = (wss.address() as { port: number }).port;
+  return { url: `ws://127.0.0.1:${port}`, hellos, acks, conns, send: (m: unknown) => conns[conns.length - 1].send(JSON.stringify(m)) };
+}
+
+function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>) {
+  const s = new AgentSession({ url, token: 't', node: 'a', underlayIp: '198.18.9.1', underlayMtu: 1500, capabilities: caps, stateDir: dir, onView, heartbeatMs: 1000, backoff: { minMs: 20, maxMs: 40 } });
+  cleanups.push(() => s.stop());
+  return s;
+}
+
+async function until(pred: () => boolean, ms = 3000) {
+  const end = Date.now() + ms;
+  while (!pred()) {
+    if (Date.now() > end) throw new Error('timeout');
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+describe('AgentSession', () => {
+  it('applies in order, persists before acking, resyncs on a gap and resumes from view.json', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-session-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ctl = await scripted();
+    const seen: number[] = [];
+    const s = session(ctl.url, dir, async (v) => void seen.push(v.revision));
+    await s.start();
+    await until(() => ctl.hellos.length === 1);
+    expect(ctl.hellos[0]).toMatchObject({ node: 'a', revision: 0 });
+    ctl.send({ type: 'snapshot', revision: 5, view: { ...emptyView('a', '198.18.9.1'), networks: { n: net } } });
+    await until(() => ctl.acks.includes(5));
+    expect(JSON.parse(readFileSync(path.join(dir, 'view.json'), 'utf8')).revision).toBe(5);
+    ctl.send({ type: 'delta', from: 5, revision: 7, ops: [{ kind: 'networks', id: 'n', value: { ...net, mtu: 1400 } }] });
+    await until(() => ctl.acks.includes(7));
+    expect(s.currentView.networks.n.mtu).toBe(1400);
+    // a gap: from 9 while we are at 7 → not applied; the agent reconnects with revision 7
+    ctl.send({ type: 'delta', from: 9, revision: 10, ops: [{ kind: 'networks', id: 'n' }] });
+    await until(() => ctl.hellos.length === 2);
+    expect(ctl.hellos[1]).toMatchObject({ revision: 7 });
+    expect(s.currentView.networks.n).toBeDefined();
+    expect(seen).toEqual([5, 7]);
+    // a ping with a newer revision is adopted and acked once everything before it is applied
+    ctl.send({ type: 'ping', revision: 12, t: 0 });
+    await until(() => ctl.acks.includes(12));
+    await s.stop();
+    // a restarted agent says where it was
+    const again = session(ctl.url, dir, async () => {});
+    await again.start();
+    await until(() => ctl.hellos.length === 3);
+    expect(ctl.hellos[2]).toMatchObject({ revision: 12 });
+    expect(again.currentView.networks.n.mtu).toBe(1400);
+  });
+
+  it('does not persist or ack a view its apply rejected, and keeps the previous one', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-session-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ctl = await scripted();
+    let fail = true;
+    const s = session(ctl.url, dir, async () => { if (fail) throw new Error('netlink says no'); });
+    await s.start();
+    await until(() => ctl.hellos.length === 1);
+    ctl.send({ type: 'snapshot', revision: 3, view: emptyView('a', '198.18.9.1') });
+    await until(() => ctl.hellos.length === 2);
+    expect(ctl.acks).toEqual([]);
+    expect(s.revision).toBe(0);
+    fail = false;
+    ctl.send({ type: 'snapshot', revision: 3, view: emptyView('a', '198.18.9.1') });
+    await until(() => ctl.acks.includes(3));
+  });
+
+  it('backs off exponentially with jitter, capped', () => {
+    expect(backoffDelay(0, 100, 5000, () => 0)).toBe(50);
+    expect(backoffDelay(0, 100, 5000, () => 1)).toBe(100);
+    expect(backoffDelay(3, 100, 5000, () => 1)).toBe(800);
+    expect(backoffDelay(30, 100, 5000, () => 1)).toBe(5000);
+  });
+});

@@ -6,7 +6,7 @@ import { buildImage } from '../../images/build.js';
 import { isImageError } from '../../images/errors.js';
 import { publishRepo } from '../../images/publish.js';
 import { exportPublicKey, signRpms } from '../../images/sign.js';
-import { busyboxTree, haveTools, makeKey, serveDir, tmpBase } from '../../test/images/support.js';
+import { busyboxTree, haveTools, makeKey, serveDir, stopAgents, tmpBase } from '../../test/images/support.js';
 import { ensureRpmImage, installedVersions, mountImageRoot, unmountImageRoot } from './rpm-images.js';
 
 const missing = haveTools();
@@ -36,6 +36,7 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
   afterAll(async () => {
     for (const m of mounted) await unmountImageRoot(m);
     await server?.close();
+    if (tmp) await stopAgents(tmp);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

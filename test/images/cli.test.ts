@@ -4,7 +4,7 @@ import path from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { runImageCli } from '../../images/cli.js';
-import { haveTools, makeKey, serveDir, tmpBase } from './support.js';
+import { haveTools, makeKey, serveDir, stopAgents, tmpBase } from './support.js';
 
 const exec = promisify(execFile);
 const CLI = path.resolve(import.meta.dirname, '../../images/cli.ts');
@@ -50,6 +50,7 @@ describe.skipIf(missing)('images/cli.ts', () => {
   });
   afterAll(async () => {
     await server?.close();
+    if (tmp) await stopAgents(tmp);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

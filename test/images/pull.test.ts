@@ -11,7 +11,7 @@ import { fetchRepoIndex } from '../../images/repo-client.js';
 import { outdated, resolveImage } from '../../images/resolve.js';
 import { incomingDir, tenantRoot } from '../../images/rpmroot.js';
 import { exportPublicKey, signRpms } from '../../images/sign.js';
-import { busyboxTree, haveTools, makeKey, serveDir, tamper, tmpBase } from './support.js';
+import { busyboxTree, haveTools, makeKey, serveDir, stopAgents, tamper, tmpBase } from './support.js';
 
 const missing = haveTools();
 if (missing) console.warn(`skipping image RPM tests: ${missing}`);
@@ -63,6 +63,7 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
   afterAll(async () => {
     await good?.close();
     await bad?.close();
+    if (tmp) await stopAgents(tmp);
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 

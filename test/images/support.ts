@@ -21,6 +21,19 @@ export async function serveDir(dir: string): Promise<{ url: string; close(): Pro
   return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(() => r())) };
 }
 
+/** Stops the gpg-agents of the throw-away GnuPG homes under `parent` (before the directory is removed). */
+export async function stopAgents(parent: string): Promise<void> {
+  const { readdir } = await import('node:fs/promises');
+  for (const d of await readdir(parent).catch(() => [] as string[])) {
+    if (!d.startsWith('gpg-')) continue;
+    try {
+      execFileSync('gpgconf', ['--kill', 'gpg-agent'], { env: { ...process.env, GNUPGHOME: path.join(parent, d) }, stdio: 'ignore' });
+    } catch {
+      // no agent running: nothing to stop
+    }
+  }
+}
+
 /** A throw-away signing key in its own GnuPG home. */
 export async function makeKey(parent: string, email: string): Promise<{ keyId: string; gnupgHome: string }> {
   const gnupgHome = await mkdtemp(path.join(parent, 'gpg-'));
@@ -54,11 +67,11 @@ export const tmpBase = () => mkdtemp(path.join(os.tmpdir(), 'freight-images-'));
 
 export function haveTools(): string | undefined {
   if (process.getuid?.() !== 0) return 'not root';
-  for (const t of ['rpmbuild', 'rpmsign', 'rpmkeys', 'createrepo_c', 'gpg']) {
+  for (const t of ['rpmbuild', 'rpmsign', 'rpmkeys', 'createrepo_c', 'gpg', 'gpg-agent']) {
     try {
       execFileSync('sh', ['-c', `command -v ${t}`], { stdio: 'ignore' });
     } catch {
-      return `${t} missing (apt-get install rpm createrepo-c gnupg)`;
+      return `${t} missing (apt-get install rpm createrepo-c gnupg gpg-agent)`;
     }
   }
   return undefined;

@@ -16,10 +16,56 @@ export interface DnsServer {
 const TCP_IDLE_MS = 10_000;
 const TCP_MAX_BUFFER = 2 * 65_537;
 
-/** UDP and TCP listeners on the same port; socket errors are logged, never fatal. */
+/**
+ * UDP and TCP listeners on the same port; socket errors are logged, never
+ * fatal. Port 0 (tests): a free port for both, retried on a collision.
+ */
 export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
-  const udp = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+  const conns = new Set<net.Socket>();
+  for (let attempt = 0; ; attempt++) {
+    const tcp = net.createServer((conn) => serveTcp(opts, conn));
+    // close() must not wait for idle clients
+    tcp.on('connection', (conn) => {
+      conns.add(conn);
+      conn.on('close', () => conns.delete(conn));
+    });
+    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: opts.port !== 0 });
+    try {
+      await listenTcp(tcp, opts.port, opts.host);
+      const port = (tcp.address() as net.AddressInfo).port;
+      await bindUdp(udp, port, opts.host);
+      return serve(opts, udp, tcp, port, conns);
+    } catch (e) {
+      tcp.close();
+      udp.close();
+      if (opts.port !== 0 || attempt >= 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
+    }
+  }
+}
+
+function listenTcp(tcp: net.Server, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tcp.once('error', reject);
+    tcp.listen(port, host, () => {
+      tcp.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function bindUdp(udp: dgram.Socket, port: number, host: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    udp.once('error', reject);
+    udp.bind(port, host, () => {
+      udp.off('error', reject);
+      resolve();
+    });
+  });
+}
+
+function serve(opts: DnsServerOptions, udp: dgram.Socket, tcp: net.Server, port: number, conns: Set<net.Socket>): DnsServer {
   udp.on('error', (err) => opts.log.error({ err, op: 'dns udp' }, 'dns udp socket error'));
+  tcp.on('error', (err) => opts.log.error({ err, op: 'dns tcp' }, 'dns tcp server error'));
   udp.on('message', (msg, rinfo) => {
     const send = (reply: Buffer | null): void => {
       if (reply) udp.send(reply, rinfo.port, rinfo.address, (err) => err && opts.log.warn({ err: err.message, to: rinfo.address }, 'dns udp send failed'));
@@ -28,20 +74,6 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
     if (r instanceof Promise) r.then(send, (err) => opts.log.error({ err }, 'dns forward failed'));
     else send(r);
   });
-  await new Promise<void>((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(opts.port, opts.host, () => {
-      udp.off('error', reject);
-      resolve();
-    });
-  });
-  const port = udp.address().port;
-  const tcp = net.createServer((conn) => serveTcp(opts, conn));
-  tcp.on('error', (err) => opts.log.error({ err, op: 'dns tcp' }, 'dns tcp server error'));
-  await new Promise<void>((resolve, reject) => {
-    tcp.once('error', reject);
-    tcp.listen(port, opts.host, () => resolve());
-  });
   opts.log.info({ host: opts.host, port }, 'dns listening');
   return {
     port,
@@ -49,6 +81,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       new Promise<void>((resolve) => {
         udp.close();
         tcp.close(() => resolve());
+        for (const c of conns) c.destroy();
       }),
   };
 }

@@ -1,0 +1,148 @@
+/**
+ * The node's dataplane: apply(view) reads the kernel, plans the difference and executes
+ * it; an audit loop (every auditMs, and shortly after link/neigh deletions seen on the
+ * RTNLGRP_LINK/NEIGH multicast groups) repairs drift. Restart-safe: start() never
+ * flushes; the first apply changes only the difference.
+ */
+import type { Logger } from 'pino';
+import type { NodeView } from '../../protocol/view.js';
+import { NetlinkGateway, RTM, RTNLGRP } from '../kernel/netlink.js';
+import { probeCapabilities } from '../kernel/probe.js';
+import { desiredState } from './desired.js';
+import { execute, type OpError } from './executor.js';
+import { emptyMetrics, renderMetrics, type DataplaneMetrics } from './metrics.js';
+import { describeOp } from './ops.js';
+import { plan } from './planner.js';
+import { orientSas, readActual } from './reader.js';
+import type { NetworkError, NodeFacts } from './types.js';
+
+export interface DataplaneOptions {
+  node: string;
+  underlayIp: string;
+  underlayMtu?: number;
+  /** skip the probe (tests of pure behaviour, or a caller that probed already) */
+  capabilities?: NodeFacts['capabilities'];
+  auditMs?: number;
+  /** debounce after a kernel event before auditing */
+  eventDelayMs?: number;
+  log: Logger;
+}
+
+export interface ApplyResult {
+  revision: number;
+  ops: string[];
+  errors: OpError[];
+  networkErrors: NetworkError[];
+}
+
+export class Dataplane {
+  private route?: NetlinkGateway;
+  private xfrm?: NetlinkGateway;
+  private events?: NetlinkGateway;
+  private facts?: NodeFacts;
+  private view?: NodeView;
+  private readonly attachments = new Map<string, string>();
+  private readonly metricsState: DataplaneMetrics = emptyMetrics();
+  private chain: Promise<unknown> = Promise.resolve();
+  private auditTimer?: NodeJS.Timeout;
+  private eventTimer?: NodeJS.Timeout;
+  private stopped = false;
+
+  constructor(private readonly opts: DataplaneOptions) {}
+
+  get capabilities(): NodeFacts['capabilities'] | undefined {
+    return this.facts?.capabilities;
+  }
+
+  async start(): Promise<void> {
+    this.route = NetlinkGateway.open('route');
+    this.xfrm = NetlinkGateway.open('xfrm');
+    const capabilities = this.opts.capabilities ?? (await probeCapabilities(this.route));
+    this.facts = { node: this.opts.node, underlayIp: this.opts.underlayIp, underlayMtu: this.opts.underlayMtu ?? 1500, capabilities };
+    this.events = NetlinkGateway.open('route', { groups: [RTNLGRP.LINK, RTNLGRP.NEIGH] });
+    this.events.onEvent((msgs) => {
+      if (msgs.some((m) => m.type === RTM.DELLINK || m.type === RTM.DELNEIGH)) this.scheduleEventAudit();
+    });
+    // lost notifications (ENOBUFS): re-read everything
+    this.events.onError(() => this.scheduleEventAudit());
+    const every = this.opts.auditMs ?? 10_000;
+    this.auditTimer = setInterval(() => void this.audit('timer'), every);
+    this.opts.log.info({ node: this.opts.node, capabilities }, 'dataplane started');
+  }
+
+  /** Applies a view: the desired state it implies replaces the previous one. */
+  apply(view: NodeView): Promise<ApplyResult> {
+    this.view = view;
+    return this.serial(() => this.reconcile('apply'));
+  }
+
+  /** The runtime asks to keep its veth host end `ifname` (frh-…) in the network's bridge. */
+  attach(ifname: string, networkId: string): Promise<ApplyResult | undefined> {
+    this.attachments.set(ifname, networkId);
+    return this.serial(() => (this.view ? this.reconcile('attach') : Promise.resolve(undefined)));
+  }
+
+  detach(ifname: string): void {
+    this.attachments.delete(ifname);
+  }
+
+  /** One audit pass (also run by the timer and by kernel events). */
+  audit(why = 'manual'): Promise<ApplyResult | undefined> {
+    if (!this.view || this.stopped) return Promise.resolve(undefined);
+    return this.serial(() => this.reconcile(`audit:${why}`));
+  }
+
+  metrics(): string {
+    return renderMetrics(this.metricsState, this.opts.node);
+  }
+
+  stop(): void {
+    this.stopped = true;
+    clearInterval(this.auditTimer);
+    clearTimeout(this.eventTimer);
+    this.events?.close();
+    this.route?.close();
+    this.xfrm?.close();
+  }
+
+  private scheduleEventAudit(): void {
+    if (this.stopped || this.eventTimer) return;
+    this.eventTimer = setTimeout(() => {
+      this.eventTimer = undefined;
+      void this.audit('event');
+    }, this.opts.eventDelayMs ?? 200);
+  }
+
+  private serial<T>(fn: () => Promise<T>): Promise<T> {
+    const p = this.chain.then(fn, fn);
+    this.chain = p.catch(() => undefined);
+    return p;
+  }
+
+  private async reconcile(why: string): Promise<ApplyResult> {
+    if (!this.route || !this.facts || !this.view) throw new Error('dataplane not started');
+    const desired = desiredState(this.view, this.facts, this.attachments);
+    const actual = await readActual(this.route, this.xfrm);
+    orientSas(actual, this.facts.underlayIp);
+    const ops = plan(desired, actual);
+    const res = ops.length ? await execute(ops, { route: this.route, xfrm: this.xfrm }, actual.ifindex) : { applied: 0, errors: [] };
+    this.account(why, ops.length, res.applied, res.errors.length, desired.networkErrors.length);
+    const out = { revision: this.view.revision, ops: ops.map(describeOp), errors: res.errors, networkErrors: desired.networkErrors };
+    const log = this.opts.log.child({ node: this.opts.node, why });
+    if (why.startsWith('audit') && ops.length) log.warn({ ops: out.ops, errors: res.errors }, 'repaired drift');
+    else if (ops.length || res.errors.length) log.info({ ops: ops.length, errors: res.errors }, 'applied');
+    return out;
+  }
+
+  private account(why: string, planned: number, applied: number, errors: number, networkErrors: number): void {
+    const m = this.metricsState;
+    if (why.startsWith('audit')) {
+      m.audits++;
+      m.repairs += applied;
+    } else m.applies++;
+    m.opsApplied += applied;
+    m.errors += errors;
+    m.networkErrors = networkErrors;
+    void planned;
+  }
+}

@@ -1,0 +1,145 @@
+import { spawnSync } from 'node:child_process';
+import type { Logger } from 'pino';
+import type { Capabilities } from '../protocol/stream.js';
+import type { NodeView } from '../protocol/view.js';
+import { Dataplane } from './dataplane/dataplane.js';
+import type { NetworkError } from './dataplane/types.js';
+import { InfraFiles } from './infra-files.js';
+import { ContainerRuntime } from './runtime/runtime.js';
+import { hostVethName } from './runtime/paths.js';
+import { AgentSession } from './session/session.js';
+import { loadView } from './session/store.js';
+
+export interface AgentOptions {
+  /** http(s)://host:port of the controller */
+  controller: string;
+  token: string;
+  node: string;
+  underlayIp: string;
+  underlayMtu: number;
+  stateDir: string;
+  /** The Freight checkout/install bound read-only into infra containers. */
+  projectDir: string;
+  auditMs?: number;
+  heartbeatMs?: number;
+  dnsUpstreams?: string[];
+  log: Logger;
+}
+
+export function streamUrl(controller: string): string {
+  const u = new URL('/v1/agent/stream', controller);
+  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  return u.toString();
+}
+
+/**
+ * One node: the session delivers views; each view goes to the dataplane (networks,
+ * FDB, neighbours, xfrm), then the infra config files, then the runtime (containers
+ * and their veths). Only when all three are done does the session persist and ack.
+ */
+export class Agent {
+  private dataplane!: Dataplane;
+  private runtime!: ContainerRuntime;
+  private session!: AgentSession;
+  private readonly infra: InfraFiles;
+  private networkErrors: NetworkError[] = [];
+  private attached = new Set<string>();
+  private statusTimer?: NodeJS.Timeout;
+  private resendTimer?: NodeJS.Timeout;
+
+  private constructor(private readonly o: AgentOptions) {
+    this.infra = new InfraFiles(o.stateDir, o.dnsUpstreams);
+  }
+
+  static async start(o: AgentOptions): Promise<Agent> {
+    const a = new Agent(o);
+    await a.open();
+    return a;
+  }
+
+  private async open(): Promise<void> {
+    const o = this.o;
+    this.dataplane = new Dataplane({ node: o.node, underlayIp: o.underlayIp, underlayMtu: o.underlayMtu, auditMs: o.auditMs, log: o.log });
+    await this.dataplane.start();
+    this.runtime = await ContainerRuntime.open({
+      stateDir: o.stateDir,
+      projectDir: o.projectDir,
+      log: o.log.child({ module: 'runtime' }),
+      onStatus: () => this.reportSoon(),
+    });
+    // A restarted agent re-asserts what it last applied before it hears from the
+    // controller: identical state plans zero ops, and nothing is ever flushed.
+    const saved = await loadView(o.stateDir);
+    if (saved && saved.node === o.node) await this.apply(saved);
+    this.session = new AgentSession({
+      url: streamUrl(o.controller),
+      token: o.token,
+      node: o.node,
+      underlayIp: o.underlayIp,
+      underlayMtu: o.underlayMtu,
+      capabilities: this.capabilities(),
+      stateDir: o.stateDir,
+      heartbeatMs: o.heartbeatMs,
+      onView: (view) => this.apply(view),
+      onLogs: async (container, tail) => this.runtime.logs(container, tail),
+      onApplied: (_rev, how) => {
+        if (how !== 'ping') this.reportSoon();
+      },
+      log: o.log,
+    });
+    await this.session.start();
+    // statuses are idempotent: re-send now and then so a controller that missed one (restart, replica switch) catches up
+    this.resendTimer = setInterval(() => this.report(), 10_000);
+    this.resendTimer.unref();
+  }
+
+  capabilities(): Capabilities {
+    const c = this.dataplane.capabilities!;
+    return { ...c, nspawn: c.nspawn ?? spawnSync('systemd-nspawn', ['--version']).status === 0 };
+  }
+
+  async apply(view: NodeView): Promise<void> {
+    const r = await this.dataplane.apply(view);
+    this.networkErrors = r.networkErrors.map((e) => ({ network: e.network, message: e.message }));
+    await this.infra.sync(view);
+    await this.runtime.apply(view);
+    await this.syncAttachments(view);
+    this.reportSoon();
+  }
+
+  /** The dataplane keeps each local container port in its bridge (re-enslaved after a bridge repair). */
+  private async syncAttachments(view: NodeView): Promise<void> {
+    const want = new Map<string, string>();
+    for (const e of Object.values(view.endpoints)) {
+      if (e.node === view.node && view.containers[e.owner]) want.set(hostVethName(e.owner, e.ifindex), e.network);
+    }
+    for (const name of this.attached) if (!want.has(name)) this.dataplane.detach(name);
+    for (const [name, net] of want) if (!this.attached.has(name)) await this.dataplane.attach(name, net);
+    this.attached = new Set(want.keys());
+  }
+
+  private reportSoon(): void {
+    if (this.statusTimer) return;
+    this.statusTimer = setTimeout(() => {
+      this.statusTimer = undefined;
+      this.report();
+    }, 100);
+  }
+
+  private report(): void {
+    this.session?.sendStatus(this.runtime.statuses(), this.networkErrors);
+  }
+
+  metrics(): string {
+    return this.dataplane.metrics();
+  }
+
+  /** Stops listening and watching; containers and kernel state stay as they are. */
+  async stop(): Promise<void> {
+    clearTimeout(this.statusTimer);
+    clearInterval(this.resendTimer);
+    await this.session?.stop();
+    await this.runtime?.close();
+    this.dataplane?.stop();
+  }
+}

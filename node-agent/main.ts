@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+import { Command, Option } from 'commander';
+import { createServer } from 'node:http';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { pino } from 'pino';
+import { Agent } from './agent.js';
+import { imageCommand } from './runtime/image-cli.js';
+import { DEFAULT_STATE_DIR } from './runtime/paths.js';
+
+/** dist/node-agent/main.js or node-agent/main.ts → the project root two or one levels up. */
+function projectRoot(): string {
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  return here.includes(`${path.sep}dist${path.sep}`) || here.endsWith(`${path.sep}dist`) ? path.resolve(here, '../..') : path.resolve(here, '..');
+}
+
+function serveMetrics(addr: string, agent: Agent): void {
+  const [host, port] = addr.includes(':') ? [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)] : ['127.0.0.1', addr];
+  createServer((req, res) => {
+    if (req.url !== '/metrics') return void res.writeHead(404).end();
+    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(agent.metrics());
+  }).listen(Number(port), host);
+}
+
+async function run(o: Record<string, string | undefined>): Promise<void> {
+  const log = pino({ base: { svc: 'freight-agent', node: o.node } });
+  const need = (k: string) => {
+    const v = o[k];
+    if (!v) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);
+    return v;
+  };
+  const agent = await Agent.start({
+    controller: need('controller'),
+    token: need('token'),
+    node: need('node'),
+    underlayIp: need('underlayIp'),
+    underlayMtu: Number(o.underlayMtu ?? 1500),
+    stateDir: o.stateDir ?? DEFAULT_STATE_DIR,
+    projectDir: o.projectDir ?? projectRoot(),
+    auditMs: o.auditMs ? Number(o.auditMs) : undefined,
+    heartbeatMs: o.heartbeatMs ? Number(o.heartbeatMs) : undefined,
+    dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
+    log,
+  });
+  if (o.metrics) serveMetrics(o.metrics, agent);
+  const stop = (sig: string) => {
+    log.info({ signal: sig }, 'stopping (containers and kernel state stay)');
+    agent.stop().finally(() => process.exit(0));
+  };
+  process.once('SIGTERM', stop);
+  process.once('SIGINT', stop);
+  // a peer's bad message is handled where it arrives; anything that still escapes is logged, not fatal
+  process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
+}
+
+const env = (name: string) => process.env[name];
+const program = new Command('freight-agent')
+  .description('Freight node agent: programs the kernel and runs containers as the controller says')
+  .addOption(new Option('--controller <url>', 'controller URL, e.g. http://10.0.0.1:7400').default(env('FREIGHT_CONTROLLER')))
+  .addOption(new Option('--token <token>', 'node token (freightctl token create --node NAME)').default(env('FREIGHT_NODE_TOKEN')))
+  .addOption(new Option('--node <name>', 'this node\'s name').default(env('FREIGHT_NODE')))
+  .addOption(new Option('--underlay-ip <ip>', 'this node\'s underlay (VTEP) address').default(env('FREIGHT_UNDERLAY_IP')))
+  .addOption(new Option('--underlay-mtu <n>', 'MTU of the underlay').default(env('FREIGHT_UNDERLAY_MTU') ?? '1500'))
+  .addOption(new Option('--state-dir <dir>', 'images, containers, the last applied view').default(env('FREIGHT_STATE_DIR') ?? DEFAULT_STATE_DIR))
+  .option('--project-dir <dir>', 'Freight install bound into infra containers (default: this install)')
+  .option('--audit-ms <n>', 'drift audit interval (default 10000)')
+  .option('--heartbeat-ms <n>', 'heartbeat interval (default 2000)')
+  .option('--dns-upstream <ips>', 'comma-separated DNS servers the infra containers forward other names to')
+  .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
+  .showHelpAfterError()
+  .action((o) => run(o));
+program.addCommand(imageCommand());
+program.parseAsync(process.argv).catch((err: unknown) => {
+  process.stderr.write(`freight-agent: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,77 @@
+/**
+ * nftables through `nft -j -f FILE` (JSON written to a temp file: Node's stdin to nft is a
+ * socketpair, which nft cannot read). A batch is atomic: a failing one leaves the previous
+ * ruleset intact. Tables are named `freight`; anti-spoofing rules come later.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { NftError } from './errors.js';
+
+export const NFT_TABLE = 'freight';
+export type NftFamily = 'bridge' | 'inet';
+export type NftCommand = Record<string, unknown>;
+
+function nft(args: string[], op: string, target: string): string {
+  const r = spawnSync('nft', args, { encoding: 'utf8', timeout: 30_000 });
+  if (r.error) throw new NftError(op, target, r.error.message);
+  if (r.status !== 0) throw new NftError(op, target, `exit ${r.status}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+/** Applies a list of nft JSON commands atomically. */
+export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`): void {
+  const dir = mkdtempSync(join(tmpdir(), 'freight-nft-'));
+  try {
+    const file = join(dir, 'ruleset.json');
+    writeFileSync(file, JSON.stringify({ nftables: commands }));
+    nft(['-j', '-f', file], 'apply nft', target);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Lists a table as nft JSON objects; [] when the table does not exist. */
+export function nftList(family: NftFamily, table = NFT_TABLE): NftCommand[] {
+  const r = spawnSync('nft', ['-j', 'list', 'table', family, table], { encoding: 'utf8', timeout: 30_000 });
+  if (r.status !== 0) {
+    if (/No such file or directory/.test(r.stderr)) return [];
+    throw new NftError('list nft', `table ${family} ${table}`, `exit ${r.status}: ${r.stderr.trim()}`);
+  }
+  return (JSON.parse(r.stdout) as { nftables: NftCommand[] }).nftables.filter((o) => !('metainfo' in o));
+}
+
+export function nftDelete(family: NftFamily, table = NFT_TABLE): void {
+  if (nftList(family, table).length === 0) return;
+  nftApply([{ delete: { table: { family, name: table } } }], `table ${family} ${table}`);
+}
+
+/**
+ * inet table `freight`: drop plaintext (not ESP-decapsulated) VXLAN packets from the peers
+ * of ipsec networks. Replaces the table's content in one atomic batch.
+ */
+export function ipsecGuardRuleset(peers: string[], port = 4789): NftCommand[] {
+  const t = { family: 'inet', table: NFT_TABLE };
+  const cmds: NftCommand[] = [
+    { add: { table: { family: 'inet', name: NFT_TABLE } } },
+    { flush: { table: { family: 'inet', name: NFT_TABLE } } },
+    { add: { set: { ...t, name: 'ipsec_peers', type: 'ipv4_addr' } } },
+    { add: { chain: { ...t, name: 'input', type: 'filter', hook: 'input', prio: 0, policy: 'accept' } } },
+    {
+      add: {
+        rule: {
+          ...t, chain: 'input', expr: [
+            { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: port } },
+            { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@ipsec_peers' } },
+            { match: { op: '==', left: { meta: { key: 'secpath' } }, right: false } },
+            { counter: null },
+            { drop: null },
+          ],
+        },
+      },
+    },
+  ];
+  if (peers.length) cmds.push({ add: { element: { ...t, name: 'ipsec_peers', elem: [...peers].sort() } } });
+  return cmds;
+}

@@ -1,0 +1,233 @@
+/**
+ * A whole Freight cluster in namespaces, built from the real programs: the
+ * controller (dist/controller/main.js) in the underlay namespace at 198.18.0.254,
+ * one agent (dist/node-agent/main.js) per node namespace of the Harness, the
+ * busybox image imported on every node. The test process reaches the API through
+ * a relay (no interface is added to the root namespace).
+ *
+ *   const c = await Cluster.start({ nodes: 3, databaseUrl });
+ *   await c.api('POST', '/v1/tenants', { name: 'acme' });
+ *   c.stop();
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Harness } from './harness.js';
+import { openRelay, type Relay } from '../support/relay.js';
+import { sh } from '../support/netns.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
+const CONTROLLER = path.join(ROOT, 'dist/controller/main.js');
+const AGENT = path.join(ROOT, 'dist/node-agent/main.js');
+const CTL = path.join(ROOT, 'dist/controller/cli/main.js');
+export const CONTROLLER_IP = '198.18.0.254';
+const PORT = 7400;
+
+export interface ClusterOptions {
+  nodes: number;
+  /** PostgreSQL database URL; without it the controller runs on PGlite in a temp dir. */
+  databaseUrl?: string;
+  heartbeatMs?: number;
+  auditMs?: number;
+  /** Write controller/agent logs here (default: the cluster's temp dir). */
+  logDir?: string;
+}
+
+export interface ApiResult<T = any> {
+  status: number;
+  body: T;
+}
+
+/** Builds the busybox image once per machine (cached) and returns its directory. */
+export function busyboxImage(): string {
+  const dir = path.join(os.tmpdir(), 'freight-busybox-image');
+  if (!existsSync(path.join(dir, 'bin/busybox'))) {
+    sh('bash', [path.join(ROOT, 'scripts/build-busybox-image.sh'), dir]);
+  }
+  return dir;
+}
+
+export class Cluster {
+  readonly h: Harness;
+  readonly dir: string;
+  readonly adminToken = randomBytes(16).toString('hex');
+  relay!: Relay;
+  private controller?: ChildProcess;
+  private readonly agents = new Map<number, ChildProcess>();
+  private readonly nodeTokens = new Map<number, string>();
+
+  private constructor(h: Harness, private readonly o: ClusterOptions) {
+    this.h = h;
+    this.dir = mkdtempSync(path.join(os.tmpdir(), 'freight-cluster-'));
+  }
+
+  static async start(o: ClusterOptions): Promise<Cluster> {
+    const h = await Harness.create({ nodes: o.nodes });
+    const c = new Cluster(h, o);
+    try {
+      sh('ip', ['-n', h.underlay, 'addr', 'add', `${CONTROLLER_IP}/24`, 'dev', 'ul']);
+      await c.startController();
+      const image = busyboxImage();
+      for (let i = 0; i < o.nodes; i++) {
+        const tok = await c.api('POST', '/v1/tokens', { kind: 'node', node: h.node(i).name });
+        if (tok.status !== 201 && tok.status !== 200) throw new Error(`node token: ${JSON.stringify(tok.body)}`);
+        c.nodeTokens.set(i, tok.body.token);
+        sh(process.execPath, [AGENT, 'image', 'import', 'busybox', image, '--state-dir', c.stateDir(i)]);
+        await c.startAgent(i);
+      }
+      await c.waitFor(async () => {
+        const r = await c.api('GET', '/v1/nodes');
+        return r.status === 200 && (r.body.items ?? r.body).filter((n: any) => n.ready).length === o.nodes;
+      }, 30_000, 'all nodes ready');
+    } catch (e) {
+      c.stop();
+      throw e;
+    }
+    return c;
+  }
+
+  get logDir(): string {
+    return this.o.logDir ?? this.dir;
+  }
+
+  stateDir(i: number): string {
+    return path.join(this.dir, `node${i}`);
+  }
+
+  private logFd(name: string): number {
+    return openSync(path.join(this.logDir, `${name}.log`), 'a');
+  }
+
+  async startController(): Promise<void> {
+    const db = this.o.databaseUrl ? ['--database-url', this.o.databaseUrl] : ['--data-dir', path.join(this.dir, 'db')];
+    const fd = this.logFd('controller');
+    this.controller = spawn('ip', ['netns', 'exec', this.h.underlay, process.execPath, CONTROLLER, 'serve', '--listen', `${CONTROLLER_IP}:${PORT}`, ...db], {
+      stdio: ['ignore', fd, fd],
+      env: { ...process.env, FREIGHT_ADMIN_TOKEN: this.adminToken },
+    });
+    this.relay ??= await openRelay(this.h.underlay, CONTROLLER_IP, PORT);
+    await this.waitFor(async () => (await this.api('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200, 60_000, 'controller healthy');
+  }
+
+  async stopController(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+    await killAndWait(this.controller, signal);
+    this.controller = undefined;
+  }
+
+  async startAgent(i: number): Promise<void> {
+    const n = this.h.node(i);
+    const fd = this.logFd(`agent-${n.name}`);
+    const args = [
+      'netns', 'exec', n.ns, process.execPath, AGENT,
+      '--controller', `http://${CONTROLLER_IP}:${PORT}`, '--token', this.nodeTokens.get(i)!, '--node', n.name,
+      '--underlay-ip', n.underlayIp, '--state-dir', this.stateDir(i), '--project-dir', ROOT,
+    ];
+    if (this.o.auditMs) args.push('--audit-ms', String(this.o.auditMs));
+    if (this.o.heartbeatMs) args.push('--heartbeat-ms', String(this.o.heartbeatMs));
+    this.agents.set(i, spawn('ip', args, { stdio: ['ignore', fd, fd] }));
+  }
+
+  /** Kills the agent process (its containers and kernel state stay, as in a crash). */
+  async killAgent(i: number, signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    await killAndWait(this.agents.get(i), signal);
+    this.agents.delete(i);
+  }
+
+  async api<T = any>(method: string, url: string, body?: unknown, token = this.adminToken): Promise<ApiResult<T>> {
+    const r = await fetch(this.relay.url + url, {
+      method,
+      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body: body === undefined ? undefined : JSON.stringify(body),
+    });
+    const text = await r.text();
+    let parsed: any = text;
+    try {
+      parsed = JSON.parse(text);
+    } catch {
+      /* text body (metrics) */
+    }
+    return { status: r.status, body: parsed };
+  }
+
+  /** Runs freightctl against the cluster. */
+  ctl(args: string[], token = this.adminToken): { status: number | null; stdout: string; stderr: string } {
+    const r = spawnSync(process.execPath, [CTL, '--url', this.relay.url, '--token', token, ...args], { encoding: 'utf8', timeout: 30_000 });
+    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  }
+
+  /** The network namespace the runtime made for a container. */
+  netnsOf(containerId: string): string {
+    return `frc-${containerId.replace(/-/g, '').slice(0, 8)}`;
+  }
+
+  exec(containerId: string, cmd: string, args: string[], timeoutMs = 30_000) {
+    return this.h.exec(this.netnsOf(containerId), cmd, args, timeoutMs);
+  }
+
+  /** The IPv4 address on the container's eth0, or undefined while it has none. */
+  addressOf(containerId: string): string | undefined {
+    if (!existsSync(`/run/netns/${this.netnsOf(containerId)}`)) return undefined;
+    const r = this.exec(containerId, 'ip', ['-4', '-o', 'addr', 'show', 'dev', 'eth0']);
+    return /inet (\d+\.\d+\.\d+\.\d+)/.exec(r.stdout)?.[1];
+  }
+
+  async waitFor(cond: () => Promise<boolean> | boolean, timeoutMs: number, what: string): Promise<void> {
+    const end = Date.now() + timeoutMs;
+    for (;;) {
+      if (await cond()) return;
+      if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (logs in ${this.logDir})`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+
+  /** Removes every process, container, namespace and file the cluster made. Safe to call twice. */
+  stop(): void {
+    for (const p of this.agents.values()) p.kill('SIGKILL');
+    this.agents.clear();
+    this.controller?.kill('SIGKILL');
+    void this.relay?.close();
+    for (let i = 0; i < this.h.nodeCount; i++) reapContainers(this.stateDir(i));
+    this.h.cleanup();
+    if (!this.o.logDir && !process.env.FREIGHT_KEEP_LOGS) rmSync(this.dir, { recursive: true, force: true });
+  }
+}
+
+/** Kills what the runtime left of each container recorded under a state dir: processes, netns, mounts. */
+export function reapContainers(stateDir: string): void {
+  const dir = path.join(stateDir, 'containers');
+  if (!existsSync(dir)) return;
+  for (const id of readdirSync(dir)) {
+    const ns = `frc-${id.replace(/-/g, '').slice(0, 8)}`;
+    for (const pidFile of ['state.json']) {
+      try {
+        const st = JSON.parse(readFileSync(path.join(dir, id, pidFile), 'utf8'));
+        for (const pid of [st.nspawnPid, st.wrapperPid]) if (pid) spawnSync('kill', ['-9', String(pid)]);
+      } catch {
+        /* no state */
+      }
+    }
+    if (existsSync(`/run/netns/${ns}`)) {
+      const pids = spawnSync('ip', ['netns', 'pids', ns], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
+      for (const pid of pids) spawnSync('kill', ['-9', pid]);
+      spawnSync('ip', ['netns', 'del', ns]);
+    }
+    const merged = path.join(dir, id, 'merged');
+    spawnSync('umount', ['-l', merged]);
+  }
+}
+
+function killAndWait(p: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {
+  if (!p || p.exitCode !== null || p.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    p.once('exit', () => resolve());
+    // `ip netns exec` execs the program, so the pid is the program itself
+    p.kill(signal);
+  });
+}
+
+export function writeJson(file: string, v: unknown): void {
+  writeFileSync(file, JSON.stringify(v, null, 2));
+}

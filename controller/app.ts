@@ -16,7 +16,7 @@ export interface AppOptions {
   db: Db;
   log: Logger;
   /** A push hub to use; omitted → registerPush() from controller/push; false → none (logs answer node_unavailable). */
-  push?: PushHub | false;
+  push?: ApiHub | false;
   https?: { cert: string | Buffer; key: string | Buffer };
   bodyLimit?: number;
   now?: () => Date;
@@ -25,7 +25,10 @@ export interface AppOptions {
 
 export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes];
 
-const noPush: PushHub = {
+/** The part of the push hub the API uses (logs, metrics, shutdown). */
+export type ApiHub = Pick<PushHub, 'requestLogs' | 'metrics' | 'close'>;
+
+const noPush: ApiHub = {
   requestLogs: async () => {
     throw new Error('no push hub');
   },
@@ -34,7 +37,7 @@ const noPush: PushHub = {
 };
 
 /** Builds the controller's HTTP app (REST, OpenAPI, health, metrics, and the push hub's stream). */
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: PushHub }> {
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: ApiHub }> {
   const app = Fastify({
     loggerInstance: opts.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -42,7 +45,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     ...(opts.https ? { https: opts.https } : {}),
   }) as unknown as FastifyInstance;
   const metrics = createHttpMetrics();
-  const hubRef: { hub: PushHub } = { hub: noPush };
+  const hubRef: { hub: ApiHub } = { hub: noPush };
   const deps: Deps = {
     db: opts.db,
     log: opts.log,

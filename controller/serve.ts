@@ -31,8 +31,8 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<() => Prom
   if (generated && !opts.adminToken) opts.print(`admin token (shown once): ${generated}`);
   const https = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
   const app = await buildApp({ db, log, https });
-  await app.listen({ host, port });
-  log.info({ listen: opts.listen, database: db.kind, schema: version, tls: Boolean(https) }, 'freight-controller serving');
+  const address = await app.listen({ host, port });
+  log.info({ listen: opts.listen, address, database: db.kind, schema: version, tls: Boolean(https) }, 'freight-controller serving');
   const tick = () =>
     schedulePending(db)
       .then((n) => n > 0 && log.info({ placed: n }, 'scheduled pending containers'))

@@ -2,7 +2,6 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
-import type { PushHub } from '../push/index.js';
 import { authenticate, requireAdmin, type Principal } from '../auth.js';
 import { ApiError, fromZod } from '../errors.js';
 
@@ -10,7 +9,7 @@ import { ApiError, fromZod } from '../errors.js';
 export interface Deps {
   db: Db;
   log: Logger;
-  push: PushHub;
+  push: Pick<import('../push/index.js').PushHub, 'requestLogs' | 'metrics' | 'close'>;
   now: () => Date;
 }
 

@@ -55,7 +55,9 @@ export async function openDb(opts: OpenOptions): Promise<Db> {
 }
 
 async function openPostgres(url: string, max: number): Promise<Db> {
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 3000 });
+  // the timeout also bounds the wait for a free pooled client: under a burst of requests that
+  // queue on one network's row lock, 3 s turned healthy waits into 503s
+  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
   // an idle client that loses its server must not crash the process
   pool.on('error', () => {});
   const listeners: Array<{ stop(): Promise<void> }> = [];

@@ -1,0 +1,86 @@
+import type { Command } from 'commander';
+import { CliError, enc, listAll } from './client.js';
+import { age, details, table } from './format.js';
+import { emit, type Io } from './output.js';
+
+type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+export function tenantCommands(program: Command, io: () => Io): void {
+  const t = program.command('tenant').description('tenants');
+  t.command('create <name>').action(async (name: string) => {
+    const r = (await io().req('POST', '/v1/tenants', { name })) as Row;
+    emit(io(), r, () => `tenant ${r.name} created (${r.id})\n`);
+  });
+  t.command('list').action(async () => {
+    const items = await listAll<Row>(io().req, '/v1/tenants');
+    emit(io(), items, () => table(['NAME', 'ID', 'CREATED'], items.map((x) => [x.name, x.id, x.createdAt])));
+  });
+  t.command('delete <name>').action(async (name: string) => {
+    await io().req('DELETE', `/v1/tenants/${enc(name)}`);
+    emit(io(), { deleted: name }, () => `tenant ${name} deleted\n`);
+  });
+}
+
+export function tokenCommands(program: Command, io: () => Io): void {
+  const t = program.command('token').description('API tokens');
+  t.command('create')
+    .option('--admin', 'an admin token')
+    .option('--tenant <name>', 'a token for one tenant')
+    .option('--node <name>', 'a token for one node agent')
+    .action(async (o: { admin?: boolean; tenant?: string; node?: string }) => {
+      const kinds = [o.admin && 'admin', o.tenant && 'tenant', o.node && 'node'].filter(Boolean);
+      if (kinds.length !== 1) throw new CliError('usage', 'token create: give exactly one of --admin, --tenant NAME, --node NAME', 2);
+      const body = { kind: kinds[0], ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.node ? { node: o.node } : {}) };
+      const r = (await io().req('POST', '/v1/tokens', body)) as Row;
+      emit(io(), r, () => `${r.token}\n`);
+    });
+  t.command('list').action(async () => {
+    const items = await listAll<Row>(io().req, '/v1/tokens');
+    emit(io(), items, () =>
+      table(['ID', 'KIND', 'TENANT', 'NODE', 'CREATED', 'REVOKED'], items.map((x) => [x.id, x.kind, x.tenant, x.node, x.createdAt, x.revokedAt])),
+    );
+  });
+  t.command('revoke <id>').action(async (id: string) => {
+    const r = await io().req('DELETE', `/v1/tokens/${enc(id)}`);
+    emit(io(), r, () => `token ${id} revoked\n`);
+  });
+}
+
+export function nodeCommands(program: Command, io: () => Io): void {
+  const n = program.command('node').description('nodes');
+  n.command('list').action(async () => {
+    const items = await listAll<Row>(io().req, '/v1/nodes');
+    const now = io().now();
+    emit(io(), items, () =>
+      table(
+        ['NAME', 'UNDERLAY', 'READY', 'LAST SEEN', 'CONTAINERS', 'DESIRED', 'APPLIED', 'LAG'],
+        items.map((x) => [x.name, x.underlayIp, x.ready, age(x.lastSeen, now), x.containers, x.desiredRevision, x.appliedRevision, x.lag]),
+      ),
+    );
+  });
+  n.command('show <name>').action(async (name: string) => {
+    const r = (await io().req('GET', `/v1/nodes/${enc(name)}`)) as Row;
+    emit(io(), r, () => details(r));
+  });
+  n.command('delete <name>').action(async (name: string) => {
+    await io().req('DELETE', `/v1/nodes/${enc(name)}`);
+    emit(io(), { deleted: name }, () => `node ${name} deleted\n`);
+  });
+}
+
+export function statusCommand(program: Command, io: () => Io): void {
+  program
+    .command('status')
+    .description('per node: ready, desired vs applied revision')
+    .action(async () => {
+      const r = (await io().req('GET', '/v1/status')) as { revision: number; nodes: Row[] };
+      const now = io().now();
+      emit(io(), r, () =>
+        `revision ${r.revision}\n` +
+        table(
+          ['NODE', 'READY', 'LAST SEEN', 'DESIRED', 'APPLIED', 'LAG'],
+          r.nodes.map((x) => [x.name, x.ready, age(x.lastSeen, now), x.desiredRevision, x.appliedRevision, x.lag]),
+        ),
+      );
+    });
+}

@@ -1,0 +1,67 @@
+import type { Command } from 'commander';
+import { enc, listAll, splitRef } from './client.js';
+import { details, table } from './format.js';
+import { emit, type Io } from './output.js';
+
+type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const path = (ref: string) => {
+  const { tenant, name } = splitRef(ref);
+  return `/v1/tenants/${enc(tenant)}/containers/${enc(name!)}`;
+};
+const ips = (c: Row) => (c.endpoints as Row[]).map((e) => `${e.network}=${e.ip}`).join(',');
+
+export function containerCommands(program: Command, io: () => Io): void {
+  const c = program.command('container').description('containers');
+  c.command('run <tenant/name> [command...]')
+    .requiredOption('--network <nets>', 'network name(s), comma separated')
+    .requiredOption('--image <image>', 'image name')
+    .option('--node <node>', 'place on this node')
+    .option('--restart <policy>', 'never | on-failure | always')
+    .option('--boot', 'boot a whole OS image (systemd-nspawn -b)')
+    .action(async (ref: string, command: string[], o: Row) => {
+      const { tenant, name } = splitRef(ref);
+      const body = {
+        name,
+        image: o.image,
+        networks: String(o.network).split(',').filter(Boolean),
+        command,
+        ...(o.node ? { node: o.node } : {}),
+        ...(o.restart ? { restart: o.restart } : {}),
+        ...(o.boot ? { boot: true } : {}),
+      };
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
+      emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);
+    });
+  c.command('list [tenant]').action(async (tenant?: string) => {
+    const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
+    const items: Row[] = [];
+    for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers`)));
+    emit(io(), items, () =>
+      table(
+        ['TENANT', 'NAME', 'IMAGE', 'NODE', 'DESIRED', 'OBSERVED', 'RESTARTS', 'ADDRESSES'],
+        items.map((x) => [x.tenant, x.name, x.image, x.node, x.desiredState, x.observedState, x.restarts, ips(x)]),
+      ),
+    );
+  });
+  c.command('show <tenant/name>').action(async (ref: string) => {
+    const r = (await io().req('GET', path(ref))) as Row;
+    emit(io(), r, () => details(r));
+  });
+  for (const action of ['start', 'stop'] as const) {
+    c.command(`${action} <tenant/name>`).action(async (ref: string) => {
+      const r = (await io().req('POST', `${path(ref)}/actions`, { action })) as Row;
+      emit(io(), r, () => `container ${ref}: desired state ${r.desiredState}\n`);
+    });
+  }
+  c.command('delete <tenant/name>').action(async (ref: string) => {
+    await io().req('DELETE', path(ref));
+    emit(io(), { deleted: ref }, () => `container ${ref} deleted\n`);
+  });
+  c.command('logs <tenant/name>')
+    .option('--tail <n>', 'last N lines', '100')
+    .action(async (ref: string, o: { tail: string }) => {
+      const r = (await io().req('GET', `${path(ref)}/logs?tail=${enc(o.tail)}`)) as Row;
+      emit(io(), r, () => String(r.text ?? ''));
+    });
+}

@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+import { Command, CommanderError } from 'commander';
+import { CliError, client } from './client.js';
+import type { Io } from './output.js';
+import { nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
+import { endpointsCommand, networkCommands } from './tenant-objects.js';
+import { containerCommands } from './containers.js';
+
+/** Builds the freightctl program; `write`/`writeErr` and `env` are injected for tests. */
+export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Command {
+  const program = new Command('freightctl')
+    .description('Freight controller client')
+    .option('--url <url>', 'controller URL (env FREIGHT_URL)', env.FREIGHT_URL ?? 'http://127.0.0.1:7400')
+    .option('--token <token>', 'API token (env FREIGHT_TOKEN)', env.FREIGHT_TOKEN)
+    .option('--json', 'print JSON for scripts')
+    .exitOverride()
+    .configureOutput({ writeOut: write, writeErr });
+  const io = (): Io => {
+    const o = program.opts<{ url: string; token?: string; json?: boolean }>();
+    return { req: client({ url: o.url, token: o.token }), json: Boolean(o.json), write, now: () => new Date() };
+  };
+  tenantCommands(program, io);
+  tokenCommands(program, io);
+  networkCommands(program, io);
+  nodeCommands(program, io);
+  containerCommands(program, io);
+  endpointsCommand(program, io);
+  statusCommand(program, io);
+  for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: write, writeErr });
+  return program;
+}
+
+/** Runs freightctl; resolves with the exit status (0 ok, 1 API error, 2 usage, 3 unreachable). */
+export async function run(argv: string[], env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Promise<number> {
+  try {
+    await buildCli(env, write, writeErr).parseAsync(argv, { from: 'user' });
+    return 0;
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CliError) {
+      writeErr(`freightctl: ${err.code}: ${err.message}\n`);
+      return err.exitCode;
+    }
+    writeErr(`freightctl: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+const isMain = process.argv[1] && /freightctl$|cli[/\\]main\.(js|ts)$/.test(process.argv[1]);
+if (isMain) {
+  run(process.argv.slice(2), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((code) => {
+    process.exitCode = code;
+  });
+}

@@ -1,0 +1,70 @@
+import type { Command } from 'commander';
+import { CliError, enc, listAll, splitRef } from './client.js';
+import { details, table } from './format.js';
+import { emit, type Io } from './output.js';
+
+type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+/** Tenants to list over: the one given, else every tenant the token sees. */
+async function tenantsOf(io: Io, tenant?: string): Promise<string[]> {
+  if (tenant) return [tenant];
+  return (await listAll<Row>(io.req, '/v1/tenants')).map((t) => t.name as string);
+}
+
+const int = (v: string) => {
+  if (!/^\d+$/.test(v)) throw new CliError('usage', `expected a number, got ${v}`, 2);
+  return Number(v);
+};
+
+export function networkCommands(program: Command, io: () => Io): void {
+  const n = program.command('network').description('tenant networks');
+  n.command('create <tenant/name>')
+    .requiredOption('--cidr <cidr>', 'IPv4 network, e.g. 10.0.0.0/24')
+    .option('--type <type>', 'vxlan | geneve | ipsec', 'vxlan')
+    .option('--mtu <n>', 'MTU inside the network', int)
+    .option('--domain <domain>', 'DNS domain')
+    .option('--gateway <ip>', 'gateway address')
+    .option('--vni <n>', 'VNI (default: lowest free)', int)
+    .action(async (ref: string, o: Row) => {
+      const { tenant, name } = splitRef(ref);
+      const body = { name, type: o.type, cidr: o.cidr, mtu: o.mtu, domain: o.domain, gateway: o.gateway, vni: o.vni };
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/networks`, body)) as Row;
+      emit(io(), r, () => `network ${tenant}/${r.name} created: vni ${r.vni}, ${r.cidr}, infra ${r.infra?.ip}\n`);
+    });
+  n.command('list [tenant]').action(async (tenant?: string) => {
+    const items: Row[] = [];
+    for (const t of await tenantsOf(io(), tenant)) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/networks`)));
+    emit(io(), items, () =>
+      table(
+        ['TENANT', 'NAME', 'TYPE', 'VNI', 'CIDR', 'GATEWAY', 'MTU', 'INFRA', 'INFRA NODE'],
+        items.map((x) => [x.tenant, x.name, x.type, x.vni, x.cidr, x.gateway, x.mtu, x.infra?.ip, x.infra?.node]),
+      ),
+    );
+  });
+  n.command('show <tenant/name>').action(async (ref: string) => {
+    const { tenant, name } = splitRef(ref);
+    const r = (await io().req('GET', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`)) as Row;
+    emit(io(), r, () => details(r));
+  });
+  n.command('delete <tenant/name>').action(async (ref: string) => {
+    const { tenant, name } = splitRef(ref);
+    await io().req('DELETE', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`);
+    emit(io(), { deleted: ref }, () => `network ${ref} deleted\n`);
+  });
+}
+
+export function endpointsCommand(program: Command, io: () => Io): void {
+  program
+    .command('endpoints <tenant[/network]>')
+    .description('the IP/MAC → node mapping table')
+    .action(async (ref: string) => {
+      const { tenant, name } = splitRef(ref, true);
+      const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/endpoints${name ? `?network=${enc(name)}` : ''}`);
+      emit(io(), items, () =>
+        table(
+          ['NETWORK', 'IP', 'MAC', 'CONTAINER', 'KIND', 'NODE', 'VTEP'],
+          items.map((x) => [x.network, x.ip, x.mac, x.container, x.kind, x.node, x.nodeUnderlayIp]),
+        ),
+      );
+    });
+}

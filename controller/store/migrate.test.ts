@@ -1,0 +1,47 @@
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { freshDatabase } from '../../test/support/pg.js';
+import { migrate, openDb, SCHEMA_PATH, type Db } from './db.js';
+
+const CATALOG = `
+  SELECT string_agg(x, E'\\n' ORDER BY x) AS dump FROM (
+    SELECT 'rel ' || relname || ' ' || relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = 'public'
+    UNION ALL SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
+    UNION ALL SELECT 'trg ' || tgname || ' ' || tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal
+    UNION ALL SELECT 'fn ' || proname || ' ' || md5(prosrc) FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+  ) s(x)`;
+
+describe('freight-controller migrate', () => {
+  let fresh: Awaited<ReturnType<typeof freshDatabase>>;
+  let db: Db;
+  beforeAll(async () => {
+    fresh = await freshDatabase();
+    db = await openDb({ databaseUrl: fresh.url });
+  });
+  afterAll(async () => {
+    await db?.close();
+    await fresh?.drop();
+  });
+
+  it('finds schema.sql at the repository root', () => {
+    expect(existsSync(SCHEMA_PATH)).toBe(true);
+  });
+
+  it('applies schema.sql through the CLI, and a second run changes nothing', async () => {
+    execFileSync('npx', ['tsx', 'controller/main.ts', 'migrate', '--database-url', fresh.url], { stdio: 'pipe' });
+    const before = (await db.query<{ dump: string }>(CATALOG)).rows[0].dump;
+    const versions = (await db.query('SELECT version, applied_at FROM schema_version')).rows;
+    expect(versions).toHaveLength(1);
+    await db.query("INSERT INTO tenants (name) VALUES ('kept')");
+    expect(await migrate(db)).toBe(1);
+    if (existsSync('dist/controller/main.js')) {
+      // the built bin must find schema.sql from dist/ too
+      execFileSync('node', ['dist/controller/main.js', 'migrate', '--database-url', fresh.url], { stdio: 'pipe' });
+    }
+    expect((await db.query<{ dump: string }>(CATALOG)).rows[0].dump).toBe(before);
+    expect((await db.query('SELECT version, applied_at FROM schema_version')).rows).toEqual(versions);
+    expect((await db.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'kept' }]);
+    expect(before).toMatch(/con networks_no_overlap EXCLUDE USING gist/);
+  });
+});

@@ -149,7 +149,7 @@ export class NetlinkGateway {
         this.waiters.delete(seq);
         this.settled();
         reject(new NetlinkError({ errno: 0, code: 'ETIMEDOUT', op: msg.op, target: msg.target }));
-      }, this.timeoutMs);
+      }, dump ? this.timeoutMs * 8 : this.timeoutMs); // a 100k-entry dump takes seconds
       this.raw.ref();
       this.waiters.set(seq, {
         msg, dump, silent: false, replies: [],

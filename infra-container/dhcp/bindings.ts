@@ -1,11 +1,20 @@
 import type { InfraConfig } from '../../protocol/infra-config.js';
-import { encodeDomainSearch, ipv4, OPT, text, u16, type OptionList } from './options.js';
+import { encodeDomainSearch, encodeOptions, ipv4, MSG, OPT, text, u16, u32, u8, type OptionList } from './options.js';
+
+export interface Binding {
+  ip: string;
+  name: string;
+  /** Encoded option areas (END included) of this client's OFFER, ACK and INFORM ACK. */
+  offer: Buffer;
+  ack: Buffer;
+  inform: Buffer;
+}
 
 /** What the DHCP handler needs, compiled once per config: bindings by MAC and the shared options. */
 export interface DhcpIndex {
   serverIp: string;
   leaseSeconds: number;
-  byMac: Map<string, { ip: string; name: string }>;
+  byMac: Map<string, Binding>;
   /** Network options sent in every OFFER/ACK (1, 3, 6, 15, 119, 26), already encoded. */
   network: OptionList;
   cidrBase: number;
@@ -29,14 +38,31 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
     [OPT.DOMAIN_SEARCH, encodeDomainSearch([config.network.zone])],
     [OPT.MTU, u16(config.network.mtu)],
   );
-  return {
+  const index: DhcpIndex = {
     serverIp: config.server.ip,
     leaseSeconds: config.leaseSeconds,
-    byMac: new Map(config.bindings.map((b) => [b.mac.toLowerCase(), { ip: b.ip, name: b.name }])),
+    byMac: new Map(),
     network,
     cidrBase: toInt(base),
     cidrMask: (0xffffffff << (32 - prefix)) >>> 0,
   };
+  // the replies' options depend only on the binding: encode them once per config
+  for (const b of config.bindings) {
+    const opts = (type: number, lease: boolean): Buffer => encodeOptions(replyOptions(index, type, lease, b.name));
+    index.byMac.set(b.mac.toLowerCase(), { ip: b.ip, name: b.name, offer: opts(MSG.OFFER, true), ack: opts(MSG.ACK, true), inform: opts(MSG.ACK, false) });
+  }
+  return index;
+}
+
+/** Options of an OFFER/ACK, in the order sent; `lease` false for an INFORM answer. */
+export function replyOptions(index: DhcpIndex, type: number, lease: boolean, name: string): OptionList {
+  const options: OptionList = [[OPT.MSG_TYPE, u8(type)], [OPT.SERVER_ID, ipv4(index.serverIp)]];
+  if (lease) {
+    const l = index.leaseSeconds;
+    options.push([OPT.LEASE_TIME, u32(l)], [OPT.T1, u32(Math.floor(l / 2))], [OPT.T2, u32(Math.floor((l * 7) / 8))]);
+  }
+  options.push(...index.network, [OPT.HOSTNAME, text(name)]);
+  return options;
 }
 
 export function inNetwork(index: DhcpIndex, ip: string): boolean {

@@ -49,18 +49,29 @@ export function parseDhcp(buf: Buffer): DhcpPacket {
     yiaddr: ip(buf, 16),
     siaddr: ip(buf, 20),
     giaddr: ip(buf, 24),
-    chaddr: [...buf.subarray(28, 28 + hlen)].map((b) => b.toString(16).padStart(2, '0')).join(':'),
+    chaddr: macString(buf, 28, hlen),
     options,
   };
+}
+
+const HEX = Array.from({ length: 256 }, (_, i) => i.toString(16).padStart(2, '0'));
+function macString(buf: Buffer, at: number, len: number): string {
+  let s = len > 0 ? HEX[buf[at]] : '';
+  for (let i = 1; i < len; i++) s += ':' + HEX[buf[at + i]];
+  return s;
 }
 
 function writeIp(b: Buffer, at: number, s: string): void {
   s.split('.').forEach((o, i) => (b[at + i] = Number(o)));
 }
 
-/** Encodes a message with the given options (in order) and END, padded to the BOOTP minimum. */
-export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList): Buffer {
-  const head = Buffer.alloc(FIXED_LEN + 4);
+/**
+ * Encodes a message with the given options (in order) and END, padded to the
+ * BOOTP minimum. `options` may be already encoded (END included): the hot path.
+ */
+export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList | Buffer): Buffer {
+  const opts = Buffer.isBuffer(options) ? options : encodeOptions(options);
+  const head = Buffer.alloc(Math.max(BOOTP_MIN, FIXED_LEN + 4 + opts.length));
   head[0] = p.op;
   head[1] = p.htype;
   head[2] = p.hlen;
@@ -74,6 +85,6 @@ export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList):
   writeIp(head, 24, p.giaddr);
   if (p.chaddr) Buffer.from(p.chaddr.replace(/:/g, ''), 'hex').copy(head, 28, 0, 16);
   head.writeUInt32BE(COOKIE, FIXED_LEN);
-  const out = Buffer.concat([head, encodeOptions(options)]);
-  return out.length >= BOOTP_MIN ? out : Buffer.concat([out, Buffer.alloc(BOOTP_MIN - out.length)]);
+  opts.copy(head, FIXED_LEN + 4);
+  return head;
 }

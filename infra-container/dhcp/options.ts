@@ -88,7 +88,7 @@ export function parseOptions(buf: Buffer, start: number, end: number, into: Map<
     if (pos + 2 + len > end) throw new InfraError('DHCP_MALFORMED', `parse dhcp option ${code}: truncated value`);
     const value = buf.subarray(pos + 2, pos + 2 + len);
     const prev = into.get(code);
-    into.set(code, prev ? Buffer.concat([prev, value]) : Buffer.from(value));
+    into.set(code, prev ? Buffer.concat([prev, value]) : value);
     pos += 2 + len;
   }
   // running off the end without END is tolerated: many clients pad instead

@@ -1,8 +1,7 @@
-import type { DhcpIndex } from './bindings.js';
-import { inNetwork } from './bindings.js';
+import { inNetwork, replyOptions, type Binding, type DhcpIndex } from './bindings.js';
 import { encodeDhcp, type DhcpPacket } from './codec.js';
 import { destination, type Destination } from './destination.js';
-import { ipv4, MSG, OPT, text, u32, u8, type OptionList } from './options.js';
+import { ipv4, MSG, OPT, text, u8, type OptionList } from './options.js';
 
 export type Outcome =
   | 'offer'
@@ -49,7 +48,7 @@ export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: P
   const ip = binding.ip;
   switch (type) {
     case MSG.DISCOVER:
-      return { outcome: 'offer', mac, ip, reply: reply(index, req, MSG.OFFER, ip, binding.name, ports) };
+      return { outcome: 'offer', mac, ip, reply: reply(index, req, MSG.OFFER, binding, ports) };
     case MSG.REQUEST: {
       if (forOther) return { outcome: 'other_server', mac, ip, reply: null, reason: `server id ${serverId}` };
       const wanted = [optIp(req, OPT.REQUESTED_IP), req.ciaddr !== ZERO ? req.ciaddr : undefined].filter((x): x is string => x !== undefined);
@@ -59,10 +58,10 @@ export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: P
         const reason = inNetwork(index, wrong) ? `requested ${wrong}, bound ${ip}` : `requested ${wrong}, not on this network`;
         return { outcome: 'nak', mac, ip, reply: nak(index, req, ports), reason };
       }
-      return { outcome: 'ack', mac, ip, leaseUntil: now + index.leaseSeconds * 1000, reply: reply(index, req, MSG.ACK, ip, binding.name, ports) };
+      return { outcome: 'ack', mac, ip, leaseUntil: now + index.leaseSeconds * 1000, reply: reply(index, req, MSG.ACK, binding, ports) };
     }
     case MSG.INFORM:
-      return { outcome: 'inform', mac, ip, reply: reply(index, req, MSG.ACK, null, binding.name, ports) };
+      return { outcome: 'inform', mac, ip, reply: reply(index, req, MSG.INFORM, binding, ports) };
     case MSG.RELEASE:
       return forOther ? { outcome: 'other_server', mac, reply: null } : { outcome: 'release', mac, ip, reply: null };
     case MSG.DECLINE:
@@ -77,15 +76,12 @@ function optIp(req: DhcpPacket, code: number): string | undefined {
   return v && v.length === 4 ? `${v[0]}.${v[1]}.${v[2]}.${v[3]}` : undefined;
 }
 
-/** OFFER/ACK with the network options; `yiaddr` null for INFORM (no lease, no address). */
-function reply(index: DhcpIndex, req: DhcpPacket, type: number, yiaddr: string | null, name: string, ports: Ports): Result['reply'] {
-  const options: OptionList = [[OPT.MSG_TYPE, u8(type)], [OPT.SERVER_ID, ipv4(index.serverIp)]];
-  if (yiaddr) {
-    const lease = index.leaseSeconds;
-    options.push([OPT.LEASE_TIME, u32(lease)], [OPT.T1, u32(Math.floor(lease / 2))], [OPT.T2, u32(Math.floor((lease * 7) / 8))]);
-  }
-  options.push(...index.network, [OPT.HOSTNAME, text(name)]);
-  return finish(req, type, yiaddr ?? ZERO, type === MSG.ACK ? req.ciaddr : ZERO, options, false, ports);
+/** OFFER, ACK, or the ACK to an INFORM (no yiaddr, no lease times). Precomputed options unless a relay needs option 82 echoed. */
+function reply(index: DhcpIndex, req: DhcpPacket, kind: number, b: Binding, ports: Ports): Result['reply'] {
+  const inform = kind === MSG.INFORM;
+  const type = inform ? MSG.ACK : kind;
+  const options = req.options.has(OPT.RELAY_AGENT) ? replyOptions(index, type, !inform, b.name) : inform ? b.inform : kind === MSG.OFFER ? b.offer : b.ack;
+  return finish(req, inform ? ZERO : b.ip, type === MSG.ACK ? req.ciaddr : ZERO, options, false, ports);
 }
 
 function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
@@ -94,12 +90,12 @@ function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
     [OPT.SERVER_ID, ipv4(index.serverIp)],
     [OPT.MESSAGE, text('requested address is not bound to this client')],
   ];
-  return finish(req, MSG.NAK, ZERO, ZERO, options, true, ports);
+  return finish(req, ZERO, ZERO, options, true, ports);
 }
 
-function finish(req: DhcpPacket, _type: number, yiaddr: string, ciaddr: string, options: OptionList, isNak: boolean, ports: Ports): Result['reply'] {
+function finish(req: DhcpPacket, yiaddr: string, ciaddr: string, options: OptionList | Buffer, isNak: boolean, ports: Ports): Result['reply'] {
   const relay = req.options.get(OPT.RELAY_AGENT);
-  if (relay) options.push([OPT.RELAY_AGENT, relay]); // RFC 3046: echo, last
+  if (relay && !Buffer.isBuffer(options)) options.push([OPT.RELAY_AGENT, relay]); // RFC 3046: echo, last
   const packet = encodeDhcp(
     { op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags, ciaddr, yiaddr, siaddr: ZERO, giaddr: req.giaddr, chaddr: req.chaddr },
     options,

@@ -93,7 +93,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
 
 function open(host: string, port: number, opts: DhcpServerOptions): Promise<dgram.Socket> {
   return new Promise((resolve, reject) => {
-    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true });
+    const sock = dgram.createSocket({ type: 'udp4', reuseAddr: true, recvBufferSize: 4 << 20 });
     sock.once('error', reject);
     sock.bind(port, host, () => {
       sock.off('error', reject);

@@ -29,7 +29,7 @@ export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer>
       conns.add(conn);
       conn.on('close', () => conns.delete(conn));
     });
-    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: opts.port !== 0 });
+    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: opts.port !== 0, recvBufferSize: 4 << 20 });
     try {
       await listenTcp(tcp, opts.port, opts.host);
       const port = (tcp.address() as net.AddressInfo).port;

@@ -1,0 +1,112 @@
+import { execFile } from 'node:child_process';
+import { createServer } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { pino } from 'pino';
+import type { FastifyInstance } from 'fastify';
+import { buildApp } from '../app.js';
+import { ensureAdminToken } from '../auth.js';
+import { migrate, openDb, type Db } from '../store/db.js';
+import { run } from './main.js';
+
+const ADMIN = 'cli-admin-token';
+
+/** A loopback port nobody listens on (bound, then released). */
+function closedPort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const port = (srv.address() as { port: number }).port;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** The real binary, through tsx, as a user runs it. */
+function freightctl(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    execFile(process.execPath, ['--import', 'tsx', 'controller/cli/main.ts', ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) =>
+      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    );
+  });
+}
+
+describe('freightctl against a served controller', () => {
+  let db: Db;
+  let app: FastifyInstance;
+  let url: string;
+  // in-process runs of the same entry point, for the many small steps
+  const ctl = async (args: string[], token = ADMIN) => {
+    let out = '';
+    let err = '';
+    const code = await run(args, { FREIGHT_URL: url, FREIGHT_TOKEN: token }, (s) => (out += s), (s) => (err += s));
+    return { code, out, err };
+  };
+
+  beforeAll(async () => {
+    db = await openDb({}); // PGlite: the default store, served over real HTTP
+    await migrate(db);
+    await ensureAdminToken(db, ADMIN);
+    app = await buildApp({ db, log: pino({ level: 'silent' }), push: false });
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+    await db.query("INSERT INTO nodes (name, underlay_ip, ready) VALUES ('node-a', '198.18.0.1', true)");
+  });
+  afterAll(async () => {
+    await app?.close();
+    await db?.close();
+  });
+
+  it('creates objects and prints aligned tables (the real binary)', async () => {
+    const env = { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN };
+    expect((await freightctl(['tenant', 'create', 'acme'], env)).code).toBe(0);
+    const net = await freightctl(['network', 'create', 'acme/blue', '--type', 'vxlan', '--cidr', '10.0.0.0/24', '--mtu', '1400'], env);
+    expect(net.stdout).toMatch(/network acme\/blue created: vni 1, 10\.0\.0\.0\/24, infra 10\.0\.0\.254/);
+    const runOut = await freightctl(['container', 'run', 'acme/web', '--network', 'blue', '--image', 'busybox', '--', 'sleep', '100'], env);
+    expect([runOut.code, runOut.stdout]).toEqual([0, 'container acme/web created on node-a: blue=10.0.0.1\n']);
+    const list = await freightctl(['container', 'list'], env);
+    const lines = list.stdout.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^TENANT\s+NAME\s+IMAGE\s+NODE\s+DESIRED\s+OBSERVED\s+RESTARTS\s+ADDRESSES$/);
+    expect(lines[1]).toMatch(/^acme\s+web\s+busybox\s+node-a\s+running\s+pending\s+0\s+blue=10\.0\.0\.1$/);
+    expect(lines[1].indexOf('busybox')).toBe(lines[0].indexOf('IMAGE')); // aligned columns
+  });
+
+  it('prints JSON for scripts and shows what was created', async () => {
+    const show = await ctl(['--json', 'container', 'show', 'acme/web']);
+    expect(JSON.parse(show.out)).toMatchObject({ name: 'web', command: ['sleep', '100'], endpoints: [{ network: 'blue', ip: '10.0.0.1' }] });
+    const eps = JSON.parse((await ctl(['endpoints', 'acme/blue', '--json'])).out);
+    expect(eps.map((e: { ip: string; kind: string }) => [e.ip, e.kind])).toEqual([
+      ['10.0.0.1', 'container'],
+      ['10.0.0.254', 'infra'],
+    ]);
+    const table = (await ctl(['endpoints', 'acme'])).out;
+    expect(table).toMatch(/blue\s+10\.0\.0\.254\s+02:00:00:01:00:fe\s+infra-blue\s+infra\s+node-a\s+198\.18\.0\.1/);
+    expect((await ctl(['container', 'stop', 'acme/web'])).out).toBe('container acme/web: desired state stopped\n');
+    expect(JSON.parse((await ctl(['--json', 'status'])).out).nodes[0]).toMatchObject({ name: 'node-a', ready: true });
+    expect((await ctl(['node', 'list'])).out).toMatch(/^NAME\s+UNDERLAY\s+READY/);
+    expect((await ctl(['network', 'list', 'acme'])).out).toMatch(/acme\s+blue\s+vxlan\s+1\s+10\.0\.0\.0\/24\s+-\s+1400\s+10\.0\.0\.254/);
+  });
+
+  it('issues tenant tokens that see only their tenant', async () => {
+    await ctl(['tenant', 'create', 'other']);
+    const token = (await ctl(['token', 'create', '--tenant', 'other'])).out.trim();
+    expect(token).toMatch(/^frt_/);
+    const denied = await ctl(['container', 'show', 'acme/web'], token);
+    expect([denied.code, denied.err]).toEqual([1, 'freightctl: tenant_not_found: get container acme/web: tenant acme not found\n']);
+    expect((await ctl(['--json', 'tenant', 'list'], token)).out).toMatch(/"name": "other"/);
+    const id = JSON.parse((await ctl(['--json', 'token', 'list'])).out).find((t: { kind: string }) => t.kind === 'tenant').id;
+    expect((await ctl(['token', 'revoke', id])).code).toBe(0);
+    expect((await ctl(['tenant', 'list'], token)).code).toBe(1);
+    expect((await ctl(['token', 'create', '--admin', '--node', 'x'])).code).toBe(2);
+  });
+
+  it('exits non-zero with the API code and message, and says when the controller is unreachable (the real binary)', async () => {
+    const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN });
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toMatch(/^freightctl: invalid: create network: cidr: .* \(field cidr\)\n$/);
+    const conflict = await ctl(['network', 'delete', 'acme/blue']);
+    expect([conflict.code, conflict.err]).toEqual([1, 'freightctl: in_use: delete network acme/blue: 1 containers still attached (web)\n']);
+    const closed = await closedPort();
+    const down = await freightctl(['tenant', 'list', '--url', `http://127.0.0.1:${closed}`], { FREIGHT_TOKEN: ADMIN });
+    expect(down.code).toBe(3);
+    expect(down.stderr).toBe(`freightctl: unreachable: cannot reach the controller at http://127.0.0.1:${closed}: ECONNREFUSED\n`);
+    expect((await ctl(['network', 'show', 'no-slash'])).code).toBe(2);
+  });
+});

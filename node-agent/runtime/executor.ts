@@ -1,0 +1,114 @@
+import { mkdir, rm } from 'node:fs/promises';
+import type { Logger } from 'pino';
+import type { NetlinkGateway } from '../kernel/netlink.js';
+import type { BackoffConfig } from './backoff.js';
+import { RuntimeError, errorMessage } from './errors.js';
+import { imageExists } from './images.js';
+import { classifyExit, lastRunOutput } from './logs.js';
+import { mountOverlay, unmount } from './mounts.js';
+import { setupNetwork, teardownNetwork } from './network.js';
+import { nspawnArgs } from './nspawn.js';
+import { containerPaths, imageDir } from './paths.js';
+import { isAlive } from './proc.js';
+import type { ContainerSpec } from './spec.js';
+import { freshState, writeState, type ContainerState } from './state.js';
+import { launch, readExit, terminate } from './supervise.js';
+
+/** What the operations need; no module state, the clock injected. */
+export interface ExecContext {
+  stateDir: string;
+  gw: NetlinkGateway;
+  log: Logger;
+  now: () => number;
+  graceMs: number;
+  backoff: BackoffConfig;
+  /** nspawn binary (tests and the bench may point elsewhere) */
+  nspawn?: string;
+}
+
+export async function createContainer(ctx: ExecContext, spec: ContainerSpec): Promise<ContainerState> {
+  const p = containerPaths(ctx.stateDir, spec.id);
+  await mkdir(p.dir, { recursive: true });
+  if (spec.binds.some((b) => b.host === p.config)) await mkdir(p.config, { recursive: true });
+  const st = freshState(spec);
+  await writeState(ctx.stateDir, st);
+  return st;
+}
+
+/** Network, overlay, nspawn. Any failure undoes what was set up and leaves the container failed (or pending). */
+export async function startContainer(ctx: ExecContext, st: ContainerState): Promise<ContainerState> {
+  const { spec } = st;
+  const p = containerPaths(ctx.stateDir, spec.id);
+  try {
+    if (!imageExists(ctx.stateDir, spec.image)) {
+      throw new RuntimeError('IMAGE_NOT_FOUND', 'start container', spec.name, `image ${spec.image} not found`);
+    }
+    await setupNetwork(ctx.gw, spec);
+    await mountOverlay(spec.name, { lower: imageDir(ctx.stateDir, spec.image), upper: p.upper, work: p.work, merged: p.merged });
+    const l = await launch(p, spec.id, nspawnArgs(spec, p.merged), { nspawn: ctx.nspawn });
+    const next: ContainerState = { ...st, ...l, phase: 'running', startedAt: ctx.now(), exitCode: null, reason: null };
+    await writeState(ctx.stateDir, next);
+    ctx.log.info({ container: spec.id, name: spec.name, pid: l.nspawnPid }, 'container started');
+    return next;
+  } catch (e) {
+    await releaseResources(ctx, spec).catch((te) => ctx.log.warn({ container: spec.id, err: errorMessage(te) }, 'teardown after failed start'));
+    const transient = e instanceof RuntimeError && e.transient;
+    const next: ContainerState = {
+      ...st, phase: transient ? 'pending' : 'failed', reason: errorMessage(e), exitCode: null,
+      exitedAt: ctx.now(), wrapperPid: null, wrapperStart: null, nspawnPid: null,
+    };
+    await writeState(ctx.stateDir, next);
+    ctx.log.warn({ container: spec.id, name: spec.name, err: next.reason }, transient ? 'container start deferred' : 'container start failed');
+    return next;
+  }
+}
+
+/** Still running? If not: exit code and reason from the wrapper's files, resources released. */
+export async function observeExit(ctx: ExecContext, st: ContainerState): Promise<ContainerState> {
+  if (st.phase !== 'running' || isAlive(st.wrapperPid, st.wrapperStart)) return st;
+  const p = containerPaths(ctx.stateDir, st.spec.id);
+  const cls = classifyExit(readExit(p), lastRunOutput(p));
+  const now = ctx.now();
+  const stable = st.startedAt !== null && now - st.startedAt >= ctx.backoff.stableMs;
+  await releaseResources(ctx, st.spec).catch((e) => ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'teardown after exit'));
+  const next: ContainerState = {
+    ...st,
+    phase: cls.kind,
+    exitCode: cls.code,
+    reason: cls.kind === 'failed' ? cls.reason : null,
+    exitedAt: now,
+    backoff: stable ? 0 : st.backoff,
+    wrapperPid: null,
+    wrapperStart: null,
+    nspawnPid: null,
+  };
+  await writeState(ctx.stateDir, next);
+  ctx.log.info({ container: st.spec.id, name: st.spec.name, phase: next.phase, exitCode: next.exitCode, reason: next.reason }, 'container ended');
+  return next;
+}
+
+export async function stopContainer(ctx: ExecContext, st: ContainerState): Promise<ContainerState> {
+  await terminate(st.wrapperPid, st.wrapperStart, st.nspawnPid, ctx.graceMs);
+  await releaseResources(ctx, st.spec);
+  const p = containerPaths(ctx.stateDir, st.spec.id);
+  const next: ContainerState = {
+    ...st, phase: 'stopped', exitCode: st.phase === 'running' ? readExit(p) : st.exitCode, exitedAt: ctx.now(),
+    wrapperPid: null, wrapperStart: null, nspawnPid: null, backoff: 0,
+  };
+  await writeState(ctx.stateDir, next);
+  ctx.log.info({ container: st.spec.id, name: st.spec.name }, 'container stopped');
+  return next;
+}
+
+export async function deleteContainer(ctx: ExecContext, st: ContainerState): Promise<void> {
+  await terminate(st.wrapperPid, st.wrapperStart, st.nspawnPid, ctx.graceMs);
+  await releaseResources(ctx, st.spec);
+  await rm(containerPaths(ctx.stateDir, st.spec.id).dir, { recursive: true, force: true });
+  ctx.log.info({ container: st.spec.id, name: st.spec.name }, 'container deleted');
+}
+
+/** Overlay, veths, netns: exist only while the container runs. */
+export async function releaseResources(ctx: ExecContext, spec: ContainerSpec): Promise<void> {
+  await unmount(spec.name, containerPaths(ctx.stateDir, spec.id).merged);
+  await teardownNetwork(ctx.gw, spec);
+}

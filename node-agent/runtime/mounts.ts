@@ -1,0 +1,48 @@
+import { execFile } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { promisify } from 'node:util';
+import { RuntimeError } from './errors.js';
+
+const run = promisify(execFile);
+
+/** Mount points of the agent's mount namespace (mountinfo field 5), octal escapes decoded. */
+export function mountPoints(): Set<string> {
+  const text = readFileSync('/proc/self/mountinfo', 'utf8');
+  const points = new Set<string>();
+  for (const line of text.split('\n')) {
+    const f = line.split(' ');
+    if (f.length > 4) points.add(f[4].replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return points;
+}
+
+export const isMounted = (dir: string): boolean => mountPoints().has(dir);
+
+/** overlayfs: the image read-only below, the container's own upper/work dirs above, so images are shared. */
+export async function mountOverlay(id: string, o: { lower: string; upper: string; work: string; merged: string }): Promise<void> {
+  if (isMounted(o.merged)) return;
+  for (const d of [o.upper, o.work, o.merged]) await mkdir(d, { recursive: true });
+  for (const d of [o.lower, o.upper, o.work]) {
+    if (/[,:\s]/.test(d)) throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, `path ${d} has a comma, colon or blank`);
+  }
+  try {
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${o.lower},upperdir=${o.upper},workdir=${o.work}`, o.merged], { timeout: 10_000 });
+  } catch (e) {
+    throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim());
+  }
+}
+
+/** Unmounts if mounted; a busy mount (a straggler process) is detached lazily rather than left behind. */
+export async function unmount(id: string, dir: string): Promise<void> {
+  if (!isMounted(dir)) return;
+  try {
+    await run('umount', [dir], { timeout: 10_000 });
+  } catch {
+    try {
+      await run('umount', ['-l', dir], { timeout: 10_000 });
+    } catch (e) {
+      throw new RuntimeError('MOUNT_FAILED', 'unmount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim());
+    }
+  }
+}

@@ -1,0 +1,213 @@
+import { pino, type Logger } from 'pino';
+import type { ContainerStatus } from '../../protocol/stream.js';
+import type { NodeView } from '../../protocol/view.js';
+import { NetlinkGateway } from '../kernel/netlink.js';
+import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
+import { RuntimeError, errorMessage } from './errors.js';
+import {
+  createContainer, deleteContainer, observeExit, releaseResources, startContainer, stopContainer, type ExecContext,
+} from './executor.js';
+import { ensureInfraImage } from './images.js';
+import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
+import { containerPaths } from './paths.js';
+import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
+import { listStates, toStatus, writeState, type ContainerState } from './state.js';
+import { adoptable } from './supervise.js';
+
+export interface RuntimeOptions {
+  stateDir: string;
+  /** bound read-only into infra containers */
+  projectDir: string;
+  log?: Logger;
+  gw?: NetlinkGateway;
+  now?: () => number;
+  backoff?: BackoffConfig;
+  /** SIGTERM → SIGKILL grace */
+  graceMs?: number;
+  /** how often running containers are checked (exit, log size) */
+  pollMs?: number;
+  logCap?: number;
+  nspawn?: string;
+  /** every change of a container's reported status */
+  onStatus?: (s: ContainerStatus) => void;
+}
+
+/**
+ * The node's container runtime: plans from the node view, executes the ops, watches the processes,
+ * applies restart policies. Containers outlive it: `open` re-adopts what runs.
+ */
+export class ContainerRuntime {
+  private readonly states = new Map<string, ContainerState>();
+  private readonly reported = new Map<string, string>();
+  private desired: DesiredContainers | null = null;
+  private chain: Promise<void> = Promise.resolve();
+  private poller: NodeJS.Timeout | null = null;
+  private waker: NodeJS.Timeout | null = null;
+  private readonly ctx: ExecContext;
+  private readonly ownGw: boolean;
+
+  private constructor(private readonly opts: RuntimeOptions) {
+    this.ownGw = !opts.gw;
+    this.ctx = {
+      stateDir: opts.stateDir,
+      gw: opts.gw ?? NetlinkGateway.open(),
+      log: opts.log ?? pino({ name: 'runtime' }),
+      now: opts.now ?? Date.now,
+      graceMs: opts.graceMs ?? 10_000,
+      backoff: opts.backoff ?? DEFAULT_BACKOFF,
+      nspawn: opts.nspawn,
+    };
+  }
+
+  /** Loads the recorded containers, adopts the running ones, and starts watching. */
+  static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
+    const rt = new ContainerRuntime(opts);
+    await ensureInfraImage(opts.stateDir);
+    const { states, broken } = await listStates(opts.stateDir);
+    for (const id of broken) rt.ctx.log.warn({ container: id }, 'unreadable state.json: container ignored');
+    for (const st of states) rt.states.set(st.spec.id, await rt.adopt(st));
+    for (const st of rt.states.values()) rt.report(st);
+    rt.poller = setInterval(() => void rt.serial(() => rt.poll()), opts.pollMs ?? 250);
+    rt.poller.unref();
+    return rt;
+  }
+
+  private async adopt(st: ContainerState): Promise<ContainerState> {
+    if (st.phase === 'running' && adoptable(st.spec.id, st.wrapperPid, st.wrapperStart, st.nspawnPid)) {
+      this.ctx.log.info({ container: st.spec.id, pid: st.nspawnPid }, 'container adopted');
+      return st;
+    }
+    if (st.phase === 'running') return observeExit(this.ctx, st);
+    // leftovers of a start interrupted by a crash
+    await releaseResources(this.ctx, st.spec).catch((e) => this.ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'cleanup'));
+    return st;
+  }
+
+  /** New desired state (a whole node view or the planner's input): plans and applies. */
+  apply(desired: NodeView | DesiredContainers): Promise<void> {
+    this.desired = 'node' in desired ? desiredFromView(desired) : desired;
+    return this.serial(() => this.reconcile());
+  }
+
+  statuses(): ContainerStatus[] {
+    return [...this.states.values()].map(toStatus);
+  }
+
+  state(id: string): ContainerState | undefined {
+    return this.states.get(id);
+  }
+
+  /** The last `tail` lines of the container's output (nspawn's stdout and stderr). */
+  logs(id: string, tail = 100): string {
+    if (!this.states.has(id)) throw new RuntimeError('CONTAINER_NOT_FOUND', 'logs', id, 'no such container on this node');
+    return tailLog(containerPaths(this.opts.stateDir, id), tail, this.opts.logCap ?? DEFAULT_LOG_CAP);
+  }
+
+  /** Stops watching; the containers keep running (a new runtime adopts them). */
+  async close(): Promise<void> {
+    if (this.poller) clearInterval(this.poller);
+    if (this.waker) clearTimeout(this.waker);
+    await this.chain;
+    if (this.ownGw) this.ctx.gw.close();
+  }
+
+  /** One operation at a time: the planner always sees settled state. */
+  private serial(fn: () => Promise<void>): Promise<void> {
+    const next = this.chain.then(fn, fn);
+    this.chain = next.catch((e) => this.ctx.log.error({ err: errorMessage(e) }, 'runtime step failed'));
+    return next;
+  }
+
+  private async poll(): Promise<void> {
+    let changed = false;
+    for (const st of [...this.states.values()]) {
+      if (st.phase !== 'running') continue;
+      rotateLog(containerPaths(this.opts.stateDir, st.spec.id), this.opts.logCap ?? DEFAULT_LOG_CAP);
+      const next = await observeExit(this.ctx, st);
+      if (next !== st) {
+        this.set(next);
+        changed = true;
+      }
+    }
+    if (changed) await this.reconcile();
+  }
+
+  private async reconcile(): Promise<void> {
+    if (!this.desired) return; // no view yet (agent just started): adopt and watch, change nothing
+    const plan = planContainers(this.desired, Object.fromEntries(this.states), this.ctx.now(), {
+      state: this.opts.stateDir, projectDir: this.opts.projectDir, backoff: this.ctx.backoff,
+    });
+    for (const op of plan.ops) await this.execute(op);
+    if (this.waker) clearTimeout(this.waker);
+    this.waker = null;
+    if (plan.wakeAt !== null) {
+      this.waker = setTimeout(() => void this.serial(() => this.reconcile()), Math.max(0, plan.wakeAt - this.ctx.now()));
+      this.waker.unref();
+    }
+  }
+
+  private async execute(op: ContainerOp): Promise<void> {
+    const id = op.op === 'create' || op.op === 'update' || op.op === 'restart' ? op.spec.id : op.id;
+    try {
+      await this.executeOp(op);
+    } catch (e) {
+      // the runtime carries on with the other containers; this one is reported failed
+      this.ctx.log.error({ container: id, op: op.op, err: errorMessage(e) }, 'container operation failed');
+      const st = this.states.get(id);
+      if (st && op.op !== 'delete') this.set({ ...st, phase: 'failed', reason: `${op.op}: ${errorMessage(e)}`, exitedAt: this.ctx.now() });
+    }
+  }
+
+  private async executeOp(op: ContainerOp): Promise<void> {
+    const ctx = this.ctx;
+    switch (op.op) {
+      case 'create':
+        return this.set(await createContainer(ctx, op.spec));
+      case 'update': {
+        const st = this.get(op.spec.id);
+        const next = { ...st, spec: op.spec };
+        await writeState(ctx.stateDir, next);
+        return this.set(next);
+      }
+      case 'start': {
+        let st = this.get(op.id);
+        if (op.cause !== 'request') st = { ...st, backoff: st.backoff + 1, restarts: st.restarts + (op.cause === 'policy' ? 1 : 0) };
+        return this.set(await startContainer(ctx, st));
+      }
+      case 'stop':
+        return this.set(await stopContainer(ctx, this.get(op.id)));
+      case 'restart': {
+        const stopped = await stopContainer(ctx, this.get(op.spec.id));
+        const next: ContainerState = { ...stopped, spec: op.spec, phase: 'created', backoff: 0 };
+        this.set(next);
+        if (op.spec.desired === 'running') this.set(await startContainer(ctx, next));
+        else await writeState(ctx.stateDir, next);
+        return;
+      }
+      case 'delete':
+        await deleteContainer(ctx, this.get(op.id));
+        this.states.delete(op.id);
+        this.reported.delete(op.id);
+        return;
+    }
+  }
+
+  private get(id: string): ContainerState {
+    const st = this.states.get(id);
+    if (!st) throw new RuntimeError('CONTAINER_NOT_FOUND', 'runtime', id, 'not known');
+    return st;
+  }
+
+  private set(st: ContainerState): void {
+    this.states.set(st.spec.id, st);
+    this.report(st);
+  }
+
+  private report(st: ContainerState): void {
+    const s = toStatus(st);
+    const key = JSON.stringify(s);
+    if (this.reported.get(s.id) === key) return;
+    this.reported.set(s.id, key);
+    this.opts.onStatus?.(s);
+  }
+}

@@ -1,0 +1,168 @@
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import type { ContainerState } from '../../node-agent/runtime/state.js';
+import { Namespaces, SKIP_REASON, isRoot, sh, uniqueTag } from '../support/netns.js';
+import { Driver, cleanupState, container, desired, endpoint, network, stateWithBusybox, twoNodes } from './runtime-support.js';
+
+const canRun = isRoot && existsSync('/usr/bin/systemd-nspawn') && existsSync('/bin/busybox');
+if (!canRun) console.warn(`runtime tests skipped: ${isRoot ? 'systemd-nspawn or busybox-static missing' : SKIP_REASON}`);
+
+const VNI = 100;
+const net = network(VNI);
+const short = (id: string) => id.replace(/-/g, '').slice(0, 8);
+const netnsList = () => sh('ip', ['netns', 'list']);
+const mounted = (state: string, id: string) => readFileSync('/proc/self/mountinfo', 'utf8').includes(`${state}/containers/${id}/rootfs`);
+const nspawnCount = (id: string) =>
+  spawnSync('pgrep', ['-c', '-f', `^systemd-nspawn .*--machine=frc-${short(id)}`], { encoding: 'utf8' }).stdout.trim();
+const ping = (c: ViewContainer, ip: string) =>
+  spawnSync('ip', ['netns', 'exec', `frc-${short(c.id)}`, 'ping', '-c', '2', '-i', '0.2', '-W', '2', ip], { encoding: 'utf8' });
+/** busybox command: static address, a line on stdout, then sleep */
+const serve = (ip: string) => ['sh', '-c', `ip addr add ${ip}/24 dev eth0 && echo hello-from-${ip} && exec sleep 1000000`];
+
+describe.skipIf(!canRun)('container runtime on two nodes', () => {
+  const nss = new Namespaces();
+  const tag = uniqueTag();
+  let nodes: ReturnType<typeof twoNodes>;
+  let stateA = '';
+  let stateB = '';
+  let drvA: Driver;
+  let drvB: Driver;
+  const c1 = container('c1', serve('10.77.0.11'));
+  const c2 = container('c2', serve('10.77.0.12'));
+  let e1: ViewEndpoint;
+  let e2: ViewEndpoint;
+  let viewA: { containers: ViewContainer[]; endpoints: ViewEndpoint[] };
+
+  const applyA = () => drvA.apply(desired(viewA.containers, viewA.endpoints, [net]));
+
+  beforeAll(async () => {
+    nodes = twoNodes(nss, tag, VNI);
+    stateA = stateWithBusybox();
+    stateB = stateWithBusybox();
+    e1 = endpoint(c1, net, '10.77.0.11', '02:00:00:77:00:11', nodes.a);
+    e2 = endpoint(c2, net, '10.77.0.12', '02:00:00:77:00:12', nodes.b);
+    viewA = { containers: [c1], endpoints: [e1] };
+    [drvA, drvB] = await Promise.all([Driver.start(nodes.a, stateA), Driver.start(nodes.b, stateB)]);
+  });
+
+  afterAll(async () => {
+    await Promise.all([drvA?.kill(), drvB?.kill()]);
+    cleanupState(stateA);
+    cleanupState(stateB);
+    nss.cleanup();
+  });
+
+  it('runs a busybox container per node, wired into the network bridge, and they ping each other', async () => {
+    await Promise.all([applyA(), drvB.apply(desired([c2], [e2], [net]))]);
+    await drvA.waitStatus(c1.id, (s) => s.state === 'running');
+    await drvB.waitStatus(c2.id, (s) => s.state === 'running');
+    expect(netnsList()).toContain(`frc-${short(c1.id)}`);
+    // container end: eth0 with the allocated MAC and the network MTU; host end in frb-100, up
+    const eth0 = sh('ip', ['-n', `frc-${short(c1.id)}`, '-o', 'link', 'show', 'eth0']);
+    expect(eth0).toContain('mtu 1450');
+    expect(eth0).toContain('02:00:00:77:00:11');
+    expect(eth0).toMatch(/[<,]UP[,>]/);
+    const host = sh('ip', ['-o', 'link', 'show', `frh-${short(c1.id)}0`], { ns: nodes.a });
+    expect(host).toContain(`master frb-${VNI}`);
+    expect(host).toContain('mtu 1450');
+    // the command inside set the address (CAP_NET_ADMIN granted): wait for it, then ping across nodes
+    await expect.poll(() => ping(c1, '10.77.0.12').status, { timeout: 10_000, interval: 300 }).toBe(0);
+    expect(ping(c2, '10.77.0.11').status).toBe(0);
+  });
+
+  it('returns the container output as logs', async () => {
+    await expect.poll(() => drvA.call<string>('logs', { id: c1.id, tail: 20 }), { timeout: 5000 }).toContain('hello-from-10.77.0.11');
+  });
+
+  it('stops (netns, veth, overlay released) and starts again', async () => {
+    c1.desired = 'stopped';
+    await applyA();
+    await drvA.waitStatus(c1.id, (s) => s.state === 'stopped');
+    expect(netnsList()).not.toContain(`frc-${short(c1.id)}`);
+    expect(sh('ip', ['-o', 'link', 'show'], { ns: nodes.a })).not.toContain(`frh-${short(c1.id)}`);
+    expect(mounted(stateA, c1.id)).toBe(false);
+    expect(nspawnCount(c1.id)).toBe('0');
+    c1.desired = 'running';
+    await applyA();
+    await drvA.waitStatus(c1.id, (s) => s.state === 'running');
+    await expect.poll(() => ping(c1, '10.77.0.12').status, { timeout: 10_000, interval: 300 }).toBe(0);
+  });
+
+  it('a restarted runtime adopts the running container: same pid, no duplicate', async () => {
+    const before = await drvA.call<ContainerState>('state', { id: c1.id });
+    await drvA.kill();
+    expect(nspawnCount(c1.id)).toBe('1'); // the container outlived its runtime
+    drvA = await Driver.start(nodes.a, stateA);
+    await drvA.waitStatus(c1.id, (s) => s.state === 'running');
+    await applyA(); // the same view again: nothing to do
+    const after = await drvA.call<ContainerState>('state', { id: c1.id });
+    expect(after.nspawnPid).toBe(before.nspawnPid);
+    expect(after.wrapperPid).toBe(before.wrapperPid);
+    expect(nspawnCount(c1.id)).toBe('1');
+    expect(ping(c1, '10.77.0.12').status).toBe(0);
+    // and it still supervises it: an exit is noticed after adoption
+  });
+
+  it('reports a missing image and a missing command as failed while the others keep running', async () => {
+    const noImage = container('noimage', ['true'], { image: 'nope' });
+    const noCmd = container('nocmd', ['/bin/does-not-exist']);
+    viewA.containers.push(noImage, noCmd);
+    viewA.endpoints.push(endpoint(noImage, net, '10.77.0.21', '02:00:00:77:00:21', nodes.a), endpoint(noCmd, net, '10.77.0.22', '02:00:00:77:00:22', nodes.a));
+    await applyA();
+    const s1 = await drvA.waitStatus(noImage.id, (s) => s.state === 'failed');
+    expect(s1.reason).toMatch(/image nope not found/);
+    const s2 = await drvA.waitStatus(noCmd.id, (s) => s.state === 'failed');
+    expect(s2.reason).toMatch(/execv\(\/bin\/does-not-exist\) failed: No such file or directory/);
+    expect(drvA.statuses.get(c1.id)?.state).toBe('running');
+    expect(ping(c1, '10.77.0.12').status).toBe(0);
+    // failed starts leave nothing behind
+    expect(netnsList()).not.toContain(`frc-${short(noImage.id)}`);
+    expect(mounted(stateA, noCmd.id)).toBe(false);
+    viewA.containers = [c1];
+    viewA.endpoints = [e1];
+    await applyA();
+  });
+
+  it('restart policy on-failure restarts a failing command with growing delays; never does not', async () => {
+    const flaky = container('flaky', ['sh', '-c', 'echo run; exit 3'], { restart: 'on-failure' });
+    const once = container('once', ['sh', '-c', 'exit 4'], { restart: 'never' });
+    viewA.containers.push(flaky, once);
+    const seen: Array<{ restarts: number; t: number }> = [];
+    const watch = setInterval(() => {
+      const s = drvA.statuses.get(flaky.id);
+      if (s && seen[seen.length - 1]?.restarts !== s.restarts) seen.push({ restarts: s.restarts, t: Date.now() });
+    }, 20);
+    await applyA();
+    const st = await drvA.waitStatus(flaky.id, (s) => s.restarts >= 3, 20_000);
+    clearInterval(watch);
+    expect(st.exitCode === 3 || st.state === 'running').toBe(true);
+    // backoff 300 ms, 600 ms, 1200 ms (driver config): each gap longer than the one before
+    const gaps = seen.slice(1).map((x, i) => x.t - seen[i].t);
+    expect(gaps.length).toBeGreaterThanOrEqual(2);
+    expect(gaps[gaps.length - 1]).toBeGreaterThan(gaps[gaps.length - 2]);
+    expect((await drvA.call<string>('logs', { id: flaky.id, tail: 100 })).match(/^run$/gm)?.length).toBeGreaterThanOrEqual(3);
+    const o = await drvA.waitStatus(once.id, (s) => s.state === 'exited');
+    expect(o.exitCode).toBe(4);
+    await new Promise((r) => setTimeout(r, 800));
+    expect(drvA.statuses.get(once.id)?.restarts).toBe(0);
+    viewA.containers = [c1];
+    await applyA();
+  });
+
+  it('delete removes the process, netns, veth, overlay and the container directory', async () => {
+    viewA.containers = [];
+    viewA.endpoints = [];
+    await applyA();
+    await drvB.apply(desired([], [], [net]));
+    for (const [c, state, node] of [[c1, stateA, nodes.a], [c2, stateB, nodes.b]] as const) {
+      expect(nspawnCount(c.id)).toBe('0');
+      expect(netnsList()).not.toContain(`frc-${short(c.id)}`);
+      expect(sh('ip', ['-o', 'link', 'show'], { ns: node })).not.toContain(`frh-${short(c.id)}`);
+      expect(mounted(state, c.id)).toBe(false);
+      expect(existsSync(`${state}/containers/${c.id}`)).toBe(false);
+    }
+    expect(await drvA.call<unknown[]>('status')).toEqual([]);
+  });
+});

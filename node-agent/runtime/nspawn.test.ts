@@ -1,0 +1,53 @@
+import { describe, expect, it } from 'vitest';
+import { classifyExit } from './logs.js';
+import { isNspawnOf, nspawnArgs } from './nspawn.js';
+import { hostVethName, netnsName } from './paths.js';
+import { restartDelay } from './backoff.js';
+import type { ContainerSpec } from './spec.js';
+
+const spec: ContainerSpec = {
+  id: '1a2b3c4d-5e6f-0000-0000-000000000000', name: 'web', tenant: 't', kind: 'container', image: 'busybox', command: ['sh', '-c', 'x'],
+  boot: false, restart: 'never', desired: 'running', generation: 1, interfaces: [], binds: [{ host: '/a', container: '/b', readOnly: true }],
+};
+
+describe('nspawn arguments', () => {
+  it('single command: as pid 2, foreign netns with CAP_NET_ADMIN, no registration, binds', () => {
+    const a = nspawnArgs(spec, '/r');
+    expect(a).toEqual(expect.arrayContaining(['--register=no', '--keep-unit', '--network-namespace-path=/run/netns/frc-1a2b3c4d', '--capability=CAP_NET_ADMIN', '--machine=frc-1a2b3c4d', '--bind-ro=/a:/b', '--console=pipe']));
+    expect(a.slice(-6)).toEqual(['-D', '/r', '--as-pid2', 'sh', '-c', 'x']);
+    expect(isNspawnOf(['systemd-nspawn', ...a], spec.id)).toBe(true);
+    expect(isNspawnOf(['systemd-nspawn', ...a], 'ffffffff-0000')).toBe(false);
+  });
+  it('boot: -b and a read-only console, no command', () => {
+    const a = nspawnArgs({ ...spec, boot: true }, '/r');
+    expect(a.slice(-3)).toEqual(['-D', '/r', '-b']);
+    expect(a).toContain('--console=read-only');
+  });
+});
+
+describe('names', () => {
+  it('fit 15 characters', () => {
+    expect(netnsName(spec.id)).toBe('frc-1a2b3c4d');
+    expect(hostVethName(spec.id, 0)).toBe('frh-1a2b3c4d0');
+    expect(hostVethName(spec.id, 999).length).toBe(15);
+    expect(() => hostVethName(spec.id, 1000)).toThrow();
+  });
+});
+
+describe('classifyExit', () => {
+  it('tells nspawn failures from the command\'s own exit', () => {
+    expect(classifyExit(0, '')).toEqual({ kind: 'exited', code: 0 });
+    expect(classifyExit(3, 'some output\n')).toEqual({ kind: 'exited', code: 3 });
+    expect(classifyExit(1, 'Attempted to remove disk file system under "/run/x", and we can\'t allow that.\nexecv(/bin/nope) failed: No such file or directory\n'))
+      .toEqual({ kind: 'failed', code: 1, reason: 'systemd-nspawn: execv(/bin/nope) failed: No such file or directory' });
+    expect(classifyExit(1, 'Failed to resolve path /x: No such file\n').kind).toBe('failed');
+    expect(classifyExit(null, '').kind).toBe('failed');
+  });
+});
+
+describe('restartDelay', () => {
+  it('doubles up to the cap', () => {
+    const cfg = { baseMs: 500, capMs: 4000, stableMs: 0 };
+    expect([0, 1, 2, 3, 4, 50].map((n) => restartDelay(n, cfg))).toEqual([500, 1000, 2000, 4000, 4000, 4000]);
+  });
+});

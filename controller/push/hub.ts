@@ -32,6 +32,7 @@ export class Hub {
   private catchUpQueued = false;
   private retry?: NodeJS.Timeout;
   private closed = false;
+  private flushFailing = false;
   readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0 };
 
   constructor(
@@ -149,7 +150,8 @@ export class Hub {
     }
     c.heard(this.opts.clock.now());
     if (msg.type === 'hello') return this.onHello(c, msg);
-    if (!c.node) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
+    // pings and acks may arrive while the hello is still being answered
+    if (!c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
     switch (msg.type) {
       case 'ack':
         if (msg.revision > c.applied) c.applied = msg.revision;
@@ -158,25 +160,26 @@ export class Hub {
         return;
       case 'status':
         c.networkErrors = msg.networkErrors;
-        await saveStatus(this.db, c.node, msg.containers).catch((err) =>
-          this.log.warn({ node: c.node, err: String(err) }, 'save container status failed'));
+        await saveStatus(this.db, c.tokenNode, msg.containers).catch((err) =>
+          this.log.warn({ node: c.tokenNode, err: String(err) }, 'save container status failed'));
         return;
       case 'logs': {
         const p = c.logs.get(msg.requestId);
         if (!p) return;
         c.logs.delete(msg.requestId);
         clearTimeout(p.timer);
-        if (msg.error) p.reject(new PushError('node_unavailable', `logs from node ${c.node}: ${msg.error}`));
+        if (msg.error) p.reject(new PushError('node_unavailable', `logs from node ${c.tokenNode}: ${msg.error}`));
         else p.resolve(msg.text);
       }
     }
   }
 
   private async onHello(c: AgentConn, h: Hello): Promise<void> {
-    if (c.node) return c.fail('bad_message', `agent stream of ${c.node}: second hello`);
+    if (c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: second hello`);
     if (h.node !== c.tokenNode) {
       return c.fail('forbidden', `hello as node ${h.node}: the token belongs to node ${c.tokenNode}`);
     }
+    c.helloSeen = true;
     let wasReady: boolean;
     try {
       ({ wasReady } = await upsertNode(this.db, h));
@@ -259,6 +262,7 @@ export class Hub {
     for (const c of taken) c.dirty = c.seen = false;
     try {
       const became = await flushNodes(this.db, [...marks.values()]);
+      this.flushFailing = false;
       this.leftovers.clear();
       for (const node of became) {
         this.log.info({ node }, 'node ready');
@@ -274,7 +278,9 @@ export class Hub {
       for (const c of taken) c.dirty = true;
       for (const [k, v] of marks) if (!this.byNode.has(k)) this.leftovers.set(k, v);
       for (const c of taken) if (c.node && marks.get(c.node)?.seen) c.seen = true;
-      this.log.warn({ err: String(err) }, 'push flush: database unavailable, retrying');
+      if (!this.flushFailing) this.log.warn({ err: String(err) }, 'push flush: database unavailable, retrying');
+      this.flushFailing = true;
+      return;
     }
   }
 

@@ -66,6 +66,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   };
   app.server.on('upgrade', onUpgrade);
 
+  let closing: Promise<void> | undefined;
   let ticks = 0;
   const beat = setInterval(() => hub.heartbeat(), opts.heartbeatMs);
   const flushEvery = Math.max(1, Math.round(opts.heartbeatMs / opts.flushMs));
@@ -86,15 +87,21 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     connected: () => hub.connected(),
     catchUp: () => hub.catchUp(),
     prune: () => hub.prune(),
-    async close() {
-      for (const t of [beat, flush, prune]) clearInterval(t);
-      app.server.off('upgrade', onUpgrade);
-      await unlisten().catch(() => {});
-      await hub.close();
-      await hub.flush(false);
-      wss.close();
+    close() {
+      closing ??= shutdown();
+      return closing;
     },
   };
+
+  async function shutdown(): Promise<void> {
+    for (const t of [beat, flush, prune]) clearInterval(t);
+    app.server.off('upgrade', onUpgrade);
+    await unlisten().catch(() => {});
+    await hub.close();
+    // last acks of this replica's agents (best effort: the database may be gone)
+    await hub.flush(false);
+    wss.close();
+  }
 }
 
 function refuse(socket: Duplex, status: number, text: string): void {

@@ -5,7 +5,7 @@ import { CAPS, Seed, startController, tempDir, TestAgent, testDb, waitFor, type 
 
 const HB = 100;
 let db: Db;
-let drop: () => Promise<void>;
+let drop: () => Promise<void> = async () => {};
 let seed: Seed;
 const dirs: Array<{ rm(): void }> = [];
 const agents: TestAgent[] = [];

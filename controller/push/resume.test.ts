@@ -4,7 +4,7 @@ import { Seed, startController, tempDir, TestAgent, testDb, waitFor, type Contro
 
 const HB = 100;
 let db: Db;
-let drop: () => Promise<void>;
+let drop: () => Promise<void> = async () => {};
 let seed: Seed;
 const cleanup: Array<() => Promise<void> | void> = [];
 

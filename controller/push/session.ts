@@ -11,6 +11,8 @@ export class AgentConn {
   node?: string;
   nodeId?: string;
   live = false;
+  /** A valid hello arrived (it may still be being answered). */
+  helloSeen = false;
   /** What the agent holds once it applied everything sent (the base of live diffs). */
   sent: NodeView = emptyView('', '0.0.0.0');
   /** The revision the agent will be at after everything sent: the `from` of the next delta. */

@@ -14,17 +14,37 @@ import { freshDatabase } from '../support/pg.js';
 export const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
 export const quiet = pino({ level: process.env.FREIGHT_TEST_LOG ?? 'silent' });
 
-export async function testDb(): Promise<{ db: Db; url: string; drop(): Promise<void> }> {
-  const fresh = await freshDatabase('freight_push');
-  const db = await openDb({ databaseUrl: fresh.url });
-  await migrate(db);
-  return { db, url: fresh.url, drop: async () => { await db.close(); await fresh.drop(); } };
+/** The shared PostgreSQL may be momentarily full of other suites' clients: retry for a while. */
+async function retryFull<T>(fn: () => Promise<T>, ms = 30_000): Promise<T> {
+  const end = Date.now() + ms;
+  for (;;) {
+    try {
+      return await fn();
+    } catch (err) {
+      if (Date.now() > end || !/too many clients/.test(String(err))) throw err;
+      await new Promise((r) => setTimeout(r, 250));
+    }
+  }
 }
 
+export async function testDb(): Promise<{ db: Db; url: string; drop(): Promise<void> }> {
+  const fresh = await retryFull(() => freshDatabase('freight_push'));
+  const db = await openDb({ databaseUrl: fresh.url });
+  await retryFull(() => migrate(db));
+  return { db, url: fresh.url, drop: async () => { await db.close(); await retryFull(() => fresh.drop()); } };
+}
+
+/** Polls `pred`; an exception counts as "not yet" (the database may be restarting), and is reported on timeout. */
 export async function waitFor(what: string, pred: () => boolean | Promise<boolean>, timeoutMs = 5000): Promise<void> {
   const end = Date.now() + timeoutMs;
-  while (!(await pred())) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+  let last: unknown;
+  for (;;) {
+    try {
+      if (await pred()) return;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}${last ? ` (last error: ${String(last)})` : ''}`);
     await new Promise((r) => setTimeout(r, 20));
   }
 }

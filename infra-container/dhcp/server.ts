@@ -26,28 +26,28 @@ export interface DhcpServer {
  * its bound source address makes the kernel route 255.255.255.255 out of the
  * interface owning that address, with no default route needed. It also
  * receives unicast renewals. If the server address is not (yet) configured
- * the receiving socket sends too.
+ * the receiving socket sends too, and binding is retried every 5 s.
  */
 export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServer> {
   const now = opts.now ?? Date.now;
   const leases = { byMac: new Map<string, number>(), purgedAt: 0 };
   const recv = await open('0.0.0.0', opts.ports.server, opts);
-  let sender: { ip: string; sock: dgram.Socket | null; pending: boolean } = { ip: '', sock: null, pending: false };
+  let sender: { ip: string; sock: dgram.Socket | null } = { ip: '', sock: null };
 
   const rebind = (ip: string): void => {
     sender.sock?.close();
-    sender = { ip, sock: null, pending: true };
+    sender = { ip, sock: null };
     const current = sender;
     open(ip, opts.ports.server, opts).then(
       (sock) => {
         if (sender !== current) return void sock.close();
         current.sock = sock;
-        current.pending = false;
         sock.on('message', onMessage);
       },
       (err: Error) => {
-        current.pending = false;
-        opts.log.warn({ err: err.message, ip }, 'dhcp: cannot bind the server address, broadcasting from 0.0.0.0');
+        opts.log.warn({ err: err.message, ip }, 'dhcp: cannot bind the server address, broadcasting from 0.0.0.0 (retry in 5 s)');
+        // the address may be configured after we start: let the next packet after 5 s try again
+        setTimeout(() => sender === current && (current.ip = ''), 5000).unref();
       },
     );
   };
@@ -86,7 +86,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
     close: async () => {
       recv.close();
       sender.sock?.close();
-      sender = { ip: '', sock: null, pending: false };
+      sender = { ip: '', sock: null };
     },
   };
 }

@@ -5,6 +5,7 @@ import { registerPush, type PushHub } from './push/index.js';
 import { ApiError, toApiError } from './errors.js';
 import { createHttpMetrics } from './metrics.js';
 import { schedulePending } from './scheduler.js';
+import { createBatcher } from './store/batch.js';
 import { openApiDocument } from './api/openapi.js';
 import { register, type Deps, type RouteDef } from './api/route.js';
 import { tenantRoutes } from './api/tenants.js';
@@ -53,6 +54,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       return hubRef.hub;
     },
     now: opts.now ?? (() => new Date()),
+    batch: createBatcher(opts.db),
   };
 
   // JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400.

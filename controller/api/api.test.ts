@@ -230,6 +230,29 @@ describe.each(backends)('REST API on $name', (backend) => {
     expect((await ok('POST', '/v1/tenants/acme/containers', container('t5', ['tiny']))).endpoints[0].ip).toBe('10.3.0.3');
   });
 
+  it('group-commits concurrent creates: a failing one (duplicate name, exhausted pool) does not sink the others', async () => {
+    await ok('POST', '/v1/tenants/acme/networks', { name: 'duo', cidr: '10.4.0.0/30' }); // one address for containers
+    const bodies = [
+      container('g1', ['blue']),
+      container('g2', ['blue']),
+      container('g1', ['blue']), // duplicate name: a database error inside the batch
+      container('d1', ['duo']),
+      container('d2', ['duo']), // pool exhausted: an API error inside the batch
+      container('g3', ['blue']),
+    ];
+    const res = await Promise.all(bodies.map((b) => call('POST', '/v1/tenants/acme/containers', b)));
+    const codes = res.map((r) => (r.status === 201 ? 'ok' : r.json.code));
+    expect(codes.filter((c) => c === 'ok')).toHaveLength(4);
+    expect(codes.filter((c) => c === 'conflict')).toHaveLength(1);
+    expect(codes.filter((c) => c === 'pool_exhausted')).toHaveLength(1);
+    const created = res.filter((r) => r.status === 201).map((r) => r.json);
+    expect(new Set(created.map((c) => c.endpoints[0].ip)).size).toBe(4);
+    for (const c of created) expect((await ok('GET', `/v1/tenants/acme/containers/${c.name}`)).endpoints).toEqual(c.endpoints);
+    for (const n of ['g1', 'g2', 'g3']) await ok('DELETE', `/v1/tenants/acme/containers/${n}`);
+    await ok('DELETE', `/v1/tenants/acme/containers/${codes[3] === 'ok' ? 'd1' : 'd2'}`);
+    await ok('DELETE', '/v1/tenants/acme/networks/duo');
+  });
+
   it('rejects a duplicate IP inserted by direct SQL (unique violation) and maps it to 409', async () => {
     const { rows } = await db.query<{ tenant_id: string; network_id: string; ip: string }>(
       "SELECT e.tenant_id, e.network_id, host(e.ip) AS ip FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE n.name = 'tiny' LIMIT 1",

@@ -19,7 +19,10 @@ export const containerRoutes = [
     status: 201,
     handler: ({ params, body, principal, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;
-      return guard(op, () => deps.db.tx(async (q) => createContainer(q, await resolveTenant(q, params.tenant, principal, op), body, op)));
+      return guard(op, async () => {
+        const tenant = await resolveTenant(deps.db, params.tenant, principal, op);
+        return deps.batch.run((q) => createContainer(q, tenant, body, op));
+      });
     },
   }),
   route<undefined, z.infer<typeof Pagination>>({

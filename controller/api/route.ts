@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
+import type { Batcher } from '../store/batch.js';
 import { authenticate, requireAdmin, type Principal } from '../auth.js';
 import { ApiError, fromZod } from '../errors.js';
 
@@ -11,6 +12,8 @@ export interface Deps {
   log: Logger;
   push: Pick<import('../push/index.js').PushHub, 'requestLogs' | 'metrics' | 'close'>;
   now: () => Date;
+  /** Group commit for container creates. */
+  batch: Batcher;
 }
 
 export interface Ctx<B, Q> {

@@ -2,7 +2,7 @@ import type { Queryable } from './db.js';
 import type { ContainerCreate } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { assignNode, chooseNode, nodeLoads } from '../scheduler.js';
-import { allocateIp, allocateMac, insertEndpoint, type NetRef } from './alloc.js';
+import { allocateIp, allocateMac, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
 
@@ -92,31 +92,69 @@ async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string
   return byName;
 }
 
-async function pickNode(q: Queryable, requested: string | undefined, op: string): Promise<string | null> {
-  if (requested === undefined) return chooseNode(await nodeLoads(q, true))?.id ?? null;
+async function pickNode(q: Queryable, requested: string | undefined, op: string): Promise<{ id: string; name: string } | null> {
+  if (requested === undefined) return chooseNode(await nodeLoads(q, true));
   const { rows } = await q.query<{ id: string }>('SELECT id FROM nodes WHERE name = $1', [requested]);
   if (!rows[0]) throw new ApiError('node_not_found', `${op}: node ${requested} not found`);
-  return rows[0].id;
+  return { id: rows[0].id, name: requested };
 }
 
-/** Creates a container: locks its networks, schedules it, allocates one address and MAC per network. */
+/**
+ * Creates a container: locks its networks, schedules it, allocates one address and MAC per
+ * network, then writes the container and its endpoints in one statement. The change-log lock
+ * (taken by the first trigger) is held only for that statement and the commit.
+ */
 export async function createContainer(q: Queryable, t: Tenant, body: ContainerCreate, op: string): Promise<Container> {
   const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
   if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
   const nets = await lockNetworks(q, t, body.networks, op);
-  const nodeId = await pickNode(q, body.node, op);
-  const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
-     VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id`,
-    [t.id, body.name, body.image, body.command, body.boot, body.restart, nodeId],
-  );
-  for (const [ifindex, name] of body.networks.entries()) {
+  const node = await pickNode(q, body.node, op);
+  const endpoints: Container['endpoints'] = [];
+  for (const name of body.networks) {
     const net = nets.get(name)!;
     const ip = await allocateIp(q, net, op);
-    const mac = await allocateMac(q, net, ip);
-    await insertEndpoint(q, { tenantId: t.id, networkId: net.id, containerId: rows[0].id, ifindex, ip, mac, nodeId });
+    endpoints.push({ network: name, ip, mac: await allocateMac(q, net, ip) });
   }
-  return getContainer(q, t, body.name, op);
+  const { rows } = await q.query<{ id: string; created_at: Date | string }>(
+    `WITH c AS (
+       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id, created_at),
+     e AS (
+       INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
+       SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
+         FROM c, unnest($8::uuid[], $9::int[], $10::inet[], $11::macaddr[]) AS x(network_id, ifindex, ip, mac))
+     SELECT id, created_at FROM c`,
+    [
+      t.id,
+      body.name,
+      body.image,
+      body.command,
+      body.boot,
+      body.restart,
+      node?.id ?? null,
+      body.networks.map((n) => nets.get(n)!.id),
+      body.networks.map((_, i) => i),
+      endpoints.map((e) => e.ip),
+      endpoints.map((e) => e.mac),
+    ],
+  );
+  return {
+    id: rows[0].id,
+    tenant: t.name,
+    name: body.name,
+    image: body.image,
+    command: body.command,
+    boot: body.boot,
+    restart: body.restart,
+    node: node?.name ?? null,
+    desiredState: 'running',
+    observedState: 'pending',
+    exitCode: null,
+    reason: null,
+    restarts: 0,
+    endpoints,
+    createdAt: new Date(rows[0].created_at).toISOString(),
+  };
 }
 
 export async function deleteContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<void> {

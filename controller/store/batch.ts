@@ -1,0 +1,68 @@
+import type { Db, Queryable } from './db.js';
+import { ApiError } from '../errors.js';
+
+/**
+ * Group commit for container creates. Every write takes the change-log lock until its
+ * commit, and a commit waits for the WAL flush (5 ms on this machine's disk), so one
+ * create per transaction caps the whole cluster near 1/fsync. The batcher runs the creates
+ * that queued up meanwhile in one transaction.
+ *
+ * A job may throw an ApiError only before it writes (createContainer does): the job fails,
+ * the others go on. Any other error aborted the transaction: nothing was committed, and
+ * every job of the batch runs again on its own.
+ */
+export interface Batcher {
+  run<T>(job: (q: Queryable) => Promise<T>): Promise<T>;
+}
+
+interface Pending {
+  job: (q: Queryable) => Promise<unknown>;
+  resolve(v: unknown): void;
+  reject(e: unknown): void;
+}
+
+export function createBatcher(db: Db, maxBatch = 64): Batcher {
+  const queue: Pending[] = [];
+  let running = false;
+
+  const alone = (p: Pending) => db.tx(p.job).then(p.resolve, p.reject);
+
+  async function runBatch(batch: Pending[]): Promise<void> {
+    if (batch.length === 1) return alone(batch[0]);
+    const results: Array<{ ok: boolean; v: unknown }> = [];
+    try {
+      await db.tx(async (q) => {
+        for (const p of batch) {
+          try {
+            results.push({ ok: true, v: await p.job(q) });
+          } catch (err) {
+            if (!(err instanceof ApiError)) throw err;
+            results.push({ ok: false, v: err });
+          }
+        }
+      });
+    } catch {
+      await Promise.all(batch.map(alone));
+      return;
+    }
+    batch.forEach((p, i) => (results[i].ok ? p.resolve(results[i].v) : p.reject(results[i].v)));
+  }
+
+  async function drain(): Promise<void> {
+    running = true;
+    try {
+      while (queue.length > 0) await runBatch(queue.splice(0, maxBatch));
+    } finally {
+      running = false;
+    }
+  }
+
+  return {
+    run<T>(job: (q: Queryable) => Promise<T>): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
+        if (!running) void drain();
+      });
+    },
+  };
+}

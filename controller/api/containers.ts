@@ -21,7 +21,7 @@ export const containerRoutes = [
       const op = `create container ${params.tenant}/${body.name}`;
       return guard(op, async () => {
         const tenant = await resolveTenant(deps.db, params.tenant, principal, op);
-        return deps.batch.run((q) => createContainer(q, tenant, body, op));
+        return deps.batch.run((q, memo) => createContainer(q, tenant, body, op, memo));
       });
     },
   }),

@@ -13,23 +13,36 @@ export interface NetRef {
 }
 
 /**
- * Lowest free address of the network: the smallest `used + 1` that is itself unused,
- * where "used" is the allocated endpoints plus the network address, gateway and infra.
+ * The lowest free addresses of the network, ascending, at most `limit`: for each gap
+ * (a `used + 1` that is itself unused) the addresses up to the next used one, where
+ * "used" is the allocated endpoints plus the network address, gateway and infra.
+ * The caller holds the network row lock, so the list stays free until it commits.
  */
-export async function allocateIp(q: Queryable, net: NetRef, op: string): Promise<string> {
+export async function freeAddresses(q: Queryable, net: NetRef, limit: number): Promise<string[]> {
   const r = hostRange(net.cidr);
   const sentinels = [r.network, ...reservedAddresses(net.cidr, net.gateway)];
   const { rows } = await q.query<{ a: string }>(
-    `WITH used AS (
+    `WITH used AS MATERIALIZED (
        SELECT (ip - '0.0.0.0'::inet) AS a FROM endpoints WHERE network_id = $1
-       UNION ALL SELECT unnest($2::bigint[]))
-     SELECT u.a + 1 AS a FROM used u
-      WHERE u.a + 1 <= $3 AND NOT EXISTS (SELECT 1 FROM used v WHERE v.a = u.a + 1)
-      ORDER BY u.a LIMIT 1`,
-    [net.id, sentinels, r.last],
+       UNION ALL SELECT unnest($2::bigint[])),
+     starts AS (
+       SELECT u.a + 1 AS s FROM used u
+        WHERE u.a + 1 <= $3 AND NOT EXISTS (SELECT 1 FROM used v WHERE v.a = u.a + 1)
+        ORDER BY u.a LIMIT $4)
+     SELECT g AS a FROM starts, LATERAL generate_series(starts.s, LEAST($3::bigint, starts.s + $4 - 1)) AS g
+      WHERE NOT EXISTS (SELECT 1 FROM used v WHERE v.a = g)
+      ORDER BY g LIMIT $4`,
+    [net.id, sentinels, r.last, limit],
   );
-  if (!rows[0]) throw new ApiError('pool_exhausted', `${op}: network ${net.name} (${net.cidr}) has no free address`);
-  return intToIp(Number(rows[0].a));
+  return rows.map((x) => intToIp(Number(x.a)));
+}
+
+/** Lowest free address of the network; 409 pool_exhausted naming the network when there is none. */
+export async function allocateIp(q: Queryable, net: NetRef, op: string, pool?: string[]): Promise<string> {
+  if (pool && pool.length === 0) pool.push(...(await freeAddresses(q, net, 64)));
+  const ip = pool ? pool.shift() : (await freeAddresses(q, net, 1))[0];
+  if (!ip) throw new ApiError('pool_exhausted', `${op}: network ${net.name} (${net.cidr}) has no free address`);
+  return ip;
 }
 
 /** MAC from VNI + address; networks wider than /16 can repeat it, so then check and fall back to random. */

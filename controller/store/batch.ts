@@ -1,5 +1,6 @@
 import type { Db, Queryable } from './db.js';
 import { ApiError } from '../errors.js';
+import { newMemo, type TxMemo } from './containers.js';
 
 /**
  * Group commit for container creates. Every write takes the change-log lock until its
@@ -12,11 +13,11 @@ import { ApiError } from '../errors.js';
  * every job of the batch runs again on its own.
  */
 export interface Batcher {
-  run<T>(job: (q: Queryable) => Promise<T>): Promise<T>;
+  run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>): Promise<T>;
 }
 
 interface Pending {
-  job: (q: Queryable) => Promise<unknown>;
+  job: (q: Queryable, memo: TxMemo) => Promise<unknown>;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
@@ -25,16 +26,17 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const queue: Pending[] = [];
   let running = false;
 
-  const alone = (p: Pending) => db.tx(p.job).then(p.resolve, p.reject);
+  const alone = (p: Pending) => db.tx((q) => p.job(q, newMemo())).then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1) return alone(batch[0]);
     const results: Array<{ ok: boolean; v: unknown }> = [];
     try {
       await db.tx(async (q) => {
+        const memo = newMemo();
         for (const p of batch) {
           try {
-            results.push({ ok: true, v: await p.job(q) });
+            results.push({ ok: true, v: await p.job(q, memo) });
           } catch (err) {
             if (!(err instanceof ApiError)) throw err;
             results.push({ ok: false, v: err });
@@ -58,7 +60,7 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   }
 
   return {
-    run<T>(job: (q: Queryable) => Promise<T>): Promise<T> {
+    run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>): Promise<T> {
       return new Promise<T>((resolve, reject) => {
         queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
         if (!running) void drain();

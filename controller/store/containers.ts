@@ -1,7 +1,7 @@
 import type { Queryable } from './db.js';
 import type { ContainerCreate } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
-import { assignNode, chooseNode, nodeLoads } from '../scheduler.js';
+import { assignNode, chooseNode, nodeLoads, type NodeLoad } from '../scheduler.js';
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -79,23 +79,46 @@ export async function listContainers(q: Queryable, t: Tenant, limit: number, aft
   return toPage(rows, limit, (r) => [r.name], toContainer);
 }
 
+/**
+ * What one transaction already knows: networks it has locked (a lock lasts until commit)
+ * and the node loads it has seen and changed. Lets the creates of one batch skip queries.
+ */
+export interface TxMemo {
+  nets: Map<string, NetRef>;
+  /** Per network id: addresses known free in this transaction (lowest first). */
+  free: Map<string, string[]>;
+  loads?: NodeLoad[];
+}
+export const newMemo = (): TxMemo => ({ nets: new Map(), free: new Map() });
+
 /** The networks a container joins, locked in id order (no deadlocks) so allocation is exclusive per network. */
-async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string): Promise<Map<string, NetRef>> {
-  const { rows } = await q.query<NetRef & { vni: number }>(
-    `SELECT id, name, cidr::text AS cidr, host(gateway) AS gateway, vni FROM networks
-      WHERE tenant_id = $1 AND name = ANY($2::text[]) ORDER BY id FOR UPDATE`,
-    [t.id, names],
-  );
-  const byName = new Map(rows.map((r) => [r.name, { ...r, vni: Number(r.vni) }]));
-  const missing = names.find((n) => !byName.has(n));
+async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string, memo: TxMemo): Promise<Map<string, NetRef>> {
+  const key = (n: string) => `${t.id}/${n}`;
+  const wanted = names.filter((n) => !memo.nets.has(key(n)));
+  if (wanted.length > 0) {
+    const { rows } = await q.query<NetRef & { vni: number }>(
+      `SELECT id, name, cidr::text AS cidr, host(gateway) AS gateway, vni FROM networks
+        WHERE tenant_id = $1 AND name = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+      [t.id, wanted],
+    );
+    for (const r of rows) memo.nets.set(key(r.name), { ...r, vni: Number(r.vni) });
+  }
+  const missing = names.find((n) => !memo.nets.has(key(n)));
   if (missing) throw new ApiError('network_not_found', `${op}: network ${missing} not found in tenant ${t.name}`);
-  return byName;
+  return new Map(names.map((n) => [n, memo.nets.get(key(n))!]));
 }
 
-async function pickNode(q: Queryable, requested: string | undefined, op: string): Promise<{ id: string; name: string } | null> {
-  if (requested === undefined) return chooseNode(await nodeLoads(q, true));
+async function pickNode(q: Queryable, requested: string | undefined, op: string, memo: TxMemo): Promise<{ id: string; name: string } | null> {
+  if (requested === undefined) {
+    memo.loads ??= await nodeLoads(q, true);
+    const n = chooseNode(memo.loads);
+    if (n) n.containers++;
+    return n;
+  }
   const { rows } = await q.query<{ id: string }>('SELECT id FROM nodes WHERE name = $1', [requested]);
   if (!rows[0]) throw new ApiError('node_not_found', `${op}: node ${requested} not found`);
+  const known = memo.loads?.find((l) => l.id === rows[0].id);
+  if (known) known.containers++;
   return { id: rows[0].id, name: requested };
 }
 
@@ -104,15 +127,16 @@ async function pickNode(q: Queryable, requested: string | undefined, op: string)
  * network, then writes the container and its endpoints in one statement. The change-log lock
  * (taken by the first trigger) is held only for that statement and the commit.
  */
-export async function createContainer(q: Queryable, t: Tenant, body: ContainerCreate, op: string): Promise<Container> {
+export async function createContainer(q: Queryable, t: Tenant, body: ContainerCreate, op: string, memo: TxMemo = newMemo()): Promise<Container> {
   const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
   if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
-  const nets = await lockNetworks(q, t, body.networks, op);
-  const node = await pickNode(q, body.node, op);
+  const nets = await lockNetworks(q, t, body.networks, op, memo);
+  const node = await pickNode(q, body.node, op, memo);
   const endpoints: Container['endpoints'] = [];
   for (const name of body.networks) {
     const net = nets.get(name)!;
-    const ip = await allocateIp(q, net, op);
+    if (!memo.free.has(net.id)) memo.free.set(net.id, []);
+    const ip = await allocateIp(q, net, op, memo.free.get(net.id));
     endpoints.push({ network: name, ip, mac: await allocateMac(q, net, ip) });
   }
   const { rows } = await q.query<{ id: string; created_at: Date | string }>(

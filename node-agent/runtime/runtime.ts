@@ -12,7 +12,7 @@ import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
 import { containerPaths } from './paths.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
 import { listStates, toStatus, writeState, type ContainerState } from './state.js';
-import { adoptable } from './supervise.js';
+import { adoptable, strayNspawn, terminate } from './supervise.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -78,7 +78,12 @@ export class ContainerRuntime {
       return st;
     }
     if (st.phase === 'running') return observeExit(this.ctx, st);
-    // leftovers of a start interrupted by a crash
+    // leftovers of a start interrupted by a crash: a process the state does not know of, mounts, links
+    const stray = strayNspawn(containerPaths(this.opts.stateDir, st.spec.id), st.spec.id);
+    if (stray) {
+      this.ctx.log.warn({ container: st.spec.id, pid: stray.nspawnPid }, 'unrecorded nspawn: terminating');
+      await terminate(null, null, stray.nspawnPid, this.ctx.graceMs);
+    }
     await releaseResources(this.ctx, st.spec).catch((e) => this.ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'cleanup'));
     return st;
   }
@@ -134,10 +139,16 @@ export class ContainerRuntime {
 
   private async reconcile(): Promise<void> {
     if (!this.desired) return; // no view yet (agent just started): adopt and watch, change nothing
-    const plan = planContainers(this.desired, Object.fromEntries(this.states), this.ctx.now(), {
+    const planNow = () => planContainers(this.desired!, Object.fromEntries(this.states), this.ctx.now(), {
       state: this.opts.stateDir, projectDir: this.opts.projectDir, backoff: this.ctx.backoff,
     });
-    for (const op of plan.ops) await this.execute(op);
+    let plan = planNow();
+    // execute, then plan again: a start that failed now has a backoff to wait for (bounded: a
+    // failure is never due at once, so the second plan normally has no ops)
+    for (let round = 0; plan.ops.length && round < 3; round++) {
+      for (const op of plan.ops) await this.execute(op);
+      plan = planNow();
+    }
     if (this.waker) clearTimeout(this.waker);
     this.waker = null;
     if (plan.wakeAt !== null) {

@@ -77,6 +77,21 @@ export function adoptable(id: string, wrapperPid: number | null, wrapperStart: s
 }
 
 /**
+ * The nspawn a crashed agent launched but never recorded (it died between launch and state.json):
+ * found through the pid file the wrapper wrote, and only if that pid is this container's nspawn.
+ */
+export function strayNspawn(paths: ContainerPaths, id: string): { nspawnPid: number; wrapperPid: number } | null {
+  let pid: number;
+  try {
+    pid = Number(readFileSync(paths.nspawnPid, 'utf8'));
+  } catch {
+    return null;
+  }
+  if (!isAlive(pid) || !isNspawnOf(cmdline(pid), id)) return null;
+  return { nspawnPid: pid, wrapperPid: procInfo(pid)?.ppid ?? 0 };
+}
+
+/**
  * SIGTERM to nspawn (it powers a booted system off, kills a single command), SIGKILL after the grace
  * period to nspawn AND the container's PID 1: killing nspawn alone leaves the container running.
  */

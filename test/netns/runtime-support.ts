@@ -72,6 +72,8 @@ type Reply = { seq: number; ok: boolean; result?: unknown; error?: string };
 /** The runtime in a node namespace (nsenter --net only: see runtime-driver.ts), over JSON lines. */
 export class Driver {
   readonly statuses = new Map<string, ContainerStatus>();
+  /** every status event with its arrival time */
+  readonly history: Array<{ t: number; status: ContainerStatus }> = [];
   private seq = 0;
   private readonly waiting = new Map<number, (r: Reply) => void>();
   private readonly watchers: Array<() => void> = [];
@@ -95,6 +97,7 @@ export class Driver {
         if (m.event === 'ready') return res();
         if (m.event === 'status' && m.status) {
           d.statuses.set(m.status.id, m.status);
+          d.history.push({ t: Date.now(), status: m.status });
           for (const w of [...d.watchers]) w();
           return;
         }

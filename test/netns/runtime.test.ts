@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import { importImage } from '../../node-agent/runtime/images.js';
 import type { ContainerState } from '../../node-agent/runtime/state.js';
 import { Namespaces, SKIP_REASON, isRoot, sh, uniqueTag } from '../support/netns.js';
 import { Driver, cleanupState, container, desired, endpoint, network, stateWithBusybox, twoNodes } from './runtime-support.js';
@@ -40,7 +41,8 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
   beforeAll(async () => {
     nodes = twoNodes(nss, tag, VNI);
     stateA = stateWithBusybox();
-    stateB = stateWithBusybox();
+    stateB = sh('mktemp', ['-d', '/tmp/freight-rt-XXXXXX']).trim();
+    await importImage(stateB, 'busybox', `${stateA}/images/busybox`);
     e1 = endpoint(c1, net, '10.77.0.11', '02:00:00:77:00:11', nodes.a);
     e2 = endpoint(c2, net, '10.77.0.12', '02:00:00:77:00:12', nodes.b);
     viewA = { containers: [c1], endpoints: [e1] };
@@ -102,7 +104,35 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     expect(after.wrapperPid).toBe(before.wrapperPid);
     expect(nspawnCount(c1.id)).toBe('1');
     expect(ping(c1, '10.77.0.12').status).toBe(0);
-    // and it still supervises it: an exit is noticed after adoption
+    // a policy change is not a restart
+    c1.restart = 'on-failure';
+    await applyA();
+    expect((await drvA.call<ContainerState>('state', { id: c1.id })).nspawnPid).toBe(before.nspawnPid);
+    // and the adopted container is still supervised: its command killed → noticed, restarted by the policy
+    const stubInit = readFileSync(`/proc/${before.nspawnPid}/task/${before.nspawnPid}/children`, 'utf8').trim().split(' ')[0];
+    const payload = readFileSync(`/proc/${stubInit}/task/${stubInit}/children`, 'utf8').trim().split(' ')[0];
+    process.kill(Number(payload), 'SIGKILL');
+    await drvA.waitStatus(c1.id, (s) => s.restarts === 1 && s.state === 'running');
+    const restarted = await drvA.call<ContainerState>('state', { id: c1.id });
+    expect(restarted.nspawnPid).not.toBe(before.nspawnPid);
+    await expect.poll(() => ping(c1, '10.77.0.12').status, { timeout: 10_000, interval: 300 }).toBe(0);
+    expect(nspawnCount(c1.id)).toBe('1'); // (counted once started: nspawn forks before its child execs)
+  });
+
+  it('defers a container whose network bridge does not exist yet, and starts it once it does', async () => {
+    const net2 = network(101, '10.76.0.0/24');
+    const late = container('late', ['sleep', '1000000']);
+    const d = desired([c1, late], [e1, endpoint(late, net2, '10.76.0.5', '02:00:00:76:00:05', nodes.a)], [net, net2]);
+    await drvA.apply(d);
+    const s = await drvA.waitStatus(late.id, (x) => x.state === 'pending');
+    expect(s.reason).toMatch(/bridge frb-101 of network net-101 not present yet/);
+    expect(netnsList()).not.toContain(`frc-${short(late.id)}`);
+    sh('ip', ['link', 'add', 'frb-101', 'type', 'bridge'], { ns: nodes.a });
+    sh('ip', ['link', 'set', 'frb-101', 'up'], { ns: nodes.a });
+    const r = await drvA.waitStatus(late.id, (x) => x.state === 'running', 10_000);
+    expect(r.restarts).toBe(0); // a retry is not a restart
+    expect(sh('ip', ['-o', 'link', 'show', `frh-${short(late.id)}0`], { ns: nodes.a })).toContain('master frb-101');
+    await applyA();
   });
 
   it('reports a missing image and a missing command as failed while the others keep running', async () => {
@@ -129,19 +159,20 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     const flaky = container('flaky', ['sh', '-c', 'echo run; exit 3'], { restart: 'on-failure' });
     const once = container('once', ['sh', '-c', 'exit 4'], { restart: 'never' });
     viewA.containers.push(flaky, once);
-    const seen: Array<{ restarts: number; t: number }> = [];
-    const watch = setInterval(() => {
-      const s = drvA.statuses.get(flaky.id);
-      if (s && seen[seen.length - 1]?.restarts !== s.restarts) seen.push({ restarts: s.restarts, t: Date.now() });
-    }, 20);
     await applyA();
     const st = await drvA.waitStatus(flaky.id, (s) => s.restarts >= 3, 20_000);
-    clearInterval(watch);
+    // when each run started: the first 'running' status of each restart count
+    const seen: Array<{ restarts: number; t: number }> = [];
+    for (const { t, status } of drvA.history) {
+      if (status.id === flaky.id && status.state === 'running' && seen[seen.length - 1]?.restarts !== status.restarts) seen.push({ restarts: status.restarts, t });
+    }
+    expect(seen.map((x) => x.restarts).slice(0, 4)).toEqual([0, 1, 2, 3]);
     expect(st.exitCode === 3 || st.state === 'running').toBe(true);
-    // backoff 300 ms, 600 ms, 1200 ms (driver config): each gap longer than the one before
+    // backoff 300, 600, 1200 ms (driver config): restart n comes at least 300·2^(n-1) ms after the one
+    // before (load can only lengthen the gaps, so a fixed delay could not pass the later bounds)
     const gaps = seen.slice(1).map((x, i) => x.t - seen[i].t);
-    expect(gaps.length).toBeGreaterThanOrEqual(2);
-    expect(gaps[gaps.length - 1]).toBeGreaterThan(gaps[gaps.length - 2]);
+    expect(gaps.length).toBeGreaterThanOrEqual(3);
+    gaps.slice(0, 3).forEach((g, i) => expect(g).toBeGreaterThanOrEqual(0.9 * 300 * 2 ** i));
     expect((await drvA.call<string>('logs', { id: flaky.id, tail: 100 })).match(/^run$/gm)?.length).toBeGreaterThanOrEqual(3);
     const o = await drvA.waitStatus(once.id, (s) => s.state === 'exited');
     expect(o.exitCode).toBe(4);

@@ -31,7 +31,7 @@ async function main(argv: string[]): Promise<void> {
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
     .action(async (o) => {
-      const stop = await serve(
+      const { stop } = await serve(
         { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
         log,
       );

@@ -22,8 +22,8 @@ export function parseListen(addr: string): { host: string; port: number } {
   return { host: m[1] ?? (m[2] || '0.0.0.0'), port: Number(m[3]) };
 }
 
-/** Migrates, ensures the admin token, serves until SIGTERM/SIGINT. Resolves with a stop function. */
-export async function serve(opts: ServeOptions, log: Logger): Promise<() => Promise<void>> {
+/** Migrates, ensures the admin token, serves. Resolves with the bound address and a stop function. */
+export async function serve(opts: ServeOptions, log: Logger): Promise<{ address: string; stop: () => Promise<void> }> {
   const { host, port } = parseListen(opts.listen);
   const db = await openDb(opts);
   const version = await migrate(db);
@@ -40,11 +40,12 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<() => Prom
   const timer = setInterval(tick, opts.scheduleEveryMs ?? 5000);
   void tick();
   let stopping: Promise<void> | undefined;
-  return () =>
+  const stop = () =>
     (stopping ??= (async () => {
       clearInterval(timer);
       await app.close();
       await db.close();
       log.info('freight-controller stopped');
     })());
+  return { address, stop };
 }

@@ -68,6 +68,8 @@ const program = new Command('freight-agent')
   .option('--dns-upstream <ips>', 'comma-separated DNS servers the infra containers forward other names to')
   .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
   .showHelpAfterError()
+  // options before a subcommand belong to the agent; `image import … --state-dir` to the subcommand
+  .enablePositionalOptions()
   .action((o) => run(o));
 program.addCommand(imageCommand());
 program.parseAsync(process.argv).catch((err: unknown) => {

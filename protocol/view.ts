@@ -26,7 +26,7 @@ export const ViewEndpoint = z.object({
   id: z.string(),
   network: z.string(),
   kind: z.enum(['container', 'infra']),
-  /** Container id; for the infra endpoint, the network id. */
+  /** The container (or infra instance) whose interface this is. */
   owner: z.string(),
   /** DNS host name: the container name, `infra` for the infra instance. */
   name: z.string(),

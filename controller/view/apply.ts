@@ -49,7 +49,7 @@ function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | unde
   if (!node || !ct) return undefined;
   const infra = ct.kind === 'infra';
   return {
-    id: ep.id, network: ep.networkId, kind: ct.kind, owner: infra ? ep.networkId : ct.id,
+    id: ep.id, network: ep.networkId, kind: ct.kind, owner: ct.id,
     name: infra ? 'infra' : ct.name, mac: ep.mac, ip: ep.ip, node: node.name, vtep: node.underlayIp, ifindex: ep.ifindex,
   };
 }

@@ -45,7 +45,7 @@ describe('view compiler', () => {
     expect(Object.keys(v1.networks)).toEqual(['red']);
     expect(Object.keys(v1.endpoints).sort()).toEqual(['e-infra', 'ea', 'eb']);
     expect(v1.endpoints.eb).toMatchObject({ node: 'n2', vtep: '198.18.0.2', owner: 'b', name: 'b', kind: 'container' });
-    expect(v1.endpoints['e-infra']).toMatchObject({ kind: 'infra', name: 'infra', owner: 'red' });
+    expect(v1.endpoints['e-infra']).toMatchObject({ kind: 'infra', name: 'infra', owner: 'infra-red' });
     expect(v1.networks.red.flood).toEqual(['198.18.0.2']);
     expect(v1.revision).toBe(7);
     const blob = JSON.stringify(v1);

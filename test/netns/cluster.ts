@@ -120,14 +120,16 @@ export class Cluster {
   async startAgent(i: number): Promise<void> {
     const n = this.h.node(i);
     const fd = this.logFd(`agent-${n.name}`);
+    // nsenter, not `ip netns exec`: the latter remounts /sys in a private mount namespace,
+    // which hides the cgroup hierarchy from systemd-nspawn and the agent's mounts from the host
     const args = [
-      'netns', 'exec', n.ns, process.execPath, AGENT,
+      `--net=/run/netns/${n.ns}`, '--', process.execPath, AGENT,
       '--controller', `http://${CONTROLLER_IP}:${PORT}`, '--token', this.nodeTokens.get(i)!, '--node', n.name,
       '--underlay-ip', n.underlayIp, '--state-dir', this.stateDir(i), '--project-dir', ROOT,
     ];
     if (this.o.auditMs) args.push('--audit-ms', String(this.o.auditMs));
     if (this.o.heartbeatMs) args.push('--heartbeat-ms', String(this.o.heartbeatMs));
-    this.agents.set(i, spawn('ip', args, { stdio: ['ignore', fd, fd] }));
+    this.agents.set(i, spawn('nsenter', args, { stdio: ['ignore', fd, fd] }));
   }
 
   /** Kills the agent process (its containers and kernel state stay, as in a crash). */

@@ -70,7 +70,8 @@ describe('fuzz: random bodies on every create route answer 2xx or 4xx, never 5xx
     app = await buildApp({ db, log: pino({ level: 'silent' }), push: false });
     const h = { authorization: 'Bearer fuzz' };
     await app.inject({ method: 'POST', url: '/v1/tenants', headers: h, payload: { name: 'fz' } });
-    await app.inject({ method: 'POST', url: '/v1/tenants/fz/networks', headers: h, payload: { name: 'a', cidr: '10.0.0.0/29' } });
+    await app.inject({ method: 'POST', url: '/v1/tenants/fz/networks', headers: h, payload: { name: 'a', cidr: '10.0.0.0/16' } });
+    await app.inject({ method: 'POST', url: '/v1/tenants/fz/networks', headers: h, payload: { name: 'tiny', cidr: '10.254.0.0/30' } }); // fills up: pool_exhausted
     await app.inject({ method: 'POST', url: '/v1/tenants/fz/containers', headers: h, payload: { name: 'web', image: 'busybox', networks: ['a'] } });
   });
   afterAll(async () => {
@@ -82,7 +83,7 @@ describe('fuzz: random bodies on every create route answer 2xx or 4xx, never 5xx
   const routes: Array<[string, (r: R, i: number) => Record<string, unknown>]> = [
     ['/v1/tenants', (r, i) => ({ name: `t${i}` })],
     ['/v1/tenants/fz/networks', (r, i) => ({ name: `n${i}`, cidr: `10.${1 + r.int(250)}.${r.int(256)}.0/24`, type: r.pick(['vxlan', 'ipsec']), mtu: 1400 })],
-    ['/v1/tenants/fz/containers', (r, i) => ({ name: `c${i}`, image: 'busybox', networks: ['a'], command: ['sleep', '1'], restart: 'always' })],
+    ['/v1/tenants/fz/containers', (r, i) => ({ name: `c${i}`, image: 'busybox', networks: r.pick([['a'], ['a'], ['tiny'], ['a', 'tiny']]), command: ['sleep', '1'], restart: 'always' })],
     ['/v1/tokens', (r) => r.pick([{ kind: 'admin' }, { kind: 'tenant', tenant: 'fz' }, { kind: 'node', node: 'n1' }])],
     ['/v1/tenants/fz/containers/web/actions', (r) => ({ action: r.pick(['start', 'stop']) })],
   ];

@@ -1,4 +1,4 @@
-/** Support for the runtime tests and bench: a two-node underlay, and the runtime driver as a child process. */
+/** Support for the runtime tests: view builders, a state dir with the busybox image, the runtime driver as a child process. */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync } from 'node:fs';
@@ -8,32 +8,9 @@ import { fileURLToPath } from 'node:url';
 import type { ContainerStatus } from '../../protocol/stream.js';
 import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import type { DesiredContainers } from '../../node-agent/runtime/planner.js';
-import { Namespaces, sh } from '../support/netns.js';
+import { sh } from '../support/netns.js';
 
 export const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-/**
- * Two node namespaces joined by a veth underlay (198.18.x), each with bridge frb-<vni> and vxlan
- * frx-<vni> (flood entry to the other node): the minimum the dataplane would have set up.
- */
-export function twoNodes(nss: Namespaces, tag: string, vni: number): { a: string; b: string; ipA: string; ipB: string } {
-  const a = nss.add(`frt-${tag}-a`);
-  const b = nss.add(`frt-${tag}-b`);
-  const ipA = '198.18.0.1';
-  const ipB = '198.18.0.2';
-  sh('ip', ['link', 'add', 'fru0', 'netns', a, 'type', 'veth', 'peer', 'name', 'fru0', 'netns', b]);
-  for (const [ns, ip, peer] of [[a, ipA, ipB], [b, ipB, ipA]] as const) {
-    sh('ip', ['addr', 'add', `${ip}/24`, 'dev', 'fru0'], { ns });
-    sh('ip', ['link', 'set', 'fru0', 'up'], { ns });
-    sh('ip', ['link', 'add', `frb-${vni}`, 'type', 'bridge'], { ns });
-    sh('ip', ['link', 'set', `frb-${vni}`, 'up'], { ns });
-    sh('ip', ['link', 'add', `frx-${vni}`, 'type', 'vxlan', 'id', String(vni), 'local', ip, 'dstport', '4789'], { ns });
-    sh('ip', ['link', 'set', `frx-${vni}`, 'master', `frb-${vni}`], { ns });
-    sh('ip', ['link', 'set', `frx-${vni}`, 'up'], { ns });
-    sh('bridge', ['fdb', 'append', '00:00:00:00:00:00', 'dev', `frx-${vni}`, 'dst', peer], { ns });
-  }
-  return { a, b, ipA, ipB };
-}
 
 export function network(vni: number, cidr = '10.77.0.0/24', mtu = 1450): ViewNetwork {
   return { id: `net-${vni}`, tenant: 't1', name: `n${vni}`, type: 'vxlan', vni, cidr, gateway: null, mtu, domain: 'freight.internal', flood: [] };

@@ -1,11 +1,12 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import { importImage } from '../../node-agent/runtime/images.js';
 import type { ContainerState } from '../../node-agent/runtime/state.js';
-import { Namespaces, SKIP_REASON, isRoot, sh, uniqueTag } from '../support/netns.js';
-import { Driver, cleanupState, container, desired, endpoint, network, stateWithBusybox, twoNodes } from './runtime-support.js';
+import { SKIP_REASON, isRoot, sh } from '../support/netns.js';
+import { Harness, viewsFor, type DataplaneProc } from './harness.js';
+import { Driver, cleanupState, container, desired, endpoint, network, stateWithBusybox } from './runtime-support.js';
 
 const canRun = isRoot && existsSync('/usr/bin/systemd-nspawn') && existsSync('/bin/busybox');
 if (!canRun) console.warn(`runtime tests skipped: ${isRoot ? 'systemd-nspawn or busybox-static missing' : SKIP_REASON}`);
@@ -23,9 +24,10 @@ const ping = (c: ViewContainer, ip: string) =>
 const serve = (ip: string) => ['sh', '-c', `ip addr add ${ip}/24 dev eth0 && echo hello-from-${ip} && exec sleep 1000000`];
 
 describe.skipIf(!canRun)('container runtime on two nodes', () => {
-  const nss = new Namespaces();
-  const tag = uniqueTag();
-  let nodes: ReturnType<typeof twoNodes>;
+  // two node namespaces on an underlay, each with the real dataplane (bridge, vxlan, FDB, neigh)
+  let h: Harness;
+  let dps: DataplaneProc[] = [];
+  let nodes: { a: string; b: string };
   let stateA = '';
   let stateB = '';
   let drvA: Driver;
@@ -38,14 +40,26 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
 
   const applyA = () => drvA.apply(desired(viewA.containers, viewA.endpoints, [net]));
 
+  /** The dataplane's side of the same view: networks, endpoints (FDB/neigh to the other node). */
+  const applyDataplane = async (nets: ViewNetwork[], eps: ViewEndpoint[]) => {
+    const views = viewsFor(h, nets, eps.map((e) => ({ ...e, nodeIndex: e.node === nodes.a ? 0 : 1 })));
+    for (const [i, v] of views.entries()) {
+      const r = await dps[i].apply(v);
+      expect(r.errors, JSON.stringify(r.errors)).toEqual([]);
+    }
+  };
+
   beforeAll(async () => {
-    nodes = twoNodes(nss, tag, VNI);
+    h = await Harness.create({ nodes: 2 });
+    nodes = { a: h.node(0).ns, b: h.node(1).ns };
+    dps = [await h.startDataplane(0), await h.startDataplane(1)];
     stateA = stateWithBusybox();
     stateB = sh('mktemp', ['-d', '/tmp/freight-rt-XXXXXX']).trim();
     await importImage(stateB, 'busybox', `${stateA}/images/busybox`);
     e1 = endpoint(c1, net, '10.77.0.11', '02:00:00:77:00:11', nodes.a);
     e2 = endpoint(c2, net, '10.77.0.12', '02:00:00:77:00:12', nodes.b);
     viewA = { containers: [c1], endpoints: [e1] };
+    await applyDataplane([net], [e1, e2]);
     [drvA, drvB] = await Promise.all([Driver.start(nodes.a, stateA), Driver.start(nodes.b, stateB)]);
   });
 
@@ -53,7 +67,7 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     await Promise.all([drvA?.kill(), drvB?.kill()]);
     cleanupState(stateA);
     cleanupState(stateB);
-    nss.cleanup();
+    h?.cleanup();
   });
 
   it('runs a busybox container per node, wired into the network bridge, and they ping each other', async () => {
@@ -69,6 +83,9 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     const host = sh('ip', ['-o', 'link', 'show', `frh-${short(c1.id)}0`], { ns: nodes.a });
     expect(host).toContain(`master frb-${VNI}`);
     expect(host).toContain('mtu 1450');
+    // as the agent does: the dataplane keeps the port in its bridge from now on
+    await dps[0].send({ cmd: 'attach', ifname: `frh-${short(c1.id)}0`, network: net.id });
+    await dps[1].send({ cmd: 'attach', ifname: `frh-${short(c2.id)}0`, network: net.id });
     // the command inside set the address (CAP_NET_ADMIN granted): wait for it, then ping across nodes
     await expect.poll(() => ping(c1, '10.77.0.12').status, { timeout: 10_000, interval: 300 }).toBe(0);
     expect(ping(c2, '10.77.0.11').status).toBe(0);
@@ -122,17 +139,17 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
   it('defers a container whose network bridge does not exist yet, and starts it once it does', async () => {
     const net2 = network(101, '10.76.0.0/24');
     const late = container('late', ['sleep', '1000000']);
-    const d = desired([c1, late], [e1, endpoint(late, net2, '10.76.0.5', '02:00:00:76:00:05', nodes.a)], [net, net2]);
-    await drvA.apply(d);
+    const eLate = endpoint(late, net2, '10.76.0.5', '02:00:00:76:00:05', nodes.a);
+    await drvA.apply(desired([c1, late], [e1, eLate], [net, net2]));
     const s = await drvA.waitStatus(late.id, (x) => x.state === 'pending');
     expect(s.reason).toMatch(/bridge frb-101 of network net-101 not present yet/);
     expect(netnsList()).not.toContain(`frc-${short(late.id)}`);
-    sh('ip', ['link', 'add', 'frb-101', 'type', 'bridge'], { ns: nodes.a });
-    sh('ip', ['link', 'set', 'frb-101', 'up'], { ns: nodes.a });
+    await applyDataplane([net, net2], [e1, e2, eLate]); // the dataplane catches up: frb-101 appears
     const r = await drvA.waitStatus(late.id, (x) => x.state === 'running', 10_000);
     expect(r.restarts).toBe(0); // a retry is not a restart
     expect(sh('ip', ['-o', 'link', 'show', `frh-${short(late.id)}0`], { ns: nodes.a })).toContain('master frb-101');
     await applyA();
+    await applyDataplane([net], [e1, e2]);
   });
 
   it('reports a missing image and a missing command as failed while the others keep running', async () => {

@@ -4,7 +4,7 @@
 # goes to /tmp; results go to the writable share /freight-out.
 set -uo pipefail
 export TMPDIR=/tmp HOME=/tmp/home XDG_CACHE_HOME=/tmp/cache npm_config_cache=/tmp/npm-cache
-export FREIGHT_VITEST_CACHE=/tmp/vitest-cache CI=1 NO_COLOR=1
+export FREIGHT_VITEST_CACHE=/tmp/vitest-cache CI=1 NO_COLOR=1 FREIGHT_DATAPLANE_DIST=1
 mkdir -p "$HOME" "$XDG_CACHE_HOME"
 # the modules the suites need, loaded up front so a missing one fails loudly here
 for m in veth bridge vxlan geneve esp4 xfrm_user nf_tables; do

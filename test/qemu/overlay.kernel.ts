@@ -1,78 +1,88 @@
 /**
- * Guest suite: for each network type, containers on different nodes reach each
- * other through the tunnel devices, FDB and ESP states of the dataplane; for
- * ipsec the underlay carries only ESP and the inbound SA is what lets traffic in.
+ * Guest suite (real Debian kernel): for each network type, "container"
+ * namespaces on different nodes ping each other through what the agent's
+ * dataplane (node-agent/dataplane, one driver per node namespace) installs from
+ * a NodeView; for ipsec the underlay carries only ESP and the inbound SA is what
+ * lets traffic in.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NetworkType } from '../../protocol/common.js';
 import { sh } from '../support/netns.js';
-import { Batch, NsSet } from './lib/ns.js';
-import { delSa, installPlain, pairKeys, testSpi, type NetType } from './lib/plain.js';
+import { endpoint, Harness, network, viewsFor, type ContainerNs } from '../netns/harness.js';
+import { startDrivers, type Driver } from './lib/driver.js';
+import { keysFor, spiOf, withKeys } from './lib/keys.js';
 import { capture, pingOnce, pingWorks, xfrmStates } from './lib/probes.js';
-import { addContainer, makeUnderlay, type Container, type Node } from './lib/topo.js';
 
-const CASES: Array<{ type: NetType; nodes: number; mtu: number }> = [
-  { type: 'vxlan', nodes: 3, mtu: 1450 },
-  { type: 'geneve', nodes: 2, mtu: 1450 },
-  { type: 'ipsec', nodes: 3, mtu: 1400 },
+const CASES: Array<{ type: NetworkType; nodes: number; mtu: number; vni: number }> = [
+  { type: 'vxlan', nodes: 3, mtu: 1450, vni: 101 },
+  { type: 'geneve', nodes: 2, mtu: 1450, vni: 102 },
+  { type: 'ipsec', nodes: 3, mtu: 1410, vni: 103 },
 ];
 
-describe.each(CASES)('$type network across $nodes nodes', ({ type, nodes: count, mtu }) => {
-  const nss = new NsSet();
-  let nodes: Node[];
-  let cs: Container[];
-  const vni = 100 + CASES.findIndex((c) => c.type === type);
+describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, nodes: count, mtu, vni }) => {
+  let h: Harness;
+  let dps: Driver[];
+  let cs: ContainerNs[];
+  const net = network({ id: `net-${type}`, vni, type, mtu, cidr: '10.77.0.0/24' });
+  const idx = [...Array(count).keys()];
+  const eps = idx.map((i) => endpoint(`c${i}`, net.id, i, `02:00:00:77:00:1${i}`, `10.77.0.1${i}`));
 
-  beforeAll(() => {
-    const b = new Batch();
-    nodes = makeUnderlay(b, nss, count);
-    cs = nodes.map((n, i) => addContainer(b, nss, n, `${vni}${i + 1}`, `10.77.0.${11 + i}`, `02:00:00:77:00:${11 + i}`, mtu));
-    installPlain(b, { type, vni, containers: cs });
-    if (type === 'ipsec') {
-      for (let i = 0; i < count; i++) for (let j = i + 1; j < count; j++) pairKeys(b, nodes[i], nodes[j], 1);
-    }
-    b.flush();
+  beforeAll(async () => {
+    h = await Harness.create({ nodes: count });
+    // audits only on request: the tests below change kernel state behind the agent's back
+    dps = await startDrivers(idx.map((i) => h.node(i)));
+    const views = viewsFor(h, [net], eps).map((v, i) => (type === 'ipsec' ? withKeys(v, keysFor(h, net.id, i, idx, 1, 'active'), 1) : v));
+    const results = await Promise.all(dps.map((d, i) => d.apply(views[i])));
+    for (const r of results) expect(r).toMatchObject({ type: 'result', errors: [], networkErrors: [] });
+    cs = eps.map((e) => h.addContainerNs(e.nodeIndex, { mac: e.mac, ip: `${e.ip}/24`, bridge: `frb-${vni}`, mtu }));
   });
-  afterAll(() => nss.cleanup());
+  afterAll(async () => {
+    await Promise.all((dps ?? []).map((d) => d.kill()));
+    h?.cleanup();
+  });
 
   it('containers on different nodes ping each other', () => {
     for (const to of cs.slice(1)) expect(pingWorks(cs[0].ns, to.ip), `${cs[0].ip} -> ${to.ip}`).toBe(true);
-    expect(pingWorks(cs[cs.length - 1].ns, cs[0].ip)).toBe(true);
+    expect(pingWorks(cs[count - 1].ns, cs[0].ip)).toBe(true);
   });
 
-  if (type !== 'geneve') {
-    it('forwards by static FDB entries to the right VTEP, learning off', () => {
-      const fdb = sh('bridge', ['fdb', 'show', 'dev', `frx-${vni}`], { ns: nodes[0].ns });
-      for (const c of cs.slice(1)) expect(fdb).toContain(`${c.mac} dst ${c.node.ip} self permanent`);
-      expect(fdb).toContain(`00:00:00:00:00:00 dst ${nodes[1].ip} self permanent`);
-    });
-  }
+  it('the tunnel device, FDB and neighbour entries are the agent\'s', () => {
+    const ns = h.node(0).ns;
+    const dev = type === 'geneve' ? `frg-${vni}` : `frx-${vni}`;
+    const link = sh('ip', ['-d', 'link', 'show', dev], { ns });
+    expect(link).toMatch(new RegExp(`${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni} .*master frb-${vni}|master frb-${vni}.*${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni}`, 's'));
+    expect(sh('ip', ['neigh', 'show', 'dev', `frb-${vni}`], { ns })).toContain(`10.77.0.11 lladdr 02:00:00:77:00:11 PERMANENT`);
+    if (type !== 'geneve') {
+      const fdb = sh('bridge', ['fdb', 'show', 'dev', dev], { ns });
+      for (const c of cs.slice(1)) expect(fdb).toContain(`${c.mac} dst ${h.node(c.node).underlayIp} self permanent`);
+    }
+  });
 
   if (type === 'ipsec') {
-    it('ipsec: ESP counters rise and the underlay carries only ESP', async () => {
-      const [n1, n2] = nodes;
-      const spi = testSpi(n1, n2, 1);
-      const before = xfrmStates(n1.ns).find((s) => s.spi === spi)?.packets ?? -1;
-      const cap = await capture(n1.ns, n1.ul, ['host', n2.ip]);
+    it('ESP counters rise and the underlay carries only ESP', async () => {
+      const [n0, n1] = [h.node(0), h.node(1)];
+      const spi = spiOf(0, 1, 1);
+      const before = xfrmStates(n0.ns).find((s) => s.spi === spi)?.packets ?? -1;
+      const cap = await capture(n0.ns, 'ul0', ['host', n1.underlayIp]);
       expect(pingWorks(cs[0].ns, cs[1].ip, 5)).toBe(true);
       const lines = (await cap.stop()).split('\n').filter(Boolean);
-      const out = xfrmStates(n1.ns).find((s) => s.spi === spi);
-      const inb = xfrmStates(n2.ns).find((s) => s.spi === spi);
-      expect(out!.packets).toBeGreaterThanOrEqual(before + 5);
-      expect(inb!.packets).toBeGreaterThanOrEqual(5);
+      expect(xfrmStates(n0.ns).find((s) => s.spi === spi)?.packets).toBeGreaterThanOrEqual(before + 5);
+      expect(xfrmStates(n1.ns).find((s) => s.spi === spi)?.packets).toBeGreaterThanOrEqual(5);
       expect(lines.filter((l) => /ESP\(spi=/.test(l)).length).toBeGreaterThanOrEqual(10);
       expect(lines.filter((l) => /\.4789[: ]|VXLAN|UDP/.test(l))).toEqual([]);
     });
 
-    it('ipsec: removing the inbound SA stops the traffic', () => {
-      const [n1, n2] = nodes;
+    it('removing the inbound SA stops the traffic; the agent\'s audit restores it', async () => {
+      const [n0, n1] = [h.node(0), h.node(1)];
       expect(pingWorks(cs[0].ns, cs[1].ip)).toBe(true);
-      const b = new Batch();
-      delSa(b, n2, n1, n2, 1);
-      b.flush();
+      sh('ip', ['xfrm', 'state', 'delete', 'src', n0.underlayIp, 'dst', n1.underlayIp, 'proto', 'esp', 'spi', String(spiOf(0, 1, 1))], { ns: n1.ns });
       expect(pingOnce(cs[0].ns, cs[1].ip)).toBe(false);
       expect(pingOnce(cs[0].ns, cs[1].ip)).toBe(false);
-      // the pair node1-node3 keeps its SAs
-      expect(pingWorks(cs[0].ns, cs[2].ip)).toBe(true);
+      expect(pingWorks(cs[0].ns, cs[2].ip)).toBe(true); // the pair node0-node2 keeps its SAs
+      const r = await dps[1].send({ cmd: 'audit' });
+      expect(r, JSON.stringify(r)).toMatchObject({ type: 'result', errors: [] });
+      expect(r.ops as string[]).not.toEqual([]);
+      expect(pingWorks(cs[0].ns, cs[1].ip)).toBe(true);
     });
   }
 });

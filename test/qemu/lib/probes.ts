@@ -24,22 +24,27 @@ export function pingWorks(ns: string, to: string, count = 3): boolean {
 }
 
 export interface PingRun {
-  /** waits for ping to end and returns sent/received */
-  done(): Promise<{ sent: number; received: number; output: string }>;
+  /** stops ping (SIGINT) and reports: sent, answered, and the sequence numbers never answered (the last one, possibly in flight, excluded) */
+  stop(): Promise<{ sent: number; received: number; lost: number[]; output: string }>;
 }
 
-/** A continuous ping at `rate` packets/s for `count` packets, in the background. */
-export function pingContinuous(ns: string, to: string, count: number, rate = 10): PingRun {
-  const p = spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-c', String(count), '-i', String(1 / rate), '-W', '2', to]);
+/** A continuous ping at `rate` packets/s in the background, until stop(). */
+export function pingContinuous(ns: string, to: string, rate = 10): PingRun {
+  const p = spawn('ip', ['netns', 'exec', ns, 'ping', '-n', '-i', String(1 / rate), to]);
   let out = '';
   p.stdout.on('data', (d: Buffer) => (out += d.toString()));
   p.stderr.on('data', (d: Buffer) => (out += d.toString()));
   const ended = new Promise<void>((resolve) => p.on('close', () => resolve()));
   return {
-    async done() {
+    async stop() {
+      p.kill('SIGINT');
       await ended;
       const m = /(\d+) packets transmitted, (\d+) received/.exec(out);
-      return { sent: Number(m?.[1] ?? 0), received: Number(m?.[2] ?? 0), output: out };
+      const sent = Number(m?.[1] ?? 0);
+      const got = new Set([...out.matchAll(/icmp_seq=(\d+) ttl=/g)].map((x) => Number(x[1])));
+      const lost: number[] = [];
+      for (let seq = 1; seq < sent; seq++) if (!got.has(seq)) lost.push(seq);
+      return { sent, received: Number(m?.[2] ?? 0), lost, output: out };
     },
   };
 }

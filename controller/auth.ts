@@ -14,17 +14,50 @@ export const generateToken = (bytes: Buffer = randomBytes(32)) => `frt_${bytes.t
 
 /** Resolves an `Authorization: Bearer …` header; throws 401 unauthenticated otherwise. */
 export async function authenticate(db: Queryable, header: string | undefined): Promise<Principal> {
+  return (await authenticateFor(db, header, undefined)).principal;
+}
+
+export interface ScopedTenant {
+  id: string;
+  name: string;
+  createdAt: string;
+}
+
+/**
+ * Authenticates and, in the same query, looks up the tenant named in the URL. `tenant` is
+ * null when it does not exist or the principal may not see it (another tenant's: 404 alike).
+ */
+export async function authenticateFor(
+  db: Queryable,
+  header: string | undefined,
+  tenantName: string | undefined,
+): Promise<{ principal: Principal; tenant: ScopedTenant | null }> {
   const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(header ?? '');
   if (!m) throw new ApiError('unauthenticated', 'authenticate: missing or malformed bearer token');
-  const { rows } = await db.query<{ id: string; kind: string; tenant_id: string | null; node_name: string | null }>(
-    'SELECT id, kind, tenant_id, node_name FROM tokens WHERE hash = $1 AND revoked_at IS NULL',
-    [hashToken(m[1])],
+  const { rows } = await db.query<{
+    id: string;
+    kind: string;
+    tenant_id: string | null;
+    node_name: string | null;
+    t_id: string | null;
+    t_name: string | null;
+    t_created: Date | string | null;
+  }>(
+    `SELECT k.id, k.kind, k.tenant_id, k.node_name, t.id AS t_id, t.name AS t_name, t.created_at AS t_created
+       FROM tokens k LEFT JOIN tenants t ON t.name = $2
+      WHERE k.hash = $1 AND k.revoked_at IS NULL`,
+    [hashToken(m[1]), tenantName ?? null],
   );
   const t = rows[0];
   if (!t) throw new ApiError('unauthenticated', 'authenticate: unknown or revoked token');
-  if (t.kind === 'tenant') return { kind: 'tenant', tokenId: t.id, tenantId: t.tenant_id! };
-  if (t.kind === 'node') return { kind: 'node', tokenId: t.id, nodeName: t.node_name! };
-  return { kind: 'admin', tokenId: t.id };
+  const principal: Principal =
+    t.kind === 'tenant'
+      ? { kind: 'tenant', tokenId: t.id, tenantId: t.tenant_id! }
+      : t.kind === 'node'
+        ? { kind: 'node', tokenId: t.id, nodeName: t.node_name! }
+        : { kind: 'admin', tokenId: t.id };
+  const visible = t.t_id !== null && (principal.kind !== 'tenant' || principal.tenantId === t.t_id);
+  return { principal, tenant: visible ? { id: t.t_id!, name: t.t_name!, createdAt: new Date(t.t_created!).toISOString() } : null };
 }
 
 export function requireAdmin(p: Principal, op: string): void {

@@ -4,10 +4,9 @@ import { Name } from '../../protocol/common.js';
 import { schedulePending } from '../scheduler.js';
 import { listEndpoints } from '../store/endpoints.js';
 import { clusterStatus, deleteNode, getNode, listNodes } from '../store/nodes.js';
-import { resolveTenant } from '../store/tenants.js';
 import { createToken, listTokens, revokeToken } from '../store/tokens.js';
 import { guard } from './guard.js';
-import { route } from './route.js';
+import { route, tenantOf } from './route.js';
 
 const EndpointsQuery = Pagination.extend({ network: Name.optional() });
 
@@ -19,10 +18,10 @@ export const clusterRoutes = [
     op: 'list endpoints',
     auth: 'any',
     query: EndpointsQuery,
-    handler: ({ params, query, principal, deps }) => {
+    handler: ({ params, query, tenant, deps }) => {
       const op = `list endpoints of ${params.tenant}`;
       return guard(op, async () =>
-        listEndpoints(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), query.network, query.limit, query.after),
+        listEndpoints(deps.db, tenantOf(tenant, params.tenant, op), query.network, query.limit, query.after),
       );
     },
   }),

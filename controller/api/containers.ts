@@ -2,9 +2,8 @@ import { z } from 'zod';
 import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
-import { resolveTenant } from '../store/tenants.js';
 import { guard } from './guard.js';
-import { route } from './route.js';
+import { route, tenantOf } from './route.js';
 
 const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
 
@@ -17,12 +16,10 @@ export const containerRoutes = [
     auth: 'any',
     body: ContainerCreate,
     status: 201,
-    handler: ({ params, body, principal, deps }) => {
+    handler: ({ params, body, tenant, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;
-      return guard(op, async () => {
-        const tenant = await resolveTenant(deps.db, params.tenant, principal, op);
-        return deps.batch.run((q, memo) => createContainer(q, tenant, body, op, memo));
-      });
+      const t = tenantOf(tenant, params.tenant, op);
+      return guard(op, () => deps.batch.run((q, memo) => createContainer(q, t, body, op, memo)));
     },
   }),
   route<undefined, z.infer<typeof Pagination>>({
@@ -32,9 +29,9 @@ export const containerRoutes = [
     op: 'list containers',
     auth: 'any',
     query: Pagination,
-    handler: ({ params, query, principal, deps }) => {
+    handler: ({ params, query, tenant, deps }) => {
       const op = `list containers of ${params.tenant}`;
-      return guard(op, async () => listContainers(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), query.limit, query.after));
+      return guard(op, async () => listContainers(deps.db, tenantOf(tenant, params.tenant, op), query.limit, query.after));
     },
   }),
   route({
@@ -43,9 +40,9 @@ export const containerRoutes = [
     summary: 'show a container',
     op: 'get container',
     auth: 'any',
-    handler: ({ params, principal, deps }) => {
+    handler: ({ params, tenant, deps }) => {
       const op = `get container ${params.tenant}/${params.name}`;
-      return guard(op, async () => getContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+      return guard(op, async () => getContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
     },
   }),
   route({
@@ -54,9 +51,9 @@ export const containerRoutes = [
     summary: 'delete a container and free its addresses',
     op: 'delete container',
     auth: 'any',
-    handler: async ({ params, principal, deps }) => {
+    handler: async ({ params, tenant, deps }) => {
       const op = `delete container ${params.tenant}/${params.name}`;
-      await guard(op, async () => deleteContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+      await guard(op, async () => deleteContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
       return undefined;
     },
   }),
@@ -67,10 +64,10 @@ export const containerRoutes = [
     op: 'container action',
     auth: 'any',
     body: ContainerAction,
-    handler: ({ params, body, principal, deps }) => {
+    handler: ({ params, body, tenant, deps }) => {
       const op = `${body.action} container ${params.tenant}/${params.name}`;
       const state = body.action === 'start' ? 'running' : 'stopped';
-      return guard(op, async () => setDesiredState(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, state, op));
+      return guard(op, async () => setDesiredState(deps.db, tenantOf(tenant, params.tenant, op), params.name, state, op));
     },
   }),
   route<undefined, z.infer<typeof LogsQuery>>({
@@ -80,9 +77,9 @@ export const containerRoutes = [
     op: 'container logs',
     auth: 'any',
     query: LogsQuery,
-    handler: async ({ params, query, principal, deps }) => {
+    handler: async ({ params, query, tenant, deps }) => {
       const op = `logs of container ${params.tenant}/${params.name}`;
-      const c = await guard(op, async () => getContainer(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.name, op));
+      const c = await guard(op, async () => getContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
       if (!c.node) throw new ApiError('node_unavailable', `${op}: not scheduled on a node yet`);
       try {
         return { container: c.name, node: c.node, text: await deps.push.requestLogs(c.node, c.id, query.tail) };

@@ -3,9 +3,8 @@ import { NetworkCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ipToInt } from '../ipam.js';
 import { createNetwork, deleteNetwork, getNetwork, listNetworks } from '../store/networks.js';
-import { resolveTenant } from '../store/tenants.js';
 import { guard } from './guard.js';
-import { route } from './route.js';
+import { route, tenantOf } from './route.js';
 
 /** The gateway must be a host address of the CIDR; checked here to answer with its field path. */
 function checkGateway(body: NetworkCreate, op: string): void {
@@ -24,10 +23,10 @@ export const networkRoutes = [
     auth: 'any',
     body: NetworkCreate,
     status: 201,
-    handler: ({ params, body, principal, deps }) => {
+    handler: ({ params, body, tenant, deps }) => {
       const op = `create network ${params.tenant}/${body.name}`;
       checkGateway(body, op);
-      return guard(op, () => deps.db.tx(async (q) => createNetwork(q, await resolveTenant(q, params.tenant, principal, op), body, op)));
+      return guard(op, () => deps.db.tx(async (q) => createNetwork(q, tenantOf(tenant, params.tenant, op), body, op)));
     },
   }),
   route<undefined, z.infer<typeof Pagination>>({
@@ -37,9 +36,9 @@ export const networkRoutes = [
     op: 'list networks',
     auth: 'any',
     query: Pagination,
-    handler: ({ params, query, principal, deps }) => {
+    handler: ({ params, query, tenant, deps }) => {
       const op = `list networks of ${params.tenant}`;
-      return guard(op, async () => listNetworks(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), query.limit, query.after));
+      return guard(op, async () => listNetworks(deps.db, tenantOf(tenant, params.tenant, op), query.limit, query.after));
     },
   }),
   route({
@@ -48,9 +47,9 @@ export const networkRoutes = [
     summary: 'show a network',
     op: 'get network',
     auth: 'any',
-    handler: ({ params, principal, deps }) => {
+    handler: ({ params, tenant, deps }) => {
       const op = `get network ${params.tenant}/${params.network}`;
-      return guard(op, async () => getNetwork(deps.db, await resolveTenant(deps.db, params.tenant, principal, op), params.network, op));
+      return guard(op, async () => getNetwork(deps.db, tenantOf(tenant, params.tenant, op), params.network, op));
     },
   }),
   route({
@@ -59,9 +58,9 @@ export const networkRoutes = [
     summary: 'delete a network with no containers attached (its infra instance goes with it)',
     op: 'delete network',
     auth: 'any',
-    handler: async ({ params, principal, deps }) => {
+    handler: async ({ params, tenant, deps }) => {
       const op = `delete network ${params.tenant}/${params.network}`;
-      await guard(op, () => deps.db.tx(async (q) => deleteNetwork(q, await resolveTenant(q, params.tenant, principal, op), params.network, op)));
+      await guard(op, () => deps.db.tx(async (q) => deleteNetwork(q, tenantOf(tenant, params.tenant, op), params.network, op)));
       return undefined;
     },
   }),

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Batcher } from '../store/batch.js';
-import { authenticate, requireAdmin, type Principal } from '../auth.js';
+import { authenticateFor, requireAdmin, type Principal, type ScopedTenant } from '../auth.js';
 import { ApiError, fromZod } from '../errors.js';
 
 /** What every handler may use: injected, never module-level. */
@@ -18,6 +18,8 @@ export interface Deps {
 
 export interface Ctx<B, Q> {
   principal: Principal;
+  /** The tenant named by `:tenant`, looked up with the token; null if missing or not visible. */
+  tenant: ScopedTenant | null;
   params: Record<string, string>;
   body: B;
   query: Q;
@@ -42,11 +44,18 @@ export interface RouteDef<B = unknown, Q = unknown> {
 
 export const route = <B = undefined, Q = undefined>(r: RouteDef<B, Q>): RouteDef => r as unknown as RouteDef;
 
-async function principalFor(req: FastifyRequest, def: RouteDef, deps: Deps): Promise<Principal> {
-  const p = await authenticate(deps.db, req.headers.authorization);
-  if (p.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
-  if (def.auth === 'admin') requireAdmin(p, def.op);
-  return p;
+async function principalFor(req: FastifyRequest, def: RouteDef, deps: Deps) {
+  const tenantName = (req.params as Record<string, string | undefined>).tenant;
+  const r = await authenticateFor(deps.db, req.headers.authorization, tenantName);
+  if (r.principal.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
+  if (def.auth === 'admin') requireAdmin(r.principal, def.op);
+  return r;
+}
+
+/** The URL's tenant, or 404 tenant_not_found (also for another tenant's). */
+export function tenantOf(tenant: ScopedTenant | null, name: string, op: string): ScopedTenant {
+  if (!tenant) throw new ApiError('tenant_not_found', `${op}: tenant ${name} not found`);
+  return tenant;
 }
 
 export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps): void {
@@ -55,10 +64,10 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps): vo
       method: def.method,
       url: def.url,
       handler: async (req, reply) => {
-        const principal = await principalFor(req, def, deps);
+        const { principal, tenant } = await principalFor(req, def, deps);
         const body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
         const query = def.query ? parse(def.query, req.query, def.op) : undefined;
-        const result = await def.handler({ principal, params: req.params as Record<string, string>, body, query, deps, reply });
+        const result = await def.handler({ principal, tenant, params: req.params as Record<string, string>, body, query, deps, reply });
         if (result === undefined) return reply.code(204).send();
         return reply.code(def.status ?? 200).send(result);
       },

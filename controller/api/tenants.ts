@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { Pagination, TenantCreate } from '../../protocol/api.js';
-import { createTenant, deleteTenant, listTenants, resolveTenant } from '../store/tenants.js';
+import { createTenant, deleteTenant, listTenants } from '../store/tenants.js';
 import { guard } from './guard.js';
-import { route } from './route.js';
+import { route, tenantOf } from './route.js';
 
 export const tenantRoutes = [
   route<TenantCreate>({
@@ -30,7 +30,7 @@ export const tenantRoutes = [
     summary: 'show a tenant',
     op: 'get tenant',
     auth: 'any',
-    handler: ({ params, principal, deps }) => guard(`get tenant ${params.tenant}`, () => resolveTenant(deps.db, params.tenant, principal, 'get tenant')),
+    handler: async ({ params, tenant }) => tenantOf(tenant, params.tenant, 'get tenant'),
   }),
   route({
     method: 'DELETE',
@@ -38,9 +38,9 @@ export const tenantRoutes = [
     summary: 'delete a tenant with no networks or containers',
     op: 'delete tenant',
     auth: 'admin',
-    handler: async ({ params, principal, deps }) => {
+    handler: async ({ params, tenant, deps }) => {
       const op = `delete tenant ${params.tenant}`;
-      await guard(op, () => deps.db.tx(async (q) => deleteTenant(q, await resolveTenant(q, params.tenant, principal, op), op)));
+      await guard(op, () => deps.db.tx(async (q) => deleteTenant(q, tenantOf(tenant, params.tenant, op), op)));
       return undefined;
     },
   }),

@@ -54,6 +54,9 @@ esac
 exit 0
 EOF
 chmod 0755 usr/share/udhcpc/default.script
+# Debian builds busybox with /etc/udhcpc/default.script as udhcpc's default: plain `udhcpc -i eth0` finds it there
+mkdir -p etc/udhcpc
+ln -sf /usr/share/udhcpc/default.script etc/udhcpc/default.script
 
 cat > etc/passwd <<'EOF'
 root:x:0:0:root:/root:/bin/sh

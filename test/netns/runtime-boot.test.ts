@@ -1,16 +1,16 @@
 /**
- * Whole OS trees booted with systemd (-b), and the built-in freight-infra image (host Node.js and
- * the project bound read-only). The Debian tree comes from debootstrap once and is cached in
+ * Whole OS trees booted with systemd (-b), the built-in freight-infra image (host Node.js and
+ * the project bound read-only), and the busybox image's udhcpc script against a real DHCP server. The Debian tree comes from debootstrap once and is cached in
  * /var/cache/freight-test; without debootstrap (or a mirror) the boot test skips, saying so.
  */
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { importImage } from '../../node-agent/runtime/images.js';
 import type { ContainerState } from '../../node-agent/runtime/state.js';
 import { Namespaces, SKIP_REASON, isRoot, sh, uniqueTag } from '../support/netns.js';
-import { Driver, PROJECT, cleanupState, container, desired, endpoint, network } from './runtime-support.js';
+import { Driver, PROJECT, cleanupState, container, desired, endpoint, network, stateWithBusybox } from './runtime-support.js';
 
 const CACHE = '/var/cache/freight-test';
 const TREE = join(CACHE, 'debian-bookworm');
@@ -49,7 +49,7 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
     sh('ip', ['link', 'add', 'frb-200', 'type', 'bridge'], { ns: node });
     sh('ip', ['addr', 'add', '10.78.0.1/24', 'dev', 'frb-200'], { ns: node });
     sh('ip', ['link', 'set', 'frb-200', 'up'], { ns: node });
-    state = sh('mktemp', ['-d', '/tmp/freight-rt-XXXXXX']).trim();
+    state = stateWithBusybox();
     debian = debianTree();
     if (debian.tree) {
       await importImage(state, 'debian', debian.tree);
@@ -89,6 +89,34 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
     expect(s.exitCode).toBe(0);
     expect(await drv.call<string>('logs', { id: c.id, tail: 200 })).toMatch(/Power-Off|Halting system|reboot: Power down/i);
     await drv.apply(desired([], [], [net]));
+  });
+
+  it('busybox image: udhcpc and its default script configure address, route, MTU (option 26) and resolv.conf', async () => {
+    const dir = join(state, 'udhcpd');
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'udhcpd.conf'), [
+      'start 10.78.0.50', 'end 10.78.0.60', 'interface frb-200', `lease_file ${dir}/leases`, `pidfile ${dir}/pid`,
+      'static_lease 02:00:00:78:00:04 10.78.0.4',
+      'option subnet 255.255.255.0', 'option router 10.78.0.1', 'option dns 10.78.0.1', 'option domain freight.internal',
+      'option search freight.internal', 'option mtu 1400', '',
+    ].join('\n'));
+    writeFileSync(join(dir, 'leases'), '');
+    const server = spawn('ip', ['netns', 'exec', node, '/bin/busybox', 'udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
+    try {
+      const c = container('dhcp', ['sh', '-c', 'udhcpc -i eth0 -f -q -t 10 -T 1 -S && exec sleep 1000000']);
+      await drv.apply(desired([c], [endpoint(c, net, '10.78.0.4', '02:00:00:78:00:04', node)], [net]));
+      await drv.waitStatus(c.id, (x) => x.state === 'running');
+      const ns = `frc-${c.id.replace(/-/g, '').slice(0, 8)}`;
+      await expect.poll(() => sh('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'eth0']), { timeout: 15_000, interval: 200 }).toContain('10.78.0.4/24');
+      expect(sh('ip', ['-n', ns, '-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
+      expect(sh('ip', ['-n', ns, 'route', 'show', 'default'])).toContain('default via 10.78.0.1 dev eth0');
+      const resolv = readFileSync(join(state, 'containers', c.id, 'rootfs/etc/resolv.conf'), 'utf8');
+      expect(resolv).toContain('search freight.internal');
+      expect(resolv).toContain('nameserver 10.78.0.1');
+      await drv.apply(desired([], [], [net]));
+    } finally {
+      server.kill('SIGKILL');
+    }
   });
 
   it('runs the freight-infra skeleton with the host Node.js, the project and /etc/freight bound read-only', async () => {

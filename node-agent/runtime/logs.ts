@@ -57,7 +57,13 @@ export function lastRunOutput(paths: ContainerPaths, bytes = 64 * 1024): string 
 }
 
 /** Lines systemd-nspawn prints when it could not run the container (as opposed to the command's output). */
-const NSPAWN_FAILURES = [/^execv\(.*\) failed: .*$/m, /^Failed to .*$/m, /^Directory .* doesn't look like .*$/m, /^Timeout while .*$/m];
+const NSPAWN_FAILURES = [
+  /^execv\(.*\) failed: .*$/m,
+  /^Failed to .*$/m,
+  /^Directory .* doesn't look like .*$/m,
+  /^Timeout while .*$/m,
+  /^freight-wrap: .*$/m, // the wrapper shell itself: nspawn not installed or not executable
+];
 /** nspawn noise on hosts where /run is not a tmpfs: not a failure. */
 const NOISE = /^Attempted to remove disk file system under .*$/gm;
 
@@ -70,7 +76,7 @@ export function classifyExit(code: number | null, output: string): ExitClass {
   const text = output.replace(NOISE, '');
   for (const re of NSPAWN_FAILURES) {
     const m = re.exec(text);
-    if (m) return { kind: 'failed', code, reason: `systemd-nspawn: ${m[0].trim()}` };
+    if (m) return { kind: 'failed', code, reason: m[0].startsWith('freight-wrap') ? m[0].trim() : `systemd-nspawn: ${m[0].trim()}` };
   }
   return { kind: 'exited', code };
 }

@@ -42,6 +42,8 @@ describe('classifyExit', () => {
       .toEqual({ kind: 'failed', code: 1, reason: 'systemd-nspawn: execv(/bin/nope) failed: No such file or directory' });
     expect(classifyExit(1, 'Failed to resolve path /x: No such file\n').kind).toBe('failed');
     expect(classifyExit(null, '').kind).toBe('failed');
+    expect(classifyExit(127, 'freight-wrap: 3: systemd-nspawn: not found\n'))
+      .toEqual({ kind: 'failed', code: 127, reason: 'freight-wrap: 3: systemd-nspawn: not found' });
   });
 });
 

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import { importImage } from '../../node-agent/runtime/images.js';
@@ -95,7 +95,9 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     await expect.poll(() => drvA.call<string>('logs', { id: c1.id, tail: 20 }), { timeout: 5000 }).toContain('hello-from-10.77.0.11');
   });
 
-  it('stops (netns, veth, overlay released) and starts again', async () => {
+  it('stops (netns, veth, overlay released) and starts again, keeping its writable layer', async () => {
+    // the container writes through its overlay: the write stays in its upper dir, the shared image is untouched
+    writeFileSync(`${stateA}/containers/${c1.id}/rootfs/root/marker`, 'kept');
     c1.desired = 'stopped';
     await applyA();
     await drvA.waitStatus(c1.id, (s) => s.state === 'stopped');
@@ -107,6 +109,8 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     await applyA();
     await drvA.waitStatus(c1.id, (s) => s.state === 'running');
     await expect.poll(() => ping(c1, '10.77.0.12').status, { timeout: 10_000, interval: 300 }).toBe(0);
+    expect(readFileSync(`${stateA}/containers/${c1.id}/rootfs/root/marker`, 'utf8')).toBe('kept');
+    expect(existsSync(`${stateA}/images/busybox/root/marker`)).toBe(false);
   });
 
   it('a restarted runtime adopts the running container: same pid, no duplicate', async () => {

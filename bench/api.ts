@@ -2,11 +2,14 @@
  * Container creates through the REST API on PostgreSQL: a real `freight-controller serve`
  * process, HTTP over loopback, CONCURRENCY clients. Baseline, same run, same database:
  * raw INSERTs of the same rows (container + endpoint, one transaction each, addresses
- * precomputed) through pg with the same concurrency.
+ * precomputed) through pg with the same concurrency. The controller runs from dist/ (the
+ * built bin users run), built first when missing or stale.
  *
  *   npx tsx bench/api.ts [N]
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import path from 'node:path';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
@@ -18,8 +21,32 @@ const CONCURRENCY = 32;
 const TARGET = 500;
 const ADMIN = 'bench-admin';
 
+/** Newest modification time (ms) of the .ts sources under `dir`. */
+function newestSource(dir: string): number {
+  let newest = 0;
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
+    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
+  }
+  return newest;
+}
+
+/** The controller as users run it: the built bin (built now if missing or older than its sources). */
+function controllerArgv(): string[] {
+  const bin = 'dist/controller/main.js';
+  const stale = () => !existsSync(bin) || statSync(bin).mtimeMs < Math.max(newestSource('controller'), newestSource('protocol'));
+  if (stale()) spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { stdio: 'ignore' }); // emits even if other parts have type errors
+  if (stale()) {
+    console.log('controller: could not build dist/, running the sources through tsx (slower)');
+    return ['--import', 'tsx', 'controller/main.ts'];
+  }
+  console.log(`controller: ${bin}`);
+  return [bin];
+}
+
 function startController(url: string): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', 'serve', '--listen', '127.0.0.1:0', '--database-url', url], {
+  const proc = spawn(process.execPath, [...controllerArgv(), 'serve', '--listen', '127.0.0.1:0', '--database-url', url], {
     env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -140,18 +140,24 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     expect(nspawnCount(c1.id)).toBe('1'); // (counted once started: nspawn forks before its child execs)
   });
 
-  it('defers a container whose network bridge does not exist yet, and starts it once it does', async () => {
-    const net2 = network(101, '10.76.0.0/24');
+  it('defers a container whose network bridge does not exist yet, and starts it once it does (eth0 + eth1)', async () => {
+    const net2 = network(101, '10.76.0.0/24', 1400);
     const late = container('late', ['sleep', '1000000']);
-    const eLate = endpoint(late, net2, '10.76.0.5', '02:00:00:76:00:05', nodes.a);
-    await drvA.apply(desired([c1, late], [e1, eLate], [net, net2]));
+    const eLate0 = endpoint(late, net, '10.77.0.5', '02:00:00:77:00:05', nodes.a, 0);
+    const eLate = endpoint(late, net2, '10.76.0.5', '02:00:00:76:00:05', nodes.a, 1);
+    await drvA.apply(desired([c1, late], [e1, eLate0, eLate], [net, net2]));
     const s = await drvA.waitStatus(late.id, (x) => x.state === 'pending');
     expect(s.reason).toMatch(/bridge frb-101 of network net-101 not present yet/);
     expect(netnsList()).not.toContain(`frc-${short(late.id)}`);
     await applyDataplane([net, net2], [e1, e2, eLate]); // the dataplane catches up: frb-101 appears
     const r = await drvA.waitStatus(late.id, (x) => x.state === 'running', 10_000);
     expect(r.restarts).toBe(0); // a retry is not a restart
-    expect(sh('ip', ['-o', 'link', 'show', `frh-${short(late.id)}0`], { ns: nodes.a })).toContain('master frb-101');
+    // one veth per endpoint: eth<ifindex> inside with its MAC and its network's MTU, frh-<8><ifindex> in its bridge
+    expect(sh('ip', ['-o', 'link', 'show', `frh-${short(late.id)}0`], { ns: nodes.a })).toContain(`master frb-${VNI}`);
+    expect(sh('ip', ['-o', 'link', 'show', `frh-${short(late.id)}1`], { ns: nodes.a })).toContain('master frb-101');
+    const eth1 = sh('ip', ['-n', `frc-${short(late.id)}`, '-o', 'link', 'show', 'eth1']);
+    expect(eth1).toContain('02:00:00:76:00:05');
+    expect(eth1).toContain('mtu 1400');
     await applyA();
     await applyDataplane([net], [e1, e2]);
   });

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
@@ -138,6 +138,8 @@ function pgListener(url: string, channel: string, onPayload: (p: string) => void
 async function openPglite(dataDir?: string): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { btree_gist } = await import('@electric-sql/pglite/contrib/btree_gist');
+  // PGlite creates the last directory only (./.freight/db failed with ENOENT on a fresh checkout)
+  if (dataDir && !dataDir.includes('://')) await mkdir(dataDir, { recursive: true });
   const db = new PGlite(dataDir ?? 'memory://', { extensions: { btree_gist } });
   await db.waitReady;
   type Conn = Pick<typeof db, 'query' | 'exec'>;

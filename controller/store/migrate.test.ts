@@ -1,5 +1,7 @@
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../test/support/pg.js';
 import { migrate, openDb, SCHEMA_PATH, type Db } from './db.js';
@@ -43,5 +45,23 @@ describe('freight-controller migrate', () => {
     expect((await db.query('SELECT version, applied_at FROM schema_version')).rows).toEqual(versions);
     expect((await db.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'kept' }]);
     expect(before).toMatch(/con networks_no_overlap EXCLUDE USING gist/);
+  });
+
+  it('on PGlite, creates a nested data directory and keeps data across a reopen and a second migrate', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-pglite-'));
+    try {
+      const dataDir = path.join(dir, '.freight', 'db');
+      const a = await openDb({ dataDir });
+      expect(await migrate(a)).toBe(1);
+      await a.query("INSERT INTO tenants (name) VALUES ('kept')");
+      await a.close();
+      const b = await openDb({ dataDir });
+      expect(await migrate(b)).toBe(1);
+      expect((await b.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'kept' }]);
+      expect((await b.query('SELECT version FROM schema_version')).rows).toEqual([{ version: 1 }]);
+      await b.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -38,10 +38,15 @@ export async function createNetns(name: string): Promise<void> {
 /**
  * Sets links inside the namespace up, `lo` included (nspawn does not). A veth peer cannot be
  * created up (the kernel answers ENOTCONN: the pair is not linked yet), hence this second step,
- * one `ip -batch` for all links.
+ * one `ip -batch` for all links. Static addresses (the infra container's reserved one) go
+ * in the same batch.
  */
-export async function linksUp(name: string, links: string[]): Promise<void> {
-  const script = links.map((l) => `link set dev ${l} up`).join('\n') + '\n';
+export async function linksUp(name: string, links: string[], addresses: Array<{ dev: string; cidr: string }> = []): Promise<void> {
+  const lines = [
+    ...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`),
+    ...links.map((l) => `link set dev ${l} up`),
+  ];
+  const script = lines.join('\n') + '\n';
   await new Promise<void>((resolve, reject) => {
     const p = spawn('ip', ['-n', name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });
     let err = '';

@@ -26,7 +26,9 @@ export async function setupNetwork(gw: NetlinkGateway, spec: ContainerSpec): Pro
     await deleteVeth(gw, i.hostName); // a leftover of a crashed agent
     await createVeth(gw, { name: i.hostName, master: masters[k], mtu: i.mtu, peer: { name: `eth${i.ifindex}`, mac: i.mac } }, netnsPath(spec.id));
   }
-  await linksUp(ns, ['lo', ...spec.interfaces.map((i) => `eth${i.ifindex}`)]);
+  // the infra container serves DHCP, so it cannot ask for its own address: it is static
+  const statics = spec.kind === 'infra' ? spec.interfaces.map((i) => ({ dev: `eth${i.ifindex}`, cidr: `${i.ip}/${i.prefix}` })) : [];
+  await linksUp(ns, ['lo', ...spec.interfaces.map((i) => `eth${i.ifindex}`)], statics);
 }
 
 /** Removes the veths and the netns; absent objects are fine (teardown is idempotent). */

@@ -216,8 +216,7 @@ export function reapContainers(stateDir: string): void {
       for (const pid of pids) spawnSync('kill', ['-9', pid]);
       spawnSync('ip', ['netns', 'del', ns]);
     }
-    const merged = path.join(dir, id, 'merged');
-    spawnSync('umount', ['-l', merged]);
+    for (const m of ['rootfs', 'merged']) spawnSync('umount', ['-l', path.join(dir, id, m)], { stdio: 'ignore' });
   }
 }
 

@@ -3,7 +3,11 @@ import { ApiError as ApiErrorSchema } from '../../protocol/api.js';
 import { ERROR_STATUS } from '../errors.js';
 import type { RouteDef } from './route.js';
 
-const toJson = (s: z.ZodType, io: 'input' | 'output') => z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+// OpenAPI 3.1 schemas are JSON Schema 2020-12, zod's default target; only the $schema tag goes
+const toJson = (s: z.ZodType, io: 'input' | 'output') => {
+  const { $schema: _drop, ...schema } = z.toJSONSchema(s, { io, unrepresentable: 'any' }) as Record<string, unknown>;
+  return schema;
+};
 
 /** The OpenAPI 3 document, generated from the route table and its zod schemas. */
 export function openApiDocument(defs: RouteDef[], version: string): Record<string, unknown> {
@@ -26,7 +30,7 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
     };
   }
   return {
-    openapi: '3.0.3',
+    openapi: '3.1.0',
     info: { title: 'Freight controller API', version },
     paths: {
       ...paths,

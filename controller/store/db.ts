@@ -95,42 +95,61 @@ async function openPostgres(url: string, max: number): Promise<Db> {
   };
 }
 
-/** A dedicated LISTEN connection that reconnects with backoff when the database goes away. */
+/**
+ * A dedicated LISTEN connection that reconnects with backoff when the database goes away.
+ * Exactly one reconnect is ever pending: a failed connect and the client's 'end' event
+ * both ask for one, and asking twice must not double the attempts.
+ */
 function pgListener(url: string, channel: string, onPayload: (p: string) => void, onReconnect?: () => void) {
   let stopped = false;
   let client: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
   let connectedOnce = false;
+  let delay = 250;
   let resolveReady!: () => void;
   const ready = new Promise<void>((r) => (resolveReady = r));
-  const connect = async (delay: number) => {
+  const retry = () => {
+    if (stopped || timer) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      void connect();
+    }, delay);
+    delay = Math.min(delay * 2, 5000);
+  };
+  const connect = async () => {
     if (stopped) return;
     const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
     c.on('error', () => {});
     c.on('notification', (n) => n.channel === channel && onPayload(n.payload ?? ''));
     c.on('end', () => {
-      if (!stopped) timer = setTimeout(() => connect(250), 250);
+      if (client === c) {
+        client = undefined;
+        retry();
+      }
     });
     try {
       await c.connect();
       await c.query(`LISTEN ${channel}`);
       client = c;
+      delay = 250;
       if (connectedOnce) onReconnect?.();
       connectedOnce = true;
       resolveReady();
     } catch {
       c.end().catch(() => {});
       if (!connectedOnce) resolveReady();
-      timer = setTimeout(() => connect(Math.min(delay * 2, 5000)), delay);
+      retry();
     }
   };
-  void connect(250);
+  void connect();
   return {
     ready,
     async stop() {
       stopped = true;
       if (timer) clearTimeout(timer);
-      await client?.end().catch(() => {});
+      const c = client;
+      client = undefined;
+      await c?.end().catch(() => {});
     },
   };
 }

@@ -16,6 +16,8 @@ const DIST_CLI = `${ROOT}dist/node-agent/dataplane/cli.js`;
 const TS_CLI = `${ROOT}node-agent/dataplane/cli.ts`;
 
 function cliArgs(): string[] {
+  // an explicit built CLI (e.g. a patched copy of dist/ under .scratch/ for an experiment)
+  if (process.env.FREIGHT_DATAPLANE_CLI) return [process.env.FREIGHT_DATAPLANE_CLI];
   const useDist = process.env.FREIGHT_DATAPLANE_DIST === '1' && existsSync(DIST_CLI);
   return useDist ? [DIST_CLI] : ['--import', 'tsx', TS_CLI];
 }

@@ -57,7 +57,28 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     batch: createBatcher(opts.db),
   };
 
-  // JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400.
+  installParsing(app);
+  installErrors(app);
+  app.addHook('onResponse', async (req, reply) => {
+    metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+  });
+
+  register(app, ROUTES, deps);
+  installSystemRoutes(app, opts, () => metrics.render() + hubRef.hub.metrics());
+
+  if (opts.push === undefined) {
+    hubRef.hub = await registerPush(app, {
+      db: opts.db,
+      log: opts.log,
+      onNodeReady: async () => void (await schedulePending(opts.db)),
+    });
+  } else if (opts.push) hubRef.hub = opts.push;
+  app.addHook('onClose', async () => hubRef.hub.close());
+  return Object.assign(app, { pushHub: hubRef.hub });
+}
+
+/** JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400. */
+function installParsing(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
@@ -68,9 +89,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       done(Object.assign(new Error(`invalid JSON: ${(err as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
     }
   });
-  app.addHook('onResponse', async (req, reply) => {
-    metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-  });
+}
+
+/** Every error becomes `{code, message, path?}` with the catalogue's status; unknown routes 404 JSON. */
+function installErrors(app: FastifyInstance): void {
   app.setErrorHandler((err, req, reply) => {
     const e = toApiError(err, `${req.method} ${req.routeOptions.url ?? req.url}`);
     if (e.status >= 500 && e.code === 'internal') req.log.error({ err, url: req.url }, 'request failed');
@@ -80,8 +102,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     const e = new ApiError('not_found', `${req.method} ${req.url.split('?')[0]}: no such route`);
     reply.code(404).send(e.body());
   });
+}
 
-  register(app, ROUTES, deps);
+/** /openapi.json, /healthz, /metrics: no token needed. */
+function installSystemRoutes(app: FastifyInstance, opts: AppOptions, metricsText: () => string): void {
   const doc = openApiDocument(ROUTES, opts.version ?? '0.1.0');
   app.get('/openapi.json', async () => doc);
   app.get('/healthz', async (_req, reply) => {
@@ -94,16 +118,6 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   });
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4');
-    return metrics.render() + hubRef.hub.metrics();
+    return metricsText();
   });
-
-  if (opts.push === undefined) {
-    hubRef.hub = await registerPush(app, {
-      db: opts.db,
-      log: opts.log,
-      onNodeReady: async () => void (await schedulePending(opts.db)),
-    });
-  } else if (opts.push) hubRef.hub = opts.push;
-  app.addHook('onClose', async () => hubRef.hub.close());
-  return Object.assign(app, { pushHub: hubRef.hub });
 }

@@ -122,6 +122,41 @@ async function pickNode(q: Queryable, requested: string | undefined, op: string,
   return { id: rows[0].id, name: requested };
 }
 
+/** The container row and one endpoint per network, in one statement. */
+async function insertWithEndpoints(
+  q: Queryable,
+  t: Tenant,
+  body: ContainerCreate,
+  nodeId: string | null,
+  networkIds: string[],
+  endpoints: Container['endpoints'],
+): Promise<{ id: string; created_at: Date | string }> {
+  const { rows } = await q.query<{ id: string; created_at: Date | string }>(
+    `WITH c AS (
+       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id, created_at),
+     e AS (
+       INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
+       SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
+         FROM c, unnest($8::uuid[], $9::int[], $10::inet[], $11::macaddr[]) AS x(network_id, ifindex, ip, mac))
+     SELECT id, created_at FROM c`,
+    [
+      t.id,
+      body.name,
+      body.image,
+      body.command,
+      body.boot,
+      body.restart,
+      nodeId,
+      networkIds,
+      body.networks.map((_, i) => i),
+      endpoints.map((e) => e.ip),
+      endpoints.map((e) => e.mac),
+    ],
+  );
+  return rows[0];
+}
+
 /**
  * Creates a container: locks its networks, schedules it, allocates one address and MAC per
  * network, then writes the container and its endpoints in one statement. The change-log lock
@@ -139,31 +174,9 @@ export async function createContainer(q: Queryable, t: Tenant, body: ContainerCr
     const ip = await allocateIp(q, net, op, memo.free.get(net.id));
     endpoints.push({ network: name, ip, mac: await allocateMac(q, net, ip) });
   }
-  const { rows } = await q.query<{ id: string; created_at: Date | string }>(
-    `WITH c AS (
-       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id, created_at),
-     e AS (
-       INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
-       SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
-         FROM c, unnest($8::uuid[], $9::int[], $10::inet[], $11::macaddr[]) AS x(network_id, ifindex, ip, mac))
-     SELECT id, created_at FROM c`,
-    [
-      t.id,
-      body.name,
-      body.image,
-      body.command,
-      body.boot,
-      body.restart,
-      node?.id ?? null,
-      body.networks.map((n) => nets.get(n)!.id),
-      body.networks.map((_, i) => i),
-      endpoints.map((e) => e.ip),
-      endpoints.map((e) => e.mac),
-    ],
-  );
+  const row = await insertWithEndpoints(q, t, body, node?.id ?? null, body.networks.map((n) => nets.get(n)!.id), endpoints);
   return {
-    id: rows[0].id,
+    id: row.id,
     tenant: t.name,
     name: body.name,
     image: body.image,
@@ -177,7 +190,7 @@ export async function createContainer(q: Queryable, t: Tenant, body: ContainerCr
     reason: null,
     restarts: 0,
     endpoints,
-    createdAt: new Date(rows[0].created_at).toISOString(),
+    createdAt: new Date(row.created_at).toISOString(),
   };
 }
 

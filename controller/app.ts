@@ -7,7 +7,8 @@ import { createHttpMetrics } from './metrics.js';
 import { schedulePending } from './scheduler.js';
 import { createBatcher } from './store/batch.js';
 import { openApiDocument } from './api/openapi.js';
-import { register, type Deps, type RouteDef } from './api/route.js';
+import { register, type Deps, type RouteDef, type Seen } from './api/route.js';
+import { createAuditLog, type AuditLog } from './audit.js';
 import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
 import { containerRoutes } from './api/containers.js';
@@ -38,7 +39,7 @@ const noPush: ApiHub = {
 };
 
 /** Builds the controller's HTTP app (REST, OpenAPI, health, metrics, and the push hub's stream). */
-export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: ApiHub }> {
+export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: ApiHub; audit: AuditLog }> {
   const app = Fastify({
     loggerInstance: opts.log,
     logController: new LogController({ disableRequestLogging: true }),
@@ -57,13 +58,26 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     batch: createBatcher(opts.db),
   };
 
+  const audit = createAuditLog(opts.db, opts.log);
+  const seen: Seen = new WeakMap();
   installParsing(app);
   installErrors(app);
   app.addHook('onResponse', async (req, reply) => {
     metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
+    if ((req.method === 'POST' || req.method === 'DELETE') && req.url.startsWith('/v1/')) {
+      const who = seen.get(req);
+      audit.record({
+        at: deps.now(),
+        actor: who ? `${who.principal.kind}:${who.principal.tokenId}` : 'anonymous',
+        tenantId: who?.tenantId ?? null,
+        method: req.method,
+        path: req.url.split('?')[0].slice(0, 500),
+        status: reply.statusCode,
+      });
+    }
   });
 
-  register(app, ROUTES, deps);
+  register(app, ROUTES, deps, seen);
   installSystemRoutes(app, opts, () => metrics.render() + hubRef.hub.metrics());
 
   if (opts.push === undefined) {
@@ -73,8 +87,11 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       onNodeReady: async () => void (await schedulePending(opts.db)),
     });
   } else if (opts.push) hubRef.hub = opts.push;
-  app.addHook('onClose', async () => hubRef.hub.close());
-  return Object.assign(app, { pushHub: hubRef.hub });
+  app.addHook('onClose', async () => {
+    await hubRef.hub.close();
+    await audit.close();
+  });
+  return Object.assign(app, { pushHub: hubRef.hub, audit });
 }
 
 /** JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400. */

@@ -356,6 +356,18 @@ describe.each(backends)('REST API on $name', (backend) => {
     expect(pending).toHaveLength(0); // all moved to n2
   });
 
+  it('keeps an audit log of mutating calls, with the actor, also for refused ones', async () => {
+    await call('POST', '/v1/tenants', { name: 'audited' });
+    await call('DELETE', '/v1/tenants/audited', undefined, 'wrong-token');
+    await (app as unknown as { audit: { flush(): Promise<void> } }).audit.flush();
+    const { rows } = await db.query<{ actor: string; method: string; status: number }>(
+      "SELECT actor, method, status FROM audit_log WHERE path IN ('/v1/tenants', '/v1/tenants/audited') ORDER BY id DESC LIMIT 2",
+    );
+    expect(rows[0]).toEqual({ actor: 'anonymous', method: 'DELETE', status: 401 });
+    expect(rows[1]).toMatchObject({ method: 'POST', status: 201 });
+    expect(rows[1].actor).toMatch(/^admin:[0-9a-f-]{36}$/);
+  });
+
   it('serves /openapi.json, /healthz and /metrics', async () => {
     const doc = (await call('GET', '/openapi.json', undefined, null)).json;
     expect(doc.openapi).toMatch(/^3\./);

@@ -58,13 +58,17 @@ export function tenantOf(tenant: ScopedTenant | null, name: string, op: string):
   return tenant;
 }
 
-export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps): void {
+/** Who made a request, for the audit log (set once the token is known). */
+export type Seen = WeakMap<FastifyRequest, { principal: Principal; tenantId: string | null }>;
+
+export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, seen: Seen): void {
   for (const def of defs) {
     app.route({
       method: def.method,
       url: def.url,
       handler: async (req, reply) => {
         const { principal, tenant } = await principalFor(req, def, deps);
+        seen.set(req, { principal, tenantId: principal.kind === 'tenant' ? principal.tenantId : (tenant?.id ?? null) });
         const body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
         const query = def.query ? parse(def.query, req.query, def.op) : undefined;
         const result = await def.handler({ principal, tenant, params: req.params as Record<string, string>, body, query, deps, reply });

@@ -1,8 +1,8 @@
 /**
  * Overlay throughput and MTU bench.
  *
- *   npx tsx bench/overlay.ts [--types vxlan,geneve,ipsec] [--seconds 2]
- *   bash test/qemu/run.sh --exec npx tsx bench/overlay.ts --types vxlan,geneve,ipsec   (real kernel)
+ *   npx tsx bench/overlay.ts [--types vxlan,geneve,ipsec] [--seconds 2] [--rounds 3]
+ *   bash test/qemu/run.sh --exec npx tsx bench/overlay.ts --types vxlan,geneve,ipsec --rounds 1   (real kernel)
  *
  * Baseline: iperf3 (one TCP stream) across a plain veth pair between two
  * namespaces. Measured: iperf3 between two "container" namespaces on two node
@@ -21,7 +21,6 @@ import { keysFor, withKeys } from '../test/qemu/lib/keys.js';
 
 const MTU: Record<NetworkType, number> = { vxlan: 1450, geneve: 1450, ipsec: 1410 };
 const TARGET = 0.8;
-const ROUNDS = 3;
 
 function nsRun(ns: string, cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: 120_000 });
@@ -93,7 +92,7 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { types: { type: 'string', default: 'vxlan' }, seconds: { type: 'string', default: '2' } } });
+  const { values } = parseArgs({ options: { types: { type: 'string', default: 'vxlan' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
   const types = values.types!.split(',') as NetworkType[];
   const seconds = Number(values.seconds);
   const inGuest = process.env.FREIGHT_IN_QEMU === '1';
@@ -101,7 +100,7 @@ async function main(): Promise<void> {
   // median of the per-round ratios, each round's pair measured back to back
   const bases: number[] = [];
   const rounds = new Map<NetworkType, OverlayResult[]>(types.map((t) => [t, []]));
-  for (let round = 1; round <= ROUNDS; round++) {
+  for (let round = 1; round <= Number(values.rounds); round++) {
     const b = await baseline(seconds);
     bases.push(b);
     console.log(`round ${round}: baseline veth pair: ${b.toFixed(2)} Gbit/s`);

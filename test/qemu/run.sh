@@ -79,15 +79,13 @@ else
     ls -1d "$CACHE"/runs/* | sort | head -n -5 | xargs -r rm -rf
 fi
 install -m 755 "$HERE/stage2.sh" "$OUT/stage2.sh"
-if [ "$MODE" = vitest ]; then
-    # the guest drivers run from dist/ (tsx would compile the agent in the
-    # guest: ~50 s under TCG); tsc emits even when it reports type errors
-    (cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json) >"$OUT/build.log" 2>&1 ||
-        log "tsc reported errors (see $OUT/build.log); dist/ emitted anyway"
-    set -- /bin/bash "$HERE/guest.sh" "$@"
-fi
+# the guest's dataplane drivers run from dist/ (tsx would compile the agent in
+# the guest: ~50 s under TCG); tsc emits even when it reports type errors
+(cd "$ROOT" && node_modules/.bin/tsc -p tsconfig.json) >"$OUT/build.log" 2>&1 ||
+    log "tsc reported errors (see $OUT/build.log); dist/ emitted anyway"
+[ "$MODE" = vitest ] && set -- /bin/bash "$HERE/guest.sh" "$@"
 {
-    printf 'export PATH=%q HOME=/root LANG=C.UTF-8 FREIGHT_IN_QEMU=1\n' "$PATH"
+    printf 'export PATH=%q HOME=/root LANG=C.UTF-8 FREIGHT_IN_QEMU=1 FREIGHT_DATAPLANE_DIST=1 TMPDIR=/tmp\n' "$PATH"
     for v in ${FREIGHT_QEMU_PASS_ENV:-}; do
         [ -n "${!v+x}" ] && printf 'export %s=%q\n' "$v" "${!v}"
     done

@@ -154,10 +154,23 @@ export class Cluster {
     return { status: r.status, body: parsed };
   }
 
-  /** Runs freightctl against the cluster. */
-  ctl(args: string[], token = this.adminToken): { status: number | null; stdout: string; stderr: string } {
-    const r = spawnSync(process.execPath, [CTL, '--url', this.relay.url, '--token', token, ...args], { encoding: 'utf8', timeout: 30_000 });
-    return { status: r.status, stdout: r.stdout, stderr: r.stderr };
+  /**
+   * Runs freightctl against the cluster. Asynchronous on purpose: the relay it talks
+   * through lives in this process, so a synchronous spawn would deadlock.
+   */
+  ctl(args: string[], token = this.adminToken): Promise<{ status: number | null; stdout: string; stderr: string }> {
+    return new Promise((resolve) => {
+      const p = spawn(process.execPath, [CTL, '--url', this.relay.url, '--token', token, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let stdout = '';
+      let stderr = '';
+      p.stdout.on('data', (d: Buffer) => (stdout += d));
+      p.stderr.on('data', (d: Buffer) => (stderr += d));
+      const timer = setTimeout(() => p.kill('SIGKILL'), 30_000);
+      p.on('close', (status) => {
+        clearTimeout(timer);
+        resolve({ status, stdout, stderr });
+      });
+    });
   }
 
   /** The network namespace the runtime made for a container. */

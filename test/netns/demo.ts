@@ -34,7 +34,7 @@ async function run(c: Cluster): Promise<boolean> {
     await must(c, 'POST', '/v1/tenants', { name: t });
     await must(c, 'POST', `/v1/tenants/${t}/networks`, { name: 'net', type: 'vxlan', cidr: '10.0.0.0/24' });
   }
-  say(c.ctl(['network', 'list']).stdout);
+  await show(c, ['network', 'list']);
 
   step('containers (busybox, address by DHCP)');
   const made: Made[] = [];
@@ -45,10 +45,10 @@ async function run(c: Cluster): Promise<boolean> {
     made.push({ tenant: p.tenant, name: p.name, id: b.id, ip: b.endpoints[0].ip, mac: b.endpoints[0].mac, node: p.node });
   }
   await c.waitFor(() => made.every((m) => c.addressOf(m.id) === m.ip), 90_000, 'every container to hold its address by DHCP');
-  say(c.ctl(['container', 'list']).stdout);
+  await show(c, ['container', 'list']);
 
   step('endpoints: the IP/MAC → node table');
-  for (const t of ['acme', 'globex']) say(c.ctl(['endpoints', t]).stdout);
+  for (const t of ['acme', 'globex']) await show(c, ['endpoints', t]);
 
   step('addresses inside the containers (from DHCP)');
   for (const m of made) say(`  ${m.tenant}/${m.name} on ${m.node}: eth0 ${c.addressOf(m.id)} (IPAM ${m.ip}), mtu ${mtuOf(c, m.id)}`);
@@ -87,7 +87,7 @@ async function run(c: Cluster): Promise<boolean> {
   }
 
   step('status');
-  say(c.ctl(['status']).stdout);
+  await show(c, ['status']);
   return ok;
 }
 
@@ -108,6 +108,13 @@ function ping(c: Cluster, from: Made, ip: string): { reached: boolean; summary: 
 
 function neighMac(c: Cluster, id: string, ip: string): string | undefined {
   return /lladdr (\S+)/.exec(c.exec(id, 'ip', ['neigh', 'show', ip, 'dev', 'eth0']).stdout)?.[1];
+}
+
+/** Runs freightctl and prints what it printed (its error too: the demo shows the real CLI). */
+async function show(c: Cluster, args: string[]): Promise<void> {
+  const r = await c.ctl(args);
+  say(`$ freightctl ${args.join(' ')}`);
+  say((r.stdout || r.stderr).trimEnd());
 }
 
 function mtuOf(c: Cluster, id: string): string {

@@ -81,7 +81,7 @@ async function drive(n: number, conc: number, job: (i: number) => Promise<void>)
 }
 
 async function main() {
-  const fresh = await freshDatabase('freight_bench');
+  const fresh = await freshDatabase('freight_bench_api');
   let ctl: ChildProcess | undefined;
   let agentRef: http.Agent | undefined;
   const pool = new pg.Pool({ connectionString: fresh.url, max: 10 });

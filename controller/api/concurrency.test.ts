@@ -24,13 +24,14 @@ function startController(url: string): Promise<{ proc: ChildProcess; base: strin
   });
 }
 
+/** SIGTERM, then SIGKILL after 5 s; resolves with how it ended. */
 const stop = (p: ChildProcess) =>
-  new Promise<void>((resolve) => {
-    if (p.exitCode !== null) return resolve();
+  new Promise<{ code: number | null; signal: string | null }>((resolve) => {
+    if (p.exitCode !== null || p.signalCode !== null) return resolve({ code: p.exitCode, signal: p.signalCode });
     const hard = setTimeout(() => p.kill('SIGKILL'), 5000);
-    p.once('exit', () => {
+    p.once('exit', (code, signal) => {
       clearTimeout(hard);
-      resolve();
+      resolve({ code, signal });
     });
     p.kill('SIGTERM');
   });
@@ -90,5 +91,13 @@ describe('two controller processes on one PostgreSQL', () => {
       next = page.next;
     }
     expect(eps).toHaveLength(201);
+  });
+
+  it('shuts both controllers down gracefully on SIGTERM (exit 0)', async () => {
+    const ends = await Promise.all(procs.map(stop));
+    expect(ends).toEqual([
+      { code: 0, signal: null },
+      { code: 0, signal: null },
+    ]);
   });
 });

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { performance } from 'node:perf_hooks';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import { AgentMessage } from '../../protocol/stream.js';
@@ -33,7 +34,7 @@ export class Hub {
   private retry?: NodeJS.Timeout;
   private closed = false;
   private flushFailing = false;
-  readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0 };
+  readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0, batches: 0, fanoutMs: 0 };
 
   constructor(
     private readonly db: Db,
@@ -85,11 +86,15 @@ export class Hub {
       const fx = applyRefresh(this.state, await loadRefresh(this.db, rows));
       const revision = rows[rows.length - 1].revision;
       const memo: FloodMemo = new Map();
+      const json: OpJson = new WeakMap();
+      const t0 = performance.now();
       this.cursor = revision;
       for (const c of this.conns) {
         if (!c.live || !c.nodeId) continue;
-        this.sendDelta(c, liveOps(this.state, c.nodeId, fx, c.sent, memo), revision);
+        this.sendDelta(c, liveOps(this.state, c.nodeId, fx, c.sent, memo), revision, json);
       }
+      this.counters.fanoutMs += performance.now() - t0;
+      this.counters.batches++;
       if (rows.length < 5000) return;
     }
   }
@@ -109,9 +114,9 @@ export class Hub {
     }
   }
 
-  private sendDelta(c: AgentConn, ops: ViewOp[], revision: number): void {
+  private sendDelta(c: AgentConn, ops: ViewOp[], revision: number, json: OpJson = new WeakMap()): void {
     if (ops.length === 0) return;
-    c.send({ type: 'delta', from: c.position, revision, ops });
+    c.sendText(`{"type":"delta","from":${c.position},"revision":${revision},"ops":[${ops.map((op) => opJson(op, json)).join(',')}]}`);
     c.position = revision;
     c.desired = revision;
     c.dirty = true;
@@ -313,6 +318,8 @@ export class Hub {
       `freight_push_snapshots_total ${this.counters.snapshots}`,
       `freight_push_bytes_sent_total ${bytes}`,
       `freight_push_db_errors_total ${this.counters.errors}`,
+      `freight_push_batches_total ${this.counters.batches}`,
+      `freight_push_fanout_seconds_total ${(this.counters.fanoutMs / 1000).toFixed(6)}`,
       '',
     ].join('\n');
   }
@@ -327,6 +334,17 @@ export class Hub {
     for (const c of this.conns) c.ws.terminate();
     await this.serial.run(async () => {});
   }
+}
+
+/** Serialised op values, shared by every session of one batch (endpoint and container values are shared objects). */
+type OpJson = WeakMap<object, string>;
+
+function opJson(op: ViewOp, cache: OpJson): string {
+  const head = `{"kind":"${op.kind}","id":${JSON.stringify(op.id)}`;
+  if (op.value === undefined) return `${head}}`;
+  let v = cache.get(op.value);
+  if (v === undefined) cache.set(op.value, (v = JSON.stringify(op.value)));
+  return `${head},"value":${v}}`;
 }
 
 /** Every difference between two views, as ops. */

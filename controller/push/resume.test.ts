@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../store/db.js';
+import { readChanges } from '../view/load.js';
 import { Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
 
 const HB = 100;
@@ -92,5 +93,13 @@ describe('replicas and resume', () => {
     expect(a.view.endpoints[p1.endpoint]).toBeUndefined();
     expect(a.errors).toEqual([]);
     await a.stop();
+  });
+
+  it('reads change-log rows in numeric revision order across digit boundaries (9 < 10 < 100)', async () => {
+    const t = await seed.tenant('td');
+    for (let i = 0; i < 12; i++) await seed.container(t, `o${i}`, null);
+    const revs = (await readChanges(db, 0)).map((r) => r.revision);
+    expect(revs.length).toBeGreaterThan(12);
+    expect(revs).toEqual([...revs].sort((a, b) => a - b));
   });
 });

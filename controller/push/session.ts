@@ -33,8 +33,12 @@ export class AgentConn {
   }
 
   send(msg: ControllerMessage): void {
+    this.sendText(JSON.stringify(msg));
+  }
+
+  /** Sends already-serialised JSON (deltas are assembled from per-op strings shared by all sessions). */
+  sendText(text: string): void {
     if (this.ws.readyState !== this.ws.OPEN) return;
-    const text = JSON.stringify(msg);
     this.bytesSent += Buffer.byteLength(text);
     this.ws.send(text);
   }

@@ -85,7 +85,8 @@ export async function loadRefresh(q: Queryable, rows: ChangeRow[]): Promise<Refr
 export async function readChanges(q: Queryable, after: number, upTo?: number, limit = 10_000): Promise<ChangeRow[]> {
   const { rows } = await q.query<Raw>(
     `SELECT revision::text AS revision, kind, object_id::text AS object_id, op, network_id::text AS network_id, node_ids::text[] AS node_ids
-     FROM change_log WHERE revision > $1 AND ($2::bigint IS NULL OR revision <= $2) ORDER BY revision LIMIT $3`,
+     FROM change_log c WHERE c.revision > $1 AND ($2::bigint IS NULL OR c.revision <= $2)
+     ORDER BY c.revision LIMIT $3`, // the table's bigint, not the text alias: 10 sorts after 9
     [after, upTo ?? null, limit],
   );
   return rows.map((r) => ({

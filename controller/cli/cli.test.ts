@@ -108,5 +108,9 @@ describe('freightctl against a served controller', () => {
     expect(down.code).toBe(3);
     expect(down.stderr).toBe(`freightctl: unreachable: cannot reach the controller at http://127.0.0.1:${closed}: ECONNREFUSED\n`);
     expect((await ctl(['network', 'show', 'no-slash'])).code).toBe(2);
+    const help = await ctl(['--help']);
+    expect(help.code).toBe(0);
+    expect(help.out).toMatch(/--token <token>/);
+    expect(help.out).not.toContain(ADMIN); // the token from the environment is never printed
   });
 });

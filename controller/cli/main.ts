@@ -11,13 +11,13 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   const program = new Command('freightctl')
     .description('Freight controller client')
     .option('--url <url>', 'controller URL (env FREIGHT_URL)', env.FREIGHT_URL ?? 'http://127.0.0.1:7400')
-    .option('--token <token>', 'API token (env FREIGHT_TOKEN)', env.FREIGHT_TOKEN)
+    .option('--token <token>', 'API token (env FREIGHT_TOKEN)') // no default: help must not print the secret
     .option('--json', 'print JSON for scripts')
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr });
   const io = (): Io => {
     const o = program.opts<{ url: string; token?: string; json?: boolean }>();
-    return { req: client({ url: o.url, token: o.token }), json: Boolean(o.json), write, now: () => new Date() };
+    return { req: client({ url: o.url, token: o.token ?? env.FREIGHT_TOKEN }), json: Boolean(o.json), write, now: () => new Date() };
   };
   tenantCommands(program, io);
   tokenCommands(program, io);

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import { buildApp } from './app.js';
-import { ensureAdminToken } from './auth.js';
+import { authenticate, ensureAdminToken } from './auth.js';
 import { schedulePending } from './scheduler.js';
 import { migrate, openDb, type OpenOptions } from './store/db.js';
 
@@ -29,6 +29,9 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<{ address:
   const version = await migrate(db);
   const generated = await ensureAdminToken(db, opts.adminToken);
   if (generated && !opts.adminToken) opts.print(`admin token (shown once): ${generated}`);
+  if (!generated && opts.adminToken && !(await authenticate(db, `Bearer ${opts.adminToken}`).then((p) => p.kind === 'admin', () => false))) {
+    log.warn('FREIGHT_ADMIN_TOKEN ignored: the database already has an admin token (it is only read at first start)');
+  }
   const https = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
   const app = await buildApp({ db, log, https });
   const address = await app.listen({ host, port });

@@ -102,7 +102,7 @@ export class Cluster {
   }
 
   async startController(): Promise<void> {
-    const db = this.o.databaseUrl ? ['--database-url', this.o.databaseUrl] : ['--data-dir', path.join(this.dir, 'db')];
+    const db = this.o.databaseUrl ? ['--database-url', viaSocket(this.o.databaseUrl)] : ['--data-dir', path.join(this.dir, 'db')];
     const fd = this.logFd('controller');
     this.controller = spawn('ip', ['netns', 'exec', this.h.underlay, process.execPath, CONTROLLER, 'serve', '--listen', `${CONTROLLER_IP}:${PORT}`, ...db], {
       stdio: ['ignore', fd, fd],
@@ -231,6 +231,17 @@ export function reapContainers(stateDir: string): void {
     }
     for (const m of ['rootfs', 'merged']) spawnSync('umount', ['-l', path.join(dir, id, m)], { stdio: 'ignore' });
   }
+}
+
+/**
+ * The controller runs inside the underlay namespace, where 127.0.0.1 is not the machine's
+ * PostgreSQL: reach it through its unix socket, which no network namespace hides.
+ */
+export function viaSocket(url: string): string {
+  const u = new URL(url);
+  if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') return url;
+  const dir = ['/var/run/postgresql', '/run/postgresql', '/tmp'].find((d) => existsSync(`${d}/.s.PGSQL.${u.port || 5432}`)) ?? '/var/run/postgresql';
+  return `postgresql://${u.username || 'postgres'}@/${u.pathname.slice(1)}?host=${encodeURIComponent(dir)}&port=${u.port || 5432}`;
 }
 
 function killAndWait(p: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {

@@ -72,7 +72,9 @@ export async function readActual(gw: NetlinkGateway, xfrm?: NetlinkGateway): Pro
 }
 
 async function readXfrm(xfrm: NetlinkGateway, st: ActualState): Promise<void> {
-  const [sas, pols] = await Promise.all([dumpSas(xfrm), dumpPolicies(xfrm)]);
+  // one dump at a time per socket: a second dump while one runs gets EBUSY
+  const sas = await dumpSas(xfrm);
+  const pols = await dumpPolicies(xfrm);
   for (const s of sas) {
     if (s.reqid !== FREIGHT_REQID) continue;
     // direction is relative to the node: inbound SAs are addressed to one of its IPs

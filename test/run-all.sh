@@ -1,8 +1,32 @@
 #!/usr/bin/env bash
-# The test command (README, .ci/run): dependencies, build, every vitest suite,
-# then the real-kernel suite under qemu when the machine can run it.
-set -euo pipefail
+# The test command (README, .ci/run): dependencies, build, every vitest suite, then
+# the real-kernel suite under qemu (Debian's kernel: geneve, ESP) when the machine can
+# run it. Ends with one line `tests: N passed, N failed, N skipped` over both.
+# Arguments go to vitest and skip the kernel suite (a focused run).
+set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/ensure-deps.sh
-npm run build --silent
-npx vitest run "$@"
+bash scripts/ensure-deps.sh || exit 1
+npm run build --silent || exit 1
+
+out=$(mktemp -d)
+rc=0
+npx vitest run --reporter=default --reporter=json --outputFile.json="$out/host.json" "$@" || rc=$?
+
+if [ $# -eq 0 ] && [ "${FREIGHT_SKIP_KERNEL:-}" != 1 ]; then
+  FREIGHT_QEMU_OUT="$out/kernel" bash test/qemu/run.sh || rc=$?
+elif [ $# -eq 0 ]; then
+  echo "kernel suite: SKIPPED (FREIGHT_SKIP_KERNEL=1)"
+fi
+
+node -e '
+  const fs = require("fs");
+  let p = 0, f = 0, s = 0;
+  for (const file of process.argv.slice(1)) {
+    if (!fs.existsSync(file)) continue;
+    const r = JSON.parse(fs.readFileSync(file, "utf8"));
+    p += r.numPassedTests; f += r.numFailedTests; s += (r.numPendingTests || 0) + (r.numTodoTests || 0);
+  }
+  console.log(`tests: ${p} passed, ${f} failed, ${s} skipped`);
+' "$out/host.json" "$out/kernel/results.json"
+rm -rf "$out"
+exit $rc

@@ -81,6 +81,7 @@ function child(): void {
       process.exit(0);
     }
   });
+  process.on('disconnect', () => process.exit(0));
   send({ type: 'up' });
 }
 
@@ -193,39 +194,42 @@ interface Result { replicas: number; n: number; p50: number; p99: number; bytesP
 async function run(replicas: number, n: number, samples: number, burst: number): Promise<Result> {
   const cl = await seedCluster(n);
   const dbg = (m: string) => process.env.BENCH_DEBUG && console.error(`[${replicas}x${n}] ${m}`);
-  dbg('seeded');
-  const ctl = await controllers(cl.url, replicas);
-  dbg('controllers up');
-  const agents = await Agents.start(ctl.urls, cl.agents, Math.min(4, n));
-  dbg('agents have snapshots');
-  let k = n + 1;
-  const lat: number[] = [];
-  await agents.bytes();
-  for (let i = 0; i < samples; i++) {
-    const rev = await createEndpoint(cl.db, cl.tenant, cl.net, cl.sink, k++);
-    const t0 = now();
-    lat.push((await agents.reached(rev)) - t0);
+  let ctl: Awaited<ReturnType<typeof controllers>> | undefined;
+  let agents: Agents | undefined;
+  try {
+    ctl = await controllers(cl.url, replicas);
+    agents = await Agents.start(ctl.urls, cl.agents, Math.min(4, n));
+    dbg('agents have snapshots');
+    let k = n + 1;
+    const lat: number[] = [];
+    await agents.bytes();
+    for (let i = 0; i < samples; i++) {
+      const rev = await createEndpoint(cl.db, cl.tenant, cl.net, cl.sink, k++);
+      const t0 = now();
+      lat.push((await agents.reached(rev)) - t0);
+    }
+    const b = await agents.bytes();
+    const res: Result = { replicas, n, p50: pct(lat, 50), p99: pct(lat, 99), bytesPerEpAgent: b.bytes / (samples * n) };
+    if (burst > 0) Object.assign(res, await runBurst(cl, agents, k, burst));
+    const hubs = ctl.hubs;
+    const metric = (name: string) => hubs.reduce((a, h) => a + Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(h.metrics())?.[1] ?? 0), 0);
+    res.fanoutMs = (metric('freight_push_fanout_seconds_total') * 1000) / Math.max(1, metric('freight_push_batches_total'));
+    return res;
+  } finally {
+    agents?.stop();
+    await ctl?.close();
+    await cl.drop();
   }
-  dbg('samples done');
-  const b = await agents.bytes();
-  const res: Result = { replicas, n, p50: pct(lat, 50), p99: pct(lat, 99), bytesPerEpAgent: b.bytes / (samples * n) };
-  if (burst > 0) {
-    // the writers run in their own process, like API clients: the controller's event loop is not theirs
-    const w = fork(fileURLToPath(import.meta.url), ['--writer'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
-    const done = new Promise<{ t0: number; last: number; lastCommit: number }>((r) => w.on('message', (m: { t0: number; last: number; lastCommit: number }) => r(m)));
-    w.send({ url: cl.url, tenant: cl.tenant, net: cl.net, sink: cl.sink, k0: k, count: burst, concurrency: 10 });
-    const { t0, last, lastCommit } = await done;
-    const tEnd = await agents.reached(last);
-    res.burstMs = tEnd - t0;
-    res.burstLagMs = tEnd - lastCommit;
-    res.burstWriteMs = lastCommit - t0;
-  }
-  const metric = (name: string) => ctl.hubs.reduce((a, h) => a + Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(h.metrics())?.[1] ?? 0), 0);
-  res.fanoutMs = (metric('freight_push_fanout_seconds_total') * 1000) / Math.max(1, metric('freight_push_batches_total'));
-  agents.stop();
-  await ctl.close();
-  await cl.drop();
-  return res;
+}
+
+/** The writers run in their own process, like API clients: the controller's event loop is not theirs. */
+async function runBurst(cl: Cluster, agents: Agents, k: number, burst: number): Promise<Partial<Result>> {
+  const w = fork(fileURLToPath(import.meta.url), ['--writer'], { execArgv: process.execArgv, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
+  const done = new Promise<{ t0: number; last: number; lastCommit: number }>((r) => w.on('message', (m: { t0: number; last: number; lastCommit: number }) => r(m)));
+  w.send({ url: cl.url, tenant: cl.tenant, net: cl.net, sink: cl.sink, k0: k, count: burst, concurrency: 10 });
+  const { t0, last, lastCommit } = await done;
+  const tEnd = await agents.reached(last);
+  return { burstMs: tEnd - t0, burstLagMs: tEnd - lastCommit, burstWriteMs: lastCommit - t0 };
 }
 
 /** Baseline: commit of a NOTIFY → the LISTENing client has it. */
@@ -282,6 +286,7 @@ async function main(): Promise<void> {
 
 /** Writer process for the burst: `count` endpoint creates, `concurrency` transactions at a time. */
 function writer(): void {
+  process.on('disconnect', () => process.exit(0));
   process.once('message', async (m: { url: string; tenant: string; net: string; sink: string; k0: number; count: number; concurrency: number }) => {
     const db = await openDb({ databaseUrl: m.url, poolSize: m.concurrency });
     let next = 0;

@@ -67,6 +67,10 @@ async function openPostgres(url: string, max: number): Promise<Db> {
     script: async (sql) => void (await pool.query(sql)),
     async tx(fn) {
       const client = await pool.connect();
+      // a server that goes away mid-transaction emits 'error' on the checked-out client:
+      // without a listener that kills the process; the failed query rejects anyway
+      const onError = () => {};
+      client.on('error', onError);
       try {
         await client.query('BEGIN');
         const result = await fn({
@@ -79,6 +83,7 @@ async function openPostgres(url: string, max: number): Promise<Db> {
         await client.query('ROLLBACK').catch(() => {});
         throw err;
       } finally {
+        client.off('error', onError);
         client.release();
       }
     },

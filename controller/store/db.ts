@@ -69,7 +69,10 @@ async function openPostgres(url: string, max: number): Promise<Db> {
       const client = await pool.connect();
       // a server that goes away mid-transaction emits 'error' on the checked-out client:
       // without a listener that kills the process; the failed query rejects anyway
-      const onError = () => {};
+      let broken = false;
+      const onError = () => {
+        broken = true;
+      };
       client.on('error', onError);
       try {
         await client.query('BEGIN');
@@ -84,7 +87,7 @@ async function openPostgres(url: string, max: number): Promise<Db> {
         throw err;
       } finally {
         client.off('error', onError);
-        client.release();
+        client.release(broken); // a broken connection is destroyed, not pooled
       }
     },
     async listen(channel, onPayload, onReconnect) {

@@ -10,10 +10,10 @@ import { NetlinkGateway, RTM, RTNLGRP } from '../kernel/netlink.js';
 import { probeCapabilities } from '../kernel/probe.js';
 import { desiredState } from './desired.js';
 import { execute, type OpError } from './executor.js';
-import { emptyMetrics, renderMetrics, type DataplaneMetrics } from './metrics.js';
+import { countersOf, emptyMetrics, renderMetrics, renderNftCounters, type DataplaneMetrics } from './metrics.js';
 import { describeOp } from './ops.js';
 import { plan } from './planner.js';
-import { orientSas, readActual } from './reader.js';
+import { orientSas, readActual, readNft } from './reader.js';
 import type { NetworkError, NodeFacts } from './types.js';
 
 export interface DataplaneOptions {
@@ -47,6 +47,7 @@ export class Dataplane {
   private auditTimer?: NodeJS.Timeout;
   private eventTimer?: NodeJS.Timeout;
   private stopped = false;
+  private nftCounters: Record<string, number> = {};
 
   constructor(private readonly opts: DataplaneOptions) {}
 
@@ -93,7 +94,12 @@ export class Dataplane {
   }
 
   metrics(): string {
-    return renderMetrics(this.metricsState, this.opts.node);
+    return renderMetrics(this.metricsState, this.opts.node) + renderNftCounters(this.nftCounters, this.opts.node);
+  }
+
+  /** nft drop counters (`bridge:spoof_mac` …) as of the last apply or audit. */
+  get dropCounters(): Record<string, number> {
+    return { ...this.nftCounters };
   }
 
   stop(): void {
@@ -124,6 +130,8 @@ export class Dataplane {
     const desired = desiredState(this.view, this.facts, this.attachments);
     const actual = await readActual(this.route, this.xfrm);
     orientSas(actual, this.facts.underlayIp);
+    if (this.facts.capabilities.nft) actual.nft = readNft();
+    this.nftCounters = countersOf(actual.nft);
     const ops = plan(desired, actual);
     const res = ops.length ? await execute(ops, { route: this.route, xfrm: this.xfrm }, actual.ifindex) : { applied: 0, errors: [] };
     this.account(why, ops.length, res.applied, res.errors.length, desired.networkErrors.length);

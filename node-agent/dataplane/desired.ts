@@ -2,6 +2,7 @@
 import type { NodeView, ViewNetwork } from '../../protocol/view.js';
 import { OVERHEAD } from '../../protocol/common.js';
 import { ZERO_MAC } from '../kernel/fdb.js';
+import { addGuards } from './desired-nft.js';
 import {
   bridgeName, emptyState, fdbKey, geneveName, neighKey, policyKey, saKey, vxlanName,
   type DesiredState, type NodeFacts, type PortSpec,
@@ -55,6 +56,7 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
     s.neigh.set(neighKey(neigh), neigh);
   }
   addKeys(s, view, facts, ok);
+  addGuards(s, view, facts);
   for (const [name, netId] of attachments) {
     const n = ok.get(netId);
     if (n) s.ports.set(name, { name, master: bridgeName(n.vni) } satisfies PortSpec);

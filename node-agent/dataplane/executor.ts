@@ -8,7 +8,9 @@ import { addFdbMsg, delFdbMsg } from '../kernel/fdb.js';
 import { createGeneveMsg } from '../kernel/geneve.js';
 import { delLinkMsg, portFlagsMsg, setLinkMsg } from '../kernel/link.js';
 import { addNeighMsg, delNeighMsg } from '../kernel/neigh.js';
+import { NftError } from '../kernel/errors.js';
 import { NetlinkError, type NetlinkGateway, type NlMsg } from '../kernel/netlink.js';
+import { nftApply, type NftCommand } from '../kernel/nft.js';
 import { createVxlanMsg } from '../kernel/vxlan.js';
 import { delPolicyMsg, delSaMsg, FREIGHT_REQID, newPolicyMsg, newSaMsg } from '../kernel/xfrm.js';
 import { describeOp, PHASES, type Op } from './ops.js';
@@ -29,6 +31,8 @@ export interface ExecResult {
 export interface Gateways {
   route: NetlinkGateway;
   xfrm?: NetlinkGateway;
+  /** applies one atomic nft batch (default: `nft -j -f`) */
+  nft?: (commands: NftCommand[], target: string) => void;
 }
 
 type Resolve = (name: string) => number | undefined;
@@ -42,6 +46,10 @@ export async function execute(ops: Op[], gws: Gateways, ifindex: Map<string, num
   for (const phase of PHASES) {
     const batch = ops.filter((o) => phase.includes(o.kind));
     if (!batch.length) continue;
+    if (phase.includes('nft.apply')) {
+      runNft(batch, gws.nft ?? nftApply, res);
+      continue;
+    }
     if (phase.includes('link.create')) {
       // bridges first: tunnels are created enslaved to them
       await run(batch.filter((o) => o.kind === 'link.create' && o.link.kind === 'bridge'), gws, (n) => names.get(n), res);
@@ -55,6 +63,29 @@ export async function execute(ops: Op[], gws: Gateways, ifindex: Map<string, num
     if (phase.includes('link.delete')) await refresh();
   }
   return res;
+}
+
+/** Each table op is one atomic batch; a failed element update falls back to a full replacement. */
+function runNft(ops: Op[], apply: NonNullable<Gateways['nft']>, res: ExecResult): void {
+  for (const op of ops) {
+    if (op.kind !== 'nft.apply') continue;
+    const target = `table ${op.family} freight`;
+    try {
+      apply(op.commands, target);
+      res.applied++;
+    } catch (e) {
+      if (!op.fallback) {
+        fail(res, op, e);
+        continue;
+      }
+      try {
+        apply(op.fallback, target);
+        res.applied++;
+      } catch (e2) {
+        fail(res, op, e2);
+      }
+    }
+  }
 }
 
 /** tunnels before bridges when deleting */
@@ -85,7 +116,7 @@ async function send(items: { op: Op; msg: NlMsg }[], gw: NetlinkGateway, res: Ex
 }
 
 function fail(res: ExecResult, op: Op, e: unknown): void {
-  const code = e instanceof NetlinkError ? e.code : 'EINTERNAL';
+  const code = e instanceof NetlinkError || e instanceof NftError ? e.code : 'EINTERNAL';
   res.errors.push({ op: describeOp(op), network: op.network, code, message: e instanceof Error ? e.message : String(e) });
 }
 
@@ -130,5 +161,7 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
       return newPolicyMsg({ ...op.policy, reqid: FREIGHT_REQID });
     case 'policy.del':
       return delPolicyMsg(op.policy);
+    case 'nft.apply':
+      throw new Error(`encode ${op.summary}: nft ops are not netlink messages`);
   }
 }

@@ -1,4 +1,6 @@
 /** Dataplane counters, rendered as Prometheus text. */
+import type { NftFamily, NftTable } from '../kernel/nft.js';
+
 export interface DataplaneMetrics {
   applies: number;
   opsApplied: number;
@@ -35,4 +37,20 @@ export function renderMetrics(m: DataplaneMetrics, node: string): string {
     `freight_dataplane_network_errors${l} ${m.networkErrors}`,
     '',
   ].join('\n');
+}
+
+/** Packet counts of the nft tables' named counters, keyed `family:name`. */
+export function countersOf(tables: ReadonlyMap<NftFamily, NftTable>): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const [family, t] of tables) for (const [name, v] of Object.entries(t.counterValues ?? {})) out[`${family}:${name}`] = v.packets;
+  return out;
+}
+
+export function renderNftCounters(c: Record<string, number>, node: string): string {
+  const lines = ['# HELP freight_nft_drops_total Packets dropped by the agent\'s nft tables (anti-spoofing, ipsec guard), as of the last audit.', '# TYPE freight_nft_drops_total counter'];
+  for (const [k, v] of Object.entries(c).sort()) {
+    const [family, reason] = k.split(':');
+    lines.push(`freight_nft_drops_total{node="${node}",table="${family}",reason="${reason}"} ${v}`);
+  }
+  return `${lines.join('\n')}\n`;
 }

@@ -1,4 +1,5 @@
 /** Planned operations: what the executor applies, in this vocabulary. */
+import type { NftPlanOp } from './nft-table.js';
 import type { FdbSpec, LinkSpec, NeighSpec, PolicySpecD, SaSpecD } from './types.js';
 
 export type Op =
@@ -13,7 +14,8 @@ export type Op =
   | { kind: 'sa.del'; sa: SaSpecD; reason: string; network?: string }
   | { kind: 'sa.add'; sa: SaSpecD; reason: string; network?: string }
   | { kind: 'policy.del'; policy: PolicySpecD; reason: string; network?: string }
-  | { kind: 'policy.add'; policy: PolicySpecD; reason: string; network?: string };
+  | { kind: 'policy.add'; policy: PolicySpecD; reason: string; network?: string }
+  | (NftPlanOp & { network?: string });
 
 export type OpKind = Op['kind'];
 
@@ -24,6 +26,8 @@ export const PHASES: OpKind[][] = [
   ['link.create'],
   ['link.set', 'port.flags'],
   ['fdb.add', 'neigh.add', 'sa.add', 'policy.add'],
+  // nft last: each table is one atomic `nft -j -f` batch, independent of links
+  ['nft.apply'],
 ];
 
 export function describeOp(op: Op): string {
@@ -36,5 +40,6 @@ export function describeOp(op: Op): string {
     case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
     case 'sa.del': case 'sa.add': return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;
     case 'policy.del': case 'policy.add': return `${op.kind} ${op.policy.dir} ${op.policy.src}->${op.policy.dst}:${op.policy.dport}`;
+    case 'nft.apply': return `${op.summary} (${op.reason})`;
   }
 }

@@ -24,7 +24,7 @@ function view(over: Partial<NodeView> = {}): NodeView {
 /** The kernel after applying a desired state perfectly (no network attribution, as a dump would give). */
 function asActual(s: KernelState): KernelState {
   const strip = <T extends { network?: string }>(m: Map<string, T>) => new Map([...m].map(([k, v]) => { const { network: _n, ...rest } = v; return [k, rest as T]; }));
-  return { links: strip(s.links), ports: new Map(s.ports), fdb: strip(s.fdb), neigh: strip(s.neigh), sas: strip(s.sas), policies: strip(s.policies) };
+  return { links: strip(s.links), ports: new Map(s.ports), fdb: strip(s.fdb), neigh: strip(s.neigh), sas: strip(s.sas), policies: strip(s.policies), nft: new Map(s.nft) };
 }
 
 describe('desiredState', () => {
@@ -96,10 +96,10 @@ describe('plan', () => {
     expect(ops.some((o) => o.kind === 'port.flags')).toBe(true);
   });
 
-  it('removing a network deletes its links only (their entries go with them)', () => {
+  it('removing a network deletes its links only (their entries go with them) and the last local port\'s guard table', () => {
     const d = desiredState(view(), facts);
     const ops = plan(desiredState(view({ networks: {}, endpoints: {} }), facts), asActual(d));
-    expect(ops.map((o) => o.kind)).toEqual(['link.delete', 'link.delete']);
+    expect(ops.map((o) => o.kind)).toEqual(['link.delete', 'link.delete', 'nft.apply']);
   });
 
   it('removing an endpoint deletes its FDB and neigh entries', () => {

@@ -5,6 +5,7 @@
  * plan zero ops. Objects on a link that is deleted go with it: no separate delete; on a
  * recreated link they are re-added.
  */
+import { planNft } from './nft-table.js';
 import type { Op } from './ops.js';
 import type { KernelState, LinkSpec } from './types.js';
 
@@ -14,6 +15,7 @@ export function plan(desired: KernelState, actual: KernelState): Op[] {
   planLinks(desired, actual, ops, gone);
   planPorts(desired, actual, ops);
   planLeaves(desired, actual, ops, gone);
+  ops.push(...planNft(desired.nft, actual.nft ?? new Map()));
   return ops;
 }
 

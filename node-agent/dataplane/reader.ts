@@ -9,6 +9,8 @@ import { dumpLinks, type LinkState } from '../kernel/link.js';
 import { dumpNeigh, NUD_PERMANENT } from '../kernel/neigh.js';
 import type { NetlinkGateway } from '../kernel/netlink.js';
 import { parseGeneveData } from '../kernel/geneve.js';
+import { nftList, type NftCommand, type NftFamily, type NftTable } from '../kernel/nft.js';
+import { parseTable } from './nft-table.js';
 import { parseVxlanData } from '../kernel/vxlan.js';
 import { dumpPolicies, dumpSas, FREIGHT_REQID } from '../kernel/xfrm.js';
 import { emptyState, fdbKey, isOwnedLink, isRuntimePort, neighKey, policyKey, saKey, type KernelState, type LinkSpec } from './types.js';
@@ -96,4 +98,14 @@ export function orientSas(st: KernelState, underlayIp: string): void {
     const sa = { ...s, dir: s.dst === underlayIp ? ('in' as const) : ('out' as const) };
     st.sas.set(saKey(sa), sa);
   }
+}
+
+/** The agent's nft tables as they are (families without a `freight` table are absent). */
+export function readNft(list: (family: NftFamily) => NftCommand[] = nftList): Map<NftFamily, NftTable> {
+  const out = new Map<NftFamily, NftTable>();
+  for (const family of ['bridge', 'inet'] as const) {
+    const t = parseTable(family, list(family));
+    if (t) out.set(family, t);
+  }
+  return out;
 }

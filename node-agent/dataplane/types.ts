@@ -1,5 +1,6 @@
 /** Kernel state as the dataplane models it: desired (from the view) and actual (from dumps) share these shapes. */
 import type { Capabilities } from '../../protocol/stream.js';
+import type { NftFamily, NftTable } from '../kernel/nft.js';
 
 export type TunnelKind = 'vxlan' | 'geneve';
 
@@ -69,6 +70,8 @@ export interface KernelState {
   neigh: Map<string, NeighSpec>;
   sas: Map<string, SaSpecD>;
   policies: Map<string, PolicySpecD>;
+  /** the agent's nft tables (`bridge freight`, `inet freight`); absent family = no table */
+  nft: Map<NftFamily, NftTable>;
 }
 
 export interface NetworkError {
@@ -93,7 +96,7 @@ export const saKey = (s: SaSpecD): string => `${s.dir}|${s.spi}|${s.dst}`;
 export const policyKey = (p: PolicySpecD): string => `${p.dir}|${p.src}|${p.dst}|${p.dport}`;
 
 export function emptyState(): KernelState {
-  return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map() };
+  return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map(), nft: new Map() };
 }
 
 /** Names: every object carries the `fr` prefix and fits IFNAMSIZ-1 (15). */

@@ -1,7 +1,8 @@
 /**
  * nftables through `nft -j -f FILE` (JSON written to a temp file: Node's stdin to nft is a
  * socketpair, which nft cannot read). A batch is atomic: a failing one leaves the previous
- * ruleset intact. Tables are named `freight`; anti-spoofing rules come later.
+ * ruleset intact. Tables are named `freight` (bridge: anti-spoofing, inet: ipsec guard;
+ * rulesets in nft-rules.ts, planning in dataplane/nft-table.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,31 +48,33 @@ export function nftDelete(family: NftFamily, table = NFT_TABLE): void {
   nftApply([{ delete: { table: { family, name: table } } }], `table ${family} ${table}`);
 }
 
-/**
- * inet table `freight`: drop plaintext (not ESP-decapsulated) VXLAN packets from the peers
- * of ipsec networks. Replaces the table's content in one atomic batch.
- */
-export function ipsecGuardRuleset(peers: string[], port = 4789): NftCommand[] {
-  const t = { family: 'inet', table: NFT_TABLE };
-  const cmds: NftCommand[] = [
-    { add: { table: { family: 'inet', name: NFT_TABLE } } },
-    { flush: { table: { family: 'inet', name: NFT_TABLE } } },
-    { add: { set: { ...t, name: 'ipsec_peers', type: 'ipv4_addr' } } },
-    { add: { chain: { ...t, name: 'input', type: 'filter', hook: 'input', prio: 0, policy: 'accept' } } },
-    {
-      add: {
-        rule: {
-          ...t, chain: 'input', expr: [
-            { match: { op: '==', left: { payload: { protocol: 'udp', field: 'dport' } }, right: port } },
-            { match: { op: '==', left: { payload: { protocol: 'ip', field: 'saddr' } }, right: '@ipsec_peers' } },
-            { match: { op: '==', left: { meta: { key: 'secpath' } }, right: false } },
-            { counter: null },
-            { drop: null },
-          ],
-        },
-      },
-    },
-  ];
-  if (peers.length) cmds.push({ add: { element: { ...t, name: 'ipsec_peers', elem: [...peers].sort() } } });
-  return cmds;
+/** A table as the dataplane models it; rules are identified by their comment. */
+export interface NftRule {
+  chain: string;
+  /** identity of the rule: change it whenever expr changes */
+  comment: string;
+  expr: unknown[];
+}
+
+export interface NftSetDef {
+  name: string;
+  type: string | string[];
+  /** canonical elements: concatenations joined with ' . ' */
+  elems: string[];
+}
+
+export interface NftChainDef {
+  name: string;
+  hook?: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
+  prio?: number;
+}
+
+export interface NftTable {
+  family: NftFamily;
+  counters: string[];
+  sets: NftSetDef[];
+  chains: NftChainDef[];
+  rules: NftRule[];
+  /** actual only: counter values */
+  counterValues?: Record<string, { packets: number; bytes: number }>;
 }

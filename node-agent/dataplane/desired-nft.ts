@@ -1,0 +1,46 @@
+/** Pure: the nft part of the desired state (anti-spoofing, ipsec guard) from the view. */
+import type { NodeView } from '../../protocol/view.js';
+import { ipsecGuardTable, spoofGuardTable, type GuardPort } from '../kernel/nft-rules.js';
+import { hostVethName } from '../runtime/paths.js';
+import type { DesiredState, NodeFacts } from './types.js';
+
+/** Every local endpoint's runtime port (containers and the infra container), as the runtime names it. */
+export function guardPorts(view: NodeView): (GuardPort & { network: string })[] {
+  const out: (GuardPort & { network: string })[] = [];
+  for (const e of Object.values(view.endpoints)) {
+    if (e.node !== view.node) continue;
+    out.push({ ifname: hostVethName(e.owner, e.ifindex), mac: e.mac, ip: e.ip, dhcpServer: e.kind === 'infra', network: e.network });
+  }
+  return out;
+}
+
+/**
+ * The ipsec guard covers every ipsec network in the view, even one this kernel cannot
+ * carry: plaintext of an ipsec VNI must never pass, whatever else failed.
+ */
+export function ipsecGuard(view: NodeView, underlayIp: string): { peers: string[]; vnis: number[] } | undefined {
+  const nets = Object.values(view.networks).filter((n) => n.type === 'ipsec');
+  if (!nets.length) return undefined;
+  const peers = new Set<string>();
+  for (const n of nets) for (const ip of n.flood) if (ip !== underlayIp) peers.add(ip);
+  for (const k of Object.values(view.keys)) if (nets.some((n) => n.id === k.network)) peers.add(k.peerIp);
+  return { peers: [...peers], vnis: nets.map((n) => n.vni) };
+}
+
+export function addGuards(s: DesiredState, view: NodeView, facts: NodeFacts): void {
+  const ports = guardPorts(view);
+  const ipsec = ipsecGuard(view, facts.underlayIp);
+  if (!facts.capabilities.nft) {
+    // not fatal: the networks still carry traffic, unguarded, and the controller hears why
+    const why = facts.capabilities.details.nft ?? 'nft not available';
+    for (const id of [...new Set(ports.map((p) => p.network))].sort()) {
+      s.networkErrors.push({ network: id, message: `anti-spoofing off on node ${facts.node}: ${why}` });
+    }
+    for (const n of Object.values(view.networks).filter((x) => x.type === 'ipsec')) {
+      s.networkErrors.push({ network: n.id, message: `ipsec plaintext guard off on node ${facts.node}: ${why}` });
+    }
+    return;
+  }
+  if (ports.length) s.nft.set('bridge', spoofGuardTable(ports.map(({ network: _n, ...p }) => p)));
+  if (ipsec) s.nft.set('inet', ipsecGuardTable(ipsec.peers, ipsec.vnis));
+}

@@ -254,3 +254,42 @@ CREATE OR REPLACE VIEW infra_instances AS
   WHERE c.kind = 'infra';
 
 INSERT INTO schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
+
+-- Image repositories a tenant may pull RPM images from: a yum repository URL and the
+-- OpenPGP public key its image RPMs are signed with (docs/images.md). Nodes build each
+-- tenant's rpm keyring from exactly these keys, so removing a row revokes the key.
+CREATE TABLE IF NOT EXISTS image_repositories (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id  uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  name       text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  url        text NOT NULL CHECK (url ~ '^https?://[^[:space:]]+$'),
+  public_key text NOT NULL CHECK (public_key LIKE '%-----BEGIN PGP PUBLIC KEY BLOCK-----%'),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, name),
+  UNIQUE (tenant_id, url)
+);
+
+-- A tenant's repositories are part of its RPM containers' view items (keys, URLs): log them.
+CREATE OR REPLACE FUNCTION log_image_repository() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE r image_repositories%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM record_change('image_repositories', r.id, TG_OP, r.tenant_id, NULL, '{}');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS image_repositories_log ON image_repositories;
+CREATE TRIGGER image_repositories_log AFTER INSERT OR UPDATE OR DELETE ON image_repositories
+  FOR EACH ROW EXECUTE FUNCTION log_image_repository();
+
+-- Tenant scope for the API role, where row-level security is set up (above, when present).
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, DELETE ON image_repositories TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE image_repositories ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON image_repositories';
+    EXECUTE 'CREATE POLICY tenant_scope ON image_repositories USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;

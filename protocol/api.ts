@@ -17,7 +17,7 @@ export const NetworkCreate = z
 export const ContainerCreate = z
   .object({
     name: Name,
-    image: z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:-]*$/, 'an image name such as busybox'),
+    image: z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:+~^-]*$/, 'an image name such as busybox, or NAME:VERSION'),
     networks: z.array(Name).min(1).max(8),
     command: z.array(z.string().max(4096)).max(256).default([]),
     node: Name.optional(),

@@ -40,6 +40,16 @@ export const ViewEndpoint = z.object({
 });
 export type ViewEndpoint = z.infer<typeof ViewEndpoint>;
 
+/**
+ * Where an RPM image comes from: the repositories of the container's tenant and the
+ * public keys its images must be signed with. Present exactly when the container's
+ * image is pinned (`NAME:VERSION`); absent for directory images (`<stateDir>/images/NAME`).
+ */
+export const ImageSource = z.object({
+  repos: z.array(z.object({ name: z.string(), url: z.string(), publicKey: z.string() })),
+});
+export type ImageSource = z.infer<typeof ImageSource>;
+
 /** A container this node runs (also the infra instances, kind `infra`). */
 export const ViewContainer = z.object({
   id: z.string(),
@@ -53,6 +63,8 @@ export const ViewContainer = z.object({
   desired: z.enum(['running', 'stopped']),
   /** Generation of the desired spec: a change restarts the container. */
   generation: z.number().int(),
+  /** Optional (older controllers omit it): the image is an RPM image from these repositories. */
+  imageSource: ImageSource.optional(),
 });
 export type ViewContainer = z.infer<typeof ViewContainer>;
 

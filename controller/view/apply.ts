@@ -1,7 +1,8 @@
 import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import { imageSourceFor, setRepo } from './repos.js';
 import {
   indexAdd, indexDel,
-  type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow,
+  type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow,
 } from './state.js';
 
 /** What a refresh of the state may have changed, for the per-session diff. */
@@ -25,6 +26,7 @@ export interface Refresh {
   containers?: Array<[string, ContainerRow | null]>;
   endpoints?: Array<[string, EndpointRow | null]>;
   keys?: Array<[string, KeyRow | null]>;
+  repos?: Array<[string, RepoRow | null]>;
 }
 
 /** Applies fresh rows to the state (nodes and networks first: endpoints refer to them). */
@@ -32,6 +34,8 @@ export function applyRefresh(state: ClusterState, r: Refresh): Effects {
   const fx = emptyEffects();
   for (const [id, row] of r.nodes ?? []) setNode(state, id, row, fx);
   for (const [id, row] of r.networks ?? []) setNetwork(state, id, row, fx);
+  // before containers: a container's view item carries its tenant's repositories
+  for (const [id, row] of r.repos ?? []) setRepo(state, id, row, fx);
   for (const [id, row] of r.containers ?? []) setContainer(state, id, row, fx);
   for (const [id, row] of r.endpoints ?? []) setEndpoint(state, id, row, fx);
   for (const [id, row] of r.keys ?? []) setKey(state, id, row, fx);
@@ -65,10 +69,12 @@ function refreshEndpointView(state: ClusterState, id: string, fx: Effects): void
   fx.endpoints.add(id);
 }
 
-function containerView(c: ContainerRow): ViewContainer {
+export function containerView(state: ClusterState, c: ContainerRow): ViewContainer {
+  const imageSource = imageSourceFor(state, c);
   return {
     id: c.id, tenant: c.tenant, name: c.name, kind: c.kind, image: c.image, command: [...c.command],
     boot: c.boot, restart: c.restart, desired: c.desired, generation: c.generation,
+    ...(imageSource ? { imageSource } : {}),
   };
 }
 
@@ -112,7 +118,7 @@ export function setContainer(state: ClusterState, id: string, row: ContainerRow 
   indexDel(state.ctsByNode, old?.nodeId, id);
   if (row) {
     state.containers.set(id, row);
-    state.viewContainers.set(id, containerView(row));
+    state.viewContainers.set(id, containerView(state, row));
     indexAdd(state.ctsByNode, row.nodeId, id);
   } else {
     state.containers.delete(id);

@@ -76,6 +76,8 @@ export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[]
     else if (r.kind === 'ipsec_keys' && mine) t.keys.add(r.objectId);
     else if (r.kind === 'networks' && mayHold(r.objectId)) t.networks.add(r.objectId);
     else if (r.kind === 'nodes') touchNode(state, r.objectId, nodeId, mayHold, t);
+    // a tenant's repositories are inside its RPM containers' items: re-send those this node runs
+    else if (r.kind === 'image_repositories') for (const c of Object.values(cur.containers)) if (c.imageSource) t.containers.add(c.id);
     if (r.networkId && mayHold(r.networkId)) t.networks.add(r.networkId);
   }
   for (const netId of expand) {

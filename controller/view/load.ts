@@ -1,7 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import type { ChangeRow } from './diff.js';
-import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow } from './state.js';
+import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow } from './state.js';
 
 /** SQL that loads the cluster model; `$1` (uuid[]) restricts to touched ids when given. */
 const SQL = {
@@ -13,8 +13,9 @@ const SQL = {
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
   endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text FROM endpoints`,
   keys: `SELECT id::text, network_id::text, node_a::text, node_b::text, generation, spi_ab, spi_ba, key_ab, key_ba, phase FROM ipsec_keys`,
+  repos: `SELECT id::text, tenant_id::text, name, url, public_key FROM image_repositories`,
 };
-const ALIAS = { nodes: '', networks: 'n.', containers: 'c.', endpoints: '', keys: '' } as const;
+const ALIAS = { nodes: '', networks: 'n.', containers: 'c.', endpoints: '', keys: '', repos: '' } as const;
 
 type Raw = Record<string, unknown>;
 const str = (v: unknown) => String(v);
@@ -40,7 +41,9 @@ const toKey = (r: Raw): KeyRow => ({
   spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba), keyAb: str(r.key_ab), keyBa: str(r.key_ba), phase: r.phase as KeyRow['phase'],
 });
 
-const MAP = { nodes: toNode, networks: toNetwork, containers: toContainer, endpoints: toEndpoint, keys: toKey } as const;
+const toRepo = (r: Raw): RepoRow => ({ id: str(r.id), tenantId: str(r.tenant_id), name: str(r.name), url: str(r.url), publicKey: str(r.public_key) });
+
+const MAP = { nodes: toNode, networks: toNetwork, containers: toContainer, endpoints: toEndpoint, keys: toKey, repos: toRepo } as const;
 type Kind = keyof typeof MAP;
 
 async function rowsOf<K extends Kind>(q: Queryable, kind: K, ids?: string[]): Promise<Array<ReturnType<(typeof MAP)[K]>>> {
@@ -51,22 +54,26 @@ async function rowsOf<K extends Kind>(q: Queryable, kind: K, ids?: string[]): Pr
 
 /** Loads the whole model and the newest revision, from one consistent snapshot of the database. */
 export async function loadState(q: Queryable): Promise<{ state: ClusterState; revision: number }> {
-  const [nodes, networks, containers, endpoints, keys, rev] = [
+  const [nodes, networks, containers, endpoints, keys, repos, rev] = [
     await rowsOf(q, 'nodes'), await rowsOf(q, 'networks'), await rowsOf(q, 'containers'),
-    await rowsOf(q, 'endpoints'), await rowsOf(q, 'keys'),
+    await rowsOf(q, 'endpoints'), await rowsOf(q, 'keys'), await rowsOf(q, 'repos'),
     await q.query<{ r: string | null }>('SELECT max(revision)::text AS r FROM change_log'),
   ];
   const state = emptyState();
   const pairs = <T extends { id: string }>(rows: T[]) => rows.map((r) => [r.id, r] as [string, T]);
-  applyRefresh(state, { nodes: pairs(nodes), networks: pairs(networks), containers: pairs(containers), endpoints: pairs(endpoints), keys: pairs(keys) });
+  applyRefresh(state, { nodes: pairs(nodes), networks: pairs(networks), containers: pairs(containers), endpoints: pairs(endpoints), keys: pairs(keys), repos: pairs(repos) });
   return { state, revision: Number(rev.rows[0]?.r ?? 0) };
 }
 
-const KIND_OF_LOG: Record<string, Kind> = { nodes: 'nodes', networks: 'networks', containers: 'containers', endpoints: 'endpoints', ipsec_keys: 'keys' };
+const KIND_OF_LOG: Record<string, Kind> = {
+  nodes: 'nodes', networks: 'networks', containers: 'containers', endpoints: 'endpoints', ipsec_keys: 'keys', image_repositories: 'repos',
+};
 
 /** Re-reads every object the change rows name; missing objects come back as `null` (deleted). */
 export async function loadRefresh(q: Queryable, rows: ChangeRow[]): Promise<Refresh> {
-  const ids: Record<Kind, Set<string>> = { nodes: new Set(), networks: new Set(), containers: new Set(), endpoints: new Set(), keys: new Set() };
+  const ids: Record<Kind, Set<string>> = {
+    nodes: new Set(), networks: new Set(), containers: new Set(), endpoints: new Set(), keys: new Set(), repos: new Set(),
+  };
   for (const r of rows) {
     const kind = KIND_OF_LOG[r.kind];
     if (kind) ids[kind].add(r.objectId);

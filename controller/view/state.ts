@@ -15,6 +15,8 @@ export interface ContainerRow {
 export interface EndpointRow {
   id: string; networkId: string; containerId: string; ifindex: number; mac: string; ip: string; nodeId: string | null;
 }
+/** A tenant's image repository (yum URL + signing key): part of its RPM containers' view items. */
+export interface RepoRow { id: string; tenantId: string; name: string; url: string; publicKey: string }
 export interface KeyRow {
   id: string; networkId: string; nodeA: string; nodeB: string; generation: number;
   spiAb: number; spiBa: number; keyAb: string; keyBa: string; phase: 'inbound' | 'active' | 'retiring';
@@ -33,6 +35,9 @@ export interface ClusterState {
   containers: Map<string, ContainerRow>;
   endpoints: Map<string, EndpointRow>;
   keys: Map<string, KeyRow>;
+  repos: Map<string, RepoRow>;
+  /** tenant → its image repositories. */
+  reposByTenant: Map<string, Set<string>>;
   /** network → node → number of endpoints of that network on that node. */
   hosts: Map<string, Map<string, number>>;
   /** node → networks it hosts (derived from `hosts`). */
@@ -50,7 +55,7 @@ export interface ClusterState {
 export function emptyState(): ClusterState {
   return {
     nodes: new Map(), nodeIdByName: new Map(), networks: new Map(), containers: new Map(),
-    endpoints: new Map(), keys: new Map(), hosts: new Map(), netsByNode: new Map(),
+    endpoints: new Map(), keys: new Map(), repos: new Map(), reposByTenant: new Map(), hosts: new Map(), netsByNode: new Map(),
     epsByNetwork: new Map(), epsByNode: new Map(), epsByContainer: new Map(), ctsByNode: new Map(),
     keysByNetwork: new Map(), keysByNode: new Map(), viewEndpoints: new Map(), viewContainers: new Map(),
   };

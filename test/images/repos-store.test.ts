@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDb, sqlState, type Db } from '../../controller/store/db.js';
 import { addImageRepo, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
@@ -14,9 +13,7 @@ describe('image repositories per tenant (PostgreSQL)', () => {
     fresh = await freshDatabase('freight_images');
     db = await openDb({ databaseUrl: fresh.url, poolSize: 2 });
     await migrate(db);
-    const extra = await readFile(new URL('../../images/schema-images.sql', import.meta.url), 'utf8');
-    await db.script(extra);
-    await db.script(extra); // idempotent, like schema.sql
+    await migrate(db); // idempotent, like the rest of schema.sql (image_repositories included)
     await db.query(`INSERT INTO tenants (name) VALUES ('acme'), ('globex')`);
   });
   afterAll(async () => {

@@ -3,6 +3,10 @@ export type RuntimeErrorCode =
   | 'IMAGE_NOT_FOUND'
   | 'IMAGE_INVALID'
   | 'IMAGE_NAME_INVALID'
+  /** an RPM image failed verification (unsigned, unknown key, bad signature, tampered) */
+  | 'IMAGE_REFUSED'
+  /** an RPM image could not be fetched or installed */
+  | 'IMAGE_PULL_FAILED'
   | 'CONTAINER_NOT_FOUND'
   | 'BRIDGE_MISSING'
   | 'NETNS_FAILED'

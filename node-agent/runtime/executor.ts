@@ -7,6 +7,7 @@ import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
 import { mountOverlay, unmount } from './mounts.js';
 import { setupNetwork, teardownNetwork } from './network.js';
+import { rpmImageLayers } from './rpm-layers.js';
 import { nspawnArgs } from './nspawn.js';
 import { containerPaths, imageDir } from './paths.js';
 import { isAlive } from './proc.js';
@@ -40,11 +41,9 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
   const { spec } = st;
   const p = containerPaths(ctx.stateDir, spec.id);
   try {
-    if (!imageExists(ctx.stateDir, spec.image)) {
-      throw new RuntimeError('IMAGE_NOT_FOUND', 'start container', spec.name, `image ${spec.image} not found`);
-    }
+    const lower = await imageLayersOf(ctx, spec);
     await setupNetwork(ctx.gw, spec);
-    await mountOverlay(spec.name, { lower: imageDir(ctx.stateDir, spec.image), upper: p.upper, work: p.work, merged: p.merged });
+    await mountOverlay(spec.name, { lower, upper: p.upper, work: p.work, merged: p.merged });
     const l = await launch(p, spec.id, nspawnArgs(spec, p.merged), { nspawn: ctx.nspawn });
     const next: ContainerState = { ...st, ...l, phase: 'running', startedAt: ctx.now(), exitCode: null, reason: null };
     await writeState(ctx.stateDir, next);
@@ -61,6 +60,17 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
     ctx.log.warn({ container: spec.id, name: spec.name, err: next.reason }, transient ? 'container start deferred' : 'container start failed');
     return next;
   }
+}
+
+/** The read-only layers of the container's root: its RPM image's (verified, installed once per tenant) or its directory image. */
+async function imageLayersOf(ctx: ExecContext, spec: ContainerSpec): Promise<string | string[]> {
+  if (spec.imageSource) {
+    return rpmImageLayers({ stateDir: ctx.stateDir, tenant: spec.tenant, image: spec.image, repos: spec.imageSource.repos, what: spec.name, log: ctx.log });
+  }
+  if (!imageExists(ctx.stateDir, spec.image)) {
+    throw new RuntimeError('IMAGE_NOT_FOUND', 'start container', spec.name, `image ${spec.image} not found`);
+  }
+  return imageDir(ctx.stateDir, spec.image);
 }
 
 /** Still running? If not: exit code and reason from the wrapper's files, resources released. */

@@ -20,14 +20,16 @@ export function mountPoints(): Set<string> {
 export const isMounted = (dir: string): boolean => mountPoints().has(dir);
 
 /** overlayfs: the image read-only below, the container's own upper/work dirs above, so images are shared. */
-export async function mountOverlay(id: string, o: { lower: string; upper: string; work: string; merged: string }): Promise<void> {
+/** `lower`: one directory image, or an RPM image's layers (the image first, its base last). */
+export async function mountOverlay(id: string, o: { lower: string | string[]; upper: string; work: string; merged: string }): Promise<void> {
   if (isMounted(o.merged)) return;
   for (const d of [o.upper, o.work, o.merged]) await mkdir(d, { recursive: true });
-  for (const d of [o.lower, o.upper, o.work]) {
+  const lowers = typeof o.lower === 'string' ? [o.lower] : o.lower;
+  for (const d of [...lowers, o.upper, o.work]) {
     if (/[,:\s]/.test(d)) throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, `path ${d} has a comma, colon or blank`);
   }
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${o.lower},upperdir=${o.upper},workdir=${o.work}`, o.merged], { timeout: 10_000 });
+    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}`, o.merged], { timeout: 10_000 });
   } catch (e) {
     throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim());
   }

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { RestartPolicy } from '../../protocol/common.js';
-import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
+import { ImageSource, type ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
 import { INFRA_IMAGE, infraBinds, infraCommand } from './images.js';
 import { bridgeName, containerPaths, hostVethName } from './paths.js';
 
@@ -34,6 +34,8 @@ export const ContainerSpec = z.object({
   generation: z.number().int(),
   interfaces: z.array(InterfaceSpec),
   binds: z.array(BindSpec),
+  /** Present: `image` is a pinned RPM image from these repositories (optional: older state files lack it). */
+  imageSource: ImageSource.optional(),
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 
@@ -82,6 +84,8 @@ export function specFromView(
     generation: c.generation,
     interfaces,
     binds,
+    // repositories change what can be pulled, not what runs: outside runKey, no restart
+    ...(c.imageSource ? { imageSource: c.imageSource } : {}),
   };
 }
 

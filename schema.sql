@@ -105,7 +105,8 @@ CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 
 -- An endpoint's address lies inside its network, is not the network, broadcast or
 -- gateway address, and its container belongs to the network's tenant.
-CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql AS $$
+-- SECURITY DEFINER: it must see the real network and container rows, whatever the caller's row-level security allows.
+CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE
   n networks%ROWTYPE;
   c_tenant uuid;
@@ -143,6 +144,17 @@ CREATE TABLE IF NOT EXISTS ipsec_keys (
   CHECK (node_a < node_b),
   UNIQUE (network_id, node_a, node_b, generation)
 );
+-- The change-log revision of the row's last phase change: the key manager waits for both
+-- nodes' applied_revision to reach it before the next rotation step.
+ALTER TABLE ipsec_keys ADD COLUMN IF NOT EXISTS revision bigint NOT NULL DEFAULT 0;
+
+-- Key rotations asked for through the API (POST .../rotate-keys); the key manager removes a
+-- request once every node pair of the network has a key generated after it.
+CREATE TABLE IF NOT EXISTS ipsec_rotations (
+  network_id   uuid PRIMARY KEY REFERENCES networks(id) ON DELETE CASCADE,
+  tenant_id    uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  requested_at timestamptz NOT NULL DEFAULT now()
+);
 
 -- Audit log of mutating API calls.
 CREATE TABLE IF NOT EXISTS audit_log (
@@ -169,8 +181,9 @@ CREATE TABLE IF NOT EXISTS change_log (
   node_ids   uuid[] NOT NULL DEFAULT '{}'
 );
 
+-- SECURITY DEFINER: the API role (freight_api) may not write change_log itself.
 CREATE OR REPLACE FUNCTION record_change(kind text, obj uuid, op text, tenant uuid, net uuid, nodes uuid[])
-RETURNS void LANGUAGE plpgsql AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
 DECLARE rev bigint;
 BEGIN
   PERFORM pg_advisory_xact_lock(7405517);
@@ -231,6 +244,10 @@ CREATE OR REPLACE FUNCTION log_ipsec_key() RETURNS trigger LANGUAGE plpgsql AS $
 DECLARE r ipsec_keys%ROWTYPE;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' AND OLD.phase = NEW.phase AND OLD.generation = NEW.generation AND OLD.spi_ab = NEW.spi_ab
+     AND OLD.spi_ba = NEW.spi_ba AND OLD.key_ab = NEW.key_ab AND OLD.key_ba = NEW.key_ba THEN
+    RETURN NULL;  -- the key manager's bookkeeping (revision), not key state
+  END IF;
   PERFORM record_change('ipsec_keys', r.id, TG_OP, NULL, r.network_id, ARRAY[r.node_a, r.node_b]);
   RETURN NULL;
 END $$;
@@ -252,6 +269,73 @@ CREATE OR REPLACE VIEW infra_instances AS
   SELECT c.network_id, c.id AS container_id, e.ip, e.mac, c.node_id, c.observed_state
   FROM containers c JOIN endpoints e ON e.container_id = c.id
   WHERE c.kind = 'infra';
+
+-- Row-level security: the second line of tenant isolation (docs/security.md).
+-- Every API transaction runs as freight_api (SET LOCAL ROLE) with freight.tenant set to the
+-- caller's tenant id, or '*' for admins; without the setting a query sees no row. The table
+-- owner (migrations, the push loader, the key manager) is not subject to these policies.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    CREATE ROLE freight_api NOLOGIN NOSUPERUSER NOBYPASSRLS;
+  END IF;
+EXCEPTION WHEN duplicate_object OR unique_violation THEN NULL;  -- another database's migrate created it meanwhile
+END $$;
+DO $$
+BEGIN
+  -- a non-superuser owner must be a member to SET ROLE; a superuser needs nothing
+  IF NOT (SELECT rolsuper FROM pg_roles WHERE rolname = current_user) AND NOT pg_has_role(current_user, 'freight_api', 'MEMBER') THEN
+    EXECUTE format('GRANT freight_api TO %I', current_user);
+  END IF;
+END $$;
+
+CREATE OR REPLACE FUNCTION freight_scope_visible(tenant uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT tenant::text = current_setting('freight.tenant', true) OR current_setting('freight.tenant', true) = '*'
+$$;
+
+ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
+ALTER TABLE networks ENABLE ROW LEVEL SECURITY;
+ALTER TABLE containers ENABLE ROW LEVEL SECURITY;
+ALTER TABLE endpoints ENABLE ROW LEVEL SECURITY;
+ALTER TABLE ipsec_rotations ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS tenant_scope ON tenants;
+CREATE POLICY tenant_scope ON tenants USING (freight_scope_visible(id));
+DROP POLICY IF EXISTS tenant_scope ON networks;
+CREATE POLICY tenant_scope ON networks USING (freight_scope_visible(tenant_id));
+DROP POLICY IF EXISTS tenant_scope ON containers;
+CREATE POLICY tenant_scope ON containers USING (freight_scope_visible(tenant_id));
+DROP POLICY IF EXISTS tenant_scope ON endpoints;
+CREATE POLICY tenant_scope ON endpoints USING (freight_scope_visible(tenant_id));
+DROP POLICY IF EXISTS tenant_scope ON ipsec_rotations;
+CREATE POLICY tenant_scope ON ipsec_rotations USING (freight_scope_visible(tenant_id));
+
+-- What the API may touch, and nothing more: no ipsec_keys (key material never reaches the API),
+-- no change_log writes (record_change is SECURITY DEFINER), no schema_version.
+GRANT USAGE ON SCHEMA public TO freight_api;
+GRANT SELECT, INSERT, DELETE ON tenants TO freight_api;
+GRANT SELECT, INSERT, UPDATE, DELETE ON networks, containers, endpoints, ipsec_rotations TO freight_api;
+GRANT SELECT, DELETE ON nodes TO freight_api;
+GRANT UPDATE (name) ON tenants, nodes TO freight_api;  -- SELECT ... FOR UPDATE needs an UPDATE right; names never change
+GRANT SELECT, INSERT, UPDATE ON tokens TO freight_api;
+GRANT SELECT ON change_log, audit_log TO freight_api;
+REVOKE ALL ON ipsec_keys, schema_version FROM freight_api;
+
+-- Cluster-wide figures a tenant-scoped transaction cannot compute from the rows it sees.
+-- Node loads count every tenant's containers (scheduling must not depend on who asks).
+CREATE OR REPLACE FUNCTION freight_node_loads(ready_only boolean)
+RETURNS TABLE (id uuid, name text, ready boolean, containers bigint)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT n.id, n.name, n.ready, count(c.id) FROM nodes n LEFT JOIN containers c ON c.node_id = n.id
+   WHERE n.ready OR NOT ready_only GROUP BY n.id, n.name, n.ready
+$$;
+-- VNIs are unique across tenants: the lowest free one, over every tenant's networks.
+CREATE OR REPLACE FUNCTION freight_free_vni() RETURNS int
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
+  SELECT min(u.v + 1) FROM (SELECT 0 AS v UNION ALL SELECT vni FROM networks) u
+   WHERE u.v < 16777215 AND NOT EXISTS (SELECT 1 FROM networks n WHERE n.vni = u.v + 1)
+$$;
+REVOKE ALL ON FUNCTION freight_node_loads(boolean), freight_free_vni() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION freight_node_loads(boolean), freight_free_vni() TO freight_api;
 
 INSERT INTO schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
 

@@ -13,14 +13,18 @@ export const ERROR_STATUS = {
   container_not_found: 404,
   node_not_found: 404,
   token_not_found: 404,
+  image_not_found: 404,
+  image_repo_not_found: 404,
   conflict: 409,
   overlap: 409,
   in_use: 409,
   pool_exhausted: 409,
   body_too_large: 413,
+  too_many_auth_failures: 429,
   unsupported_media_type: 415,
   database_unavailable: 503,
   node_unavailable: 503,
+  image_repo_unavailable: 503,
   internal: 500,
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
@@ -67,6 +71,8 @@ const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
   endpoints_network_id_mac_key: ['conflict', 'the MAC is already allocated in the network'],
   nodes_name_key: ['conflict', 'a node with this name already exists'],
   tokens_hash_key: ['conflict', 'the token already exists'],
+  image_repositories_tenant_id_name_key: ['conflict', 'the tenant already has an image repository of this name'],
+  image_repositories_tenant_id_url_key: ['conflict', 'the tenant already has an image repository with this URL'],
 };
 
 /** Maps a database error to an ApiError, or undefined when it is not the client's doing. */

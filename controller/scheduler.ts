@@ -29,12 +29,11 @@ export function assignMany(nodes: NodeLoad[], count: number): Array<NodeLoad | n
   return out;
 }
 
+/** Every tenant's containers count (a SECURITY DEFINER function: a tenant-scoped caller sees only its own rows). */
 export async function nodeLoads(q: Queryable, readyOnly: boolean): Promise<NodeLoad[]> {
   const { rows } = await q.query<{ id: string; name: string; ready: boolean; containers: string }>(
-    `SELECT n.id, n.name, n.ready, count(c.id) AS containers
-       FROM nodes n LEFT JOIN containers c ON c.node_id = n.id
-      ${readyOnly ? 'WHERE n.ready' : ''}
-      GROUP BY n.id, n.name, n.ready`,
+    'SELECT id, name, ready, containers FROM freight_node_loads($1)',
+    [readyOnly],
   );
   return rows.map((r) => ({ id: r.id, name: r.name, ready: r.ready, containers: Number(r.containers) }));
 }

@@ -2,7 +2,7 @@ import { z } from 'zod';
 import { NetworkCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ipToInt } from '../ipam.js';
-import { createNetwork, deleteNetwork, getNetwork, listNetworks } from '../store/networks.js';
+import { createNetwork, deleteNetwork, getNetwork, listNetworks, requestKeyRotation } from '../store/networks.js';
 import { guard } from './guard.js';
 import { route, tenantOf } from './route.js';
 
@@ -62,6 +62,18 @@ export const networkRoutes = [
       const op = `delete network ${params.tenant}/${params.network}`;
       await guard(op, () => deps.db.tx(async (q) => deleteNetwork(q, tenantOf(tenant, params.tenant, op), params.network, op)));
       return undefined;
+    },
+  }),
+  route({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/networks/:network/rotate-keys',
+    summary: "rotate an ipsec network's keys now (the key manager does it with overlap; keys are never returned)",
+    op: 'rotate keys',
+    auth: 'any',
+    status: 202,
+    handler: ({ params, tenant, deps }) => {
+      const op = `rotate keys of network ${params.tenant}/${params.network}`;
+      return guard(op, () => deps.db.tx(async (q) => requestKeyRotation(q, tenantOf(tenant, params.tenant, op), params.network, op)));
     },
   }),
 ];

@@ -4,16 +4,23 @@ import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Batcher } from '../store/batch.js';
 import { authenticateFor, requireAdmin, type Principal, type ScopedTenant } from '../auth.js';
+import type { AuthLimiter } from '../auth-limit.js';
+import type { AuditLog } from '../audit.js';
 import { ApiError, fromZod } from '../errors.js';
+import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
 
 /** What every handler may use: injected, never module-level. */
 export interface Deps {
+  /** In a handler: the request's row-level security scope (freight_api, its tenant or '*'). */
   db: Db;
   log: Logger;
   push: Pick<import('../push/index.js').PushHub, 'requestLogs' | 'metrics' | 'close'>;
   now: () => Date;
   /** Group commit for container creates. */
   batch: Batcher;
+  /** Repeated authentication failures per source address → 429. */
+  authLimit: AuthLimiter;
+  audit: AuditLog;
 }
 
 export interface Ctx<B, Q> {
@@ -44,12 +51,31 @@ export interface RouteDef<B = unknown, Q = unknown> {
 
 export const route = <B = undefined, Q = undefined>(r: RouteDef<B, Q>): RouteDef => r as unknown as RouteDef;
 
-async function principalFor(req: FastifyRequest, def: RouteDef, deps: Deps) {
+async function principalFor(req: FastifyRequest, reply: FastifyReply, def: RouteDef, deps: Deps) {
+  const wait = deps.authLimit.retryAfterMs(req.ip);
+  if (wait > 0) {
+    reply.header('retry-after', String(Math.ceil(wait / 1000)));
+    throw new ApiError('too_many_auth_failures', `${def.op}: too many failed authentications from ${req.ip}; retry in ${Math.ceil(wait / 1000)} s`);
+  }
   const tenantName = (req.params as Record<string, string | undefined>).tenant;
-  const r = await authenticateFor(deps.db, req.headers.authorization, tenantName);
+  let r: Awaited<ReturnType<typeof authenticateFor>>;
+  try {
+    r = await authenticateFor(deps.db, req.headers.authorization, tenantName);
+  } catch (err) {
+    if (err instanceof ApiError && err.code === 'unauthenticated') deps.authLimit.fail(req.ip);
+    throw err;
+  }
   if (r.principal.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
   if (def.auth === 'admin') requireAdmin(r.principal, def.op);
   return r;
+}
+
+/** The row-level security scope of a principal: its tenant, or every tenant for admins. */
+export const scopeOf = (p: Principal): Scope => (p.kind === 'tenant' ? p.tenantId : ALL_TENANTS);
+
+/** The handler's dependencies: every query runs as freight_api within the caller's scope. */
+function scopedDeps(deps: Deps, scope: Scope): Deps {
+  return { ...deps, db: scopedDb(deps.db, scope), batch: { run: (job) => deps.batch.run(job, scope) } };
 }
 
 /** The URL's tenant, or 404 tenant_not_found (also for another tenant's). */
@@ -67,11 +93,12 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
       method: def.method,
       url: def.url,
       handler: async (req, reply) => {
-        const { principal, tenant } = await principalFor(req, def, deps);
+        const { principal, tenant } = await principalFor(req, reply, def, deps);
         seen.set(req, { principal, tenantId: principal.kind === 'tenant' ? principal.tenantId : (tenant?.id ?? null) });
         const body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
         const query = def.query ? parse(def.query, req.query, def.op) : undefined;
-        const result = await def.handler({ principal, tenant, params: req.params as Record<string, string>, body, query, deps, reply });
+        const scoped = scopedDeps(deps, scopeOf(principal));
+        const result = await def.handler({ principal, tenant, params: req.params as Record<string, string>, body, query, deps: scoped, reply });
         if (result === undefined) return reply.code(204).send();
         return reply.code(def.status ?? 200).send(result);
       },

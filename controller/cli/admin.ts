@@ -60,7 +60,7 @@ export function nodeCommands(program: Command, io: () => Io): void {
   });
   n.command('show <name>').action(async (name: string) => {
     const r = (await io().req('GET', `/v1/nodes/${enc(name)}`)) as Row;
-    emit(io(), r, () => details(r));
+    emit(io(), r, () => nodeDetails(r));
   });
   n.command('delete <name>').action(async (name: string) => {
     await io().req('DELETE', `/v1/nodes/${enc(name)}`);
@@ -82,5 +82,37 @@ export function statusCommand(program: Command, io: () => Io): void {
           r.nodes.map((x) => [x.name, x.ready, age(x.lastSeen, now), x.desiredRevision, x.appliedRevision, x.lag]),
         ),
       );
+    });
+}
+
+/** Node fields, then one line per capability: `esp: unsupported (reason)` says why a network type is refused. */
+export function nodeDetails(r: Row): string {
+  const { capabilities, ...rest } = r;
+  const caps = (capabilities ?? {}) as { details?: Record<string, string> } & Record<string, unknown>;
+  const why = caps.details ?? {};
+  const lines = Object.entries(caps)
+    .filter(([k, v]) => k !== 'details' && typeof v === 'boolean')
+    .map(([k, v]) => `  ${k}: ${v ? 'supported' : 'unsupported'}${why[k] ? ` (${why[k]})` : ''}`);
+  for (const [k, v] of Object.entries(why)) if (!(k in caps)) lines.push(`  ${k}: ${v}`);
+  return details(rest) + `capabilities${lines.length ? '' : '  -'}\n` + lines.map((l) => `${l}\n`).join('');
+}
+
+export function auditCommand(program: Command, io: () => Io): void {
+  program
+    .command('audit')
+    .description('the audit log of mutating calls, newest first (admin)')
+    .option('--limit <n>', 'entries to show', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError('usage', `--limit: expected a positive number, got ${v}`, 2);
+      return Number(v);
+    }, 50)
+    .action(async (o: { limit: number }) => {
+      const items: Row[] = [];
+      let after: string | null = null;
+      while (items.length < o.limit) {
+        const page = (await io().req('GET', `/v1/audit?limit=${Math.min(1000, o.limit - items.length)}${after ? `&after=${enc(after)}` : ''}`)) as { items: Row[]; next: string | null };
+        items.push(...page.items);
+        if (!(after = page.next)) break;
+      }
+      emit(io(), items, () => table(['TIME', 'ACTOR', 'TENANT', 'METHOD', 'PATH', 'STATUS'], items.map((x) => [x.at, x.actor, x.tenant, x.method, x.path, x.status])));
     });
 }

@@ -2,7 +2,7 @@
 import { Command, CommanderError } from 'commander';
 import { CliError, client } from './client.js';
 import type { Io } from './output.js';
-import { nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
+import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
 import { containerCommands } from './containers.js';
 
@@ -26,6 +26,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   containerCommands(program, io);
   endpointsCommand(program, io);
   statusCommand(program, io);
+  auditCommand(program, io);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: write, writeErr });
   return program;
 }

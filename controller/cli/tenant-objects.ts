@@ -46,6 +46,13 @@ export function networkCommands(program: Command, io: () => Io): void {
     const r = (await io().req('GET', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`)) as Row;
     emit(io(), r, () => details(r));
   });
+  n.command('rotate-keys <tenant/name>')
+    .description("rotate an ipsec network's keys now (with overlap, in the background)")
+    .action(async (ref: string) => {
+      const { tenant, name } = splitRef(ref);
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}/rotate-keys`)) as Row;
+      emit(io(), r, () => `network ${ref}: key rotation requested at ${r.requestedAt}\n`);
+    });
   n.command('delete <tenant/name>').action(async (ref: string) => {
     const { tenant, name } = splitRef(ref);
     await io().req('DELETE', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`);

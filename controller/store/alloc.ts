@@ -56,12 +56,12 @@ export async function allocateMac(q: Queryable, net: NetRef, ip: string): Promis
   }
 }
 
-/** Lowest VNI not in use. Callers serialise with an advisory lock; the unique key catches the rest. */
+/**
+ * Lowest VNI not in use by any tenant (a SECURITY DEFINER function: a tenant-scoped caller sees
+ * only its own networks). Callers serialise with an advisory lock; the unique key catches the rest.
+ */
 export async function allocateVni(q: Queryable, op: string): Promise<number> {
-  const { rows } = await q.query<{ v: number | null }>(
-    `SELECT min(u.v + 1) AS v FROM (SELECT 0 AS v UNION ALL SELECT vni FROM networks) u
-      WHERE u.v < 16777215 AND NOT EXISTS (SELECT 1 FROM networks n WHERE n.vni = u.v + 1)`,
-  );
+  const { rows } = await q.query<{ v: number | null }>('SELECT freight_free_vni() AS v');
   if (rows[0]?.v == null) throw new ApiError('pool_exhausted', `${op}: no free VNI`);
   return Number(rows[0].v);
 }

@@ -1,6 +1,7 @@
 import type { Db, Queryable } from './db.js';
 import { ApiError } from '../errors.js';
 import { newMemo, type TxMemo } from './containers.js';
+import { enterScope, type Scope } from './scope.js';
 
 /**
  * Group commit for container creates. Every write takes the change-log lock until its
@@ -13,11 +14,13 @@ import { newMemo, type TxMemo } from './containers.js';
  * every job of the batch runs again on its own.
  */
 export interface Batcher {
-  run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>): Promise<T>;
+  /** `scope`: the row-level security scope the job runs in (each job of a batch gets its own); omitted → the owner. */
+  run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>, scope?: Scope): Promise<T>;
 }
 
 interface Pending {
   job: (q: Queryable, memo: TxMemo) => Promise<unknown>;
+  scope?: Scope;
   resolve(v: unknown): void;
   reject(e: unknown): void;
 }
@@ -26,7 +29,11 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const queue: Pending[] = [];
   let running = false;
 
-  const alone = (p: Pending) => db.tx((q) => p.job(q, newMemo())).then(p.resolve, p.reject);
+  const step = async (p: Pending, q: Queryable, memo: TxMemo) => {
+    if (p.scope !== undefined) await enterScope(q, p.scope);
+    return p.job(q, memo);
+  };
+  const alone = (p: Pending) => db.tx((q) => step(p, q, newMemo())).then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1) return alone(batch[0]);
@@ -36,7 +43,7 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
         const memo = newMemo();
         for (const p of batch) {
           try {
-            results.push({ ok: true, v: await p.job(q, memo) });
+            results.push({ ok: true, v: await step(p, q, memo) });
           } catch (err) {
             if (!(err instanceof ApiError)) throw err;
             results.push({ ok: false, v: err });
@@ -60,9 +67,9 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   }
 
   return {
-    run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>): Promise<T> {
+    run<T>(job: (q: Queryable, memo: TxMemo) => Promise<T>, scope?: Scope): Promise<T> {
       return new Promise<T>((resolve, reject) => {
-        queue.push({ job, resolve: resolve as (v: unknown) => void, reject });
+        queue.push({ job, scope, resolve: resolve as (v: unknown) => void, reject });
         if (!running) void drain();
       });
     },

@@ -122,3 +122,17 @@ export async function deleteNetwork(q: Queryable, t: Tenant, name: string, op: s
   if (n > 0) throw new ApiError('in_use', `${op}: ${n} containers still attached (${(used.rows[0].names ?? []).join(', ')})`);
   await q.query('DELETE FROM networks WHERE id = $1', [rows[0].id]);
 }
+
+/** Records a key rotation request for an ipsec network and wakes the key manager (channel freight_keys). */
+export async function requestKeyRotation(q: Queryable, t: Tenant, name: string, op: string): Promise<{ network: string; requestedAt: string }> {
+  const { rows } = await q.query<{ id: string; type: string }>('SELECT id, type FROM networks WHERE tenant_id = $1 AND name = $2', [t.id, name]);
+  if (!rows[0]) throw new ApiError('network_not_found', `${op}: network ${name} not found in tenant ${t.name}`);
+  if (rows[0].type !== 'ipsec') throw new ApiError('invalid', `${op}: network ${name} is ${rows[0].type}, only ipsec networks have keys`);
+  const r = await q.query<{ requested_at: Date | string }>(
+    `INSERT INTO ipsec_rotations (network_id, tenant_id) VALUES ($1, $2)
+     ON CONFLICT (network_id) DO UPDATE SET requested_at = now() RETURNING requested_at`,
+    [rows[0].id, t.id],
+  );
+  await q.query("SELECT pg_notify('freight_keys', $1)", [rows[0].id]);
+  return { network: name, requestedAt: new Date(r.rows[0].requested_at).toISOString() };
+}

@@ -1,0 +1,21 @@
+import { z } from 'zod';
+import { Pagination } from '../../protocol/api.js';
+import { listAudit } from '../store/audit.js';
+import { guard } from './guard.js';
+import { route } from './route.js';
+
+export const auditRoutes = [
+  route<undefined, z.infer<typeof Pagination>>({
+    method: 'GET',
+    url: '/v1/audit',
+    summary: 'the audit log of mutating calls (who, what, when), newest first; bodies are never recorded',
+    op: 'list audit',
+    auth: 'admin',
+    query: Pagination,
+    handler: async ({ query, deps }) => {
+      // this replica's buffered entries first: an admin reads what it just did
+      await deps.audit.flush();
+      return guard('list audit', () => listAudit(deps.db, query.limit, query.after));
+    },
+  }),
+];

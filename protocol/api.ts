@@ -37,6 +37,12 @@ export const TokenCreate = z
     if (v.kind === 'node' && !v.node) ctx.addIssue({ code: 'custom', path: ['node'], message: 'required for a node token' });
   });
 export const ContainerAction = z.object({ action: z.enum(['start', 'stop']) }).strict();
+/** `POST …/containers/:name/upgrade`: another version of its RPM image (the newest when omitted). */
+export const ContainerUpgrade = z
+  .object({ version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+~^]{0,63}$/, 'an rpm version such as 1.2 (no dashes)').optional() })
+  .strict()
+  .default({});
+export type ContainerUpgrade = z.infer<typeof ContainerUpgrade>;
 export const Pagination = z.object({
   limit: z.coerce.number().int().min(1).max(1000).default(100),
   after: z.string().max(200).optional(),

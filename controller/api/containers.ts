@@ -3,6 +3,8 @@ import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api
 import { ApiError } from '../errors.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { guard } from './guard.js';
+import { resolveDeps } from './images.js';
+import { imageForCreate } from '../images/resolve.js';
 import { route, tenantOf } from './route.js';
 
 const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
@@ -16,10 +18,13 @@ export const containerRoutes = [
     auth: 'any',
     body: ContainerCreate,
     status: 201,
-    handler: ({ params, body, tenant, deps }) => {
+    handler: async ({ params, body, tenant, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;
       const t = tenantOf(tenant, params.tenant, op);
-      return guard(op, () => deps.batch.run((q, memo) => createContainer(q, t, body, op, memo)));
+      // outside the transaction: reading the tenant's repositories may take a network round trip
+      const image = await guard(op, () => imageForCreate(deps.db, t.name, body.image, op, resolveDeps()));
+      const pinned = { ...body, image };
+      return guard(op, () => deps.batch.run((q, memo) => createContainer(q, t, pinned, op, memo)));
     },
   }),
   route<undefined, z.infer<typeof Pagination>>({

@@ -1,0 +1,114 @@
+import { ContainerUpgrade } from '../../protocol/api.js';
+import { addImageRepo, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
+import { outdated } from '../../images/resolve.js';
+import { parseImageRef } from '../../images/ref.js';
+import { ApiError } from '../errors.js';
+import { pin, tenantIndex, type ResolveDeps } from '../images/resolve.js';
+import { containerImage, pinnedContainers, setContainerImage } from '../images/store.js';
+import { getContainer } from '../store/containers.js';
+import { guard } from './guard.js';
+import { route, tenantOf } from './route.js';
+
+/** Repository timeout for API calls: FREIGHT_IMAGE_REPO_TIMEOUT_MS, else the default. */
+export const resolveDeps = (env: NodeJS.ProcessEnv = process.env): ResolveDeps => {
+  const ms = Number(env.FREIGHT_IMAGE_REPO_TIMEOUT_MS);
+  return Number.isFinite(ms) && ms > 0 ? { timeoutMs: ms } : {};
+};
+
+const repoRoutes = [
+  route<ImageRepoCreate>({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/image-repositories',
+    summary: 'let a tenant pull RPM images from a yum repository signed with this public key',
+    op: 'add image repository',
+    auth: 'any',
+    body: ImageRepoCreate,
+    status: 201,
+    handler: ({ params, body, tenant, deps }) => {
+      const op = `add image repository ${params.tenant}/${body.name}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      return guard(op, () => deps.db.tx((q) => addImageRepo(q, t.name, body)));
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/image-repositories',
+    summary: "a tenant's image repositories (URL and public key)",
+    op: 'list image repositories',
+    auth: 'any',
+    handler: ({ params, tenant, deps }) => {
+      const op = `list image repositories of ${params.tenant}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      return guard(op, async () => ({ items: await listImageRepos(deps.db, t.name), next: null }));
+    },
+  }),
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/image-repositories/:name',
+    summary: 'show an image repository',
+    op: 'get image repository',
+    auth: 'any',
+    handler: async ({ params, tenant, deps }) => {
+      const op = `get image repository ${params.tenant}/${params.name}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      const hit = (await guard(op, () => listImageRepos(deps.db, t.name))).find((r) => r.name === params.name);
+      if (!hit) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${t.name}`);
+      return hit;
+    },
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tenants/:tenant/image-repositories/:name',
+    summary: "remove a tenant's image repository (its key stops verifying on the nodes)",
+    op: 'remove image repository',
+    auth: 'any',
+    handler: async ({ params, tenant, deps }) => {
+      const op = `remove image repository ${params.tenant}/${params.name}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      const gone = await guard(op, () => deps.db.tx((q) => removeImageRepo(q, t.name, params.name)));
+      if (!gone) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${t.name}`);
+      return undefined;
+    },
+  }),
+];
+
+const upgradeRoutes = [
+  route({
+    method: 'GET',
+    url: '/v1/tenants/:tenant/images/outdated',
+    summary: "the tenant's containers whose RPM image has a newer version in its repositories",
+    op: 'outdated images',
+    auth: 'any',
+    handler: async ({ params, tenant, deps }) => {
+      const op = `outdated images of ${params.tenant}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      const pinned = await guard(op, () => pinnedContainers(deps.db, t.id));
+      if (pinned.length === 0) return { items: [], next: null };
+      const index = (await tenantIndex(deps.db, t.name, op, resolveDeps())) ?? [];
+      const items = outdated(pinned.map((c) => ({ container: c.name, image: c.image })), index).map((o) => ({ tenant: t.name, ...o }));
+      return { items, next: null };
+    },
+  }),
+  route<ContainerUpgrade>({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/containers/:name/upgrade',
+    summary: 'run a container on another version of its RPM image (newest by default), keeping its addresses',
+    op: 'upgrade container',
+    auth: 'any',
+    body: ContainerUpgrade,
+    handler: async ({ params, body, tenant, deps }) => {
+      const op = `upgrade container ${params.tenant}/${params.name}`;
+      const t = tenantOf(tenant, params.tenant, op);
+      const current = await guard(op, () => containerImage(deps.db, t.id, t.name, params.name, op));
+      if (!current.includes(':')) throw new ApiError('conflict', `${op}: image ${current} is a directory image, not an RPM image from a repository`);
+      const name = parseImageRef(current).name;
+      const index = await tenantIndex(deps.db, t.name, op, resolveDeps());
+      if (!index) throw new ApiError('image_not_found', `${op}: tenant ${t.name} has no image repositories`);
+      const next = pin({ name, version: body.version }, index, t.name, op);
+      if (next !== current) await guard(op, () => deps.db.tx((q) => setContainerImage(q, t.id, t.name, params.name, next, op)));
+      return guard(op, () => getContainer(deps.db, t, params.name, op));
+    },
+  }),
+];
+
+export const imageRoutes = [...repoRoutes, ...upgradeRoutes];

@@ -14,6 +14,8 @@ import { networkRoutes } from './api/networks.js';
 import { containerRoutes } from './api/containers.js';
 import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
+import { auditRoutes } from './api/audit.js';
+import { createAuthLimiter, type AuthLimitOptions } from './auth-limit.js';
 
 export interface AppOptions {
   db: Db;
@@ -24,9 +26,11 @@ export interface AppOptions {
   bodyLimit?: number;
   now?: () => Date;
   version?: string;
+  /** Authentication failures per source address before 429 (default 20 per minute). */
+  authLimit?: AuthLimitOptions;
 }
 
-export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...imageRoutes];
+export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
 
 /** The part of the push hub the API uses (logs, metrics, shutdown). */
 export type ApiHub = Pick<PushHub, 'requestLogs' | 'metrics' | 'close'>;
@@ -49,17 +53,20 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   }) as unknown as FastifyInstance;
   const metrics = createHttpMetrics();
   const hubRef: { hub: ApiHub } = { hub: noPush };
+  const audit = createAuditLog(opts.db, opts.log);
+  const now = opts.now ?? (() => new Date());
   const deps: Deps = {
     db: opts.db,
     log: opts.log,
     get push() {
       return hubRef.hub;
     },
-    now: opts.now ?? (() => new Date()),
+    now,
     batch: createBatcher(opts.db),
+    authLimit: createAuthLimiter({ now: () => now().getTime(), ...opts.authLimit }),
+    audit,
   };
 
-  const audit = createAuditLog(opts.db, opts.log);
   const seen: Seen = new WeakMap();
   installParsing(app);
   installErrors(app);

@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   in_use: 409,
   pool_exhausted: 409,
   body_too_large: 413,
+  too_many_auth_failures: 429,
   unsupported_media_type: 415,
   database_unavailable: 503,
   node_unavailable: 503,

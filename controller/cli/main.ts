@@ -5,6 +5,7 @@ import type { Io } from './output.js';
 import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
 import { containerCommands } from './containers.js';
+import { imageCommands, upgradeCommand } from './images.js';
 
 /** Builds the freightctl program; `write`/`writeErr` and `env` are injected for tests. */
 export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Command {
@@ -24,6 +25,8 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   networkCommands(program, io);
   nodeCommands(program, io);
   containerCommands(program, io);
+  upgradeCommand(program, io);
+  imageCommands(program, io);
   endpointsCommand(program, io);
   statusCommand(program, io);
   auditCommand(program, io);

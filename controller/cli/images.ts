@@ -1,0 +1,108 @@
+import { readFile } from 'node:fs/promises';
+import type { Command } from 'commander';
+import { buildImage } from '../../images/build.js';
+import { parseBase, parseEnv, parsePorts } from '../../images/cli-args.js';
+import { isImageError } from '../../images/errors.js';
+import { publishRepo } from '../../images/publish.js';
+import { signRpms } from '../../images/sign.js';
+import { CliError, enc, listAll, splitRef } from './client.js';
+import { table } from './format.js';
+import { emit, type Io } from './output.js';
+
+type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const collect = (v: string, prev: string[] = []) => [...prev, v];
+
+/** Local tooling errors carry the image catalogue's code, like API errors carry theirs. */
+async function local<T>(fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (isImageError(e)) throw new CliError(e.code, e.message, 1);
+    throw e;
+  }
+}
+
+/**
+ * `freightctl image …`: build, sign and publish run locally (rpmbuild, rpmsign, createrepo_c),
+ * `repo` and `outdated` talk to the controller.
+ */
+export function imageCommands(program: Command, io: () => Io): void {
+  const img = program.command('image').description('container images as signed RPMs (docs/images.md)');
+  img.command('build <name>')
+    .description('build an image RPM locally (no controller involved)')
+    .requiredOption('--version <v>', 'image version (rpm version: no dashes)')
+    .option('--from <dir>', 'rootfs directory (for a derivative: only its overriding directories)')
+    .option('--packages <rpm...>', 'RPM files installed into a fresh tree')
+    .option('--base <name:version>', 'base image of a derivative')
+    .option('--command <arg...>', 'default command')
+    .option('--env <k=v>', 'environment variable (repeatable)', collect)
+    .option('--port <p>', 'exposed port, 80 or 53/udp (repeatable)', collect)
+    .option('--out <dir>', 'output directory', '.')
+    .action(async (name: string, o: Row) => {
+      const r = await local(async () => {
+        const manifest = { name, version: o.version, command: o.command ?? [], env: parseEnv(o.env ?? []), ports: parsePorts(o.port ?? []), base: parseBase(o.base) };
+        return buildImage({ manifest, from: o.from, packages: o.packages, outDir: o.out });
+      });
+      emit(io(), r, () => `${r.rpm}\n`);
+    });
+  img.command('sign <rpm...>')
+    .description('sign image RPMs in place with rpmsign')
+    .requiredOption('--key-id <id>', 'gpg key id, fingerprint or user id')
+    .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
+    .action(async (rpms: string[], o: Row) => {
+      await local(() => signRpms(rpms, { keyId: o.keyId, gnupgHome: o.gnupgHome }));
+      emit(io(), { signed: rpms }, () => rpms.map((r) => `signed ${r}\n`).join(''));
+    });
+  img.command('publish <dir> [rpm...]')
+    .description('copy RPMs into a repository directory and rebuild its metadata (createrepo_c)')
+    .action(async (dir: string, rpms: string[]) => {
+      await local(() => publishRepo(dir, rpms));
+      emit(io(), { published: dir, rpms }, () => `published ${dir}\n`);
+    });
+  img.command('outdated [tenant]')
+    .description('containers whose RPM image has a newer version in their repositories')
+    .action(async (tenant?: string) => {
+      const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
+      const items: Row[] = [];
+      for (const t of tenants) items.push(...((await io().req('GET', `/v1/tenants/${enc(t)}/images/outdated`)) as Row).items);
+      emit(io(), items, () => table(['TENANT', 'CONTAINER', 'IMAGE', 'CURRENT', 'NEWEST'], items.map((x) => [x.tenant, x.container, x.name, x.current, x.newest])));
+    });
+  repoCommands(img, io);
+}
+
+function repoCommands(img: Command, io: () => Io): void {
+  const repo = img.command('repo').description("a tenant's image repositories (yum URL + signing public key)");
+  repo.command('add <tenant> <name>')
+    .requiredOption('--url <url>', 'yum repository base URL (http or https)')
+    .requiredOption('--key <file>', 'ASCII-armoured OpenPGP public key file')
+    .action(async (tenant: string, name: string, o: Row) => {
+      const publicKey = await readFile(o.key, 'utf8').catch((e: Error) => {
+        throw new CliError('usage', `read key ${o.key}: ${e.message}`, 2);
+      });
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url: o.url, publicKey })) as Row;
+      emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
+    });
+  repo.command('list <tenant>').action(async (tenant: string) => {
+    const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
+    emit(io(), items, () => table(['TENANT', 'NAME', 'URL', 'CREATED'], items.map((x) => [x.tenant, x.name, x.url, x.createdAt])));
+  });
+  repo.command('remove <tenant/name>').action(async (ref: string) => {
+    const { tenant, name } = splitRef(ref);
+    await io().req('DELETE', `/v1/tenants/${enc(tenant)}/image-repositories/${enc(name!)}`);
+    emit(io(), { removed: ref }, () => `image repository ${ref} removed\n`);
+  });
+}
+
+/** `freightctl container upgrade TENANT/NAME [--version V]`, added to the existing `container` command. */
+export function upgradeCommand(program: Command, io: () => Io): void {
+  const container = program.commands.find((c) => c.name() === 'container');
+  if (!container) throw new Error('freightctl: the container command must be registered before upgrade');
+  container.command('upgrade <tenant/name>')
+    .description('run the container on another version of its RPM image (newest by default); addresses are kept')
+    .option('--version <v>', 'image version')
+    .action(async (ref: string, o: Row) => {
+      const { tenant, name } = splitRef(ref);
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers/${enc(name!)}/upgrade`, o.version ? { version: o.version } : {})) as Row;
+      emit(io(), r, () => `container ${tenant}/${r.name}: image ${r.image}\n`);
+    });
+}

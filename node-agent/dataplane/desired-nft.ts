@@ -9,7 +9,13 @@ export function guardPorts(view: NodeView): (GuardPort & { network: string })[] 
   const out: (GuardPort & { network: string })[] = [];
   for (const e of Object.values(view.endpoints)) {
     if (e.node !== view.node) continue;
-    out.push({ ifname: hostVethName(e.owner, e.ifindex), mac: e.mac, ip: e.ip, dhcpServer: e.kind === 'infra', network: e.network });
+    let ifname: string;
+    try {
+      ifname = hostVethName(e.owner, e.ifindex);
+    } catch {
+      continue; // the runtime cannot name (so cannot create) this port either
+    }
+    out.push({ ifname, mac: e.mac, ip: e.ip, dhcpServer: e.kind === 'infra', network: e.network });
   }
   return out;
 }

@@ -2,6 +2,7 @@
 import type { NodeView, ViewNetwork } from '../../protocol/view.js';
 import { OVERHEAD } from '../../protocol/common.js';
 import { ZERO_MAC } from '../kernel/fdb.js';
+import { addGeneve } from './desired-geneve.js';
 import { addGuards } from './desired-nft.js';
 import {
   bridgeName, emptyState, fdbKey, geneveName, neighKey, policyKey, saKey, vxlanName,
@@ -9,7 +10,7 @@ import {
 } from './types.js';
 
 export const VXLAN_PORT = 4789;
-export const GENEVE_PORT = 6081;
+export { GENEVE_PORT } from './desired-geneve.js';
 
 /** Why this node cannot carry the network, or undefined when it can. */
 export function unsupported(n: ViewNetwork, f: NodeFacts): string | undefined {
@@ -40,11 +41,13 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
     if (why) s.networkErrors.push({ network: n.id, message: why });
     else ok.set(n.id, n);
   }
-  for (const n of ok.values()) addNetwork(s, n, facts);
+  for (const n of ok.values()) addNetwork(s, n, view, facts);
   for (const e of Object.values(view.endpoints)) {
     const n = ok.get(e.network);
     if (!n || e.node === view.node || e.vtep === facts.underlayIp) continue; // local: the bridge learns it
-    const dev = n.type === 'geneve' ? geneveName(n.vni) : vxlanName(n.vni);
+    const dev = n.type === 'geneve' ? geneveName(n.vni, e.vtep) : vxlanName(n.vni);
+    // a geneve peer whose device name collided (reported): never point its MACs at another peer
+    if (n.type === 'geneve' && s.links.get(dev)?.remote !== e.vtep) continue;
     const br = bridgeName(n.vni);
     if (n.type !== 'geneve') {
       const self = { dev, mac: e.mac, table: 'self' as const, dst: e.vtep, network: n.id };
@@ -64,18 +67,11 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
   return s;
 }
 
-function addNetwork(s: DesiredState, n: ViewNetwork, f: NodeFacts): void {
+function addNetwork(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFacts): void {
   const br = bridgeName(n.vni);
   s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, network: n.id });
+  if (n.type === 'geneve') return addGeneve(s, n, view, f, br);
   const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();
-  if (n.type === 'geneve') {
-    const name = geneveName(n.vni);
-    s.links.set(name, {
-      name, kind: 'geneve', mtu: n.mtu, up: true, master: br, vni: n.vni, port: GENEVE_PORT,
-      remote: flood[0], learning: false, neighSuppress: true, network: n.id,
-    });
-    return;
-  }
   const name = vxlanName(n.vni);
   s.links.set(name, {
     name, kind: 'vxlan', mtu: n.mtu, up: true, master: br, vni: n.vni, local: f.underlayIp, port: VXLAN_PORT,

@@ -142,7 +142,7 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
       return setLinkMsg(need(resolve, op.name, 'set link'), op.name, { mtu: op.mtu, master, up: op.up });
     }
     case 'port.flags':
-      return portFlagsMsg(need(resolve, op.name, 'set port flags'), op.name, { learning: op.learning, neighSuppress: op.neighSuppress });
+      return portFlagsMsg(need(resolve, op.name, 'set port flags'), op.name, { learning: op.learning, neighSuppress: op.neighSuppress, isolated: op.isolated });
     case 'fdb.add':
     case 'fdb.del': {
       const e = op.entry;

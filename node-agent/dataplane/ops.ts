@@ -6,7 +6,7 @@ export type Op =
   | { kind: 'link.delete'; name: string; linkKind: string; reason: string; network?: string }
   | { kind: 'link.create'; link: LinkSpec; reason: string; network?: string }
   | { kind: 'link.set'; name: string; mtu?: number; master?: string | null; up?: boolean; reason: string; network?: string }
-  | { kind: 'port.flags'; name: string; learning: boolean; neighSuppress: boolean; reason: string; network?: string }
+  | { kind: 'port.flags'; name: string; learning: boolean; neighSuppress: boolean; isolated?: boolean; reason: string; network?: string }
   | { kind: 'fdb.del'; entry: FdbSpec; reason: string; network?: string }
   | { kind: 'fdb.add'; entry: FdbSpec; reason: string; network?: string }
   | { kind: 'neigh.del'; entry: NeighSpec; reason: string; network?: string }
@@ -35,7 +35,7 @@ export function describeOp(op: Op): string {
     case 'link.delete': return `delete ${op.linkKind} ${op.name} (${op.reason})`;
     case 'link.create': return `create ${op.link.kind} ${op.link.name} (${op.reason})`;
     case 'link.set': return `set ${op.name}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}${op.master !== undefined ? ` master ${op.master ?? 'none'}` : ''}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}`;
-    case 'port.flags': return `set port ${op.name} learning ${op.learning ? 'on' : 'off'} neigh_suppress ${op.neighSuppress ? 'on' : 'off'}`;
+    case 'port.flags': return `set port ${op.name} learning ${op.learning ? 'on' : 'off'} neigh_suppress ${op.neighSuppress ? 'on' : 'off'}${op.isolated ? ' isolated on' : ''}`;
     case 'fdb.del': case 'fdb.add': return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
     case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
     case 'sa.del': case 'sa.add': return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;

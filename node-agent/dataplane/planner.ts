@@ -64,11 +64,12 @@ function planLinks(desired: KernelState, actual: KernelState, ops: Op[], gone: S
 }
 
 function portFlagsMatch(d: LinkSpec, a: LinkSpec): boolean {
-  return d.learning === a.learning && d.neighSuppress === a.neighSuppress;
+  return d.learning === a.learning && d.neighSuppress === a.neighSuppress && (d.isolated ?? false) === (a.isolated ?? false);
 }
 
 function portFlags(d: LinkSpec): Op {
-  return { kind: 'port.flags', name: d.name, learning: d.learning ?? false, neighSuppress: d.neighSuppress ?? true, reason: 'port flags', network: d.network };
+  const flags = { learning: d.learning ?? false, neighSuppress: d.neighSuppress ?? true, isolated: d.isolated ?? false };
+  return { kind: 'port.flags', name: d.name, ...flags, reason: 'port flags', network: d.network };
 }
 
 /** Runtime-owned ports: only re-enslaved (never created, changed otherwise or deleted). */

@@ -33,6 +33,7 @@ export function linkSpec(l: LinkState, names: Map<number, string>): LinkSpec {
   if (l.kind !== 'bridge' && l.port) {
     s.learning = l.port.learning;
     s.neighSuppress = l.port.neighSuppress;
+    if (l.port.isolated) s.isolated = true;
   }
   return s;
 }

@@ -87,6 +87,8 @@ export function linkInfo(kind: string, data?: StreamData): Buffer {
 export interface BridgePortFlags {
   learning?: boolean;
   neighSuppress?: boolean;
+  /** isolated ports never forward to each other (split horizon between per-peer tunnels) */
+  isolated?: boolean;
 }
 
 /**
@@ -98,6 +100,7 @@ export function bridgePortInfo(flags: BridgePortFlags): Buffer {
   const port: nl.ifla.BridgePort = {};
   if (flags.learning !== undefined) port.learning = flags.learning ? 1 : 0;
   if (flags.neighSuppress !== undefined) port.neighSuppress = Buffer.from([flags.neighSuppress ? 1 : 0]);
+  if (flags.isolated !== undefined) port.isolated = Buffer.from([flags.isolated ? 1 : 0]);
   return toBuf(ifla.formatInfo({ slaveKind: 'bridge', slaveData: toBuf(ifla.formatBridgePort(port)) }));
 }
 

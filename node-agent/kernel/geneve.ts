@@ -1,7 +1,9 @@
 /**
- * GENEVE tunnel devices `frg-<vni>`. The geneve driver has no per-destination FDB, so a
- * device reaches one remote: the agent points it at the network's single remote VTEP
- * (first of the flood list). Multi-peer geneve needs per-peer devices (known gap).
+ * GENEVE tunnel devices. The geneve driver has no per-destination FDB, so a device reaches
+ * exactly one remote; the kernel demultiplexes received packets by (VNI, source address),
+ * so several devices with the same VNI and different remotes coexist. The dataplane makes
+ * one device per remote peer, `frg<vni hex>-<peer low 20 bits hex>` (dataplane/types.ts
+ * geneveName, dataplane/desired-geneve.ts).
  */
 import { newLinkMsg } from './link.js';
 import { be16, ifla, ip4, ip4str, type NlMsg } from './netlink.js';

@@ -17,7 +17,7 @@ export interface LinkState {
   /** `bridge` when the link is a bridge port */
   slaveKind?: string;
   /** bridge port flags when slaveKind is bridge */
-  port?: { learning: boolean; neighSuppress: boolean };
+  port?: { learning: boolean; neighSuppress: boolean; isolated: boolean };
   /** kind-specific data (IFLA_INFO_DATA), decoded by the kind's file */
   data?: Buffer;
 }
@@ -37,7 +37,7 @@ export function parseLink(m: LinkMessage): LinkState {
   if (info.slaveKind) s.slaveKind = info.slaveKind;
   if (info.slaveKind === 'bridge' && info.slaveData) {
     const p = ifla.parseBridgePort(info.slaveData);
-    s.port = { learning: p.learning === 1, neighSuppress: !!p.neighSuppress && p.neighSuppress[0] === 1 };
+    s.port = { learning: p.learning === 1, neighSuppress: !!p.neighSuppress && p.neighSuppress[0] === 1, isolated: !!p.isolated && p.isolated[0] === 1 };
   }
   return s;
 }

@@ -1,10 +1,13 @@
 /**
  * The agent's two nft tables, as pure data (applied by the dataplane planner):
  *
- * `bridge freight` — anti-spoofing on runtime container ports (frh-…). The rule count is
- * fixed: per-port facts live in sets keyed by iifname, so a container adds set elements,
- * never rules. Frames from a frh- port whose (iifname, MAC) is not in `port_mac` — wrong
- * MAC, or a port the view does not know — are dropped first.
+ * `bridge freight` — anti-spoofing on the container ports the view assigns (frh-<8 of
+ * container id><ifindex>, the runtime's names; the infra container's too). The rule count
+ * is fixed: per-port facts live in sets keyed by iifname, so a container adds set
+ * elements, never rules. Frames from a guarded port whose (iifname, MAC) is not in
+ * `port_mac` are dropped first. Links the view does not name (test harness veths, a
+ * runtime port of a container already gone from the view) are not guarded: the runtime
+ * creates ports only from the view's endpoints.
  *
  * `inet freight` — ipsec guard: plaintext VXLAN (UDP 4789) of ipsec networks' VNIs to or
  * from ipsec peers is dropped unless it was ESP-decapsulated (input: `meta ipsec missing`)
@@ -39,7 +42,7 @@ const rule = (chain: string, name: string, expr: Expr[]): NftRule => ({ chain, c
 function spoofRules(): NftRule[] {
   const g = 'guard';
   return [
-    rule('prerouting', 'ports', [cmp(meta('iifname'), '==', 'frh-*'), { jump: { target: g } }]),
+    rule('prerouting', 'ports', [cmp(meta('iifname'), '==', '@ports'), { jump: { target: g } }]),
     rule(g, 'mac', [cmp(iifPlus(pl('ether', 'saddr')), '!=', '@port_mac'), ...drop('spoof_mac')]),
     rule(g, 'ipv6', [cmp(pl('ether', 'type'), '==', 'ip6'), ...drop('ipv6')]),
     // VLAN tags, PPPoE, … would hide the IP/ARP checks: only IPv4 and ARP pass
@@ -67,6 +70,7 @@ export function spoofGuardTable(ports: GuardPort[]): NftTable {
     family: 'bridge',
     counters: [...SPOOF_COUNTERS],
     sets: [
+      { name: 'ports', type: 'ifname', elems: sorted.map((p) => p.ifname) },
       { name: 'port_mac', type: ['ifname', 'ether_addr'], elems: sorted.map((p) => `${p.ifname} . ${p.mac}`) },
       { name: 'port_ip', type: ['ifname', 'ipv4_addr'], elems: sorted.map((p) => `${p.ifname} . ${p.ip}`) },
       { name: 'dhcp_servers', type: 'ifname', elems: sorted.filter((p) => p.dhcpServer).map((p) => p.ifname) },

@@ -1,0 +1,38 @@
+/**
+ * Pure: multi-peer geneve. The geneve driver has no per-destination FDB (one device, one
+ * remote), so a network gets one device per remote peer, each a port of the network's
+ * bridge: learning off, neigh_suppress on, and `isolated` on — isolated ports never
+ * forward to each other, so a broadcast from one peer is not relayed to the others
+ * (split horizon; without it, three nodes would loop broadcasts). Known remote MACs get
+ * static `master` FDB entries on the port of the peer hosting them; unknown and
+ * broadcast frames flood to every peer port (head-end replication by the bridge).
+ */
+import type { NodeView, ViewNetwork } from '../../protocol/view.js';
+import { geneveName, type DesiredState, type NodeFacts } from './types.js';
+
+export const GENEVE_PORT = 6081;
+
+/** The remote peers of a geneve network: its flood list and the VTEPs of its remote endpoints. */
+export function genevePeers(n: ViewNetwork, view: NodeView, f: NodeFacts): string[] {
+  const peers = new Set(n.flood);
+  for (const e of Object.values(view.endpoints)) if (e.network === n.id && e.node !== view.node) peers.add(e.vtep);
+  peers.delete(f.underlayIp);
+  return [...peers].sort();
+}
+
+export function addGeneve(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFacts, bridge: string): void {
+  const owner = new Map<string, string>();
+  for (const peer of genevePeers(n, view, f)) {
+    const name = geneveName(n.vni, peer);
+    const other = owner.get(name);
+    if (other) {
+      s.networkErrors.push({ network: n.id, message: `geneve network ${n.tenant}/${n.name} (vni ${n.vni}): peers ${other} and ${peer} share device name ${name}; ${peer} is unreachable` });
+      continue;
+    }
+    owner.set(name, peer);
+    s.links.set(name, {
+      name, kind: 'geneve', mtu: n.mtu, up: true, master: bridge, vni: n.vni, port: GENEVE_PORT, remote: peer,
+      learning: false, neighSuppress: true, isolated: true, network: n.id,
+    });
+  }
+}

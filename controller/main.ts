@@ -30,9 +30,14 @@ async function main(argv: string[]): Promise<void> {
     .option('--listen <addr>', 'HOST:PORT to listen on', '127.0.0.1:7400')
     .option('--tls-cert <file>', 'TLS certificate (PEM)')
     .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--ipsec-rotate-hours <hours>', 'rotate ipsec keys after this many hours', (v: string) => {
+      const h = Number(v);
+      if (!Number.isFinite(h) || h <= 0) throw new Error(`--ipsec-rotate-hours ${v}: expected a positive number`);
+      return h;
+    }, 24)
     .action(async (o) => {
       const { stop } = await serve(
-        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
+        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
         log,
       );
       const onSignal = (sig: string) => {

@@ -4,6 +4,7 @@ import { buildApp } from './app.js';
 import { authenticate, ensureAdminToken } from './auth.js';
 import { schedulePending } from './scheduler.js';
 import { migrate, openDb, type OpenOptions } from './store/db.js';
+import { startKeyManager } from './keys/manager.js';
 
 export interface ServeOptions extends OpenOptions {
   listen: string;
@@ -13,6 +14,8 @@ export interface ServeOptions extends OpenOptions {
   /** Where the generated admin token is printed once. */
   print: (line: string) => void;
   scheduleEveryMs?: number;
+  /** Period of ipsec key rotation (default 24 h). */
+  ipsecRotateHours?: number;
 }
 
 /** `host:port` or `[v6]:port` or `:port`. */
@@ -42,10 +45,13 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<{ address:
       .catch((err) => log.warn({ err }, 'schedule pending failed'));
   const timer = setInterval(tick, opts.scheduleEveryMs ?? 5000);
   void tick();
+  // one replica at a time generates and rotates ipsec keys (advisory lock on PostgreSQL)
+  const keys = await startKeyManager({ db, log, databaseUrl: opts.databaseUrl, rotateAfterMs: (opts.ipsecRotateHours ?? 24) * 3_600_000 });
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
       clearInterval(timer);
+      await keys.close();
       await app.close();
       await db.close();
       log.info('freight-controller stopped');

@@ -97,6 +97,26 @@ describe('freightctl against a served controller', () => {
     expect((await ctl(['token', 'create', '--admin', '--node', 'x'])).code).toBe(2);
   });
 
+  it('shows node capabilities with the reason of what is unsupported, the audit log, and asks for key rotation', async () => {
+    const caps = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: { esp: 'kernel has no esp4 (modprobe esp4: not found)', geneve: 'EOPNOTSUPP' } };
+    await db.query("UPDATE nodes SET capabilities = $1::jsonb WHERE name = 'node-a'", [JSON.stringify(caps)]);
+    const show = (await ctl(['node', 'show', 'node-a'])).out;
+    expect(show).toMatch(/^name\s+node-a$/m);
+    expect(show).toContain('  esp: unsupported (kernel has no esp4 (modprobe esp4: not found))\n');
+    expect(show).toContain('  vxlan: supported\n');
+    expect(show).toContain('  geneve: unsupported (EOPNOTSUPP)\n');
+    await ctl(['network', 'create', 'acme/sec', '--type', 'ipsec', '--cidr', '10.5.0.0/24']);
+    const rot = await ctl(['network', 'rotate-keys', 'acme/sec']);
+    expect([rot.code, rot.out]).toEqual([0, expect.stringMatching(/^network acme\/sec: key rotation requested at \d{4}-/)]);
+    expect((await ctl(['network', 'rotate-keys', 'acme/blue'])).err).toMatch(/invalid: .*only ipsec networks have keys/);
+    const audit = (await ctl(['audit', '--limit', '2'])).out.trimEnd().split('\n');
+    expect(audit).toHaveLength(3);
+    expect(audit[0]).toMatch(/^TIME\s+ACTOR\s+TENANT\s+METHOD\s+PATH\s+STATUS$/);
+    expect(audit[1]).toMatch(/admin:[0-9a-f-]{36}\s+acme\s+POST\s+\/v1\/tenants\/acme\/networks\/blue\/rotate-keys\s+400$/);
+    expect(audit[2]).toMatch(/POST\s+\/v1\/tenants\/acme\/networks\/sec\/rotate-keys\s+202$/);
+    expect((await ctl(['audit', '--limit', '0'])).code).toBe(2);
+  });
+
   it('exits non-zero with the API code and message, and says when the controller is unreachable (the real binary)', async () => {
     const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN });
     expect(bad.code).toBe(1);

@@ -1,0 +1,61 @@
+import pg from 'pg';
+
+/** Session advisory lock held by the replica that runs the key manager. */
+export const KEY_MANAGER_LOCK = 7405521;
+
+/** Leadership: `acquire()` tries once; `held()` says whether this process still holds it. */
+export interface Leadership {
+  acquire(): Promise<boolean>;
+  held(): boolean;
+  release(): Promise<void>;
+}
+
+/** The only process on an embedded database (PGlite) always leads. */
+export const soleLeader = (): Leadership => ({ acquire: async () => true, held: () => true, release: async () => {} });
+
+/**
+ * pg_try_advisory_lock on a dedicated connection: the lock lives as long as the session,
+ * so a replica that dies or loses its connection hands leadership over by itself.
+ */
+export function advisoryLeader(url: string): Leadership {
+  let client: pg.Client | undefined;
+  let leading = false;
+  const drop = (c: pg.Client) => {
+    if (client !== c) return;
+    client = undefined;
+    leading = false;
+    c.end().catch(() => {});
+  };
+  return {
+    async acquire() {
+      if (leading) return true;
+      if (!client) {
+        const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+        c.on('error', () => drop(c));
+        c.on('end', () => drop(c));
+        client = c;
+        try {
+          await c.connect();
+        } catch {
+          drop(c);
+          return false;
+        }
+      }
+      const c = client;
+      try {
+        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [KEY_MANAGER_LOCK]);
+        leading = client === c && rows[0].ok === true;
+      } catch {
+        drop(c);
+      }
+      return leading;
+    },
+    held: () => leading,
+    async release() {
+      const c = client;
+      client = undefined;
+      leading = false;
+      await c?.end().catch(() => {});
+    },
+  };
+}

@@ -72,14 +72,15 @@ export function imageCommands(program: Command, io: () => Io): void {
 
 function repoCommands(img: Command, io: () => Io): void {
   const repo = img.command('repo').description("a tenant's image repositories (yum URL + signing public key)");
-  repo.command('add <tenant> <name>')
-    .requiredOption('--url <url>', 'yum repository base URL (http or https)')
+  // the URL is positional: freightctl's own --url (the controller's) is recognised anywhere on the line
+  repo.command('add <tenant> <name> <url>')
+    .description('let TENANT pull images from the yum repository at URL, signed with the key in --key')
     .requiredOption('--key <file>', 'ASCII-armoured OpenPGP public key file')
-    .action(async (tenant: string, name: string, o: Row) => {
+    .action(async (tenant: string, name: string, url: string, o: Row) => {
       const publicKey = await readFile(o.key, 'utf8').catch((e: Error) => {
         throw new CliError('usage', `read key ${o.key}: ${e.message}`, 2);
       });
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url: o.url, publicKey })) as Row;
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url, publicKey })) as Row;
       emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
     });
   repo.command('list <tenant>').action(async (tenant: string) => {

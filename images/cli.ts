@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /**
- * Image tooling: `npx tsx images/cli.ts <command>` (until `freightctl image …` mounts these).
+ * Image tooling for development: `npx tsx images/cli.ts <command>`. Users run
+ * `freightctl image build|sign|publish` (controller/cli/images.ts); pull, resolve and
+ * installed stay here for debugging a node without a cluster.
  *   build NAME --version V (--from DIR | --packages RPM…) [--base NAME:V] [--command ARG…] [--env K=V…] [--port P[/udp]…] [--out DIR]
  *   sign RPM… --key ID [--gnupg-home DIR]      publish REPO_DIR [RPM…]
  *   pull REF --state-dir DIR --tenant T --repo URL=KEYFILE…

@@ -95,10 +95,18 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
       handler: async (req, reply) => {
         const { principal, tenant } = await principalFor(req, reply, def, deps);
         seen.set(req, { principal, tenantId: principal.kind === 'tenant' ? principal.tenantId : (tenant?.id ?? null) });
-        const body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
-        const query = def.query ? parse(def.query, req.query, def.op) : undefined;
+        const params = req.params as Record<string, string>;
+        let body, query;
+        try {
+          body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
+          query = def.query ? parse(def.query, req.query, def.op) : undefined;
+        } catch (err) {
+          // another tenant's URL answers 404 whatever the body: nothing to learn from a 400
+          if (params.tenant !== undefined) tenantOf(tenant, params.tenant, def.op);
+          throw err;
+        }
         const scoped = scopedDeps(deps, scopeOf(principal));
-        const result = await def.handler({ principal, tenant, params: req.params as Record<string, string>, body, query, deps: scoped, reply });
+        const result = await def.handler({ principal, tenant, params, body, query, deps: scoped, reply });
         if (result === undefined) return reply.code(204).send();
         return reply.code(def.status ?? 200).send(result);
       },

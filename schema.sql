@@ -105,19 +105,21 @@ CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 
 -- An endpoint's address lies inside its network, is not the network, broadcast or
 -- gateway address, and its container belongs to the network's tenant.
--- SECURITY DEFINER: it must see the real network and container rows, whatever the caller's row-level security allows.
-CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+-- SECURITY DEFINER: it must see the real network and container rows, whatever the caller's row-level
+-- security allows. No SET search_path (it cost a fifth of the create rate: per-row GUC save and
+-- restore); every relation is schema-qualified instead, functions and operators are pg_catalog's.
+CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE
-  n networks%ROWTYPE;
+  n public.networks%ROWTYPE;
   c_tenant uuid;
 BEGIN
-  SELECT * INTO n FROM networks WHERE id = NEW.network_id;
+  SELECT * INTO n FROM public.networks WHERE id = NEW.network_id;
   IF NOT (NEW.ip << n.cidr) OR host(NEW.ip) = host(network(n.cidr)) OR host(NEW.ip) = host(broadcast(n.cidr))
      OR (n.gateway IS NOT NULL AND host(NEW.ip)::inet = host(n.gateway)::inet) THEN
     RAISE EXCEPTION 'address % is not a host address of network % (%)', host(NEW.ip), n.name, n.cidr
       USING ERRCODE = '23514', CONSTRAINT = 'endpoints_ip_in_network';
   END IF;
-  SELECT tenant_id INTO c_tenant FROM containers WHERE id = NEW.container_id;
+  SELECT tenant_id INTO c_tenant FROM public.containers WHERE id = NEW.container_id;
   IF c_tenant <> n.tenant_id OR NEW.tenant_id <> n.tenant_id THEN
     RAISE EXCEPTION 'endpoint tenant differs from its network''s tenant'
       USING ERRCODE = '23514', CONSTRAINT = 'endpoints_same_tenant';
@@ -181,13 +183,14 @@ CREATE TABLE IF NOT EXISTS change_log (
   node_ids   uuid[] NOT NULL DEFAULT '{}'
 );
 
--- SECURITY DEFINER: the API role (freight_api) may not write change_log itself.
+-- SECURITY DEFINER: the API role (freight_api) may not write change_log itself. Per row, so no
+-- SET search_path (see endpoint_check); relations are schema-qualified.
 CREATE OR REPLACE FUNCTION record_change(kind text, obj uuid, op text, tenant uuid, net uuid, nodes uuid[])
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER SET search_path = public, pg_temp AS $$
+RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$
 DECLARE rev bigint;
 BEGIN
   PERFORM pg_advisory_xact_lock(7405517);
-  INSERT INTO change_log (kind, object_id, op, tenant_id, network_id, node_ids)
+  INSERT INTO public.change_log (kind, object_id, op, tenant_id, network_id, node_ids)
   VALUES (kind, obj, lower(op), tenant, net, array_remove(nodes, NULL))
   RETURNING revision INTO rev;
   PERFORM pg_notify('freight_change', rev::text);

@@ -107,6 +107,13 @@ describe.each(backends)('row-level security on $name', (backend) => {
     expect(sqlState(err)).toBe('42501');
     const upd = await asApi(db, other, (q) => q.query<{ id: string }>("UPDATE containers SET desired_state = 'stopped' WHERE tenant_id = $1 RETURNING id", [acme]));
     expect(upd.rows).toHaveLength(0);
+    // an endpoint of its own into acme's network: the check trigger sees the real network (SECURITY DEFINER)
+    const acmeNet = (await db.query<{ id: string }>('SELECT id FROM networks WHERE tenant_id = $1', [acme])).rows[0].id;
+    const mine = (await db.query<{ id: string }>("SELECT id FROM containers WHERE tenant_id = $1 AND kind = 'container'", [other])).rows[0].id;
+    const cross = await asApi(db, other, (q) =>
+      q.query("INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac) VALUES ($1, $2, $3, 3, '10.0.0.77', '02:aa:00:00:00:77')", [other, acmeNet, mine]),
+    ).catch((e) => e);
+    expect([sqlState(cross), (cross as { constraint?: string }).constraint]).toEqual(['23514', 'endpoints_same_tenant']);
   });
 
   it('freight_api has no right on ipsec_keys, even as admin scope', async () => {

@@ -29,8 +29,16 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const queue: Pending[] = [];
   let running = false;
 
+  // the scope in force in a transaction (tracked per memo): consecutive jobs of one tenant enter it once
+  const scopes = new WeakMap<TxMemo, Scope>();
   const step = async (p: Pending, q: Queryable, memo: TxMemo) => {
-    if (p.scope !== undefined) await enterScope(q, p.scope);
+    if (p.scope !== undefined && scopes.get(memo) !== p.scope) {
+      await enterScope(q, p.scope);
+      scopes.set(memo, p.scope);
+    } else if (p.scope === undefined && scopes.has(memo)) {
+      await q.query("SELECT set_config('role', 'none', true), set_config('freight.tenant', '', true)"); // back to the owner
+      scopes.delete(memo);
+    }
     return p.job(q, memo);
   };
   const alone = (p: Pending) => db.tx((q) => step(p, q, newMemo())).then(p.resolve, p.reject);

@@ -8,6 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkType } from '../../protocol/common.js';
 import { sh } from '../support/netns.js';
+import { geneveName } from '../../node-agent/dataplane/types.js';
 import { endpoint, Harness, network, viewsFor, type ContainerNs } from '../netns/harness.js';
 import { startDrivers, type Driver } from './lib/driver.js';
 import { keysFor, spiOf, withKeys } from './lib/keys.js';
@@ -15,7 +16,7 @@ import { capture, pingOnce, pingWorks, xfrmStates } from './lib/probes.js';
 
 const CASES: Array<{ type: NetworkType; nodes: number; mtu: number; vni: number }> = [
   { type: 'vxlan', nodes: 3, mtu: 1450, vni: 101 },
-  { type: 'geneve', nodes: 2, mtu: 1450, vni: 102 },
+  { type: 'geneve', nodes: 3, mtu: 1450, vni: 102 },
   { type: 'ipsec', nodes: 3, mtu: 1410, vni: 103 },
 ];
 
@@ -48,7 +49,8 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
 
   it('the tunnel device, FDB and neighbour entries are the agent\'s', () => {
     const ns = h.node(0).ns;
-    const dev = type === 'geneve' ? `frg-${vni}` : `frx-${vni}`;
+    // geneve: one isolated port per peer (no per-destination FDB in geneve); this is node0's port to node1
+    const dev = type === 'geneve' ? geneveName(vni, h.node(1).underlayIp) : `frx-${vni}`;
     const link = sh('ip', ['-d', 'link', 'show', dev], { ns });
     expect(link).toMatch(new RegExp(`${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni} .*master frb-${vni}|master frb-${vni}.*${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni}`, 's'));
     expect(sh('ip', ['neigh', 'show', 'dev', `frb-${vni}`], { ns })).toContain(`10.77.0.11 lladdr 02:00:00:77:00:11 PERMANENT`);

@@ -24,6 +24,8 @@ const CONTROLLER = path.join(ROOT, 'dist/controller/main.js');
 const AGENT = path.join(ROOT, 'dist/node-agent/main.js');
 const CTL = path.join(ROOT, 'dist/controller/cli/main.js');
 export const CONTROLLER_IP = '198.18.0.254';
+/** A busybox container that takes its address by DHCP, then idles. */
+export const DHCP_CMD = ['sh', '-c', 'udhcpc -i eth0 -b -S -t 60 -T 1 -A 1 -s /usr/share/udhcpc/default.script; exec sleep 2147483647'];
 const PORT = 7400;
 
 export interface ClusterOptions {

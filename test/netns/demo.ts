@@ -5,13 +5,9 @@
  * the demo prints the endpoints table, pings across nodes, DNS answers, and a verdict.
  */
 import { readFileSync } from 'node:fs';
-import { Cluster } from './cluster.js';
+import { Cluster, DHCP_CMD } from './cluster.js';
 
 const once = process.argv.includes('--once');
-const DHCP_CMD = [
-  'sh', '-c',
-  'udhcpc -i eth0 -b -S -t 60 -T 1 -A 1 -s /usr/share/udhcpc/default.script; exec sleep 2147483647',
-];
 const PLAN = [
   { tenant: 'acme', name: 'web1', node: 'node0' },
   { tenant: 'acme', name: 'web2', node: 'node1' },

@@ -13,6 +13,7 @@
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Namespaces, sh, uniqueTag } from '../support/netns.js';
 import type { NodeView, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
@@ -134,6 +135,17 @@ interface Pending {
   reject: (e: Error) => void;
 }
 
+/**
+ * How to start the dataplane CLI: from source through tsx by default; from the compiled
+ * dist/ with FREIGHT_DATAPLANE_DIST=1 (under qemu's TCG tsx needs ~50 s to start, node
+ * ~5 s); or an explicit built file in FREIGHT_DATAPLANE_CLI.
+ */
+function dataplaneCli(): string[] {
+  if (process.env.FREIGHT_DATAPLANE_CLI) return [process.env.FREIGHT_DATAPLANE_CLI];
+  const dist = fileURLToPath(new URL('../../dist/node-agent/dataplane/cli.js', import.meta.url));
+  return process.env.FREIGHT_DATAPLANE_DIST === '1' && existsSync(dist) ? [dist] : ['--import', 'tsx', CLI];
+}
+
 /** A dataplane CLI child process; commands are answered in order. */
 export class DataplaneProc {
   readonly child: ChildProcessWithoutNullStreams;
@@ -143,7 +155,7 @@ export class DataplaneProc {
   private exited = false;
 
   constructor(readonly node: NodeNs, auditMs: number) {
-    this.child = spawn('ip', ['netns', 'exec', node.ns, process.execPath, '--import', 'tsx', CLI,
+    this.child = spawn('ip', ['netns', 'exec', node.ns, process.execPath, ...dataplaneCli(),
       '--node', node.name, '--underlay-ip', node.underlayIp, '--audit-ms', String(auditMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
     let readyResolve!: (v: Record<string, unknown>) => void;
     let readyReject!: (e: Error) => void;
@@ -168,8 +180,11 @@ export class DataplaneProc {
     });
   }
 
-  apply(view: NodeView): Promise<ApplyOut> {
-    return this.send({ cmd: 'apply', view }) as unknown as Promise<ApplyOut>;
+  /** Applies a view; throws with the driver's last log lines when the answer is not a result. */
+  async apply(view: NodeView): Promise<ApplyOut> {
+    const r = await this.send({ cmd: 'apply', view });
+    if (r.type !== 'result') throw new Error(`apply on ${this.node.name}: ${JSON.stringify(r)}\n${this.stderr.slice(-5).join('\n')}`);
+    return r as unknown as ApplyOut;
   }
 
   /** Lines the dataplane logged (pino JSON), parsed. */

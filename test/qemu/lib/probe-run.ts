@@ -7,7 +7,7 @@ import { Driver } from './driver.js';
 export async function probeInFreshNs(): Promise<Capabilities> {
   const nss = new Namespaces();
   const ns = nss.add(`fqprobe-${uniqueTag()}`);
-  const d = new Driver({ index: 0, name: 'probe', ns, underlayIp: '198.18.9.1' });
+  const d = new Driver({ index: 0, name: 'probe', ns, underlayIp: '198.18.9.1' }, 3_600_000);
   try {
     return (await d.ready).capabilities as Capabilities;
   } finally {

@@ -15,11 +15,10 @@ import { exportPublicKey } from '../../images/sign.js';
 import { haveTools, makeKey, stopAgents, tamper } from '../images/support.js';
 import { freshDatabase } from '../support/pg.js';
 import { isRoot, sh } from '../support/netns.js';
-import { busyboxImage, Cluster } from './cluster.js';
+import { busyboxImage, Cluster, DHCP_CMD } from './cluster.js';
 
 const REPO_IP = '198.18.0.253';
 const REPO_URL = `http://${REPO_IP}:8080/`;
-const DHCP_CMD = ['sh', '-c', 'udhcpc -i eth0 -b -S -t 60 -T 1 -A 1 -s /usr/share/udhcpc/default.script; exec sleep 2147483647'];
 const missing = !isRoot ? 'not root' : haveTools();
 if (missing) console.warn(`skipping RPM image end-to-end test: ${missing}`);
 

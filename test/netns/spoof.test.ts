@@ -11,11 +11,10 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Cluster } from './cluster.js';
+import { Cluster, DHCP_CMD } from './cluster.js';
 import { freshDatabase } from '../support/pg.js';
 import { isRoot, SKIP_REASON } from '../support/netns.js';
 
-const DHCP_CMD = ['sh', '-c', 'udhcpc -i eth0 -b -S -t 60 -T 1 -A 1 -s /usr/share/udhcpc/default.script; exec sleep 2147483647'];
 const FAKE_MAC = '02:66:66:66:66:01';
 const INFRA_IP = '10.0.0.254';
 

@@ -8,7 +8,7 @@
 #   qemu-system-x86 kmod xz-utils  the real-kernel suite (Debian's kernel under qemu)
 #   rpm createrepo-c gpg-agent gnupg  image RPMs: build, sign, publish, verify
 #   debootstrap        a Debian tree booted with systemd inside a container (runtime test)
-# and the npm packages (npm ci) when node_modules is absent or stale.
+# and the npm packages (from package-lock.json) when node_modules is absent or stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,9 @@ if [ ${#missing[@]} -gt 0 ]; then
 fi
 
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  echo "ensure-deps: npm ci" >&2
-  npm ci --no-audit --no-fund --loglevel=error
+  # `npm install` with the committed lock file, not `npm ci`: vite (under vitest) names an
+  # optional dependency the registry does not serve, which `npm ci` rejects as missing
+  # from the lock while `npm install` skips it as optional and leaves the lock unchanged
+  echo "ensure-deps: npm install (package-lock.json)" >&2
+  npm install --no-audit --no-fund --loglevel=error
 fi

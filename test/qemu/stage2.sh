@@ -5,7 +5,8 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t tmpfs -o mode=755 tmpfs /run; mkdir -p /run/netns /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
-mount -t tmpfs -o mode=1777 tmpfs /tmp
+# /tmp stays the host's (read-only lower, writable tmpfs overlay on top): a checkout
+# under /tmp — CI clones anywhere — must stay visible in the guest
 hostname freight-qemu; ip link set lo up
 echo "freight-qemu: guest $(uname -r) up after $(cut -d' ' -f1 /proc/uptime)s"
 # through a pipe, so that the command's stdout is not a tty (as in CI: no colours)

@@ -14,6 +14,11 @@ import { startDrivers, type Driver } from './lib/driver.js';
 import { keysFor, spiOf, withKeys } from './lib/keys.js';
 import { capture, pingOnce, pingWorks, xfrmStates } from './lib/probes.js';
 
+/** One line per finding in the suite's output (CI logs): network type first. */
+function report(type: string, text: string): void {
+  process.stdout.write(`[kernel-suite] ${type}: ${text}\n`);
+}
+
 const CASES: Array<{ type: NetworkType; nodes: number; mtu: number; vni: number }> = [
   { type: 'vxlan', nodes: 3, mtu: 1450, vni: 101 },
   { type: 'geneve', nodes: 3, mtu: 1450, vni: 102 },
@@ -43,8 +48,12 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
   });
 
   it('containers on different nodes ping each other', () => {
-    for (const to of cs.slice(1)) expect(pingWorks(cs[0].ns, to.ip), `${cs[0].ip} -> ${to.ip}`).toBe(true);
-    expect(pingWorks(cs[count - 1].ns, cs[0].ip)).toBe(true);
+    const results = [...cs.slice(1).map((to) => [cs[0], to]), [cs[count - 1], cs[0]]].map(([a, b]) => {
+      const ok = pingWorks(a.ns, b.ip);
+      return { ok, line: `${a.ip} (node${a.node}) -> ${b.ip} (node${b.node}): ${ok ? 'ok' : 'FAILED'}` };
+    });
+    report(type, `ping ${results.map((r) => r.line).join('; ')}`);
+    for (const r of results) expect(r.ok, r.line).toBe(true);
   });
 
   it('the tunnel device, FDB and neighbour entries are the agent\'s', () => {
@@ -68,8 +77,17 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
       const cap = await capture(n0.ns, 'ul0', ['host', n1.underlayIp]);
       expect(pingWorks(cs[0].ns, cs[1].ip, 5)).toBe(true);
       const lines = (await cap.stop()).split('\n').filter(Boolean);
-      expect(xfrmStates(n0.ns).find((s) => s.spi === spi)?.packets).toBeGreaterThanOrEqual(before + 5);
-      expect(xfrmStates(n1.ns).find((s) => s.spi === spi)?.packets).toBeGreaterThanOrEqual(5);
+      const enc = xfrmStates(n0.ns).find((s) => s.spi === spi)?.packets ?? 0;
+      const dec = xfrmStates(n1.ns).find((s) => s.spi === spi)?.packets ?? 0;
+      const protos = new Map<string, number>();
+      for (const l of lines) {
+        const p = /ESP\(spi=/.test(l) ? 'ESP' : /UDP|\.4789[: ]|VXLAN/.test(l) ? 'UDP (plaintext tunnel)' : 'other';
+        protos.set(p, (protos.get(p) ?? 0) + 1);
+      }
+      report(type, `ESP SA spi 0x${spi.toString(16)}: node0 encrypted ${enc - Math.max(before, 0)} packets during the ping, node1 decrypted ${dec} in all`);
+      report(type, `capture on node0's underlay: ${[...protos].map(([p, n]) => `${p} ${n}`).join(', ') || 'nothing'}`);
+      expect(enc).toBeGreaterThanOrEqual(before + 5);
+      expect(dec).toBeGreaterThanOrEqual(5);
       expect(lines.filter((l) => /ESP\(spi=/.test(l)).length).toBeGreaterThanOrEqual(10);
       expect(lines.filter((l) => /\.4789[: ]|VXLAN|UDP/.test(l))).toEqual([]);
     });

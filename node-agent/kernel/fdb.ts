@@ -6,6 +6,7 @@
  *   bridge forward known remote MACs straight to the tunnel and let ARP suppression
  *   (neigh_suppress) answer for them.
  */
+import { NTF, NUD, packNeigh } from './neigh-codec.js';
 import { AF_BRIDGE, NLM_F, RTM, ip4, ip4str, macBuf, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
 
 const NUD_NOARP = 0x40;
@@ -40,10 +41,10 @@ export function addFdbMsg(e: FdbEntry, ifname = String(e.ifindex)): NlMsg {
     type: RTM.NEWNEIGH,
     // APPEND lets several all-zero-MAC entries coexist (one per remote VTEP)
     flags: NLM_F.CREATE | (self ? NLM_F.APPEND : NLM_F.REPLACE),
-    payload: neighPayload(
-      { family: AF_BRIDGE, ifindex: e.ifindex, state: self ? { permanent: true } : { noarp: true }, flags: self ? { self: true } : { master: true } },
-      self && e.dst ? { lladdr: macBuf(e.mac), dst: ip4(e.dst) } : { lladdr: macBuf(e.mac) },
-    ),
+    payload: [packNeigh(
+      { family: AF_BRIDGE, ifindex: e.ifindex, state: self ? NUD.PERMANENT : NUD.NOARP, flags: self ? NTF.SELF : NTF.MASTER },
+      { lladdr: e.mac, dst: self ? e.dst : undefined },
+    )],
     op: 'add fdb',
     target: describe(e, ifname),
   };
@@ -53,10 +54,7 @@ export function delFdbMsg(e: FdbEntry, ifname = String(e.ifindex)): NlMsg {
   const self = e.table === 'self';
   return {
     type: RTM.DELNEIGH,
-    payload: neighPayload(
-      { family: AF_BRIDGE, ifindex: e.ifindex, flags: self ? { self: true } : { master: true } },
-      self && e.dst ? { lladdr: macBuf(e.mac), dst: ip4(e.dst) } : { lladdr: macBuf(e.mac) },
-    ),
+    payload: [packNeigh({ family: AF_BRIDGE, ifindex: e.ifindex, flags: self ? NTF.SELF : NTF.MASTER }, { lladdr: e.mac, dst: self ? e.dst : undefined })],
     op: 'delete fdb',
     target: describe(e, ifname),
   };

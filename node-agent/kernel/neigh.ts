@@ -1,4 +1,5 @@
 /** Static ARP entries on tenant bridges (IP → MAC), used by neigh_suppress for ARP suppression. */
+import { NUD, packNeigh } from './neigh-codec.js';
 import { AF_INET, NLM_F, RTM, ip4, ip4str, macBuf, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
 
 export interface NeighEntry {
@@ -19,7 +20,7 @@ export function addNeighMsg(e: NeighEntry, ifname = String(e.ifindex)): NlMsg {
     type: RTM.NEWNEIGH,
     // REPLACE: a MAC change for the same IP is an in-place update
     flags: NLM_F.CREATE | NLM_F.REPLACE,
-    payload: neighPayload({ family: AF_INET, ifindex: e.ifindex, state: { permanent: true } }, { dst: ip4(e.ip), lladdr: macBuf(e.mac) }),
+    payload: [packNeigh({ family: AF_INET, ifindex: e.ifindex, state: NUD.PERMANENT }, { dst: e.ip, lladdr: e.mac })],
     op: 'add neigh',
     target: `${e.ip} lladdr ${e.mac} dev ${ifname}`,
   };
@@ -28,7 +29,7 @@ export function addNeighMsg(e: NeighEntry, ifname = String(e.ifindex)): NlMsg {
 export function delNeighMsg(e: Pick<NeighEntry, 'ifindex' | 'ip'>, ifname = String(e.ifindex)): NlMsg {
   return {
     type: RTM.DELNEIGH,
-    payload: neighPayload({ family: AF_INET, ifindex: e.ifindex }, { dst: ip4(e.ip) }),
+    payload: [packNeigh({ family: AF_INET, ifindex: e.ifindex }, { dst: e.ip })],
     op: 'delete neigh',
     target: `${e.ip} dev ${ifname}`,
   };

@@ -37,7 +37,8 @@ export function networkCommands(program: Command, io: () => Io): void {
     emit(io(), items, () =>
       table(
         ['TENANT', 'NAME', 'TYPE', 'VNI', 'CIDR', 'GATEWAY', 'MTU', 'INFRA', 'INFRA NODE'],
-        items.map((x) => [x.tenant, x.name, x.type, x.vni, x.cidr, x.gateway, x.mtu, x.infra?.ip, x.infra?.node]),
+        // no MTU set: each node uses its underlay MTU minus the encapsulation overhead
+        items.map((x) => [x.tenant, x.name, x.type, x.vni, x.cidr, x.gateway, x.mtu ?? 'auto', x.infra?.ip, x.infra?.node]),
       ),
     );
   });

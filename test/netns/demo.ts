@@ -153,7 +153,7 @@ async function main(): Promise<void> {
   });
   let ok = false;
   try {
-    say(`controller at 198.18.0.254:7400 (namespace ${c.h.underlay}); logs in ${c.logDir}`);
+    say(`controller at 198.18.0.254:7400 (namespace ${c.h.underlay}); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? " (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)" : ""}`);
     ok = await run(c);
     say(`\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address' : 'FAIL — see the lines marked FAIL above'}`);
     if (!once) {

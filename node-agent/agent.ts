@@ -6,7 +6,6 @@ import { Dataplane } from './dataplane/dataplane.js';
 import type { NetworkError } from './dataplane/types.js';
 import { InfraFiles } from './infra-files.js';
 import { ContainerRuntime } from './runtime/runtime.js';
-import { hostVethName } from './runtime/paths.js';
 import { AgentSession } from './session/session.js';
 import { loadView } from './session/store.js';
 
@@ -34,7 +33,7 @@ export function streamUrl(controller: string): string {
 
 /**
  * One node: the session delivers views; each view goes to the dataplane (networks,
- * FDB, neighbours, xfrm), then the infra config files, then the runtime (containers
+ * FDB, neighbours, xfrm, nft), then the infra config files, then the runtime (containers
  * and their veths). Only when all three are done does the session persist and ack.
  */
 export class Agent {
@@ -43,7 +42,6 @@ export class Agent {
   private session!: AgentSession;
   private readonly infra: InfraFiles;
   private networkErrors: NetworkError[] = [];
-  private attached = new Set<string>();
   private statusTimer?: NodeJS.Timeout;
   private resendTimer?: NodeJS.Timeout;
 
@@ -103,19 +101,7 @@ export class Agent {
     this.networkErrors = r.networkErrors.map((e) => ({ network: e.network, message: e.message }));
     await this.infra.sync(view);
     await this.runtime.apply(view);
-    await this.syncAttachments(view);
     this.reportSoon();
-  }
-
-  /** The dataplane keeps each local container port in its bridge (re-enslaved after a bridge repair). */
-  private async syncAttachments(view: NodeView): Promise<void> {
-    const want = new Map<string, string>();
-    for (const e of Object.values(view.endpoints)) {
-      if (e.node === view.node && view.containers[e.owner]) want.set(hostVethName(e.owner, e.ifindex), e.network);
-    }
-    for (const name of this.attached) if (!want.has(name)) this.dataplane.detach(name);
-    for (const [name, net] of want) if (!this.attached.has(name)) await this.dataplane.attach(name, net);
-    this.attached = new Set(want.keys());
   }
 
   private reportSoon(): void {

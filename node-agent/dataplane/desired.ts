@@ -3,7 +3,7 @@ import type { NodeView, ViewNetwork } from '../../protocol/view.js';
 import { OVERHEAD } from '../../protocol/common.js';
 import { ZERO_MAC } from '../kernel/fdb.js';
 import { addGeneve } from './desired-geneve.js';
-import { addGuards } from './desired-nft.js';
+import { addGuards, guardPorts } from './desired-nft.js';
 import {
   bridgeName, emptyState, fdbKey, geneveName, neighKey, policyKey, saKey, vxlanName,
   type DesiredState, type NodeFacts, type PortSpec,
@@ -60,7 +60,11 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
   }
   addKeys(s, view, facts, ok);
   addGuards(s, view, facts);
-  for (const [name, netId] of attachments) {
+  // the runtime's ports of this node's endpoints are known from the view itself;
+  // explicit attachments (tests, drivers) add to them
+  const ports = new Map<string, string>(guardPorts(view).map((p) => [p.ifname, p.network]));
+  for (const [name, netId] of attachments) ports.set(name, netId);
+  for (const [name, netId] of ports) {
     const n = ok.get(netId);
     if (n) s.ports.set(name, { name, master: bridgeName(n.vni) } satisfies PortSpec);
   }

@@ -36,6 +36,8 @@ export interface ClusterOptions {
   auditMs?: number;
   /** Write controller/agent logs here (default: the cluster's temp dir). */
   logDir?: string;
+  /** How long the controller and the agents may take to come up (default 60 s / 30 s; TCG guests need more). */
+  readyTimeoutMs?: number;
 }
 
 export interface ApiResult<T = any> {
@@ -83,7 +85,7 @@ export class Cluster {
       await c.waitFor(async () => {
         const r = await c.api('GET', '/v1/nodes');
         return r.status === 200 && (r.body.items ?? r.body).filter((n: any) => n.ready).length === o.nodes;
-      }, 30_000, 'all nodes ready');
+      }, o.readyTimeoutMs ?? 30_000, 'all nodes ready');
     } catch (e) {
       c.stop();
       throw e;
@@ -111,7 +113,7 @@ export class Cluster {
       env: { ...process.env, FREIGHT_ADMIN_TOKEN: this.adminToken },
     });
     this.relay ??= await openRelay(this.h.underlay, CONTROLLER_IP, PORT);
-    await this.waitFor(async () => (await this.api('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200, 60_000, 'controller healthy');
+    await this.waitFor(async () => (await this.api('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200, this.o.readyTimeoutMs ?? 60_000, 'controller healthy');
   }
 
   async stopController(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -240,6 +242,8 @@ export function reapContainers(stateDir: string): void {
  * PostgreSQL: reach it through its unix socket, which no network namespace hides.
  */
 export function viaSocket(url: string): string {
+  // a socket URL already (`postgresql://user@/db?host=/dir`: no host, which URL refuses)
+  if (!URL.canParse(url)) return url;
   const u = new URL(url);
   if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') return url;
   const dir = ['/var/run/postgresql', '/run/postgresql', '/tmp'].find((d) => existsSync(`${d}/.s.PGSQL.${u.port || 5432}`)) ?? '/var/run/postgresql';

@@ -5,6 +5,8 @@
 export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 mount -t tmpfs -o mode=755 tmpfs /run; mkdir -p /run/netns /dev/pts /dev/shm
 mount -t devpts devpts /dev/pts; mount -t tmpfs tmpfs /dev/shm
+# systemd-nspawn (the agents' containers) needs the unified cgroup hierarchy; PID 1 here is not systemd
+mountpoint -q /sys/fs/cgroup || mount -t cgroup2 cgroup2 /sys/fs/cgroup || echo "freight-qemu: cannot mount cgroup2"
 # /tmp stays the host's (read-only lower, writable tmpfs overlay on top): a checkout
 # under /tmp — CI clones anywhere — must stay visible in the guest
 hostname freight-qemu; ip link set lo up

@@ -6,7 +6,7 @@
  * only ESP, the API never shows key material, and a rotation requested through the API under
  * a 10 packets/s ping loses nothing, in the order inbound → outbound switched → old removed.
  */
-import { existsSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FREIGHT_REQID } from '../../node-agent/kernel/xfrm.js';
@@ -114,7 +114,7 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     // logs on the results share (they outlive the guest): /freight-out/lifecycle/*.log in the run dir
     const logDir = existsSync('/freight-out') ? '/freight-out/lifecycle' : undefined;
     if (logDir) mkdirSync(logDir, { recursive: true });
-    c = await Cluster.start({ nodes: 2, databaseUrl: pgs.url, heartbeatMs: 500, readyTimeoutMs: 120_000, logDir });
+    c = await Cluster.start({ nodes: 2, databaseUrl: pgs.url, readyTimeoutMs: 120_000, logDir });
     const tCluster = Date.now();
     expect((await c.api('POST', '/v1/tenants', { name: 'acme' })).status).toBe(201);
     const net = await c.api('POST', '/v1/tenants/acme/networks', { name: 'sec', type: 'ipsec', cidr: '10.0.0.0/24' });
@@ -125,8 +125,8 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
       box.push({ id: r.body.id, ip: r.body.endpoints[0].ip, node });
     }
     await c.waitFor(() => box.every((b) => cl().addressOf(b.id) === b.ip), 180_000, 'DHCP addresses of both containers').catch(async (e) => {
-      const st = await cl().api('GET', '/v1/tenants/acme/containers?all=true').catch(() => ({ body: 'unavailable' }));
-      throw new Error(`${String(e)}; containers: ${JSON.stringify(st.body).slice(0, 1500)}; addresses: ${box.map((b) => cl().addressOf(b.id)).join(', ')}`);
+      const st = await cl().api('GET', '/v1/tenants/acme/containers').catch(() => ({ body: 'unavailable' }));
+      throw new Error(`${String(e)}; containers: ${JSON.stringify(st.body).slice(0, 1500)}; addresses: ${box.map((b) => cl().addressOf(b.id)).join(', ')}; ${containerLogs(cl(), logDir)}`);
     });
     report(`setup: postgresql ${((tPg - t0) / 1000).toFixed(1)} s, cluster (controller + 2 agents) ${((tCluster - tPg) / 1000).toFixed(1)} s, containers with DHCP addresses ${((Date.now() - tCluster) / 1000).toFixed(1)} s`);
   }, 420_000);
@@ -266,6 +266,22 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     expect(all).not.toMatch(/"(key_?(ab|ba|in|out)|spi_?(ab|ba|in|out))"/);
   });
 });
+
+/** Copies every container's output log (infra included) next to the cluster logs; returns the infra's last lines. */
+function containerLogs(c: Cluster, logDir: string | undefined): string {
+  let infra = '';
+  for (const node of [0, 1]) {
+    const dir = `${c.stateDir(node)}/containers`;
+    for (const id of existsSync(dir) ? readdirSync(dir) : []) {
+      const file = `${dir}/${id}/output.log`;
+      if (!existsSync(file)) continue;
+      const text = readFileSync(file, 'utf8');
+      if (logDir) writeFileSync(`${logDir}/node${node}-${id}.log`, text);
+      if (/freight-infra/.test(text)) infra += text.split('\n').slice(-6).join('\n');
+    }
+  }
+  return `infra output: ${infra.slice(-1500) || 'none'}`;
+}
 
 /** "N samples, every ~M ms" */
 function describeSampling(s: SpiSample[]): string {

@@ -19,13 +19,15 @@ export type Op =
 
 export type OpKind = Op['kind'];
 
-/** Application order: removals first (leaves before links, tunnels before bridges), then creation top-down. */
+/** Application order: removals first (leaves before links, tunnels before bridges), then creation top-down, then xfrm removals. */
 export const PHASES: OpKind[][] = [
-  ['policy.del', 'sa.del', 'fdb.del', 'neigh.del'],
+  ['fdb.del', 'neigh.del'],
   ['link.delete'],
   ['link.create'],
   ['link.set', 'port.flags'],
   ['fdb.add', 'neigh.add', 'sa.add', 'policy.add'],
+  // xfrm deletes after the adds: a rotation's new outbound SA exists before the old one goes
+  ['policy.del', 'sa.del'],
   // nft last: each table is one atomic `nft -j -f` batch, independent of links
   ['nft.apply'],
 ];

@@ -100,7 +100,9 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     await settle();
     expect(seen('v0', `ether src ${FAKE_MAC}`)).toBe(0);
     expect(seen('v1', `ether src ${FAKE_MAC}`)).toBe(0);
-    expect(counters(0).spoof_mac).toBeGreaterThanOrEqual(before + 6);
+    // at least one dropped frame per victim: ARP requests or echo requests, as the
+    // spoofer's neighbour cache happens to be (how many varies with timing)
+    expect(counters(0).spoof_mac).toBeGreaterThanOrEqual(before + 2);
   });
 
   it('(b) packets with another container\'s IP as source reach no victim; its own address still works', async () => {

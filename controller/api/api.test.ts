@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
-import { freshDatabase } from '../../test/support/pg.js';
+import { BACKENDS } from '../../test/support/backends.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { fromDatabase } from '../errors.js';
@@ -11,22 +11,8 @@ import { migrate, openDb, sqlState, type Db } from '../store/db.js';
 const ADMIN = 'admin-secret-for-tests';
 const log = pino({ level: 'silent' });
 
-interface Backend {
-  name: string;
-  open(): Promise<{ db: Db; drop(): Promise<void> }>;
-}
-const backends: Backend[] = [
-  {
-    name: 'postgres',
-    async open() {
-      const fresh = await freshDatabase();
-      return { db: await openDb({ databaseUrl: fresh.url }), drop: fresh.drop };
-    },
-  },
-  { name: 'pglite', open: async () => ({ db: await openDb({}), drop: async () => {} }) },
-];
 
-describe.each(backends)('REST API on $name', (backend) => {
+describe.each(BACKENDS)('REST API on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
   let app: FastifyInstance;

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
+import { BACKENDS } from '../../test/support/backends.js';
 import { freshDatabase } from '../../test/support/pg.js';
 import { buildApp, ROUTES } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
@@ -9,20 +10,6 @@ import { migrate, openDb, sqlState, type Db, type Queryable } from '../store/db.
 const ADMIN = 'security-admin-token';
 const log = pino({ level: 'silent' });
 
-interface Backend {
-  name: string;
-  open(): Promise<{ db: Db; drop(): Promise<void> }>;
-}
-const backends: Backend[] = [
-  {
-    name: 'postgres',
-    async open() {
-      const fresh = await freshDatabase();
-      return { db: await openDb({ databaseUrl: fresh.url }), drop: fresh.drop };
-    },
-  },
-  { name: 'pglite', open: async () => ({ db: await openDb({}), drop: async () => {} }) },
-];
 
 type Call = (method: string, url: string, body?: unknown, token?: string | null, ip?: string) => Promise<{ status: number; json: any; headers: Record<string, unknown> }>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -64,7 +51,7 @@ const TABLES = ['tenants', 'networks', 'containers', 'endpoints'];
 const count = async (q: Queryable, table: string, where = 'true', params: unknown[] = []) =>
   Number((await q.query<{ n: string }>(`SELECT count(*)::text AS n FROM ${table} WHERE ${where}`, params)).rows[0].n);
 
-describe.each(backends)('row-level security on $name', (backend) => {
+describe.each(BACKENDS)('row-level security on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
   let app: FastifyInstance;

@@ -1,6 +1,5 @@
 import { z } from 'zod';
-import { RestartPolicy } from '../../protocol/common.js';
-import { ImageSource, type ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
+import { ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
 import { INFRA_IMAGE, infraBinds, infraCommand } from './images.js';
 import { bridgeName, containerPaths, hostVethName } from './paths.js';
 
@@ -20,22 +19,14 @@ export type InterfaceSpec = z.infer<typeof InterfaceSpec>;
 
 export const BindSpec = z.object({ host: z.string(), container: z.string(), readOnly: z.boolean() });
 
-/** Everything the runtime needs to run one container: derived from the view, stored in state.json. */
-export const ContainerSpec = z.object({
-  id: z.string(),
-  name: z.string(),
-  tenant: z.string(),
-  kind: z.enum(['container', 'infra']),
-  image: z.string(),
-  command: z.array(z.string()),
-  boot: z.boolean(),
-  restart: RestartPolicy,
-  desired: z.enum(['running', 'stopped']),
-  generation: z.number().int(),
+/**
+ * Everything the runtime needs to run one container: the view's container (its
+ * `imageSource` stays optional: older state files lack it) with its interfaces and
+ * binds resolved on this node. Stored in state.json.
+ */
+export const ContainerSpec = ViewContainer.extend({
   interfaces: z.array(InterfaceSpec),
   binds: z.array(BindSpec),
-  /** Present: `image` is a pinned RPM image from these repositories (optional: older state files lack it). */
-  imageSource: ImageSource.optional(),
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 

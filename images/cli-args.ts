@@ -42,3 +42,37 @@ export function parseContainerArg(arg: string): { container: string; image: stri
   if (i <= 0) throw new ImageError('invalid-ref', `parse container ${JSON.stringify(arg)}: expected CONTAINER=NAME:VERSION`);
   return { container: arg.slice(0, i), image: arg.slice(i + 1) };
 }
+
+/** Options of `image build`, shared by freightctl and the images/ development CLI. */
+export interface BuildOptions {
+  version: string;
+  from?: string;
+  packages?: string[];
+  base?: string;
+  command?: string[];
+  env?: string[];
+  port?: string[];
+  out: string;
+}
+
+/** Commander collector for repeatable options. */
+export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
+
+/** Declares the `image build` options on a commander command. */
+export function withBuildOptions<C extends { requiredOption: Function; option: Function }>(cmd: C): C {
+  return cmd
+    .requiredOption('--version <v>', 'image version (rpm version: no dashes)')
+    .option('--from <dir>', 'rootfs directory (for a derivative: only its overriding directories)')
+    .option('--packages <rpm...>', 'RPM files installed into a fresh tree (keeps its rpm database)')
+    .option('--base <name:version>', 'base image of a derivative')
+    .option('--command <arg...>', 'default command')
+    .option('--env <k=v>', 'environment variable (repeatable)', collect)
+    .option('--port <p>', 'exposed port, 80 or 53/udp (repeatable)', collect)
+    .option('--out <dir>', 'output directory', '.');
+}
+
+/** The buildImage() input from parsed `image build` options. */
+export function buildInput(name: string, o: BuildOptions) {
+  const manifest = { name, version: o.version, command: o.command ?? [], env: parseEnv(o.env ?? []), ports: parsePorts(o.port ?? []), base: parseBase(o.base) };
+  return { manifest, from: o.from, packages: o.packages, outDir: o.out };
+}

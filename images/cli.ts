@@ -12,7 +12,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { buildImage } from './build.js';
-import { parseBase, parseContainerArg, parseEnv, parsePorts, parseRepoArg } from './cli-args.js';
+import { buildInput, collect, parseContainerArg, parseRepoArg, withBuildOptions, type BuildOptions } from './cli-args.js';
 import { ImageError, isImageError } from './errors.js';
 import { installedImages } from './install.js';
 import { publishRepo } from './publish.js';
@@ -22,27 +22,14 @@ import { outdated, resolveImage } from './resolve.js';
 import { tenantRoot } from './rpmroot.js';
 import { signRpms } from './sign.js';
 
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 type Write = (text: string) => void;
 
 /** The `image` command tree; `write` receives each result as JSON (freightctl can mount it as a subcommand). */
 export function imageCommand(write: Write = (t) => void process.stdout.write(t)): Command {
   const print = (v: unknown): void => write(JSON.stringify(v, null, 2) + '\n');
   const cmd = new Command('image').description('container images as signed RPMs in yum repositories');
-  cmd
-    .command('build <name>')
-    .requiredOption('--version <v>', 'image version (rpm version: no dashes)')
-    .option('--from <dir>', 'rootfs directory (for a derivative: only its overriding directories)')
-    .option('--packages <rpm...>', 'RPM files installed into a fresh tree (keeps its rpm database)')
-    .option('--base <name:version>', 'base image of a derivative')
-    .option('--command <arg...>', 'default command')
-    .option('--env <k=v>', 'environment variable (repeatable)', collect)
-    .option('--port <p>', 'exposed port, 80 or 53/udp (repeatable)', collect)
-    .option('--out <dir>', 'output directory', '.')
-    .action(async (name: string, o) => {
-      const manifest = { name, version: o.version, command: o.command ?? [], env: parseEnv(o.env ?? []), ports: parsePorts(o.port ?? []), base: parseBase(o.base) };
-      print(await buildImage({ manifest, from: o.from, packages: o.packages, outDir: o.out }));
-    });
+  const build = cmd.command('build <name>');
+  withBuildOptions(build).action(async (name: string, o: BuildOptions) => print(await buildImage(buildInput(name, o))));
   cmd
     .command('sign <rpm...>')
     .requiredOption('--key <id>', 'gpg key id or user id')

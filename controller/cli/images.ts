@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { buildImage } from '../../images/build.js';
-import { parseBase, parseEnv, parsePorts } from '../../images/cli-args.js';
+import { buildInput, withBuildOptions, type BuildOptions } from '../../images/cli-args.js';
 import { isImageError } from '../../images/errors.js';
 import { publishRepo } from '../../images/publish.js';
 import { signRpms } from '../../images/sign.js';
@@ -10,7 +10,6 @@ import { table } from './format.js';
 import { emit, type Io } from './output.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
-const collect = (v: string, prev: string[] = []) => [...prev, v];
 
 /** Local tooling errors carry the image catalogue's code, like API errors carry theirs. */
 async function local<T>(fn: () => Promise<T>): Promise<T> {
@@ -28,21 +27,9 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
  */
 export function imageCommands(program: Command, io: () => Io): void {
   const img = program.command('image').description('container images as signed RPMs (docs/images.md)');
-  img.command('build <name>')
-    .description('build an image RPM locally (no controller involved)')
-    .requiredOption('--version <v>', 'image version (rpm version: no dashes)')
-    .option('--from <dir>', 'rootfs directory (for a derivative: only its overriding directories)')
-    .option('--packages <rpm...>', 'RPM files installed into a fresh tree')
-    .option('--base <name:version>', 'base image of a derivative')
-    .option('--command <arg...>', 'default command')
-    .option('--env <k=v>', 'environment variable (repeatable)', collect)
-    .option('--port <p>', 'exposed port, 80 or 53/udp (repeatable)', collect)
-    .option('--out <dir>', 'output directory', '.')
+  withBuildOptions(img.command('build <name>').description('build an image RPM locally (no controller involved)'))
     .action(async (name: string, o: Row) => {
-      const r = await local(async () => {
-        const manifest = { name, version: o.version, command: o.command ?? [], env: parseEnv(o.env ?? []), ports: parsePorts(o.port ?? []), base: parseBase(o.base) };
-        return buildImage({ manifest, from: o.from, packages: o.packages, outDir: o.out });
-      });
+      const r = await local(() => buildImage(buildInput(name, o as BuildOptions)));
       emit(io(), r, () => `${r.rpm}\n`);
     });
   img.command('sign <rpm...>')

@@ -12,20 +12,11 @@ export interface Endpoint {
   node: string | null;
   nodeUnderlayIp: string | null;
 }
-interface Row {
-  container: string;
-  kind: 'container' | 'infra';
-  network: string;
-  ip: string;
-  mac: string;
-  node: string | null;
-  node_ip: string | null;
-}
 
 export async function listEndpoints(q: Queryable, t: Tenant, network: string | undefined, limit: number, after?: string): Promise<Page<Endpoint>> {
   const cur = decodeCursor(after, 2);
-  const { rows } = await q.query<Row>(
-    `SELECT c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac, nd.name AS node, host(nd.underlay_ip) AS node_ip
+  const { rows } = await q.query<Endpoint>(
+    `SELECT c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac, nd.name AS node, host(nd.underlay_ip) AS "nodeUnderlayIp"
        FROM endpoints e JOIN containers c ON c.id = e.container_id JOIN networks n ON n.id = e.network_id
        LEFT JOIN nodes nd ON nd.id = e.node_id
       WHERE e.tenant_id = $1 AND ($2::text IS NULL OR n.name = $2)
@@ -37,6 +28,6 @@ export async function listEndpoints(q: Queryable, t: Tenant, network: string | u
     rows,
     limit,
     (r) => [r.network, r.ip],
-    (r) => ({ container: r.container, kind: r.kind, network: r.network, ip: r.ip, mac: r.mac, node: r.node, nodeUnderlayIp: r.node_ip }),
+    (r) => r, // the query names its columns as the API does
   );
 }

@@ -380,3 +380,21 @@ BEGIN
     EXECUTE 'CREATE POLICY tenant_scope ON image_repositories USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;
+
+-- Repository fetch hardening (docs/security.md "Control plane: repository fetches"):
+-- allow_http is set by an admin only; metadata_* remember the newest repomd.xml the
+-- controller read (revision, primary timestamp, signed), so an older one is refused.
+-- The change-log trigger ignores these columns: recording a revision is no view change.
+ALTER TABLE image_repositories ADD COLUMN IF NOT EXISTS allow_http boolean NOT NULL DEFAULT false;
+ALTER TABLE image_repositories ADD COLUMN IF NOT EXISTS metadata_revision bigint;
+ALTER TABLE image_repositories ADD COLUMN IF NOT EXISTS metadata_timestamp bigint;
+ALTER TABLE image_repositories ADD COLUMN IF NOT EXISTS metadata_signed boolean NOT NULL DEFAULT false;
+DROP TRIGGER IF EXISTS image_repositories_log ON image_repositories;
+CREATE TRIGGER image_repositories_log AFTER INSERT OR DELETE OR UPDATE OF tenant_id, name, url, public_key ON image_repositories
+  FOR EACH ROW EXECUTE FUNCTION log_image_repository();
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT UPDATE (metadata_revision, metadata_timestamp, metadata_signed) ON image_repositories TO freight_api';
+  END IF;
+END $$;

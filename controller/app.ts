@@ -16,6 +16,7 @@ import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
 import { auditRoutes } from './api/audit.js';
 import { createAuthLimiter, type AuthLimitOptions } from './auth-limit.js';
+import { resolveDepsFromEnv, type ResolveDeps } from './images/resolve.js';
 
 export interface AppOptions {
   db: Db;
@@ -28,6 +29,8 @@ export interface AppOptions {
   version?: string;
   /** Authentication failures per source address before 429 (default 20 per minute). */
   authLimit?: AuthLimitOptions;
+  /** Repository fetch settings; default: from the environment (FREIGHT_REPO_ALLOW_CIDR, …). */
+  images?: ResolveDeps;
 }
 
 export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
@@ -65,6 +68,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     batch: createBatcher(opts.db),
     authLimit: createAuthLimiter({ now: () => now().getTime(), ...opts.authLimit }),
     audit,
+    images: { ...(opts.images ?? resolveDepsFromEnv()), log: opts.log },
   };
 
   const seen: Seen = new WeakMap();

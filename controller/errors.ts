@@ -4,6 +4,7 @@ import { isUnavailable, sqlState } from './store/db.js';
 /** The controller's error catalogue: every code a client can see, with its HTTP status. */
 export const ERROR_STATUS = {
   invalid: 400,
+  repo_url_insecure: 400,
   bad_json: 400,
   unauthenticated: 401,
   forbidden: 403,
@@ -19,6 +20,10 @@ export const ERROR_STATUS = {
   overlap: 409,
   in_use: 409,
   pool_exhausted: 409,
+  too_many_image_repos: 409,
+  image_repo_rollback: 409,
+  image_repo_invalid: 422,
+  image_repo_bad_signature: 422,
   body_too_large: 413,
   too_many_auth_failures: 429,
   unsupported_media_type: 415,

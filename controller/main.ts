@@ -3,6 +3,8 @@ import { Command } from 'commander';
 import { pino } from 'pino';
 import { migrate, openDb } from './store/db.js';
 import { serve } from './serve.js';
+import { resolveDepsFromEnv } from './images/resolve.js';
+import { parseCidr } from '../images/net-policy.js';
 
 const dbOptions = (cmd: Command) =>
   cmd
@@ -35,9 +37,19 @@ async function main(argv: string[]): Promise<void> {
       if (!Number.isFinite(h) || h <= 0) throw new Error(`--ipsec-rotate-hours ${v}: expected a positive number`);
       return h;
     }, 24)
+    .option('--repo-allow-cidr <cidr>', 'let image repositories resolve to this non-global range (repeatable; env FREIGHT_REPO_ALLOW_CIDR, comma-separated)', (v: string, acc: string[] = []) => {
+      parseCidr(v);
+      return [...acc, v];
+    })
+    .option('--max-repos-per-tenant <n>', 'image repositories a tenant may register (env FREIGHT_MAX_REPOS_PER_TENANT, default 16)', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--max-repos-per-tenant ${v}: expected a positive integer`);
+      return Number(v);
+    })
     .action(async (o) => {
+      const env = resolveDepsFromEnv();
+      const images = { ...env, allowCidrs: [...(env.allowCidrs ?? []), ...(o.repoAllowCidr ?? [])], maxReposPerTenant: o.maxReposPerTenant ?? env.maxReposPerTenant };
       const { stop } = await serve(
-        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
+        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, images, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
         log,
       );
       const onSignal = (sig: string) => {

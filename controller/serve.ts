@@ -5,6 +5,7 @@ import { authenticate, ensureAdminToken } from './auth.js';
 import { schedulePending } from './scheduler.js';
 import { migrate, openDb, type OpenOptions } from './store/db.js';
 import { startKeyManager } from './keys/manager.js';
+import type { ResolveDeps } from './images/resolve.js';
 
 export interface ServeOptions extends OpenOptions {
   listen: string;
@@ -16,6 +17,8 @@ export interface ServeOptions extends OpenOptions {
   scheduleEveryMs?: number;
   /** Period of ipsec key rotation (default 24 h). */
   ipsecRotateHours?: number;
+  /** Repository fetch settings (`--repo-allow-cidr`, caps); default from the environment. */
+  images?: ResolveDeps;
 }
 
 /** `host:port` or `[v6]:port` or `:port`. */
@@ -36,7 +39,7 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<{ address:
     log.warn('FREIGHT_ADMIN_TOKEN ignored: the database already has an admin token (it is only read at first start)');
   }
   const https = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
-  const app = await buildApp({ db, log, https });
+  const app = await buildApp({ db, log, https, images: opts.images });
   const address = await app.listen({ host, port });
   log.info({ listen: opts.listen, address, database: db.kind, schema: version, tls: Boolean(https) }, 'freight-controller serving');
   const tick = () =>

@@ -7,6 +7,13 @@ export type ImageErrorCode =
   | 'publish-failed'
   | 'repo-unreachable'
   | 'repo-corrupt'
+  /** Refused by the fetch policy: scheme, address, redirect (the tenant sees repo-unreachable's message). */
+  | 'repo-refused'
+  | 'repo-too-large'
+  /** Metadata older than what was already seen from this repository. */
+  | 'repo-rollback'
+  /** repomd.xml.asc does not verify with the repository's key (or vanished after being there). */
+  | 'repo-bad-signature'
   | 'not-found'
   | 'checksum-mismatch'
   | 'unsigned'

@@ -3,7 +3,7 @@ import path from 'node:path';
 import { checkSignature, syncKeys } from './keyring.js';
 import { installRpm, isInstalled } from './install.js';
 import { imageLayers, type Layers } from './layers.js';
-import { downloadImage, fetchIndexes, type Fetch, type IndexedImage } from './repo-client.js';
+import { downloadImage, fetchIndexes, NODE_POLICY, type FetchPolicy, type IndexedImage, type RepoLimits } from './repo-client.js';
 import { resolveImage } from './resolve.js';
 import type { ImageRef } from './ref.js';
 import { incomingDir, tenantRoot } from './rpmroot.js';
@@ -21,7 +21,9 @@ export interface PullOptions {
   /** `NAME[:VERSION]`; without a version, the newest one offered. */
   ref: string | ImageRef;
   repos: TenantRepo[];
-  fetch?: Fetch;
+  /** Default NODE_POLICY: the URLs come from the controller, which vetted them (docs/images.md). */
+  policy?: FetchPolicy;
+  limits?: Partial<RepoLimits>;
   /** Called once per version actually downloaded and installed (for logs). */
   onInstall?: (image: IndexedImage) => void;
 }
@@ -42,7 +44,7 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const root = tenantRoot(opts.stateDir, opts.tenant);
   const scratch = incomingDir(opts.stateDir);
   await syncKeys(root, opts.repos.map((r) => r.publicKey), scratch);
-  const index = await fetchIndexes(opts.repos.map((r) => r.url), opts.fetch);
+  const index = await fetchIndexes(opts.repos, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits });
   const image = resolveImage(opts.ref, index);
   await ensureInstalled(root, image, index, scratch, opts, 0);
   return { ...(await imageLayers(root, image.name, image.version)), name: image.name, version: image.version, root };
@@ -57,7 +59,8 @@ async function ensureInstalled(root: string, image: IndexedImage, index: Indexed
   const dir = await mkdtemp(path.join(scratch, `${image.name}-`));
   try {
     const file = path.join(dir, path.basename(image.href));
-    await downloadImage(image, file, opts.fetch);
+    // a package may take longer than metadata: 10 minutes for the whole download
+    await downloadImage(image, file, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits, timeoutMs: 600_000 });
     await checkSignature(root, file);
     await installRpm(root, file);
     opts.onInstall?.(image);

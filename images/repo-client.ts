@@ -1,56 +1,204 @@
-import { createHash } from 'node:crypto';
+import { createHash, type Hash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
 import { rm } from 'node:fs/promises';
-import { Readable } from 'node:stream';
+import { Transform, Writable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { gunzipSync } from 'node:zlib';
-import { ImageError } from './errors.js';
-import { parsePrimary, parseRepomd, type RepoImage } from './repodata.js';
+import { StringDecoder } from 'node:string_decoder';
+import { createGunzip } from 'node:zlib';
+import { ImageError, isImageError } from './errors.js';
+import { byteCap, openGuarded, readCapped, type FetchPolicy } from './http-get.js';
+import { PrimaryReader, parseRepomd, type RepoImage, type RepomdEntry } from './repodata.js';
+import { verifyRepomd } from './repomd-sig.js';
 
 /** An image version together with the repository (base URL) that offers it. */
 export interface IndexedImage extends RepoImage {
   repo: string;
 }
 
-export type Fetch = typeof fetch;
+/** Byte caps on what a repository may send (each documented in docs/images.md). */
+export interface RepoLimits {
+  repomdBytes: number;
+  signatureBytes: number;
+  /** primary.xml(.gz) as downloaded. */
+  primaryBytes: number;
+  /** primary.xml once decompressed: a gzip bomb stops here, streamed, never in memory. */
+  primaryXmlBytes: number;
+  packageBytes: number;
+}
+
+const MiB = 1024 * 1024;
+export const DEFAULT_LIMITS: RepoLimits = {
+  repomdBytes: 1 * MiB,
+  signatureBytes: 64 * 1024,
+  primaryBytes: 32 * MiB,
+  primaryXmlBytes: 128 * MiB,
+  packageBytes: 4096 * MiB,
+};
+
+/** https only, global addresses only, 30 s per request: what a caller gets without saying more. */
+export const STRICT_POLICY: FetchPolicy = { address: { allowCidrs: [] }, allowHttp: false, timeoutMs: 30_000 };
+
+/**
+ * The node's policy: its repository URLs come from the controller's view, which vetted
+ * scheme and addresses under the admin's allow-list (the node has no allow-list of its own).
+ */
+export const NODE_POLICY: FetchPolicy = { address: { allowCidrs: ['0.0.0.0/0', '::/0'] }, allowHttp: true, timeoutMs: 30_000 };
+
+/** What is known of a repository before reading it. */
+export interface RepoSource {
+  url: string;
+  /** The admin allowed plain http for this repository. */
+  allowHttp?: boolean;
+  /** ASCII-armoured key: repomd.xml.asc, when published, must verify with it. */
+  publicKey?: string;
+  /** The newest metadata seen before (controller: the repository's row); older is a rollback. */
+  seen?: RepoRevision;
+}
+
+/** How new a repository's metadata is. */
+export interface RepoRevision {
+  /** repomd.xml `<revision>` when it is a number (createrepo_c: publish time, seconds). */
+  revision?: number | null;
+  /** The primary data's `<timestamp>`. */
+  timestamp?: number | null;
+  /** A valid repomd.xml.asc was seen: from then on an unsigned repomd.xml is refused. */
+  signed?: boolean;
+}
+
+export interface RepoIndex extends RepoRevision {
+  images: IndexedImage[];
+  signed: boolean;
+}
+
+export interface FetchOptions {
+  policy?: FetchPolicy;
+  limits?: Partial<RepoLimits>;
+}
 
 const base = (url: string) => (url.endsWith('/') ? url : `${url}/`);
-
-async function get(url: string, doFetch: Fetch): Promise<Response> {
-  let res: Response;
+/** A location from the repository's metadata, resolved against its base; a malformed one is the repository's fault. */
+function join(href: string, baseUrl: string, what: string): string {
   try {
-    res = await doFetch(url, { signal: AbortSignal.timeout(30_000) });
-  } catch (e) {
-    throw new ImageError('repo-unreachable', `fetch ${url}: ${(e as Error).message}`);
+    return new URL(href, base(baseUrl)).href;
+  } catch {
+    throw new ImageError('repo-corrupt', `${what}: bad location ${JSON.stringify(href.slice(0, 200))}`);
   }
-  if (!res.ok) throw new ImageError(res.status === 404 ? 'not-found' : 'repo-unreachable', `fetch ${url}: HTTP ${res.status}`);
-  return res;
+}
+const numeric = (s: string | undefined) => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : undefined);
+
+function policyFor(src: RepoSource, o: FetchOptions): FetchPolicy {
+  const p = o.policy ?? STRICT_POLICY;
+  return { ...p, allowHttp: p.allowHttp || src.allowHttp === true };
+}
+
+async function readSmall(url: string, p: FetchPolicy, max: number, shown: string): Promise<Buffer> {
+  return readCapped(await openGuarded(url, p, shown), max, `fetch ${shown}`);
+}
+
+/** repomd.xml.asc: checked when present; absent is fine unless a signed one was seen before. */
+async function checkSigned(src: RepoSource, repomd: Buffer, p: FetchPolicy, lim: RepoLimits): Promise<boolean> {
+  if (!src.publicKey) return false;
+  const url = join('repodata/repomd.xml.asc', src.url, `fetch ${src.url}`);
+  let sig: Buffer;
+  try {
+    sig = await readSmall(url, p, lim.signatureBytes, url);
+  } catch (e) {
+    if (!isImageError(e, 'not-found')) throw e;
+    if (src.seen?.signed) throw new ImageError('repo-bad-signature', `fetch ${src.url}: repomd.xml.asc is gone, but this repository's metadata was signed before`);
+    return false;
+  }
+  await verifyRepomd(src.publicKey, repomd, sig, `fetch ${src.url}`);
+  return true;
+}
+
+/** Refuses metadata older than what was seen: a replayed (even correctly signed) repomd.xml. */
+export function checkRevision(seen: RepoRevision | undefined, now: RepoRevision, what: string): void {
+  for (const k of ['revision', 'timestamp'] as const) {
+    const before = seen?.[k];
+    if (before === null || before === undefined) continue;
+    const got = now[k];
+    if (got === null || got === undefined || got < before) {
+      throw new ImageError('repo-rollback', `${what}: metadata ${k} ${got ?? 'missing'} is older than ${before}, already seen from this repository`);
+    }
+  }
+}
+
+/**
+ * Reads repodata/repomd.xml (capped, signature checked, rollback refused) and the
+ * primary metadata it names: streamed through a byte cap, the checksum, gunzip (zlib's
+ * thread pool, never a synchronous gunzip on the event loop), a second cap on the
+ * decompressed bytes and the XML reader.
+ */
+export async function readRepo(src: RepoSource, o: FetchOptions = {}): Promise<RepoIndex> {
+  const p = policyFor(src, o);
+  const lim = { ...DEFAULT_LIMITS, ...o.limits };
+  const repomdUrl = join('repodata/repomd.xml', src.url, `fetch ${src.url}`);
+  const raw = await readSmall(repomdUrl, p, lim.repomdBytes, src.url);
+  const repomd = parseRepomd(raw.toString('utf8'));
+  const signed = await checkSigned(src, raw, p, lim);
+  const rev: RepoRevision = { revision: numeric(repomd.revision), timestamp: repomd.timestamp };
+  checkRevision(src.seen, rev, `fetch ${src.url}`);
+  const images = await readPrimary(join(repomd.href, src.url, `fetch ${src.url}`), repomd, p, lim, src.url);
+  return { images: images.map((i) => ({ ...i, repo: base(src.url) })), ...rev, signed };
+}
+
+async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: RepoLimits, shown: string): Promise<RepoImage[]> {
+  const hash = createHash(hashName(md.checksum.type, `fetch ${url}`));
+  const reader = new PrimaryReader();
+  const decoder = new StringDecoder('utf8');
+  const o = await openGuarded(url, p, shown);
+  const stages: NodeJS.ReadWriteStream[] = [byteCap(Math.min(lim.primaryBytes, md.size ?? Infinity), `fetch ${url}`), tap(hash)];
+  if (md.href.endsWith('.gz')) stages.push(createGunzip(), byteCap(lim.primaryXmlBytes, `fetch ${url}: decompressed`));
+  const sink = new Writable({
+    write(chunk: Buffer, _e, cb) {
+      try {
+        reader.write(decoder.write(chunk));
+        cb();
+      } catch (e) {
+        cb(e as Error);
+      }
+    },
+  });
+  try {
+    await pipeline([o.res, ...stages, sink]);
+  } catch (e) {
+    o.abort();
+    if (e instanceof ImageError) throw e;
+    // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR) are the repository's content, not the network
+    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo-corrupt', `fetch ${url}: not valid gzip`);
+    throw new ImageError('repo-unreachable', `fetch ${shown}: repository unreachable`);
+  }
+  const got = hash.digest('hex');
+  if (got !== md.checksum.value) throw new ImageError('checksum-mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
+  reader.write(decoder.end());
+  return reader.end();
 }
 
 /** Reads repodata/repomd.xml and the primary metadata it names (checksum-checked) into a list of images. */
-export async function fetchRepoIndex(repoUrl: string, doFetch: Fetch = fetch): Promise<IndexedImage[]> {
-  const repomd = parseRepomd(await (await get(new URL('repodata/repomd.xml', base(repoUrl)).href, doFetch)).text());
-  const url = new URL(repomd.href, base(repoUrl)).href;
-  const gz = Buffer.from(await (await get(url, doFetch)).arrayBuffer());
-  checkDigest(gz, repomd.checksum, `fetch ${url}`);
-  const xml = (repomd.href.endsWith('.gz') ? gunzipSync(gz) : gz).toString('utf8');
-  return parsePrimary(xml).map((p) => ({ ...p, repo: base(repoUrl) }));
+export async function fetchRepoIndex(repo: string | RepoSource, o: FetchOptions = {}): Promise<IndexedImage[]> {
+  return (await readRepo(typeof repo === 'string' ? { url: repo } : repo, o)).images;
 }
 
 /** Merges the indexes of several repositories; a repository that cannot be read fails the whole look-up. */
-export async function fetchIndexes(repoUrls: string[], doFetch: Fetch = fetch): Promise<IndexedImage[]> {
-  return (await Promise.all(repoUrls.map((u) => fetchRepoIndex(u, doFetch)))).flat();
+export async function fetchIndexes(repos: Array<string | RepoSource>, o: FetchOptions = {}): Promise<IndexedImage[]> {
+  return (await Promise.all(repos.map((r) => fetchRepoIndex(r, o)))).flat();
 }
 
-/** Downloads an image's RPM to `dest`, checking the checksum the metadata gives. */
-export async function downloadImage(image: IndexedImage, dest: string, doFetch: Fetch = fetch): Promise<void> {
-  const url = new URL(image.href, image.repo).href;
-  const res = await get(url, doFetch);
-  if (!res.body) throw new ImageError('repo-unreachable', `fetch ${url}: empty body`);
+/** Downloads an image's RPM to `dest`: capped to its declared size, checking the checksum the metadata gives. */
+export async function downloadImage(image: IndexedImage, dest: string, o: FetchOptions & { timeoutMs?: number } = {}): Promise<void> {
+  const url = join(image.href, image.repo, `fetch ${image.repo}`);
+  const lim = { ...DEFAULT_LIMITS, ...o.limits };
+  const p = { ...(o.policy ?? STRICT_POLICY), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) };
   const hash = createHash(hashName(image.checksum.type, url));
-  const body = Readable.fromWeb(res.body as import('node:stream/web').ReadableStream<Uint8Array>);
-  body.on('data', (b: Buffer) => hash.update(b));
-  await pipeline(body, createWriteStream(dest, { mode: 0o600 }));
+  const opened = await openGuarded(url, p);
+  try {
+    await pipeline(opened.res, byteCap(Math.min(lim.packageBytes, image.size ?? Infinity), `fetch ${url}`), tap(hash), createWriteStream(dest, { mode: 0o600 }));
+  } catch (e) {
+    opened.abort();
+    await rm(dest, { force: true });
+    if (e instanceof ImageError) throw e;
+    throw new ImageError('repo-unreachable', `fetch ${url}: download interrupted`);
+  }
   const got = hash.digest('hex');
   if (got !== image.checksum.value) {
     await rm(dest, { force: true });
@@ -58,9 +206,14 @@ export async function downloadImage(image: IndexedImage, dest: string, doFetch: 
   }
 }
 
-function checkDigest(data: Buffer, sum: { type: string; value: string }, op: string): void {
-  const got = createHash(hashName(sum.type, op)).update(data).digest('hex');
-  if (got !== sum.value) throw new ImageError('checksum-mismatch', `${op}: ${sum.type} ${got} differs from repomd.xml's ${sum.value}`);
+/** A pass-through that feeds a hash. */
+function tap(hash: Hash): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _e, cb) {
+      hash.update(chunk);
+      cb(null, chunk);
+    },
+  });
 }
 
 function hashName(type: string, op: string): string {
@@ -68,3 +221,5 @@ function hashName(type: string, op: string): string {
   if (!['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(t)) throw new ImageError('repo-corrupt', `${op}: unsupported checksum type ${type}`);
   return t;
 }
+
+export type { FetchPolicy };

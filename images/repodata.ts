@@ -1,5 +1,6 @@
 import { ImageError } from './errors.js';
 import { PKG_PREFIX } from './ref.js';
+import { parseXml, XmlStream } from './xml.js';
 
 /** One image version a repository offers, read from primary.xml. */
 export interface RepoImage {
@@ -13,79 +14,143 @@ export interface RepoImage {
   checksum: { type: string; value: string };
   /** The base image this version requires (derivative images). */
   base?: { name: string; version: string };
+  /** Package size in bytes as primary.xml declares it (the download is capped to it). */
+  size?: number;
 }
 
 export interface RepomdEntry {
   href: string;
   checksum: { type: string; value: string };
+  /** `<size>` of the (compressed) file, when given: its download is capped to it. */
+  size?: number;
+  /** `<timestamp>` of the primary data, seconds. */
+  timestamp?: number;
+  /** `<revision>` of repomd.xml (createrepo_c: the publish time in seconds, unless set). */
+  revision?: string;
 }
 
-/** Finds the primary metadata in repodata/repomd.xml. */
+const num = (s: string | undefined): number | undefined => (s !== undefined && /^\d{1,15}$/.test(s.trim()) ? Number(s.trim()) : undefined);
+
+/** Finds the primary metadata (and the revision) in repodata/repomd.xml. */
 export function parseRepomd(xml: string): RepomdEntry {
-  const block = /<data\s+type="primary"\s*>([\s\S]*?)<\/data>/.exec(xml)?.[1];
-  const href = block && attr(/<location\b[^>]*>/.exec(block)?.[0], 'href');
-  const checksum = block && checksumOf(block);
-  if (!href || !checksum) throw new ImageError('repo-corrupt', 'read repomd.xml: no primary data with location and checksum');
-  return { href, checksum };
+  let inPrimary = false;
+  let text = '';
+  const got: Record<string, string> = {};
+  parseXml('repomd.xml', xml, {
+    open(name, attrs, depth) {
+      text = '';
+      if (name === 'data' && depth === 2 && attrs.type === 'primary' && !got.href) inPrimary = true;
+      if (inPrimary && name === 'location') got.href = attrs.href ?? '';
+      if (inPrimary && name === 'checksum') got.csType = attrs.type ?? '';
+    },
+    close(name, depth) {
+      if (name === 'revision' && depth === 2) got.revision = text.trim();
+      if (inPrimary && depth === 3 && ['checksum', 'timestamp', 'size'].includes(name)) got[name] = text.trim();
+      if (name === 'data') inPrimary = false;
+    },
+    text(t) {
+      text += t;
+    },
+  });
+  if (!got.href || !got.csType || !got.checksum) throw new ImageError('repo-corrupt', 'read repomd.xml: no primary data with location and checksum');
+  return { href: got.href, checksum: { type: got.csType, value: got.checksum }, size: num(got.size), timestamp: num(got.timestamp), revision: got.revision };
 }
 
-/** Lists the image packages (`freight-image-*`) of primary.xml; other packages are ignored. */
-export function parsePrimary(xml: string): RepoImage[] {
-  const out: RepoImage[] = [];
-  for (const m of xml.matchAll(/<package\b[^>]*>([\s\S]*?)<\/package>/g)) {
-    const p = parsePackage(m[1]);
-    if (p) out.push(p);
+/** Fields of one <package> while it is being read. */
+interface Draft {
+  name: string;
+  arch: string;
+  ver?: Record<string, string>;
+  href?: string;
+  csType?: string;
+  cs: string;
+  size?: string;
+  base?: RepoImage['base'];
+}
+
+/**
+ * Reads primary.xml as it streams in, keeping only the image packages
+ * (`freight-image-*`): memory grows with the images offered, not with the document.
+ */
+export class PrimaryReader {
+  readonly images: RepoImage[] = [];
+  private readonly xml: XmlStream;
+  private d: Draft | undefined;
+  private field = '';
+  private inRequires = false;
+
+  constructor() {
+    this.xml = new XmlStream('primary.xml', {
+      open: (name, attrs) => this.open(name, attrs),
+      close: (name) => this.close(name),
+      text: (t) => {
+        if (this.d && this.field === 'name') this.d.name += t;
+        else if (this.d && this.field === 'arch') this.d.arch += t;
+        else if (this.d && this.field === 'checksum') this.d.cs += t;
+      },
+    });
   }
-  return out;
+
+  write(chunk: string): void {
+    this.xml.write(chunk);
+  }
+
+  end(): RepoImage[] {
+    this.xml.end();
+    return this.images;
+  }
+
+  private open(name: string, attrs: Record<string, string>): void {
+    if (name === 'package') {
+      this.d = { name: '', arch: '', cs: '' };
+      return;
+    }
+    const d = this.d;
+    if (!d) return;
+    this.field = name;
+    if (name === 'version') d.ver = attrs;
+    else if (name === 'location') d.href = attrs.href;
+    else if (name === 'checksum') d.csType = attrs.type;
+    else if (name === 'size') d.size = attrs.package;
+    else if (name === 'rpm:requires') this.inRequires = true;
+    else if (name === 'rpm:entry' && this.inRequires && !d.base) {
+      const base = /^freight-image\(([^)]+)\)$/.exec(attrs.name ?? '')?.[1];
+      if (base && attrs.ver) d.base = { name: base, version: attrs.ver };
+    }
+  }
+
+  private close(name: string): void {
+    this.field = '';
+    if (name === 'rpm:requires') this.inRequires = false;
+    if (name !== 'package' || !this.d) return;
+    const img = finish(this.d);
+    if (img) this.images.push(img);
+    this.d = undefined;
+  }
 }
 
-function parsePackage(body: string): RepoImage | undefined {
-  const pkg = unescapeXml(/<name>([^<]*)<\/name>/.exec(body)?.[1] ?? '');
-  if (!pkg.startsWith(PKG_PREFIX)) return undefined;
-  const ver = /<version\b[^>]*>/.exec(body)?.[0];
-  const href = attr(/<location\b[^>]*>/.exec(body)?.[0], 'href');
-  const checksum = checksumOf(body);
-  const version = attr(ver, 'ver');
-  if (!ver || !href || !checksum || !version) throw new ImageError('repo-corrupt', `read primary.xml: package ${pkg} lacks version, location or checksum`);
+function finish(d: Draft): RepoImage | undefined {
+  if (!d.name.startsWith(PKG_PREFIX)) return undefined;
+  const version = d.ver?.ver;
+  if (!d.ver || !version || !d.href || !d.csType || !d.cs.trim()) {
+    throw new ImageError('repo-corrupt', `read primary.xml: package ${d.name} lacks version, location or checksum`);
+  }
   return {
-    name: pkg.slice(PKG_PREFIX.length),
-    epoch: Number(attr(ver, 'epoch') ?? 0),
+    name: d.name.slice(PKG_PREFIX.length),
+    epoch: num(d.ver.epoch) ?? 0,
     version,
-    release: attr(ver, 'rel') ?? '',
-    arch: unescapeXml(/<arch>([^<]*)<\/arch>/.exec(body)?.[1] ?? ''),
-    href,
-    checksum,
-    base: baseOf(body),
+    release: d.ver.rel ?? '',
+    arch: d.arch,
+    href: d.href,
+    checksum: { type: d.csType, value: d.cs.trim() },
+    base: d.base,
+    ...(num(d.size) !== undefined ? { size: num(d.size) } : {}),
   };
 }
 
-/** `Requires: freight-image(BASE) = VERSION` in the package's requires list. */
-function baseOf(body: string): RepoImage['base'] {
-  const requires = /<rpm:requires>([\s\S]*?)<\/rpm:requires>/.exec(body)?.[1] ?? '';
-  for (const e of requires.matchAll(/<rpm:entry\b[^>]*>/g)) {
-    const name = /^freight-image\(([^)]+)\)$/.exec(attr(e[0], 'name') ?? '')?.[1];
-    const version = attr(e[0], 'ver');
-    if (name && version) return { name, version };
-  }
-  return undefined;
-}
-
-function checksumOf(body: string): RepoImage['checksum'] | undefined {
-  const m = /<checksum\b([^>]*)>([^<]*)<\/checksum>/.exec(body);
-  const type = m && attr(`<c ${m[1]}>`, 'type');
-  return m && type ? { type, value: m[2].trim() } : undefined;
-}
-
-function attr(tag: string | undefined, name: string): string | undefined {
-  if (!tag) return undefined;
-  const v = new RegExp(`\\s${name.replace(/[:]/g, '\\$&')}="([^"]*)"`).exec(tag)?.[1];
-  return v === undefined ? undefined : unescapeXml(v);
-}
-
-function unescapeXml(s: string): string {
-  return s.replace(/&(lt|gt|quot|apos|amp|#(\d+)|#x([0-9a-fA-F]+));/g, (_, e: string, dec?: string, hex?: string) => {
-    if (dec) return String.fromCodePoint(Number(dec));
-    if (hex) return String.fromCodePoint(parseInt(hex, 16));
-    return { lt: '<', gt: '>', quot: '"', apos: "'", amp: '&' }[e as 'lt'] ?? '';
-  });
+/** Lists the image packages (`freight-image-*`) of primary.xml held in memory; other packages are ignored. */
+export function parsePrimary(xml: string): RepoImage[] {
+  const r = new PrimaryReader();
+  r.write(xml);
+  return r.end();
 }

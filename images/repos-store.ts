@@ -2,13 +2,16 @@ import { z } from 'zod';
 import type { Queryable } from '../controller/store/db.js';
 import { ImageError } from './errors.js';
 import type { TenantRepo } from './pull.js';
+import type { RepoRevision } from './repo-client.js';
 
 /** REST body of `POST /v1/tenants/:tenant/image-repositories`. */
 export const ImageRepoCreate = z
   .object({
     name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
-    url: z.string().url().regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
+    url: z.string().max(2048).url().regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
     publicKey: z.string().max(65_536).includes('-----BEGIN PGP PUBLIC KEY BLOCK-----', { message: 'an ASCII-armoured OpenPGP public key' }),
+    /** Admin only: let this repository be fetched over plain http (no TLS: anyone on the path can replay or alter metadata). */
+    allowHttp: z.boolean().optional(),
   })
   .strict();
 export type ImageRepoCreate = z.infer<typeof ImageRepoCreate>;
@@ -17,6 +20,9 @@ export interface ImageRepo extends TenantRepo {
   id: string;
   tenant: string;
   name: string;
+  allowHttp: boolean;
+  /** The newest metadata the controller has read from it (rollback below it is refused). */
+  metadata: Required<RepoRevision>;
   createdAt: string;
 }
 
@@ -26,8 +32,14 @@ interface Row {
   name: string;
   url: string;
   public_key: string;
+  allow_http: boolean | null;
+  metadata_revision: string | number | null;
+  metadata_timestamp: string | number | null;
+  metadata_signed: boolean | null;
   created_at: Date | string;
 }
+
+const n = (v: string | number | null) => (v === null || v === undefined ? null : Number(v));
 
 const toRepo = (r: Row): ImageRepo => ({
   id: r.id,
@@ -35,18 +47,32 @@ const toRepo = (r: Row): ImageRepo => ({
   name: r.name,
   url: r.url,
   publicKey: r.public_key,
+  allowHttp: r.allow_http === true,
+  metadata: { revision: n(r.metadata_revision), timestamp: n(r.metadata_timestamp), signed: r.metadata_signed === true },
   createdAt: new Date(r.created_at).toISOString(),
 });
 
-const SELECT = `SELECT r.id, t.name AS tenant, r.name, r.url, r.public_key, r.created_at
+const SELECT = `SELECT r.id, t.name AS tenant, r.name, r.url, r.public_key, r.allow_http,
+    r.metadata_revision, r.metadata_timestamp, r.metadata_signed, r.created_at
   FROM image_repositories r JOIN tenants t ON t.id = r.tenant_id`;
+
+/**
+ * How many repositories the tenant has, with its row locked (FOR UPDATE) so that two
+ * concurrent adds cannot both pass a cap; null for an unknown tenant. Call inside a transaction.
+ */
+export async function countImageReposLocked(q: Queryable, tenant: string): Promise<number | null> {
+  const t = await q.query<{ id: string }>(`SELECT id FROM tenants WHERE name = $1 FOR UPDATE`, [tenant]);
+  if (!t.rows[0]) return null;
+  const c = await q.query<{ n: number }>(`SELECT count(*)::int AS n FROM image_repositories WHERE tenant_id = $1`, [t.rows[0].id]);
+  return c.rows[0].n;
+}
 
 /** Registers a repository for a tenant. Throws `not-found` for an unknown tenant; a duplicate name or URL surfaces as SQLSTATE 23505. */
 export async function addImageRepo(q: Queryable, tenant: string, body: ImageRepoCreate): Promise<ImageRepo> {
   const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO image_repositories (tenant_id, name, url, public_key)
-     SELECT id, $2, $3, $4 FROM tenants WHERE name = $1 RETURNING id`,
-    [tenant, body.name, body.url, body.publicKey],
+    `INSERT INTO image_repositories (tenant_id, name, url, public_key, allow_http)
+     SELECT id, $2, $3, $4, $5 FROM tenants WHERE name = $1 RETURNING id`,
+    [tenant, body.name, body.url, body.publicKey, body.allowHttp === true],
   );
   if (!rows[0]) throw new ImageError('not-found', `add image repository ${tenant}/${body.name}: no tenant ${tenant}`);
   const r = await q.query<Row>(`${SELECT} WHERE r.id = $1`, [rows[0].id]);
@@ -57,6 +83,25 @@ export async function addImageRepo(q: Queryable, tenant: string, body: ImageRepo
 export async function listImageRepos(q: Queryable, tenant: string): Promise<ImageRepo[]> {
   const { rows } = await q.query<Row>(`${SELECT} WHERE t.name = $1 ORDER BY r.name`, [tenant]);
   return rows.map(toRepo);
+}
+
+/**
+ * Remembers the newest metadata read from a repository. Only ever moves forward
+ * (GREATEST; signed stays signed), so concurrent reads of two revisions keep the newer.
+ * Writes nothing when nothing is newer: the common case costs no row version.
+ */
+export async function recordRepoRevision(q: Queryable, id: string, r: RepoRevision): Promise<void> {
+  await q.query(
+    `UPDATE image_repositories
+        SET metadata_revision = GREATEST(metadata_revision, $2::bigint),
+            metadata_timestamp = GREATEST(metadata_timestamp, $3::bigint),
+            metadata_signed = metadata_signed OR $4::boolean
+      WHERE id = $1
+        AND (metadata_revision IS DISTINCT FROM GREATEST(metadata_revision, $2::bigint)
+             OR metadata_timestamp IS DISTINCT FROM GREATEST(metadata_timestamp, $3::bigint)
+             OR (NOT metadata_signed AND $4::boolean))`,
+    [id, r.revision ?? null, r.timestamp ?? null, r.signed === true],
+  );
 }
 
 /** Removes a tenant's repository; false when it had none of that name. */

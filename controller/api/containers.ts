@@ -3,7 +3,6 @@ import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api
 import { ApiError } from '../errors.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { guard } from './guard.js';
-import { resolveDeps } from './images.js';
 import { imageForCreate } from '../images/resolve.js';
 import { route, tenantOf } from './route.js';
 
@@ -22,7 +21,7 @@ export const containerRoutes = [
       const op = `create container ${params.tenant}/${body.name}`;
       const t = tenantOf(tenant, params.tenant, op);
       // outside the transaction: reading the tenant's repositories may take a network round trip
-      const image = await guard(op, () => imageForCreate(deps.db, t.name, body.image, op, resolveDeps()));
+      const image = await guard(op, () => imageForCreate(deps.db, t.name, body.image, op, deps.images));
       const pinned = { ...body, image };
       return guard(op, () => deps.batch.run((q, memo) => createContainer(q, t, pinned, op, memo)));
     },

@@ -1,19 +1,34 @@
 import { ContainerUpgrade } from '../../protocol/api.js';
-import { addImageRepo, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
+import { addImageRepo, countImageReposLocked, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
+import type { Principal } from '../auth.js';
+import type { Queryable } from '../store/db.js';
 import { outdated } from '../../images/resolve.js';
 import { parseImageRef } from '../../images/ref.js';
 import { ApiError } from '../errors.js';
-import { pin, tenantIndex, type ResolveDeps } from '../images/resolve.js';
+import { DEFAULT_MAX_REPOS_PER_TENANT, pin, tenantIndex, type ResolveDeps } from '../images/resolve.js';
 import { containerImage, pinnedContainers, setContainerImage } from '../images/store.js';
 import { getContainer } from '../store/containers.js';
 import { guard } from './guard.js';
 import { route, tenantOf } from './route.js';
 
-/** Repository timeout for API calls: FREIGHT_IMAGE_REPO_TIMEOUT_MS, else the default. */
-export const resolveDeps = (env: NodeJS.ProcessEnv = process.env): ResolveDeps => {
-  const ms = Number(env.FREIGHT_IMAGE_REPO_TIMEOUT_MS);
-  return Number.isFinite(ms) && ms > 0 ? { timeoutMs: ms } : {};
-};
+/**
+ * Who may register what: plain http only with `allowHttp`, which only an admin may set
+ * (a tenant cannot opt its metadata out of TLS); then the per-tenant cap, counted with the
+ * tenant row locked so concurrent adds cannot overshoot it.
+ */
+function checkRepoBody(p: Principal, body: ImageRepoCreate, op: string): void {
+  if (body.allowHttp !== undefined && p.kind !== 'admin') throw new ApiError('forbidden', `${op}: allowHttp needs an admin token`, 'allowHttp');
+  if (body.url.startsWith('http://') && body.allowHttp !== true) {
+    throw new ApiError('repo_url_insecure', `${op}: plain http:// repositories need allowHttp (set by an admin); use https://`, 'url');
+  }
+}
+
+async function addCapped(q: Queryable, tenant: string, body: ImageRepoCreate, d: ResolveDeps, op: string) {
+  const max = d.maxReposPerTenant ?? DEFAULT_MAX_REPOS_PER_TENANT;
+  const have = await countImageReposLocked(q, tenant);
+  if (have !== null && have >= max) throw new ApiError('too_many_image_repos', `${op}: tenant ${tenant} already has ${have} image repositories (at most ${max})`);
+  return addImageRepo(q, tenant, body);
+}
 
 const repoRoutes = [
   route<ImageRepoCreate>({
@@ -24,10 +39,11 @@ const repoRoutes = [
     auth: 'any',
     body: ImageRepoCreate,
     status: 201,
-    handler: ({ params, body, tenant, deps }) => {
+    handler: ({ params, body, tenant, principal, deps }) => {
       const op = `add image repository ${params.tenant}/${body.name}`;
       const t = tenantOf(tenant, params.tenant, op);
-      return guard(op, () => deps.db.tx((q) => addImageRepo(q, t.name, body)));
+      checkRepoBody(principal, body, op);
+      return guard(op, () => deps.db.tx((q) => addCapped(q, t.name, body, deps.images, op)));
     },
   }),
   route({
@@ -84,7 +100,7 @@ const upgradeRoutes = [
       const t = tenantOf(tenant, params.tenant, op);
       const pinned = await guard(op, () => pinnedContainers(deps.db, t.id));
       if (pinned.length === 0) return { items: [], next: null };
-      const index = (await tenantIndex(deps.db, t.name, op, resolveDeps())) ?? [];
+      const index = (await tenantIndex(deps.db, t.name, op, deps.images)) ?? [];
       const items = outdated(pinned.map((c) => ({ container: c.name, image: c.image })), index).map((o) => ({ tenant: t.name, ...o }));
       return { items, next: null };
     },
@@ -102,7 +118,7 @@ const upgradeRoutes = [
       const current = await guard(op, () => containerImage(deps.db, t.id, t.name, params.name, op));
       if (!current.includes(':')) throw new ApiError('conflict', `${op}: image ${current} is a directory image, not an RPM image from a repository`);
       const name = parseImageRef(current).name;
-      const index = await tenantIndex(deps.db, t.name, op, resolveDeps());
+      const index = await tenantIndex(deps.db, t.name, op, deps.images);
       if (!index) throw new ApiError('image_not_found', `${op}: tenant ${t.name} has no image repositories`);
       const next = pin({ name, version: body.version }, index, t.name, op);
       if (next !== current) await guard(op, () => deps.db.tx((q) => setContainerImage(q, t.id, t.name, params.name, next, op)));

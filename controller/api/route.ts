@@ -21,6 +21,8 @@ export interface Deps {
   /** Repeated authentication failures per source address → 429. */
   authLimit: AuthLimiter;
   audit: AuditLog;
+  /** Repository fetch settings: allow-list, timeout, caps (controller/images/resolve.ts). */
+  images: import('../images/resolve.js').ResolveDeps;
 }
 
 export interface Ctx<B, Q> {

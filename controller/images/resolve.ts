@@ -1,35 +1,77 @@
+import type { Logger } from 'pino';
 import { ImageError, isImageError } from '../../images/errors.js';
 import { parseImageRef, type ImageRef } from '../../images/ref.js';
-import { fetchIndexes, type Fetch, type IndexedImage } from '../../images/repo-client.js';
+import { DEFAULT_LIMITS, readRepo, type IndexedImage, type RepoLimits } from '../../images/repo-client.js';
 import { newestOf, resolveImage } from '../../images/resolve.js';
-import { listImageRepos } from '../../images/repos-store.js';
+import { listImageRepos, recordRepoRevision, type ImageRepo } from '../../images/repos-store.js';
+import { parseCidr } from '../../images/net-policy.js';
 import type { Queryable } from '../store/db.js';
-import { ApiError } from '../errors.js';
+import { ApiError, type ErrorCode } from '../errors.js';
 
 /** How long the controller waits for a tenant's repositories while answering a request. */
 export const DEFAULT_REPO_TIMEOUT_MS = 3000;
+export const DEFAULT_MAX_REPOS_PER_TENANT = 16;
 
+/** The controller's repository fetch settings (flags/env of `freight-controller serve`). */
 export interface ResolveDeps {
-  fetch?: Fetch;
+  /** Per request (connect to last byte), FREIGHT_IMAGE_REPO_TIMEOUT_MS. */
   timeoutMs?: number;
+  /** Ranges a repository may resolve to although not global (`--repo-allow-cidr`). */
+  allowCidrs?: readonly string[];
+  limits?: Partial<RepoLimits>;
+  maxReposPerTenant?: number;
+  /** Where the reason of a refused or failed fetch goes (never to the tenant). */
+  log?: Pick<Logger, 'warn'>;
 }
 
-/** A fetch whose every request gives up after `ms`: an API call never hangs on a dead repository. */
-export function fetchWithTimeout(ms: number, base: Fetch = fetch): Fetch {
-  return ((url: string | URL | Request, init?: RequestInit) => base(url, { ...init, signal: AbortSignal.timeout(ms) })) as Fetch;
+/** Reads the settings from the environment; a bad allow-list entry fails the start, not a request. */
+export function resolveDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ResolveDeps {
+  const num = (v: string | undefined) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
+  const allowCidrs = (env.FREIGHT_REPO_ALLOW_CIDR ?? '').split(',').map((c) => c.trim()).filter(Boolean);
+  allowCidrs.forEach(parseCidr);
+  return {
+    timeoutMs: num(env.FREIGHT_IMAGE_REPO_TIMEOUT_MS),
+    allowCidrs,
+    maxReposPerTenant: num(env.FREIGHT_MAX_REPOS_PER_TENANT),
+    limits: { primaryBytes: num(env.FREIGHT_REPO_MAX_METADATA_BYTES) ?? DEFAULT_LIMITS.primaryBytes, primaryXmlBytes: num(env.FREIGHT_REPO_MAX_METADATA_XML_BYTES) ?? DEFAULT_LIMITS.primaryXmlBytes },
+  };
 }
 
-/** The merged index of a tenant's repositories; a repository that cannot be read → 503 image_repo_unavailable. */
+/** The image error of a repository read → what the tenant may be told (network detail only in the log). */
+function repoError(e: ImageError, repo: ImageRepo, tenant: string, op: string): ApiError {
+  const what = `image repository ${repo.name} (${repo.url}) of ${tenant}`;
+  const codes: Partial<Record<ImageError['code'], ErrorCode>> = {
+    'repo-corrupt': 'image_repo_invalid',
+    'repo-too-large': 'image_repo_invalid',
+    'checksum-mismatch': 'image_repo_invalid',
+    'repo-rollback': 'image_repo_rollback',
+    'repo-bad-signature': 'image_repo_bad_signature',
+  };
+  const code = codes[e.code];
+  if (code) return new ApiError(code, `${op}: ${what}: ${e.message}`);
+  return new ApiError('image_repo_unavailable', `${op}: ${what} unreachable`);
+}
+
+async function readOne(q: Queryable, repo: ImageRepo, tenant: string, op: string, d: ResolveDeps): Promise<IndexedImage[]> {
+  try {
+    const r = await readRepo(
+      { url: repo.url, allowHttp: repo.allowHttp, publicKey: repo.publicKey, seen: repo.metadata },
+      { policy: { address: { allowCidrs: d.allowCidrs ?? [] }, allowHttp: false, timeoutMs: d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS }, limits: d.limits },
+    );
+    await recordRepoRevision(q, repo.id, r);
+    return r.images;
+  } catch (e) {
+    if (!isImageError(e)) throw e;
+    d.log?.warn({ tenant, repository: repo.name, code: e.code, detail: (e as { detail?: string }).detail ?? e.message }, 'image repository read failed');
+    throw repoError(e, repo, tenant, op);
+  }
+}
+
+/** The merged index of a tenant's repositories; a repository that cannot be read fails the look-up. */
 export async function tenantIndex(q: Queryable, tenant: string, op: string, d: ResolveDeps = {}): Promise<IndexedImage[] | null> {
   const repos = await listImageRepos(q, tenant);
   if (repos.length === 0) return null;
-  const doFetch = fetchWithTimeout(d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS, d.fetch);
-  try {
-    return await fetchIndexes(repos.map((r) => r.url), doFetch);
-  } catch (e) {
-    if (!isImageError(e)) throw e;
-    throw new ApiError('image_repo_unavailable', `${op}: image repository of ${tenant} unreadable (${e.code}): ${e.message}`);
-  }
+  return (await Promise.all(repos.map((r) => readOne(q, r, tenant, op, d)))).flat();
 }
 
 function parseRef(image: string, op: string): ImageRef {

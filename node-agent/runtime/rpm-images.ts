@@ -6,7 +6,6 @@ import { run } from '../../images/exec.js';
 import { ImageError } from '../../images/errors.js';
 import { outdated, type ContainerImage, type Outdated } from '../../images/resolve.js';
 import { tenantRoot } from '../../images/rpmroot.js';
-import type { Fetch } from '../../images/repo-client.js';
 
 /**
  * The runtime's side of RPM images. A container whose tenant has image
@@ -23,7 +22,6 @@ export interface EnsureOptions {
   /** `NAME[:VERSION]` as the view gives it; the controller pins the version at create/upgrade time. */
   image: string;
   repos: TenantRepo[];
-  fetch?: Fetch;
   onInstall?: (name: string, version: string) => void;
 }
 
@@ -33,7 +31,6 @@ export async function ensureRpmImage(opts: EnsureOptions): Promise<PullResult> {
     tenant: opts.tenant,
     ref: opts.image,
     repos: opts.repos,
-    fetch: opts.fetch,
     onInstall: (i) => opts.onInstall?.(i.name, i.version),
   });
 }

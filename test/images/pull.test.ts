@@ -8,6 +8,7 @@ import { installedImages } from '../../images/install.js';
 import { publishRepo } from '../../images/publish.js';
 import { pullImage, type TenantRepo } from '../../images/pull.js';
 import { fetchRepoIndex } from '../../images/repo-client.js';
+import { LOOPBACK_POLICY } from './support.js';
 import { outdated, resolveImage } from '../../images/resolve.js';
 import { incomingDir, tenantRoot } from '../../images/rpmroot.js';
 import { exportPublicKey, signRpms } from '../../images/sign.js';
@@ -68,7 +69,7 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
   });
 
   it('publishes a yum repository whose metadata names each image, its version and its base', async () => {
-    const index = await fetchRepoIndex(good.url);
+    const index = await fetchRepoIndex(good.url, { policy: LOOPBACK_POLICY });
     const byName = Object.fromEntries(index.map((i) => [i.name, i]));
     expect(Object.keys(byName).sort()).toEqual(['busybox', 'hello']);
     expect(byName.hello).toMatchObject({ version: '1', base: { name: 'busybox', version: '1' } });
@@ -137,7 +138,7 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
     const v2 = await buildImage({ manifest: { name: 'busybox', version: '2', command: ['/bin/sh'] }, from: path.join(tmp, 'bb'), outDir: path.join(tmp, 'out2') });
     await signRpms([v2.rpm], key);
     await publishRepo(path.join(tmp, 'repo'), [v2.rpm]);
-    const index = await fetchRepoIndex(good.url);
+    const index = await fetchRepoIndex(good.url, { policy: LOOPBACK_POLICY });
     expect(resolveImage('busybox', index).version).toBe('2');
     expect(resolveImage('busybox:1', index).version).toBe('1');
     const containers = [

@@ -5,6 +5,10 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { execFileSync } from 'node:child_process';
+import type { FetchPolicy } from '../../images/http-get.js';
+
+/** The test repositories are served on 127.0.0.1 over http: both need the admin's explicit leave. */
+export const LOOPBACK_POLICY: FetchPolicy = { address: { allowCidrs: ['127.0.0.1/32'] }, allowHttp: true, timeoutMs: 10_000 };
 
 /** A yum repository served on loopback the way a plain web server would: static files, 404 otherwise. */
 export async function serveDir(dir: string): Promise<{ url: string; close(): Promise<void> }> {

@@ -4,6 +4,8 @@ import { ImageError } from './errors.js';
 /** Bounds on a document's shape: yum metadata is five levels deep with a handful of attributes. */
 const MAX_DEPTH = 32;
 const MAX_ATTRIBUTES = 32;
+/** Longest run of characters without a `<`: one text node or tag (saxes buffers it whole). */
+const MAX_RUN = 1024 * 1024;
 
 export interface XmlHandlers {
   open(name: string, attrs: Record<string, string>, depth: number): void;
@@ -26,6 +28,7 @@ export class XmlStream {
   private attrs = 0;
   private seen = 0;
   private tail = '';
+  private run = 0;
 
   constructor(
     private readonly what: string,
@@ -49,16 +52,20 @@ export class XmlStream {
     throw new ImageError('repo-corrupt', `read ${this.what}: not well-formed repository XML (${reason.replace(/^\d+:\d+: /, '')})`);
   }
 
-  write(chunk: string): void {
-    this.screen(chunk);
-    this.sax.write(chunk);
+  /** Feeds text in slices of at most 64 Ki characters, so the screen's run check is exact to that. */
+  write(text: string): void {
+    for (let i = 0; i < text.length; i += 65_536) {
+      const chunk = text.slice(i, i + 65_536);
+      this.screen(chunk);
+      this.sax.write(chunk);
+    }
   }
 
   end(): void {
     this.sax.close();
   }
 
-  /** Refuses `<!` and `<?` (except the declaration at the start), also across chunk boundaries. */
+  /** Refuses `<!`, `<?` (except the declaration at the start) and overlong runs, also across chunk boundaries: native scans only. */
   private screen(chunk: string): void {
     const s = this.tail + chunk;
     const base = this.seen - this.tail.length;
@@ -67,6 +74,9 @@ export class XmlStream {
       const at = base + i;
       if (at > 1 || !s.startsWith('<?xml', i)) this.fail('processing instructions are not allowed');
     }
+    const first = chunk.indexOf('<');
+    if ((first < 0 ? this.run + chunk.length : this.run + first) > MAX_RUN) this.fail(`a text or tag longer than ${MAX_RUN} characters`);
+    this.run = first < 0 ? this.run + chunk.length : chunk.length - chunk.lastIndexOf('<') - 1;
     this.seen += chunk.length;
     this.tail = chunk.slice(-1);
   }

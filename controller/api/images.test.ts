@@ -49,7 +49,7 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
     db = await openDb({ databaseUrl: fresh.url });
     await migrate(db);
     await ensureAdminToken(db, ADMIN);
-    app = await buildApp({ db, log: pino({ level: 'silent' }), push: false });
+    app = await buildApp({ db, log: pino({ level: 'silent' }), push: false, images: { allowCidrs: ['127.0.0.1/32'] } });
     for (const t of ['acme', 'globex']) {
       expect((await call('POST', '/v1/tenants', { name: t })).status).toBe(201);
       expect((await call('POST', `/v1/tenants/${t}/networks`, { name: 'net', cidr: '10.0.0.0/24' })).status).toBe(201);
@@ -66,10 +66,10 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
   });
 
   it('stores a repository per tenant, returns its public key, refuses duplicates, and confines tenants', async () => {
-    const add = await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: repo.url, publicKey: KEY });
+    const add = await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: repo.url, publicKey: KEY, allowHttp: true });
     expect(add.status).toBe(201);
     expect(add.json).toMatchObject({ tenant: 'acme', name: 'main', url: repo.url, publicKey: KEY });
-    expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: `${repo.url}x/`, publicKey: KEY })).json.code).toBe('conflict');
+    expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: `${repo.url}x/`, publicKey: KEY, allowHttp: true })).json.code).toBe('conflict');
     expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'bad', url: 'ftp://x/', publicKey: KEY })).status).toBe(400);
     expect((await call('GET', '/v1/tenants/acme/image-repositories')).json.items.map((r: { name: string }) => r.name)).toEqual(['main']);
     expect((await call('GET', '/v1/tenants/acme/image-repositories/main')).json.publicKey).toBe(KEY);
@@ -124,7 +124,7 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
   it('answers 503 image_repo_unavailable within the timeout when a repository is unreachable', async () => {
     await mkdir(path.join(tmp, 'dead'), { recursive: true });
     const dead = await serveDir(path.join(tmp, 'dead')); // no repodata: 404 on repomd.xml
-    expect((await call('POST', '/v1/tenants/globex/image-repositories', { name: 'dead', url: dead.url, publicKey: KEY })).status).toBe(201);
+    expect((await call('POST', '/v1/tenants/globex/image-repositories', { name: 'dead', url: dead.url, publicKey: KEY, allowHttp: true })).status).toBe(201);
     const r = await call('POST', '/v1/tenants/globex/containers', { name: 'x', image: 'busybox', networks: ['net'] });
     expect([r.status, r.json.code]).toEqual([503, 'image_repo_unavailable']);
     await dead.close();

@@ -11,8 +11,8 @@ import type { FetchPolicy } from '../../images/http-get.js';
 export const LOOPBACK_POLICY: FetchPolicy = { address: { allowCidrs: ['127.0.0.1/32'] }, allowHttp: true, timeoutMs: 10_000 };
 
 /** A yum repository served on loopback the way a plain web server would: static files, 404 otherwise. */
-export async function serveDir(dir: string): Promise<{ url: string; close(): Promise<void> }> {
-  const server = http.createServer(async (req, res) => {
+export async function serveDir(dir: string, host = '127.0.0.1'): Promise<Served> {
+  return serveWith(host, async (req, res) => {
     const rel = decodeURIComponent(new URL(req.url ?? '/', 'http://x').pathname);
     const file = path.join(dir, path.normalize(rel));
     const s = file.startsWith(dir) ? await stat(file).catch(() => undefined) : undefined;
@@ -20,9 +20,33 @@ export async function serveDir(dir: string): Promise<{ url: string; close(): Pro
     res.writeHead(200, { 'content-length': s.size });
     createReadStream(file).pipe(res);
   });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+}
+
+export interface Served {
+  url: string;
+  /** Requests answered so far (paths): proves what was, or was never, fetched. */
+  hits: string[];
+  close(): Promise<void>;
+}
+
+/** An HTTP server on `host` (a loopback address) that the test scripts. */
+export async function serveWith(host: string, handler: http.RequestListener): Promise<Served> {
+  const hits: string[] = [];
+  const server = http.createServer((req, res) => {
+    hits.push(req.url ?? '');
+    handler(req, res);
+  });
+  await new Promise<void>((r) => server.listen(0, host, r));
   const { port } = server.address() as AddressInfo;
-  return { url: `http://127.0.0.1:${port}/`, close: () => new Promise((r) => server.close(() => r())) };
+  return {
+    url: `http://${host}:${port}/`,
+    hits,
+    close: () =>
+      new Promise((r) => {
+        server.closeAllConnections();
+        server.close(() => r());
+      }),
+  };
 }
 
 /** Stops the gpg-agents of the throw-away GnuPG homes under `parent` (before the directory is removed). */

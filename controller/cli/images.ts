@@ -41,9 +41,11 @@ export function imageCommands(program: Command, io: () => Io): void {
       emit(io(), { signed: rpms }, () => rpms.map((r) => `signed ${r}\n`).join(''));
     });
   img.command('publish <dir> [rpm...]')
-    .description('copy RPMs into a repository directory and rebuild its metadata (createrepo_c)')
-    .action(async (dir: string, rpms: string[]) => {
-      await local(() => publishRepo(dir, rpms));
+    .description('copy RPMs into a repository directory and rebuild its metadata (createrepo_c); with --key-id, sign repomd.xml')
+    .option('--key-id <id>', 'sign repodata/repomd.xml (repomd.xml.asc) with this gpg key: the controller and nodes then refuse altered metadata')
+    .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
+    .action(async (dir: string, rpms: string[], o: Row) => {
+      await local(() => publishRepo(dir, rpms, o.keyId ? { keyId: o.keyId, gnupgHome: o.gnupgHome } : undefined));
       emit(io(), { published: dir, rpms }, () => `published ${dir}\n`);
     });
   img.command('outdated [tenant]')
@@ -63,16 +65,17 @@ function repoCommands(img: Command, io: () => Io): void {
   repo.command('add <tenant> <name> <url>')
     .description('let TENANT pull images from the yum repository at URL, signed with the key in --key')
     .requiredOption('--key <file>', 'ASCII-armoured OpenPGP public key file')
+    .option('--allow-http', 'admin only: allow a plain http:// URL (no TLS: metadata can be replayed or altered on the way)')
     .action(async (tenant: string, name: string, url: string, o: Row) => {
       const publicKey = await readFile(o.key, 'utf8').catch((e: Error) => {
         throw new CliError('usage', `read key ${o.key}: ${e.message}`, 2);
       });
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url, publicKey })) as Row;
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url, publicKey, ...(o.allowHttp ? { allowHttp: true } : {}) })) as Row;
       emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
     });
   repo.command('list <tenant>').action(async (tenant: string) => {
     const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
-    emit(io(), items, () => table(['TENANT', 'NAME', 'URL', 'CREATED'], items.map((x) => [x.tenant, x.name, x.url, x.createdAt])));
+    emit(io(), items, () => table(['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'], items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt])));
   });
   repo.command('remove <tenant/name>').action(async (ref: string) => {
     const { tenant, name } = splitRef(ref);

@@ -56,7 +56,8 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     const built = await ctl(['image', 'build', name, '--version', version, '--from', from, '--out', out, ...(o.base ? ['--base', o.base] : [])]);
     await ctl(['image', 'sign', built.rpm, '--key-id', o.key.keyId, '--gnupg-home', o.key.gnupgHome]);
     if (o.tampered) await tamper(built.rpm);
-    await ctl(['image', 'publish', repo(), built.rpm]);
+    // repomd.xml is signed with the repository's key (the one registered), whoever signed the package
+    await ctl(['image', 'publish', repo(), built.rpm, '--key-id', trusted.keyId, '--gnupg-home', trusted.gnupgHome]);
   }
   async function run(name: string, image: string, node: number): Promise<any> {
     const r = await ctl(['container', 'run', `acme/${name}`, '--network', 'net', '--image', image, '--node', `node${node}`, '--', ...DHCP_CMD]);
@@ -73,6 +74,8 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     const stranger = await makeKey(tmp, 'stranger@freight.invalid');
     await writeFile(path.join(tmp, 'key.asc'), await exportPublicKey(trusted));
     db = await freshDatabase('freight_images_e2e');
+    // the repository is on the underlay (198.18/15, refused by default): the admin allows its address
+    process.env.FREIGHT_REPO_ALLOW_CIDR = `${REPO_IP}/32`;
     c = await Cluster.start({ nodes: 2, databaseUrl: db.url, heartbeatMs: 500 });
     // base, derivative (only its /etc/motd), and the two hostile packages
     const layer = path.join(tmp, 'hello-layer');
@@ -93,10 +96,11 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     });
     await ctl(['tenant', 'create', 'acme']);
     await ctl(['network', 'create', 'acme/net', '--cidr', '10.0.0.0/24']);
-    await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--key', path.join(tmp, 'key.asc')]);
+    await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--allow-http', '--key', path.join(tmp, 'key.asc')]);
   }, 180_000);
 
   afterAll(async () => {
+    delete process.env.FREIGHT_REPO_ALLOW_CIDR;
     server?.kill('SIGKILL');
     c?.stop();
     await db?.drop();

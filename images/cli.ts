@@ -17,7 +17,7 @@ import { ImageError, isImageError } from './errors.js';
 import { installedImages } from './install.js';
 import { publishRepo } from './publish.js';
 import { pullImage } from './pull.js';
-import { fetchIndexes } from './repo-client.js';
+import { fetchIndexes, NODE_POLICY } from './repo-client.js';
 import { outdated, resolveImage } from './resolve.js';
 import { tenantRoot } from './rpmroot.js';
 import { signRpms } from './sign.js';
@@ -35,7 +35,10 @@ export function imageCommand(write: Write = (t) => void process.stdout.write(t))
     .requiredOption('--key <id>', 'gpg key id or user id')
     .option('--gnupg-home <dir>', 'GnuPG home', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
     .action(async (rpms: string[], o) => signRpms(rpms, { keyId: o.key, gnupgHome: o.gnupgHome }));
-  cmd.command('publish <repoDir> [rpm...]').action(async (dir: string, rpms: string[]) => publishRepo(dir, rpms));
+  cmd.command('publish <repoDir> [rpm...]')
+    .option('--key-id <id>', 'sign repodata/repomd.xml with this gpg key')
+    .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
+    .action(async (dir: string, rpms: string[], o) => publishRepo(dir, rpms, o.keyId ? { keyId: o.keyId, gnupgHome: o.gnupgHome } : undefined));
   cmd
     .command('pull <ref>')
     .requiredOption('--state-dir <dir>')
@@ -53,11 +56,11 @@ export function imageCommand(write: Write = (t) => void process.stdout.write(t))
   cmd
     .command('resolve <ref>')
     .requiredOption('--repo <url>', 'repository (repeatable)', collect)
-    .action(async (ref: string, o) => print(resolveImage(ref, await fetchIndexes(urls(o.repo)))));
+    .action(async (ref: string, o) => print(resolveImage(ref, await fetchIndexes(urls(o.repo), { policy: NODE_POLICY }))));
   cmd
     .command('outdated <container=image...>')
     .requiredOption('--repo <url>', 'repository (repeatable)', collect)
-    .action(async (args: string[], o) => print(outdated(args.map(parseContainerArg), await fetchIndexes(urls(o.repo)))));
+    .action(async (args: string[], o) => print(outdated(args.map(parseContainerArg), await fetchIndexes(urls(o.repo), { policy: NODE_POLICY }))));
   cmd
     .command('installed')
     .requiredOption('--state-dir <dir>')

@@ -45,8 +45,8 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
   };
   const addRepo = (tenant: string, name: string, url: string, extra: object = { allowHttp: true }) =>
     call(app, 'POST', `/v1/tenants/${tenant}/image-repositories`, { name, url, publicKey, ...extra });
-  const run = (a: FastifyInstance, tenant: string, name: string, image = 'busybox') =>
-    call(a, 'POST', `/v1/tenants/${tenant}/containers`, { name, image, networks: ['net'] });
+  const run = (a: FastifyInstance, tenant: string, name: string, token = ADMIN) =>
+    call(a, 'POST', `/v1/tenants/${tenant}/containers`, { name, image: 'busybox', networks: ['net'] }, token);
   const build = async (version: string) =>
     (await buildImage({ manifest: { name: 'busybox', version, command: ['/bin/sh'] }, from: path.join(tmp, 'tree'), outDir: path.join(tmp, 'out') })).rpm;
 
@@ -145,7 +145,7 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
     await publishRepo(dir, [await build('2')], key);
     const changes = async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM change_log WHERE kind = 'image_repositories'`)).rows[0].n);
     const c0 = await changes();
-    expect((await run(app, 'hooli', 'b')).json.image).toBe('busybox:2');
+    expect((await run(app, 'hooli', 'b', tokens.hooli)).json.image).toBe('busybox:2'); // the tenant's own scope records it too
     expect(await changes()).toBe(c0); // remembering a revision is no view change for the nodes
     const rev = async () => Number((await db.query<{ r: string }>(`SELECT metadata_revision AS r FROM image_repositories r JOIN tenants t ON t.id = r.tenant_id WHERE t.name = 'hooli'`)).rows[0].r);
     const newest = await rev();

@@ -136,8 +136,9 @@ export function byteCap(max: number, what: string): Transform & { bytes: number 
   return t;
 }
 
-/** Reads a whole (small) body, refusing past `max` bytes. */
-export async function readCapped(o: Opened, max: number, what: string): Promise<Buffer> {
+/** Reads a whole (small) body, refusing past `max` bytes; `shown` is the tenant's URL, for messages. */
+export async function readCapped(o: Opened, max: number, shown: string): Promise<Buffer> {
+  const what = `fetch ${o.url}`;
   const declared = Number(o.res.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     o.abort();
@@ -154,7 +155,7 @@ export async function readCapped(o: Opened, max: number, what: string): Promise<
   } catch (e) {
     o.abort();
     if (e instanceof ImageError) throw e;
-    throw new RepoFetchError('repo-unreachable', what, `read body: ${(e as Error).message}`);
+    throw new RepoFetchError('repo-unreachable', shown, `${o.url}: read body: ${(e as Error).message}`);
   }
   return Buffer.concat(chunks);
 }

@@ -92,7 +92,7 @@ function policyFor(src: RepoSource, o: FetchOptions): FetchPolicy {
 }
 
 async function readSmall(url: string, p: FetchPolicy, max: number, shown: string): Promise<Buffer> {
-  return readCapped(await openGuarded(url, p, shown), max, `fetch ${shown}`);
+  return readCapped(await openGuarded(url, p, shown), max, shown);
 }
 
 /** repomd.xml.asc: checked when present; absent is fine unless a signed one was seen before. */

@@ -139,6 +139,19 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
+  it('cuts a body that trickles past the deadline (the deadline covers the body, not only the headers)', async () => {
+    const slow = await serveWith('127.0.0.1', (_req, res) => {
+      res.writeHead(200, { 'content-length': 100_000 });
+      res.write('<repomd>');
+      const t = setInterval(() => res.write(' '), 50);
+      res.on('close', () => clearInterval(t));
+    });
+    closers.push(slow.close);
+    const t0 = Date.now();
+    expect((await refusal(readRepo({ url: slow.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 400 }) }))).code).toBe('repo-unreachable');
+    expect(Date.now() - t0).toBeLessThan(2000);
+  });
+
   it('refuses a gzip bomb (0.5 MB → 512 MB) at the decompressed cap, streamed, without blocking the event loop', async () => {
     const MiB = 1024 * 1024;
     const member = gzipSync(Buffer.from('x'.repeat(MiB - 64) + '<x/>'.padEnd(60, ' ')), { level: 9 });

@@ -138,7 +138,7 @@ export function byteCap(max: number, what: string): Transform & { bytes: number 
 
 /** Reads a whole (small) body, refusing past `max` bytes; `shown` is the tenant's URL, for messages. */
 export async function readCapped(o: Opened, max: number, shown: string): Promise<Buffer> {
-  const what = `fetch ${o.url}`;
+  const what = `fetch ${shown}`; // never the redirect target: the tenant learns nothing it did not give
   const declared = Number(o.res.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     o.abort();

@@ -117,9 +117,10 @@ export async function openGuarded(target: string, p: FetchPolicy, shown = target
       return { res, url: url.href, abort };
     }
   } catch (e) {
+    const reason = ctl.signal.aborted ? String(ctl.signal.reason?.message ?? 'aborted') : (e as Error).message;
     abort();
     if (e instanceof ImageError) throw e;
-    throw new RepoFetchError('repo-unreachable', shown, `${url?.href ?? target}: ${ctl.signal.aborted ? String(ctl.signal.reason?.message ?? 'aborted') : (e as Error).message}`);
+    throw new RepoFetchError('repo-unreachable', shown, `${url?.href ?? target}: ${reason}`);
   }
 }
 

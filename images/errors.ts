@@ -20,6 +20,8 @@ export type ImageErrorCode =
   | 'unknown-key'
   | 'bad-signature'
   | 'tampered'
+  /** signed, but what it would do on the node is refused (scriptlets, device nodes, setuid, a rootfs that is not a directory…) */
+  | 'unsafe-package'
   | 'install-failed'
   | 'not-installed'
   | 'command-failed';

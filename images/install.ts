@@ -1,9 +1,20 @@
-import { readFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
 import { ImageError } from './errors.js';
 import { run, runOk } from './exec.js';
 import { parseManifest, type Manifest } from './manifest.js';
 import { PKG_PREFIX, pkgName } from './ref.js';
+import { assertRealDirs, readRegularFile } from './nofollow.js';
 import { installedPayload, rpmDefines } from './rpmroot.js';
+
+const MAX_MANIFEST = 1 << 20;
+
+/**
+ * Never run package code on the node, whatever the package says: no scriptlets (shell or
+ * Lua, which rpm runs in-process as root), no triggers of this or any installed package,
+ * no host rpm plugins acting on the tenant's files. checkPackage refuses such packages
+ * first; these flags hold even for a caller that skipped it.
+ */
+export const NO_CODE = ['--noscripts', '--notriggers', '--noplugins'];
 
 /**
  * Installs a verified image RPM into the tenant root. `rpm -i` (not -U) so that
@@ -13,7 +24,7 @@ import { installedPayload, rpmDefines } from './rpmroot.js';
  */
 export async function installRpm(root: string, rpm: string): Promise<void> {
   await runOk(`install ${rpm} into ${root}`, 'install-failed', 'rpm', [
-    '--root', root, ...rpmDefines(), '--define', '_pkgverify_level signature', '-i', rpm,
+    '--root', root, ...rpmDefines(), '--define', '_pkgverify_level signature', ...NO_CODE, '-i', '--', rpm,
   ]);
 }
 
@@ -35,19 +46,23 @@ export async function installedImages(root: string): Promise<InstalledImage[]> {
 }
 
 export async function isInstalled(root: string, name: string, version: string): Promise<boolean> {
-  const r = await run('rpm', ['--root', root, ...rpmDefines(), '-q', '--qf', '%{VERSION}\n', pkgName(name)]);
+  const r = await run('rpm', ['--root', root, ...rpmDefines(), '-q', '--qf', '%{VERSION}\n', '--', pkgName(name)]);
   return r.code === 0 && r.stdout.split('\n').includes(version);
 }
 
 /** Removes one installed image version (the runtime calls it when no container uses it any more). */
 export async function removeImage(root: string, name: string, version: string): Promise<void> {
-  await runOk(`remove image ${name}:${version}`, 'not-installed', 'rpm', ['--root', root, ...rpmDefines(), '-e', `${pkgName(name)}-${version}`]);
+  await runOk(`remove image ${name}:${version}`, 'not-installed', 'rpm', ['--root', root, ...rpmDefines(), ...NO_CODE, '-e', '--', `${pkgName(name)}-${version}`]);
 }
 
+/**
+ * The manifest of an installed version, read without following a symlink anywhere between
+ * the tenant root and the file (a hostile one would point at a host file, whose first bytes
+ * a JSON error message would show the tenant).
+ */
 export async function readInstalledManifest(root: string, name: string, version: string): Promise<Manifest> {
-  const file = installedPayload(root, name, version).manifest;
-  const text = await readFile(file, 'utf8').catch(() => {
-    throw new ImageError('not-installed', `read image ${name}:${version}: not installed in ${root}`);
-  });
-  return parseManifest(text, file);
+  const p = installedPayload(root, name, version);
+  if (!existsSync(p.dir)) throw new ImageError('not-installed', `read image ${name}:${version}: not installed in ${root}`);
+  await assertRealDirs(root, p.dir, `image ${name}:${version}`);
+  return parseManifest(await readRegularFile(p.manifest, MAX_MANIFEST, `image ${name}:${version}`), p.manifest);
 }

@@ -12,11 +12,11 @@ export async function listKeys(root: string): Promise<string[]> {
 }
 
 async function importKeys(root: string, keys: string[], scratch: string): Promise<void> {
-  await mkdir(root, { recursive: true });
+  await mkdir(root, { recursive: true, mode: 0o700 });
   for (const [i, key] of keys.entries()) {
     const file = path.join(scratch, `key-${i}.asc`);
-    await writeFile(file, key);
-    await runOk(`import key ${i + 1} into ${root}`, 'command-failed', 'rpmkeys', ['--root', root, ...rpmDefines(), '--import', file]);
+    await writeFile(file, key, { mode: 0o600 });
+    await runOk(`import key ${i + 1} into ${root}`, 'command-failed', 'rpmkeys', ['--root', root, ...rpmDefines(), '--import', '--', file]);
   }
 }
 
@@ -26,7 +26,7 @@ async function importKeys(root: string, keys: string[], scratch: string): Promis
  * so a withdrawn key stops verifying at once.
  */
 export async function syncKeys(root: string, keys: string[], scratchDir: string): Promise<string[]> {
-  await mkdir(scratchDir, { recursive: true });
+  await mkdir(scratchDir, { recursive: true, mode: 0o700 });
   const scratch = await mkdtemp(path.join(scratchDir, 'keys-'));
   try {
     const probe = path.join(scratch, 'root');
@@ -34,7 +34,7 @@ export async function syncKeys(root: string, keys: string[], scratchDir: string)
     const wanted = new Set(await listKeys(probe));
     await importKeys(root, keys, scratch);
     for (const k of await listKeys(root)) {
-      if (!wanted.has(k)) await runOk(`remove key ${k} from ${root}`, 'command-failed', 'rpm', ['--root', root, ...rpmDefines(), '-e', '--allmatches', k]);
+      if (!wanted.has(k)) await runOk(`remove key ${k} from ${root}`, 'command-failed', 'rpm', ['--root', root, ...rpmDefines(), '--noscripts', '--notriggers', '-e', '--allmatches', '--', k]);
     }
     return [...wanted].sort();
   } finally {
@@ -48,7 +48,7 @@ export async function syncKeys(root: string, keys: string[], scratchDir: string)
  * code, an unsigned, tampered, wrongly signed or unknown-key package.
  */
 export async function checkSignature(root: string, rpm: string): Promise<{ keyId: string }> {
-  const r = await run('rpmkeys', ['--root', root, ...rpmDefines(), '--checksig', '-v', rpm]);
+  const r = await run('rpmkeys', ['--root', root, ...rpmDefines(), '--checksig', '-v', '--', rpm]);
   const verdict = judgeChecksig(r.stdout + r.stderr, r.code);
   if ('code' in verdict) throw new ImageError(verdict.code, `verify ${path.basename(rpm)}: ${verdict.reason}`);
   return verdict;

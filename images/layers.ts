@@ -1,6 +1,7 @@
 import { ImageError } from './errors.js';
 import { readInstalledManifest } from './install.js';
 import type { Manifest } from './manifest.js';
+import { assertRealDirs } from './nofollow.js';
 import { installedPayload } from './rpmroot.js';
 
 const MAX_DEPTH = 16;
@@ -11,7 +12,10 @@ export interface Layers {
   lowerdirs: string[];
 }
 
-/** Follows an installed image's base chain; each layer is a read-only rootfs shared by all containers. */
+/**
+ * Follows an installed image's base chain; each layer is a read-only rootfs shared by all
+ * containers, checked to be a real directory inside the tenant root (no symlink on the way).
+ */
 export async function imageLayers(root: string, name: string, version: string): Promise<Layers> {
   const manifest = await readInstalledManifest(root, name, version);
   const lowerdirs: string[] = [];
@@ -21,7 +25,10 @@ export async function imageLayers(root: string, name: string, version: string): 
     const key = `${cur.name}:${cur.version}`;
     if (seen.has(key) || seen.size >= MAX_DEPTH) throw new ImageError('invalid-manifest', `layer image ${name}:${version}: base chain loops or is deeper than ${MAX_DEPTH} at ${key}`);
     seen.add(key);
-    lowerdirs.push(installedPayload(root, cur.name, cur.version).rootfs);
+    // the lower layer must be the payload's own directory: a symlinked rootfs would mount the node's files
+    const rootfs = installedPayload(root, cur.name, cur.version).rootfs;
+    await assertRealDirs(root, rootfs, `layer image ${name}:${version}`);
+    lowerdirs.push(rootfs);
     cur = cur.base ? await readInstalledManifest(root, cur.base.name, cur.base.version) : undefined;
   }
   return { manifest, lowerdirs };

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import path from 'node:path';
 import { checkSignature, syncKeys } from './keyring.js';
+import { checkPackage } from './inspect.js';
 import { installRpm, isInstalled } from './install.js';
 import { imageLayers, type Layers } from './layers.js';
 import { downloadImage, fetchIndexes, NODE_POLICY, type FetchPolicy, type IndexedImage, type RepoLimits } from './repo-client.js';
@@ -55,13 +56,14 @@ async function ensureInstalled(root: string, image: IndexedImage, index: Indexed
   if (image.base && depth < 16) {
     await ensureInstalled(root, resolveImage({ name: image.base.name, version: image.base.version }, index), index, scratch, opts, depth + 1);
   }
-  await mkdir(scratch, { recursive: true });
+  await mkdir(scratch, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(scratch, `${image.name}-`));
   try {
     const file = path.join(dir, path.basename(image.href));
     // a package may take longer than metadata: 10 minutes for the whole download
     await downloadImage(image, file, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits, timeoutMs: 600_000 });
     await checkSignature(root, file);
+    await checkPackage(file, image);
     await installRpm(root, file);
     opts.onInstall?.(image);
   } finally {

@@ -19,7 +19,7 @@ export interface RpmLayersOptions {
 }
 
 /** Refusals of a package itself: the container fails with the reason; retrying changes nothing. */
-const REFUSED = new Set(['unsigned', 'unknown-key', 'bad-signature', 'tampered', 'checksum-mismatch']);
+const REFUSED = new Set(['unsigned', 'unknown-key', 'bad-signature', 'tampered', 'checksum-mismatch', 'unsafe-package']);
 
 /**
  * The overlay lower directories of a container's RPM image. A pinned version already
@@ -32,7 +32,10 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
   const ref = parseImageRef(o.image);
   const root = tenantRoot(o.stateDir, o.tenant);
   if (ref.version) {
-    const installed = await imageLayers(root, ref.name, ref.version).catch(() => undefined);
+    const installed = await imageLayers(root, ref.name, ref.version).catch((e: unknown) => {
+      if (isImageError(e, 'unsafe-package')) throw refused(o, e);
+      return undefined;
+    });
     if (installed) return installed.lowerdirs;
   }
   try {
@@ -42,8 +45,12 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
     });
     return r.lowerdirs;
   } catch (e) {
-    const code = isImageError(e) ? e.code : 'command-failed';
-    const detail = `image ${o.image} ${REFUSED.has(code) ? 'refused' : 'not available'} (${code}): ${errorMessage(e)}`;
-    throw new RuntimeError(REFUSED.has(code) ? 'IMAGE_REFUSED' : 'IMAGE_PULL_FAILED', 'start container', o.what, detail, code === 'repo-unreachable');
+    throw refused(o, e);
   }
+}
+
+function refused(o: RpmLayersOptions, e: unknown): RuntimeError {
+  const code = isImageError(e) ? e.code : 'command-failed';
+  const detail = `image ${o.image} ${REFUSED.has(code) ? 'refused' : 'not available'} (${code}): ${errorMessage(e)}`;
+  return new RuntimeError(REFUSED.has(code) ? 'IMAGE_REFUSED' : 'IMAGE_PULL_FAILED', 'start container', o.what, detail, code === 'repo-unreachable');
 }

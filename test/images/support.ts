@@ -104,3 +104,38 @@ export function haveTools(): string | undefined {
   }
   return undefined;
 }
+
+/** What a hostile tenant adds to an otherwise normal image spec (test/images/hostile.test.ts). */
+export interface HostileParts {
+  /** shell lines appended to %install (paths relative to %{buildroot}) */
+  install?: string[];
+  /** extra %files lines */
+  files?: string[];
+  /** scriptlet sections, e.g. `%post` + body lines */
+  scripts?: string[];
+}
+
+/**
+ * Builds an image RPM the way buildImage does (renderSpec, rpmbuild) with hostile parts
+ * spliced into its spec: scriptlets, files outside the payload, a symlinked rootfs, device
+ * nodes (%dev), setuid files. Signing is up to the caller (a tenant signs its own packages).
+ */
+export async function buildHostileImage(work: string, name: string, tree: string, parts: HostileParts): Promise<string> {
+  const { renderSpec } = await import('../../images/spec.js');
+  const { Manifest } = await import('../../images/manifest.js');
+  const manifest = Manifest.parse({ name, version: '1', command: ['/bin/sh'] });
+  const dir = await mkdtemp(path.join(work, `hostile-${name}-`));
+  const manifestFile = path.join(dir, 'manifest.json');
+  await writeFile(manifestFile, JSON.stringify(manifest));
+  let spec = renderSpec({ manifest, rootfsDir: path.resolve(tree), manifestFile });
+  spec = spec.replace(/(install -m 0644 [^\n]*\n)/, `$1${(parts.install ?? []).join('\n')}\n`);
+  spec = spec.replace('%files\n', `${(parts.scripts ?? []).join('\n')}\n\n%files\n`);
+  spec += `${(parts.files ?? []).join('\n')}\n`;
+  const specFile = path.join(dir, 'image.spec');
+  await writeFile(specFile, spec);
+  const out = path.join(dir, 'out');
+  execFileSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${dir}/top`, '--define', `_tmppath ${dir}`, '--define', `_rpmdir ${out}`,
+    '--define', '_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', specFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const { readdir } = await import('node:fs/promises');
+  return path.join(out, (await readdir(out)).find((f) => f.endsWith('.rpm'))!);
+}

@@ -7,7 +7,7 @@ import { imageLayers, type Layers } from './layers.js';
 import { downloadImage, fetchIndexes, NODE_POLICY, type FetchPolicy, type IndexedImage, type RepoLimits } from './repo-client.js';
 import { resolveImage } from './resolve.js';
 import type { ImageRef } from './ref.js';
-import { incomingDir, tenantRoot } from './rpmroot.js';
+import { ensureImagesRoot, incomingDir, tenantRoot } from './rpmroot.js';
 
 /** A repository a tenant may use: its base URL and the public key its images are signed with. */
 export interface TenantRepo {
@@ -44,6 +44,7 @@ export interface PullResult extends Layers {
 export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const root = tenantRoot(opts.stateDir, opts.tenant);
   const scratch = incomingDir(opts.stateDir);
+  await ensureImagesRoot(opts.stateDir);
   await syncKeys(root, opts.repos.map((r) => r.publicKey), scratch);
   const index = await fetchIndexes(opts.repos, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits });
   const image = resolveImage(opts.ref, index);

@@ -1,3 +1,4 @@
+import { chmod, mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { ImageError } from './errors.js';
 import { NAME_RE, payloadPath } from './ref.js';
@@ -26,4 +27,11 @@ export const incomingDir = (stateDir: string): string => path.join(stateDir, 'rp
 export function installedPayload(root: string, name: string, version: string): { dir: string; rootfs: string; manifest: string } {
   const dir = path.join(root, payloadPath(name, version));
   return { dir, rootfs: path.join(dir, 'rootfs'), manifest: path.join(dir, 'manifest.json') };
+}
+
+/** `<stateDir>/rpm-images` is 0700: image trees (and their files' owners and modes) are no node user's business. */
+export async function ensureImagesRoot(stateDir: string): Promise<void> {
+  const dir = path.join(stateDir, 'rpm-images');
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
 }

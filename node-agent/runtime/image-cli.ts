@@ -15,8 +15,9 @@ export function imageCommand(): Command {
     .argument('<name>', 'image name')
     .argument('<source>', 'directory or tarball (.tar, .tar.gz, .tar.xz, .tar.zst)')
     .option('--state-dir <dir>', 'agent state directory', process.env.FREIGHT_STATE_DIR ?? DEFAULT_STATE_DIR)
-    .action(async (name: string, source: string, opts: { stateDir: string }) => {
-      const dir = await importImage(opts.stateDir, name, source);
+    .option('--sanitize', 'remove device nodes and sockets, clear setuid/setgid bits (OS trees) instead of refusing them')
+    .action(async (name: string, source: string, opts: { stateDir: string; sanitize?: boolean }) => {
+      const dir = await importImage(opts.stateDir, name, source, { sanitize: opts.sanitize });
       process.stdout.write(`imported image ${name} into ${dir}\n`);
     });
   image

@@ -1,11 +1,12 @@
 import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, lstatSync, readlinkSync, statSync } from 'node:fs';
-import { mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RuntimeError, errorMessage } from './errors.js';
 import { IMAGE_NAME_RE, imageDir, imagesDir } from './paths.js';
+import { sanitize, unsafeEntries } from './tree-check.js';
 
 const run = promisify(execFile);
 
@@ -21,7 +22,8 @@ export function checkImageName(name: string): void {
 /** An image is usable when its directory exists and looks like a root (nspawn refuses a tree without /usr). */
 export function imageExists(state: string, name: string): boolean {
   const dir = imageDir(state, name);
-  return IMAGE_NAME_RE.test(name) && existsSync(join(dir, 'usr')) && statSync(dir).isDirectory();
+  // lstat: the image directory itself must be a real directory of the state dir, not a link elsewhere
+  return IMAGE_NAME_RE.test(name) && existsSync(join(dir, 'usr')) && lstatSync(dir).isDirectory();
 }
 
 export async function listImages(state: string): Promise<string[]> {
@@ -29,24 +31,41 @@ export async function listImages(state: string): Promise<string[]> {
   return names.filter((n) => IMAGE_NAME_RE.test(n)).sort();
 }
 
+export interface ImportOptions {
+  /** Remove device nodes and sockets and clear setuid/setgid bits instead of refusing the tree. */
+  sanitize?: boolean;
+}
+
 /**
  * Imports a root filesystem from a directory (copied) or a tarball (extracted, compression auto-detected)
  * into `<state>/images/<name>/`. The tree is built beside the target and renamed into place, so a
- * half-imported image is never visible. An existing image of that name is replaced.
+ * half-imported image is never visible. An existing image of that name is replaced. A tree with
+ * device nodes, sockets or setuid/setgid files is refused, naming them (or, with `sanitize`, cleaned).
  */
-export async function importImage(state: string, name: string, source: string): Promise<string> {
+export async function importImage(state: string, name: string, source: string, opts: ImportOptions = {}): Promise<string> {
   checkImageName(name);
   const src = resolve(source);
   if (!existsSync(src)) throw new RuntimeError('IMAGE_NOT_FOUND', 'import image', name, `source ${src} does not exist`);
   const target = imageDir(state, name);
   const tmp = join(imagesDir(state), `.import-${name}-${randomBytes(4).toString('hex')}`);
-  await mkdir(tmp, { recursive: true });
+  // images/ is 0700: no user of the node reaches into an image tree (nor its files through it)
+  await mkdir(imagesDir(state), { recursive: true, mode: 0o700 });
+  await chmod(imagesDir(state), 0o700);
+  await mkdir(tmp);
   try {
-    if (statSync(src).isDirectory()) await run('cp', ['-a', '--reflink=auto', `${src}/.`, tmp]);
+    // src is absolute (resolve): never read as an option. GNU tar refuses members with `..`
+    // and never writes through a symlink the archive itself created.
+    if (statSync(src).isDirectory()) await run('cp', ['-a', '--reflink=auto', '--', `${src}/.`, tmp]);
     else await run('tar', ['-xf', src, '-C', tmp, '--numeric-owner']);
-    if (!existsSync(join(tmp, 'usr'))) {
+    if (!lstatSync(join(tmp, 'usr'), { throwIfNoEntry: false })) {
       throw new RuntimeError('IMAGE_INVALID', 'import image', name, `${src} has no /usr: not a root filesystem`);
     }
+    const unsafe = await unsafeEntries(tmp);
+    if (unsafe.length && !opts.sanitize) {
+      const list = unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ');
+      throw new RuntimeError('IMAGE_INVALID', 'import image', name, `${src} carries ${list}${unsafe.length > 5 ? ', …' : ''}: refused (--sanitize removes device nodes and clears setuid/setgid bits)`);
+    }
+    if (unsafe.length) await sanitize(tmp, await unsafeEntries(tmp, Infinity));
     await replaceDir(tmp, target);
     return target;
   } catch (e) {

@@ -6,6 +6,7 @@ export const ERROR_STATUS = {
   invalid: 400,
   repo_url_insecure: 400,
   bad_json: 400,
+  reserved_name: 400,
   unauthenticated: 401,
   forbidden: 403,
   not_found: 404,

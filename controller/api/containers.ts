@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
+import { assertNotReserved } from '../reserved.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { guard } from './guard.js';
 import { imageForCreate } from '../images/resolve.js';
@@ -12,7 +13,7 @@ export const containerRoutes = [
   route<ContainerCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/containers',
-    summary: 'create a container: schedule it, allocate its addresses and MACs',
+    summary: 'create a container: schedule it, allocate its addresses and MACs (image freight-infra and names infra-* are reserved: 400 reserved_name)',
     op: 'create container',
     auth: 'any',
     body: ContainerCreate,
@@ -20,6 +21,7 @@ export const containerRoutes = [
     handler: async ({ params, body, tenant, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;
       const t = tenantOf(tenant, params.tenant, op);
+      assertNotReserved(body, op);
       // outside the transaction: reading the tenant's repositories may take a network round trip
       const image = await guard(op, () => imageForCreate(deps.db, t.name, body.image, op, deps.images));
       const pinned = { ...body, image };

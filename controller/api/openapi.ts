@@ -39,10 +39,17 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer' } },
-      schemas: { Error: toJson(ApiErrorSchema, 'output') },
+      schemas: { Error: errorSchema() },
       responses: { Error: { description: 'error', content: { 'application/json': { schema: { $ref: '#/components/schemas/Error' } } } } },
     },
   };
+}
+
+/** The error body, its `code` one of the catalogue's stable codes. */
+function errorSchema(): Record<string, unknown> {
+  const schema = toJson(ApiErrorSchema, 'output') as { properties: Record<string, Record<string, unknown>> };
+  schema.properties.code = { ...schema.properties.code, enum: Object.keys(ERROR_STATUS) };
+  return schema;
 }
 
 function queryParams(schema: Record<string, unknown>) {

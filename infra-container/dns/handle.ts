@@ -10,7 +10,16 @@ export interface DnsContext {
   zone: () => ZoneIndex;
   counters: Counters;
   forwardTimeoutMs: number;
+  /** Forwarded queries in flight (each holds a socket and a timer): beyond its max, SERVFAIL at once. */
+  forwards?: ForwardGate;
 }
+
+/** Bounds forwarding whatever clients send: a flood of external names cannot pile up sockets. */
+export class ForwardGate {
+  inflight = 0;
+  constructor(readonly max: number) {}
+}
+export const DEFAULT_MAX_FORWARDS = 256;
 
 /**
  * One packet in, the reply out (a Buffer for local answers, a Promise when
@@ -30,8 +39,15 @@ export function handleDns(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'
   const zone = ctx.zone();
   const a = answer(zone, q, raw, transport);
   if (a.kind === 'response') return counted(ctx, a.rcode, a.packet);
+  const gate = ctx.forwards;
+  if (gate && gate.inflight >= gate.max) {
+    ctx.counters.inc('dns_forward_shed');
+    return counted(ctx, RCODE.SERVFAIL, formErr(raw, RCODE.SERVFAIL));
+  }
   ctx.counters.inc('dns_forwarded');
-  return forward(zone.upstreams, raw, ctx.forwardTimeoutMs).then((reply) => {
+  if (gate) gate.inflight++;
+  const done = (): void => void (gate && gate.inflight--);
+  return forward(zone.upstreams, raw, ctx.forwardTimeoutMs).finally(done).then((reply) => {
     if (reply) return counted(ctx, reply[3] & 0xf, reply);
     ctx.counters.inc('dns_forward_failed');
     return counted(ctx, RCODE.SERVFAIL, formErr(raw, RCODE.SERVFAIL));

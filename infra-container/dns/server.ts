@@ -1,34 +1,47 @@
 import dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { handleDns, type DnsContext } from './handle.js';
+import { DEFAULT_MAX_FORWARDS, ForwardGate, handleDns, type DnsContext } from './handle.js';
+import { ClientCounts, DEFAULT_TCP_LIMITS, serveTcp, type TcpLimits } from './tcp.js';
 
 export interface DnsServerOptions extends DnsContext {
   host: string;
   port: number;
   log: Logger;
+  /** TCP connection and backpressure limits (defaults: DEFAULT_TCP_LIMITS) */
+  tcpLimits?: Partial<TcpLimits>;
 }
 export interface DnsServer {
   port: number;
   close(): Promise<void>;
 }
 
-const TCP_IDLE_MS = 10_000;
-const TCP_MAX_BUFFER = 2 * 65_537;
-
 /**
  * UDP and TCP listeners on the same port; socket errors are logged, never
  * fatal. Port 0 (tests): a free port for both, retried on a collision.
  */
-export async function startDnsServer(opts: DnsServerOptions): Promise<DnsServer> {
+export async function startDnsServer(given: DnsServerOptions): Promise<DnsServer> {
+  const opts = { ...given, forwards: given.forwards ?? new ForwardGate(DEFAULT_MAX_FORWARDS) };
   const conns = new Set<net.Socket>();
+  const limits = { ...DEFAULT_TCP_LIMITS, ...opts.tcpLimits };
+  const clients = new ClientCounts(limits.maxPerClient);
   for (let attempt = 0; ; attempt++) {
-    const tcp = net.createServer((conn) => serveTcp(opts, conn));
-    // close() must not wait for idle clients
-    tcp.on('connection', (conn) => {
+    const tcp = net.createServer((conn) => {
+      const from = conn.remoteAddress ?? '';
+      if (!clients.admit(from)) {
+        opts.counters.inc('dns_tcp_refused');
+        return void conn.destroy();
+      }
+      // close() must not wait for idle clients
       conns.add(conn);
-      conn.on('close', () => conns.delete(conn));
+      conn.on('close', () => {
+        conns.delete(conn);
+        clients.release(from);
+      });
+      serveTcp(opts, opts.log, conn, limits);
     });
+    // beyond this the server closes new connections at once (Node counts them)
+    tcp.maxConnections = limits.maxConnections;
     const udp = dgram.createSocket({ type: 'udp4', reuseAddr: opts.port !== 0, recvBufferSize: 4 << 20 });
     try {
       await listenTcp(tcp, opts.port, opts.host);
@@ -84,31 +97,4 @@ function serve(opts: DnsServerOptions, udp: dgram.Socket, tcp: net.Server, port:
         for (const c of conns) c.destroy();
       }),
   };
-}
-
-/** RFC 7766 framing: 2-byte length, several queries per connection, answered in order. */
-function serveTcp(opts: DnsServerOptions, conn: net.Socket): void {
-  opts.counters.inc('dns_tcp_connections');
-  let pending = Buffer.alloc(0);
-  let chain: Promise<void> = Promise.resolve();
-  conn.setTimeout(TCP_IDLE_MS, () => conn.destroy());
-  conn.on('error', () => conn.destroy());
-  conn.on('data', (chunk) => {
-    pending = Buffer.concat([pending, chunk]);
-    if (pending.length > TCP_MAX_BUFFER) return void conn.destroy();
-    while (pending.length >= 2) {
-      const len = pending.readUInt16BE(0);
-      if (pending.length < 2 + len) break;
-      const msg = pending.subarray(2, 2 + len);
-      pending = pending.subarray(2 + len);
-      const r = handleDns(opts, Buffer.from(msg), 'tcp');
-      chain = chain.then(async () => {
-        const reply = await r;
-        if (!reply || conn.destroyed) return;
-        const frame = Buffer.alloc(2);
-        frame.writeUInt16BE(reply.length);
-        conn.write(Buffer.concat([frame, reply]));
-      }).catch((err) => opts.log.warn({ err }, 'dns tcp reply failed'));
-    }
-  });
 }

@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
@@ -166,7 +166,11 @@ async function openPglite(dataDir?: string): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { btree_gist } = await import('@electric-sql/pglite/contrib/btree_gist');
   // PGlite creates the last directory only (./.freight/db failed with ENOENT on a fresh checkout)
-  if (dataDir && !dataDir.includes('://')) await mkdir(dataDir, { recursive: true });
+  // 0700: the database holds token hashes and ipsec key material
+  if (dataDir && !dataDir.includes('://')) {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await chmod(dataDir, 0o700);
+  }
   const db = new PGlite(dataDir ?? 'memory://', { extensions: { btree_gist } });
   await db.waitReady;
   type Conn = Pick<typeof db, 'query' | 'exec'>;

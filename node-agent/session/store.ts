@@ -19,7 +19,8 @@ export async function loadView(stateDir: string): Promise<NodeView | undefined> 
 
 /** Write to a temporary file, fsync, rename: a crash leaves the old or the new view, never half. */
 export async function saveView(stateDir: string, view: NodeView): Promise<void> {
-  await mkdir(stateDir, { recursive: true });
+  // the view holds ipsec keys: 0600 file in a state directory created 0700
+  await mkdir(stateDir, { recursive: true, mode: 0o700 });
   const file = path.join(stateDir, VIEW_FILE);
   const tmp = `${file}.${process.pid}.tmp`;
   const fh = await open(tmp, 'w', 0o600);

@@ -4,7 +4,7 @@ import { ImageError } from './errors.js';
 import { runOk } from './exec.js';
 import { Manifest, type ManifestInput } from './manifest.js';
 import { rpmDefines } from './rpmroot.js';
-import { renderSpec } from './spec.js';
+import { assertSpecSafePath, renderSpec } from './spec.js';
 import { pkgName } from './ref.js';
 
 export interface BuildOptions {
@@ -31,6 +31,8 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const manifest = parsed.data;
   const what = `build image ${manifest.name}:${manifest.version}`;
   if (!opts.from === !opts.packages?.length) throw new ImageError('build-failed', `${what}: give exactly one of a rootfs directory or packages`);
+  assertSpecSafePath(path.resolve(opts.outDir), 'output directory');
+  if (opts.workDir) assertSpecSafePath(path.resolve(opts.workDir), 'work directory');
   await mkdir(opts.outDir, { recursive: true });
   const work = await mkdtemp(path.join(opts.workDir ?? opts.outDir, '.build-'));
   try {
@@ -69,6 +71,6 @@ async function checkDir(dir: string, what: string): Promise<string> {
 /** Installs the given RPM files into a fresh tree; their rpm database stays inside it. */
 async function rootfsFromPackages(packages: string[], root: string, what: string): Promise<string> {
   await mkdir(root, { recursive: true });
-  await runOk(`${what}: install packages`, 'build-failed', 'rpm', ['--root', root, ...rpmDefines(), '-i', ...packages.map((p) => path.resolve(p))]);
+  await runOk(`${what}: install packages`, 'build-failed', 'rpm', ['--root', root, ...rpmDefines(), '-i', '--', ...packages.map((p) => path.resolve(p))]);
   return root;
 }

@@ -60,7 +60,9 @@ async function ensureInstalled(root: string, image: IndexedImage, index: Indexed
   await mkdir(scratch, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(scratch, `${image.name}-`));
   try {
-    const file = path.join(dir, path.basename(image.href));
+    // the repository's href is the tenant's string (`..`, `-x`, …): its base name only if plain
+    const base = path.basename(image.href);
+    const file = path.join(dir, /^[A-Za-z0-9][A-Za-z0-9._+~^-]*\.rpm$/.test(base) ? base : `${image.name}-${image.version}.rpm`);
     // a package may take longer than metadata: 10 minutes for the whole download
     await downloadImage(image, file, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits, timeoutMs: 600_000 });
     await checkSignature(root, file);

@@ -1,3 +1,4 @@
+import { ImageError } from './errors.js';
 import type { Manifest } from './manifest.js';
 import { capability, payloadPath, pkgName } from './ref.js';
 
@@ -16,6 +17,8 @@ export interface SpecInput {
  * Names and versions are validated before they get here; paths are quoted.
  */
 export function renderSpec(input: SpecInput): string {
+  assertSpecSafePath(input.rootfsDir, 'rootfs directory');
+  assertSpecSafePath(input.manifestFile, 'manifest file');
   const m = input.manifest;
   const prefix = payloadPath(m.name, m.version);
   const lines = [
@@ -46,4 +49,13 @@ export function renderSpec(input: SpecInput): string {
     '',
   ];
   return lines.join('\n');
+}
+
+/**
+ * A path that goes into a spec or a `--define` is read by rpm's macro expander (`%{…}`,
+ * `%(shell)`) and, in %install, by /bin/sh inside double quotes (`$`, backquote, `\\`, `"`).
+ * Such characters (and newlines) are refused rather than escaped.
+ */
+export function assertSpecSafePath(p: string, what: string): void {
+  if (/[%$`"\\\n\r]/.test(p)) throw new ImageError('build-failed', `${what} ${JSON.stringify(p)}: a path with % $ \` " \\ or a newline cannot go into an rpm spec`);
 }

@@ -30,8 +30,16 @@ async function ip(op: string, name: string, args: string[]): Promise<void> {
   }
 }
 
+/** A namespace or link name as `ip` reads it: never an option, never two batch words. */
+const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
+const CIDR_RE = /^[0-9A-Fa-f.:]{2,39}\/\d{1,3}$/;
+function checkName(op: string, name: string, what = name): void {
+  if (!NAME_RE.test(what)) throw new NetnsError(op, name, `${JSON.stringify(what)} is not a valid interface or namespace name`);
+}
+
 /** Creates the namespace; an existing one is kept. */
 export async function createNetns(name: string): Promise<void> {
+  checkName('create', name);
   if (!netnsExists(name)) await ip('create', name, ['netns', 'add', name]);
 }
 
@@ -42,6 +50,9 @@ export async function createNetns(name: string): Promise<void> {
  * in the same batch.
  */
 export async function linksUp(name: string, links: string[], addresses: Array<{ dev: string; cidr: string }> = []): Promise<void> {
+  checkName('set links up in', name);
+  for (const l of [...links, ...addresses.map((a) => a.dev)]) checkName('set links up in', name, l);
+  for (const a of addresses) if (!CIDR_RE.test(a.cidr)) throw new NetnsError('set links up in', name, `${JSON.stringify(a.cidr)} is not an address/prefix`);
   const lines = [
     ...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`),
     ...links.map((l) => `link set dev ${l} up`),
@@ -59,5 +70,6 @@ export async function linksUp(name: string, links: string[], addresses: Array<{ 
 
 /** Deletes the namespace (its interfaces go with it); absent is fine. */
 export async function deleteNetns(name: string): Promise<void> {
+  checkName('delete', name);
   if (netnsExists(name)) await ip('delete', name, ['netns', 'del', name]);
 }

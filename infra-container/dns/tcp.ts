@@ -67,8 +67,19 @@ export function serveTcp(ctx: DnsContext, log: Logger, conn: net.Socket, limits:
       .catch((err: unknown) => log.warn({ err }, 'dns tcp reply failed'))
       .finally(() => {
         inHand--;
-        pump();
+        later();
       });
+  };
+  // the next frames wait for the next turn of the event loop: a connection with a full buffer
+  // of queries answers maxPendingReplies of them per turn, and every other socket gets its turn
+  let scheduled = false;
+  const later = (): void => {
+    if (scheduled) return;
+    scheduled = true;
+    setImmediate(() => {
+      scheduled = false;
+      pump();
+    });
   };
   /** Takes whole frames while there is room, then reads on or pauses. */
   const pump = (): void => {

@@ -97,7 +97,10 @@ export function serveTcp(ctx: DnsContext, log: Logger, conn: net.Socket, limits:
     } else conn.resume();
   };
 
-  conn.setTimeout(limits.idleMs, () => conn.destroy());
+  conn.setTimeout(limits.idleMs, () => {
+    ctx.counters.inc('dns_tcp_idle_closed');
+    conn.destroy();
+  });
   conn.on('error', () => conn.destroy());
   conn.on('drain', () => {
     blocked = false;

@@ -6,6 +6,7 @@ import { Manifest, type ManifestInput } from './manifest.js';
 import { rpmDefines } from './rpmroot.js';
 import { assertSpecSafePath, renderSpec } from './spec.js';
 import { pkgName } from './ref.js';
+import { unsafeEntries } from './tree-check.js';
 
 export interface BuildOptions {
   manifest: ManifestInput;
@@ -37,6 +38,11 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const work = await mkdtemp(path.join(opts.workDir ?? opts.outDir, '.build-'));
   try {
     const rootfs = opts.from ? await checkDir(opts.from, what) : await rootfsFromPackages(opts.packages ?? [], path.join(work, 'rootfs'), what);
+    // the node refuses these (docs/security.md): say so here, before anything is signed or published
+    const unsafe = await unsafeEntries(rootfs, 6);
+    if (unsafe.length) {
+      throw new ImageError('build-failed', `${what}: the tree has ${unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`);
+    }
     const manifestFile = path.join(work, 'manifest.json');
     await writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
     const specFile = path.join(work, 'image.spec');

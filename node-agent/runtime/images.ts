@@ -6,7 +6,7 @@ import { dirname, join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { RuntimeError, errorMessage } from './errors.js';
 import { IMAGE_NAME_RE, imageDir, imagesDir } from './paths.js';
-import { sanitize, unsafeEntries } from './tree-check.js';
+import { sanitize, unsafeEntries } from '../../images/tree-check.js';
 
 const run = promisify(execFile);
 

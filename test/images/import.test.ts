@@ -8,6 +8,7 @@ import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { buildImage } from '../../images/build.js';
 import { importImage } from '../../node-agent/runtime/images.js';
 
 const root = process.getuid?.() === 0;
@@ -62,5 +63,15 @@ describe.skipIf(!root)('image import of hostile trees', () => {
     execFileSync('tar', ['-rf', join(base, 'esc.tar'), '-C', src, './escape/pwned']);
     await expect(importImage(state, 'esc', join(base, 'esc.tar'))).rejects.toMatchObject({ code: 'IMAGE_INVALID' });
     expect(readdirSync(outside)).toEqual([]);
+  });
+
+  it('image build refuses the same trees before anything is packaged or signed', async () => {
+    const src = tree('build-suid');
+    chmodSync(join(src, 'usr/bin/tool'), 0o4755);
+    await expect(buildImage({ manifest: { name: 'x', version: '1' }, from: src, outDir: join(base, 'out') })).rejects.toMatchObject({
+      code: 'build-failed',
+      message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\).*nodes refuse/),
+    });
+    expect(readdirSync(join(base, 'out')).filter((f) => f.endsWith('.rpm'))).toEqual([]);
   });
 });

@@ -23,6 +23,9 @@ describe('judgePackage', () => {
     expect(judge([f('rootfs/bin/ping', 0o100755, { caps: 'cap_net_raw=ep' })])).toMatch(/carries file capabilities \(cap_net_raw=ep\)/);
     expect(judge([f('rootfs/s', 0o140755)])).toMatch(/is a socket file/);
   });
+  it('refuses a file below a symlink the package also ships', () => {
+    expect(judge([f('rootfs/etc', 0o120777, { linkTo: '/etc' }), f('rootfs/etc/passwd', 0o100644)])).toMatch(/rootfs\/etc\/passwd is below the symlink rootfs\/etc/);
+  });
   it('refuses a payload without rootfs, or with a manifest that is a directory', () => {
     expect(judgePackage({ name: 'freight-image-web', version: '1', scriptlets: [], files: [base[0], base[2]] }, { name: 'web', version: '1' })).toMatch(/has no rootfs/);
     expect(judgePackage({ name: 'freight-image-web', version: '1', scriptlets: [], files: [base[0], base[1], f('manifest.json', 0o40755)] }, { name: 'web', version: '1' }))

@@ -71,8 +71,10 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
       await build('device', { files: [`%dev(b,8,0) %attr(0666,root,root) ${P('device')}/rootfs/dev/sda`] }),
     ];
     await signRpms(rpms, key);
-    await publishRepo(path.join(tmp, 'repo'), rpms);
+    await publishRepo(path.join(tmp, 'repo'), rpms, key); // repomd.xml signed with the registered key
     db = await freshDatabase('freight_hostile_images');
+    // the repository is on the underlay (198.18/15, refused by default): the admin allows its address
+    process.env.FREIGHT_REPO_ALLOW_CIDR = `${REPO_IP}/32`;
     c = await Cluster.start({ nodes: 1, databaseUrl: db.url, heartbeatMs: 500 });
     sh('ip', ['-n', c.h.underlay, 'addr', 'add', `${REPO_IP}/24`, 'dev', 'ul']);
     server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, path.join(tmp, 'repo'), REPO_IP, '8080'], { stdio: ['ignore', 'pipe', 'inherit'] });
@@ -82,10 +84,11 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     });
     await ctl(['tenant', 'create', 'acme']);
     await ctl(['network', 'create', 'acme/net', '--cidr', '10.0.0.0/24']);
-    await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--key', path.join(tmp, 'key.asc')]);
+    await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--allow-http', '--key', path.join(tmp, 'key.asc')]);
   }, 180_000);
 
   afterAll(async () => {
+    delete process.env.FREIGHT_REPO_ALLOW_CIDR;
     server?.kill('SIGKILL');
     c?.stop();
     await db?.drop();

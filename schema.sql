@@ -168,6 +168,16 @@ CREATE TABLE IF NOT EXISTS audit_log (
   path      text NOT NULL,
   status    int NOT NULL
 );
+-- Who from where did what to which object, and how it ended (added later: idempotent).
+-- source: the client address (X-Forwarded-For only behind --trust-proxy); action: the operation
+-- ('create network', 'revoke token', 'authenticate', 'stream connect'); outcome + code: the
+-- error code of a failure; count: failed authentications folded into one row per address and interval.
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS source text;
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS action text;
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS object text;
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS outcome text CHECK (outcome IN ('success', 'failure'));
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS code text;
+ALTER TABLE audit_log ADD COLUMN IF NOT EXISTS count int NOT NULL DEFAULT 1 CHECK (count >= 1);
 
 -- Change log: one row per change that affects forwarding or runtime state, with a
 -- revision that grows in commit order (writers serialise on an advisory lock taken

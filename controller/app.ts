@@ -8,7 +8,7 @@ import { schedulePending } from './scheduler.js';
 import { createBatcher } from './store/batch.js';
 import { openApiDocument } from './api/openapi.js';
 import { register, type Deps, type RouteDef, type Seen } from './api/route.js';
-import { createAuditLog, type AuditLog } from './audit.js';
+import { createAuditLog, type AuditLog, type AuditOptions } from './audit.js';
 import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
 import { containerRoutes } from './api/containers.js';
@@ -17,6 +17,10 @@ import { imageRoutes } from './api/images.js';
 import { auditRoutes } from './api/audit.js';
 import { createAuthLimiter, type AuthLimitOptions } from './auth-limit.js';
 import { resolveDepsFromEnv, type ResolveDeps } from './images/resolve.js';
+import { auditObject } from './audit-object.js';
+import { applyServerLimits, fastifyLimitOptions, SERVER_LIMITS, type ServerLimits } from './limits.js';
+import { isTimeout } from './store/db.js';
+import { BODY_LIMITS } from './api/route.js';
 
 export interface AppOptions {
   db: Db;
@@ -31,6 +35,16 @@ export interface AppOptions {
   authLimit?: AuthLimitOptions;
   /** Repository fetch settings; default: from the environment (FREIGHT_REPO_ALLOW_CIDR, …). */
   images?: ResolveDeps;
+  /**
+   * Proxies whose X-Forwarded-For is believed (addresses or CIDRs, Fastify trustProxy); the
+   * client address of the limiter and the audit log is then the proxy's view. Off by default:
+   * a client could otherwise name any address it likes.
+   */
+  trustProxy?: string[];
+  /** HTTP server timeouts and connection cap (defaults: SERVER_LIMITS). */
+  limits?: Partial<ServerLimits>;
+  /** Audit log buffering (tests shorten the intervals). */
+  auditOptions?: AuditOptions;
 }
 
 export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
@@ -48,15 +62,19 @@ const noPush: ApiHub = {
 
 /** Builds the controller's HTTP app (REST, OpenAPI, health, metrics, and the push hub's stream). */
 export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pushHub: ApiHub; audit: AuditLog }> {
+  const limits = { ...SERVER_LIMITS, ...opts.limits };
   const app = Fastify({
     loggerInstance: opts.log,
     logController: new LogController({ disableRequestLogging: true }),
-    bodyLimit: opts.bodyLimit ?? 1024 * 1024,
-    ...(opts.https ? { https: opts.https } : {}),
+    // small by default; routes that need more say so (RouteDef.bodyLimit)
+    bodyLimit: opts.bodyLimit ?? BODY_LIMITS.default,
+    ...fastifyLimitOptions(limits, opts.https),
+    ...(opts.trustProxy && opts.trustProxy.length > 0 ? { trustProxy: opts.trustProxy } : {}),
   }) as unknown as FastifyInstance;
+  applyServerLimits(app.server, limits);
   const metrics = createHttpMetrics();
   const hubRef: { hub: ApiHub } = { hub: noPush };
-  const audit = createAuditLog(opts.db, opts.log);
+  const audit = createAuditLog(opts.db, opts.log, opts.auditOptions);
   const now = opts.now ?? (() => new Date());
   const deps: Deps = {
     db: opts.db,
@@ -72,31 +90,23 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   };
 
   const seen: Seen = new WeakMap();
+  const codes = new WeakMap<object, string>();
   installParsing(app);
-  installErrors(app);
+  installErrors(app, codes);
+  installAudit(app, audit, seen, codes, now);
   app.addHook('onResponse', async (req, reply) => {
     metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
-    if ((req.method === 'POST' || req.method === 'DELETE') && req.url.startsWith('/v1/')) {
-      const who = seen.get(req);
-      audit.record({
-        at: deps.now(),
-        actor: who ? `${who.principal.kind}:${who.principal.tokenId}` : 'anonymous',
-        tenantId: who?.tenantId ?? null,
-        method: req.method,
-        path: req.url.split('?')[0].slice(0, 500),
-        status: reply.statusCode,
-      });
-    }
   });
 
   register(app, ROUTES, deps, seen);
-  installSystemRoutes(app, opts, () => metrics.render() + hubRef.hub.metrics());
+  installSystemRoutes(app, opts, limits.healthTimeoutMs, () => metrics.render() + audit.metrics() + hubRef.hub.metrics());
 
   if (opts.push === undefined) {
     hubRef.hub = await registerPush(app, {
       db: opts.db,
       log: opts.log,
       onNodeReady: async () => void (await schedulePending(opts.db)),
+      audit,
     });
   } else if (opts.push) hubRef.hub = opts.push;
   app.addHook('onClose', async () => {
@@ -121,32 +131,97 @@ function installParsing(app: FastifyInstance): void {
 }
 
 /** Every error becomes `{code, message, path?}` with the catalogue's status; unknown routes 404 JSON. */
-function installErrors(app: FastifyInstance): void {
+function installErrors(app: FastifyInstance, codes: WeakMap<object, string>): void {
   app.setErrorHandler((err, req, reply) => {
     const e = toApiError(err, `${req.method} ${req.routeOptions.url ?? req.url}`);
     if (e.status >= 500 && e.code === 'internal') req.log.error({ err, url: req.url }, 'request failed');
+    codes.set(req, e.code);
     reply.code(e.status).send(e.body());
   });
   app.setNotFoundHandler((req, reply) => {
     const e = new ApiError('not_found', `${req.method} ${req.url.split('?')[0]}: no such route`);
+    codes.set(req, e.code);
     reply.code(404).send(e.body());
   });
 }
 
+const AUTH_CODES = new Set(['unauthenticated', 'too_many_auth_failures']);
+
+/**
+ * Every POST and DELETE under /v1/ becomes an audit row after the answer (who, from where, what,
+ * which object, outcome). Failed authentications of any method are counted per address instead
+ * (one row per address and interval), so a flood of guesses cannot flood the table.
+ */
+function installAudit(app: FastifyInstance, audit: AuditLog, seen: Seen, codes: WeakMap<object, string>, now: () => Date): void {
+  const creates = new Set(ROUTES.filter((r) => r.status === 201).map((r) => `${r.method} ${r.url}`));
+  const ops = new Map(ROUTES.map((r) => [`${r.method} ${r.url}`, r.op]));
+  const createdIds = new WeakMap<object, string>();
+  // a created object without a name in its body (a token): its id, from the answer
+  app.addHook('onSend', async (req, reply, payload) => {
+    if (reply.statusCode === 201 && typeof payload === 'string' && typeof (req.body as { name?: unknown } | undefined)?.name !== 'string') {
+      try {
+        const id = (JSON.parse(payload) as { id?: unknown }).id;
+        if (typeof id === 'string') createdIds.set(req, id.slice(0, 100));
+      } catch {
+        // not JSON: no id
+      }
+    }
+    return payload;
+  });
+  app.addHook('onResponse', async (req, reply) => {
+    if (!req.url.startsWith('/v1/')) return;
+    const path = req.url.split('?')[0].slice(0, 500);
+    const code = codes.get(req) ?? null;
+    if (code && AUTH_CODES.has(code)) {
+      return audit.authFailure({ at: now(), source: req.ip, method: req.method, path, status: reply.statusCode, code });
+    }
+    if (req.method !== 'POST' && req.method !== 'DELETE') return;
+    const who = seen.get(req);
+    const key = `${req.method} ${req.routeOptions.url}`;
+    const name = (req.body as { name?: unknown } | undefined)?.name;
+    const created = creates.has(key) ? (typeof name === 'string' ? name.slice(0, 100) : createdIds.get(req)) : undefined;
+    audit.record({
+      at: now(),
+      actor: who ? `${who.principal.kind}:${who.principal.tokenId}` : 'anonymous',
+      tenantId: who?.tenantId ?? null,
+      method: req.method,
+      path,
+      status: reply.statusCode,
+      source: req.ip,
+      action: ops.get(key) ?? null,
+      object: auditObject(req.routeOptions.url, req.params as Record<string, string>, created),
+      code,
+    });
+  });
+}
+
 /** /openapi.json, /healthz, /metrics: no token needed. */
-function installSystemRoutes(app: FastifyInstance, opts: AppOptions, metricsText: () => string): void {
+function installSystemRoutes(app: FastifyInstance, opts: AppOptions, healthMs: number, metricsText: () => string): void {
   const doc = openApiDocument(ROUTES, opts.version ?? '0.1.0');
   app.get('/openapi.json', async () => doc);
   app.get('/healthz', async (_req, reply) => {
-    try {
-      await opts.db.query('SELECT 1');
-      return { status: 'ok', database: 'reachable' };
-    } catch {
-      return reply.code(503).send({ code: 'database_unavailable', message: 'healthz: database unreachable', status: 'unavailable', database: 'unreachable' });
-    }
+    const why = await probeDatabase(opts.db, healthMs);
+    if (why === 'reachable') return { status: 'ok', database: why };
+    const message = why === 'timeout' ? `healthz: database did not answer within ${healthMs} ms` : 'healthz: database unreachable';
+    return reply.code(503).send({ code: 'database_unavailable', message, status: 'degraded', database: why });
   });
   app.get('/metrics', async (_req, reply) => {
     reply.type('text/plain; version=0.0.4');
     return metricsText();
   });
+}
+
+/** `SELECT 1` within `ms`: reachable, timeout (connected or connecting, no answer) or unreachable. */
+export async function probeDatabase(db: Db, ms: number): Promise<'reachable' | 'timeout' | 'unreachable'> {
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), ms)));
+  const probe = db.query('SELECT 1').then(
+    () => 'reachable' as const,
+    (err) => (isTimeout(err) ? ('timeout' as const) : ('unreachable' as const)),
+  );
+  try {
+    return await Promise.race([probe, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }

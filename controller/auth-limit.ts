@@ -1,14 +1,21 @@
 /**
  * Limits repeated authentication failures per source address: after `limit` failures within
- * `windowMs`, that source gets 429 too_many_auth_failures until its oldest counted failure
- * leaves the window. In memory, per controller process (each replica counts on its own).
- * A success from one source never clears another's failures.
+ * `windowMs`, that source's failing requests get 429 too_many_auth_failures (instead of 401)
+ * until its oldest counted failure leaves the window. A request with a valid token is never
+ * limited: callers check the token first and count only failures, so an attacker sharing an
+ * address (NAT, proxy) cannot lock out the admin. In memory, per controller process (each
+ * replica counts on its own). A success from one source never clears another's failures.
+ *
+ * Use: `const wait = limiter.fail(addr)` after a failed check → `wait > 0` ? 429 : 401;
+ * `limiter.blocked(addr)` to refuse before doing expensive work (e.g. the stream upgrade).
  */
 export interface AuthLimiter {
   /** Milliseconds until `source` may try again, or 0 when it is not blocked. */
+  blocked(source: string): number;
+  /** Same as blocked() (older name). */
   retryAfterMs(source: string): number;
-  /** Counts one failed authentication from `source`. */
-  fail(source: string): void;
+  /** Counts one failed authentication from `source`; returns blocked(source) after counting it. */
+  fail(source: string): number;
   /** Sources currently tracked (for tests and metrics). */
   size(): number;
 }
@@ -37,20 +44,24 @@ export function createAuthLimiter(o: AuthLimitOptions = {}): AuthLimiter {
     return times;
   };
 
+  const blocked = (source: string) => {
+    const t = now();
+    const times = recent(source, t);
+    return times.length >= limit ? times[0] + windowMs - t : 0;
+  };
   return {
-    retryAfterMs(source) {
-      const t = now();
-      const times = recent(source, t);
-      return times.length >= limit ? times[0] + windowMs - t : 0;
-    },
+    blocked,
+    retryAfterMs: blocked,
     fail(source) {
       const t = now();
       const times = recent(source, t);
       times.push(t);
+      // the newest `limit` failures: an address that keeps failing stays blocked
       if (times.length > limit) times.shift();
       failures.delete(source);
       failures.set(source, times);
       if (failures.size > maxSources) failures.delete(failures.keys().next().value!);
+      return blocked(source);
     },
     size: () => failures.size,
   };

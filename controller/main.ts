@@ -5,6 +5,7 @@ import { migrate, openDb } from './store/db.js';
 import { serve } from './serve.js';
 import { resolveDepsFromEnv } from './images/resolve.js';
 import { parseCidr } from '../images/net-policy.js';
+import { parseTrustProxy } from './limits.js';
 
 const dbOptions = (cmd: Command) =>
   cmd
@@ -45,11 +46,16 @@ async function main(argv: string[]): Promise<void> {
       if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--max-repos-per-tenant ${v}: expected a positive integer`);
       return Number(v);
     })
+    .option('--trust-proxy <addrs>', 'comma-separated proxy addresses/CIDRs whose X-Forwarded-For names the client (default: none)', parseTrustProxy)
+    .option('--max-connections <n>', 'concurrent HTTP connections at most, agent streams included', (v: string) => {
+      if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--max-connections ${v}: expected a positive integer`);
+      return Number(v);
+    })
     .action(async (o) => {
       const env = resolveDepsFromEnv();
       const images = { ...env, allowCidrs: [...(env.allowCidrs ?? []), ...(o.repoAllowCidr ?? [])], maxReposPerTenant: o.maxReposPerTenant ?? env.maxReposPerTenant };
       const { stop } = await serve(
-        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, images, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
+        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, images, trustProxy: o.trustProxy, maxConnections: o.maxConnections, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
         log,
       );
       const onSignal = (sig: string) => {

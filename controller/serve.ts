@@ -19,6 +19,10 @@ export interface ServeOptions extends OpenOptions {
   ipsecRotateHours?: number;
   /** Repository fetch settings (`--repo-allow-cidr`, caps); default from the environment. */
   images?: ResolveDeps;
+  /** Proxies (addresses or CIDRs) whose X-Forwarded-For names the client; none by default. */
+  trustProxy?: string[];
+  /** Concurrent HTTP connections at most (agent streams included; default SERVER_LIMITS). */
+  maxConnections?: number;
 }
 
 /** `host:port` or `[v6]:port` or `:port`. */
@@ -39,9 +43,9 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<{ address:
     log.warn('FREIGHT_ADMIN_TOKEN ignored: the database already has an admin token (it is only read at first start)');
   }
   const https = opts.tlsCert && opts.tlsKey ? { cert: await readFile(opts.tlsCert), key: await readFile(opts.tlsKey) } : undefined;
-  const app = await buildApp({ db, log, https, images: opts.images });
+  const app = await buildApp({ db, log, https, images: opts.images, trustProxy: opts.trustProxy, limits: opts.maxConnections ? { maxConnections: opts.maxConnections } : undefined });
   const address = await app.listen({ host, port });
-  log.info({ listen: opts.listen, address, database: db.kind, schema: version, tls: Boolean(https) }, 'freight-controller serving');
+  log.info({ listen: opts.listen, address, database: db.kind, schema: version, tls: Boolean(https), trustProxy: opts.trustProxy ?? [] }, 'freight-controller serving');
   const tick = () =>
     schedulePending(db)
       .then((n) => n > 0 && log.info({ placed: n }, 'scheduled pending containers'))

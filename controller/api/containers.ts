@@ -5,7 +5,7 @@ import { assertNotReserved } from '../reserved.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { guard } from './guard.js';
 import { imageForCreate } from '../images/resolve.js';
-import { route, tenantOf } from './route.js';
+import { BODY_LIMITS, route, tenantOf } from './route.js';
 
 const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
 
@@ -17,6 +17,7 @@ export const containerRoutes = [
     op: 'create container',
     auth: 'any',
     body: ContainerCreate,
+    bodyLimit: BODY_LIMITS.containerCreate,
     status: 201,
     handler: async ({ params, body, tenant, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;

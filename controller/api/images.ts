@@ -9,7 +9,7 @@ import { DEFAULT_MAX_REPOS_PER_TENANT, pin, tenantIndex, type ResolveDeps } from
 import { containerImage, pinnedContainers, setContainerImage } from '../images/store.js';
 import { getContainer } from '../store/containers.js';
 import { guard } from './guard.js';
-import { route, tenantOf } from './route.js';
+import { BODY_LIMITS, route, tenantOf } from './route.js';
 
 /**
  * Who may register what: plain http only with `allowHttp`, which only an admin may set
@@ -38,6 +38,7 @@ const repoRoutes = [
     op: 'add image repository',
     auth: 'any',
     body: ImageRepoCreate,
+    bodyLimit: BODY_LIMITS.imageRepoCreate,
     status: 201,
     handler: ({ params, body, tenant, principal, deps }) => {
       const op = `add image repository ${params.tenant}/${body.name}`;

@@ -46,26 +46,31 @@ export interface RouteDef<B = unknown, Q = unknown> {
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
   status?: number;
+  /** Largest request body in bytes (default: the app's, BODY_LIMITS.default); larger → 413 body_too_large. */
+  bodyLimit?: number;
   /** Operation name for messages, e.g. `create network`. */
   op: string;
   handler(ctx: Ctx<B, Q>): Promise<unknown>;
 }
 
+/** Body size limits: small for almost every route, what a container's command or a repository key needs where larger. */
+export const BODY_LIMITS = { default: 16 * 1024, containerCreate: 1024 * 1024, imageRepoCreate: 128 * 1024 } as const;
+
 export const route = <B = undefined, Q = undefined>(r: RouteDef<B, Q>): RouteDef => r as unknown as RouteDef;
 
 async function principalFor(req: FastifyRequest, reply: FastifyReply, def: RouteDef, deps: Deps) {
-  const wait = deps.authLimit.retryAfterMs(req.ip);
-  if (wait > 0) {
-    reply.header('retry-after', String(Math.ceil(wait / 1000)));
-    throw new ApiError('too_many_auth_failures', `${def.op}: too many failed authentications from ${req.ip}; retry in ${Math.ceil(wait / 1000)} s`);
-  }
+  // the token first: a valid one is never limited, whatever others sent from the same address
+  const wasBlocked = deps.authLimit.blocked(req.ip) > 0;
   const tenantName = (req.params as Record<string, string | undefined>).tenant;
   let r: Awaited<ReturnType<typeof authenticateFor>>;
   try {
     r = await authenticateFor(deps.db, req.headers.authorization, tenantName);
   } catch (err) {
-    if (err instanceof ApiError && err.code === 'unauthenticated') deps.authLimit.fail(req.ip);
-    throw err;
+    if (!(err instanceof ApiError && err.code === 'unauthenticated')) throw err;
+    const wait = deps.authLimit.fail(req.ip);
+    if (!wasBlocked) throw err;
+    reply.header('retry-after', String(Math.ceil(wait / 1000)));
+    throw new ApiError('too_many_auth_failures', `${def.op}: too many failed authentications from ${req.ip}; retry in ${Math.ceil(wait / 1000)} s`);
   }
   if (r.principal.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
   if (def.auth === 'admin') requireAdmin(r.principal, def.op);
@@ -94,6 +99,7 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
     app.route({
       method: def.method,
       url: def.url,
+      ...(def.bodyLimit ? { bodyLimit: def.bodyLimit } : {}),
       handler: async (req, reply) => {
         const { principal, tenant } = await principalFor(req, reply, def, deps);
         seen.set(req, { principal, tenantId: principal.kind === 'tenant' ? principal.tenantId : (tenant?.id ?? null) });

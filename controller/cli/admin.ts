@@ -100,7 +100,7 @@ export function nodeDetails(r: Row): string {
 export function auditCommand(program: Command, io: () => Io): void {
   program
     .command('audit')
-    .description('the audit log of mutating calls, newest first (admin)')
+    .description('the audit log (mutating calls, failed authentications, agent streams), newest first (admin)')
     .option('--limit <n>', 'entries to show', (v: string) => {
       if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError('usage', `--limit: expected a positive number, got ${v}`, 2);
       return Number(v);
@@ -113,6 +113,11 @@ export function auditCommand(program: Command, io: () => Io): void {
         items.push(...page.items);
         if (!(after = page.next)) break;
       }
-      emit(io(), items, () => table(['TIME', 'ACTOR', 'TENANT', 'METHOD', 'PATH', 'STATUS'], items.map((x) => [x.at, x.actor, x.tenant, x.method, x.path, x.status])));
+      emit(io(), items, () =>
+        table(
+          ['TIME', 'SOURCE', 'ACTOR', 'ACTION', 'OBJECT', 'OUTCOME', 'CODE', 'COUNT', 'TENANT', 'METHOD', 'PATH', 'STATUS'],
+          items.map((x) => [x.at, x.source, x.actor, x.action, x.object, x.outcome, x.code, x.count, x.tenant, x.method, x.path, x.status]),
+        ),
+      );
     });
 }

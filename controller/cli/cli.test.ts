@@ -111,9 +111,12 @@ describe('freightctl against a served controller', () => {
     expect((await ctl(['network', 'rotate-keys', 'acme/blue'])).err).toMatch(/invalid: .*only ipsec networks have keys/);
     const audit = (await ctl(['audit', '--limit', '2'])).out.trimEnd().split('\n');
     expect(audit).toHaveLength(3);
-    expect(audit[0]).toMatch(/^TIME\s+ACTOR\s+TENANT\s+METHOD\s+PATH\s+STATUS$/);
-    expect(audit[1]).toMatch(/admin:[0-9a-f-]{36}\s+acme\s+POST\s+\/v1\/tenants\/acme\/networks\/blue\/rotate-keys\s+400$/);
-    expect(audit[2]).toMatch(/POST\s+\/v1\/tenants\/acme\/networks\/sec\/rotate-keys\s+202$/);
+    // source address, action, object, outcome and error code of each call (issue 14)
+    expect(audit[0]).toMatch(/^TIME\s+SOURCE\s+ACTOR\s+ACTION\s+OBJECT\s+OUTCOME\s+CODE\s+COUNT\s+TENANT\s+METHOD\s+PATH\s+STATUS$/);
+    expect(audit[1]).toMatch(
+      /127\.0\.0\.1\s+admin:[0-9a-f-]{36}\s+rotate keys\s+network acme\/blue\s+failure\s+invalid\s+1\s+acme\s+POST\s+\/v1\/tenants\/acme\/networks\/blue\/rotate-keys\s+400$/,
+    );
+    expect(audit[2]).toMatch(/network acme\/sec\s+success\s+-\s+1\s+acme\s+POST\s+\/v1\/tenants\/acme\/networks\/sec\/rotate-keys\s+202$/);
     expect((await ctl(['audit', '--limit', '0'])).code).toBe(2);
   });
 

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { DB_TIMEOUTS, pgClientConfig } from '../store/db.js';
 
 /** Session advisory lock held by the replica that runs the key manager. */
 export const KEY_MANAGER_LOCK = 7405521;
@@ -30,7 +31,8 @@ export function advisoryLeader(url: string): Leadership {
     async acquire() {
       if (leading) return true;
       if (!client) {
-        const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+        // keepalive and a query timeout: a silent server must cost the lock, not hang the key manager
+        const c = new pg.Client({ ...pgClientConfig(url, DB_TIMEOUTS), connectionTimeoutMillis: 3000 });
         c.on('error', () => drop(c));
         c.on('end', () => drop(c));
         client = c;

@@ -7,6 +7,7 @@ import { isUnavailable, type Db } from '../store/db.js';
 import { nodeForToken } from './auth.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
+import type { AuditLog } from '../audit.js';
 
 export type { PushOptions } from './options.js';
 export { PushError } from './errors.js';
@@ -38,6 +39,8 @@ export interface PushContext {
   /** Called when a node becomes ready, so pending containers get scheduled. */
   onNodeReady?: (node: string) => Promise<void>;
   options?: PushOptions;
+  /** Audit hooks: stream connects, disconnects, refused upgrades. */
+  audit?: Pick<AuditLog, 'stream' | 'authFailure'>;
 }
 
 export const STREAM_PATH = '/v1/agent/stream';
@@ -56,10 +59,18 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     const path = (req.url ?? '').split('?')[0];
     if (path !== STREAM_PATH) return; // not ours: another upgrade handler may want it
     socket.on('error', () => socket.destroy());
+    const addr = req.socket.remoteAddress;
     nodeForToken(ctx.db, req.headers.authorization).then(
       (node) => {
-        if (!node) return refuse(socket, 401, 'Unauthorized');
-        wss.handleUpgrade(req, socket, head, (ws) => hub.attach(ws, node));
+        if (!node) {
+          ctx.audit?.authFailure({ at: new Date(), source: addr ?? '', method: 'GET', path: STREAM_PATH, status: 401, code: 'unauthenticated' });
+          return refuse(socket, 401, 'Unauthorized');
+        }
+        wss.handleUpgrade(req, socket, head, (ws) => {
+          ctx.audit?.stream(node, addr, 'connect');
+          ws.once('close', (code) => ctx.audit?.stream(node, addr, 'disconnect', String(code)));
+          hub.attach(ws, node);
+        });
       },
       (err) => refuse(socket, isUnavailable(err) ? 503 : 500, isUnavailable(err) ? 'Service Unavailable' : 'Internal Server Error'),
     );

@@ -36,6 +36,8 @@ export async function migrate(db: Db): Promise<number> {
   await db.tx(async (q) => {
     // serialise concurrent migrations of several replicas
     await q.query('SELECT pg_advisory_xact_lock(7405518)');
+    // index builds and backfills may take longer than an API statement may
+    await q.query('SET LOCAL statement_timeout = 0');
     await q.script(sql);
   });
   const { rows } = await db.query<{ v: number }>('SELECT max(version) AS v FROM schema_version');
@@ -47,51 +49,172 @@ export interface OpenOptions {
   /** Data directory of the embedded database (PGlite); memory when omitted. */
   dataDir?: string;
   poolSize?: number;
+  /** Bounds on every PostgreSQL connection (defaults: DB_TIMEOUTS). */
+  timeouts?: Partial<DbTimeouts>;
+}
+
+/**
+ * How long the controller waits for PostgreSQL. A database that accepts connections but stops
+ * answering must turn into 503s within 5 s, not requests that hang for ever.
+ */
+export interface DbTimeouts {
+  /** Server side: a statement running longer is cancelled (statement_timeout, SQLSTATE 57014). */
+  statementMs: number;
+  /** Client side: a query whose answer does not arrive in time fails and its connection is dropped (node-pg query_timeout). */
+  queryMs: number;
+  /** Waiting for a connection (pooled or new) gives up after this long without any answer from the database on any connection. */
+  stallMs: number;
+  /** Waiting for a pooled connection gives up after this long in any case (bursts queue here). */
+  acquireMs: number;
+  /** Server side: a session left idle inside a transaction is ended, releasing its locks. */
+  idleInTxMs: number;
+  /** TCP keepalive probes start after this much idle time (dead peers found on idle connections). */
+  keepAliveMs: number;
+}
+
+export const DB_TIMEOUTS: DbTimeouts = { statementMs: 3500, queryMs: 4000, stallMs: 4000, acquireMs: 10_000, idleInTxMs: 15_000, keepAliveMs: 10_000 };
+
+/** Migrations may run long (index builds): the one query kind with its own bound. */
+const SCRIPT_TIMEOUT_MS = 600_000;
+
+/** The database did not answer in time (client side): the API maps it to 503 database_unavailable. */
+export class DbTimeoutError extends Error {
+  readonly code = 'ETIMEDOUT';
+  constructor(what: string, ms: number) {
+    super(`database did not answer ${what} within ${ms} ms`);
+  }
 }
 
 export async function openDb(opts: OpenOptions): Promise<Db> {
-  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize ?? 10);
+  if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize ?? 10, { ...DB_TIMEOUTS, ...opts.timeouts });
   return openPglite(opts.dataDir);
 }
 
-async function openPostgres(url: string, max: number): Promise<Db> {
-  // the timeout also bounds the wait for a free pooled client: under a burst of requests that
-  // queue on one network's row lock, 3 s turned healthy waits into 503s
-  const pool = new pg.Pool({ connectionString: url, max, connectionTimeoutMillis: 10_000 });
+/** The session settings and socket options every connection of the controller gets. */
+export function pgClientConfig(url: string, t: DbTimeouts): pg.ClientConfig {
+  return {
+    connectionString: url,
+    application_name: 'freight-controller',
+    statement_timeout: t.statementMs,
+    query_timeout: t.queryMs,
+    idle_in_transaction_session_timeout: t.idleInTxMs,
+    keepAlive: true,
+    keepAliveInitialDelayMillis: t.keepAliveMs,
+  };
+}
+
+/** True when the error came from the server (an SQL error): the connection itself is fine. */
+function serverAnswered(err: unknown): boolean {
+  const state = sqlState(err);
+  return state !== undefined && !state.startsWith('08') && !['57P01', '57P02', '57P03'].includes(state);
+}
+
+/**
+ * Tracks when the database last answered anything. A wait for a connection fails once nothing
+ * has answered for `stallMs` since it began: a stalled server gives 503 quickly, while a burst
+ * that queues behind a busy but answering server still waits up to the pool's acquire bound.
+ */
+export function liveness(stallMs: number, now = () => Date.now()) {
+  let last = now();
+  return {
+    answered: () => void (last = now()),
+    /** `p`'s value, or a DbTimeoutError after `stallMs` without answers; a value that comes too late goes to `late`. */
+    wait<T>(p: Promise<T>, late: (v: T) => void): Promise<T> {
+      const start = now();
+      return new Promise<T>((resolve, reject) => {
+        let settled = false;
+        let timer: NodeJS.Timeout;
+        const arm = () => {
+          const due = Math.max(start, last) + stallMs - now();
+          if (due <= 0) {
+            settled = true;
+            return reject(new DbTimeoutError('(waiting for a connection)', stallMs));
+          }
+          timer = setTimeout(arm, due);
+        };
+        arm();
+        p.then(
+          (v) => {
+            clearTimeout(timer);
+            if (settled) return late(v);
+            settled = true;
+            resolve(v);
+          },
+          (err) => {
+            clearTimeout(timer);
+            if (!settled) {
+              settled = true;
+              reject(err);
+            }
+          },
+        );
+      });
+    },
+  };
+}
+
+async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db> {
+  // acquireMs bounds the wait for a free pooled client: under a burst of requests that queue on
+  // one network's row lock, 3 s turned healthy waits into 503s; the liveness check fails the
+  // wait early when the database answers nothing at all
+  const pool = new pg.Pool({ ...pgClientConfig(url, t), max, connectionTimeoutMillis: t.acquireMs });
   // an idle client that loses its server must not crash the process
   pool.on('error', () => {});
+  const alive = liveness(t.stallMs);
   const listeners: Array<{ stop(): Promise<void> }> = [];
+
+  /** A checked-out client; `broken` once its connection failed, timed out or emitted 'error'. */
+  const withClient = async <T>(fn: (c: pg.PoolClient, state: { broken: boolean }) => Promise<T>): Promise<T> => {
+    const client = await alive.wait(pool.connect(), (late) => late.release());
+    // a server that goes away while the client is checked out emits 'error' on it: without a
+    // listener that kills the process; the failed query rejects anyway
+    const state = { broken: false };
+    const onError = () => void (state.broken = true);
+    client.on('error', onError);
+    try {
+      return await fn(client, state);
+    } finally {
+      client.off('error', onError);
+      client.release(state.broken); // a broken connection is destroyed, not pooled
+    }
+  };
+  const run = async (c: pg.PoolClient, state: { broken: boolean }, query: pg.QueryConfig) => {
+    try {
+      const r = await c.query(query);
+      alive.answered();
+      return r;
+    } catch (err) {
+      if (serverAnswered(err)) alive.answered();
+      else state.broken = true;
+      throw err;
+    }
+  };
+  const on = (c: pg.PoolClient, state: { broken: boolean }): Queryable => ({
+    query: async (sql, params) => run(c, state, { text: sql, values: params as unknown[] }) as never,
+    script: async (sql) => void (await run(c, state, { text: sql, query_timeout: SCRIPT_TIMEOUT_MS } as pg.QueryConfig)),
+  });
   return {
     kind: 'postgres',
-    query: async (sql, params) => pool.query(sql, params as unknown[]) as never,
-    script: async (sql) => void (await pool.query(sql)),
-    async tx(fn) {
-      const client = await pool.connect();
-      // a server that goes away mid-transaction emits 'error' on the checked-out client:
-      // without a listener that kills the process; the failed query rejects anyway
-      let broken = false;
-      const onError = () => {
-        broken = true;
-      };
-      client.on('error', onError);
-      try {
-        await client.query('BEGIN');
-        const result = await fn({
-          query: async (sql, params) => client.query(sql, params as unknown[]) as never,
-          script: async (sql) => void (await client.query(sql)),
-        });
-        await client.query('COMMIT');
-        return result;
-      } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
-        throw err;
-      } finally {
-        client.off('error', onError);
-        client.release(broken); // a broken connection is destroyed, not pooled
-      }
+    query: (sql, params) => withClient((c, s) => on(c, s).query(sql, params)),
+    script: (sql) => withClient((c, s) => on(c, s).script(sql)),
+    tx(fn) {
+      return withClient(async (client, state) => {
+        const q = on(client, state);
+        await q.query('BEGIN');
+        try {
+          const result = await fn(q);
+          await q.query('COMMIT');
+          return result;
+        } catch (err) {
+          // on a dead or stalled connection ROLLBACK would wait out another timeout: dropping
+          // the connection rolls the transaction back on the server anyway
+          if (!state.broken) await client.query('ROLLBACK').catch(() => void (state.broken = true));
+          throw err;
+        }
+      });
     },
     async listen(channel, onPayload, onReconnect) {
-      const l = pgListener(url, channel, onPayload, onReconnect);
+      const l = pgListener(url, t, channel, onPayload, onReconnect);
       listeners.push(l);
       await l.ready;
       return l.stop;
@@ -106,9 +229,10 @@ async function openPostgres(url: string, max: number): Promise<Db> {
 /**
  * A dedicated LISTEN connection that reconnects with backoff when the database goes away.
  * Exactly one reconnect is ever pending: a failed connect and the client's 'end' event
- * both ask for one, and asking twice must not double the attempts.
+ * both ask for one, and asking twice must not double the attempts. A ping every few seconds
+ * finds a connection whose server stopped answering (no TCP error, just silence) and replaces it.
  */
-function pgListener(url: string, channel: string, onPayload: (p: string) => void, onReconnect?: () => void) {
+function pgListener(url: string, t: DbTimeouts, channel: string, onPayload: (p: string) => void, onReconnect?: () => void) {
   let stopped = false;
   let client: pg.Client | undefined;
   let timer: NodeJS.Timeout | undefined;
@@ -124,9 +248,16 @@ function pgListener(url: string, channel: string, onPayload: (p: string) => void
     }, delay);
     delay = Math.min(delay * 2, 5000);
   };
+  // destroying the socket (not end(), which waits for a silent server) emits 'end' → retry
+  const drop = (c: pg.Client) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
+  const ping = setInterval(() => {
+    const c = client;
+    c?.query('SELECT 1').catch(() => drop(c));
+  }, Math.max(1000, t.queryMs * 2));
+  ping.unref();
   const connect = async () => {
     if (stopped) return;
-    const c = new pg.Client({ connectionString: url, connectionTimeoutMillis: 3000 });
+    const c = new pg.Client({ ...pgClientConfig(url, t), connectionTimeoutMillis: Math.min(3000, t.queryMs) });
     c.on('error', () => {});
     c.on('notification', (n) => n.channel === channel && onPayload(n.payload ?? ''));
     c.on('end', () => {
@@ -144,6 +275,7 @@ function pgListener(url: string, channel: string, onPayload: (p: string) => void
       connectedOnce = true;
       resolveReady();
     } catch {
+      drop(c);
       c.end().catch(() => {});
       if (!connectedOnce) resolveReady();
       retry();
@@ -154,6 +286,7 @@ function pgListener(url: string, channel: string, onPayload: (p: string) => void
     ready,
     async stop() {
       stopped = true;
+      clearInterval(ping);
       if (timer) clearTimeout(timer);
       const c = client;
       client = undefined;
@@ -199,9 +332,16 @@ export function sqlState(err: unknown): string | undefined {
 /** True when the error means the database cannot be reached (→ 503), not that the query was wrong. */
 export function isUnavailable(err: unknown): boolean {
   const state = sqlState(err);
-  if (state && (state.startsWith('08') || state === '57P01' || state === '57P02' || state === '57P03' || state === '53300')) return true;
+  // 57014: statement_timeout (or an operator's cancel): the database is too slow to answer now
+  if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '57014'].includes(state))) return true;
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'ENOENT'].includes(code)) return true;
   const msg = String((err as Error)?.message ?? '');
-  return /Connection terminated|timeout exceeded when trying to connect|Client has encountered a connection error|not queryable|Cannot use a pool after calling end/i.test(msg);
+  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|Cannot use a pool after calling end/i.test(msg);
+}
+
+/** True when the database was reached but did not answer in time (healthz: `database: "timeout"`). */
+export function isTimeout(err: unknown): boolean {
+  if (err instanceof DbTimeoutError || sqlState(err) === '57014') return true;
+  return /Query read timeout|timeout exceeded when trying to connect|connection timeout/i.test(String((err as Error)?.message ?? ''));
 }

@@ -85,6 +85,13 @@ export class DbTimeoutError extends Error {
   }
 }
 
+/** No connection could be had (refused, rejected at startup, timed out): the API maps it to 503. */
+export class DbConnectError extends Error {
+  constructor(override readonly cause: unknown) {
+    super(`database connection failed: ${String((cause as Error)?.message ?? cause)}`);
+  }
+}
+
 export async function openDb(opts: OpenOptions): Promise<Db> {
   if (opts.databaseUrl) return openPostgres(opts.databaseUrl, opts.poolSize ?? 10, { ...DB_TIMEOUTS, ...opts.timeouts });
   return openPglite(opts.dataDir);
@@ -165,7 +172,10 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
 
   /** A checked-out client; `broken` once its connection failed, timed out or emitted 'error'. */
   const withClient = async <T>(fn: (c: pg.PoolClient, state: { broken: boolean }) => Promise<T>): Promise<T> => {
-    const client = await alive.wait(pool.connect(), (late) => late.release());
+    const client = await alive.wait(pool.connect(), (late) => late.release()).catch((err) => {
+      // e.g. "database is not currently accepting connections" (55000) or a refused login: unavailable, not a bad query
+      throw err instanceof DbTimeoutError ? err : new DbConnectError(err);
+    });
     // a server that goes away while the client is checked out emits 'error' on it: without a
     // listener that kills the process; the failed query rejects anyway
     const state = { broken: false };
@@ -331,6 +341,7 @@ export function sqlState(err: unknown): string | undefined {
 
 /** True when the error means the database cannot be reached (→ 503), not that the query was wrong. */
 export function isUnavailable(err: unknown): boolean {
+  if (err instanceof DbConnectError || err instanceof DbTimeoutError) return true;
   const state = sqlState(err);
   // 57014: statement_timeout (or an operator's cancel): the database is too slow to answer now
   if (state && (state.startsWith('08') || ['57P01', '57P02', '57P03', '53300', '57014'].includes(state))) return true;
@@ -342,6 +353,7 @@ export function isUnavailable(err: unknown): boolean {
 
 /** True when the database was reached but did not answer in time (healthz: `database: "timeout"`). */
 export function isTimeout(err: unknown): boolean {
+  if (err instanceof DbConnectError) return isTimeout(err.cause);
   if (err instanceof DbTimeoutError || sqlState(err) === '57014') return true;
   return /Query read timeout|timeout exceeded when trying to connect|connection timeout/i.test(String((err as Error)?.message ?? ''));
 }

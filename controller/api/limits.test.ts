@@ -151,6 +151,34 @@ describe('HTTP server limits', () => {
     }
   }, 30_000);
 
+  it('caps concurrent connections: past the cap a new connection is closed at once', async () => {
+    const app = await buildApp({ db, log, push: false, limits: { maxConnections: 2 } });
+    await app.listen({ host: '127.0.0.1', port: 0 });
+    const { port } = app.server.address() as net.AddressInfo;
+    const socks: net.Socket[] = [];
+    const open = () =>
+      new Promise<net.Socket>((resolve) => {
+        const s = net.connect(port, '127.0.0.1', () => resolve(s));
+        s.on('error', () => {});
+        socks.push(s);
+      });
+    try {
+      await open();
+      await open();
+      await new Promise((r) => setTimeout(r, 100)); // the server has counted both
+      const third = await open();
+      const closed = await new Promise<boolean>((resolve) => {
+        third.on('close', () => resolve(true));
+        third.write('GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n');
+        setTimeout(() => resolve(false), 3000);
+      });
+      expect(closed).toBe(true);
+    } finally {
+      for (const s of socks) s.destroy();
+      await app.close();
+    }
+  });
+
   it('limits body sizes per route: small by default, larger for container creates and repository keys', async () => {
     const app = await buildApp({ db, log, push: false });
     const post = (url: string, payload: string) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload });

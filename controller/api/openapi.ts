@@ -34,7 +34,7 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
     info: { title: 'Freight controller API', version },
     paths: {
       ...paths,
-      '/healthz': { get: { summary: 'liveness and database reachability', responses: { 200: { description: 'ok' }, 503: { description: 'database unreachable' } } } },
+      '/healthz': { get: { summary: 'liveness and database reachability', responses: { 200: { description: 'ok' }, 503: { description: 'database unreachable or not answering within 2 s (database: unreachable|timeout)' } } } },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain exposition' } } } },
     },
     components: {

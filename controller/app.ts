@@ -17,7 +17,7 @@ import { imageRoutes } from './api/images.js';
 import { auditRoutes } from './api/audit.js';
 import { createAuthLimiter, type AuthLimitOptions } from './auth-limit.js';
 import { resolveDepsFromEnv, type ResolveDeps } from './images/resolve.js';
-import { auditObject } from './audit-object.js';
+import { installAudit } from './audit-http.js';
 import { applyServerLimits, fastifyLimitOptions, SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { isTimeout } from './store/db.js';
 import { BODY_LIMITS } from './api/route.js';
@@ -93,7 +93,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   const codes = new WeakMap<object, string>();
   installParsing(app);
   installErrors(app, codes);
-  installAudit(app, audit, seen, codes, now);
+  installAudit(app, ROUTES, audit, seen, codes, now);
   app.addHook('onResponse', async (req, reply) => {
     metrics.observe(req.method, req.routeOptions.url ?? 'unmatched', reply.statusCode, reply.elapsedTime / 1000);
   });
@@ -142,56 +142,6 @@ function installErrors(app: FastifyInstance, codes: WeakMap<object, string>): vo
     const e = new ApiError('not_found', `${req.method} ${req.url.split('?')[0]}: no such route`);
     codes.set(req, e.code);
     reply.code(404).send(e.body());
-  });
-}
-
-const AUTH_CODES = new Set(['unauthenticated', 'too_many_auth_failures']);
-
-/**
- * Every POST and DELETE under /v1/ becomes an audit row after the answer (who, from where, what,
- * which object, outcome). Failed authentications of any method are counted per address instead
- * (one row per address and interval), so a flood of guesses cannot flood the table.
- */
-function installAudit(app: FastifyInstance, audit: AuditLog, seen: Seen, codes: WeakMap<object, string>, now: () => Date): void {
-  const creates = new Set(ROUTES.filter((r) => r.status === 201).map((r) => `${r.method} ${r.url}`));
-  const ops = new Map(ROUTES.map((r) => [`${r.method} ${r.url}`, r.op]));
-  const createdIds = new WeakMap<object, string>();
-  // a created object without a name in its body (a token): its id, from the answer
-  app.addHook('onSend', async (req, reply, payload) => {
-    if (reply.statusCode === 201 && typeof payload === 'string' && typeof (req.body as { name?: unknown } | undefined)?.name !== 'string') {
-      try {
-        const id = (JSON.parse(payload) as { id?: unknown }).id;
-        if (typeof id === 'string') createdIds.set(req, id.slice(0, 100));
-      } catch {
-        // not JSON: no id
-      }
-    }
-    return payload;
-  });
-  app.addHook('onResponse', async (req, reply) => {
-    if (!req.url.startsWith('/v1/')) return;
-    const path = req.url.split('?')[0].slice(0, 500);
-    const code = codes.get(req) ?? null;
-    if (code && AUTH_CODES.has(code)) {
-      return audit.authFailure({ at: now(), source: req.ip, method: req.method, path, status: reply.statusCode, code });
-    }
-    if (req.method !== 'POST' && req.method !== 'DELETE') return;
-    const who = seen.get(req);
-    const key = `${req.method} ${req.routeOptions.url}`;
-    const name = (req.body as { name?: unknown } | undefined)?.name;
-    const created = creates.has(key) ? (typeof name === 'string' ? name.slice(0, 100) : createdIds.get(req)) : undefined;
-    audit.record({
-      at: now(),
-      actor: who ? `${who.principal.kind}:${who.principal.tokenId}` : 'anonymous',
-      tenantId: who?.tenantId ?? null,
-      method: req.method,
-      path,
-      status: reply.statusCode,
-      source: req.ip,
-      action: ops.get(key) ?? null,
-      object: auditObject(req.routeOptions.url, req.params as Record<string, string>, created),
-      code,
-    });
   });
 }
 

@@ -7,7 +7,7 @@ import { startStallProxy, type StallProxy } from '../../test/support/stall-proxy
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { SERVER_LIMITS } from '../limits.js';
-import { migrate, openDb, type Db } from '../store/db.js';
+import { isTimeout, isUnavailable, migrate, openDb, sqlState, type Db } from '../store/db.js';
 
 const ADMIN = 'limits-admin-token-0123456789abcdef';
 const log = pino({ level: 'silent' });
@@ -195,6 +195,28 @@ describe('HTTP server limits', () => {
       expect((await post('/v1/tenants/bodies/image-repositories', key)).json().code).not.toBe('body_too_large');
     } finally {
       await app.close();
+    }
+  });
+});
+
+describe('database statement timeouts', () => {
+  it('cancel a long statement (503-class error), unless its transaction lifts the bound with SET LOCAL statement_timeout', async () => {
+    const fresh = await freshDatabase();
+    const db = await openDb({ databaseUrl: fresh.url, timeouts: { statementMs: 300, queryMs: 500 } });
+    try {
+      const err = await db.query('SELECT pg_sleep(0.8)').catch((e) => e);
+      expect([sqlState(err), isUnavailable(err), isTimeout(err)]).toEqual(['57014', true, true]);
+      const r = await db.tx(async (q) => {
+        await q.query('SET LOCAL statement_timeout = 3000');
+        return q.query<{ ok: number }>('SELECT 1 AS ok FROM pg_sleep(0.8)');
+      });
+      expect(r.rows).toEqual([{ ok: 1 }]);
+      // the next transaction on the same pooled connection has the bound again
+      expect(sqlState(await db.tx((q) => q.query('SELECT pg_sleep(0.8)')).catch((e) => e))).toBe('57014');
+      expect(await migrate(db)).toBe(1); // migrations lift it themselves
+    } finally {
+      await db.close();
+      await fresh.drop();
     }
   });
 });

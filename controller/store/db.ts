@@ -76,6 +76,7 @@ export const DB_TIMEOUTS: DbTimeouts = { statementMs: 3500, queryMs: 4000, stall
 
 /** Migrations may run long (index builds): the one query kind with its own bound. */
 const SCRIPT_TIMEOUT_MS = 600_000;
+const SET_LOCAL_TIMEOUT = /^\s*SET\s+LOCAL\s+statement_timeout\s*(?:=|TO)\s*'?(\d+)'?\s*;?\s*$/i;
 
 /** The database did not answer in time (client side): the API maps it to 503 database_unavailable. */
 export class DbTimeoutError extends Error {
@@ -170,15 +171,19 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
   const alive = liveness(t.stallMs);
   const listeners: Array<{ stop(): Promise<void> }> = [];
 
-  /** A checked-out client; `broken` once its connection failed, timed out or emitted 'error'. */
-  const withClient = async <T>(fn: (c: pg.PoolClient, state: { broken: boolean }) => Promise<T>): Promise<T> => {
+  /**
+   * A checked-out client. `broken` once its connection failed, timed out or emitted 'error';
+   * `queryMs` the client-side bound of its next queries (a transaction may lift it, see below).
+   */
+  type State = { broken: boolean; queryMs: number };
+  const withClient = async <T>(fn: (c: pg.PoolClient, state: State) => Promise<T>): Promise<T> => {
     const client = await alive.wait(pool.connect(), (late) => late.release()).catch((err) => {
       // e.g. "database is not currently accepting connections" (55000) or a refused login: unavailable, not a bad query
       throw err instanceof DbTimeoutError ? err : new DbConnectError(err);
     });
     // a server that goes away while the client is checked out emits 'error' on it: without a
     // listener that kills the process; the failed query rejects anyway
-    const state = { broken: false };
+    const state: State = { broken: false, queryMs: t.queryMs };
     const onError = () => void (state.broken = true);
     client.on('error', onError);
     try {
@@ -188,9 +193,9 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
       client.release(state.broken); // a broken connection is destroyed, not pooled
     }
   };
-  const run = async (c: pg.PoolClient, state: { broken: boolean }, query: pg.QueryConfig) => {
+  const run = async (c: pg.PoolClient, state: State, query: pg.QueryConfig) => {
     try {
-      const r = await c.query(query);
+      const r = await c.query({ query_timeout: state.queryMs, ...query } as pg.QueryConfig);
       alive.answered();
       return r;
     } catch (err) {
@@ -199,17 +204,24 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
       throw err;
     }
   };
-  const on = (c: pg.PoolClient, state: { broken: boolean }): Queryable => ({
-    query: async (sql, params) => run(c, state, { text: sql, values: params as unknown[] }) as never,
+  const on = (c: pg.PoolClient, state: State, inTx: boolean): Queryable => ({
+    query: async (sql, params) => {
+      const r = await run(c, state, { text: sql, values: params as unknown[] });
+      // background work that needs longer statements says so for its transaction:
+      // `SET LOCAL statement_timeout = N` (0 = none) lifts the client-side bound with it
+      const lifted = inTx ? SET_LOCAL_TIMEOUT.exec(sql) : null;
+      if (lifted) state.queryMs = Number(lifted[1]) === 0 ? SCRIPT_TIMEOUT_MS : Number(lifted[1]) + t.queryMs - t.statementMs;
+      return r as never;
+    },
     script: async (sql) => void (await run(c, state, { text: sql, query_timeout: SCRIPT_TIMEOUT_MS } as pg.QueryConfig)),
   });
   return {
     kind: 'postgres',
-    query: (sql, params) => withClient((c, s) => on(c, s).query(sql, params)),
-    script: (sql) => withClient((c, s) => on(c, s).script(sql)),
+    query: (sql, params) => withClient((c, s) => on(c, s, false).query(sql, params)),
+    script: (sql) => withClient((c, s) => on(c, s, false).script(sql)),
     tx(fn) {
       return withClient(async (client, state) => {
-        const q = on(client, state);
+        const q = on(client, state, true);
         await q.query('BEGIN');
         try {
           const result = await fn(q);

@@ -50,6 +50,9 @@ describe('a database that accepts connections but stops answering', () => {
 
   it('answers 503 database_unavailable within 5 s (pooled, new and queued connections), /healthz says timeout, and recovers', async () => {
     // warm the pool: pooled connections that will hang mid-query
+    const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    expect((await post('/v1/tenants', { name: 'st' })).statusCode).toBe(201);
+    expect((await post('/v1/tenants/st/networks', { name: 'n', cidr: '10.9.0.0/24' })).statusCode).toBe(201);
     const warm = await Promise.all(Array.from({ length: 4 }, () => app.inject({ method: 'GET', url: '/v1/tenants', headers: auth })));
     expect(warm.map((r) => r.statusCode)).toEqual([200, 200, 200, 200]);
     proxy.stall();
@@ -58,6 +61,10 @@ describe('a database that accepts connections but stops answering', () => {
       Promise.all([
         ...Array.from({ length: 10 }, () => app.inject({ method: 'GET', url: '/v1/tenants', headers: auth })),
         app.inject({ method: 'POST', url: '/v1/tenants', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name":"stalled"}' }),
+        // container creates are group-committed: a stalled batch must not be replayed job by job
+        ...Array.from({ length: 6 }, (_, i) =>
+          app.inject({ method: 'POST', url: '/v1/tenants/st/containers', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ name: `c${i}`, image: 'busybox', networks: ['n'] }) }),
+        ),
       ]),
     );
     expect(burst.value, 'requests still unanswered after 15 s').not.toBeNull();

@@ -1,4 +1,4 @@
-import type { Db, Queryable } from './db.js';
+import { isUnavailable, type Db, type Queryable } from './db.js';
 import { ApiError } from '../errors.js';
 import { newMemo, type TxMemo } from './containers.js';
 import { enterScope, type Scope } from './scope.js';
@@ -41,10 +41,18 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
     }
     return p.job(q, memo);
   };
+  const failQueued = (err: unknown) => {
+    for (const p of queue.splice(0)) p.reject(err);
+  };
   const alone = (p: Pending) => db.tx((q) => step(p, q, newMemo())).then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
-    if (batch.length === 1) return alone(batch[0]);
+    if (batch.length === 1) {
+      return db.tx((q) => step(batch[0], q, newMemo())).then(batch[0].resolve, (err) => {
+        batch[0].reject(err);
+        if (isUnavailable(err)) failQueued(err);
+      });
+    }
     const results: Array<{ ok: boolean; v: unknown }> = [];
     try {
       await db.tx(async (q) => {
@@ -58,7 +66,13 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
           }
         }
       });
-    } catch {
+    } catch (err) {
+      // the database is gone or stalled: replaying each job alone (and running what queued
+      // meanwhile) would wait out the timeout again per job; they all get the same answer now
+      if (isUnavailable(err)) {
+        for (const p of batch) p.reject(err);
+        return failQueued(err);
+      }
       await Promise.all(batch.map(alone));
       return;
     }

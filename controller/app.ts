@@ -1,6 +1,7 @@
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
+import type { Sealer } from './secrets/sealer.js';
 import { registerPush, type PushHub } from './push/index.js';
 import { ApiError, toApiError } from './errors.js';
 import { createHttpMetrics } from './metrics.js';
@@ -28,6 +29,8 @@ export interface AppOptions {
   /** A push hub to use; omitted → registerPush() from controller/push; false → none (logs answer node_unavailable). */
   push?: ApiHub | false;
   https?: { cert: string | Buffer; key: string | Buffer };
+  /** Opens sealed ipsec keys for the push stream (serve passes the master key's sealer). */
+  keys?: Sealer;
   bodyLimit?: number;
   now?: () => Date;
   version?: string;
@@ -107,6 +110,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       log: opts.log,
       onNodeReady: async () => void (await schedulePending(opts.db)),
       audit,
+      keys: opts.keys,
     });
   } else if (opts.push) hubRef.hub = opts.push;
   app.addHook('onClose', async () => {

@@ -1,26 +1,40 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import path from 'node:path';
 import { pino } from 'pino';
 import { migrate, openDb } from './store/db.js';
 import { serve } from './serve.js';
 import { resolveDepsFromEnv } from './images/resolve.js';
 import { parseCidr } from '../images/net-policy.js';
 import { parseTrustProxy } from './limits.js';
+import { adminTokenStatus, rotateAdminToken } from './bootstrap.js';
+import { ensurePrivateDir } from './secrets/files.js';
+
+// everything the controller writes (state directory, TLS keys, PGlite files) is its own only
+process.umask(0o077);
+
+interface DbOpts { databaseUrl?: string; dataDir?: string; stateDir: string }
 
 const dbOptions = (cmd: Command) =>
   cmd
     .option('--database-url <url>', 'PostgreSQL URL (env DATABASE_URL); without it the embedded PGlite database is used')
-    .option('--data-dir <dir>', 'PGlite data directory', './.freight/db');
+    .option('--state-dir <dir>', 'state directory: TLS CA and certificate, admin token file, master key, embedded database (env FREIGHT_STATE_DIR)', process.env.FREIGHT_STATE_DIR ?? './.freight')
+    .option('--data-dir <dir>', 'PGlite data directory (default: STATE_DIR/db)');
 
-const dbOf = (o: { databaseUrl?: string; dataDir?: string }) => ({
+const dbOf = (o: DbOpts) => ({
   databaseUrl: o.databaseUrl ?? process.env.DATABASE_URL,
-  dataDir: o.dataDir,
+  dataDir: o.dataDir ?? path.join(o.stateDir, 'db'),
+  stateDir: o.stateDir,
 });
+
+const collect = (v: string, prev: string[]) => [...prev, v];
 
 async function main(argv: string[]): Promise<void> {
   const log = pino({ base: { svc: 'freight-controller' } });
+  const print = (l: string) => void process.stdout.write(`${l}\n`);
   const program = new Command('freight-controller').description('Freight SDN controller').showHelpAfterError();
-  dbOptions(program.command('migrate').description('apply schema.sql (idempotent)')).action(async (o) => {
+  dbOptions(program.command('migrate').description('apply schema.sql (idempotent)')).action(async (o: DbOpts) => {
+    await ensurePrivateDir(o.stateDir, 'state directory');
     const db = await openDb(dbOf(o));
     try {
       const v = await migrate(db);
@@ -29,10 +43,30 @@ async function main(argv: string[]): Promise<void> {
       await db.close();
     }
   });
-  dbOptions(program.command('serve').description('serve the REST API and the agent stream'))
+  dbOptions(program.command('admin-token').description('show where the bootstrap admin token is; --rotate replaces it (stop a PGlite controller first)'))
+    .option('--rotate', 'write a new admin token to STATE_DIR/admin-token and revoke the one it held')
+    .action(async (o: DbOpts & { rotate?: boolean }) => {
+      await ensurePrivateDir(o.stateDir, 'state directory');
+      const db = await openDb(dbOf(o));
+      try {
+        await migrate(db);
+        if (o.rotate) {
+          const r = await rotateAdminToken(db, o.stateDir);
+          print(`new admin token written to ${r.file} (mode 0600)${r.revokedPrevious ? '; the previous one is revoked' : ''}`);
+        } else {
+          const s = await adminTokenStatus(db, o.stateDir);
+          print(`${s.file}: ${!s.present ? 'absent' : s.live ? 'live admin token' : 'revoked or unknown token (--rotate makes a new one)'}`);
+        }
+      } finally {
+        await db.close();
+      }
+    });
+  dbOptions(program.command('serve').description('serve the REST API and the agent stream (TLS unless --insecure)'))
     .option('--listen <addr>', 'HOST:PORT to listen on', '127.0.0.1:7400')
-    .option('--tls-cert <file>', 'TLS certificate (PEM)')
-    .option('--tls-key <file>', 'TLS private key (PEM)')
+    .option('--tls-cert <file>', 'serving certificate chain (PEM); the last certificate is the one agents pin. Default: own CA in STATE_DIR/tls')
+    .option('--tls-key <file>', 'its private key (PEM)')
+    .option('--tls-san <name>', 'extra DNS name or IP address for the generated serving certificate (repeatable, or comma-separated)', collect, [])
+    .option('--insecure', 'plaintext HTTP/WebSocket: tokens in clear, no ipsec keys sent to agents (tests, loopback)')
     .option('--ipsec-rotate-hours <hours>', 'rotate ipsec keys after this many hours', (v: string) => {
       const h = Number(v);
       if (!Number.isFinite(h) || h <= 0) throw new Error(`--ipsec-rotate-hours ${v}: expected a positive number`);
@@ -55,7 +89,10 @@ async function main(argv: string[]): Promise<void> {
       const env = resolveDepsFromEnv();
       const images = { ...env, allowCidrs: [...(env.allowCidrs ?? []), ...(o.repoAllowCidr ?? [])], maxReposPerTenant: o.maxReposPerTenant ?? env.maxReposPerTenant };
       const { stop } = await serve(
-        { ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, ipsecRotateHours: o.ipsecRotateHours, images, trustProxy: o.trustProxy, maxConnections: o.maxConnections, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print: (l) => process.stdout.write(`${l}\n`) },
+        {
+          ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsSans: o.tlsSan, insecure: Boolean(o.insecure),
+          ipsecRotateHours: o.ipsecRotateHours, images, trustProxy: o.trustProxy, maxConnections: o.maxConnections, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print,
+        },
         log,
       );
       const onSignal = (sig: string) => {

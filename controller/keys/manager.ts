@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
+import type { Sealer } from '../secrets/sealer.js';
 import { advisoryLeader, soleLeader, type Leadership } from './leader.js';
 import type { Random } from './material.js';
 import { plan, type KeyAction } from './plan.js';
@@ -8,6 +9,8 @@ import { applyAction, loadPlanInput } from './store.js';
 export interface KeyManagerOptions {
   db: Db;
   log: Logger;
+  /** Seals key material before it is written (the master key never goes to the database). */
+  sealer: Sealer;
   /** PostgreSQL URL for the leader lock's dedicated connection; omitted on PGlite (sole process). */
   databaseUrl?: string;
   /** Periodic rotation (default 24 h). */
@@ -55,7 +58,7 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
     const p = plan(input);
     const done: KeyAction[] = [];
     for (const a of p.actions) {
-      await applyAction(o.db, a, o.random);
+      await applyAction(o.db, a, o.sealer, o.random);
       done.push(a);
       log.info({ action: a.kind, network: 'networkId' in a ? a.networkId : undefined, generation: a.kind === 'create' ? a.generation : undefined }, 'ipsec key step');
     }

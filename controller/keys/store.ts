@@ -1,4 +1,5 @@
 import type { Db, Queryable } from '../store/db.js';
+import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { mintMaterial, spisByDestination, type Random } from './material.js';
 import type { KeyAction, KeyState, PlanInput } from './plan.js';
 
@@ -56,7 +57,7 @@ async function stampRevision(q: Queryable, ids: string[]): Promise<void> {
 }
 
 /** Applies one action in its own transaction; conditional on the state it was planned from. */
-export async function applyAction(db: Db, a: KeyAction, random?: Random): Promise<void> {
+export async function applyAction(db: Db, a: KeyAction, sealer: Sealer, random?: Random): Promise<void> {
   await db.tx(async (q) => {
     switch (a.kind) {
       case 'create': {
@@ -66,7 +67,7 @@ export async function applyAction(db: Db, a: KeyAction, random?: Random): Promis
         const ins = await q.query<{ id: string }>(
           `INSERT INTO ipsec_keys (network_id, node_a, node_b, generation, spi_ab, spi_ba, key_ab, key_ba, phase)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'inbound') ON CONFLICT DO NOTHING RETURNING id`,
-          [a.networkId, a.nodeA, a.nodeB, a.generation, m.spiAb, m.spiBa, m.keyAb, m.keyBa],
+          [a.networkId, a.nodeA, a.nodeB, a.generation, m.spiAb, m.spiBa, sealer.seal(m.keyAb, ipsecKeyAad(a, 'ab')), sealer.seal(m.keyBa, ipsecKeyAad(a, 'ba'))],
         );
         if (ins.rows[0]) await stampRevision(q, [ins.rows[0].id]);
         return;

@@ -8,7 +8,7 @@ import type { Db } from '../store/db.js';
 import { applyRefresh } from '../view/apply.js';
 import { compileView, type FloodMemo } from '../view/compile.js';
 import { applyInPlace, liveOps, resumeOps } from '../view/diff.js';
-import { loadRefresh, loadState, logBounds, readChanges } from '../view/load.js';
+import { loadRefresh, loadState, logBounds, readChanges, type KeyAccess } from '../view/load.js';
 import { emptyState, type ClusterState } from '../view/state.js';
 import { PushError } from './errors.js';
 import { flushNodes, markSilentNodes, pruneChangeLog, saveStatus, upsertNode } from './nodes.js';
@@ -41,6 +41,8 @@ export class Hub {
     private readonly log: Logger,
     private readonly opts: ResolvedOptions,
     private readonly onNodeReady?: (node: string) => Promise<void>,
+    /** Opens sealed ipsec keys; null on a plaintext controller: views then carry no key. */
+    private readonly keys: KeyAccess = null,
   ) {}
 
   /** Loads the model from one consistent database snapshot. */
@@ -48,7 +50,7 @@ export class Hub {
     await this.serial.run(async () => {
       const { state, revision } = await this.db.tx(async (q) => {
         await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-        return loadState(q);
+        return loadState(q, this.keys);
       });
       this.state = state;
       this.cursor = revision;
@@ -83,7 +85,7 @@ export class Hub {
         await this.reload();
         continue;
       }
-      const fx = applyRefresh(this.state, await loadRefresh(this.db, rows));
+      const fx = applyRefresh(this.state, await loadRefresh(this.db, rows, this.keys));
       const revision = rows[rows.length - 1].revision;
       const memo: FloodMemo = new Map();
       const json: OpJson = new WeakMap();
@@ -102,7 +104,7 @@ export class Hub {
   private async reload(): Promise<void> {
     const { state, revision } = await this.db.tx(async (q) => {
       await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-      return loadState(q);
+      return loadState(q, this.keys);
     });
     // no await from here on: a heartbeat must never announce the new cursor before the deltas
     this.state = state;

@@ -1,9 +1,11 @@
 import type { FastifyInstance } from 'fastify';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
+import tls from 'node:tls';
 import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { isUnavailable, type Db } from '../store/db.js';
+import type { Sealer } from '../secrets/sealer.js';
 import { nodeForToken } from './auth.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
@@ -41,6 +43,11 @@ export interface PushContext {
   options?: PushOptions;
   /** Audit hooks: stream connects, disconnects, refused upgrades. */
   audit?: Pick<AuditLog, 'stream' | 'authFailure'>;
+  /**
+   * Opens the sealed ipsec keys for the views. Used only when the server is TLS: a plaintext
+   * server loads no key row at all, so its streams never carry key material (docs/push.md).
+   */
+  keys?: Sealer;
 }
 
 export const STREAM_PATH = '/v1/agent/stream';
@@ -48,7 +55,10 @@ export const STREAM_PATH = '/v1/agent/stream';
 export async function registerPush(app: FastifyInstance, ctx: PushContext): Promise<PushHub> {
   const opts = resolveOptions(ctx.options);
   const log = ctx.log.child({ module: 'push' });
-  const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady);
+  const secure = app.server instanceof tls.Server;
+  if (secure && !ctx.keys) throw new Error('registerPush: a TLS controller needs the master key sealer to open ipsec keys');
+  const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady, secure ? ctx.keys : null);
+  if (!secure) log.warn('plaintext agent stream (--insecure): views carry no ipsec keys, ipsec networks pass no traffic');
   await hub.start();
   const unlisten = await ctx.db.listen('freight_change', () => void hub.catchUp(), () => void hub.catchUp());
   // changes committed between the load and LISTEN
@@ -59,6 +69,8 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     const path = (req.url ?? '').split('?')[0];
     if (path !== STREAM_PATH) return; // not ours: another upgrade handler may want it
     socket.on('error', () => socket.destroy());
+    // belt and braces: key material only ever leaves over TLS
+    if (secure && !(socket as tls.TLSSocket).encrypted) return refuse(socket, 403, 'Forbidden');
     const addr = req.socket.remoteAddress;
     nodeForToken(ctx.db, req.headers.authorization).then(
       (node) => {

@@ -1,7 +1,8 @@
-import { chmod, mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
+import { preparePgliteDir, releasePgliteDir, tightenPgliteDir } from './pglite-dir.js';
 
 /** What every store function needs: a query. Inside a transaction it is the transaction. */
 export interface Queryable {
@@ -320,14 +321,12 @@ function pgListener(url: string, t: DbTimeouts, channel: string, onPayload: (p: 
 async function openPglite(dataDir?: string): Promise<Db> {
   const { PGlite } = await import('@electric-sql/pglite');
   const { btree_gist } = await import('@electric-sql/pglite/contrib/btree_gist');
-  // PGlite creates the last directory only (./.freight/db failed with ENOENT on a fresh checkout)
-  // 0700: the database holds token hashes and ipsec key material
-  if (dataDir && !dataDir.includes('://')) {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
-    await chmod(dataDir, 0o700);
-  }
+  // PGlite creates the last directory only (./.freight/db failed with ENOENT on a fresh checkout);
+  // modes: 0700/0600 checked before, clamped while open (controller/store/pglite-dir.ts)
+  const onDisk = dataDir && !dataDir.includes('://') ? await preparePgliteDir(dataDir) : undefined;
   const db = new PGlite(dataDir ?? 'memory://', { extensions: { btree_gist } });
   await db.waitReady;
+  if (onDisk) await tightenPgliteDir(onDisk);
   type Conn = Pick<typeof db, 'query' | 'exec'>;
   const wrap = (c: Conn): Queryable => ({
     query: async (sql, params) => ({ rows: (await c.query(sql, params as unknown[])).rows as never[] }),
@@ -341,7 +340,13 @@ async function openPglite(dataDir?: string): Promise<Db> {
       const unsub = await db.listen(channel, onPayload);
       return async () => unsub();
     },
-    close: () => db.close(),
+    async close() {
+      await db.close();
+      if (onDisk) {
+        await tightenPgliteDir(onDisk);
+        releasePgliteDir(onDisk);
+      }
+    },
   };
 }
 

@@ -1,4 +1,5 @@
 import type { Queryable } from '../store/db.js';
+import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import type { ChangeRow } from './diff.js';
 import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow } from './state.js';
@@ -41,22 +42,34 @@ const toKey = (r: Raw): KeyRow => ({
   spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba), keyAb: str(r.key_ab), keyBa: str(r.key_ba), phase: r.phase as KeyRow['phase'],
 });
 
+/**
+ * How key rows are read: opened with the master key, or (null) not at all. A controller that
+ * serves plaintext streams loads no key row, so no view it compiles can carry key material.
+ */
+export type KeyAccess = Sealer | null;
+
+const openKey = (k: KeyRow, sealer: Sealer): KeyRow => ({
+  ...k, keyAb: sealer.open(k.keyAb, ipsecKeyAad(k, 'ab')), keyBa: sealer.open(k.keyBa, ipsecKeyAad(k, 'ba')),
+});
+
 const toRepo = (r: Raw): RepoRow => ({ id: str(r.id), tenantId: str(r.tenant_id), name: str(r.name), url: str(r.url), publicKey: str(r.public_key) });
 
 const MAP = { nodes: toNode, networks: toNetwork, containers: toContainer, endpoints: toEndpoint, keys: toKey, repos: toRepo } as const;
 type Kind = keyof typeof MAP;
 
-async function rowsOf<K extends Kind>(q: Queryable, kind: K, ids?: string[]): Promise<Array<ReturnType<(typeof MAP)[K]>>> {
+async function rowsOf<K extends Kind>(q: Queryable, kind: K, keys: KeyAccess, ids?: string[]): Promise<Array<ReturnType<(typeof MAP)[K]>>> {
+  if (kind === 'keys' && !keys) return [];
   const sql = ids ? `${SQL[kind]} WHERE ${ALIAS[kind]}id = ANY($1::uuid[])` : SQL[kind];
   const { rows } = await q.query<Raw>(sql, ids ? [ids] : []);
-  return rows.map((r) => MAP[kind](r) as ReturnType<(typeof MAP)[K]>);
+  const out = rows.map((r) => MAP[kind](r) as ReturnType<(typeof MAP)[K]>);
+  return kind === 'keys' ? (out as KeyRow[]).map((k) => openKey(k, keys!)) as typeof out : out;
 }
 
 /** Loads the whole model and the newest revision, from one consistent snapshot of the database. */
-export async function loadState(q: Queryable): Promise<{ state: ClusterState; revision: number }> {
+export async function loadState(q: Queryable, access: KeyAccess): Promise<{ state: ClusterState; revision: number }> {
   const [nodes, networks, containers, endpoints, keys, repos, rev] = [
-    await rowsOf(q, 'nodes'), await rowsOf(q, 'networks'), await rowsOf(q, 'containers'),
-    await rowsOf(q, 'endpoints'), await rowsOf(q, 'keys'), await rowsOf(q, 'repos'),
+    await rowsOf(q, 'nodes', access), await rowsOf(q, 'networks', access), await rowsOf(q, 'containers', access),
+    await rowsOf(q, 'endpoints', access), await rowsOf(q, 'keys', access), await rowsOf(q, 'repos', access),
     await q.query<{ r: string | null }>('SELECT max(revision)::text AS r FROM change_log'),
   ];
   const state = emptyState();
@@ -70,7 +83,7 @@ const KIND_OF_LOG: Record<string, Kind> = {
 };
 
 /** Re-reads every object the change rows name; missing objects come back as `null` (deleted). */
-export async function loadRefresh(q: Queryable, rows: ChangeRow[]): Promise<Refresh> {
+export async function loadRefresh(q: Queryable, rows: ChangeRow[], access: KeyAccess): Promise<Refresh> {
   const ids: Record<Kind, Set<string>> = {
     nodes: new Set(), networks: new Set(), containers: new Set(), endpoints: new Set(), keys: new Set(), repos: new Set(),
   };
@@ -82,7 +95,7 @@ export async function loadRefresh(q: Queryable, rows: ChangeRow[]): Promise<Refr
   for (const kind of Object.keys(ids) as Kind[]) {
     if (ids[kind].size === 0) continue;
     const want = [...ids[kind]];
-    const found = new Map((await rowsOf(q, kind, want)).map((r) => [r.id, r]));
+    const found = new Map((await rowsOf(q, kind, access, want)).map((r) => [r.id, r]));
     (refresh as Record<Kind, Array<[string, unknown]>>)[kind] = want.map((id) => [id, found.get(id) ?? null]);
   }
   return refresh;

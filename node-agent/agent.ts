@@ -10,9 +10,12 @@ import { AgentSession } from './session/session.js';
 import { loadView } from './session/store.js';
 
 export interface AgentOptions {
-  /** http(s)://host:port of the controller */
+  /** https://host:port of the controller (http:// only with allowPlaintext) */
   controller: string;
   token: string;
+  /** CA the controller's certificate must chain to (resolved from the join string's pin). */
+  tls?: { ca?: string };
+  allowPlaintext?: boolean;
   node: string;
   underlayIp: string;
   underlayMtu: number;
@@ -27,7 +30,8 @@ export interface AgentOptions {
 
 export function streamUrl(controller: string): string {
   const u = new URL('/v1/agent/stream', controller);
-  u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+  // http(s) → ws(s); never upgraded or downgraded silently (the session refuses ws:// unless allowed)
+  u.protocol = u.protocol === 'https:' || u.protocol === 'wss:' ? 'wss:' : 'ws:';
   return u.toString();
 }
 
@@ -72,6 +76,8 @@ export class Agent {
     this.session = new AgentSession({
       url: streamUrl(o.controller),
       token: o.token,
+      tls: o.tls,
+      allowPlaintext: o.allowPlaintext,
       node: o.node,
       underlayIp: o.underlayIp,
       underlayMtu: o.underlayMtu,

@@ -7,6 +7,7 @@ import { pino } from 'pino';
 import { Agent } from './agent.js';
 import { imageCommand } from './runtime/image-cli.js';
 import { DEFAULT_STATE_DIR } from './runtime/paths.js';
+import { resolvePin, resolveTarget } from './target.js';
 
 /** dist/node-agent/main.js or node-agent/main.ts → the project root two or one levels up. */
 function projectRoot(): string {
@@ -29,9 +30,15 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
     if (!v) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);
     return v;
   };
+  // before anything touches the kernel: where to connect, and that it is the controller we were told
+  const target = resolveTarget({ join: o.join, controller: o.controller, token: o.token, ca: o.ca, caFingerprint: o.caFingerprint, insecure: Boolean(o.insecure) });
+  const ca = await resolvePin(target, (err, delay) => log.warn({ err: err.message, delay }, 'controller unreachable: retrying'));
+  log.info({ controller: target.controller, trust: target.trust.kind, ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined }, 'controller trust resolved');
   const agent = await Agent.start({
-    controller: need('controller'),
-    token: need('token'),
+    controller: target.controller,
+    token: target.token,
+    tls: ca ? { ca } : target.trust.kind === 'ca' ? { ca: target.trust.pem } : undefined,
+    allowPlaintext: target.trust.kind === 'insecure',
     node: need('node'),
     underlayIp: need('underlayIp'),
     underlayMtu: Number(o.underlayMtu ?? 1500),
@@ -56,8 +63,12 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
 const env = (name: string) => process.env[name];
 const program = new Command('freight-agent')
   .description('Freight node agent: programs the kernel and runs containers as the controller says')
-  .addOption(new Option('--controller <url>', 'controller URL, e.g. http://10.0.0.1:7400').default(env('FREIGHT_CONTROLLER')))
-  .addOption(new Option('--token <token>', 'node token (freightctl token create --node NAME)').default(env('FREIGHT_NODE_TOKEN')))
+  .addOption(new Option('--join <string>', 'join string from `freightctl token create --node NAME`: controller URL, token, CA pin').default(env('FREIGHT_JOIN')))
+  .addOption(new Option('--controller <url>', 'controller URL, e.g. https://10.0.0.1:7400 (instead of --join)').default(env('FREIGHT_CONTROLLER')))
+  .addOption(new Option('--token <token>', 'node token (instead of --join)').default(env('FREIGHT_NODE_TOKEN')))
+  .addOption(new Option('--ca <file>', 'CA certificate the controller must chain to (instead of a pin)').default(env('FREIGHT_CA')))
+  .addOption(new Option('--ca-fingerprint <sha256>', 'pin of the controller CA, sha256:HEX (the join string carries one)').default(env('FREIGHT_CA_FINGERPRINT')))
+  .addOption(new Option('--insecure', 'allow a plaintext http:// controller (tests only: the token crosses in clear, no ipsec keys are sent)').default(env('FREIGHT_INSECURE') === '1' ? true : undefined))
   .addOption(new Option('--node <name>', 'this node\'s name').default(env('FREIGHT_NODE')))
   .addOption(new Option('--underlay-ip <ip>', 'this node\'s underlay (VTEP) address').default(env('FREIGHT_UNDERLAY_IP')))
   .addOption(new Option('--underlay-mtu <n>', 'MTU of the underlay').default(env('FREIGHT_UNDERLAY_MTU') ?? '1500'))

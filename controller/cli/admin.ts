@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { CliError, enc, listAll } from './client.js';
+import { encodeJoin } from '../../protocol/join.js';
 import { age, details, table } from './format.js';
 import { emit, type Io } from './output.js';
 
@@ -26,13 +27,18 @@ export function tokenCommands(program: Command, io: () => Io): void {
   t.command('create')
     .option('--admin', 'an admin token')
     .option('--tenant <name>', 'a token for one tenant')
-    .option('--node <name>', 'a token for one node agent')
-    .action(async (o: { admin?: boolean; tenant?: string; node?: string }) => {
+    .option('--node <name>', 'a token for one node agent: prints its join string (controller URL, token, CA pin)')
+    .option('--controller-url <url>', 'the URL agents reach the controller at, for the join string (default: --url)')
+    .action(async (o: { admin?: boolean; tenant?: string; node?: string; controllerUrl?: string }) => {
       const kinds = [o.admin && 'admin', o.tenant && 'tenant', o.node && 'node'].filter(Boolean);
       if (kinds.length !== 1) throw new CliError('usage', 'token create: give exactly one of --admin, --tenant NAME, --node NAME', 2);
       const body = { kind: kinds[0], ...(o.tenant ? { tenant: o.tenant } : {}), ...(o.node ? { node: o.node } : {}) };
-      const r = (await io().req('POST', '/v1/tokens', body)) as Row;
-      emit(io(), r, () => `${r.token}\n`);
+      const x = io();
+      const r = (await x.req('POST', '/v1/tokens', body)) as Row;
+      if (!o.node) return emit(x, r, () => `${r.token}\n`);
+      // the pin is the CA this very run verified the controller with
+      const join = encodeJoin({ url: (o.controllerUrl ?? x.url ?? '').replace(/\/+$/, ''), token: r.token, ...(x.caPin ? { ca: x.caPin } : {}) });
+      emit(x, { ...r, join }, () => `${join}\n`);
     });
   t.command('list').action(async () => {
     const items = await listAll<Row>(io().req, '/v1/tokens');

@@ -18,32 +18,23 @@ export interface ClientOptions {
 
 export type Request = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => Promise<unknown>;
 
-export function client(opts: ClientOptions, fetchFn: typeof fetch = fetch): Request {
+/** `send` does the HTTP(S) (controller/cli/transport.ts: TLS verified against the CA given). */
+export function client(opts: ClientOptions, send: (method: string, url: string, headers: Record<string, string>, body?: string) => Promise<{ status: number; text: string }>): Request {
   const base = opts.url.replace(/\/+$/, '');
   return async (method, path, body) => {
-    let res: Response;
-    try {
-      res = await fetchFn(`${base}${path}`, {
-        method,
-        headers: {
-          ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
-          ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-        },
-        body: body === undefined ? undefined : JSON.stringify(body),
-      });
-    } catch (err) {
-      const cause = (err as { cause?: { code?: string; message?: string } }).cause;
-      throw new CliError('unreachable', `cannot reach the controller at ${base}: ${cause?.code ?? cause?.message ?? (err as Error).message}`, 3);
-    }
+    const res = await send(`${method}`, `${base}${path}`, {
+      ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
+      ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+    }, body === undefined ? undefined : JSON.stringify(body));
     if (res.status === 204) return undefined;
-    const text = await res.text();
+    const text = res.text;
     let json: unknown;
     try {
       json = text ? JSON.parse(text) : undefined;
     } catch {
       json = undefined;
     }
-    if (!res.ok) {
+    if (res.status < 200 || res.status >= 300) {
       const e = (json ?? {}) as { code?: string; message?: string; path?: string };
       const where = e.path ? ` (field ${e.path})` : '';
       throw new CliError(e.code ?? `http_${res.status}`, `${e.message ?? text.slice(0, 200)}${where}`, 1);

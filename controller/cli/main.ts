@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CliError, client } from './client.js';
+import { pinOf, sender, trustOf } from './transport.js';
 import type { Io } from './output.js';
 import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
@@ -11,14 +12,22 @@ import { imageCommands, upgradeCommand } from './images.js';
 export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Command {
   const program = new Command('freightctl')
     .description('Freight controller client')
-    .option('--url <url>', 'controller URL (env FREIGHT_URL)', env.FREIGHT_URL ?? 'http://127.0.0.1:7400')
+    .option('--url <url>', 'controller URL (env FREIGHT_URL)', env.FREIGHT_URL ?? 'https://127.0.0.1:7400')
     .option('--token <token>', 'API token (env FREIGHT_TOKEN)') // no default: help must not print the secret
+    .option('--ca <file>', "CA certificate to verify the controller against (env FREIGHT_CA; the controller's STATE_DIR/tls/ca.crt)")
+    .option('--ca-fingerprint <sha256>', 'pin of the controller CA instead of --ca (env FREIGHT_CA_FINGERPRINT)')
+    .option('--insecure', 'allow a plaintext http:// controller (env FREIGHT_INSECURE=1)')
     .option('--json', 'print JSON for scripts')
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr });
+  let conn: { req: Io['req']; pin?: string } | undefined; // one trust resolution (and pin handshake) per run
   const io = (): Io => {
-    const o = program.opts<{ url: string; token?: string; json?: boolean }>();
-    return { req: client({ url: o.url, token: o.token ?? env.FREIGHT_TOKEN }), json: Boolean(o.json), write, now: () => new Date() };
+    const o = program.opts<{ url: string; token?: string; json?: boolean; ca?: string; caFingerprint?: string; insecure?: boolean }>();
+    if (!conn) {
+      const trust = trustOf(o.url, { ca: o.ca ?? env.FREIGHT_CA, caFingerprint: o.caFingerprint ?? env.FREIGHT_CA_FINGERPRINT, insecure: o.insecure ?? env.FREIGHT_INSECURE === '1' });
+      conn = { req: client({ url: o.url, token: o.token ?? env.FREIGHT_TOKEN }, sender(o.url, trust)), pin: pinOf(trust) };
+    }
+    return { req: conn.req, json: Boolean(o.json), write, now: () => new Date(), url: o.url, caPin: conn.pin };
   };
   tenantCommands(program, io);
   tokenCommands(program, io);

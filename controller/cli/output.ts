@@ -6,6 +6,9 @@ export interface Io {
   json: boolean;
   write(text: string): void;
   now(): Date;
+  /** The controller URL and the CA pin this run trusts (for join strings). */
+  url?: string;
+  caPin?: string;
 }
 
 /** Prints `data` as JSON with --json, else the human form. */

@@ -9,8 +9,12 @@ import { backoffDelay } from './backoff.js';
 import { loadView, saveView } from './store.js';
 
 export interface AgentSessionOptions {
-  /** ws://host:port/v1/agent/stream */
+  /** wss://host:port/v1/agent/stream (ws:// only with allowPlaintext) */
   url: string;
+  /** TLS: the CA to verify the controller against (default: the system's CAs). */
+  tls?: { ca?: string };
+  /** Permit a ws:// URL (`--insecure`); refused otherwise. */
+  allowPlaintext?: boolean;
   token: string;
   node: string;
   underlayIp: string;
@@ -53,6 +57,7 @@ export class AgentSession {
   private readonly hb: number;
 
   constructor(private readonly o: AgentSessionOptions) {
+    if (!o.url.startsWith('wss:') && !o.allowPlaintext) throw new Error(`agent stream ${o.url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
     this.view = emptyView(o.node, o.underlayIp);
     this.log = (o.log ?? pino({ level: 'silent' })).child({ node: o.node, module: 'session' });
     this.clock = o.clock ?? { now: () => Date.now() };
@@ -104,7 +109,7 @@ export class AgentSession {
   private connect(): void {
     if (this.stopped) return;
     const gen = ++this.gen;
-    const ws = new WebSocket(this.o.url, { headers: { authorization: `Bearer ${this.o.token}` }, handshakeTimeout: 5000 });
+    const ws = new WebSocket(this.o.url, { headers: { authorization: `Bearer ${this.o.token}` }, handshakeTimeout: 5000, ...(this.o.url.startsWith('wss:') ? { ca: this.o.tls?.ca, rejectUnauthorized: true } : {}) });
     this.ws = ws;
     ws.on('open', () => {
       this.lastHeard = this.clock.now();
@@ -118,7 +123,8 @@ export class AgentSession {
       const text = data.toString();
       this.queue = this.queue.then(() => this.handle(gen, text)).catch((err) => this.resync(gen, `handle: ${String(err)}`));
     });
-    ws.on('error', (err) => this.log.debug({ err: String(err) }, 'stream error'));
+    // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
+    ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err: String(err) }, 'stream error'));
     ws.on('close', () => {
       if (gen !== this.gen || this.stopped) return;
       this.gen++;

@@ -1,0 +1,63 @@
+/**
+ * Where the agent connects and whom it trusts: a join string (URL, token, CA pin), or
+ * `--controller`/`--token` with `--ca FILE` or `--ca-fingerprint`. Plaintext (http://) needs
+ * `--insecure`; an https:// controller is always verified, and nothing falls back to plaintext.
+ */
+import { readFileSync } from 'node:fs';
+import { decodeJoin, normalizeFingerprint } from '../protocol/join.js';
+import { fetchPinnedCa, TrustError, type Trust } from '../protocol/tls-trust.js';
+
+export interface TargetFlags {
+  join?: string;
+  controller?: string;
+  token?: string;
+  ca?: string;
+  caFingerprint?: string;
+  insecure?: boolean;
+}
+
+export interface Target {
+  controller: string;
+  token: string;
+  trust: Trust;
+}
+
+export class TargetError extends Error {
+  constructor(readonly code: 'usage' | 'plaintext_refused', message: string) {
+    super(message);
+  }
+}
+
+/** Pure apart from reading `--ca FILE`. */
+export function resolveTarget(f: TargetFlags, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): Target {
+  const join = f.join ? decodeJoin(f.join) : undefined;
+  if (join && (f.controller || f.token)) throw new TargetError('usage', '--join carries the controller URL and the token: give it alone, or --controller with --token');
+  const controller = join?.url ?? f.controller;
+  const token = join?.token ?? f.token;
+  if (!controller || !token) throw new TargetError('usage', 'give --join STRING (freightctl token create --node NAME), or --controller URL and --token TOKEN');
+  const u = new URL(controller);
+  if (u.protocol === 'http:' || u.protocol === 'ws:') {
+    if (!f.insecure) throw new TargetError('plaintext_refused', `controller ${controller} is plaintext: the stream would carry the node token in clear. Use the https:// URL of the join string, or pass --insecure (tests only)`);
+    return { controller, token, trust: { kind: 'insecure' } };
+  }
+  if (u.protocol !== 'https:' && u.protocol !== 'wss:') throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);
+  const pin = f.caFingerprint ? normalizeFingerprint(f.caFingerprint) : join?.ca;
+  if (pin) return { controller, token, trust: { kind: 'pin', fingerprint: pin } };
+  if (f.ca) return { controller, token, trust: { kind: 'ca', pem: readFile(f.ca) } };
+  return { controller, token, trust: { kind: 'system' } };
+}
+
+/** The pinned CA's PEM; waits (with backoff) while the controller is unreachable, throws on a mismatch. */
+export async function resolvePin(t: Target, onWait: (err: Error, delayMs: number) => void, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string | undefined> {
+  if (t.trust.kind !== 'pin') return undefined;
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fetchPinnedCa(t.controller, t.trust.fingerprint);
+    } catch (err) {
+      if (!(err instanceof TrustError) || err.code !== 'tls_unreachable') throw err;
+      const delay = Math.min(250 * 2 ** attempt, 10_000);
+      onWait(err, delay);
+      await sleep(delay);
+    }
+  }
+}

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { NodeView } from '../../protocol/view.js';
-import { quiet, Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import { quiet, Seed, TEST_SEALER, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import type { Db } from '../store/db.js';
@@ -85,7 +85,7 @@ describe('ipsec key lifecycle over the real stream', () => {
     for (const x of [a, bb, c]) await x.start();
     await waitFor('agents connected', () => ctl.hub.connected().length === 3);
 
-    km = await startKeyManager({ db, log: quiet, databaseUrl: url, pollMs: 30 });
+    km = await startKeyManager({ db, log: quiet, sealer: TEST_SEALER, databaseUrl: url, pollMs: 30 });
     await waitFor('generation 1 active on both', () => summary(a.view) === 'g1:active' && summary(bb.view) === 'g1:active', 10_000);
     expect(km.leading()).toBe(true);
     expect(history('na')).toEqual(['', 'g1:inbound', 'g1:active']);
@@ -136,6 +136,17 @@ describe('ipsec key lifecycle over the real stream', () => {
     for (const k of seen) expect(audit).not.toContain(k);
   });
 
+  it('keeps key material sealed at rest: the ipsec key table holds no key the agents received', async () => {
+    const { rows } = await db.query<{ key_ab: string; key_ba: string }>('SELECT key_ab, key_ba FROM ipsec_keys');
+    expect(rows.length).toBeGreaterThan(0);
+    const table = JSON.stringify(rows);
+    for (const r of rows) for (const v of [r.key_ab, r.key_ba]) expect(v).toMatch(/^fr1:[A-Za-z0-9+/]+=*$/);
+    for (const k of seen) {
+      expect(table).not.toContain(k);
+      expect(table).not.toContain(Buffer.from(k, 'hex').toString('base64').slice(0, 20));
+    }
+  });
+
   it('removes the pair keys when a node no longer hosts the network', async () => {
     await db.query('DELETE FROM containers WHERE id = $1', [b.container]);
     const [a, bb] = agents;
@@ -145,7 +156,7 @@ describe('ipsec key lifecycle over the real stream', () => {
   });
 
   it('lets only one key manager lead at a time', async () => {
-    const second = await startKeyManager({ db, log: quiet, databaseUrl: url, standbyMs: 50 });
+    const second = await startKeyManager({ db, log: quiet, sealer: TEST_SEALER, databaseUrl: url, standbyMs: 50 });
     try {
       await second.pass();
       expect(second.leading()).toBe(false);

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Db } from '../store/db.js';
-import { CAPS, Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import { CAPS, Seed, TEST_TLS, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
 
 const HB = 100;
 let db: Db;
@@ -27,7 +27,7 @@ async function controller(opts = {}, port = 0, onReady?: (n: string) => Promise<
 async function rawClient(url: string, token: string, first: unknown): Promise<{ msgs: Array<Record<string, unknown>>; code?: number; status?: number }> {
   return new Promise((resolve) => {
     const msgs: Array<Record<string, unknown>> = [];
-    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+    const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
     ws.on('open', () => ws.send(typeof first === 'string' ? first : JSON.stringify(first)));
     ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
     ws.on('unexpected-response', (_req, res) => resolve({ msgs, status: res.statusCode }));

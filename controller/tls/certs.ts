@@ -48,7 +48,7 @@ export async function createCa(now: Date, name = 'Freight controller CA'): Promi
       await x509.SubjectKeyIdentifierExtension.create(keys.publicKey),
     ],
   });
-  return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey) };
+  return { cert: `${cert.toString('pem').trim()}\n`, key: await keyPem(keys.privateKey) };
 }
 
 /** A serving certificate for `sans`, signed by `ca`. */
@@ -75,7 +75,7 @@ export async function createServerCert(ca: Pem, sans: Sans, now: Date): Promise<
       await x509.AuthorityKeyIdentifierExtension.create(caCert),
     ],
   });
-  return { cert: cert.toString('pem'), key: await keyPem(keys.privateKey) };
+  return { cert: `${cert.toString('pem').trim()}\n`, key: await keyPem(keys.privateKey) };
 }
 
 /** `sha256:<hex>` of a certificate's DER: what join strings and `--ca-fingerprint` carry. */

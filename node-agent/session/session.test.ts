@@ -37,7 +37,7 @@ async function scripted() {
 }
 
 function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>) {
-  const s = new AgentSession({ url, token: 't', node: 'a', underlayIp: '198.18.9.1', underlayMtu: 1500, capabilities: caps, stateDir: dir, onView, heartbeatMs: 1000, backoff: { minMs: 20, maxMs: 40 } });
+  const s = new AgentSession({ url, token: 't', node: 'a', underlayIp: '198.18.9.1', underlayMtu: 1500, capabilities: caps, stateDir: dir, onView, heartbeatMs: 1000, backoff: { minMs: 20, maxMs: 40 }, allowPlaintext: true });
   cleanups.push(() => s.stop());
   return s;
 }

@@ -10,6 +10,15 @@ import { migrate, openDb, type Db } from '../../controller/store/db.js';
 import { AgentSession } from '../../node-agent/session/session.js';
 import type { NodeView } from '../../protocol/view.js';
 import { freshDatabase } from '../support/pg.js';
+import { createCa, createServerCert } from '../../controller/tls/certs.js';
+import { createSealer } from '../../controller/secrets/sealer.js';
+
+/** The stream runs over TLS as in production: one CA and 127.0.0.1 certificate per test file. */
+const ca = await createCa(new Date(), 'Freight test CA');
+const server = await createServerCert(ca, { ips: ['127.0.0.1'], dns: ['localhost'] }, new Date());
+export const TEST_TLS = { ca: ca.cert, cert: `${server.cert}${ca.cert}`, key: server.key };
+/** Seals ipsec keys at rest; the key manager of a test must use the same one (startKeyManager({ sealer })). */
+export const TEST_SEALER = createSealer(randomBytes(32));
 
 export const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
 export const quiet = pino({ level: process.env.FREIGHT_TEST_LOG ?? 'silent' });
@@ -96,13 +105,13 @@ export class Seed {
 export interface Controller { app: FastifyInstance; hub: PushHub; url: string; port: number; close(): Promise<void> }
 
 export async function startController(db: Db, options: PushOptions = {}, port = 0, onNodeReady?: (n: string) => Promise<void>): Promise<Controller> {
-  const app = Fastify({ logger: false });
-  const hub = await registerPush(app, { db, log: quiet, options, onNodeReady });
+  const app = Fastify({ logger: false, https: { cert: TEST_TLS.cert, key: TEST_TLS.key } });
+  const hub = await registerPush(app, { db, log: quiet, options, onNodeReady, keys: TEST_SEALER });
   await app.listen({ host: '127.0.0.1', port });
   const addr = app.server.address();
   const p = typeof addr === 'object' && addr ? addr.port : port;
   return {
-    app, hub, port: p, url: `ws://127.0.0.1:${p}/v1/agent/stream`,
+    app, hub, port: p, url: `wss://127.0.0.1:${p}/v1/agent/stream`,
     async close() { await hub.close(); await app.close(); },
   };
 }
@@ -116,7 +125,7 @@ export class TestAgent {
   constructor(url: string, token: string, readonly node: string, ip: string, readonly stateDir: string, heartbeatMs = 200, extra: Partial<ConstructorParameters<typeof AgentSession>[0]> = {}) {
     this.session = new AgentSession({
       url, token, node, underlayIp: ip, underlayMtu: 1500, capabilities: CAPS, stateDir, heartbeatMs,
-      backoff: { minMs: 50, maxMs: 500 }, log: quiet,
+      backoff: { minMs: 50, maxMs: 500 }, log: quiet, tls: { ca: TEST_TLS.ca },
       onView: async (view) => { this.views.push(view); },
       onApplied: (revision, how) => {
         const last = this.applied[this.applied.length - 1];

@@ -6,7 +6,7 @@ import { compileView } from '../../controller/view/compile.js';
 import { loadState } from '../../controller/view/load.js';
 import type { Db } from '../../controller/store/db.js';
 import { isRoot } from '../support/netns.js';
-import { Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from './push-harness.js';
+import { Seed, TEST_SEALER, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from './push-harness.js';
 
 const HB = 100;
 const PG_VERSION = (spawnSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).sort().pop()) ?? '';
@@ -40,7 +40,7 @@ afterAll(async () => {
 async function expected(node: string) {
   const { state, revision } = await db.tx(async (q) => {
     await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
-    return loadState(q);
+    return loadState(q, TEST_SEALER);
   });
   return { view: compileView(state, node, revision), revision };
 }

@@ -3,7 +3,9 @@
  * controller (dist/controller/main.js) in the underlay namespace at 198.18.0.254,
  * one agent (dist/node-agent/main.js) per node namespace of the Harness, the
  * busybox image imported on every node. The test process reaches the API through
- * a relay (no interface is added to the root namespace).
+ * a relay (no interface is added to the root namespace). Everything runs over TLS as in
+ * production: the controller makes its CA in its state directory, agents get join strings
+ * pinning it, the test process and freightctl verify against its ca.crt.
  *
  *   const c = await Cluster.start({ nodes: 3, databaseUrl });
  *   await c.api('POST', '/v1/tenants', { name: 'acme' });
@@ -12,6 +14,10 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync, openSync } from 'node:fs';
+import https from 'node:https';
+import http from 'node:http';
+import { encodeJoin } from '../../protocol/join.js';
+import { fingerprintOfPem } from '../../protocol/tls-trust.js';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -38,6 +44,8 @@ export interface ClusterOptions {
   logDir?: string;
   /** How long the controller and the agents may take to come up (default 60 s / 30 s; TCG guests need more). */
   readyTimeoutMs?: number;
+  /** Plaintext controller and agents (`--insecure` on both sides). */
+  insecure?: boolean;
 }
 
 export interface ApiResult<T = any> {
@@ -101,6 +109,34 @@ export class Cluster {
     return path.join(this.dir, `node${i}`);
   }
 
+  /** The controller's state directory (TLS CA, master key, admin token file). */
+  get controllerStateDir(): string {
+    return path.join(this.dir, 'controller');
+  }
+
+  get caFile(): string {
+    return path.join(this.controllerStateDir, 'tls', 'ca.crt');
+  }
+
+  get caPem(): string | undefined {
+    return this.o.insecure ? undefined : readFileSync(this.caFile, 'utf8');
+  }
+
+  /** URL agents use, inside the namespaces. */
+  get controllerUrl(): string {
+    return `${this.o.insecure ? 'http' : 'https'}://${CONTROLLER_IP}:${PORT}`;
+  }
+
+  /** The join string of node i, as `freightctl token create --node` prints it. */
+  joinOf(i: number, fingerprint = this.caPem && fingerprintOfPem(this.caPem)): string {
+    return encodeJoin({ url: this.controllerUrl, token: this.nodeTokens.get(i)!, ...(fingerprint ? { ca: fingerprint } : {}) });
+  }
+
+  /** The relay's URL with the controller's scheme. */
+  get apiUrl(): string {
+    return this.o.insecure ? this.relay.url : this.relay.url.replace(/^http:/, 'https:');
+  }
+
   private logFd(name: string): number {
     return openSync(path.join(this.logDir, `${name}.log`), 'a');
   }
@@ -108,7 +144,8 @@ export class Cluster {
   async startController(): Promise<void> {
     const db = this.o.databaseUrl ? ['--database-url', viaSocket(this.o.databaseUrl)] : ['--data-dir', path.join(this.dir, 'db')];
     const fd = this.logFd('controller');
-    this.controller = spawn('ip', ['netns', 'exec', this.h.underlay, process.execPath, CONTROLLER, 'serve', '--listen', `${CONTROLLER_IP}:${PORT}`, ...db], {
+    const tls = this.o.insecure ? ['--insecure'] : [];
+    this.controller = spawn('ip', ['netns', 'exec', this.h.underlay, process.execPath, CONTROLLER, 'serve', '--listen', `${CONTROLLER_IP}:${PORT}`, '--state-dir', this.controllerStateDir, ...tls, ...db], {
       stdio: ['ignore', fd, fd],
       env: { ...process.env, FREIGHT_ADMIN_TOKEN: this.adminToken },
     });
@@ -128,9 +165,10 @@ export class Cluster {
     // which hides the cgroup hierarchy from systemd-nspawn and the agent's mounts from the host
     const args = [
       `--net=/run/netns/${n.ns}`, '--', process.execPath, AGENT,
-      '--controller', `http://${CONTROLLER_IP}:${PORT}`, '--token', this.nodeTokens.get(i)!, '--node', n.name,
+      '--join', this.joinOf(i), '--node', n.name,
       '--underlay-ip', n.underlayIp, '--state-dir', this.stateDir(i), '--project-dir', ROOT,
     ];
+    if (this.o.insecure) args.push('--insecure');
     if (this.o.auditMs) args.push('--audit-ms', String(this.o.auditMs));
     if (this.o.heartbeatMs) args.push('--heartbeat-ms', String(this.o.heartbeatMs));
     this.agents.set(i, spawn('nsenter', args, { stdio: ['ignore', fd, fd] }));
@@ -143,12 +181,9 @@ export class Cluster {
   }
 
   async api<T = any>(method: string, url: string, body?: unknown, token = this.adminToken): Promise<ApiResult<T>> {
-    const r = await fetch(this.relay.url + url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
-    const text = await r.text();
+    const r = await request(this.apiUrl + url, this.caPem, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body === undefined ? undefined : JSON.stringify(body));
+    const text = r.text;
     let parsed: any = text;
     try {
       parsed = JSON.parse(text);
@@ -164,7 +199,8 @@ export class Cluster {
    */
   ctl(args: string[], token = this.adminToken): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
-      const p = spawn(process.execPath, [CTL, '--url', this.relay.url, '--token', token, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const trust = this.o.insecure ? ['--insecure'] : ['--ca', this.caFile];
+      const p = spawn(process.execPath, [CTL, '--url', this.apiUrl, ...trust, '--token', token, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -248,6 +284,21 @@ export function viaSocket(url: string): string {
   if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') return url;
   const dir = ['/var/run/postgresql', '/run/postgresql', '/tmp'].find((d) => existsSync(`${d}/.s.PGSQL.${u.port || 5432}`)) ?? '/var/run/postgresql';
   return `postgresql://${u.username || 'postgres'}@/${u.pathname.slice(1)}?host=${encodeURIComponent(dir)}&port=${u.port || 5432}`;
+}
+
+/** One HTTP(S) request verified against `ca` (fetch cannot take a CA). */
+export function request(url: string, ca: string | undefined, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const u = new URL(url);
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers, ...(u.protocol === 'https:' ? { ca, rejectUnauthorized: true } : {}) }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (c: string) => (text += c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 function killAndWait(p: ChildProcess | undefined, signal: NodeJS.Signals): Promise<void> {

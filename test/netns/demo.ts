@@ -153,12 +153,12 @@ async function main(): Promise<void> {
   });
   let ok = false;
   try {
-    say(`controller at 198.18.0.254:7400 (namespace ${c.h.underlay}); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? " (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)" : ""}`);
+    say(`controller at https://198.18.0.254:7400 (namespace ${c.h.underlay}, CA ${c.caFile}; agents joined with pinned join strings); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? " (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)" : ""}`);
     ok = await run(c);
     say(`\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address' : 'FAIL — see the lines marked FAIL above'}`);
     if (!once) {
       say('\nThe cluster stays up; try for example:');
-      say(`  ip netns exec ${c.h.underlay} node dist/controller/cli/main.js --url http://198.18.0.254:7400 --token ${c.adminToken} endpoints acme`);
+      say(`  ip netns exec ${c.h.underlay} node dist/controller/cli/main.js --url https://198.18.0.254:7400 --ca ${c.caFile} --token ${c.adminToken} endpoints acme`);
       say('Ctrl-C tears it down.');
       await new Promise(() => {});
     }

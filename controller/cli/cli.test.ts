@@ -1,4 +1,7 @@
 import { execFile } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createServer } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
@@ -7,6 +10,8 @@ import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { migrate, openDb, type Db } from '../store/db.js';
 import { run } from './main.js';
+import { ensureOwnTls, wantedSans, type ControllerTls } from '../tls/index.js';
+import { decodeJoin } from '../../protocol/join.js';
 
 const ADMIN = 'cli-admin-token';
 
@@ -33,11 +38,13 @@ describe('freightctl against a served controller', () => {
   let db: Db;
   let app: FastifyInstance;
   let url: string;
-  // in-process runs of the same entry point, for the many small steps
-  const ctl = async (args: string[], token = ADMIN) => {
+  let tls: ControllerTls;
+  let stateDir: string;
+  // in-process runs of the same entry point, for the many small steps (verifying the controller's CA)
+  const ctl = async (args: string[], token = ADMIN, env: Record<string, string> = { FREIGHT_CA: tls.caFile }) => {
     let out = '';
     let err = '';
-    const code = await run(args, { FREIGHT_URL: url, FREIGHT_TOKEN: token }, (s) => (out += s), (s) => (err += s));
+    const code = await run(args, { FREIGHT_URL: url, FREIGHT_TOKEN: token, ...env }, (s) => (out += s), (s) => (err += s));
     return { code, out, err };
   };
 
@@ -45,17 +52,20 @@ describe('freightctl against a served controller', () => {
     db = await openDb({}); // PGlite: the default store, served over real HTTP
     await migrate(db);
     await ensureAdminToken(db, ADMIN);
-    app = await buildApp({ db, log: pino({ level: 'silent' }), push: false });
+    stateDir = mkdtempSync(path.join(tmpdir(), 'freight-cli-'));
+    tls = await ensureOwnTls(stateDir, wantedSans('127.0.0.1', [], {}, 'localhost'));
+    app = await buildApp({ db, log: pino({ level: 'silent' }), push: false, https: { cert: tls.cert, key: tls.key } });
     url = await app.listen({ host: '127.0.0.1', port: 0 });
     await db.query("INSERT INTO nodes (name, underlay_ip, ready) VALUES ('node-a', '198.18.0.1', true)");
   });
   afterAll(async () => {
     await app?.close();
     await db?.close();
+    rmSync(stateDir, { recursive: true, force: true });
   });
 
   it('creates objects and prints aligned tables (the real binary)', async () => {
-    const env = { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN };
+    const env = { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile };
     expect((await freightctl(['tenant', 'create', 'acme'], env)).code).toBe(0);
     const net = await freightctl(['network', 'create', 'acme/blue', '--type', 'vxlan', '--cidr', '10.0.0.0/24', '--mtu', '1400'], env);
     expect(net.stdout).toMatch(/network acme\/blue created: vni 1, 10\.0\.0\.0\/24, infra 10\.0\.0\.254/);
@@ -121,19 +131,46 @@ describe('freightctl against a served controller', () => {
   });
 
   it('exits non-zero with the API code and message, and says when the controller is unreachable (the real binary)', async () => {
-    const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN });
+    const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^freightctl: invalid: create network: cidr: .* \(field cidr\)\n$/);
     const conflict = await ctl(['network', 'delete', 'acme/blue']);
     expect([conflict.code, conflict.err]).toEqual([1, 'freightctl: in_use: delete network acme/blue: 1 containers still attached (web)\n']);
     const closed = await closedPort();
-    const down = await freightctl(['tenant', 'list', '--url', `http://127.0.0.1:${closed}`], { FREIGHT_TOKEN: ADMIN });
+    const down = await freightctl(['tenant', 'list', '--url', `https://127.0.0.1:${closed}`], { FREIGHT_TOKEN: ADMIN });
     expect(down.code).toBe(3);
-    expect(down.stderr).toBe(`freightctl: unreachable: cannot reach the controller at http://127.0.0.1:${closed}: ECONNREFUSED\n`);
+    expect(down.stderr).toBe(`freightctl: unreachable: cannot reach the controller at https://127.0.0.1:${closed}: ECONNREFUSED\n`);
     expect((await ctl(['network', 'show', 'no-slash'])).code).toBe(2);
     const help = await ctl(['--help']);
     expect(help.code).toBe(0);
     expect(help.out).toMatch(/--token <token>/);
     expect(help.out).not.toContain(ADMIN); // the token from the environment is never printed
+  });
+
+  it('verifies the controller: CA file or pin; a wrong pin, no CA, or plaintext without --insecure are refused (the real binary)', async () => {
+    const base = { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN };
+    expect((await freightctl(['tenant', 'list', '--ca-fingerprint', tls.fingerprint], base)).code).toBe(0);
+    const wrong = await freightctl(['tenant', 'list', '--ca-fingerprint', `sha256:${'0'.repeat(64)}`], base);
+    expect(wrong.code).toBe(3);
+    expect(wrong.stderr).toContain(`freightctl: ca_pin_mismatch: controller 127.0.0.1:${new URL(url).port} is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'0'.repeat(64)} (presented `);
+    expect(wrong.stderr).toContain(tls.fingerprint);
+    const none = await freightctl(['tenant', 'list'], base);
+    expect(none.code).toBe(3);
+    expect(none.stderr).toMatch(/^freightctl: tls_unverified: the controller at https:\/\/127\.0\.0\.1:\d+ presented a certificate that is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\): give --ca FILE/);
+    const plain = await ctl(['tenant', 'list', '--url', url.replace('https:', 'http:')]);
+    expect([plain.code, plain.err]).toEqual([2, `freightctl: plaintext_refused: ${url.replace('https:', 'http:')} is plaintext: the token would cross in clear. Use https:// (the controller's default), or --insecure\n`]);
+    // --insecure permits http://, but a TLS port still answers no plaintext
+    expect((await ctl(['tenant', 'list', '--url', url.replace('https:', 'http:'), '--insecure'])).code).not.toBe(0);
+  });
+
+  it('prints a join string for a node token: controller URL, the token, the CA pin this run verified', async () => {
+    const r = await ctl(['token', 'create', '--node', 'node-b', '--controller-url', 'https://198.18.0.254:7400']);
+    expect(r.code).toBe(0);
+    const join = decodeJoin(r.out.trim());
+    expect(join).toEqual({ url: 'https://198.18.0.254:7400', token: expect.stringMatching(/^frt_/), ca: tls.fingerprint });
+    const pinned = await ctl(['--json', 'token', 'create', '--node', 'node-c'], ADMIN, { FREIGHT_CA_FINGERPRINT: tls.fingerprint });
+    const body = JSON.parse(pinned.out);
+    expect(decodeJoin(body.join)).toEqual({ url, token: body.token, ca: tls.fingerprint });
+    expect(readFileSync(tls.caFile, 'utf8')).toContain('BEGIN CERTIFICATE');
   });
 });

@@ -7,7 +7,9 @@
  * a 10 packets/s ping loses nothing, in the order inbound → outbound switched → old removed.
  */
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import pg from 'pg';
+import { createSealer, ipsecKeyAad, parseMasterKey } from '../../controller/secrets/sealer.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FREIGHT_REQID } from '../../node-agent/kernel/xfrm.js';
 import { sh } from '../support/netns.js';
@@ -63,12 +65,17 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
 
   async function keyRows(): Promise<KeyRow[]> {
     const r = await db!.query(
-      `SELECT k.generation, k.phase, a.name AS a, b.name AS b, k.spi_ab, k.spi_ba, k.key_ab, k.key_ba
+      `SELECT k.generation, k.phase, a.name AS a, b.name AS b, k.spi_ab, k.spi_ba, k.key_ab, k.key_ba,
+              k.network_id::text AS network_id, k.node_a::text AS node_a, k.node_b::text AS node_b
          FROM ipsec_keys k JOIN nodes a ON a.id = k.node_a JOIN nodes b ON b.id = k.node_b ORDER BY k.generation`,
     );
+    // key material is sealed at rest: open it with the controller's master key (its state directory)
+    const sealer = createSealer(parseMasterKey(readFileSync(path.join(cl().controllerStateDir, 'master.key'), 'utf8'), 'master.key'));
+    const open = (x: Record<string, unknown>, dir: 'ab' | 'ba') =>
+      sealer.open(String(x[`key_${dir}`]), ipsecKeyAad({ networkId: String(x.network_id), nodeA: String(x.node_a), nodeB: String(x.node_b), generation: Number(x.generation) }, dir));
     const rows = r.rows.map((x) => ({
       generation: Number(x.generation), phase: String(x.phase), a: String(x.a), b: String(x.b),
-      spiAb: Number(x.spi_ab), spiBa: Number(x.spi_ba), keyAb: String(x.key_ab), keyBa: String(x.key_ba),
+      spiAb: Number(x.spi_ab), spiBa: Number(x.spi_ba), keyAb: open(x, 'ab'), keyBa: open(x, 'ba'),
     }));
     for (const k of rows) seenKeys.add(k.keyAb).add(k.keyBa);
     return rows;

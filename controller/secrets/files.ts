@@ -3,7 +3,7 @@
  * (0600). Anything group/world accessible is refused with a message that says how to fix it,
  * since another local user may already have read or changed it.
  */
-import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm } from 'node:fs/promises';
+import { chmod, lstat, mkdir, open, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
 
 export class LooseModeError extends Error {
@@ -23,7 +23,7 @@ const octal = (mode: number) => `0${(mode & 0o777).toString(8)}`;
 /** Creates `dir` (mode 0700) when missing; refuses an existing one that group/others can reach. */
 export async function ensurePrivateDir(dir: string, what: string): Promise<void> {
   await mkdir(dir, { recursive: true, mode: 0o700 });
-  const s = await lstat(dir);
+  const s = await stat(dir); // follows a symlink (systemd's StateDirectory with DynamicUser is one)
   if (!s.isDirectory()) throw new Error(`${what} ${dir} is not a directory`);
   if (s.mode & 0o077) throw new LooseModeError(what, [{ path: dir, mode: s.mode }], dir);
 }
@@ -31,14 +31,14 @@ export async function ensurePrivateDir(dir: string, what: string): Promise<void>
 /** Every directory and file under `root` (itself included) with a group/other bit; symlinks are judged by their target's place. */
 export async function findLoose(root: string, limit = 1000): Promise<Array<{ path: string; mode: number }>> {
   const out: Array<{ path: string; mode: number }> = [];
-  const walk = async (p: string): Promise<void> => {
+  const walk = async (p: string, top = false): Promise<void> => {
     if (out.length >= limit) return;
-    const s = await lstat(p);
+    const s = top ? await stat(p) : await lstat(p);
     if (s.isSymbolicLink()) return;
     if (s.mode & 0o077) out.push({ path: p, mode: s.mode });
     if (s.isDirectory()) for (const e of await readdir(p)) await walk(path.join(p, e));
   };
-  await walk(root);
+  await walk(root, true);
   return out;
 }
 

@@ -8,7 +8,8 @@
  *   npx tsx bench/api.ts [N]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import { createInterface } from 'node:readline';
@@ -19,7 +20,7 @@ import { intToIp, ipToInt, macFor } from '../controller/ipam.js';
 const N = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = 32;
 const TARGET = 500;
-const ADMIN = 'bench-admin';
+const ADMIN = 'bench-admin-token-of-at-least-32-chars';
 
 /** Newest modification time (ms) of the .ts sources under `dir`. */
 function newestSource(dir: string): number {
@@ -46,7 +47,9 @@ function controllerArgv(): string[] {
 }
 
 function startController(url: string): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, [...controllerArgv(), 'serve', '--listen', '127.0.0.1:0', '--database-url', url], {
+  // plaintext on loopback (--insecure): the API's cost measured as before, not the TLS library's
+  const stateDir = mkdtempSync(path.join(os.tmpdir(), 'freight-bench-api-'));
+  const proc = spawn(process.execPath, [...controllerArgv(), 'serve', '--listen', '127.0.0.1:0', '--insecure', '--state-dir', stateDir, '--database-url', url], {
     env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
     stdio: ['ignore', 'pipe', 'inherit'],
   });

@@ -116,6 +116,66 @@ describe('serve: TLS by default, bootstrap token file', () => {
     }
   });
 
+  it('admin-token --rotate writes a new token to the file and revokes the previous one; a restart changes neither', async () => {
+    const stateDir = path.join(dir, 'state');
+    const file = path.join(stateDir, 'admin-token');
+    const before = readFileSync(file, 'utf8').trim();
+    const { openDb } = await import('./store/db.js');
+    const { rotateAdminToken, adminTokenStatus } = await import('./bootstrap.js');
+    const db = await openDb({ databaseUrl: fresh.url });
+    try {
+      expect(await adminTokenStatus(db, stateDir)).toEqual({ file, present: true, live: false }); // revoked above
+      expect(await rotateAdminToken(db, stateDir)).toEqual({ file, revokedPrevious: true });
+      expect(await adminTokenStatus(db, stateDir)).toEqual({ file, present: true, live: true });
+    } finally {
+      await db.close();
+    }
+    const after = readFileSync(file, 'utf8').trim();
+    expect(after).not.toBe(before);
+    expect(mode(file)).toBe(0o600);
+    const s = await serve({ databaseUrl: fresh.url, stateDir, listen: '127.0.0.1:0', print: () => {} }, pino({ level: 'silent' }));
+    try {
+      const ca = readFileSync(path.join(stateDir, 'tls', 'ca.crt'), 'utf8');
+      expect((await get(`${s.address}/v1/tenants`, after, ca)).status).toBe(200);
+      expect((await get(`${s.address}/v1/tenants`, before, ca)).status).toBe(401);
+    } finally {
+      await s.stop();
+    }
+    expect(readFileSync(file, 'utf8').trim()).toBe(after);
+  });
+
+  it('a revoked FREIGHT_ADMIN_TOKEN stays revoked when the controller restarts with it (no admin token left)', async () => {
+    const db2 = await freshDatabase();
+    const stateDir = path.join(dir, 'env');
+    const adminToken = 'env-admin-token-0123456789abcdef0123';
+    const opts: ServeOptions = { databaseUrl: db2.url, stateDir, listen: '127.0.0.1:0', adminToken, print: () => {} };
+    try {
+      let s = await serve(opts, pino({ level: 'silent' }));
+      const ca = readFileSync(path.join(stateDir, 'tls', 'ca.crt'), 'utf8');
+      try {
+        expect((await get(`${s.address}/v1/tenants`, adminToken, ca)).status).toBe(200);
+        const c = await import('pg');
+        const pgc = new c.default.Client({ connectionString: db2.url });
+        await pgc.connect();
+        await pgc.query("UPDATE tokens SET revoked_at = now() WHERE kind = 'admin'");
+        await pgc.end();
+      } finally {
+        await s.stop();
+      }
+      const cap = capturingLog();
+      s = await serve(opts, cap.log);
+      try {
+        expect((await get(`${s.address}/v1/tenants`, adminToken, ca)).status).toBe(401);
+        expect(cap.text()).toContain('admin-token --rotate');
+        expect(existsSync(path.join(stateDir, 'admin-token'))).toBe(false); // nothing regenerated
+      } finally {
+        await s.stop();
+      }
+    } finally {
+      await db2.drop();
+    }
+  });
+
   it('refuses a FREIGHT_ADMIN_TOKEN shorter than 32 characters before creating anything', async () => {
     const stateDir = path.join(dir, 'short');
     await expect(serve({ databaseUrl: fresh.url, stateDir, listen: '127.0.0.1:0', adminToken: 'x', print: () => {} }, pino({ level: 'silent' }))).rejects.toThrow(

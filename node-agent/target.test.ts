@@ -1,6 +1,11 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { encodeJoin } from '../protocol/join.js';
-import { resolveTarget } from './target.js';
+import { fingerprintOfPem } from '../protocol/tls-trust.js';
+import { createCa } from '../controller/tls/certs.js';
+import { PINNED_CA_FILE, resolvePin, resolveTarget } from './target.js';
 
 const FP = `sha256:${'0f'.repeat(32)}`;
 
@@ -19,5 +24,24 @@ describe('where the agent connects and whom it trusts', () => {
   it('https with --ca FILE, or the system CAs; --insecure never turns verification off', () => {
     expect(resolveTarget({ controller: 'https://c:7400', token: 't', ca: '/ca.pem' }, () => 'PEM').trust).toEqual({ kind: 'ca', pem: 'PEM' });
     expect(resolveTarget({ controller: 'https://c:7400', token: 't', insecure: true }).trust).toEqual({ kind: 'system' });
+  });
+});
+
+describe('the pinned CA across restarts', () => {
+  it('uses the CA a previous run resolved for the same pin (controller away at boot), and resolves again for another pin', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-pin-'));
+    try {
+      const ca = await createCa(new Date());
+      writeFileSync(path.join(dir, PINNED_CA_FILE), ca.cert);
+      const unreachable = 'https://127.0.0.1:1';
+      const t = (fingerprint: string) => ({ controller: unreachable, token: 't', trust: { kind: 'pin' as const, fingerprint } });
+      expect(await resolvePin(t(fingerprintOfPem(ca.cert)), () => {}, dir)).toBe(ca.cert);
+      const waits: string[] = [];
+      const stop = () => Promise.reject(new Error('stopped waiting'));
+      await expect(resolvePin(t(`sha256:${'1'.repeat(64)}`), (e) => waits.push(e.message), dir, stop)).rejects.toThrow('stopped waiting');
+      expect(waits[0]).toMatch(/ECONNREFUSED/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -4,8 +4,10 @@
  * `--insecure`; an https:// controller is always verified, and nothing falls back to plaintext.
  */
 import { readFileSync } from 'node:fs';
+import { mkdir, writeFile } from 'node:fs/promises';
+import path from 'node:path';
 import { decodeJoin, normalizeFingerprint } from '../protocol/join.js';
-import { fetchPinnedCa, TrustError, type Trust } from '../protocol/tls-trust.js';
+import { fetchPinnedCa, fingerprintOfPem, TrustError, type Trust } from '../protocol/tls-trust.js';
 
 export interface TargetFlags {
   join?: string;
@@ -47,12 +49,36 @@ export function resolveTarget(f: TargetFlags, readFile: (p: string) => string = 
   return { controller, token, trust: { kind: 'system' } };
 }
 
-/** The pinned CA's PEM; waits (with backoff) while the controller is unreachable, throws on a mismatch. */
-export async function resolvePin(t: Target, onWait: (err: Error, delayMs: number) => void, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string | undefined> {
+/** Where the CA a pin resolved to is kept, so a restart with the controller away need not wait for it. */
+export const PINNED_CA_FILE = 'controller-ca.pem';
+
+function cachedCa(stateDir: string | undefined, fingerprint: string): string | undefined {
+  if (!stateDir) return undefined;
+  try {
+    const pem = readFileSync(path.join(stateDir, PINNED_CA_FILE), 'utf8');
+    return fingerprintOfPem(pem) === fingerprint ? pem : undefined; // another pin: resolve again
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * The pinned CA's PEM: from `stateDir` when a previous run resolved this pin, else from the
+ * controller's handshake (then kept there). Waits with backoff while the controller is
+ * unreachable; throws on a mismatch.
+ */
+export async function resolvePin(t: Target, onWait: (err: Error, delayMs: number) => void, stateDir?: string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string | undefined> {
   if (t.trust.kind !== 'pin') return undefined;
+  const cached = cachedCa(stateDir, t.trust.fingerprint);
+  if (cached) return cached;
   for (let attempt = 0; ; attempt++) {
     try {
-      return await fetchPinnedCa(t.controller, t.trust.fingerprint);
+      const pem = await fetchPinnedCa(t.controller, t.trust.fingerprint);
+      if (stateDir) {
+        await mkdir(stateDir, { recursive: true });
+        await writeFile(path.join(stateDir, PINNED_CA_FILE), pem);
+      }
+      return pem;
     } catch (err) {
       if (!(err instanceof TrustError) || err.code !== 'tls_unreachable') throw err;
       const delay = Math.min(250 * 2 ** attempt, 10_000);

@@ -12,7 +12,7 @@ import tls from 'node:tls';
 export type Trust = { kind: 'pin'; fingerprint: string } | { kind: 'ca'; pem: string } | { kind: 'system' } | { kind: 'insecure' };
 
 export class TrustError extends Error {
-  constructor(readonly code: 'ca_pin_mismatch' | 'plaintext_refused' | 'tls_unreachable', message: string) {
+  constructor(readonly code: 'ca_pin_mismatch' | 'tls_unreachable', message: string) {
     super(message);
   }
 }
@@ -57,16 +57,6 @@ export function fetchPinnedCa(url: string, pin: string, timeoutMs = 5000): Promi
       resolve(toPem(match));
     });
   });
-}
-
-/** TLS options for a connection under `trust` (`ca` resolved for a pin). */
-export function tlsOptions(trust: Trust, pinnedPem?: string): { ca?: string; rejectUnauthorized?: boolean } {
-  if (trust.kind === 'pin') {
-    if (!pinnedPem) throw new Error('tlsOptions: the pinned CA is not resolved yet');
-    return { ca: pinnedPem, rejectUnauthorized: true };
-  }
-  if (trust.kind === 'ca') return { ca: trust.pem, rejectUnauthorized: true };
-  return { rejectUnauthorized: true };
 }
 
 /** The fingerprint of a PEM certificate. */

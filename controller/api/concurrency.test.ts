@@ -1,13 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../../test/support/pg.js';
 
-const ADMIN = 'concurrency-admin-token';
+const ADMIN = 'concurrency-admin-token-of-at-least-32-chars';
+// one state directory for both replicas: they share the master key, as replicas must
+const STATE = mkdtempSync(join(tmpdir(), 'freight-concurrency-'));
 
 /** Starts a real `freight-controller serve` (one node process, so SIGTERM reaches it) on an ephemeral port; resolves with its base URL. */
 function startController(url: string): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', 'serve', '--listen', '127.0.0.1:0', '--database-url', url], {
+  const proc = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', 'serve', '--listen', '127.0.0.1:0', '--insecure', '--state-dir', STATE, '--database-url', url], {
     env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -52,6 +57,7 @@ describe('two controller processes on one PostgreSQL', () => {
   afterAll(async () => {
     await Promise.all(procs.map(stop));
     await fresh?.drop();
+    rmSync(STATE, { recursive: true, force: true });
   });
 
   const post = (base: string, path: string, body: unknown) =>

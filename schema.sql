@@ -408,3 +408,44 @@ BEGIN
     EXECUTE 'GRANT UPDATE (metadata_revision, metadata_timestamp, metadata_signed) ON image_repositories TO freight_api';
   END IF;
 END $$;
+
+-- Node admission and revocation (docs/security.md, "Control plane: revocation and backpressure").
+-- A node row is created only by an admin action: creating a node token registers its node (underlay
+-- 0.0.0.0 and NotReady until the agent's first hello). The agent's hello only updates an existing row,
+-- so a deleted or unknown node never comes back by reconnecting.
+CREATE OR REPLACE FUNCTION freight_node_token_created() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  INSERT INTO public.nodes (name, underlay_ip) VALUES (NEW.node_name, '0.0.0.0') ON CONFLICT (name) DO NOTHING;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS tokens_register_node ON tokens;
+CREATE TRIGGER tokens_register_node AFTER INSERT ON tokens FOR EACH ROW
+  WHEN (NEW.kind = 'node' AND NEW.revoked_at IS NULL) EXECUTE FUNCTION freight_node_token_created();
+
+-- A revoked node token is a change (every replica closes its streams in revision order, before it
+-- sends anything newer); a node left without a valid token is NotReady at once.
+CREATE OR REPLACE FUNCTION freight_node_token_revoked() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+DECLARE nid uuid;
+BEGIN
+  SELECT id INTO nid FROM public.nodes WHERE name = NEW.node_name;
+  UPDATE public.nodes SET ready = false WHERE id = nid AND ready
+     AND NOT EXISTS (SELECT 1 FROM public.tokens k WHERE k.kind = 'node' AND k.node_name = NEW.node_name AND k.revoked_at IS NULL);
+  PERFORM public.record_change('tokens', NEW.id, 'update', NULL, NULL, ARRAY[nid]);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS tokens_revoked ON tokens;
+CREATE TRIGGER tokens_revoked AFTER UPDATE OF revoked_at ON tokens FOR EACH ROW
+  WHEN (OLD.revoked_at IS NULL AND NEW.revoked_at IS NOT NULL AND NEW.kind = 'node') EXECUTE FUNCTION freight_node_token_revoked();
+
+-- Deleting a node revokes its tokens (whoever deletes it, however).
+CREATE OR REPLACE FUNCTION freight_node_deleted() RETURNS trigger
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, public AS $$
+BEGIN
+  UPDATE public.tokens SET revoked_at = now() WHERE kind = 'node' AND node_name = OLD.name AND revoked_at IS NULL;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS nodes_revoke_tokens ON nodes;
+CREATE TRIGGER nodes_revoke_tokens AFTER DELETE ON nodes FOR EACH ROW EXECUTE FUNCTION freight_node_deleted();
+REVOKE ALL ON FUNCTION freight_node_token_created(), freight_node_token_revoked(), freight_node_deleted() FROM PUBLIC;

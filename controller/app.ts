@@ -2,7 +2,7 @@ import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
 import type { Sealer } from './secrets/sealer.js';
-import { registerPush, type PushHub } from './push/index.js';
+import { registerPush, type PushHub, type PushOptions } from './push/index.js';
 import { ApiError, toApiError } from './errors.js';
 import { createHttpMetrics } from './metrics.js';
 import { schedulePending } from './scheduler.js';
@@ -48,6 +48,8 @@ export interface AppOptions {
   limits?: Partial<ServerLimits>;
   /** Audit log buffering (tests shorten the intervals). */
   auditOptions?: AuditOptions;
+  /** Options of the agent stream (backpressure, ack timeout, …) when the app registers it. */
+  pushOptions?: PushOptions;
 }
 
 export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
@@ -111,6 +113,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       onNodeReady: async () => void (await schedulePending(opts.db)),
       audit,
       keys: opts.keys,
+      options: opts.pushOptions,
+      authLimit: deps.authLimit,
     });
   } else if (opts.push) hubRef.hub = opts.push;
   app.addHook('onClose', async () => {

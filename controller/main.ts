@@ -28,6 +28,11 @@ const dbOf = (o: DbOpts) => ({
 });
 
 const collect = (v: string, prev: string[]) => [...prev, v];
+const positive = (flag: string) => (v: string) => {
+  const n = Number(v);
+  if (!Number.isFinite(n) || n <= 0) throw new Error(`${flag} ${v}: expected a positive number`);
+  return n;
+};
 
 async function main(argv: string[]): Promise<void> {
   const log = pino({ base: { svc: 'freight-controller' } });
@@ -85,13 +90,16 @@ async function main(argv: string[]): Promise<void> {
       if (!/^\d+$/.test(v) || Number(v) < 1) throw new Error(`--max-connections ${v}: expected a positive integer`);
       return Number(v);
     })
+    .option('--agent-high-water <MiB>', 'drop an agent stream whose unsent data exceeds this; it resyncs by snapshot', positive('--agent-high-water'), 8)
+    .option('--agent-ack-timeout <seconds>', 'a node that has not acknowledged a revision sent this long ago is NotReady', positive('--agent-ack-timeout'), 60)
     .action(async (o) => {
       const env = resolveDepsFromEnv();
       const images = { ...env, allowCidrs: [...(env.allowCidrs ?? []), ...(o.repoAllowCidr ?? [])], maxReposPerTenant: o.maxReposPerTenant ?? env.maxReposPerTenant };
       const { stop } = await serve(
         {
           ...dbOf(o), listen: o.listen, tlsCert: o.tlsCert, tlsKey: o.tlsKey, tlsSans: o.tlsSan, insecure: Boolean(o.insecure),
-          ipsecRotateHours: o.ipsecRotateHours, images, trustProxy: o.trustProxy, maxConnections: o.maxConnections, adminToken: process.env.FREIGHT_ADMIN_TOKEN, print,
+          ipsecRotateHours: o.ipsecRotateHours, images, trustProxy: o.trustProxy, maxConnections: o.maxConnections,
+          agentHighWaterBytes: Math.round(o.agentHighWater * 1024 * 1024), agentAckTimeoutMs: Math.round(o.agentAckTimeout * 1000), adminToken: process.env.FREIGHT_ADMIN_TOKEN, print,
         },
         log,
       );

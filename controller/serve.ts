@@ -37,6 +37,9 @@ export interface ServeOptions extends OpenOptions {
   trustProxy?: string[];
   /** Concurrent HTTP connections at most (agent streams included; default SERVER_LIMITS). */
   maxConnections?: number;
+  /** Agent stream backpressure and ack timeout (docs/push.md). */
+  agentHighWaterBytes?: number;
+  agentAckTimeoutMs?: number;
 }
 
 export interface Serving {
@@ -89,6 +92,7 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<Serving> {
     app = await buildApp({
       db, log, https: tls && { cert: tls.cert, key: tls.key }, keys: sealer, images: opts.images,
       trustProxy: opts.trustProxy, limits: opts.maxConnections ? { maxConnections: opts.maxConnections } : undefined,
+      pushOptions: { highWaterBytes: opts.agentHighWaterBytes, ackTimeoutMs: opts.agentAckTimeoutMs },
     });
     const address = await app.listen({ host, port });
     if (tls) opts.print(`CA ${tls.fingerprint} (${tls.caFile})`);

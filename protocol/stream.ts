@@ -32,6 +32,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
     revision: z.number().int().min(0),
     capabilities: Capabilities,
     underlayMtu: z.number().int().min(576).max(65535).default(1500),
+    /** The agent dropped deltas it could not keep up with: answer with a snapshot, whatever `revision` says. */
+    resync: z.boolean().optional(),
   }),
   z.object({ type: z.literal('ack'), revision: z.number().int().min(0) }),
   z.object({ type: z.literal('ping'), t: z.number() }),

@@ -14,7 +14,10 @@ export async function loadPlanInput(db: Db, rotateAfterMs: number): Promise<Plan
     const hosted = await q.query<Raw>(
       `SELECT DISTINCT e.network_id::text AS network, e.node_id::text AS node
          FROM endpoints e JOIN networks n ON n.id = e.network_id
-        WHERE n.type = 'ipsec' AND e.node_id IS NOT NULL`,
+        WHERE n.type = 'ipsec' AND e.node_id IS NOT NULL
+          -- a node without a valid token (revoked) is in no pair: its peers drop the keys it holds
+          AND EXISTS (SELECT 1 FROM nodes nd JOIN tokens k ON k.node_name = nd.name AND k.kind = 'node' AND k.revoked_at IS NULL
+                       WHERE nd.id = e.node_id)`,
     );
     const keys = await q.query<Raw>(
       `SELECT id::text, network_id::text, node_a::text, node_b::text, generation, phase, revision::text,

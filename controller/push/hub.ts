@@ -9,9 +9,11 @@ import { applyRefresh } from '../view/apply.js';
 import { compileView, type FloodMemo } from '../view/compile.js';
 import { applyInPlace, liveOps, resumeOps } from '../view/diff.js';
 import { loadRefresh, loadState, logBounds, readChanges, type KeyAccess } from '../view/load.js';
+import type { ChangeRow } from '../view/diff.js';
 import { emptyState, type ClusterState } from '../view/state.js';
 import { PushError } from './errors.js';
-import { flushNodes, markSilentNodes, pruneChangeLog, saveStatus, upsertNode } from './nodes.js';
+import { validTokens, type StreamToken } from './auth.js';
+import { flushNodes, helloNode, markSilentNodes, pruneChangeLog, saveStatus, type NodeMark } from './nodes.js';
 import type { ResolvedOptions } from './options.js';
 import { Serial } from './serial.js';
 import { AgentConn } from './session.js';
@@ -34,7 +36,9 @@ export class Hub {
   private retry?: NodeJS.Timeout;
   private closed = false;
   private flushFailing = false;
-  readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0, batches: 0, fanoutMs: 0 };
+  /** Nodes whose connection was dropped past the high-water mark: their next hello here gets a snapshot. */
+  private readonly resyncNodes = new Set<string>();
+  readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0, batches: 0, fanoutMs: 0, overflows: 0, revoked: 0, late: 0 };
 
   constructor(
     private readonly db: Db,
@@ -85,6 +89,8 @@ export class Hub {
         await this.reload();
         continue;
       }
+      // revocations first: a revoked stream gets nothing of this batch (nor of anything later)
+      this.closeRevoked(rows);
       const fx = applyRefresh(this.state, await loadRefresh(this.db, rows, this.keys));
       const revision = rows[rows.length - 1].revision;
       const memo: FloodMemo = new Map();
@@ -106,6 +112,8 @@ export class Hub {
       await q.query('SET TRANSACTION ISOLATION LEVEL REPEATABLE READ');
       return loadState(q, this.keys);
     });
+    // the pruned rows may have held revocations
+    await this.recheckTokensNow();
     // no await from here on: a heartbeat must never announce the new cursor before the deltas
     this.state = state;
     this.cursor = revision;
@@ -125,9 +133,49 @@ export class Hub {
     this.counters.deltas++;
   }
 
-  /** A new WebSocket whose upgrade carried a valid token of `tokenNode`. */
-  attach(ws: WebSocket, tokenNode: string): void {
-    const c = new AgentConn(ws, tokenNode, this.opts.clock.now());
+  /** Revoked tokens and deleted nodes among change rows: their streams close before anything else is sent. */
+  private closeRevoked(rows: ChangeRow[]): void {
+    const tokens = new Set<string>();
+    const nodes = new Set<string>();
+    for (const r of rows) {
+      if (r.kind === 'tokens') tokens.add(r.objectId);
+      else if (r.kind === 'nodes' && r.op === 'delete') nodes.add(r.objectId);
+    }
+    if (tokens.size === 0 && nodes.size === 0) return;
+    for (const c of this.conns) {
+      if (!c.ended && (tokens.has(c.tokenId) || (c.nodeId !== undefined && nodes.has(c.nodeId)))) this.revoke(c, 'token revoked or node deleted');
+    }
+  }
+
+  private revoke(c: AgentConn, why: string): void {
+    this.counters.revoked++;
+    this.log.warn({ node: c.node ?? c.tokenNode, token: c.tokenId, why }, 'closing a revoked agent stream');
+    c.kill(1008, 'revoked');
+    c.dropLogs();
+  }
+
+  /** Backstop of revocation: closes the streams whose token is no longer valid (or whose node is gone). */
+  async recheckTokens(): Promise<void> {
+    await this.serial.run(() => this.recheckTokensNow());
+  }
+
+  private async recheckTokensNow(): Promise<void> {
+    const open = [...this.conns].filter((c) => !c.ended);
+    if (open.length === 0) return;
+    const valid = await validTokens(this.db, [...new Set(open.map((c) => c.tokenId))]);
+    for (const c of open) if (!c.ended && !valid.has(c.tokenId)) this.revoke(c, 'token no longer valid (periodic check)');
+  }
+
+  private overflowed(c: AgentConn): void {
+    this.counters.overflows++;
+    const node = c.node ?? c.tokenNode;
+    this.resyncNodes.add(node);
+    this.log.warn({ node, buffered: c.ws.bufferedAmount, highWater: this.opts.highWaterBytes }, 'agent not reading: stream dropped past the high-water mark (next hello gets a snapshot)');
+  }
+
+  /** A new WebSocket whose upgrade carried a valid node token. */
+  attach(ws: WebSocket, token: StreamToken): void {
+    const c = new AgentConn(ws, token.node, token.tokenId, this.opts.clock.now(), this.opts.highWaterBytes, (x) => this.overflowed(x));
     this.conns.add(c);
     ws.on('message', (data) => void this.onMessage(c, data.toString()));
     ws.on('close', () => this.detach(c));
@@ -140,12 +188,17 @@ export class Hub {
     this.counters.bytes += c.bytesSent;
     c.dropLogs();
     // keep its last acks for the next flush
-    if (c.node && c.dirty) this.leftovers.set(c.node, { name: c.node, seen: c.seen, applied: c.applied, desired: c.desired });
+    if (c.node && c.dirty) this.leftovers.set(c.node, this.mark(c));
   }
 
-  private readonly leftovers = new Map<string, { name: string; seen: boolean; applied: number; desired: number }>();
+  private mark(c: AgentConn): NodeMark {
+    return { name: c.node!, tokenId: c.tokenId, seen: c.seen && !c.ended, late: c.late, applied: c.applied, desired: c.desired };
+  }
+
+  private readonly leftovers = new Map<string, NodeMark>();
 
   private async onMessage(c: AgentConn, text: string): Promise<void> {
+    if (c.ended) return;
     let msg: AgentMessage;
     try {
       const parsed = AgentMessage.safeParse(JSON.parse(text));
@@ -161,7 +214,7 @@ export class Hub {
     if (!c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
     switch (msg.type) {
       case 'ack':
-        if (msg.revision > c.applied) c.applied = msg.revision;
+        c.acked(msg.revision);
         return;
       case 'ping':
         return;
@@ -187,12 +240,16 @@ export class Hub {
       return c.fail('forbidden', `hello as node ${h.node}: the token belongs to node ${c.tokenNode}`);
     }
     c.helloSeen = true;
-    let wasReady: boolean;
+    let known: { wasReady: boolean } | undefined;
     try {
-      ({ wasReady } = await upsertNode(this.db, h));
+      known = await helloNode(this.db, h, c.tokenId);
     } catch (err) {
       return c.fail('unavailable', `register node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
     }
+    if (c.ended) return;
+    // node rows are made by an admin (creating the node's token), never by an agent
+    if (!known) return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
+    const { wasReady } = known;
     try {
       await this.serial.run(() => this.resume(c, h));
     } catch (err) {
@@ -205,7 +262,7 @@ export class Hub {
 
   /** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */
   private async resume(c: AgentConn, h: Hello): Promise<void> {
-    if (c.ws.readyState !== c.ws.OPEN) return;
+    if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
     await this.catchUpNow();
     const nodeId = this.state.nodeIdByName.get(h.node);
     const { oldest } = await logBounds(this.db);
@@ -214,15 +271,20 @@ export class Hub {
     let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
     let rows = r > 0 && r <= this.cursor && (oldest === 0 || r >= oldest - 1) ? await readChanges(this.db, r, this.cursor, this.opts.maxResumeRows + 1) : undefined;
     if (rows && rows.length > this.opts.maxResumeRows) rows = undefined;
+    // an agent that dropped deltas, or that this replica dropped past the high-water mark, gets a snapshot
+    if (h.resync || this.resyncNodes.has(h.node)) rows = undefined;
     if (rows) mode = r === this.cursor ? 'current' : 'delta';
-    if (c.ws.readyState !== c.ws.OPEN) return;
+    if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
+    this.resyncNodes.delete(h.node);
     const old = this.byNode.get(h.node);
     if (old && old !== c) old.ws.close(1000, 'replaced by a new connection');
     c.node = h.node;
     c.nodeId = nodeId;
     c.sent = cur;
     if (mode === 'snapshot') {
-      c.send({ type: 'snapshot', revision: this.cursor, view: cur });
+      const text = JSON.stringify({ type: 'snapshot', revision: this.cursor, view: cur });
+      c.snapshotBytes = Buffer.byteLength(text);
+      c.sendText(text);
       c.position = c.desired = this.cursor;
       this.counters.snapshots++;
     } else {
@@ -249,11 +311,24 @@ export class Hub {
         continue;
       }
       if (!c.live) continue;
-      c.send({ type: 'ping', revision: this.cursor, t: now });
+      if (!c.send({ type: 'ping', revision: this.cursor, t: now })) continue;
       // the agent adopts the ping's revision once it applied what came before
       if (this.cursor > c.position) {
         c.position = this.cursor;
         c.desired = this.cursor;
+        c.dirty = true;
+      }
+      c.checkpoint(now);
+      // not acknowledging in time makes the node NotReady (written by the next flush)
+      if (c.lateBy(now, this.opts.ackTimeoutMs)) {
+        if (!c.late) {
+          c.late = true;
+          this.counters.late++;
+          this.log.warn({ node: c.node, applied: c.applied, desired: c.desired }, 'node NotReady: no ack within the ack timeout');
+        }
+        c.dirty = true;
+      } else if (c.late) {
+        c.late = false;
         c.dirty = true;
       }
     }
@@ -263,7 +338,7 @@ export class Hub {
   async flush(checkSilent: boolean): Promise<void> {
     const marks = new Map(this.leftovers);
     for (const c of this.conns) {
-      if (c.live && c.node && c.dirty) marks.set(c.node, { name: c.node, seen: c.seen, applied: c.applied, desired: c.desired });
+      if (c.live && c.node && c.dirty) marks.set(c.node, this.mark(c));
     }
     const taken = [...this.conns].filter((c) => c.live && c.dirty);
     for (const c of taken) c.dirty = c.seen = false;
@@ -322,12 +397,16 @@ export class Hub {
       `freight_push_db_errors_total ${this.counters.errors}`,
       `freight_push_batches_total ${this.counters.batches}`,
       `freight_push_fanout_seconds_total ${(this.counters.fanoutMs / 1000).toFixed(6)}`,
+      `freight_push_overflow_drops_total ${this.counters.overflows}`,
+      `freight_push_revoked_closes_total ${this.counters.revoked}`,
+      `freight_push_ack_timeouts_total ${this.counters.late}`,
+      `freight_push_buffered_bytes ${[...this.conns].reduce((n, c) => n + c.ws.bufferedAmount, 0)}`,
       '',
     ].join('\n');
   }
 
   connected(): string[] {
-    return [...this.byNode.keys()];
+    return [...this.byNode].filter(([, c]) => !c.ended).map(([n]) => n);
   }
 
   async close(): Promise<void> {

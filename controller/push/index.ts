@@ -6,7 +6,8 @@ import type { Logger } from 'pino';
 import { WebSocketServer } from 'ws';
 import { isUnavailable, type Db } from '../store/db.js';
 import type { Sealer } from '../secrets/sealer.js';
-import { nodeForToken } from './auth.js';
+import { createAuthLimiter, type AuthLimiter } from '../auth-limit.js';
+import { bearerHash, nodeForToken } from './auth.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
@@ -48,6 +49,8 @@ export interface PushContext {
    * server loads no key row at all, so its streams never carry key material (docs/push.md).
    */
   keys?: Sealer;
+  /** Failed stream authentications count here (the API's limiter; a private one when omitted). */
+  authLimit?: AuthLimiter;
 }
 
 export const STREAM_PATH = '/v1/agent/stream';
@@ -65,6 +68,8 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   await hub.catchUp();
 
   const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const limiter = ctx.authLimit ?? createAuthLimiter();
+  const goodTokens = new RecentSet(10_000);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     const path = (req.url ?? '').split('?')[0];
     if (path !== STREAM_PATH) return; // not ours: another upgrade handler may want it
@@ -72,16 +77,26 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     // belt and braces: key material only ever leaves over TLS
     if (secure && !(socket as tls.TLSSocket).encrypted) return refuse(socket, 403, 'Forbidden');
     const addr = req.socket.remoteAddress;
+    const source = addr ?? 'unknown';
+    const hash = bearerHash(req.headers.authorization);
+    // a source past the failure limit costs no query, unless it shows a token that worked here before
+    const wait = limiter.blocked(source);
+    if (wait > 0 && !(hash && goodTokens.has(hash))) {
+      ctx.audit?.authFailure({ at: new Date(), source, method: 'GET', path: STREAM_PATH, status: 429, code: 'too_many_auth_failures' });
+      return refuse(socket, 429, 'Too Many Requests', Math.ceil(wait / 1000));
+    }
     nodeForToken(ctx.db, req.headers.authorization).then(
-      (node) => {
-        if (!node) {
-          ctx.audit?.authFailure({ at: new Date(), source: addr ?? '', method: 'GET', path: STREAM_PATH, status: 401, code: 'unauthenticated' });
-          return refuse(socket, 401, 'Unauthorized');
+      (token) => {
+        if (!token) {
+          const status = limiter.fail(source) > 0 ? 429 : 401;
+          ctx.audit?.authFailure({ at: new Date(), source, method: 'GET', path: STREAM_PATH, status, code: status === 429 ? 'too_many_auth_failures' : 'unauthenticated' });
+          return status === 429 ? refuse(socket, 429, 'Too Many Requests', Math.ceil(limiter.blocked(source) / 1000)) : refuse(socket, 401, 'Unauthorized');
         }
+        goodTokens.add(token.hash);
         wss.handleUpgrade(req, socket, head, (ws) => {
-          ctx.audit?.stream(node, addr, 'connect');
-          ws.once('close', (code) => ctx.audit?.stream(node, addr, 'disconnect', String(code)));
-          hub.attach(ws, node);
+          ctx.audit?.stream(token.node, addr, 'connect');
+          ws.once('close', (code) => ctx.audit?.stream(token.node, addr, 'disconnect', String(code)));
+          hub.attach(ws, token);
         });
       },
       (err) => refuse(socket, isUnavailable(err) ? 503 : 500, isUnavailable(err) ? 'Service Unavailable' : 'Internal Server Error'),
@@ -101,7 +116,10 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     hub.flush(++ticks % flushEvery === 0).finally(() => (flushing = false));
   }, opts.flushMs);
   const prune = setInterval(() => hub.prune().catch((err) => log.warn({ err: String(err) }, 'change-log prune failed')), opts.pruneEveryMs);
-  for (const t of [beat, flush, prune]) t.unref();
+  // revocations arrive through the change log; this catches any the log could not deliver
+  const recheck = setInterval(() => hub.recheckTokens().catch(() => {}), opts.tokenCheckMs);
+  const timers = [beat, flush, prune, recheck];
+  for (const t of timers) t.unref();
 
   return {
     requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
@@ -117,7 +135,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   };
 
   async function shutdown(): Promise<void> {
-    for (const t of [beat, flush, prune]) clearInterval(t);
+    for (const t of timers) clearInterval(t);
     app.server.off('upgrade', onUpgrade);
     await unlisten().catch(() => {});
     await hub.close();
@@ -127,6 +145,21 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function refuse(socket: Duplex, status: number, text: string, retryAfterS?: number): void {
+  const retry = retryAfterS === undefined ? '' : `Retry-After: ${retryAfterS}\r\n`;
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\n${retry}Content-Length: 0\r\n\r\n`);
+}
+
+/** A bounded set, least recently added forgotten first. */
+class RecentSet {
+  private readonly items = new Set<string>();
+  constructor(private readonly max: number) {}
+  has(k: string): boolean {
+    return this.items.has(k);
+  }
+  add(k: string): void {
+    this.items.delete(k);
+    this.items.add(k);
+    if (this.items.size > this.max) this.items.delete(this.items.values().next().value!);
+  }
 }

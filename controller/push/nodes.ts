@@ -3,42 +3,48 @@ import type { Queryable } from '../store/db.js';
 
 /** Node bookkeeping in the nodes table: what `freightctl status` reads. */
 
-/** Registers or updates the node on hello; returns whether it was ready before. */
-export async function upsertNode(
-  q: Queryable, h: { node: string; underlayIp: string; underlayMtu: number; capabilities: Capabilities },
-): Promise<{ wasReady: boolean }> {
-  const { rows } = await q.query<{ was_ready: boolean | null }>(
-    `WITH old AS (SELECT ready FROM nodes WHERE name = $1)
-     INSERT INTO nodes (name, underlay_ip, underlay_mtu, capabilities, ready, last_seen)
-     VALUES ($1, $2::inet, $3, $4::jsonb, true, now())
-     ON CONFLICT (name) DO UPDATE SET underlay_ip = EXCLUDED.underlay_ip, underlay_mtu = EXCLUDED.underlay_mtu,
-       capabilities = EXCLUDED.capabilities, ready = true, last_seen = now()
-     RETURNING (SELECT ready FROM old) AS was_ready`,
-    [h.node, h.underlayIp, h.underlayMtu, JSON.stringify(h.capabilities)],
+/**
+ * Updates the node's row on hello and makes it ready; returns whether it was ready before, or
+ * undefined when the node has no row (never registered, or deleted) or the stream's token was
+ * revoked meanwhile. Never inserts: node rows come from an admin creating the node's token.
+ */
+export async function helloNode(
+  q: Queryable, h: { node: string; underlayIp: string; underlayMtu: number; capabilities: Capabilities }, tokenId: string,
+): Promise<{ wasReady: boolean } | undefined> {
+  const { rows } = await q.query<{ was_ready: boolean }>(
+    `UPDATE nodes n SET underlay_ip = $2::inet, underlay_mtu = $3, capabilities = $4::jsonb, ready = true, last_seen = now()
+       FROM nodes o
+      WHERE n.name = $1 AND o.id = n.id
+        AND EXISTS (SELECT 1 FROM tokens k WHERE k.id = $5::uuid AND k.kind = 'node' AND k.node_name = $1 AND k.revoked_at IS NULL)
+     RETURNING o.ready AS was_ready`,
+    [h.node, h.underlayIp, h.underlayMtu, JSON.stringify(h.capabilities), tokenId],
   );
-  return { wasReady: rows[0]?.was_ready === true };
+  return rows[0] ? { wasReady: rows[0].was_ready === true } : undefined;
 }
 
-export interface NodeMark { name: string; seen: boolean; applied: number; desired: number }
+/** `late`: sent revisions unacknowledged past the ack timeout (NotReady even though it talks). */
+export interface NodeMark { name: string; tokenId: string; seen: boolean; late: boolean; applied: number; desired: number }
 
 /**
- * One UPDATE for every node with news since the last flush: last_seen and ready
- * for nodes heard from, the applied and desired revisions. Returns the nodes that
- * were not ready before (they just became ready).
+ * One UPDATE for every node with news since the last flush: last_seen for nodes heard from, ready
+ * (heard from with a still valid token and not late; false when late), the applied and desired
+ * revisions. Returns the nodes that were not ready before (they just became ready).
  */
 export async function flushNodes(q: Queryable, marks: NodeMark[]): Promise<string[]> {
   if (marks.length === 0) return [];
-  const { rows } = await q.query<{ name: string; was_ready: boolean }>(
+  const { rows } = await q.query<{ name: string; was_ready: boolean; ready: boolean }>(
     `UPDATE nodes n SET
        last_seen = CASE WHEN v.seen THEN now() ELSE n.last_seen END,
-       ready = n.ready OR v.seen,
+       ready = CASE WHEN v.late THEN false
+                    ELSE n.ready OR (v.seen AND EXISTS (SELECT 1 FROM tokens k WHERE k.id = v.token AND k.revoked_at IS NULL)) END,
        applied_revision = v.applied, desired_revision = GREATEST(v.desired, v.applied)
-     FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::bigint[]) AS v(name, seen, applied, desired), nodes o
+     FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::bigint[], $5::uuid[], $6::boolean[]) AS v(name, seen, applied, desired, token, late), nodes o
      WHERE n.name = v.name AND o.id = n.id
-     RETURNING n.name, o.ready AS was_ready`,
-    [marks.map((m) => m.name), marks.map((m) => m.seen), marks.map((m) => m.applied), marks.map((m) => m.desired)],
+     RETURNING n.name, o.ready AS was_ready, n.ready`,
+    [marks.map((m) => m.name), marks.map((m) => m.seen), marks.map((m) => m.applied), marks.map((m) => m.desired),
+      marks.map((m) => m.tokenId), marks.map((m) => m.late)],
   );
-  return rows.filter((r) => !r.was_ready).map((r) => r.name);
+  return rows.filter((r) => !r.was_ready && r.ready).map((r) => r.name);
 }
 
 /** Marks NotReady every node silent for longer than `silentMs` (whichever replica it was on). */

@@ -15,6 +15,15 @@ export interface PushOptions {
   logsTimeoutMs?: number;
   /** A resume needing more change-log rows than this gets a snapshot. */
   maxResumeRows?: number;
+  /**
+   * Backpressure: a connection whose unsent bytes (ws.bufferedAmount) exceed this (plus the size of
+   * its snapshot, which may still be in the buffer) is dropped; its next hello gets a snapshot.
+   */
+  highWaterBytes?: number;
+  /** A node that has not acknowledged a revision sent this long ago is NotReady (until it acks). */
+  ackTimeoutMs?: number;
+  /** Backstop of revocation: how often each replica re-checks the tokens of its open streams. */
+  tokenCheckMs?: number;
   clock?: Clock;
 }
 
@@ -30,6 +39,9 @@ export function resolveOptions(o: PushOptions = {}): ResolvedOptions {
     pruneEveryMs: o.pruneEveryMs ?? 60_000,
     logsTimeoutMs: o.logsTimeoutMs ?? 5000,
     maxResumeRows: o.maxResumeRows ?? 50_000,
+    highWaterBytes: o.highWaterBytes ?? 8 * 1024 * 1024,
+    ackTimeoutMs: o.ackTimeoutMs ?? 60_000,
+    tokenCheckMs: o.tokenCheckMs ?? 5000,
     clock: o.clock ?? { now: () => Date.now() },
   };
 }

@@ -5,6 +5,9 @@ import { PushError } from './errors.js';
 
 interface PendingLogs { resolve(text: string): void; reject(err: Error): void; timer: NodeJS.Timeout }
 
+/** Checkpoints of unacknowledged revisions kept per connection (one per heartbeat at most). */
+const MAX_CHECKPOINTS = 64;
+
 /** The controller's side of one agent connection. */
 export class AgentConn {
   /** Set by hello; until then the connection gets no deltas or pings. */
@@ -13,6 +16,10 @@ export class AgentConn {
   live = false;
   /** A valid hello arrived (it may still be being answered). */
   helloSeen = false;
+  /** Revoked, overflowed or failed: nothing more is sent or accepted. */
+  ended = false;
+  /** Past the ack timeout (NotReady until it acks). */
+  late = false;
   /** What the agent holds once it applied everything sent (the base of live diffs). */
   sent: NodeView = emptyView('', '0.0.0.0');
   /** The revision the agent will be at after everything sent: the `from` of the next delta. */
@@ -25,27 +32,67 @@ export class AgentConn {
   seen = false;
   dirty = false;
   bytesSent = 0;
+  /** Size of the snapshot sent on this connection: it may sit in the buffer on top of the high-water mark. */
+  snapshotBytes = 0;
+  /** [revision, time] sent and not yet acknowledged, oldest first (the ack timeout). */
+  private unacked: Array<[number, number]> = [];
   networkErrors: Array<{ network: string; message: string }> = [];
   readonly logs = new Map<string, PendingLogs>();
 
-  constructor(readonly ws: WebSocket, readonly tokenNode: string, now: number) {
+  constructor(
+    readonly ws: WebSocket,
+    readonly tokenNode: string,
+    readonly tokenId: string,
+    now: number,
+    private readonly highWaterBytes: number,
+    private readonly onOverflow: (c: AgentConn) => void,
+  ) {
     this.lastMessageAt = now;
   }
 
-  send(msg: ControllerMessage): void {
-    this.sendText(JSON.stringify(msg));
+  send(msg: ControllerMessage): boolean {
+    return this.sendText(JSON.stringify(msg));
   }
 
-  /** Sends already-serialised JSON (deltas are assembled from per-op strings shared by all sessions). */
-  sendText(text: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
+  /**
+   * Sends already-serialised JSON (deltas are assembled from per-op strings shared by all sessions).
+   * Past the high-water mark the connection is dropped instead (its queue goes with it).
+   */
+  sendText(text: string): boolean {
+    if (this.ended || this.ws.readyState !== this.ws.OPEN) return false;
+    if (this.ws.bufferedAmount > this.highWaterBytes + this.snapshotBytes) {
+      this.end();
+      this.ws.terminate();
+      this.onOverflow(this);
+      return false;
+    }
     this.bytesSent += Buffer.byteLength(text);
     this.ws.send(text);
+    return true;
+  }
+
+  /** Nothing more goes out or comes in on this connection. */
+  end(): void {
+    this.ended = true;
+    this.live = false;
+    this.seen = false;
+  }
+
+  /**
+   * Closes at once, sending nothing more: buffered data is discarded (terminate) when there is
+   * any, else a close frame says why. Used on revocation.
+   */
+  kill(code: number, reason: string): void {
+    this.end();
+    if (this.ws.bufferedAmount > 0 || this.ws.readyState !== this.ws.OPEN) return void this.ws.terminate();
+    this.ws.close(code, reason);
+    setTimeout(() => this.ws.terminate(), 1000).unref();
   }
 
   /** Sends an error and closes: used for anything the agent did wrong. */
   fail(code: string, message: string): void {
     this.send({ type: 'error', code, message });
+    this.end();
     this.ws.close(1008, code.slice(0, 100));
   }
 
@@ -53,6 +100,24 @@ export class AgentConn {
     this.lastMessageAt = now;
     this.seen = true;
     this.dirty = true;
+  }
+
+  /** Heartbeat: remembers when the revision the agent should reach now was first expected. */
+  checkpoint(now: number): void {
+    const last = this.unacked[this.unacked.length - 1];
+    if (this.desired > this.applied && (!last || last[0] < this.desired) && this.unacked.length < MAX_CHECKPOINTS) {
+      this.unacked.push([this.desired, now]);
+    }
+  }
+
+  acked(revision: number): void {
+    if (revision > this.applied) this.applied = revision;
+    while (this.unacked.length > 0 && this.unacked[0][0] <= this.applied) this.unacked.shift();
+  }
+
+  /** A revision sent more than `ms` ago is still not acknowledged. */
+  lateBy(now: number, ms: number): boolean {
+    return this.unacked.length > 0 && now - this.unacked[0][1] > ms;
   }
 
   dropLogs(): void {

@@ -31,8 +31,15 @@ export interface AgentSessionOptions {
   heartbeatMs?: number;
   missedHeartbeats?: number;
   backoff?: { minMs: number; maxMs: number };
+  /**
+   * Bound of the inbound queue (bytes of received messages not yet being handled, default 64 MiB).
+   * Past it the queued messages are dropped and the agent reconnects asking for a snapshot.
+   */
+  maxQueuedBytes?: number;
   log?: Logger;
 }
+
+export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 type NetworkError = { network: string; message: string };
 
@@ -55,6 +62,13 @@ export class AgentSession {
   private readonly log: Logger;
   private readonly clock: { now(): number };
   private readonly hb: number;
+  private readonly maxQueued: number;
+  /** The next hello asks for a snapshot (we dropped messages we could not keep up with). */
+  private resyncNext = false;
+  /** Times the inbound queue went past its bound. */
+  overflows = 0;
+  /** Most bytes ever waiting in the inbound queue. */
+  queuedPeak = 0;
 
   constructor(private readonly o: AgentSessionOptions) {
     if (!o.url.startsWith('wss:') && !o.allowPlaintext) throw new Error(`agent stream ${o.url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
@@ -62,6 +76,7 @@ export class AgentSession {
     this.log = (o.log ?? pino({ level: 'silent' })).child({ node: o.node, module: 'session' });
     this.clock = o.clock ?? { now: () => Date.now() };
     this.hb = o.heartbeatMs ?? HEARTBEAT_MS;
+    this.maxQueued = o.maxQueuedBytes ?? DEFAULT_MAX_QUEUED_BYTES;
   }
 
   /** The last applied (and persisted) revision. */
@@ -116,22 +131,53 @@ export class AgentSession {
       this.send({
         type: 'hello', node: this.o.node, underlayIp: this.o.underlayIp, revision: this.view.revision,
         capabilities: this.o.capabilities, underlayMtu: this.o.underlayMtu,
+        ...(this.resyncNext ? { resync: true } : {}),
       });
     });
+    // bytes received on this connection and not yet being handled
+    let waiting = 0;
     ws.on('message', (data) => {
+      if (gen !== this.gen) return;
       this.lastHeard = this.clock.now();
       const text = data.toString();
-      this.queue = this.queue.then(() => this.handle(gen, text)).catch((err) => this.resync(gen, `handle: ${String(err)}`));
+      waiting += text.length;
+      this.queuedPeak = Math.max(this.queuedPeak, waiting);
+      if (waiting > this.maxQueued) return this.overflow(gen, waiting);
+      this.queue = this.queue
+        .then(() => {
+          waiting -= text.length;
+          return this.handle(gen, text);
+        })
+        .catch((err) => this.resync(gen, `handle: ${String(err)}`));
     });
     // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
     ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err: String(err) }, 'stream error'));
     ws.on('close', () => {
       if (gen !== this.gen || this.stopped) return;
       this.gen++;
-      const delay = backoffDelay(this.attempt++, this.o.backoff?.minMs ?? 250, this.o.backoff?.maxMs ?? 10_000);
-      this.log.info({ delay }, 'stream closed: reconnecting');
-      this.reconnectTimer = setTimeout(() => this.connect(), delay);
+      this.reconnect('stream closed: reconnecting');
     });
+  }
+
+  private reconnect(why: string): void {
+    const delay = backoffDelay(this.attempt++, this.o.backoff?.minMs ?? 250, this.o.backoff?.maxMs ?? 10_000);
+    this.log.info({ delay }, why);
+    clearTimeout(this.reconnectTimer);
+    this.reconnectTimer = setTimeout(() => this.connect(), delay);
+  }
+
+  /**
+   * The inbound queue went past its bound: drop what is queued (the connection's generation ends, so
+   * queued messages are skipped), reconnect, and ask for a snapshot. What is applied stays applied.
+   */
+  private overflow(gen: number, bytes: number): void {
+    if (gen !== this.gen || this.stopped) return;
+    this.overflows++;
+    this.resyncNext = true;
+    this.gen++;
+    this.log.warn({ queued: bytes, bound: this.maxQueued, revision: this.view.revision }, 'inbound queue full: dropping it and resyncing by snapshot');
+    this.ws?.terminate();
+    this.reconnect('reconnecting for a snapshot');
   }
 
   /** Drops the connection; the next hello carries our revision, so the controller resends what we miss. */
@@ -173,6 +219,7 @@ export class AgentSession {
     await saveView(this.o.stateDir, next);
     this.view = next;
     this.attempt = 0;
+    if (how === 'snapshot') this.resyncNext = false;
     this.o.onApplied?.(next.revision, how);
     if (gen === this.gen) this.send({ type: 'ack', revision: next.revision });
   }

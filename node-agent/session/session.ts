@@ -65,6 +65,8 @@ export class AgentSession {
   private readonly maxQueued: number;
   /** The next hello asks for a snapshot (we dropped messages we could not keep up with). */
   private resyncNext = false;
+  /** Messages received and not yet handled (the one being handled included). */
+  private inQueue = 0;
   /** Times the inbound queue went past its bound. */
   overflows = 0;
   /** Most bytes ever waiting in the inbound queue. */
@@ -134,21 +136,25 @@ export class AgentSession {
         ...(this.resyncNext ? { resync: true } : {}),
       });
     });
-    // bytes received on this connection and not yet being handled
+    // bytes received on this connection that wait behind a message being handled
     let waiting = 0;
     ws.on('message', (data) => {
       if (gen !== this.gen) return;
       this.lastHeard = this.clock.now();
       const text = data.toString();
-      waiting += text.length;
+      // a message that starts at once does not wait (a snapshot may be larger than the bound)
+      const size = this.inQueue > 0 ? text.length : 0;
+      waiting += size;
       this.queuedPeak = Math.max(this.queuedPeak, waiting);
       if (waiting > this.maxQueued) return this.overflow(gen, waiting);
+      this.inQueue++;
       this.queue = this.queue
         .then(() => {
-          waiting -= text.length;
+          waiting -= size;
           return this.handle(gen, text);
         })
-        .catch((err) => this.resync(gen, `handle: ${String(err)}`));
+        .catch((err) => this.resync(gen, `handle: ${String(err)}`))
+        .finally(() => void this.inQueue--);
     });
     // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
     ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err: String(err) }, 'stream error'));

@@ -5,7 +5,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import pino from 'pino';
-import { registerPush, type PushHub, type PushOptions } from '../../controller/push/index.js';
+import { registerPush, type PushContext, type PushHub, type PushOptions } from '../../controller/push/index.js';
 import { migrate, openDb, type Db } from '../../controller/store/db.js';
 import { AgentSession } from '../../node-agent/session/session.js';
 import type { NodeView } from '../../protocol/view.js';
@@ -104,9 +104,11 @@ export class Seed {
 
 export interface Controller { app: FastifyInstance; hub: PushHub; url: string; port: number; close(): Promise<void> }
 
-export async function startController(db: Db, options: PushOptions = {}, port = 0, onNodeReady?: (n: string) => Promise<void>): Promise<Controller> {
+export async function startController(
+  db: Db, options: PushOptions = {}, port = 0, onNodeReady?: (n: string) => Promise<void>, extra: Pick<PushContext, 'authLimit'> = {},
+): Promise<Controller> {
   const app = Fastify({ logger: false, https: { cert: TEST_TLS.cert, key: TEST_TLS.key } });
-  const hub = await registerPush(app, { db, log: quiet, options, onNodeReady, keys: TEST_SEALER });
+  const hub = await registerPush(app, { db, log: quiet, options, onNodeReady, keys: TEST_SEALER, ...extra });
   await app.listen({ host: '127.0.0.1', port });
   const addr = app.server.address();
   const p = typeof addr === 'object' && addr ? addr.port : port;

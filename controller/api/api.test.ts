@@ -336,7 +336,9 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     expect((await call('GET', '/v1/nodes/zz')).json.code).toBe('node_not_found');
     const status = await ok('GET', '/v1/status');
     expect(status.revision).toBeGreaterThan(0);
-    expect(status.nodes.map((n: { name: string }) => n.name)).toEqual(['n1', 'n2', 'n3']);
+    // n9: registered (NotReady, no agent yet) by the node token created above
+    expect(status.nodes.map((n: { name: string }) => n.name)).toEqual(['n1', 'n2', 'n3', 'n9']);
+    expect(status.nodes.find((n: { name: string }) => n.name === 'n9')).toMatchObject({ ready: false });
     expect((await call('DELETE', '/v1/nodes/n1')).status).toBe(204);
     const { rows } = await db.query("SELECT 1 FROM containers c JOIN nodes n ON n.id = c.node_id WHERE n.name <> 'n2' AND n.name <> 'n3'");
     expect(rows).toHaveLength(0);

@@ -32,7 +32,7 @@ export class AgentConn {
   seen = false;
   dirty = false;
   bytesSent = 0;
-  /** Size of the snapshot sent on this connection: it may sit in the buffer on top of the high-water mark. */
+  /** Size of the snapshot just sent: until the buffer drains below the mark it may sit on top of it. */
   snapshotBytes = 0;
   /** [revision, time] sent and not yet acknowledged, oldest first (the ack timeout). */
   private unacked: Array<[number, number]> = [];
@@ -60,7 +60,10 @@ export class AgentConn {
    */
   sendText(text: string): boolean {
     if (this.ended || this.ws.readyState !== this.ws.OPEN) return false;
-    if (this.ws.bufferedAmount > this.highWaterBytes + this.snapshotBytes) {
+    const buffered = this.ws.bufferedAmount;
+    // below the mark the snapshot has left the buffer: no more allowance for it
+    if (buffered <= this.highWaterBytes) this.snapshotBytes = 0;
+    if (buffered > this.highWaterBytes + this.snapshotBytes) {
       this.end();
       this.ws.terminate();
       this.onOverflow(this);

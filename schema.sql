@@ -419,6 +419,17 @@ BEGIN
   INSERT INTO public.nodes (name, underlay_ip) VALUES (NEW.node_name, '0.0.0.0') ON CONFLICT (name) DO NOTHING;
   RETURN NULL;
 END $$;
+-- Upgrading from a version where the hello created rows: register, once, the nodes of valid
+-- node tokens that never connected (afterwards a row only comes from creating a token).
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgname = 'tokens_register_node') THEN
+    INSERT INTO public.nodes (name, underlay_ip)
+    SELECT DISTINCT node_name, '0.0.0.0'::inet FROM public.tokens
+     WHERE kind = 'node' AND revoked_at IS NULL AND node_name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'
+    ON CONFLICT (name) DO NOTHING;
+  END IF;
+END $$;
 DROP TRIGGER IF EXISTS tokens_register_node ON tokens;
 CREATE TRIGGER tokens_register_node AFTER INSERT ON tokens FOR EACH ROW
   WHEN (NEW.kind = 'node' AND NEW.revoked_at IS NULL) EXECUTE FUNCTION freight_node_token_created();

@@ -24,6 +24,8 @@ export interface AgentOptions {
   projectDir: string;
   auditMs?: number;
   heartbeatMs?: number;
+  /** Bound of the stream's inbound queue (default 64 MiB): past it the agent resyncs by snapshot. */
+  maxQueuedBytes?: number;
   dnsUpstreams?: string[];
   log: Logger;
 }
@@ -84,6 +86,7 @@ export class Agent {
       capabilities: this.capabilities(),
       stateDir: o.stateDir,
       heartbeatMs: o.heartbeatMs,
+      maxQueuedBytes: o.maxQueuedBytes,
       onView: (view) => this.apply(view),
       onLogs: async (container, tail) => this.runtime.logs(container, tail),
       onApplied: (_rev, how) => {

@@ -46,6 +46,7 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
     projectDir: o.projectDir ?? projectRoot(),
     auditMs: o.auditMs ? Number(o.auditMs) : undefined,
     heartbeatMs: o.heartbeatMs ? Number(o.heartbeatMs) : undefined,
+    maxQueuedBytes: o.maxQueuedMib ? Math.round(Number(o.maxQueuedMib) * 1024 * 1024) : undefined,
     dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
     log,
   });
@@ -76,6 +77,7 @@ const program = new Command('freight-agent')
   .option('--project-dir <dir>', 'Freight install bound into infra containers (default: this install)')
   .option('--audit-ms <n>', 'drift audit interval (default 10000)')
   .option('--heartbeat-ms <n>', 'heartbeat interval (default 2000)')
+  .option('--max-queued-mib <n>', 'inbound stream queue bound; past it the agent resyncs by snapshot (default 64)')
   .option('--dns-upstream <ips>', 'comma-separated DNS servers the infra containers forward other names to')
   .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
   .showHelpAfterError()

@@ -15,6 +15,7 @@ import { PushError } from './errors.js';
 import { validTokens, type StreamToken } from './auth.js';
 import { flushNodes, helloNode, markSilentNodes, pruneChangeLog, saveStatus, type NodeMark } from './nodes.js';
 import type { ResolvedOptions } from './options.js';
+import { isRevoked, revokedIn } from './revoke.js';
 import { Serial } from './serial.js';
 import { AgentConn } from './session.js';
 
@@ -135,16 +136,9 @@ export class Hub {
 
   /** Revoked tokens and deleted nodes among change rows: their streams close before anything else is sent. */
   private closeRevoked(rows: ChangeRow[]): void {
-    const tokens = new Set<string>();
-    const nodes = new Set<string>();
-    for (const r of rows) {
-      if (r.kind === 'tokens') tokens.add(r.objectId);
-      else if (r.kind === 'nodes' && r.op === 'delete') nodes.add(r.objectId);
-    }
-    if (tokens.size === 0 && nodes.size === 0) return;
-    for (const c of this.conns) {
-      if (!c.ended && (tokens.has(c.tokenId) || (c.nodeId !== undefined && nodes.has(c.nodeId)))) this.revoke(c, 'token revoked or node deleted');
-    }
+    const r = revokedIn(rows);
+    if (r.tokens.size === 0 && r.nodes.size === 0) return;
+    for (const c of this.conns) if (!c.ended && isRevoked(r, c.tokenId, c.nodeId)) this.revoke(c, 'token revoked or node deleted');
   }
 
   private revoke(c: AgentConn, why: string): void {

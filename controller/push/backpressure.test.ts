@@ -5,7 +5,7 @@ import WebSocket from 'ws';
 import type { PushOptions } from './options.js';
 import type { Db } from '../store/db.js';
 import { createAuthLimiter } from '../auth-limit.js';
-import { CAPS, Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import { CAPS, Seed, startController, tempDir, TEST_TLS, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
 
 /**
  * Backpressure (issue 14, finding 7) against PostgreSQL and real streams: a peer that stops reading
@@ -40,8 +40,8 @@ class RawPeer {
   readonly msgs: Array<Record<string, unknown>> = [];
   closed = false;
   private beat: NodeJS.Timeout;
-  constructor(url: string, token: string, hello: Record<string, unknown>) {
-    this.ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
+  constructor(url: string, token: string, hello: Record<string, unknown>, ca = TEST_TLS.ca) {
+    this.ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ca });
     this.ws.on('open', () => this.ws.send(JSON.stringify({ type: 'hello', underlayIp: '198.18.7.1', revision: 0, capabilities: CAPS, ...hello })));
     this.ws.on('message', (d) => this.msgs.push(JSON.parse(d.toString())));
     this.ws.on('close', () => (this.closed = true));
@@ -75,9 +75,10 @@ async function childController(options: PushOptions) {
   });
   const ready = next('ready');
   child.send({ databaseUrl: dbUrl, options });
-  const url = (await ready).url as string;
+  const r = await ready;
   return {
-    url,
+    url: r.url as string,
+    ca: r.ca as string,
     async metrics(): Promise<{ text: string; rss: number }> {
       const m = next('metrics');
       child.send({ type: 'metrics' });
@@ -118,7 +119,7 @@ describe('backpressure', () => {
     // above one catch-up batch's delta (5000 rows, ~2 MB), far below what the rounds produce
     // (missedHeartbeats: parsing the big snapshot may stall this process's pings on a loaded machine)
     const ctl = await childController({ heartbeatMs: HB, missedHeartbeats: 50, flushMs: 30, highWaterBytes: 4 * 1024 * 1024 });
-    const peer = new RawPeer(ctl.url, slow.token, { node: 'slow' });
+    const peer = new RawPeer(ctl.url, slow.token, { node: 'slow' }, ctl.ca);
     await waitFor('snapshot', () => peer.msgs.some((m) => m.type === 'snapshot'), 30_000);
     const snapRevision = peer.msgs.find((m) => m.type === 'snapshot')!.revision as number;
     expect(Object.keys((peer.msgs.find((m) => m.type === 'snapshot')!.view as { endpoints: object }).endpoints).length).toBe(N + 1);
@@ -162,7 +163,7 @@ describe('backpressure', () => {
     expect(grew).toBeLessThan(256 * 1024 * 1024);
 
     // it comes back where it was: a snapshot, not a delta, whatever revision it says
-    const back = new RawPeer(ctl.url, slow.token, { node: 'slow', revision: snapRevision });
+    const back = new RawPeer(ctl.url, slow.token, { node: 'slow', revision: snapRevision }, ctl.ca);
     await waitFor('resumed', () => back.msgs.length > 0, 20_000);
     expect(back.msgs[0].type).toBe('snapshot');
     back.stop();
@@ -232,7 +233,7 @@ describe('backpressure', () => {
     const limiter = createAuthLimiter({ limit: 3 });
     const ctl = await controller({}, { authLimit: limiter });
     const status = (token: string) => new Promise<number>((resolve) => {
-      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${token}` } });
+      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
       ws.on('unexpected-response', (_q, res) => {
         resolve(res.statusCode ?? 0);
         ws.terminate();

@@ -2,7 +2,8 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { NodeView } from '../../protocol/view.js';
-import { CAPS, quiet, Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import { CAPS, quiet, Seed, startController, tempDir, TEST_SEALER, TEST_TLS, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import { ipsecKeyAad } from '../secrets/sealer.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { startKeyManager, type KeyManager } from '../keys/manager.js';
@@ -47,6 +48,15 @@ function newKeys(peers: TestAgent[], from: number[]): Set<string> {
   const old = keysIn(peers.flatMap((p, i) => p.views.slice(0, from[i])));
   return new Set([...keysIn(peers.flatMap((p, i) => p.views.slice(from[i])))].filter((k) => !old.has(k)));
 }
+/** Key material of the rows created after `ms` (opened: the table holds it sealed). */
+async function keysSince(ms: number): Promise<string[]> {
+  const { rows } = await db.query<{ network_id: string; node_a: string; node_b: string; generation: number; key_ab: string; key_ba: string }>(
+    'SELECT network_id::text, node_a::text, node_b::text, generation, key_ab, key_ba FROM ipsec_keys WHERE created_at > to_timestamp($1::float8 / 1000)', [ms]);
+  return rows.flatMap((r) => {
+    const id = { networkId: r.network_id, nodeA: r.node_a, nodeB: r.node_b, generation: r.generation };
+    return [TEST_SEALER.open(r.key_ab, ipsecKeyAad(id, 'ab')), TEST_SEALER.open(r.key_ba, ipsecKeyAad(id, 'ba'))];
+  });
+}
 /** Polls every 5 ms; the time it took. */
 async function within(what: string, ms: number, pred: () => boolean | Promise<boolean>): Promise<number> {
   const t0 = Date.now();
@@ -58,7 +68,7 @@ beforeAll(async () => {
   ({ db, url, drop } = await testDb());
   seed = new Seed(db);
   await ensureAdminToken(db, ADMIN);
-  api = await buildApp({ db, log: quiet, pushOptions: { heartbeatMs: HB, flushMs: 30 } });
+  api = await buildApp({ db, log: quiet, https: { cert: TEST_TLS.cert, key: TEST_TLS.key }, keys: TEST_SEALER, pushOptions: { heartbeatMs: HB, flushMs: 30 } });
   const at = await api.listen({ host: '127.0.0.1', port: 0 });
   apiUrl = `${at.replace('http', 'ws')}/v1/agent/stream`;
   other = await startController(db, { heartbeatMs: HB, flushMs: 30 });
@@ -91,7 +101,7 @@ describe('revocation of node tokens', () => {
     r = agent(apiUrl, tok.nr, 'nr', nodes.nr);
     s = agent(other.url, tok.ns, 'ns', nodes.ns); // on replica B
     for (const x of [a, b, r, s]) await x.start();
-    km = await startKeyManager({ db, log: quiet, databaseUrl: url, pollMs: 30 });
+    km = await startKeyManager({ db, log: quiet, sealer: TEST_SEALER, databaseUrl: url, pollMs: 30 });
     const steady = (x: TestAgent, n: number) => Object.values(x.view.keys).filter((k) => k.phase === 'active').length === n && Object.keys(x.view.keys).length === n;
     await waitFor('generation 1 active everywhere', () => [a, b, r, s].every((x) => steady(x, 3)), 15_000);
 
@@ -114,8 +124,7 @@ describe('revocation of node tokens', () => {
     await waitFor('rotation done without nr', async () => (await db.query('SELECT 1 FROM ipsec_rotations')).rows.length === 0 &&
       [a, b, s].every((x) => steady(x, 2) && Object.values(x.view.keys).every((k) => k.peer !== 'nr' && k.generation === 2)), 15_000);
     const later = newKeys([a, b, s], before);
-    const fresh = (await db.query<{ key_ab: string; key_ba: string }>('SELECT key_ab, key_ba FROM ipsec_keys WHERE created_at > to_timestamp($1::float8 / 1000)', [revokedAt])).rows;
-    for (const k of fresh) later.add(k.key_ab).add(k.key_ba);
+    for (const k of await keysSince(revokedAt)) later.add(k);
     expect(later.size).toBeGreaterThan(0);
     const held = keysIn(r.views);
     expect([...later].filter((k) => held.has(k))).toEqual([]);
@@ -139,7 +148,7 @@ describe('revocation of node tokens', () => {
       [a, b].every((x) => Object.keys(x.view.keys).length === 1 && Object.values(x.view.keys).every((k) => k.generation === 3 && k.phase === 'active')), 15_000);
     const later = newKeys([a, b], before);
     expect(later.size).toBeGreaterThan(0);
-    for (const k of (await db.query<{ key_ab: string; key_ba: string }>('SELECT key_ab, key_ba FROM ipsec_keys WHERE created_at > to_timestamp($1::float8 / 1000)', [revokedAt])).rows) later.add(k.key_ab).add(k.key_ba);
+    for (const k of await keysSince(revokedAt)) later.add(k);
     const held = keysIn(s.views);
     expect([...later].filter((k) => held.has(k))).toEqual([]);
     // nothing at all reached it after the close
@@ -169,7 +178,7 @@ describe('revocation of node tokens', () => {
     await db.query('UPDATE tokens SET revoked_at = NULL WHERE id = $1', [created.json.id]);
     const refused = await new Promise<{ code?: number; msgs: string[] }>((resolve) => {
       const msgs: string[] = [];
-      const ws = new WebSocket(other.url, { headers: { authorization: `Bearer ${created.json.token}` } });
+      const ws = new WebSocket(other.url, { headers: { authorization: `Bearer ${created.json.token}` }, ca: TEST_TLS.ca });
       ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', node: 'nd', underlayIp: '198.18.5.9', revision: 0, capabilities: CAPS })));
       ws.on('message', (m) => msgs.push(m.toString()));
       ws.on('close', (code) => resolve({ code, msgs }));

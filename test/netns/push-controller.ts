@@ -1,13 +1,13 @@
 /**
  * A push-only controller in its own process, for tests that measure the controller (RSS) apart from
  * the test's own memory. Run: `node --import tsx test/netns/push-controller.ts` with IPC; it reads
- * {databaseUrl, options} from the first IPC message, answers {type: 'ready', url}, then answers
+ * {databaseUrl, options} from the first IPC message, answers {type: 'ready', url, ca}, then answers
  * {type: 'metrics'} with the hub's metrics text and its RSS, {type: 'retained'} with the memory still
  * referenced after a GC (run it with --expose-gc), and exits on {type: 'stop'}.
  */
 import { openDb } from '../../controller/store/db.js';
 import type { PushOptions } from '../../controller/push/index.js';
-import { startController } from './push-harness.js';
+import { startController, TEST_TLS } from './push-harness.js';
 
 process.once('message', async (init: { databaseUrl: string; options: PushOptions }) => {
   const db = await openDb({ databaseUrl: init.databaseUrl });
@@ -26,5 +26,6 @@ process.once('message', async (init: { databaseUrl: string; options: PushOptions
       process.exit(0);
     }
   });
-  process.send!({ type: 'ready', url: c.url });
+  // this process made its own test CA: the client must trust that one
+  process.send!({ type: 'ready', url: c.url, ca: TEST_TLS.ca });
 });

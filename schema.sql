@@ -106,17 +106,21 @@ CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
 -- An endpoint's address lies inside its network, is not the network, broadcast or
 -- gateway address, and its container belongs to the network's tenant.
 -- SECURITY DEFINER: it must see the real network and container rows, whatever the caller's row-level
--- security allows. No SET search_path (it cost a fifth of the create rate: per-row GUC save and
--- restore); every relation is schema-qualified instead, functions and operators are pg_catalog's.
-CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER AS $$
+-- security allows. Like every definer function here (docs/security.md "Control plane: SQL privileges"):
+-- search_path pinned to pg_catalog (functions, operators and types resolve there only; the caller's
+-- schemas are never searched), relations and functions schema-qualified, no EXECUTE for PUBLIC.
+-- The pinned path costs ~2 µs per row (GUC save/restore), measured against ~14 µs for the row's triggers.
+CREATE OR REPLACE FUNCTION endpoint_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
   n public.networks%ROWTYPE;
-  c_tenant uuid;
+  c_tenant pg_catalog.uuid;
 BEGIN
   SELECT * INTO n FROM public.networks WHERE id = NEW.network_id;
-  IF NOT (NEW.ip << n.cidr) OR host(NEW.ip) = host(network(n.cidr)) OR host(NEW.ip) = host(broadcast(n.cidr))
-     OR (n.gateway IS NOT NULL AND host(NEW.ip)::inet = host(n.gateway)::inet) THEN
-    RAISE EXCEPTION 'address % is not a host address of network % (%)', host(NEW.ip), n.name, n.cidr
+  IF NOT (NEW.ip << n.cidr) OR pg_catalog.host(NEW.ip) = pg_catalog.host(pg_catalog.network(n.cidr))
+     OR pg_catalog.host(NEW.ip) = pg_catalog.host(pg_catalog.broadcast(n.cidr))
+     OR (n.gateway IS NOT NULL AND pg_catalog.host(NEW.ip)::pg_catalog.inet = pg_catalog.host(n.gateway)::pg_catalog.inet) THEN
+    RAISE EXCEPTION 'address % is not a host address of network % (%)', pg_catalog.host(NEW.ip), n.name, n.cidr
       USING ERRCODE = '23514', CONSTRAINT = 'endpoints_ip_in_network';
   END IF;
   SELECT tenant_id INTO c_tenant FROM public.containers WHERE id = NEW.container_id;
@@ -193,31 +197,34 @@ CREATE TABLE IF NOT EXISTS change_log (
   node_ids   uuid[] NOT NULL DEFAULT '{}'
 );
 
--- SECURITY DEFINER: the API role (freight_api) may not write change_log itself. Per row, so no
--- SET search_path (see endpoint_check); relations are schema-qualified.
+-- Appends to change_log and notifies. Not SECURITY DEFINER and executable by the owner only: the
+-- log_* trigger functions below are the definer functions that call it (pinned search_path), so
+-- no other role, freight_api included, can write change_log rows. Everything is schema-qualified.
 CREATE OR REPLACE FUNCTION record_change(kind text, obj uuid, op text, tenant uuid, net uuid, nodes uuid[])
-RETURNS void LANGUAGE plpgsql SECURITY DEFINER AS $$
-DECLARE rev bigint;
+RETURNS void LANGUAGE plpgsql SECURITY INVOKER AS $$
+DECLARE rev pg_catalog.int8;
 BEGIN
-  PERFORM pg_advisory_xact_lock(7405517);
+  PERFORM pg_catalog.pg_advisory_xact_lock(7405517::pg_catalog.int8);
   INSERT INTO public.change_log (kind, object_id, op, tenant_id, network_id, node_ids)
-  VALUES (kind, obj, lower(op), tenant, net, array_remove(nodes, NULL))
+  VALUES (kind, obj, pg_catalog.lower(op), tenant, net, pg_catalog.array_remove(nodes, NULL::pg_catalog.uuid))
   RETURNING revision INTO rev;
-  PERFORM pg_notify('freight_change', rev::text);
+  PERFORM pg_catalog.pg_notify('freight_change', rev::pg_catalog.text);
 END $$;
 
 -- One trigger function per table: PL/pgSQL resolves every record field it reads,
 -- so a shared function cannot branch on the table's columns.
-CREATE OR REPLACE FUNCTION log_network() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r networks%ROWTYPE;
+CREATE OR REPLACE FUNCTION log_network() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.networks%ROWTYPE;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-  PERFORM record_change('networks', r.id, TG_OP, r.tenant_id, r.id, '{}');
+  PERFORM public.record_change('networks', r.id, TG_OP, r.tenant_id, r.id, '{}');
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION log_container() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r containers%ROWTYPE; old_node uuid;
+CREATE OR REPLACE FUNCTION log_container() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.containers%ROWTYPE; old_node uuid;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   IF TG_OP = 'UPDATE' THEN
@@ -228,40 +235,43 @@ BEGIN
     END IF;
     old_node := OLD.node_id;
   END IF;
-  PERFORM record_change('containers', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
+  PERFORM public.record_change('containers', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION log_endpoint() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r endpoints%ROWTYPE; old_node uuid;
+CREATE OR REPLACE FUNCTION log_endpoint() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.endpoints%ROWTYPE; old_node uuid;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   IF TG_OP = 'UPDATE' THEN old_node := OLD.node_id; END IF;
-  PERFORM record_change('endpoints', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
+  PERFORM public.record_change('endpoints', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION log_node() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r nodes%ROWTYPE;
+CREATE OR REPLACE FUNCTION log_node() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.nodes%ROWTYPE;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   IF TG_OP = 'UPDATE' AND OLD.underlay_ip = NEW.underlay_ip AND OLD.underlay_mtu = NEW.underlay_mtu
      AND OLD.ready = NEW.ready THEN
     RETURN NULL;  -- heartbeats and acks are not forwarding state
   END IF;
-  PERFORM record_change('nodes', r.id, TG_OP, NULL, NULL, ARRAY[r.id]);
+  PERFORM public.record_change('nodes', r.id, TG_OP, NULL, NULL, ARRAY[r.id]);
   RETURN NULL;
 END $$;
 
-CREATE OR REPLACE FUNCTION log_ipsec_key() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r ipsec_keys%ROWTYPE;
+CREATE OR REPLACE FUNCTION log_ipsec_key() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.ipsec_keys%ROWTYPE;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
   IF TG_OP = 'UPDATE' AND OLD.phase = NEW.phase AND OLD.generation = NEW.generation AND OLD.spi_ab = NEW.spi_ab
      AND OLD.spi_ba = NEW.spi_ba AND OLD.key_ab = NEW.key_ab AND OLD.key_ba = NEW.key_ba THEN
     RETURN NULL;  -- the key manager's bookkeeping (revision), not key state
   END IF;
-  PERFORM record_change('ipsec_keys', r.id, TG_OP, NULL, r.network_id, ARRAY[r.node_a, r.node_b]);
+  PERFORM public.record_change('ipsec_keys', r.id, TG_OP, NULL, r.network_id, ARRAY[r.node_a, r.node_b]);
   RETURN NULL;
 END $$;
 
@@ -302,8 +312,13 @@ BEGIN
   END IF;
 END $$;
 
+-- Invoker functions (inlined into the policies, so no SET): schema-qualified calls.
 CREATE OR REPLACE FUNCTION freight_scope_visible(tenant uuid) RETURNS boolean LANGUAGE sql STABLE AS $$
-  SELECT tenant::text = current_setting('freight.tenant', true) OR current_setting('freight.tenant', true) = '*'
+  SELECT tenant::text = pg_catalog.current_setting('freight.tenant', true) OR pg_catalog.current_setting('freight.tenant', true) = '*'
+$$;
+-- Admin transactions only (freight.tenant = '*'): rows that belong to no tenant or to every one.
+CREATE OR REPLACE FUNCTION freight_scope_admin() RETURNS boolean LANGUAGE sql STABLE AS $$
+  SELECT pg_catalog.current_setting('freight.tenant', true) = '*'
 $$;
 
 ALTER TABLE tenants ENABLE ROW LEVEL SECURITY;
@@ -322,14 +337,24 @@ CREATE POLICY tenant_scope ON endpoints USING (freight_scope_visible(tenant_id))
 DROP POLICY IF EXISTS tenant_scope ON ipsec_rotations;
 CREATE POLICY tenant_scope ON ipsec_rotations USING (freight_scope_visible(tenant_id));
 
+-- change_log and audit_log name every tenant's objects and calls: admin transactions only.
+ALTER TABLE change_log ENABLE ROW LEVEL SECURITY;
+ALTER TABLE audit_log ENABLE ROW LEVEL SECURITY;
+DROP POLICY IF EXISTS admin_scope ON change_log;
+CREATE POLICY admin_scope ON change_log FOR SELECT USING (freight_scope_admin());
+DROP POLICY IF EXISTS admin_scope ON audit_log;
+CREATE POLICY admin_scope ON audit_log FOR SELECT USING (freight_scope_admin());
+
 -- What the API may touch, and nothing more: no ipsec_keys (key material never reaches the API),
--- no change_log writes (record_change is SECURITY DEFINER), no schema_version.
+-- no change_log writes (only the log_* trigger functions write it), no schema_version, and no
+-- token writes or node removal: those admin routes run as the owner (controller/api/route.ts,
+-- RouteDef.owner), as does authentication, so freight_api has no right on tokens at all.
 GRANT USAGE ON SCHEMA public TO freight_api;
 GRANT SELECT, INSERT, DELETE ON tenants TO freight_api;
 GRANT SELECT, INSERT, UPDATE, DELETE ON networks, containers, endpoints, ipsec_rotations TO freight_api;
-GRANT SELECT, DELETE ON nodes TO freight_api;
-GRANT UPDATE (name) ON tenants, nodes TO freight_api;  -- SELECT ... FOR UPDATE needs an UPDATE right; names never change
-GRANT SELECT, INSERT, UPDATE ON tokens TO freight_api;
+REVOKE ALL ON nodes, tokens FROM freight_api;  -- also takes the column rights (UPDATE (name)) of older schemas
+GRANT SELECT ON nodes TO freight_api;
+GRANT UPDATE (name) ON tenants TO freight_api;  -- SELECT ... FOR UPDATE needs an UPDATE right; names never change
 GRANT SELECT ON change_log, audit_log TO freight_api;
 REVOKE ALL ON ipsec_keys, schema_version FROM freight_api;
 
@@ -337,18 +362,33 @@ REVOKE ALL ON ipsec_keys, schema_version FROM freight_api;
 -- Node loads count every tenant's containers (scheduling must not depend on who asks).
 CREATE OR REPLACE FUNCTION freight_node_loads(ready_only boolean)
 RETURNS TABLE (id uuid, name text, ready boolean, containers bigint)
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-  SELECT n.id, n.name, n.ready, count(c.id) FROM nodes n LEFT JOIN containers c ON c.node_id = n.id
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT n.id, n.name, n.ready, pg_catalog.count(c.id) FROM public.nodes n LEFT JOIN public.containers c ON c.node_id = n.id
    WHERE n.ready OR NOT ready_only GROUP BY n.id, n.name, n.ready
 $$;
--- VNIs are unique across tenants: the lowest free one, over every tenant's networks.
+-- VNIs are unique across tenants. Drawn at random among the free ones: the lowest free VNI
+-- told a tenant how many networks other tenants had made (docs/security.md). The lowest free
+-- one only when 32 random draws all hit used VNIs (a nearly full space).
 CREATE OR REPLACE FUNCTION freight_free_vni() RETURNS int
-LANGUAGE sql STABLE SECURITY DEFINER SET search_path = public, pg_temp AS $$
-  SELECT min(u.v + 1) FROM (SELECT 0 AS v UNION ALL SELECT vni FROM networks) u
-   WHERE u.v < 16777215 AND NOT EXISTS (SELECT 1 FROM networks n WHERE n.vni = u.v + 1)
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT COALESCE(
+    (SELECT r.v FROM (SELECT (1 + pg_catalog.floor(pg_catalog.random() * 16777215))::pg_catalog.int4 AS v
+                        FROM pg_catalog.generate_series(1, 32)) r
+      WHERE NOT EXISTS (SELECT 1 FROM public.networks n WHERE n.vni = r.v) LIMIT 1),
+    (SELECT pg_catalog.min(u.v + 1) FROM (SELECT 0 AS v UNION ALL SELECT vni FROM public.networks) u
+      WHERE u.v < 16777215 AND NOT EXISTS (SELECT 1 FROM public.networks n WHERE n.vni = u.v + 1)))
 $$;
-REVOKE ALL ON FUNCTION freight_node_loads(boolean), freight_free_vni() FROM PUBLIC;
-GRANT EXECUTE ON FUNCTION freight_node_loads(boolean), freight_free_vni() TO freight_api;
+
+-- No function of ours is executable by PUBLIC: a database role that is neither the owner nor
+-- freight_api (an attacker with a login) can call none of them, nor attach the trigger functions
+-- to a table of its own. Trigger functions need no EXECUTE when their trigger fires.
+REVOKE ALL ON FUNCTION freight_node_loads(boolean), freight_free_vni(), freight_scope_visible(uuid), freight_scope_admin(),
+  record_change(text, uuid, text, uuid, uuid, uuid[]), endpoint_check(), log_network(), log_container(), log_endpoint(),
+  log_node(), log_ipsec_key() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION freight_node_loads(boolean), freight_free_vni(), freight_scope_visible(uuid), freight_scope_admin() TO freight_api;
+-- PostgreSQL < 15 lets every role create objects in public (so in every definer function's path
+-- that names it): take that right away, as PostgreSQL 15 does. A no-op where it is already gone.
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 
 INSERT INTO schema_version (version) VALUES (1) ON CONFLICT DO NOTHING;
 
@@ -367,13 +407,15 @@ CREATE TABLE IF NOT EXISTS image_repositories (
 );
 
 -- A tenant's repositories are part of its RPM containers' view items (keys, URLs): log them.
-CREATE OR REPLACE FUNCTION log_image_repository() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE r image_repositories%ROWTYPE;
+CREATE OR REPLACE FUNCTION log_image_repository() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.image_repositories%ROWTYPE;
 BEGIN
   IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
-  PERFORM record_change('image_repositories', r.id, TG_OP, r.tenant_id, NULL, '{}');
+  PERFORM public.record_change('image_repositories', r.id, TG_OP, r.tenant_id, NULL, '{}');
   RETURN NULL;
 END $$;
+REVOKE ALL ON FUNCTION log_image_repository() FROM PUBLIC;
 DROP TRIGGER IF EXISTS image_repositories_log ON image_repositories;
 CREATE TRIGGER image_repositories_log AFTER INSERT OR UPDATE OR DELETE ON image_repositories
   FOR EACH ROW EXECUTE FUNCTION log_image_repository();
@@ -460,3 +502,25 @@ END $$;
 DROP TRIGGER IF EXISTS nodes_revoke_tokens ON nodes;
 CREATE TRIGGER nodes_revoke_tokens AFTER DELETE ON nodes FOR EACH ROW EXECUTE FUNCTION freight_node_deleted();
 REVOKE ALL ON FUNCTION freight_node_token_created(), freight_node_token_revoked(), freight_node_deleted() FROM PUBLIC;
+
+-- Idempotency-Key answers (controller/api/idempotency.ts), per token: the SHA-256 of the key, the
+-- hash of the request (method, path, body), the first answer's status and its body encrypted under a
+-- key derived from the Idempotency-Key (the table never holds a usable token secret). status NULL =
+-- the first request still runs. Rows expire (24 h); the owner reads and writes them, freight_api never.
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+  actor        uuid NOT NULL,
+  key_hash     text NOT NULL,
+  request_hash text NOT NULL,
+  status       int,
+  answer       bytea,
+  claimed_at   timestamptz NOT NULL DEFAULT now(),
+  expires_at   timestamptz NOT NULL,
+  PRIMARY KEY (actor, key_hash)
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_expiry ON idempotency_keys (expires_at);
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'REVOKE ALL ON idempotency_keys FROM freight_api';
+  END IF;
+END $$;

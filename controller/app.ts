@@ -22,6 +22,7 @@ import { installAudit } from './audit-http.js';
 import { applyServerLimits, fastifyLimitOptions, SERVER_LIMITS, type ServerLimits } from './limits.js';
 import { isTimeout } from './store/db.js';
 import { BODY_LIMITS } from './api/route.js';
+import { createIdempotency, type IdempotencyOptions } from './api/idempotency.js';
 
 export interface AppOptions {
   db: Db;
@@ -50,6 +51,8 @@ export interface AppOptions {
   auditOptions?: AuditOptions;
   /** Options of the agent stream (backpressure, ack timeout, …) when the app registers it. */
   pushOptions?: PushOptions;
+  /** Idempotency-Key answers: kept 24 h by default. */
+  idempotency?: Partial<IdempotencyOptions>;
 }
 
 export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
@@ -92,6 +95,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     authLimit: createAuthLimiter({ now: () => now().getTime(), ...opts.authLimit }),
     audit,
     images: { ...(opts.images ?? resolveDepsFromEnv()), log: opts.log },
+    idempotency: createIdempotency(opts.db, opts.idempotency),
   };
 
   const seen: Seen = new WeakMap();

@@ -11,7 +11,7 @@ export const NetworkCreate = z
     gateway: Ipv4.optional(),
     mtu: z.number().int().min(576).max(9000).optional(),
     domain: Domain.optional(),
-    vni: z.number().int().min(1).max(16_777_215).optional(),
+    vni: z.number().int().min(1).max(16_777_215).optional().describe('admin tokens only (a tenant token gets 403 admin_only_field); drawn at random among the free VNIs when omitted'),
   })
   .strict();
 export const ContainerCreate = z
@@ -20,7 +20,7 @@ export const ContainerCreate = z
     image: z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:+~^-]*$/, 'an image name such as busybox, or NAME:VERSION'),
     networks: z.array(Name).min(1).max(8),
     command: z.array(z.string().max(4096)).max(256).default([]),
-    node: Name.optional(),
+    node: Name.optional().describe('pin to this node: admin tokens only (a tenant token gets 403 admin_only_field)'),
     restart: RestartPolicy.default('never'),
     boot: z.boolean().default(false),
   })

@@ -48,6 +48,7 @@ export const clusterRoutes = [
     summary: 'remove a node; its containers are rescheduled',
     op: 'delete node',
     auth: 'admin',
+    owner: true,
     handler: async ({ params, deps }) => {
       const op = `delete node ${params.node}`;
       await guard(op, () => deps.db.tx((q) => deleteNode(q, params.node, op)));
@@ -69,6 +70,7 @@ export const clusterRoutes = [
     summary: 'create a token (the secret is shown once)',
     op: 'create token',
     auth: 'admin',
+    owner: true,
     body: TokenCreate,
     status: 201,
     handler: ({ body, deps }) => guard(`create ${body.kind} token`, () => deps.db.tx((q) => createToken(q, body, `create ${body.kind} token`))),
@@ -79,6 +81,7 @@ export const clusterRoutes = [
     summary: 'list tokens (no secrets)',
     op: 'list tokens',
     auth: 'admin',
+    owner: true,
     query: Pagination,
     handler: ({ query, deps }) => guard('list tokens', () => listTokens(deps.db, query.limit, query.after)),
   }),
@@ -88,6 +91,7 @@ export const clusterRoutes = [
     summary: 'revoke a token',
     op: 'revoke token',
     auth: 'admin',
+    owner: true,
     handler: ({ params, deps }) => guard(`revoke token ${params.id}`, () => revokeToken(deps.db, params.id, 'revoke token')),
   }),
 ];

@@ -18,6 +18,7 @@ export const containerRoutes = [
     auth: 'any',
     body: ContainerCreate,
     bodyLimit: BODY_LIMITS.containerCreate,
+    adminFields: ['node'],
     status: 201,
     handler: async ({ params, body, tenant, deps }) => {
       const op = `create container ${params.tenant}/${body.name}`;

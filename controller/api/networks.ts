@@ -22,6 +22,7 @@ export const networkRoutes = [
     op: 'create network',
     auth: 'any',
     body: NetworkCreate,
+    adminFields: ['vni'],
     status: 201,
     handler: ({ params, body, tenant, deps }) => {
       const op = `create network ${params.tenant}/${body.name}`;

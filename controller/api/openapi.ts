@@ -9,6 +9,16 @@ const toJson = (s: z.ZodType, io: 'input' | 'output') => {
   return schema;
 };
 
+const IDEMPOTENCY_PARAM = {
+  name: 'Idempotency-Key',
+  in: 'header',
+  required: false,
+  description:
+    'a fresh random value per request (16–255 printable ASCII, e.g. a UUID): a retry with the same key and body gets the first answer ' +
+    '(header Idempotent-Replayed: true), the same key with another request 422 idempotency_key_reused; kept 24 h',
+  schema: { type: 'string', minLength: 16, maxLength: 255 },
+};
+
 /** The OpenAPI 3 document, generated from the route table and its zod schemas. */
 export function openApiDocument(defs: RouteDef[], version: string): Record<string, unknown> {
   const paths: Record<string, Record<string, unknown>> = {};
@@ -24,7 +34,8 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
       summary: d.summary,
       operationId: d.op.replace(/\W+(\w)/g, (_, c: string) => c.toUpperCase()),
       security: [{ bearer: [] }],
-      parameters: [...params, ...query],
+      parameters: [...params, ...query, ...(d.method === 'POST' ? [IDEMPOTENCY_PARAM] : [])],
+      ...(d.adminFields ? { 'x-admin-only-fields': d.adminFields } : {}),
       ...(d.body ? { requestBody: { required: true, content: { 'application/json': { schema: toJson(d.body, 'input') } } } } : {}),
       responses: { [String(d.status ?? 200)]: { description: 'success' }, ...errors },
     };

@@ -6,7 +6,8 @@ import type { Batcher } from '../store/batch.js';
 import { authenticateFor, requireAdmin, type Principal, type ScopedTenant } from '../auth.js';
 import type { AuthLimiter } from '../auth-limit.js';
 import type { AuditLog } from '../audit.js';
-import { ApiError, fromZod } from '../errors.js';
+import { ApiError, fromZod, toApiError } from '../errors.js';
+import { idempotencyKeyOf, requestHash, type Answer, type Idempotency } from './idempotency.js';
 import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
 
 /** What every handler may use: injected, never module-level. */
@@ -23,6 +24,8 @@ export interface Deps {
   audit: AuditLog;
   /** Repository fetch settings: allow-list, timeout, caps (controller/images/resolve.ts). */
   images: import('../images/resolve.js').ResolveDeps;
+  /** Idempotency-Key answers (owner connection). */
+  idempotency: Idempotency;
 }
 
 export interface Ctx<B, Q> {
@@ -50,6 +53,16 @@ export interface RouteDef<B = unknown, Q = unknown> {
   bodyLimit?: number;
   /** Operation name for messages, e.g. `create network`. */
   op: string;
+  /**
+   * Body fields only an admin token may set (a tenant token gets 403 admin_only_field): choosing
+   * them would tell a tenant what other tenants hold (a VNI in use, a node's name).
+   */
+  adminFields?: readonly string[];
+  /**
+   * Runs as the table owner instead of freight_api (admin routes only): token writes and node
+   * removal, which freight_api has no right to (schema.sql, grants).
+   */
+  owner?: true;
   handler(ctx: Ctx<B, Q>): Promise<unknown>;
 }
 
@@ -96,6 +109,7 @@ export type Seen = WeakMap<FastifyRequest, { principal: Principal; tenantId: str
 
 export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, seen: Seen): void {
   for (const def of defs) {
+    if (def.owner && def.auth !== 'admin') throw new Error(`route ${def.method} ${def.url}: only admin routes may run as the owner`);
     app.route({
       method: def.method,
       url: def.url,
@@ -113,13 +127,53 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
           if (params.tenant !== undefined) tenantOf(tenant, params.tenant, def.op);
           throw err;
         }
-        const scoped = scopedDeps(deps, scopeOf(principal));
-        const result = await def.handler({ principal, tenant, params, body, query, deps: scoped, reply });
-        if (result === undefined) return reply.code(204).send();
-        return reply.code(def.status ?? 200).send(result);
+        checkAdminFields(def, principal, body, tenant, params);
+        const d = def.owner ? deps : scopedDeps(deps, scopeOf(principal));
+        const run = async (): Promise<Answer> => {
+          const result = await def.handler({ principal, tenant, params, body, query, deps: d, reply });
+          return result === undefined ? { status: 204, body: undefined } : { status: def.status ?? 200, body: result };
+        };
+        const key = def.method === 'POST' ? idempotencyKeyOf(req.headers, def.op) : undefined;
+        const hash = key ? requestHash(req.method, req.url.split('?')[0], req.body) : '';
+        const answer = key ? await idempotent(deps, principal.tokenId, key, hash, def.op, run, reply) : await run();
+        if (answer.status === 204) return reply.code(204).send();
+        return reply.code(answer.status).send(answer.body);
       },
     });
   }
+}
+
+/** 403 admin_only_field for a non-admin that sets one (after the 404 of another tenant's URL). */
+function checkAdminFields(def: RouteDef, principal: Principal, body: unknown, tenant: ScopedTenant | null, params: Record<string, string>): void {
+  if (principal.kind === 'admin' || !def.adminFields || !body || typeof body !== 'object') return;
+  const field = def.adminFields.find((f) => (body as Record<string, unknown>)[f] !== undefined);
+  if (field === undefined) return;
+  if (params.tenant !== undefined) tenantOf(tenant, params.tenant, def.op);
+  throw new ApiError('admin_only_field', `${def.op}: ${field} may be set with an admin token only`, field);
+}
+
+/**
+ * The first request with a key runs and its answer is kept (errors below 500 too: a retry
+ * would get the same one); on a 5xx the claim is given up so a retry runs again.
+ */
+async function idempotent(deps: Deps, actor: string, key: string, hash: string, op: string, run: () => Promise<Answer>, reply: FastifyReply): Promise<Answer> {
+  const b = await deps.idempotency.begin(actor, key, hash, op);
+  if (b.kind === 'replay') {
+    reply.header('idempotent-replayed', 'true');
+    return b.answer;
+  }
+  let answer: Answer;
+  try {
+    answer = await run();
+  } catch (err) {
+    const e = toApiError(err, op);
+    if (e.status >= 500) await b.release().catch((e2) => deps.log.warn({ err: e2 }, 'idempotency: releasing a key failed'));
+    else await b.finish({ status: e.status, body: e.body() }).catch((e2) => deps.log.warn({ err: e2 }, 'idempotency: recording an answer failed'));
+    throw err;
+  }
+  // the work is committed: a failure here leaves the claim pending until it goes stale
+  await b.finish(answer).catch((err) => deps.log.warn({ err }, 'idempotency: recording an answer failed'));
+  return answer;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, op: string): T {

@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:net';
+import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -128,6 +129,46 @@ describe('freightctl against a served controller', () => {
     );
     expect(audit[2]).toMatch(/network acme\/sec\s+success\s+-\s+1\s+acme\s+POST\s+\/v1\/tenants\/acme\/networks\/sec\/rotate-keys\s+202$/);
     expect((await ctl(['audit', '--limit', '0'])).code).toBe(2);
+  });
+
+  it('sends an Idempotency-Key per request and retries a create whose answer was lost with the same key (the real binary)', async () => {
+    // a proxy that forwards every request to the controller but cuts the connection instead of
+    // answering the first POST: the create happened, the client never heard of it
+    const seen: IncomingHttpHeaders[] = [];
+    let dropped = false;
+    const proxy = createHttpServer((req, res) => {
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
+      req.on('end', async () => {
+        seen.push(req.headers);
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<string, string>;
+        const up = await fetch(`${url}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
+        const text = await up.text();
+        if (req.method === 'POST' && !dropped) {
+          dropped = true;
+          req.socket.destroy();
+          return;
+        }
+        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
+      });
+    });
+    await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
+    try {
+      const via = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+      const r = await freightctl(['network', 'create', 'acme/retried', '--cidr', '10.6.0.0/24'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN });
+      expect([r.code, r.stderr]).toEqual([0, '']);
+      expect(r.stdout).toMatch(/^network acme\/retried created: vni \d+/);
+      const posts = seen.filter((h) => h['idempotency-key']);
+      expect(posts).toHaveLength(2);
+      expect(posts[0]['idempotency-key']).toBe(posts[1]['idempotency-key']);
+      expect(String(posts[0]['idempotency-key'])).toMatch(/^[0-9a-f-]{36}\.1$/);
+      expect((await db.query("SELECT 1 FROM networks WHERE name = 'retried'")).rows).toHaveLength(1);
+      // another invocation: another key
+      await freightctl(['tenant', 'create', 'retried-t'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN });
+      expect(seen.at(-1)?.['idempotency-key']).not.toBe(posts[0]['idempotency-key']);
+    } finally {
+      await new Promise((r) => proxy.close(r));
+    }
   });
 
   it('exits non-zero with the API code and message, and says when the controller is unreachable (the real binary)', async () => {

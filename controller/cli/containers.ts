@@ -16,7 +16,7 @@ export function containerCommands(program: Command, io: () => Io): void {
   c.command('run <tenant/name> [command...]')
     .requiredOption('--network <nets>', 'network name(s), comma separated')
     .requiredOption('--image <image>', 'image name')
-    .option('--node <node>', 'place on this node')
+    .option('--node <node>', 'place on this node (admin tokens only)')
     .option('--restart <policy>', 'never | on-failure | always')
     .option('--boot', 'boot a whole OS image (systemd-nspawn -b)')
     .action(async (ref: string, command: string[], o: Row) => {

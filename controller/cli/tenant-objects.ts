@@ -24,7 +24,7 @@ export function networkCommands(program: Command, io: () => Io): void {
     .option('--mtu <n>', 'MTU inside the network', int)
     .option('--domain <domain>', 'DNS domain')
     .option('--gateway <ip>', 'gateway address')
-    .option('--vni <n>', 'VNI (default: lowest free)', int)
+    .option('--vni <n>', 'VNI, admin tokens only (default: a random free one)', int)
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = { name, type: o.type, cidr: o.cidr, mtu: o.mtu, domain: o.domain, gateway: o.gateway, vni: o.vni };

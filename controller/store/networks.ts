@@ -78,11 +78,10 @@ export async function listNetworks(q: Queryable, t: Tenant, limit: number, after
 
 /** Creates the network and, in the same transaction, its scheduled infra instance on the reserved address. */
 export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate, op: string): Promise<Network> {
-  let vni = body.vni;
-  if (vni === undefined) {
-    await q.query('SELECT pg_advisory_xact_lock(7405520)'); // VNI allocation, one at a time
-    vni = await allocateVni(q, op);
-  }
+  // VNI choice, one at a time, also for an admin's chosen VNI: an allocated one then never
+  // collides, and a tenant never hears of another network's VNI
+  await q.query('SELECT pg_advisory_xact_lock(7405520)');
+  const vni = body.vni ?? (await allocateVni(q, op));
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain)
      VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, COALESCE($8, 'freight.internal')) RETURNING id`,

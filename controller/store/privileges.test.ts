@@ -88,6 +88,23 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM nodes'))).rows).toEqual([{ name: 'n1' }]);
   });
 
+  it('migrate takes back what older schemas granted (an upgraded database ends like a fresh one)', async () => {
+    await db.script(`GRANT SELECT, INSERT, UPDATE ON tokens TO freight_api; GRANT SELECT, DELETE ON nodes TO freight_api;
+      GRANT UPDATE (name) ON nodes TO freight_api;
+      GRANT EXECUTE ON FUNCTION record_change(text, uuid, text, uuid, uuid, uuid[]), endpoint_check(), freight_free_vni() TO PUBLIC;
+      ALTER FUNCTION endpoint_check() RESET search_path`);
+    expect(await failure(asApi(db, '*', (q) => q.query("UPDATE tokens SET revoked_at = NULL WHERE kind = 'x'")))).toBe('ok');
+    await migrate(db);
+    expect(await failure(asApi(db, '*', (q) => q.query("UPDATE tokens SET revoked_at = NULL WHERE kind = 'x'")))).toBe('42501');
+    expect(await failure(asApi(db, '*', (q) => q.query("DELETE FROM nodes WHERE name = 'x'")))).toBe('42501');
+    expect(await failure(asApi(db, '*', (q) => q.query("SELECT name FROM nodes WHERE name = 'n1' FOR UPDATE")))).toBe('42501');
+    const { rows } = await db.query<{ n: string }>(
+      `SELECT count(*) AS n FROM pg_proc p WHERE p.pronamespace = 'public'::regnamespace AND (${OURS})
+          AND (p.proacl IS NULL OR EXISTS (SELECT 1 FROM aclexplode(p.proacl) a WHERE a.grantee = 0) OR (p.prosecdef AND p.proconfig IS NULL))`,
+    );
+    expect(Number(rows[0].n)).toBe(0);
+  });
+
   it("change_log and audit_log are visible to admin transactions only", async () => {
     await app.audit.flush();
     const counts = async (scope: string) =>

@@ -146,6 +146,8 @@ describe.each(BACKENDS)('no cross-tenant oracle, and Idempotency-Key, on $name',
       const r = await call('POST', '/v1/tenants/acme/networks', { name: 'k', cidr: '10.10.0.0/24' }, acme, bad);
       expect([r.status, r.json.path], bad).toEqual([400, 'Idempotency-Key']);
     }
+    const foreign = await call('POST', '/v1/tenants/other/networks', { name: 'k', cidr: '10.10.0.0/24' }, acme, 'short');
+    expect([foreign.status, foreign.json.code]).toEqual([404, 'tenant_not_found']);
     const tkey = 'tenant-create-5a5a5a5a5a';
     expect((await call('POST', '/v1/tenants', { name: 'temp' }, ADMIN, tkey)).status).toBe(201);
     expect((await call('DELETE', '/v1/tenants/temp')).status).toBe(204);

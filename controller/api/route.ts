@@ -118,12 +118,13 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
         const { principal, tenant } = await principalFor(req, reply, def, deps);
         seen.set(req, { principal, tenantId: principal.kind === 'tenant' ? principal.tenantId : (tenant?.id ?? null) });
         const params = req.params as Record<string, string>;
-        let body, query;
+        let body, query, key;
         try {
           body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
           query = def.query ? parse(def.query, req.query, def.op) : undefined;
+          key = def.method === 'POST' ? idempotencyKeyOf(req.headers, def.op) : undefined;
         } catch (err) {
-          // another tenant's URL answers 404 whatever the body: nothing to learn from a 400
+          // another tenant's URL answers 404 whatever the body or key: nothing to learn from a 400
           if (params.tenant !== undefined) tenantOf(tenant, params.tenant, def.op);
           throw err;
         }
@@ -133,7 +134,6 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
           const result = await def.handler({ principal, tenant, params, body, query, deps: d, reply });
           return result === undefined ? { status: 204, body: undefined } : { status: def.status ?? 200, body: result };
         };
-        const key = def.method === 'POST' ? idempotencyKeyOf(req.headers, def.op) : undefined;
         const hash = key ? requestHash(req.method, req.url.split('?')[0], req.body) : '';
         const answer = key ? await idempotent(deps, principal.tokenId, key, hash, def.op, run, reply) : await run();
         if (answer.status === 204) return reply.code(204).send();

@@ -169,6 +169,10 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
   const pool = new pg.Pool({ ...pgClientConfig(url, t), max, connectionTimeoutMillis: t.acquireMs });
   // an idle client that loses its server must not crash the process
   pool.on('error', () => {});
+  // Unqualified names resolve in public only: the default path starts with "$user", and a role with
+  // CREATE on the database could make a schema named after ours (or freight_api) and shadow our
+  // tables. Queued before any query of the new client (the pool emits 'connect' before handing it out).
+  pool.on('connect', (c) => void c.query('SET search_path = public').catch(() => {}));
   const alive = liveness(t.stallMs);
   const listeners: Array<{ stop(): Promise<void> }> = [];
 

@@ -247,6 +247,11 @@ describe('SQL hijacks by a database role that is not the owner (PostgreSQL)', ()
     await db.query("INSERT INTO tenants (name) VALUES ('real')");
     expect((await db.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'real' }]);
     expect((await asApi(db, '*', (q) => q.query('SELECT name FROM tenants'))).rows).toEqual([{ name: 'real' }]);
+    // a DATABASE_URL with startup options of its own keeps the protection
+    const withOptions = await openDb({ databaseUrl: `${fresh.url}?options=${encodeURIComponent('-c statement_timeout=5000')}` });
+    expect((await withOptions.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'real' }]);
+    expect((await withOptions.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t")).rows[0].t).toBe('5s');
+    await withOptions.close();
     await attacker.end();
     await db.close();
   });

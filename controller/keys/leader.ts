@@ -45,7 +45,8 @@ export function advisoryLeader(url: string): Leadership {
       }
       const c = client;
       try {
-        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_try_advisory_lock($1) AS ok', [KEY_MANAGER_LOCK]);
+        // qualified and typed: this session keeps the default "$user", public path (docs/security.md)
+        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8) AS ok', [KEY_MANAGER_LOCK]);
         leading = client === c && rows[0].ok === true;
       } catch {
         drop(c);

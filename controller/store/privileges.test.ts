@@ -8,6 +8,7 @@ import { adminUrl, freshDatabase } from '../../test/support/pg.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken, hashToken } from '../auth.js';
 import { migrate, openDb, sqlState, type Db, type Queryable } from './db.js';
+import { advisoryLeader } from '../keys/leader.js';
 
 const ADMIN = 'privileges-admin-token';
 const log = pino({ level: 'silent' });
@@ -247,6 +248,12 @@ describe('SQL hijacks by a database role that is not the owner (PostgreSQL)', ()
     await db.query("INSERT INTO tenants (name) VALUES ('real')");
     expect((await db.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'real' }]);
     expect((await asApi(db, '*', (q) => q.query('SELECT name FROM tenants'))).rows).toEqual([{ name: 'real' }]);
+    // the key manager's leader session keeps the default path: its one call is qualified
+    await attacker.query(`CREATE FUNCTION ${me}.pg_try_advisory_lock(text) RETURNS boolean LANGUAGE plpgsql AS $$ BEGIN ${LEAK}; END $$;
+      GRANT EXECUTE ON FUNCTION ${me}.pg_try_advisory_lock(text) TO PUBLIC`);
+    const leader = advisoryLeader(fresh.url);
+    expect(await leader.acquire()).toBe(true);
+    await leader.release();
     // a DATABASE_URL with startup options of its own keeps the protection
     const withOptions = await openDb({ databaseUrl: `${fresh.url}?options=${encodeURIComponent('-c statement_timeout=5000')}` });
     expect((await withOptions.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'real' }]);

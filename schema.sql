@@ -344,6 +344,14 @@ DROP POLICY IF EXISTS admin_scope ON change_log;
 CREATE POLICY admin_scope ON change_log FOR SELECT USING (freight_scope_admin());
 DROP POLICY IF EXISTS admin_scope ON audit_log;
 CREATE POLICY admin_scope ON audit_log FOR SELECT USING (freight_scope_admin());
+-- Tenants are created, locked and deleted by admin routes only: a tenant-scoped transaction may
+-- read its own row but never write it (restrictive policies, ANDed with tenant_scope).
+DROP POLICY IF EXISTS admin_insert ON tenants;
+CREATE POLICY admin_insert ON tenants AS RESTRICTIVE FOR INSERT WITH CHECK (freight_scope_admin());
+DROP POLICY IF EXISTS admin_update ON tenants;
+CREATE POLICY admin_update ON tenants AS RESTRICTIVE FOR UPDATE USING (freight_scope_admin());
+DROP POLICY IF EXISTS admin_delete ON tenants;
+CREATE POLICY admin_delete ON tenants AS RESTRICTIVE FOR DELETE USING (freight_scope_admin());
 
 -- What the API may touch, and nothing more: no ipsec_keys (key material never reaches the API),
 -- no change_log writes (only the log_* trigger functions write it), no schema_version, and no

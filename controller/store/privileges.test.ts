@@ -84,6 +84,12 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
       expect(await failure(asApi(db, scope, (q) => q.query("SELECT public.record_change('x', gen_random_uuid(), 'insert', NULL, NULL, '{}')")))).toBe('42501');
       expect(await failure(asApi(db, scope, (q) => q.query("INSERT INTO change_log (kind, object_id, op) VALUES ('x', gen_random_uuid(), 'insert')")))).toBe('42501');
     }
+    // a tenant-scoped transaction reads its tenant row but cannot write tenants
+    expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM tenants'))).rows).toEqual([{ name: 'acme' }]);
+    expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (id, name) VALUES ($1::uuid, 'evil')", [tenantId])))).toBe('42501');
+    expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (name) VALUES ('evil')")))).toBe('42501');
+    expect((await asApi(db, tenantId, (q) => q.query('DELETE FROM tenants WHERE id = $1 RETURNING id', [tenantId]))).rows).toEqual([]);
+    expect((await asApi(db, tenantId, (q) => q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]))).rows).toEqual([]);
     expect((await db.query("SELECT 1 FROM nodes WHERE name = 'n1'")).rows).toHaveLength(1);
     // reading nodes stays possible (a container shows its node's name)
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM nodes'))).rows).toEqual([{ name: 'n1' }]);

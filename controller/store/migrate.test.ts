@@ -11,8 +11,8 @@ const CATALOG = `
     SELECT 'rel ' || relname || ' ' || relkind::text FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = 'public'
     UNION ALL SELECT 'con ' || conname || ' ' || pg_get_constraintdef(oid) FROM pg_constraint WHERE connamespace = 'public'::regnamespace
     UNION ALL SELECT 'trg ' || tgname || ' ' || tgrelid::regclass::text FROM pg_trigger WHERE NOT tgisinternal
-    UNION ALL SELECT 'fn ' || proname || ' ' || md5(prosrc) || ' ' || prosecdef::text FROM pg_proc WHERE pronamespace = 'public'::regnamespace
-    UNION ALL SELECT 'pol ' || polname || ' ' || polrelid::regclass::text || ' ' || pg_get_expr(polqual, polrelid) FROM pg_policy
+    UNION ALL SELECT 'fn ' || proname || ' ' || md5(prosrc) || ' ' || prosecdef::text || ' ' || coalesce(array_to_string(proconfig, ','), '') || ' ' || coalesce(proacl::text, '') FROM pg_proc WHERE pronamespace = 'public'::regnamespace
+    UNION ALL SELECT 'pol ' || polname || ' ' || polrelid::regclass::text || ' ' || polcmd::text || ' ' || polpermissive::text || ' ' || coalesce(pg_get_expr(polqual, polrelid), '') || ' ' || coalesce(pg_get_expr(polwithcheck, polrelid), '') FROM pg_policy
     UNION ALL SELECT 'acl ' || relname || ' ' || relrowsecurity::text || ' ' || coalesce(relacl::text, '') FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace WHERE nspname = 'public' AND relkind = 'r'
   ) s(x)`;
 
@@ -48,9 +48,12 @@ describe('freight-controller migrate', () => {
     expect((await db.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'kept' }]);
     expect(before).toMatch(/con networks_no_overlap EXCLUDE USING gist/);
     // row-level security survives a second migrate unchanged, and the API role never gets ipsec_keys
-    expect(before).toMatch(/pol tenant_scope endpoints freight_scope_visible\(tenant_id\)/);
+    expect(before).toMatch(/pol tenant_scope endpoints \* true freight_scope_visible\(tenant_id\)/);
     expect(before).toMatch(/acl networks true .*freight_api=arwd/);
     expect(before).not.toMatch(/acl ipsec_keys .*freight_api/);
+    expect(before).not.toMatch(/acl (tokens|idempotency_keys) .*freight_api/);
+    expect(before).toMatch(/fn endpoint_check \w+ true search_path=pg_catalog, pg_temp \{[^}]*\}/);
+    expect(before).toMatch(/pol admin_delete tenants d false freight_scope_admin\(\)/);
   });
 
   it('on PGlite, creates a nested data directory and keeps data across a reopen and a second migrate', async () => {

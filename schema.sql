@@ -344,12 +344,11 @@ DROP POLICY IF EXISTS admin_scope ON change_log;
 CREATE POLICY admin_scope ON change_log FOR SELECT USING (freight_scope_admin());
 DROP POLICY IF EXISTS admin_scope ON audit_log;
 CREATE POLICY admin_scope ON audit_log FOR SELECT USING (freight_scope_admin());
--- Tenants are created, locked and deleted by admin routes only: a tenant-scoped transaction may
--- read its own row but never write it (restrictive policies, ANDed with tenant_scope).
+-- Tenants are created and deleted by admin routes only: a tenant-scoped transaction may read
+-- (and lock, FOR UPDATE: the image repository cap serialises on it) its own row, never insert or
+-- delete one (restrictive policies, ANDed with tenant_scope).
 DROP POLICY IF EXISTS admin_insert ON tenants;
 CREATE POLICY admin_insert ON tenants AS RESTRICTIVE FOR INSERT WITH CHECK (freight_scope_admin());
-DROP POLICY IF EXISTS admin_update ON tenants;
-CREATE POLICY admin_update ON tenants AS RESTRICTIVE FOR UPDATE USING (freight_scope_admin());
 DROP POLICY IF EXISTS admin_delete ON tenants;
 CREATE POLICY admin_delete ON tenants AS RESTRICTIVE FOR DELETE USING (freight_scope_admin());
 

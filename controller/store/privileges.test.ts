@@ -84,12 +84,12 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
       expect(await failure(asApi(db, scope, (q) => q.query("SELECT public.record_change('x', gen_random_uuid(), 'insert', NULL, NULL, '{}')")))).toBe('42501');
       expect(await failure(asApi(db, scope, (q) => q.query("INSERT INTO change_log (kind, object_id, op) VALUES ('x', gen_random_uuid(), 'insert')")))).toBe('42501');
     }
-    // a tenant-scoped transaction reads its tenant row but cannot write tenants
+    // a tenant-scoped transaction reads and locks its tenant row but cannot create or delete tenants
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM tenants'))).rows).toEqual([{ name: 'acme' }]);
     expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (id, name) VALUES ($1::uuid, 'evil')", [tenantId])))).toBe('42501');
     expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (name) VALUES ('evil')")))).toBe('42501');
     expect((await asApi(db, tenantId, (q) => q.query('DELETE FROM tenants WHERE id = $1 RETURNING id', [tenantId]))).rows).toEqual([]);
-    expect((await asApi(db, tenantId, (q) => q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]))).rows).toEqual([]);
+    expect((await asApi(db, tenantId, (q) => q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]))).rows).toEqual([{ id: tenantId }]);
     expect((await db.query("SELECT 1 FROM nodes WHERE name = 'n1'")).rows).toHaveLength(1);
     // reading nodes stays possible (a container shows its node's name)
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM nodes'))).rows).toEqual([{ name: 'n1' }]);
@@ -261,9 +261,9 @@ describe('SQL hijacks by a database role that is not the owner (PostgreSQL)', ()
     expect(await leader.acquire()).toBe(true);
     await leader.release();
     // a DATABASE_URL with startup options of its own keeps the protection
-    const withOptions = await openDb({ databaseUrl: `${fresh.url}?options=${encodeURIComponent('-c statement_timeout=5000')}` });
+    const withOptions = await openDb({ databaseUrl: `${fresh.url}?options=${encodeURIComponent('-c work_mem=5MB')}` });
     expect((await withOptions.query('SELECT name FROM tenants')).rows).toEqual([{ name: 'real' }]);
-    expect((await withOptions.query<{ t: string }>("SELECT current_setting('statement_timeout') AS t")).rows[0].t).toBe('5s');
+    expect((await withOptions.query<{ t: string }>("SELECT current_setting('work_mem') AS t")).rows[0].t).toBe('5MB');
     await withOptions.close();
     await attacker.end();
     await db.close();

@@ -3,7 +3,8 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { createServer } from 'node:net';
-import { createServer as createHttpServer, type IncomingHttpHeaders } from 'node:http';
+import { request as httpsRequest, createServer as createHttpsServer } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
@@ -136,26 +137,35 @@ describe('freightctl against a served controller', () => {
     // answering the first POST: the create happened, the client never heard of it
     const seen: IncomingHttpHeaders[] = [];
     let dropped = false;
-    const proxy = createHttpServer((req, res) => {
+    const upstream = (method: string, path: string, headers: Record<string, string>, body?: Buffer) =>
+      new Promise<{ status: number; type: string; text: string }>((resolve, reject) => {
+        const r = httpsRequest(`${url}${path}`, { method, headers, ca: readFileSync(tls.caFile) }, (res) => {
+          let text = '';
+          res.on('data', (c: Buffer) => (text += c));
+          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? 'application/json'), text }));
+        });
+        r.on('error', reject);
+        r.end(body);
+      });
+    const proxy = createHttpsServer({ cert: tls.cert, key: tls.key }, (req, res) => {
       const chunks: Buffer[] = [];
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
         seen.push(req.headers);
-        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection', 'content-length'].includes(k))) as Record<string, string>;
-        const up = await fetch(`${url}${req.url}`, { method: req.method, headers, body: chunks.length ? Buffer.concat(chunks) : undefined });
-        const text = await up.text();
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection'].includes(k))) as Record<string, string>;
+        const up = await upstream(req.method ?? 'GET', req.url ?? '/', headers, chunks.length ? Buffer.concat(chunks) : undefined);
         if (req.method === 'POST' && !dropped) {
           dropped = true;
           req.socket.destroy();
           return;
         }
-        res.writeHead(up.status, { 'content-type': up.headers.get('content-type') ?? 'application/json' }).end(text);
+        res.writeHead(up.status, { 'content-type': up.type }).end(up.text);
       });
     });
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
-      const via = `http://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-      const r = await freightctl(['network', 'create', 'acme/retried', '--cidr', '10.6.0.0/24'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN });
+      const via = `https://127.0.0.1:${(proxy.address() as { port: number }).port}`;
+      const r = await freightctl(['network', 'create', 'acme/retried', '--cidr', '10.6.0.0/24'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile });
       expect([r.code, r.stderr]).toEqual([0, '']);
       expect(r.stdout).toMatch(/^network acme\/retried created: vni \d+/);
       const posts = seen.filter((h) => h['idempotency-key']);
@@ -164,7 +174,7 @@ describe('freightctl against a served controller', () => {
       expect(String(posts[0]['idempotency-key'])).toMatch(/^[0-9a-f-]{36}\.1$/);
       expect((await db.query("SELECT 1 FROM networks WHERE name = 'retried'")).rows).toHaveLength(1);
       // another invocation: another key
-      await freightctl(['tenant', 'create', 'retried-t'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN });
+      await freightctl(['tenant', 'create', 'retried-t'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile });
       expect(seen.at(-1)?.['idempotency-key']).not.toBe(posts[0]['idempotency-key']);
     } finally {
       await new Promise((r) => proxy.close(r));

@@ -1,4 +1,5 @@
 /** freightctl's HTTP client: one request function, errors carrying the API's code. */
+import { randomUUID } from 'node:crypto';
 
 export class CliError extends Error {
   constructor(
@@ -14,34 +15,71 @@ export class CliError extends Error {
 export interface ClientOptions {
   url: string;
   token?: string;
+  /** Further attempts after a lost connection, database_unavailable or idempotency_key_in_progress (not for DELETE). Default 2. */
+  retries?: number;
+  retryDelayMs?: number;
+  /** The invocation's Idempotency-Key prefix (a fresh UUID by default). */
+  invocationKey?: string;
 }
 
 export type Request = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => Promise<unknown>;
+export type Send = (method: string, url: string, headers: Record<string, string>, body?: string) => Promise<{ status: number; text: string }>;
 
-/** `send` does the HTTP(S) (controller/cli/transport.ts: TLS verified against the CA given). */
-export function client(opts: ClientOptions, send: (method: string, url: string, headers: Record<string, string>, body?: string) => Promise<{ status: number; text: string }>): Request {
+/** The connection broke after the request may have reached the controller (transport.ts keeps the cause). */
+const LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
+const lost = (err: unknown) => err instanceof CliError && err.code === 'unreachable' && LOST.has(String((err.cause as { code?: unknown })?.code));
+/** Answers after which the same request, same key, may succeed. */
+const RETRY_CODES = new Set(['database_unavailable', 'idempotency_key_in_progress']);
+
+/**
+ * One client per freightctl invocation. `send` does the HTTP(S) (controller/cli/transport.ts:
+ * TLS verified against the CA given). Each POST carries `Idempotency-Key: <invocation>.<n>`, the
+ * same on its retries, so a create retried after a lost answer is not done twice.
+ */
+export function client(opts: ClientOptions, send: Send): Request {
   const base = opts.url.replace(/\/+$/, '');
+  const invocation = opts.invocationKey ?? randomUUID();
+  const retries = opts.retries ?? 2;
+  let posts = 0;
   return async (method, path, body) => {
-    const res = await send(`${method}`, `${base}${path}`, {
+    const headers = {
       ...(opts.token ? { authorization: `Bearer ${opts.token}` } : {}),
       ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
-    }, body === undefined ? undefined : JSON.stringify(body));
-    if (res.status === 204) return undefined;
-    const text = res.text;
-    let json: unknown;
-    try {
-      json = text ? JSON.parse(text) : undefined;
-    } catch {
-      json = undefined;
+      ...(method === 'POST' ? { 'idempotency-key': `${invocation}.${++posts}` } : {}),
+    };
+    for (let attempt = 0; ; attempt++) {
+      const again = method !== 'DELETE' && attempt < retries;
+      let res: { status: number; text: string };
+      try {
+        res = await send(method, `${base}${path}`, headers, body === undefined ? undefined : JSON.stringify(body));
+      } catch (err) {
+        if (!again || !lost(err)) throw err;
+        await delay(opts.retryDelayMs ?? 250, attempt);
+        continue;
+      }
+      if (res.status === 204) return undefined;
+      const text = res.text;
+      let json: unknown;
+      try {
+        json = text ? JSON.parse(text) : undefined;
+      } catch {
+        json = undefined;
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const e = (json ?? {}) as { code?: string; message?: string; path?: string };
+        if (again && RETRY_CODES.has(e.code ?? '')) {
+          await delay(opts.retryDelayMs ?? 250, attempt);
+          continue;
+        }
+        const where = e.path ? ` (field ${e.path})` : '';
+        throw new CliError(e.code ?? `http_${res.status}`, `${e.message ?? text.slice(0, 200)}${where}`, 1);
+      }
+      return json;
     }
-    if (res.status < 200 || res.status >= 300) {
-      const e = (json ?? {}) as { code?: string; message?: string; path?: string };
-      const where = e.path ? ` (field ${e.path})` : '';
-      throw new CliError(e.code ?? `http_${res.status}`, `${e.message ?? text.slice(0, 200)}${where}`, 1);
-    }
-    return json;
   };
 }
+
+const delay = (ms: number, attempt: number) => new Promise((r) => setTimeout(r, ms * 2 ** attempt));
 
 /** Follows `next` cursors to the end of a list. */
 export async function listAll<T>(req: Request, path: string): Promise<T[]> {

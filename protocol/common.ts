@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { isNetwork4, parseCidr4 } from './addr.js';
 
 /** Names of tenants, networks, containers, nodes: DNS-label safe, so they can be DNS names. */
 export const Name = z
@@ -7,20 +8,21 @@ export const Name = z
   .max(63)
   .regex(/^[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'lower-case letters, digits and inner dashes, at most 63');
 
-const ipv4Re = /^(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)(\.(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)){3}$/;
-export const Ipv4 = z.string().regex(ipv4Re, 'an IPv4 address such as 10.0.0.1');
-export const Cidr4 = z
-  .string()
-  .refine((s) => {
-    const [a, p, ...rest] = s.split('/');
-    if (rest.length || p === undefined || !ipv4Re.test(a) || !/^\d{1,2}$/.test(p)) return false;
-    const len = Number(p);
-    if (len < 8 || len > 30) return false;
-    const n = a.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-    const host = 2 ** (32 - len) - 1;
-    return n % (host + 1) === 0;
-  }, 'an IPv4 network in CIDR form with no host bits, prefix /8 to /30, such as 10.0.0.0/24');
-export const Mac = z.string().regex(/^([0-9a-f]{2}:){5}[0-9a-f]{2}$/, 'a lower-case MAC such as 02:00:00:00:00:01');
+const IPV4_MSG = 'an IPv4 address such as 10.0.0.1';
+const CIDR4_MSG = 'an IPv4 network in CIDR form with no host bits, prefix /8 to /30, such as 10.0.0.0/24';
+const MAC_MSG = 'a lower-case MAC such as 02:00:00:00:00:01';
+/** zod's own formats (OpenAPI `format: ipv4|cidrv4|mac`); the network rule on top comes from addr.ts. */
+export const Ipv4 = z.ipv4({ error: IPV4_MSG });
+export const Cidr4 = z.cidrv4({ error: CIDR4_MSG }).refine((s) => {
+  try {
+    const { prefix } = parseCidr4(s);
+    return prefix >= 8 && prefix <= 30 && isNetwork4(s);
+  } catch {
+    return false; // the format check above has reported it
+  }
+}, CIDR4_MSG);
+// lower case only, as before (and as the agent's netlink reads come back); a refine keeps the OpenAPI format
+export const Mac = z.mac({ delimiter: ':', error: MAC_MSG }).refine((s) => s === s.toLowerCase(), MAC_MSG);
 export const Domain = z
   .string()
   .max(200)

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { NetworkCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
-import { hostRange, ipToInt } from '../ipam.js';
+import { hostRange, ip4ToInt } from '../../protocol/addr.js';
 import { createNetwork, deleteNetwork, getNetwork, listNetworks, requestKeyRotation } from '../store/networks.js';
 import { guard } from './guard.js';
 import { route, tenantOf } from './route.js';
@@ -10,7 +10,7 @@ import { route, tenantOf } from './route.js';
 function checkGateway(body: NetworkCreate, op: string): void {
   if (!body.gateway) return;
   const r = hostRange(body.cidr);
-  const gw = ipToInt(body.gateway);
+  const gw = ip4ToInt(body.gateway);
   if (gw < r.first || gw > r.last) throw new ApiError('invalid', `${op}: gateway ${body.gateway} is not a host address of ${body.cidr}`, 'gateway');
 }
 

@@ -1,7 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import type { Queryable } from './db.js';
 import { ApiError } from '../errors.js';
-import { hostRange, intToIp, ipToInt, macFor, randomMac, reservedAddresses } from '../ipam.js';
+import { hostRange, intToIp4 } from '../../protocol/addr.js';
+import { macFor, randomMac, reservedAddresses } from '../ipam.js';
 
 /** What allocation needs to know of a network (its row must be locked FOR UPDATE by the caller). */
 export interface NetRef {
@@ -34,7 +35,7 @@ export async function freeAddresses(q: Queryable, net: NetRef, limit: number): P
       ORDER BY g LIMIT $4`,
     [net.id, sentinels, r.last, limit],
   );
-  return rows.map((x) => intToIp(Number(x.a)));
+  return rows.map((x) => intToIp4(Number(x.a)));
 }
 
 /** Lowest free address of the network; 409 pool_exhausted naming the network when there is none. */
@@ -76,5 +77,3 @@ export async function insertEndpoint(
     [e.tenantId, e.networkId, e.containerId, e.ifindex, e.ip, e.mac, e.nodeId],
   );
 }
-
-export { ipToInt };

@@ -1,3 +1,4 @@
+import { ip4ToInt } from '../../protocol/addr.js';
 import { DEFAULT_UNDERLAY_MTU, OVERHEAD } from '../../protocol/common.js';
 import { emptyView, type NodeView, type ViewContainer, type ViewEndpoint, type ViewKey, type ViewNetwork } from '../../protocol/view.js';
 import { hostsNetwork, type ClusterState } from './state.js';
@@ -11,10 +12,6 @@ import { hostsNetwork, type ClusterState } from './state.js';
 /** Sorted distinct underlay IPs of every node hosting a network; memoised per batch by the caller. */
 export type FloodMemo = Map<string, string[]>;
 
-function ipNum(ip: string): number {
-  return ip.split('.').reduce((acc, o) => acc * 256 + Number(o), 0);
-}
-
 function hostIps(state: ClusterState, networkId: string, memo?: FloodMemo): string[] {
   const hit = memo?.get(networkId);
   if (hit) return hit;
@@ -23,7 +20,7 @@ function hostIps(state: ClusterState, networkId: string, memo?: FloodMemo): stri
     const ip = count > 0 ? state.nodes.get(nodeId)?.underlayIp : undefined;
     if (ip) ips.add(ip);
   }
-  const sorted = [...ips].sort((a, b) => ipNum(a) - ipNum(b));
+  const sorted = [...ips].sort((a, b) => ip4ToInt(a) - ip4ToInt(b));
   memo?.set(networkId, sorted);
   return sorted;
 }

@@ -1,3 +1,4 @@
+import { ip4ToInt, mask4, maskString4, parseCidr4 } from '../../protocol/addr.js';
 import type { InfraConfig } from '../../protocol/infra-config.js';
 import { encodeDomainSearch, encodeOptions, ipv4, MSG, OPT, text, u16, u32, u8, type OptionList } from './options.js';
 
@@ -21,16 +22,10 @@ export interface DhcpIndex {
   cidrMask: number;
 }
 
-const toInt = (ip: string): number => ip.split('.').reduce((a, o) => a * 256 + Number(o), 0);
-export const maskOf = (prefix: number): string => {
-  const m = prefix === 0 ? 0 : (0xffffffff << (32 - prefix)) >>> 0;
-  return [24, 16, 8, 0].map((s) => (m >>> s) & 0xff).join('.');
-};
 
 export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
-  const [base, len] = config.network.cidr.split('/');
-  const prefix = Number(len);
-  const network: OptionList = [[OPT.SUBNET_MASK, ipv4(maskOf(prefix))]];
+  const { addr: base, prefix } = parseCidr4(config.network.cidr);
+  const network: OptionList = [[OPT.SUBNET_MASK, ipv4(maskString4(prefix))]];
   if (config.network.gateway) network.push([OPT.ROUTER, ipv4(config.network.gateway)]);
   network.push(
     [OPT.DNS, ipv4(config.server.ip)],
@@ -43,8 +38,8 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
     leaseSeconds: config.leaseSeconds,
     byMac: new Map(),
     network,
-    cidrBase: toInt(base),
-    cidrMask: (0xffffffff << (32 - prefix)) >>> 0,
+    cidrBase: base,
+    cidrMask: mask4(prefix),
   };
   // the replies' options depend only on the binding: encode them once per config
   for (const b of config.bindings) {
@@ -66,5 +61,5 @@ export function replyOptions(index: DhcpIndex, type: number, lease: boolean, nam
 }
 
 export function inNetwork(index: DhcpIndex, ip: string): boolean {
-  return ((toInt(ip) & index.cidrMask) >>> 0) === index.cidrBase;
+  return ((ip4ToInt(ip) & index.cidrMask) >>> 0) === index.cidrBase;
 }

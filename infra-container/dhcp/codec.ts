@@ -1,3 +1,4 @@
+import { readIp4, writeIp4 } from '../../protocol/addr.js';
 import { InfraError } from '../errors.js';
 import { encodeOptions, OPT, parseOptions, type OptionList } from './options.js';
 
@@ -24,8 +25,6 @@ const COOKIE = 0x63825363;
 const BOOTP_MIN = 300;
 export const BROADCAST_FLAG = 0x8000;
 
-const ip = (b: Buffer, at: number): string => `${b[at]}.${b[at + 1]}.${b[at + 2]}.${b[at + 3]}`;
-
 export function parseDhcp(buf: Buffer): DhcpPacket {
   if (buf.length < FIXED_LEN + 4) throw new InfraError('DHCP_MALFORMED', `parse dhcp: ${buf.length} bytes, too short`);
   if (buf.readUInt32BE(FIXED_LEN) !== COOKIE) throw new InfraError('DHCP_MALFORMED', 'parse dhcp: no magic cookie');
@@ -45,10 +44,10 @@ export function parseDhcp(buf: Buffer): DhcpPacket {
     xid: buf.readUInt32BE(4),
     secs: buf.readUInt16BE(8),
     flags: buf.readUInt16BE(10),
-    ciaddr: ip(buf, 12),
-    yiaddr: ip(buf, 16),
-    siaddr: ip(buf, 20),
-    giaddr: ip(buf, 24),
+    ciaddr: readIp4(buf, 12),
+    yiaddr: readIp4(buf, 16),
+    siaddr: readIp4(buf, 20),
+    giaddr: readIp4(buf, 24),
     chaddr: macString(buf, 28, hlen),
     options,
   };
@@ -59,10 +58,6 @@ function macString(buf: Buffer, at: number, len: number): string {
   let s = len > 0 ? HEX[buf[at]] : '';
   for (let i = 1; i < len; i++) s += ':' + HEX[buf[at + i]];
   return s;
-}
-
-function writeIp(b: Buffer, at: number, s: string): void {
-  s.split('.').forEach((o, i) => (b[at + i] = Number(o)));
 }
 
 /**
@@ -79,10 +74,10 @@ export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList |
   head.writeUInt32BE(p.xid >>> 0, 4);
   head.writeUInt16BE(p.secs, 8);
   head.writeUInt16BE(p.flags, 10);
-  writeIp(head, 12, p.ciaddr);
-  writeIp(head, 16, p.yiaddr);
-  writeIp(head, 20, p.siaddr);
-  writeIp(head, 24, p.giaddr);
+  writeIp4(head, 12, p.ciaddr);
+  writeIp4(head, 16, p.yiaddr);
+  writeIp4(head, 20, p.siaddr);
+  writeIp4(head, 24, p.giaddr);
   if (p.chaddr) Buffer.from(p.chaddr.replace(/:/g, ''), 'hex').copy(head, 28, 0, 16);
   head.writeUInt32BE(COOKIE, FIXED_LEN);
   opts.copy(head, FIXED_LEN + 4);

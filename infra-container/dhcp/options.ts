@@ -1,3 +1,4 @@
+import { ip4Bytes } from '../../protocol/addr.js';
 import { InfraError } from '../errors.js';
 import { decodeName, encodeNamesCompressed } from '../dns/name.js';
 
@@ -29,7 +30,7 @@ export const MSG_NAME: Record<number, string> = { 1: 'DISCOVER', 2: 'OFFER', 3: 
 
 export type OptionList = Array<[code: number, value: Buffer]>;
 
-export const ipv4 = (...ips: string[]): Buffer => Buffer.from(ips.flatMap((ip) => ip.split('.').map(Number)));
+export const ipv4 = ip4Bytes;
 export const u32 = (n: number): Buffer => {
   const b = Buffer.alloc(4);
   b.writeUInt32BE(n >>> 0);

@@ -1,3 +1,4 @@
+import { ip4Bytes } from '../../protocol/addr.js';
 import { CLASS, TYPE } from './constants.js';
 import { encodeName } from './name.js';
 
@@ -8,10 +9,6 @@ export const TTL = 30;
 
 export function pointer(offset: number): Buffer {
   return Buffer.from([0xc0 | (offset >> 8), offset & 0xff]);
-}
-
-export function ipBytes(ip: string): Buffer {
-  return Buffer.from(ip.split('.').map(Number));
 }
 
 /** Appends records after a known absolute offset, so rdata can point at names already written. */

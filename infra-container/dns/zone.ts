@@ -1,7 +1,8 @@
+import { ip4Bytes, reverseName, reverseZone4 } from '../../protocol/addr.js';
 import type { InfraConfig } from '../../protocol/infra-config.js';
 import { TYPE } from './constants.js';
 import { encodeName, lowerKey } from './name.js';
-import { forwardSoaRdata, ipBytes, pointer, reverseSoaRdata, RrWriter, soaTail } from './records.js';
+import { forwardSoaRdata, pointer, reverseSoaRdata, RrWriter, soaTail } from './records.js';
 
 /**
  * The zone compiled for the hot path: for every (lower-cased wire qname,
@@ -46,20 +47,9 @@ export function keyOf(name: string): string {
   return lowerKey(wire, 0, wire.length);
 }
 
-/** `10.1.2.0/24` → `2.1.10.in-addr.arpa`: the whole octets of the prefix. */
-export function reverseZoneOf(cidr: string): string {
-  const [addr, len] = cidr.split('/');
-  const octets = addr.split('.').slice(0, Math.max(1, Math.floor(Number(len) / 8)));
-  return `${octets.reverse().join('.')}.in-addr.arpa`;
-}
-
-export function reverseName(ip: string): string {
-  return `${ip.split('.').reverse().join('.')}.in-addr.arpa`;
-}
-
 export function buildZone(config: InfraConfig): ZoneIndex {
   const zone = config.network.zone.toLowerCase();
-  const reverseZone = reverseZoneOf(config.network.cidr);
+  const reverseZone = reverseZone4(config.network.cidr);
   const tail = soaTail(config.revision);
   const sets = new Map<string, { kind: NameKind; recs: Rec[] }>();
   const add = (name: string, kind: NameKind, rec: Rec): void => {
@@ -73,12 +63,12 @@ export function buildZone(config: InfraConfig): ZoneIndex {
   add(zone, 'forward', { type: TYPE.NS, rdata: Buffer.concat([Buffer.from('\x05infra', 'latin1'), C00C]) });
   add(reverseZone, 'reverse', { type: TYPE.SOA, rdata: reverseSoaRdata(zone, tail) });
   add(reverseZone, 'reverse', { type: TYPE.NS, rdata: encodeName(infraName) });
-  add(infraName, 'forward', { type: TYPE.A, rdata: ipBytes(config.server.ip) });
+  add(infraName, 'forward', { type: TYPE.A, rdata: ip4Bytes(config.server.ip) });
   add(reverseName(config.server.ip), 'reverse', { type: TYPE.PTR, rdata: encodeName(infraName) });
   for (const b of config.bindings) {
     const fqdn = `${b.name}.${zone}`;
-    add(fqdn, 'forward', { type: TYPE.A, rdata: ipBytes(b.ip) });
-    add(b.name, 'short', { type: TYPE.A, rdata: ipBytes(b.ip) });
+    add(fqdn, 'forward', { type: TYPE.A, rdata: ip4Bytes(b.ip) });
+    add(b.name, 'short', { type: TYPE.A, rdata: ip4Bytes(b.ip) });
     add(reverseName(b.ip), 'reverse', { type: TYPE.PTR, rdata: encodeName(fqdn) });
   }
   const index: ZoneIndex = { zone, apexKey: keyOf(zone), reverseZone, reverseKey: keyOf(reverseZone), names: new Map(), tail, serverIp: config.server.ip, upstreams: config.upstreams };
@@ -103,7 +93,7 @@ function positive(z: ZoneIndex, key: string, base: number, recs: Rec[]): Precomp
   // NS at the apex: glue A for infra.<zone>, named by a pointer into the NS rdata
   const ar = new RrWriter(an.offset);
   if (recs.length > 0 && recs.every((r) => r.type === TYPE.NS)) {
-    for (const at of nsRdata) ar.add(pointer(at), TYPE.A, ipBytes(z.serverIp));
+    for (const at of nsRdata) ar.add(pointer(at), TYPE.A, ip4Bytes(z.serverIp));
   }
   return { rcode: 0, an: an.count, ns: 0, ar: ar.count, body: Buffer.concat([an.buffer(), ar.buffer()]) };
 }

@@ -8,9 +8,8 @@
  * broadcast frames flood to every peer port (head-end replication by the bridge).
  */
 import type { NodeView, ViewNetwork } from '../../protocol/view.js';
-import { geneveName, type DesiredState, type NodeFacts } from './types.js';
-
-export const GENEVE_PORT = 6081;
+import { GENEVE_PORT, geneveName } from '../names.js';
+import type { DesiredState, NodeFacts } from './types.js';
 
 /** The remote peers of a geneve network: its flood list and the VTEPs of its remote endpoints. */
 export function genevePeers(n: ViewNetwork, view: NodeView, f: NodeFacts): string[] {

@@ -1,7 +1,7 @@
 /** Pure: the nft part of the desired state (anti-spoofing, ipsec guard) from the view. */
 import type { NodeView } from '../../protocol/view.js';
 import { ipsecGuardTable, spoofGuardTable, type GuardPort } from '../kernel/nft-rules.js';
-import { hostVethName } from '../runtime/paths.js';
+import { hostVethName } from '../names.js';
 import type { DesiredState, NodeFacts } from './types.js';
 
 /** Every local endpoint's runtime port (containers and the infra container), as the runtime names it. */

@@ -4,13 +4,8 @@ import { OVERHEAD } from '../../protocol/common.js';
 import { ZERO_MAC } from '../kernel/fdb.js';
 import { addGeneve } from './desired-geneve.js';
 import { addGuards, guardPorts } from './desired-nft.js';
-import {
-  bridgeName, emptyState, fdbKey, geneveName, neighKey, policyKey, saKey, vxlanName,
-  type DesiredState, type NodeFacts, type PortSpec,
-} from './types.js';
-
-export const VXLAN_PORT = 4789;
-export { GENEVE_PORT } from './desired-geneve.js';
+import { bridgeName, geneveName, VXLAN_PORT, vxlanName } from '../names.js';
+import { emptyState, fdbKey, neighKey, policyKey, saKey, type DesiredState, type NodeFacts, type PortSpec } from './types.js';
 
 /** Why this node cannot carry the network, or undefined when it can. */
 export function unsupported(n: ViewNetwork, f: NodeFacts): string | undefined {
@@ -73,7 +68,7 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
 
 function addNetwork(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFacts): void {
   const br = bridgeName(n.vni);
-  s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, network: n.id });
+  s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, vni: n.vni, network: n.id });
   if (n.type === 'geneve') return addGeneve(s, n, view, f, br);
   const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();
   const name = vxlanName(n.vni);

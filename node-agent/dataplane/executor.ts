@@ -13,6 +13,7 @@ import { NetlinkError, type NetlinkGateway, type NlMsg } from '../kernel/netlink
 import { nftApply, type NftCommand } from '../kernel/nft.js';
 import { createVxlanMsg } from '../kernel/vxlan.js';
 import { delPolicyMsg, delSaMsg, FREIGHT_REQID, newPolicyMsg, newSaMsg } from '../kernel/xfrm.js';
+import { VXLAN_PORT } from '../names.js';
 import { describeOp, PHASES, type Op } from './ops.js';
 import { readLinks } from './reader.js';
 
@@ -132,7 +133,7 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
       return delLinkMsg(need(resolve, op.name, `delete ${op.linkKind}`), op.name, op.linkKind);
     case 'link.create': {
       const l = op.link;
-      if (l.kind === 'bridge') return createBridgeMsg({ name: l.name, mtu: l.mtu });
+      if (l.kind === 'bridge') return createBridgeMsg({ name: l.name, mtu: l.mtu, vni: l.vni });
       const master = l.master ? need(resolve, l.master, `create ${l.kind}`) : undefined;
       if (l.kind === 'vxlan') return createVxlanMsg({ name: l.name, vni: l.vni!, local: l.local!, port: l.port!, mtu: l.mtu, master });
       return createGeneveMsg({ name: l.name, vni: l.vni!, remote: l.remote, port: l.port!, mtu: l.mtu, master });
@@ -154,7 +155,7 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
     case 'neigh.del':
       return delNeighMsg({ ifindex: need(resolve, op.entry.dev, op.kind), ip: op.entry.ip }, op.entry.dev);
     case 'sa.add':
-      return newSaMsg({ src: op.sa.src, dst: op.sa.dst, spi: op.sa.spi, key: op.sa.key ?? '', reqid: FREIGHT_REQID, dport: 4789 });
+      return newSaMsg({ src: op.sa.src, dst: op.sa.dst, spi: op.sa.spi, key: op.sa.key ?? '', reqid: FREIGHT_REQID, dport: VXLAN_PORT });
     case 'sa.del':
       return delSaMsg({ dst: op.sa.dst, spi: op.sa.spi });
     case 'policy.add':

@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import type { NodeView } from '../../protocol/view.js';
 import { desiredState } from './desired.js';
 import { plan } from './planner.js';
-import { emptyState, geneveName, isOwnedLink, type KernelState, type NodeFacts } from './types.js';
+import { geneveName, isOwnedLink } from '../names.js';
+import { emptyState, type KernelState, type NodeFacts } from './types.js';
 
 const facts: NodeFacts = {
   node: 'n1', underlayIp: '198.18.0.1', underlayMtu: 1500,

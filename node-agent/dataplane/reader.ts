@@ -13,7 +13,8 @@ import { nftList, type NftCommand, type NftFamily, type NftTable } from '../kern
 import { parseTable } from './nft-table.js';
 import { parseVxlanData } from '../kernel/vxlan.js';
 import { dumpPolicies, dumpSas, FREIGHT_REQID } from '../kernel/xfrm.js';
-import { emptyState, fdbKey, isOwnedLink, isRuntimePort, neighKey, policyKey, saKey, type KernelState, type LinkSpec } from './types.js';
+import { isOwnedLink, isRuntimePort } from '../names.js';
+import { emptyState, fdbKey, neighKey, policyKey, saKey, type KernelState, type LinkSpec } from './types.js';
 
 export interface ActualState extends KernelState {
   /** name → ifindex of every fr-prefixed link (owned and runtime ports) */

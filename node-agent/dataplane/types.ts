@@ -11,7 +11,7 @@ export interface LinkSpec {
   up: boolean;
   /** name of the bridge this link is enslaved to */
   master?: string;
-  /** tunnels: immutable attributes (a change means delete and create) */
+  /** tunnels: immutable attributes (a change means delete and create); a bridge's vni gives its fixed MAC */
   vni?: number;
   local?: string;
   port?: number;
@@ -101,18 +101,3 @@ export function emptyState(): KernelState {
   return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map(), nft: new Map() };
 }
 
-/** Names: every object carries the `fr` prefix and fits IFNAMSIZ-1 (15). */
-export const bridgeName = (vni: number): string => `frb-${vni}`;
-export const vxlanName = (vni: number): string => `frx-${vni}`;
-/**
- * One geneve device per remote peer: `frg<vni hex>-<low 20 bits of the peer's underlay IP,
- * 5 hex>`, at most 3 + 6 + 1 + 5 = 15 chars (198.18.0.2, VNI 300 → `frg12c-20002`). Unique per
- * network while the underlay fits a /12; desired.ts reports a collision as a network error.
- */
-export const geneveName = (vni: number, peer: string): string => {
-  const low = peer.split('.').reduce((n, o) => n * 256 + Number(o), 0) & 0xfffff;
-  return `frg${vni.toString(16)}-${low.toString(16).padStart(5, '0')}`;
-};
-/** Links the dataplane owns (bridges and tunnels); `frh-` (runtime veths) and `frp-` (probe) are not. */
-export const isOwnedLink = (name: string): boolean => /^fr[bxg]-/.test(name) || /^frg[0-9a-f]{1,6}-[0-9a-f]{5}$/.test(name);
-export const isRuntimePort = (name: string): boolean => name.startsWith('frh-');

@@ -5,7 +5,9 @@ import type { NlMsg } from './netlink.js';
 export interface BridgeSpec {
   name: string;
   mtu: number;
-  /** fixed MAC; default derived from the VNI in the name */
+  /** the network's VNI: gives the bridge its fixed MAC (bridgeMac) */
+  vni?: number;
+  /** fixed MAC; default bridgeMac(vni) */
   address?: string;
 }
 
@@ -22,7 +24,6 @@ export function bridgeMac(vni: number): string {
 
 /** Creates the bridge, up, with the network MTU and a fixed MAC. */
 export function createBridgeMsg(b: BridgeSpec): NlMsg {
-  const vni = /^frb-(\d+)$/.exec(b.name)?.[1];
-  const address = b.address ?? (vni ? bridgeMac(Number(vni)) : undefined);
+  const address = b.address ?? (b.vni !== undefined ? bridgeMac(b.vni) : undefined);
   return newLinkMsg({ ifname: b.name, kind: 'bridge', mtu: b.mtu, up: true, address });
 }

@@ -3,6 +3,7 @@
  * Buffers stay in node-agent/kernel/; everything above speaks strings and numbers.
  */
 import nl from 'netlink';
+import { ip4Bytes, readIp4 } from '../../protocol/addr.js';
 
 export const { rt, ifla, AttrStream, formatAttribute, formatMessage, parseMessages, parseError } = nl;
 export type StreamData = nl.StreamData;
@@ -50,16 +51,10 @@ export function toBuf(sd: StreamData): Buffer {
   return Buffer.concat(a.bufs);
 }
 
-export function ip4(s: string): Buffer {
-  const parts = s.split('.').map(Number);
-  if (parts.length !== 4 || parts.some((p) => !Number.isInteger(p) || p < 0 || p > 255)) {
-    throw new TypeError(`not an IPv4 address: ${s}`);
-  }
-  return Buffer.from(parts);
-}
+export const ip4 = (s: string): Buffer => ip4Bytes(s);
 
 export function ip4str(b: Uint8Array | undefined): string | undefined {
-  return b && b.length >= 4 ? `${b[0]}.${b[1]}.${b[2]}.${b[3]}` : undefined;
+  return b && b.length >= 4 ? readIp4(b) : undefined;
 }
 
 export function macBuf(s: string): Buffer {

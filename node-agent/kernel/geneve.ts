@@ -2,13 +2,11 @@
  * GENEVE tunnel devices. The geneve driver has no per-destination FDB, so a device reaches
  * exactly one remote; the kernel demultiplexes received packets by (VNI, source address),
  * so several devices with the same VNI and different remotes coexist. The dataplane makes
- * one device per remote peer, `frg<vni hex>-<peer low 20 bits hex>` (dataplane/types.ts
+ * one device per remote peer, `frg<vni hex>-<peer low 20 bits hex>` (names.ts
  * geneveName, dataplane/desired-geneve.ts).
  */
 import { newLinkMsg } from './link.js';
 import { be16, ifla, ip4, ip4str, type NlMsg } from './netlink.js';
-
-export const GENEVE_PORT = 6081;
 
 export interface GeneveSpec {
   name: string;

@@ -1,3 +1,5 @@
+import { writeIp4 } from '../../protocol/addr.js';
+
 /**
  * Hand-packed ndmsg + NDA_DST/NDA_LLADDR: the payload of every FDB and neighbour
  * message. The library's generic attribute encoder costs ~7 µs a message, most of a
@@ -14,17 +16,6 @@ export interface NdmsgSpec {
   ifindex: number;
   state?: number;
   flags?: number;
-}
-
-/** Parses `a.b.c.d` into out[o..o+3]; throws on anything else. */
-function putIp4(out: Buffer, o: number, s: string): void {
-  const p = s.split('.');
-  if (p.length !== 4) throw new TypeError(`not an IPv4 address: ${s}`);
-  for (let i = 0; i < 4; i++) {
-    const n = Number(p[i]);
-    if (!Number.isInteger(n) || n < 0 || n > 255 || p[i] === '') throw new TypeError(`not an IPv4 address: ${s}`);
-    out[o + i] = n;
-  }
 }
 
 function putMac(out: Buffer, o: number, s: string): void {
@@ -49,7 +40,7 @@ export function packNeigh(h: NdmsgSpec, a: { dst?: string; lladdr?: string }): B
   if (a.dst) {
     b.writeUInt16LE(8, o);
     b.writeUInt16LE(NDA_DST, o + 2);
-    putIp4(b, o + 4, a.dst);
+    writeIp4(b, o + 4, a.dst);
     o += 8;
   }
   if (a.lladdr) {

@@ -15,6 +15,7 @@
  * alone do not cover it: they exist only while a key is `active`, so before the first key
  * (and for a peer whose key is not yet active) plaintext would pass both ways.
  */
+import { VXLAN_PORT } from '../names.js';
 import type { NftFamily, NftRule, NftTable } from './nft.js';
 
 /** Bumped whenever a rule's expression changes: the comment is the rule's identity. */
@@ -82,7 +83,7 @@ export function spoofGuardTable(ports: GuardPort[]): NftTable {
 }
 
 /** `inet freight` guarding the VXLAN traffic of these VNIs with these peers. */
-export function ipsecGuardTable(peers: string[], vnis: number[], port = 4789): NftTable {
+export function ipsecGuardTable(peers: string[], vnis: number[], port = VXLAN_PORT): NftTable {
   const vs = [...new Set(vnis)].sort((a, b) => a - b);
   // the VNI is the 24 bits after the 4 flag bytes of the VXLAN header (transport header + 8 + 4 bytes)
   const vni = cmp({ payload: { base: 'th', offset: 96, len: 24 } }, '==', vs.length === 1 ? vs[0] : { set: vs });

@@ -4,19 +4,19 @@
  */
 import { spawnSync } from 'node:child_process';
 import type { Capabilities } from '../../protocol/stream.js';
+import { GENEVE_PORT, PROBE_LINK, VXLAN_PORT } from '../names.js';
 import { delLinkMsg, ifindexOf, newLinkMsg } from './link.js';
 import { NetlinkGateway } from './netlink.js';
 import { vxlanData } from './vxlan.js';
 import { geneveData } from './geneve.js';
 import { delSaMsg, newSaMsg } from './xfrm.js';
 
-const PROBE_LINK = 'frp-probe';
-const PROBE_SA = { src: '198.18.255.254', dst: '198.18.255.253', spi: 0xfe00fe00, key: '00'.repeat(20), reqid: 0, dport: 4789 };
+const PROBE_SA = { src: '198.18.255.254', dst: '198.18.255.253', spi: 0xfe00fe00, key: '00'.repeat(20), reqid: 0, dport: VXLAN_PORT };
 
 async function tryLink(gw: NetlinkGateway, kind: 'vxlan' | 'geneve'): Promise<string | undefined> {
   const stale = await ifindexOf(gw, PROBE_LINK);
   if (stale !== undefined) await gw.request(delLinkMsg(stale, PROBE_LINK));
-  const data = kind === 'vxlan' ? vxlanData({ vni: 16777214, local: '198.18.255.254', port: 4789 }) : geneveData({ vni: 16777214, port: 6081, remote: '198.18.255.253' });
+  const data = kind === 'vxlan' ? vxlanData({ vni: 16777214, local: '198.18.255.254', port: VXLAN_PORT }) : geneveData({ vni: 16777214, port: GENEVE_PORT, remote: '198.18.255.253' });
   try {
     await gw.request(newLinkMsg({ ifname: PROBE_LINK, kind, data }));
   } catch (e) {

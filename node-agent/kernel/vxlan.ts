@@ -2,8 +2,6 @@
 import { newLinkMsg } from './link.js';
 import { be16, ifla, ip4, ip4str, type NlMsg } from './netlink.js';
 
-export const VXLAN_PORT = 4789;
-
 export interface VxlanSpec {
   name: string;
   vni: number;

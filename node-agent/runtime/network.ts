@@ -3,7 +3,8 @@ import type { NetlinkGateway } from '../kernel/netlink.js';
 import { createNetns, deleteNetns, linksUp } from '../kernel/netns.js';
 import { createVeth, deleteVeth } from '../kernel/veth.js';
 import { RuntimeError } from './errors.js';
-import { netnsName, netnsPath } from './paths.js';
+import { netnsName } from '../names.js';
+import { netnsPath } from './paths.js';
 import type { ContainerSpec } from './spec.js';
 
 /**

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { classifyExit } from './logs.js';
 import { isNspawnOf, nspawnArgs } from './nspawn.js';
-import { hostVethName, netnsName } from './paths.js';
+import { hostVethName, netnsName } from '../names.js';
 import { restartDelay } from './backoff.js';
 import type { ContainerSpec } from './spec.js';
 

@@ -1,4 +1,5 @@
-import { netnsName, netnsPath } from './paths.js';
+import { netnsName } from '../names.js';
+import { netnsPath } from './paths.js';
 import type { ContainerSpec } from './spec.js';
 
 /**

@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { netnsName } from '../names.js';
 
 /** Where the runtime keeps images and containers (`--state-dir`, default /var/lib/freight). */
 export const DEFAULT_STATE_DIR = '/var/lib/freight';
@@ -29,21 +30,5 @@ export function containerPaths(state: string, id: string) {
 }
 export type ContainerPaths = ReturnType<typeof containerPaths>;
 
-/** First 8 hex digits of the container id: unique enough per node, short enough for 15-char link names. */
-export function shortId(id: string): string {
-  const s = id.replace(/-/g, '').toLowerCase().slice(0, 8);
-  if (!/^[0-9a-z]{1,8}$/.test(s)) throw new Error(`short id of ${id}: not alphanumeric`);
-  return s;
-}
-
-/** The container's network namespace, in /run/netns so `ip netns` sees it. */
-export const netnsName = (id: string): string => `frc-${shortId(id)}`;
+/** The container's network namespace file (its name is names.ts netnsName). */
 export const netnsPath = (id: string): string => `/run/netns/${netnsName(id)}`;
-
-/** Host end of the veth for interface `ifindex` (eth<ifindex> inside): frh-<8><ifindex>, ≤ 15 chars. */
-export function hostVethName(id: string, ifindex: number): string {
-  if (!Number.isInteger(ifindex) || ifindex < 0 || ifindex > 999) throw new Error(`veth name for ${id}: ifindex ${ifindex} out of range`);
-  return `frh-${shortId(id)}${ifindex}`;
-}
-
-export const bridgeName = (vni: number): string => `frb-${vni}`;

@@ -1,7 +1,8 @@
 import { z } from 'zod';
 import { ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
 import { INFRA_IMAGE, infraBinds, infraCommand } from './images.js';
-import { bridgeName, containerPaths, hostVethName } from './paths.js';
+import { bridgeName, hostVethName } from '../names.js';
+import { containerPaths } from './paths.js';
 
 /** One interface of a container: eth<ifindex> inside, frh-<8><ifindex> in the network's bridge. */
 export const InterfaceSpec = z.object({

@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import nl from 'netlink';
 import { createGeneveMsg } from '../../node-agent/kernel/geneve.js';
-import { geneveName } from '../../node-agent/dataplane/types.js';
+import { geneveName } from '../../node-agent/names.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 
 if (!isRoot) console.warn(`geneve peer tests skipped: ${SKIP_REASON}`);

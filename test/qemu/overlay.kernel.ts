@@ -8,7 +8,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NetworkType } from '../../protocol/common.js';
 import { sh } from '../support/netns.js';
-import { geneveName } from '../../node-agent/dataplane/types.js';
+import { geneveName } from '../../node-agent/names.js';
 import { endpoint, Harness, network, viewsFor, type ContainerNs } from '../netns/harness.js';
 import { startDrivers, type Driver } from './lib/driver.js';
 import { keysFor, spiOf, withKeys } from './lib/keys.js';

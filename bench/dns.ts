@@ -8,6 +8,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { reverseName } from '../protocol/addr.js';
 import { writeConfigAtomic } from '../infra-container/config.js';
 import { sampleConfig } from '../infra-container/testing.js';
 
@@ -75,7 +76,7 @@ async function main(): Promise<void> {
   const cfg = sampleConfig({ network: { ...sampleConfig().network, cidr: '10.77.0.0/16' }, bindings });
   await writeConfigAtomic(path.join(dir, 'infra.json'), cfg);
   writeFileSync(path.join(dir, 'hosts'), bindings.map((b) => `${b.ip} ${b.name}.${ZONE} ${b.name}`).join('\n') + '\n');
-  const queries = bindings.flatMap((b, i) => [`${b.name}.${ZONE} A`, ...(i % 4 === 0 ? [`${b.ip.split('.').reverse().join('.')}.in-addr.arpa PTR`] : [])]);
+  const queries = bindings.flatMap((b, i) => [`${b.name}.${ZONE} A`, ...(i % 4 === 0 ? [`${reverseName(b.ip)} PTR`] : [])]);
   writeFileSync(path.join(dir, 'queries'), queries.join('\n') + '\n');
 
   const ours = spawn('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', 'infra-container/main.ts', '--config', path.join(dir, 'infra.json'), '--no-dhcp', '--dns-port', '5300', '--listen', '127.0.0.1', '--log-level', 'warn'], { cwd: ROOT, stdio: 'ignore' });

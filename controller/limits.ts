@@ -1,5 +1,5 @@
 import type { Server } from 'node:http';
-import { isIP } from 'node:net';
+import { parseCidr } from '../protocol/addr.js';
 
 /**
  * Bounds on the controller's HTTP server, so slow or idle clients cannot hold connections for
@@ -55,9 +55,7 @@ export function applyServerLimits(server: Server, l: ServerLimits): void {
 export function parseTrustProxy(v: string): string[] {
   const list = v.split(',').map((s) => s.trim()).filter(Boolean);
   for (const a of list) {
-    const [ip, bits, extra] = a.split('/');
-    const ok = extra === undefined && isIP(ip) !== 0 && (bits === undefined || (/^\d{1,3}$/.test(bits) && Number(bits) <= (isIP(ip) === 4 ? 32 : 128)));
-    if (!ok) throw new Error(`--trust-proxy ${a}: expected an IP address or CIDR`);
+    if (!parseCidr(a)) throw new Error(`--trust-proxy ${a}: expected an IP address or CIDR`);
   }
   if (list.length === 0) throw new Error('--trust-proxy: expected at least one address');
   return list;

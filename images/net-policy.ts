@@ -1,5 +1,5 @@
-import { isIP } from 'node:net';
-import { Address4, Address6 } from 'ip-address';
+import { Address6 } from 'ip-address';
+import { effectiveIp as effective, inCidr, parseCidr as parseAnyCidr, parseIp as parse, type Ip } from '../protocol/addr.js';
 
 /**
  * Which addresses a repository fetch may connect to. A tenant's repository URL is
@@ -16,34 +16,11 @@ export interface AddressPolicy {
 
 export const DEFAULT_ADDRESS_POLICY: AddressPolicy = { allowCidrs: [] };
 
-type Addr = Address4 | Address6;
-
-function parse(ip: string): Addr | undefined {
-  const v = isIP(ip);
-  if (v === 4) return new Address4(ip);
-  if (v === 6) return new Address6(ip.replace(/%.*$/, '')); // a zone id never widens the check
-  return undefined;
-}
-
 /** `10.0.0.0/8`, `127.0.0.1`, `fd00::/8` → parsed; throws with the offending text otherwise. */
-export function parseCidr(cidr: string): Addr {
-  const [host, bits] = cidr.trim().split('/');
-  const v = isIP(host);
-  const max = v === 4 ? 32 : 128;
-  const n = bits === undefined ? max : Number(bits);
-  if (!v || !/^\d{1,3}$/.test(bits ?? String(max)) || n > max) throw new Error(`allow-list entry ${JSON.stringify(cidr)}: expected an address or CIDR`);
-  return v === 4 ? new Address4(`${host}/${n}`) : new Address6(`${host}/${n}`);
-}
-
-/** The IPv4 address an IPv6 address reaches (mapped, NAT64 well-known prefix), else itself. */
-function effective(a: Addr): Addr {
-  return a instanceof Address6 ? (a.embeddedIPv4() ?? a) : a;
-}
-
-function inCidr(a: Addr, cidr: Addr): boolean {
-  if (a instanceof Address4 && cidr instanceof Address4) return a.isHostInSubnet(cidr);
-  if (a instanceof Address6 && cidr instanceof Address6) return a.isHostInSubnet(cidr);
-  return false;
+export function parseCidr(cidr: string): Ip {
+  const c = parseAnyCidr(cidr);
+  if (!c) throw new Error(`allow-list entry ${JSON.stringify(cidr)}: expected an address or CIDR`);
+  return c;
 }
 
 /** A short name of what the address is, for the controller's log (never for the tenant). */
@@ -67,7 +44,7 @@ export function addressKind(ip: string): string {
 }
 
 /** Whether a fetch may connect to `ip`: a global address, or one the admin's allow-list names. */
-export function addressAllowed(ip: string, policy: AddressPolicy, cidrs: readonly Addr[] = policy.allowCidrs.map(parseCidr)): boolean {
+export function addressAllowed(ip: string, policy: AddressPolicy, cidrs: readonly Ip[] = policy.allowCidrs.map(parseCidr)): boolean {
   const a = parse(ip);
   if (!a) return false;
   const e = effective(a);

@@ -1,3 +1,4 @@
+import { readIp4 } from '../../protocol/addr.js';
 import { inNetwork, replyOptions, type Binding, type DhcpIndex } from './bindings.js';
 import { encodeDhcp, type DhcpPacket } from './codec.js';
 import { destination, type Destination } from './destination.js';
@@ -73,7 +74,7 @@ export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: P
 
 function optIp(req: DhcpPacket, code: number): string | undefined {
   const v = req.options.get(code);
-  return v && v.length === 4 ? `${v[0]}.${v[1]}.${v[2]}.${v[3]}` : undefined;
+  return v && v.length === 4 ? readIp4(v) : undefined;
 }
 
 /** OFFER, ACK, or the ACK to an INFORM (no yiaddr, no lease times). Precomputed options unless a relay needs option 82 echoed. */

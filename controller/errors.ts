@@ -54,7 +54,6 @@ export class ApiError extends Error {
   }
 }
 
-export const notFound = (code: ErrorCode, what: string) => new ApiError(code, `${what} not found`);
 
 /** `['networks', 0]` → `networks.0`; the body itself → ''. */
 export function zodPath(path: ReadonlyArray<PropertyKey>): string {

@@ -50,11 +50,6 @@ export async function isInstalled(root: string, name: string, version: string): 
   return r.code === 0 && r.stdout.split('\n').includes(version);
 }
 
-/** Removes one installed image version (the runtime calls it when no container uses it any more). */
-export async function removeImage(root: string, name: string, version: string): Promise<void> {
-  await runOk(`remove image ${name}:${version}`, 'not-installed', 'rpm', ['--root', root, ...rpmDefines(), ...NO_CODE, '-e', '--', `${pkgName(name)}-${version}`]);
-}
-
 /**
  * The manifest of an installed version, read without following a symlink anywhere between
  * the tenant root and the file (a hostile one would point at a host file, whose first bytes

@@ -28,14 +28,6 @@ export function parseImageRef(ref: string): ImageRef {
   return { name, version };
 }
 
-export function formatImageRef(ref: ImageRef): string {
-  return ref.version ? `${ref.name}:${ref.version}` : ref.name;
-}
-
-export function assertName(name: string): void {
-  if (!NAME_RE.test(name)) throw new ImageError('invalid-ref', `image name ${JSON.stringify(name)}: lower-case letters, digits and inner dashes`);
-}
-
 export function assertVersion(version: string, what = version): void {
   if (!VERSION_RE.test(version)) throw new ImageError('invalid-ref', `image version of ${JSON.stringify(what)}: letters, digits and . _ + ~ ^ (no dashes)`);
 }

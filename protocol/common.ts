@@ -31,7 +31,6 @@ export const NetworkType = z.enum(['vxlan', 'geneve', 'ipsec']);
 export type NetworkType = z.infer<typeof NetworkType>;
 export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
-export const Uuid = z.string().uuid();
 
 /** Encapsulation overhead per network type (bytes), subtracted from the underlay MTU. */
 export const OVERHEAD: Record<NetworkType, number> = {

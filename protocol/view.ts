@@ -97,7 +97,6 @@ export const NodeView = z.object({
 export type NodeView = z.infer<typeof NodeView>;
 
 export const VIEW_KINDS = ['networks', 'endpoints', 'containers', 'keys'] as const;
-export type ViewKind = (typeof VIEW_KINDS)[number];
 
 /** One delta operation: `value` present → upsert, absent → remove. */
 export const ViewOp = z.discriminatedUnion('kind', [

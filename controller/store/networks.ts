@@ -1,5 +1,6 @@
 import type { Queryable } from './db.js';
 import type { NetworkCreate } from '../../protocol/api.js';
+import { DEFAULT_DOMAIN } from '../../protocol/common.js';
 import { ApiError } from '../errors.js';
 import { infraAddress, macFor } from '../ipam.js';
 import { chooseNode, nodeLoads } from '../scheduler.js';
@@ -84,8 +85,8 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
   const vni = body.vni ?? (await allocateVni(q, op));
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain)
-     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, COALESCE($8, 'freight.internal')) RETURNING id`,
-    [t.id, body.name, body.type, vni, body.cidr, body.gateway ?? null, body.mtu ?? null, body.domain ?? null],
+     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8) RETURNING id`,
+    [t.id, body.name, body.type, vni, body.cidr, body.gateway ?? null, body.mtu ?? null, body.domain ?? DEFAULT_DOMAIN],
   );
   const networkId = rows[0].id;
   const node = chooseNode(await nodeLoads(q, true));

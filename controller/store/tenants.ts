@@ -15,14 +15,6 @@ interface Row {
 }
 const toTenant = (r: Row): Tenant => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at).toISOString() });
 
-/** The tenant named in a URL, as seen by `p`: another tenant's answers 404 like a missing one. */
-export async function resolveTenant(q: Queryable, name: string, p: Principal, op: string): Promise<Tenant> {
-  const { rows } = await q.query<Row>('SELECT id, name, created_at FROM tenants WHERE name = $1', [name]);
-  const t = rows[0];
-  if (!t || (p.kind === 'tenant' && p.tenantId !== t.id)) throw new ApiError('tenant_not_found', `${op}: tenant ${name} not found`);
-  return toTenant(t);
-}
-
 export async function createTenant(q: Queryable, name: string): Promise<Tenant> {
   const { rows } = await q.query<Row>('INSERT INTO tenants (name) VALUES ($1) RETURNING id, name, created_at', [name]);
   return toTenant(rows[0]);

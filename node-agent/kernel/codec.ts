@@ -99,14 +99,6 @@ export function bridgePortInfo(flags: BridgePortFlags): Buffer {
   return toBuf(ifla.formatInfo({ slaveKind: 'bridge', slaveData: toBuf(ifla.formatBridgePort(port)) }));
 }
 
-/** The same flags as an IFLA_PROTINFO attribute with NLA_F_NESTED, for AF_BRIDGE RTM_SETLINK. */
-export function bridgePortProtinfo(flags: BridgePortFlags): Uint8Array[] {
-  const port: nl.ifla.BridgePort = {};
-  if (flags.learning !== undefined) port.learning = flags.learning ? 1 : 0;
-  if (flags.neighSuppress !== undefined) port.neighSuppress = Buffer.from([flags.neighSuppress ? 1 : 0]);
-  return formatAttribute({ type: 12 /* IFLA_PROTINFO */, nested: true, data: [toBuf(ifla.formatBridgePort(port))] });
-}
-
 /** Payload (ifinfomsg + attributes) of a link message. */
 export function linkPayload(data: nl.rt.Link, attrs: LinkAttrs): Uint8Array[] {
   const a = new AttrStream();

@@ -1,6 +1,6 @@
 /** Generic link operations (any kind): dump, lookup, set MTU/master/up, port flags, delete. */
 import {
-  AF_BRIDGE, NLM_F, RTM, bridgePortInfo, ifla, linkPayload, macStr, parseLinkKind, rt,
+  NLM_F, RTM, bridgePortInfo, ifla, linkPayload, macStr, parseLinkKind, rt,
   type BridgePortFlags, type LinkAttrs, type LinkMessage, type NetlinkGateway, type NlMsg, type StreamData, linkInfo,
 } from './netlink.js';
 import { isNetlinkError } from './errors.js';
@@ -117,12 +117,6 @@ export function portFlagsMsg(index: number, name: string, flags: BridgePortFlags
 
 export function delLinkMsg(index: number, name: string, kind = 'link'): NlMsg {
   return { type: RTM.DELLINK, payload: linkPayload({ index }, {}), op: `delete ${kind}`, target: name };
-}
-
-/** AF_BRIDGE link dump: only bridge ports, with IFLA_PROTINFO (learning, neigh_suppress …). */
-export async function dumpBridgePorts(gw: NetlinkGateway): Promise<LinkMessage[]> {
-  const msgs = await gw.dump({ type: RTM.GETLINK, payload: linkPayload({ family: AF_BRIDGE }, {}), op: 'dump', target: 'bridge ports' });
-  return msgs.filter((m) => m.type === RTM.NEWLINK).map((m) => rt.parseLinkMessage(m.data));
 }
 
 export interface VethPeerSpec {

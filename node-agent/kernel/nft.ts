@@ -43,11 +43,6 @@ export function nftList(family: NftFamily, table = NFT_TABLE): NftCommand[] {
   return (JSON.parse(r.stdout) as { nftables: NftCommand[] }).nftables.filter((o) => !('metainfo' in o));
 }
 
-export function nftDelete(family: NftFamily, table = NFT_TABLE): void {
-  if (nftList(family, table).length === 0) return;
-  nftApply([{ delete: { table: { family, name: table } } }], `table ${family} ${table}`);
-}
-
 /** A table as the dataplane models it; rules are identified by their comment. */
 export interface NftRule {
   chain: string;

@@ -4,9 +4,10 @@ import { containerView } from './apply.js';
 import { indexAdd, indexDel, type ClusterState, type ContainerRow, type RepoRow } from './state.js';
 
 /**
- * The image rule shared by the controller and the agent: an image reference with a
- * version (`NAME:VERSION`) is an RPM image from the tenant's repositories; a bare name is
- * a directory image imported on the node. The controller pins the version at create time.
+ * The controller's image rule: an image reference with a version (`NAME:VERSION`) is an RPM
+ * image from the tenant's repositories; a bare name is a directory image imported on the
+ * node. The controller pins the version at create time. The agent does not re-derive it:
+ * a view container with `imageSource` is an RPM image, one without is a directory image.
  */
 export const isRpmImage = (image: string): boolean => image.includes(':');
 

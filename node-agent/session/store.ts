@@ -12,8 +12,14 @@ export async function loadView(stateDir: string): Promise<NodeView | undefined> 
   } catch {
     return undefined;
   }
-  const parsed = NodeView.safeParse(JSON.parse(text));
-  // a file that does not parse is treated as absent: the controller sends a snapshot
+  // a file that does not parse (torn JSON or an old shape) is treated as absent: the controller sends a snapshot
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+  const parsed = NodeView.safeParse(json);
   return parsed.success ? parsed.data : undefined;
 }
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { reverseName } from '../protocol/addr.js';
 import { writeConfigAtomic } from '../infra-container/config.js';
-import { sampleConfig } from '../infra-container/testing.js';
+import { sampleConfig } from '../test/support/infra-config.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);

@@ -8,8 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startInfra, type Infra } from './app.js';
 import { loadConfig, writeConfigAtomic } from './config.js';
 import { TYPE } from './dns/constants.js';
-import { encodeQuery, parseMessage, type Message } from './dns/message.js';
-import { sampleConfig } from './testing.js';
+import { encodeQuery, parseMessage, type Message } from '../test/support/dns-message.js';
+import { sampleConfig } from '../test/support/infra-config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fr-infra-app-'));
 const log = pino({ level: 'silent' });

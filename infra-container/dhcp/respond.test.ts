@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { sampleConfig } from '../testing.js';
+import { sampleConfig } from '../../test/support/infra-config.js';
 import { buildDhcpIndex } from './bindings.js';
 import { BROADCAST_FLAG, parseDhcp } from './codec.js';
 import { decodeDomainSearch, MSG, OPT } from './options.js';
 import { respond } from './respond.js';
-import { clientMessage, opt50, opt54 } from './testing.js';
+import { clientMessage, opt50, opt54 } from '../../test/support/dhcp-client.js';
 
 const index = buildDhcpIndex(sampleConfig());
 const WEB = '02:00:00:00:00:10';

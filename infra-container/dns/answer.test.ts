@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
-import { sampleConfig } from '../testing.js';
+import { sampleConfig } from '../../test/support/infra-config.js';
 import { answer } from './answer.js';
 import { FLAG, RCODE, TYPE } from './constants.js';
-import { encodeQuery, parseMessage, rdataName, type Message } from './message.js';
+import { encodeQuery, parseMessage, rdataName, type Message } from '../../test/support/dns-message.js';
 import { parseQuery } from './query.js';
 import { buildZone } from './zone.js';
 

@@ -1,10 +1,10 @@
 import dgram from 'node:dgram';
 import { afterAll, describe, expect, it } from 'vitest';
 import { Counters } from '../metrics.js';
-import { sampleConfig } from '../testing.js';
+import { sampleConfig } from '../../test/support/infra-config.js';
 import { RCODE, TYPE } from './constants.js';
 import { ForwardGate, handleDns } from './handle.js';
-import { encodeQuery } from './message.js';
+import { encodeQuery } from '../../test/support/dns-message.js';
 import { buildZone } from './zone.js';
 
 // an upstream that never answers: every forward holds its socket until the timeout

@@ -2,9 +2,9 @@ import net from 'node:net';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { Counters } from '../metrics.js';
-import { sampleConfig } from '../testing.js';
+import { sampleConfig } from '../../test/support/infra-config.js';
 import { TYPE } from './constants.js';
-import { encodeQuery } from './message.js';
+import { encodeQuery } from '../../test/support/dns-message.js';
 import { startDnsServer } from './server.js';
 import { buildZone } from './zone.js';
 

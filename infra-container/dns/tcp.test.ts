@@ -13,9 +13,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeConfigAtomic } from '../config.js';
-import { sampleConfig } from '../testing.js';
+import { sampleConfig } from '../../test/support/infra-config.js';
 import { TYPE } from './constants.js';
-import { encodeQuery, parseMessage } from './message.js';
+import { encodeQuery, parseMessage } from '../../test/support/dns-message.js';
 
 /** The bound this test holds the server to: RSS growth during the attack. */
 const RSS_BOUND_MB = 64;

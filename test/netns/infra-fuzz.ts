@@ -4,8 +4,8 @@
  *   tsx test/netns/infra-fuzz.ts SERVER_IP COUNT SEED
  */
 import dgram from 'node:dgram';
-import { encodeQuery } from '../../infra-container/dns/message.js';
-import { clientMessage, opt50, opt54 } from '../../infra-container/dhcp/testing.js';
+import { encodeQuery } from '../support/dns-message.js';
+import { clientMessage, opt50, opt54 } from '../support/dhcp-client.js';
 
 const [server, countArg, seedArg] = process.argv.slice(2);
 const count = Number(countArg);

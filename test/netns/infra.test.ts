@@ -5,7 +5,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { InfraConfig } from '../../protocol/infra-config.js';
 import { writeConfigAtomic } from '../../infra-container/config.js';
-import { sampleConfig } from '../../infra-container/testing.js';
+import { sampleConfig } from '../support/infra-config.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 
 /**

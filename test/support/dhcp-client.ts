@@ -1,5 +1,5 @@
-import { encodeDhcp, type DhcpPacket } from './codec.js';
-import { ipv4, OPT, u8, type OptionList } from './options.js';
+import { encodeDhcp, type DhcpPacket } from '../../infra-container/dhcp/codec.js';
+import { ipv4, OPT, u8, type OptionList } from '../../infra-container/dhcp/options.js';
 
 /** Builds a client message (unit tests, fuzzing, bench warm-up). */
 export function clientMessage(type: number, mac: string, over: Partial<Omit<DhcpPacket, 'options'>> = {}, extra: OptionList = []): Buffer {

@@ -1,8 +1,8 @@
-import { InfraError } from '../errors.js';
-import { HEADER_LEN } from './constants.js';
-import { decodeName, encodeName } from './name.js';
+import { InfraError } from '../../infra-container/errors.js';
+import { HEADER_LEN } from '../../infra-container/dns/constants.js';
+import { decodeName, encodeName } from '../../infra-container/dns/name.js';
 
-/** Full message decoder/encoder for tests, tools and the forwarder (not the hot path). */
+/** Full DNS message decoder/encoder for the tests and the fuzzer (the server's hot path is query.ts/answer.ts). */
 export interface Rr {
   name: string;
   type: number;

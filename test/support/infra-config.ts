@@ -1,4 +1,4 @@
-import type { InfraConfig } from '../protocol/infra-config.js';
+import type { InfraConfig } from '../../protocol/infra-config.js';
 
 /** A small valid config for unit tests and benches (tenant CIDR only used inside namespaces). */
 export function sampleConfig(over: Partial<InfraConfig> = {}): InfraConfig {

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeView } from '../../protocol/view.js';
 import { desiredState } from './desired.js';
+import { encode } from './executor.js';
 import { plan } from './planner.js';
 import { emptyState, type KernelState, type NodeFacts } from './types.js';
 
@@ -38,6 +39,15 @@ describe('desiredState', () => {
       'frx-100|self|02:00:00:00:00:01|198.18.0.2',
     ]);
     expect([...d.neigh.keys()]).toEqual(['frb-100|10.0.0.5']);
+  });
+
+  it('creates a bridge with the fixed MAC of the VNI it is given (the name is not parsed)', () => {
+    const d = desiredState(view(), facts);
+    d.links.set('frb-100', { ...d.links.get('frb-100')!, name: 'frb-renamed' });
+    const op = plan(d, emptyState()).find((o) => o.kind === 'link.create' && o.link.kind === 'bridge')!;
+    const msg = encode(op, () => 1);
+    const bytes = Buffer.concat(Array.isArray(msg.payload) ? msg.payload : [msg.payload]);
+    expect(bytes.includes(Buffer.from([0x02, 0xfb, 0, 0, 100, 0]))).toBe(true);
   });
 
   it('turns a network type the kernel lacks into a network error and keeps the rest', () => {

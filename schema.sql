@@ -204,7 +204,7 @@ CREATE OR REPLACE FUNCTION record_change(kind text, obj uuid, op text, tenant uu
 RETURNS void LANGUAGE plpgsql SECURITY INVOKER AS $$
 DECLARE rev pg_catalog.int8;
 BEGIN
-  PERFORM pg_catalog.pg_advisory_xact_lock(7405517::pg_catalog.int8);
+  PERFORM pg_catalog.pg_advisory_xact_lock(7405517::pg_catalog.int8); -- LOCKS.CHANGE_LOG in controller/store/locks.ts
   INSERT INTO public.change_log (kind, object_id, op, tenant_id, network_id, node_ids)
   VALUES (kind, obj, pg_catalog.lower(op), tenant, net, pg_catalog.array_remove(nodes, NULL::pg_catalog.uuid))
   RETURNING revision INTO rev;

@@ -1,6 +1,7 @@
 import { createHash, randomBytes } from 'node:crypto';
 import type { Db, Queryable } from './store/db.js';
 import { ApiError } from './errors.js';
+import { LOCKS, xactLock } from './store/locks.js';
 
 export type Principal =
   | { kind: 'admin'; tokenId: string }
@@ -8,6 +9,11 @@ export type Principal =
   | { kind: 'node'; tokenId: string; nodeName: string };
 
 export const hashToken = (secret: string) => createHash('sha256').update(secret).digest('hex');
+
+/** The secret of an `Authorization: Bearer <secret>` header (the one parser of the API and the agent stream). */
+export function bearerSecret(header: string | undefined): string | undefined {
+  return /^Bearer\s+(\S{1,512})\s*$/i.exec(header ?? '')?.[1];
+}
 
 /** A new secret: `frt_` + 32 random bytes, base64url. */
 export const generateToken = (bytes: Buffer = randomBytes(32)) => `frt_${bytes.toString('base64url')}`;
@@ -32,8 +38,8 @@ export async function authenticateFor(
   header: string | undefined,
   tenantName: string | undefined,
 ): Promise<{ principal: Principal; tenant: ScopedTenant | null }> {
-  const m = /^Bearer\s+(\S{1,512})\s*$/i.exec(header ?? '');
-  if (!m) throw new ApiError('unauthenticated', 'authenticate: missing or malformed bearer token');
+  const secret = bearerSecret(header);
+  if (secret === undefined) throw new ApiError('unauthenticated', 'authenticate: missing or malformed bearer token');
   const { rows } = await db.query<{
     id: string;
     kind: string;
@@ -46,7 +52,7 @@ export async function authenticateFor(
     `SELECT k.id, k.kind, k.tenant_id, k.node_name, t.id AS t_id, t.name AS t_name, t.created_at AS t_created
        FROM tokens k LEFT JOIN tenants t ON t.name = $2
       WHERE k.hash = $1 AND k.revoked_at IS NULL`,
-    [hashToken(m[1]), tenantName ?? null],
+    [hashToken(secret), tenantName ?? null],
   );
   const t = rows[0];
   if (!t) throw new ApiError('unauthenticated', 'authenticate: unknown or revoked token');
@@ -70,7 +76,7 @@ export function requireAdmin(p: Principal, op: string): void {
  */
 export async function ensureAdminToken(db: Db, envToken: string | undefined, gen: () => string = generateToken): Promise<string | null> {
   return db.tx(async (q) => {
-    await q.query('SELECT pg_advisory_xact_lock(7405519)'); // replicas starting together
+    await q.query(xactLock(LOCKS.BOOTSTRAP)); // replicas starting together
     const { rows } = await q.query("SELECT 1 FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL LIMIT 1");
     if (rows.length > 0) return null;
     const secret = envToken && envToken.length > 0 ? envToken : gen();

@@ -9,6 +9,7 @@ import path from 'node:path';
 import type { Db, Queryable } from './store/db.js';
 import { generateToken, hashToken } from './auth.js';
 import { readSecret, writeSecret } from './secrets/files.js';
+import { LOCKS, xactLock } from './store/locks.js';
 
 export const MIN_ADMIN_TOKEN = 32;
 export const adminTokenFile = (stateDir: string) => path.join(stateDir, 'admin-token');
@@ -44,7 +45,7 @@ export async function bootstrapAdmin(db: Db, o: { stateDir: string; envToken?: s
   checkEnvToken(o.envToken);
   const file = adminTokenFile(o.stateDir);
   return db.tx(async (q) => {
-    await q.query('SELECT pg_advisory_xact_lock(7405519)'); // replicas starting together
+    await q.query(xactLock(LOCKS.BOOTSTRAP)); // replicas starting together
     const { rows } = await q.query<{ live: string; total: string }>(
       "SELECT count(*) FILTER (WHERE revoked_at IS NULL)::text AS live, count(*)::text AS total FROM tokens WHERE kind = 'admin'",
     );

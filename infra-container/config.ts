@@ -1,6 +1,6 @@
-import { open, readFile, rename, unlink } from 'node:fs/promises';
-import path from 'node:path';
-import { InfraConfig } from '../protocol/infra-config.js';
+import { readFile } from 'node:fs/promises';
+import { InfraConfig, infraConfigText } from '../protocol/infra-config.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { InfraError } from './errors.js';
 
 /** Reads and validates the config file; a bad file throws CONFIG_READ or CONFIG_INVALID. */
@@ -29,31 +29,7 @@ export function parseConfig(text: string, file = '<text>'): InfraConfig {
   return r.data;
 }
 
-/**
- * Writes the config so a reader never sees a partial file: temp file in the
- * same directory, fsync, rename over the target, fsync the directory.
- */
+/** Writes the config atomically (file and directory fsync'd); validates it first. */
 export async function writeConfigAtomic(file: string, config: InfraConfig): Promise<void> {
-  const text = JSON.stringify(InfraConfig.parse(config), null, 2) + '\n';
-  const dir = path.dirname(file);
-  const tmp = path.join(dir, `.${path.basename(file)}.${process.pid}.${Date.now()}.tmp`);
-  const fh = await open(tmp, 'w', 0o644);
-  try {
-    await fh.writeFile(text);
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  try {
-    await rename(tmp, file);
-  } catch (e) {
-    await unlink(tmp).catch(() => undefined);
-    throw e;
-  }
-  const d = await open(dir, 'r');
-  try {
-    await d.sync();
-  } finally {
-    await d.close();
-  }
+  await writeFileAtomic(file, infraConfigText(config), 0o644);
 }

@@ -1,8 +1,8 @@
 import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
-import type { InfraConfig } from '../protocol/infra-config.js';
+import { infraConfigText, type InfraConfig } from '../protocol/infra-config.js';
 import type { NodeView } from '../protocol/view.js';
-import { writeConfigAtomic } from '../infra-container/config.js';
+import { writeFileAtomic } from '../lib/atomic-write.js';
 import { buildInfraConfig } from './infra-config.js';
 import { containerPaths } from './runtime/paths.js';
 
@@ -29,7 +29,7 @@ export class InfraFiles {
       if (this.written.get(c.id) === key) continue;
       const dir = containerPaths(this.stateDir, c.id).config;
       await mkdir(dir, { recursive: true });
-      await writeConfigAtomic(path.join(dir, 'infra.json'), cfg);
+      await writeFileAtomic(path.join(dir, 'infra.json'), infraConfigText(cfg), 0o644);
       this.written.set(c.id, key);
       changed.push(c.id);
     }

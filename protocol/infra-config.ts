@@ -21,3 +21,6 @@ export const InfraConfig = z.object({
   upstreams: z.array(z.string()).default([]),
 });
 export type InfraConfig = z.infer<typeof InfraConfig>;
+
+/** The file's text (validated first): what the agent writes and the infra container reads. */
+export const infraConfigText = (config: InfraConfig): string => JSON.stringify(InfraConfig.parse(config), null, 2) + '\n';

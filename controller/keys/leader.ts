@@ -1,8 +1,9 @@
 import pg from 'pg';
 import { DB_TIMEOUTS, pgClientConfig } from '../store/db.js';
+import { LOCKS } from '../store/locks.js';
 
 /** Session advisory lock held by the replica that runs the key manager. */
-export const KEY_MANAGER_LOCK = 7405521;
+export const KEY_MANAGER_LOCK = LOCKS.KEY_MANAGER;
 
 /** Leadership: `acquire()` tries once; `held()` says whether this process still holds it. */
 export interface Leadership {

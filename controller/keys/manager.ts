@@ -5,6 +5,7 @@ import { advisoryLeader, soleLeader, type Leadership } from './leader.js';
 import type { Random } from './material.js';
 import { plan, type KeyAction } from './plan.js';
 import { applyAction, loadPlanInput } from './store.js';
+import { Serial } from '../../lib/serial.js';
 
 export interface KeyManagerOptions {
   db: Db;
@@ -50,7 +51,7 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
   let closed = false;
   let timer: NodeJS.Timeout | undefined;
   let wakeAt = Infinity;
-  let running: Promise<unknown> = Promise.resolve();
+  const serial = new Serial();
 
   const once = async (): Promise<{ actions: KeyAction[]; next: number }> => {
     if (!(await leader.acquire())) return { actions: [], next: standbyMs };
@@ -67,7 +68,7 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
   };
 
   const pass = (): Promise<KeyAction[]> => {
-    const r = running.then(async () => {
+    return serial.run(async () => {
       if (closed) return [];
       try {
         const { actions, next } = await once();
@@ -79,8 +80,6 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
         return [];
       }
     });
-    running = r.catch(() => {});
-    return r;
   };
 
   function schedule(ms: number): void {
@@ -108,7 +107,7 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
       closed = true;
       clearTimeout(timer);
       for (const u of unlisten) await u().catch(() => {});
-      await running;
+      await serial.idle();
       await leader.release();
     },
   };

@@ -1,12 +1,12 @@
-import { createHash } from 'node:crypto';
 import type { Queryable } from '../store/db.js';
+import { bearerSecret, hashToken } from '../auth.js';
 
 export interface StreamToken { node: string; tokenId: string; hash: string }
 
 /** The bearer secret's sha256 hex (as the tokens table stores it), or undefined without a bearer. */
 export function bearerHash(authorization: string | undefined): string | undefined {
-  const m = /^Bearer\s+(\S+)$/i.exec(authorization ?? '');
-  return m ? createHash('sha256').update(m[1]).digest('hex') : undefined;
+  const secret = bearerSecret(authorization);
+  return secret === undefined ? undefined : hashToken(secret);
 }
 
 /**

@@ -16,7 +16,7 @@ import { validTokens, type StreamToken } from './auth.js';
 import { flushNodes, helloNode, markSilentNodes, pruneChangeLog, saveStatus, type NodeMark } from './nodes.js';
 import type { ResolvedOptions } from './options.js';
 import { isRevoked, revokedIn } from './revoke.js';
-import { Serial } from './serial.js';
+import { Serial } from '../../lib/serial.js';
 import { AgentConn } from './session.js';
 
 type Hello = Extract<AgentMessage, { type: 'hello' }>;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import pg from 'pg';
 import { preparePgliteDir, releasePgliteDir, tightenPgliteDir } from './pglite-dir.js';
+import { LOCKS, xactLock } from './locks.js';
 
 /** What every store function needs: a query. Inside a transaction it is the transaction. */
 export interface Queryable {
@@ -36,7 +37,7 @@ export async function migrate(db: Db): Promise<number> {
   const sql = await readSchema();
   await db.tx(async (q) => {
     // serialise concurrent migrations of several replicas
-    await q.query('SELECT pg_advisory_xact_lock(7405518)');
+    await q.query(xactLock(LOCKS.MIGRATE));
     // index builds and backfills may take longer than an API statement may
     await q.query('SET LOCAL statement_timeout = 0');
     await q.script(sql);

@@ -7,6 +7,7 @@ import { chooseNode, nodeLoads } from '../scheduler.js';
 import { allocateVni, insertEndpoint } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
+import { LOCKS, xactLock } from './locks.js';
 
 export interface Network {
   id: string;
@@ -81,7 +82,7 @@ export async function listNetworks(q: Queryable, t: Tenant, limit: number, after
 export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate, op: string): Promise<Network> {
   // VNI choice, one at a time, also for an admin's chosen VNI: an allocated one then never
   // collides, and a tenant never hears of another network's VNI
-  await q.query('SELECT pg_advisory_xact_lock(7405520)');
+  await q.query(xactLock(LOCKS.VNI));
   const vni = body.vni ?? (await allocateVni(q, op));
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain)

@@ -15,6 +15,7 @@ import { describeOp } from './ops.js';
 import { plan } from './planner.js';
 import { orientSas, readActual, readNft } from './reader.js';
 import type { NetworkError, NodeFacts } from './types.js';
+import { Serial } from '../../lib/serial.js';
 
 export interface DataplaneOptions {
   node: string;
@@ -43,7 +44,7 @@ export class Dataplane {
   private view?: NodeView;
   private readonly attachments = new Map<string, string>();
   private readonly metricsState: DataplaneMetrics = emptyMetrics();
-  private chain: Promise<unknown> = Promise.resolve();
+  private readonly queue = new Serial();
   private auditTimer?: NodeJS.Timeout;
   private eventTimer?: NodeJS.Timeout;
   private stopped = false;
@@ -120,9 +121,7 @@ export class Dataplane {
   }
 
   private serial<T>(fn: () => Promise<T>): Promise<T> {
-    const p = this.chain.then(fn, fn);
-    this.chain = p.catch(() => undefined);
-    return p;
+    return this.queue.run(fn);
   }
 
   private async reconcile(why: string): Promise<ApplyResult> {

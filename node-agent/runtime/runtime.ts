@@ -13,6 +13,7 @@ import { containerPaths } from './paths.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
 import { listStates, toStatus, writeState, type ContainerState } from './state.js';
 import { adoptable, strayNspawn, terminate } from './supervise.js';
+import { Serial } from '../../lib/serial.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -40,7 +41,7 @@ export class ContainerRuntime {
   private readonly states = new Map<string, ContainerState>();
   private readonly reported = new Map<string, string>();
   private desired: DesiredContainers | null = null;
-  private chain: Promise<void> = Promise.resolve();
+  private readonly queue = new Serial();
   private poller: NodeJS.Timeout | null = null;
   private waker: NodeJS.Timeout | null = null;
   private readonly ctx: ExecContext;
@@ -112,14 +113,14 @@ export class ContainerRuntime {
   async close(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
     if (this.waker) clearTimeout(this.waker);
-    await this.chain;
+    await this.queue.idle();
     if (this.ownGw) this.ctx.gw.close();
   }
 
   /** One operation at a time: the planner always sees settled state. */
   private serial(fn: () => Promise<void>): Promise<void> {
-    const next = this.chain.then(fn, fn);
-    this.chain = next.catch((e) => this.ctx.log.error({ err: errorMessage(e) }, 'runtime step failed'));
+    const next = this.queue.run(fn);
+    next.catch((e) => this.ctx.log.error({ err: errorMessage(e) }, 'runtime step failed'));
     return next;
   }
 

@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile, rename, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { z } from 'zod';
 import type { ContainerStatus } from '../../protocol/stream.js';
 import { RuntimeError, errorMessage } from './errors.js';
@@ -51,8 +52,7 @@ export function freshState(spec: ContainerSpec): ContainerState {
 export async function writeState(stateDir: string, st: ContainerState): Promise<void> {
   const p = containerPaths(stateDir, st.spec.id);
   await mkdir(p.dir, { recursive: true });
-  await writeFile(`${p.state}.tmp`, JSON.stringify(st, null, 1));
-  await rename(`${p.state}.tmp`, p.state); // atomic: a crash never leaves half a state file
+  await writeFileAtomic(p.state, JSON.stringify(st, null, 1)); // a crash never leaves half a state file
 }
 
 export async function readState(stateDir: string, id: string): Promise<ContainerState | null> {

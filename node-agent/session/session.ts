@@ -7,6 +7,7 @@ import {
 import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
 import { loadView, saveView } from './store.js';
+import { Serial } from '../../lib/serial.js';
 
 export interface AgentSessionOptions {
   /** wss://host:port/v1/agent/stream (ws:// only with allowPlaintext) */
@@ -54,7 +55,7 @@ export class AgentSession {
   /** Incremented per connection: messages of an older connection are dropped. */
   private gen = 0;
   private attempt = 0;
-  private queue: Promise<void> = Promise.resolve();
+  private readonly inbound = new Serial();
   private lastHeard = 0;
   private beat?: NodeJS.Timeout;
   private reconnectTimer?: NodeJS.Timeout;
@@ -109,7 +110,7 @@ export class AgentSession {
     clearInterval(this.beat);
     clearTimeout(this.reconnectTimer);
     this.ws?.terminate();
-    await this.queue;
+    await this.inbound.idle();
   }
 
   /** Reports container states and per-network errors; false when not connected (report again later). */
@@ -148,13 +149,14 @@ export class AgentSession {
       this.queuedPeak = Math.max(this.queuedPeak, waiting);
       if (waiting > this.maxQueued) return this.overflow(gen, waiting);
       this.inQueue++;
-      this.queue = this.queue
-        .then(() => {
-          waiting -= size;
-          return this.handle(gen, text);
-        })
-        .catch((err) => this.resync(gen, `handle: ${String(err)}`))
-        .finally(() => void this.inQueue--);
+      void this.inbound.run(() =>
+        Promise.resolve()
+          .then(() => {
+            waiting -= size;
+            return this.handle(gen, text);
+          })
+          .catch((err) => this.resync(gen, `handle: ${String(err)}`))
+          .finally(() => void this.inQueue--));
     });
     // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
     ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err: String(err) }, 'stream error'));

@@ -1,4 +1,5 @@
-import { mkdir, open, readFile, rename } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 import path from 'node:path';
 import { NodeView } from '../../protocol/view.js';
 
@@ -23,18 +24,9 @@ export async function loadView(stateDir: string): Promise<NodeView | undefined> 
   return parsed.success ? parsed.data : undefined;
 }
 
-/** Write to a temporary file, fsync, rename: a crash leaves the old or the new view, never half. */
+/** Atomic (file and directory fsync'd): a crash leaves the old or the new view, never half. */
 export async function saveView(stateDir: string, view: NodeView): Promise<void> {
   // the view holds ipsec keys: 0600 file in a state directory created 0700
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  const file = path.join(stateDir, VIEW_FILE);
-  const tmp = `${file}.${process.pid}.tmp`;
-  const fh = await open(tmp, 'w', 0o600);
-  try {
-    await fh.writeFile(JSON.stringify(view));
-    await fh.sync();
-  } finally {
-    await fh.close();
-  }
-  await rename(tmp, file);
+  await writeFileAtomic(path.join(stateDir, VIEW_FILE), JSON.stringify(view), 0o600);
 }

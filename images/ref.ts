@@ -1,7 +1,8 @@
+import { NAME_RE } from '../protocol/common.js';
 import { ImageError } from './errors.js';
 
 /** Image names follow the project's names (DNS labels); versions are rpm versions without dashes. */
-export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
+export { NAME_RE };
 export const VERSION_RE = /^[A-Za-z0-9][A-Za-z0-9._+~^]{0,63}$/;
 
 /** The rpm package of an image, and the capability it provides (derivatives require it). */

@@ -2,6 +2,10 @@ import { z } from 'zod';
 import { Ipv4 } from './common.js';
 import { NodeView, ViewOp } from './view.js';
 
+/** A network this node cannot carry, and why (the agent's dataplane reports it in its status). */
+export const NetworkError = z.object({ network: z.string(), message: z.string().max(2000) });
+export type NetworkError = z.infer<typeof NetworkError>;
+
 /** Kernel capabilities the agent probes at start and reports. */
 export const Capabilities = z.object({
   vxlan: z.boolean(),
@@ -40,7 +44,7 @@ export const AgentMessage = z.discriminatedUnion('type', [
   z.object({
     type: z.literal('status'),
     containers: z.array(ContainerStatus).max(10_000).default([]),
-    networkErrors: z.array(z.object({ network: z.string(), message: z.string().max(2000) })).max(10_000).default([]),
+    networkErrors: z.array(NetworkError).max(10_000).default([]),
   }),
   z.object({ type: z.literal('logs'), requestId: z.string(), text: z.string(), error: z.string().optional() }),
 ]);

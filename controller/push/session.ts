@@ -1,5 +1,5 @@
 import type { WebSocket } from 'ws';
-import type { ControllerMessage } from '../../protocol/stream.js';
+import type { ControllerMessage, NetworkError } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { PushError } from './errors.js';
 
@@ -36,7 +36,7 @@ export class AgentConn {
   snapshotBytes = 0;
   /** [revision, time] sent and not yet acknowledged, oldest first (the ack timeout). */
   private unacked: Array<[number, number]> = [];
-  networkErrors: Array<{ network: string; message: string }> = [];
+  networkErrors: NetworkError[] = [];
   readonly logs = new Map<string, PendingLogs>();
 
   constructor(

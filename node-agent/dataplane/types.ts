@@ -76,10 +76,8 @@ export interface KernelState {
   nft: Map<NftFamily, NftTable>;
 }
 
-export interface NetworkError {
-  network: string;
-  message: string;
-}
+export type { NetworkError } from '../../protocol/stream.js';
+import type { NetworkError } from '../../protocol/stream.js';
 
 export interface DesiredState extends KernelState {
   networkErrors: NetworkError[];

@@ -2,7 +2,7 @@ import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import {
   ControllerMessage, HEARTBEAT_MS, MISSED_HEARTBEATS,
-  type AgentMessage, type Capabilities, type ContainerStatus,
+  type AgentMessage, type Capabilities, type ContainerStatus, type NetworkError,
 } from '../../protocol/stream.js';
 import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
@@ -42,7 +42,6 @@ export interface AgentSessionOptions {
 
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-type NetworkError = { network: string; message: string };
 
 /**
  * The agent's stream to the controller: hello with the last applied revision,

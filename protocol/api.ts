@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cidr4, Domain, Ipv4, Name, NetworkType, RestartPolicy } from './common.js';
+import { Cidr4, Domain, Ipv4, Name, NAME_RE, NetworkType, RestartPolicy } from './common.js';
 
 /** REST request bodies. Every create route validates with one of these. */
 export const TenantCreate = z.object({ name: Name }).strict();
@@ -56,3 +56,15 @@ export type TokenCreate = z.infer<typeof TokenCreate>;
 /** The error body every non-2xx answer carries. */
 export const ApiError = z.object({ code: z.string(), message: z.string(), path: z.string().optional() });
 export type ApiError = z.infer<typeof ApiError>;
+
+/** REST body of `POST /v1/tenants/:tenant/image-repositories`. */
+export const ImageRepoCreate = z
+  .object({
+    name: z.string().regex(NAME_RE),
+    url: z.string().max(2048).url().regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
+    publicKey: z.string().max(65_536).includes('-----BEGIN PGP PUBLIC KEY BLOCK-----', { message: 'an ASCII-armoured OpenPGP public key' }),
+    /** Admin only: let this repository be fetched over plain http (no TLS: anyone on the path can replay or alter metadata). */
+    allowHttp: z.boolean().optional(),
+  })
+  .strict();
+export type ImageRepoCreate = z.infer<typeof ImageRepoCreate>;

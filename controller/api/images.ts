@@ -1,5 +1,6 @@
 import { ContainerUpgrade } from '../../protocol/api.js';
-import { addImageRepo, countImageReposLocked, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
+import { addImageRepo, countImageReposLocked, listImageRepos, removeImageRepo } from '../images/repos-store.js';
+import { ImageRepoCreate } from '../../protocol/api.js';
 import type { Principal } from '../auth.js';
 import type { Queryable } from '../store/db.js';
 import { outdated } from '../../images/resolve.js';

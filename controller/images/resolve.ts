@@ -3,7 +3,7 @@ import { ImageError, isImageError } from '../../images/errors.js';
 import { parseImageRef, type ImageRef } from '../../images/ref.js';
 import { DEFAULT_LIMITS, readRepo, type IndexedImage, type RepoLimits } from '../../images/repo-client.js';
 import { newestOf, resolveImage } from '../../images/resolve.js';
-import { listImageRepos, recordRepoRevision, type ImageRepo } from '../../images/repos-store.js';
+import { listImageRepos, recordRepoRevision, type ImageRepo } from './repos-store.js';
 import { parseCidr } from '../../images/net-policy.js';
 import type { Queryable } from '../store/db.js';
 import { ApiError, type ErrorCode } from '../errors.js';

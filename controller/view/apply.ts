@@ -1,5 +1,5 @@
 import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
-import { imageSourceFor, setRepo } from './repos.js';
+import { imageSourceFor, isRpmImage } from './repos.js';
 import {
   indexAdd, indexDel,
   type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow,
@@ -176,4 +176,24 @@ export function setKey(state: ClusterState, id: string, row: KeyRow | null, fx: 
     indexAdd(state.keysByNode, row.nodeB, id);
   } else state.keys.delete(id);
   fx.keys.add(id);
+}
+
+/**
+ * A repository changed: the view items of the tenant's RPM containers are rebuilt (only
+ * nodes hosting them receive them). Repositories change rarely; one pass over the
+ * containers is cheaper than keeping a per-tenant index up to date on every container write.
+ */
+export function setRepo(state: ClusterState, id: string, row: RepoRow | null, fx: Effects): void {
+  const old = state.repos.get(id);
+  indexDel(state.reposByTenant, old?.tenantId, id);
+  if (row) {
+    state.repos.set(id, row);
+    indexAdd(state.reposByTenant, row.tenantId, id);
+  } else state.repos.delete(id);
+  const tenants = new Set([old?.tenantId, row?.tenantId].filter((t): t is string => t !== undefined));
+  for (const [ctId, c] of state.containers) {
+    if (!tenants.has(c.tenantId) || !isRpmImage(c.image)) continue;
+    state.viewContainers.set(ctId, containerView(state, c));
+    fx.containers.add(ctId);
+  }
 }

@@ -1,7 +1,5 @@
 import type { ImageSource } from '../../protocol/view.js';
-import type { Effects } from './apply.js';
-import { containerView } from './apply.js';
-import { indexAdd, indexDel, type ClusterState, type ContainerRow, type RepoRow } from './state.js';
+import type { ClusterState, ContainerRow, RepoRow } from './state.js';
 
 /**
  * The controller's image rule: an image reference with a version (`NAME:VERSION`) is an RPM
@@ -20,24 +18,4 @@ export function imageSourceFor(state: ClusterState, c: ContainerRow): ImageSourc
     .sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0))
     .map((r) => ({ name: r.name, url: r.url, publicKey: r.publicKey }));
   return { repos };
-}
-
-/**
- * A repository changed: the view items of the tenant's RPM containers are rebuilt (only
- * nodes hosting them receive them). Repositories change rarely; one pass over the
- * containers is cheaper than keeping a per-tenant index up to date on every container write.
- */
-export function setRepo(state: ClusterState, id: string, row: RepoRow | null, fx: Effects): void {
-  const old = state.repos.get(id);
-  indexDel(state.reposByTenant, old?.tenantId, id);
-  if (row) {
-    state.repos.set(id, row);
-    indexAdd(state.reposByTenant, row.tenantId, id);
-  } else state.repos.delete(id);
-  const tenants = new Set([old?.tenantId, row?.tenantId].filter((t): t is string => t !== undefined));
-  for (const [ctId, c] of state.containers) {
-    if (!tenants.has(c.tenantId) || !isRpmImage(c.image)) continue;
-    state.viewContainers.set(ctId, containerView(state, c));
-    fx.containers.add(ctId);
-  }
 }

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { migrate, openDb, sqlState, type Db } from '../../controller/store/db.js';
-import { addImageRepo, ImageRepoCreate, listImageRepos, removeImageRepo } from '../../images/repos-store.js';
+import { addImageRepo, listImageRepos, removeImageRepo } from '../../controller/images/repos-store.js';
+import { ImageRepoCreate } from '../../protocol/api.js';
 import { freshDatabase } from '../support/pg.js';
 
 const KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nmQENBGV...\n-----END PGP PUBLIC KEY BLOCK-----\n';

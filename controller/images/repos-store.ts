@@ -1,20 +1,9 @@
-import { z } from 'zod';
-import type { Queryable } from '../controller/store/db.js';
-import { ImageError } from './errors.js';
-import type { TenantRepo } from './pull.js';
-import type { RepoRevision } from './repo-client.js';
+import type { ImageRepoCreate } from '../../protocol/api.js';
+import type { Queryable } from '../store/db.js';
+import { ImageError } from '../../images/errors.js';
+import type { TenantRepo } from '../../images/pull.js';
+import type { RepoRevision } from '../../images/repo-client.js';
 
-/** REST body of `POST /v1/tenants/:tenant/image-repositories`. */
-export const ImageRepoCreate = z
-  .object({
-    name: z.string().regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/),
-    url: z.string().max(2048).url().regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
-    publicKey: z.string().max(65_536).includes('-----BEGIN PGP PUBLIC KEY BLOCK-----', { message: 'an ASCII-armoured OpenPGP public key' }),
-    /** Admin only: let this repository be fetched over plain http (no TLS: anyone on the path can replay or alter metadata). */
-    allowHttp: z.boolean().optional(),
-  })
-  .strict();
-export type ImageRepoCreate = z.infer<typeof ImageRepoCreate>;
 
 export interface ImageRepo extends TenantRepo {
   id: string;

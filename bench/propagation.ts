@@ -212,7 +212,8 @@ async function run(replicas: number, n: number, samples: number, burst: number):
     const res: Result = { replicas, n, p50: pct(lat, 50), p99: pct(lat, 99), bytesPerEpAgent: b.bytes / (samples * n) };
     if (burst > 0) Object.assign(res, await runBurst(cl, agents, k, burst));
     const hubs = ctl.hubs;
-    const metric = (name: string) => hubs.reduce((a, h) => a + Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(h.metrics())?.[1] ?? 0), 0);
+    const texts = await Promise.all(hubs.map((h) => h.metrics()));
+    const metric = (name: string) => texts.reduce((a, t) => a + Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(t)?.[1] ?? 0), 0);
     res.fanoutMs = (metric('freight_push_fanout_seconds_total') * 1000) / Math.max(1, metric('freight_push_batches_total'));
     return res;
   } finally {

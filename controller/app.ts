@@ -5,6 +5,7 @@ import type { Sealer } from './secrets/sealer.js';
 import { registerPush, type PushHub, type PushOptions } from './push/index.js';
 import { ApiError, toApiError } from './errors.js';
 import { createHttpMetrics } from './metrics.js';
+import { CONTENT_TYPE, Registry } from '../lib/metrics.js';
 import { schedulePending } from './scheduler.js';
 import { createBatcher } from './store/batch.js';
 import { openApiDocument } from './api/openapi.js';
@@ -64,7 +65,7 @@ const noPush: ApiHub = {
   requestLogs: async () => {
     throw new Error('no push hub');
   },
-  metrics: () => '',
+  metrics: async () => '',
   close: async () => {},
 };
 
@@ -80,9 +81,10 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     ...(opts.trustProxy && opts.trustProxy.length > 0 ? { trustProxy: opts.trustProxy } : {}),
   }) as unknown as FastifyInstance;
   applyServerLimits(app.server, limits);
-  const metrics = createHttpMetrics();
+  const registry = new Registry();
+  const metrics = createHttpMetrics(registry);
   const hubRef: { hub: ApiHub } = { hub: noPush };
-  const audit = createAuditLog(opts.db, opts.log, opts.auditOptions);
+  const audit = createAuditLog(opts.db, opts.log, opts.auditOptions, registry);
   const now = opts.now ?? (() => new Date());
   const deps: Deps = {
     db: opts.db,
@@ -108,7 +110,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   });
 
   register(app, ROUTES, deps, seen);
-  installSystemRoutes(app, opts, limits.healthTimeoutMs, () => metrics.render() + audit.metrics() + hubRef.hub.metrics());
+  // a hub the app made registers in the app's registry; one passed in keeps its own
+  installSystemRoutes(app, opts, limits.healthTimeoutMs, async () => (await registry.metrics()) + (opts.push === undefined ? '' : await hubRef.hub.metrics()));
 
   if (opts.push === undefined) {
     hubRef.hub = await registerPush(app, {
@@ -119,6 +122,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       keys: opts.keys,
       options: opts.pushOptions,
       authLimit: deps.authLimit,
+      registry,
     });
   } else if (opts.push) hubRef.hub = opts.push;
   app.addHook('onClose', async () => {
@@ -158,7 +162,7 @@ function installErrors(app: FastifyInstance, codes: WeakMap<object, string>): vo
 }
 
 /** /openapi.json, /healthz, /metrics: no token needed. */
-function installSystemRoutes(app: FastifyInstance, opts: AppOptions, healthMs: number, metricsText: () => string): void {
+function installSystemRoutes(app: FastifyInstance, opts: AppOptions, healthMs: number, metricsText: () => Promise<string>): void {
   const doc = openApiDocument(ROUTES, opts.version ?? '0.1.0');
   app.get('/openapi.json', async () => doc);
   app.get('/healthz', async (_req, reply) => {
@@ -168,7 +172,7 @@ function installSystemRoutes(app: FastifyInstance, opts: AppOptions, healthMs: n
     return reply.code(503).send({ code: 'database_unavailable', message, status: 'degraded', database: why });
   });
   app.get('/metrics', async (_req, reply) => {
-    reply.type('text/plain; version=0.0.4');
+    reply.type(CONTENT_TYPE);
     return metricsText();
   });
 }

@@ -1,5 +1,6 @@
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
+import { counterOf, gaugeOf, Registry } from '../lib/metrics.js';
 
 /** One audit_log row: who (actor, source address), what (action, object, method, path), how it ended. */
 export interface AuditEntry {
@@ -47,8 +48,6 @@ export interface AuditLog {
   stream(node: string, addr: string | undefined, event: StreamEvent, detail?: string): void;
   /** Writes what is buffered now; never throws. Failure counts wait for the end of their interval. */
   flush(): Promise<void>;
-  /** Prometheus text lines for /metrics. */
-  metrics(): string;
   close(): Promise<void>;
 }
 
@@ -78,7 +77,7 @@ function values(r: AuditEntry): unknown[] {
  * and is retried (backing off up to 30 s); the buffer is bounded, and what does not fit is
  * dropped and counted (freight_audit_dropped_total). A crash loses at most what is buffered.
  */
-export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}): AuditLog {
+export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}, registry: Registry = new Registry()): AuditLog {
   const everyMs = o.everyMs ?? 1000;
   const maxBuffer = o.maxBuffer ?? 10_000;
   const authEveryMs = o.authFailureEveryMs ?? 60_000;
@@ -89,6 +88,10 @@ export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}): Audit
   const failures = new Map<string, { since: number; pending?: AuditEntry }>();
   const counters = { written: 0, dropped: 0, writeFailures: 0 };
   let writing: Promise<void> | undefined;
+  counterOf(registry, 'freight_audit_written_total', 'Audit log entries written to the database.', () => counters.written);
+  counterOf(registry, 'freight_audit_dropped_total', 'Audit log entries lost: the buffer was full while the database was unavailable, or at shutdown.', () => counters.dropped);
+  counterOf(registry, 'freight_audit_write_failures_total', 'Failed audit log writes (their entries are kept and retried).', () => counters.writeFailures);
+  gaugeOf(registry, 'freight_audit_buffered', 'Audit log entries waiting to be written.', () => buffer.length);
   let retryAt = 0;
   let backoff = everyMs;
   let closed = false;
@@ -202,21 +205,6 @@ export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}): Audit
       });
     },
     flush: () => flush(true),
-    metrics: () =>
-      [
-        '# HELP freight_audit_written_total Audit log entries written to the database.',
-        '# TYPE freight_audit_written_total counter',
-        `freight_audit_written_total ${counters.written}`,
-        '# HELP freight_audit_dropped_total Audit log entries lost: the buffer was full while the database was unavailable, or at shutdown.',
-        '# TYPE freight_audit_dropped_total counter',
-        `freight_audit_dropped_total ${counters.dropped}`,
-        '# HELP freight_audit_write_failures_total Failed audit log writes (their entries are kept and retried).',
-        '# TYPE freight_audit_write_failures_total counter',
-        `freight_audit_write_failures_total ${counters.writeFailures}`,
-        '# HELP freight_audit_buffered Audit log entries waiting to be written.',
-        '# TYPE freight_audit_buffered gauge',
-        `freight_audit_buffered ${buffer.length}`,
-      ].join('\n') + '\n',
     async close() {
       clearInterval(timer);
       await writing;

@@ -1,29 +1,24 @@
-/** Request counters for /metrics; one instance per app (no module-level state). */
+import { Counter, Histogram, LATENCY_BUCKETS, type Registry } from '../lib/metrics.js';
+
+/** Request counters and latency for /metrics, in the app's own registry. */
 export interface HttpMetrics {
   observe(method: string, route: string, status: number, seconds: number): void;
-  render(): string;
 }
 
-export function createHttpMetrics(): HttpMetrics {
-  const counts = new Map<string, number>();
-  const sums = new Map<string, number>();
-  const esc = (s: string) => s.replace(/\\/g, '\\\\').replace(/"/g, '\\"').replace(/\n/g, '\\n');
+export function createHttpMetrics(registry: Registry): HttpMetrics {
+  const requests = new Counter({
+    name: 'freight_http_requests_total', help: 'API requests by method, route and status.',
+    labelNames: ['method', 'route', 'status'], registers: [registry],
+  });
+  // status class, not status: fewer series per route
+  const latency = new Histogram({
+    name: 'freight_http_request_seconds', help: 'Time spent answering API requests, by method, route and status class.',
+    labelNames: ['method', 'route', 'status_class'], buckets: LATENCY_BUCKETS, registers: [registry],
+  });
   return {
     observe(method, route, status, seconds) {
-      const key = `method="${esc(method)}",route="${esc(route)}",status="${status}"`;
-      counts.set(key, (counts.get(key) ?? 0) + 1);
-      sums.set(key, (sums.get(key) ?? 0) + seconds);
-    },
-    render() {
-      const lines = [
-        '# HELP freight_http_requests_total API requests by method, route and status.',
-        '# TYPE freight_http_requests_total counter',
-        ...[...counts].map(([k, v]) => `freight_http_requests_total{${k}} ${v}`),
-        '# HELP freight_http_request_seconds_sum Time spent answering API requests.',
-        '# TYPE freight_http_request_seconds_sum counter',
-        ...[...sums].map(([k, v]) => `freight_http_request_seconds_sum{${k}} ${v.toFixed(6)}`),
-      ];
-      return lines.join('\n') + '\n';
+      requests.inc({ method, route, status: String(status) });
+      latency.observe({ method, route, status_class: `${Math.floor(status / 100)}xx` }, seconds);
     },
   };
 }

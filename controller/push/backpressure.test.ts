@@ -69,7 +69,7 @@ class RawPeer {
 
 /** Value of the metric line `name` in Prometheus text. */
 const metricIn = (text: string, name: string) => Number(new RegExp(`^${name} (\\d+)`, 'm').exec(text)?.[1] ?? NaN);
-const metric = (c: Controller, name: string) => metricIn(c.hub.metrics(), name);
+const metric = async (c: Controller, name: string) => metricIn(await c.hub.metrics(), name);
 
 /** A push controller in its own process (test/netns/push-controller.ts): its RSS is its own. */
 async function childController(options: PushOptions) {
@@ -188,7 +188,7 @@ describe('backpressure', () => {
     const rev = Math.max(...peer.msgs.map((m) => Number(m.revision ?? 0)));
     peer.ws.send(JSON.stringify({ type: 'ack', revision: rev }));
     await waitFor('ready after the ack', async () => (await seed.nodeRow('mute')).ready, 3000);
-    expect(metric(ctl, 'freight_push_ack_timeouts_total')).toBe(1);
+    expect(await metric(ctl, 'freight_push_ack_timeouts_total')).toBe(1);
     peer.stop();
   });
 

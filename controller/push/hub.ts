@@ -17,6 +17,7 @@ import { flushNodes, helloNode, markSilentNodes, pruneChangeLog, saveStatus, typ
 import type { ResolvedOptions } from './options.js';
 import { isRevoked, revokedIn } from './revoke.js';
 import { Serial } from '../../lib/serial.js';
+import { counterOf, gaugeOf, Histogram, LATENCY_BUCKETS, Registry } from '../../lib/metrics.js';
 import { AgentConn } from './session.js';
 
 type Hello = Extract<AgentMessage, { type: 'hello' }>;
@@ -41,6 +42,10 @@ export class Hub {
   private readonly resyncNodes = new Set<string>();
   readonly counters = { deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0, batches: 0, fanoutMs: 0, overflows: 0, revoked: 0, late: 0 };
 
+  /** Newest revision of each recent batch and its commit time (ms), for commit→ack; bounded. */
+  private readonly commits: Array<[number, number]> = [];
+  private readonly commitToAck: Histogram;
+
   constructor(
     private readonly db: Db,
     private readonly log: Logger,
@@ -48,7 +53,14 @@ export class Hub {
     private readonly onNodeReady?: (node: string) => Promise<void>,
     /** Opens sealed ipsec keys; null on a plaintext controller: views then carry no key. */
     private readonly keys: KeyAccess = null,
-  ) {}
+    private readonly registry: Registry = new Registry(),
+  ) {
+    this.registerMetrics();
+    this.commitToAck = new Histogram({
+      name: 'freight_push_commit_to_ack_seconds', help: 'From a change\'s commit to an agent\'s ack of it (database clock to controller clock).',
+      buckets: LATENCY_BUCKETS, registers: [registry],
+    });
+  }
 
   /** Loads the model from one consistent database snapshot. */
   async start(): Promise<void> {
@@ -104,6 +116,11 @@ export class Hub {
       }
       this.counters.fanoutMs += performance.now() - t0;
       this.counters.batches++;
+      const at = rows[rows.length - 1].at;
+      if (at !== undefined && Number.isFinite(at)) {
+        this.commits.push([revision, at]);
+        if (this.commits.length > 1024) this.commits.shift();
+      }
       if (rows.length < 5000) return;
     }
   }
@@ -208,6 +225,7 @@ export class Hub {
     if (!c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
     switch (msg.type) {
       case 'ack':
+        this.observeAck(c.applied, msg.revision);
         c.acked(msg.revision);
         return;
       case 'ping':
@@ -378,25 +396,34 @@ export class Hub {
     });
   }
 
-  metrics(): string {
-    let bytes = this.counters.bytes;
-    for (const c of this.conns) bytes += c.bytesSent;
-    const live = [...this.conns].filter((c) => c.live).length;
-    return [
-      `freight_push_agents_connected ${live}`,
-      `freight_push_revision ${this.cursor}`,
-      `freight_push_deltas_total ${this.counters.deltas}`,
-      `freight_push_snapshots_total ${this.counters.snapshots}`,
-      `freight_push_bytes_sent_total ${bytes}`,
-      `freight_push_db_errors_total ${this.counters.errors}`,
-      `freight_push_batches_total ${this.counters.batches}`,
-      `freight_push_fanout_seconds_total ${(this.counters.fanoutMs / 1000).toFixed(6)}`,
-      `freight_push_overflow_drops_total ${this.counters.overflows}`,
-      `freight_push_revoked_closes_total ${this.counters.revoked}`,
-      `freight_push_ack_timeouts_total ${this.counters.late}`,
-      `freight_push_buffered_bytes ${[...this.conns].reduce((n, c) => n + c.ws.bufferedAmount, 0)}`,
-      '',
-    ].join('\n');
+  /** Prometheus text of this hub's registry (the app's, when the app made the hub). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private registerMetrics(): void {
+    const r = this.registry;
+    const n = this.counters;
+    gaugeOf(r, 'freight_push_agents_connected', 'Agents with a live stream on this replica.', () => [...this.conns].filter((c) => c.live).length);
+    gaugeOf(r, 'freight_push_revision', 'Newest change-log revision this replica has pushed.', () => this.cursor);
+    counterOf(r, 'freight_push_deltas_total', 'Delta messages sent.', () => n.deltas);
+    counterOf(r, 'freight_push_snapshots_total', 'Snapshot messages sent.', () => n.snapshots);
+    counterOf(r, 'freight_push_bytes_sent_total', 'Bytes sent to agents.', () => [...this.conns].reduce((b, c) => b + c.bytesSent, n.bytes));
+    counterOf(r, 'freight_push_db_errors_total', 'Change-log reads that failed.', () => n.errors);
+    counterOf(r, 'freight_push_batches_total', 'Change-log batches fanned out.', () => n.batches);
+    counterOf(r, 'freight_push_fanout_seconds_total', 'Time spent computing and queueing deltas.', () => n.fanoutMs / 1000);
+    counterOf(r, 'freight_push_overflow_drops_total', 'Streams dropped past the send high-water mark.', () => n.overflows);
+    counterOf(r, 'freight_push_revoked_closes_total', 'Streams closed because their token was revoked.', () => n.revoked);
+    counterOf(r, 'freight_push_ack_timeouts_total', 'Times an agent did not acknowledge within the ack timeout.', () => n.late);
+    gaugeOf(r, 'freight_push_buffered_bytes', 'Bytes queued in the agents\' sockets.', () => [...this.conns].reduce((b, c) => b + c.ws.bufferedAmount, 0));
+  }
+
+  /** Commit→ack time of every batch this agent's ack covers (from the change log's commit time). */
+  private observeAck(before: number, revision: number): void {
+    const now = Date.now();
+    for (const [rev, at] of this.commits) {
+      if (rev > before && rev <= revision) this.commitToAck.observe(Math.max(0, now - at) / 1000);
+    }
   }
 
   connected(): string[] {

@@ -11,6 +11,7 @@ import { bearerHash, nodeForToken } from './auth.js';
 import { Hub } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
+import type { Registry } from '../../lib/metrics.js';
 
 export type { PushOptions } from './options.js';
 export { PushError } from './errors.js';
@@ -23,8 +24,8 @@ export { PushError } from './errors.js';
 export interface PushHub {
   /** Asks the agent hosting a container for its output; rejects when the node is not connected. */
   requestLogs(node: string, containerId: string, tail: number): Promise<string>;
-  /** Prometheus text lines for /metrics. */
-  metrics(): string;
+  /** Prometheus text of the hub's registry. */
+  metrics(): Promise<string>;
   close(): Promise<void>;
   /** Newest change-log revision this replica has pushed. */
   revision(): number;
@@ -49,6 +50,8 @@ export interface PushContext {
    * server loads no key row at all, so its streams never carry key material (docs/push.md).
    */
   keys?: Sealer;
+  /** Where the hub's metrics go (the app's registry; a private one when omitted). */
+  registry?: Registry;
   /** Failed stream authentications count here (the API's limiter; a private one when omitted). */
   authLimit?: AuthLimiter;
 }
@@ -60,7 +63,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   const log = ctx.log.child({ module: 'push' });
   const secure = app.server instanceof tls.Server;
   if (secure && !ctx.keys) throw new Error('registerPush: a TLS controller needs the master key sealer to open ipsec keys');
-  const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady, secure ? ctx.keys : null);
+  const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady, secure ? ctx.keys : null, ctx.registry);
   if (!secure) log.warn('plaintext agent stream (--insecure): views carry no ipsec keys, ipsec networks pass no traffic');
   await hub.start();
   const unlisten = await ctx.db.listen('freight_change', () => void hub.catchUp(), () => void hub.catchUp());

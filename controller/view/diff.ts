@@ -11,6 +11,8 @@ export interface ChangeRow {
   op: 'insert' | 'update' | 'delete';
   networkId: string | null;
   nodeIds: string[];
+  /** Commit time (ms since the epoch, the database's clock), for the commit→ack histogram. */
+  at?: number;
 }
 
 /**

@@ -13,7 +13,7 @@ process.once('message', async (init: { databaseUrl: string; options: PushOptions
   const db = await openDb({ databaseUrl: init.databaseUrl });
   const c = await startController(db, init.options);
   process.on('message', async (m: { type: string }) => {
-    if (m.type === 'metrics') process.send!({ type: 'metrics', text: c.hub.metrics(), rss: process.memoryUsage().rss });
+    if (m.type === 'metrics') void c.hub.metrics().then((text) => process.send!({ type: 'metrics', text, rss: process.memoryUsage().rss }));
     if (m.type === 'retained') {
       // what stays referenced (socket buffers included) once garbage is collected
       (globalThis as { gc?: () => void }).gc?.();

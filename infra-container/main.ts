@@ -2,6 +2,7 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { pino } from 'pino';
 import { startInfra } from './app.js';
+import { METRICS_SOCKET, serveMetricsSocket } from './metrics-socket.js';
 
 /** freight-infra: DHCP + DNS for one tenant network, from the config file the agent writes. */
 const port = (v: string): number => {
@@ -18,9 +19,10 @@ const program = new Command('freight-infra')
   .option('--no-dhcp', 'serve DNS only')
   .option('--listen <ip>', 'DNS listen address', '0.0.0.0')
   .option('--log-level <level>', 'pino level', 'info')
+  .option('--metrics-socket <path>', 'serve Prometheus /metrics on this unix socket ("" = off); the default is in the directory the agent binds from the node', METRICS_SOCKET)
   .parse();
 
-const o = program.opts<{ config: string; dnsPort: number; dhcpPort: number; dhcpClientPort: number; dhcp: boolean; listen: string; logLevel: string }>();
+const o = program.opts<{ config: string; dnsPort: number; dhcpPort: number; dhcpClientPort: number; dhcp: boolean; listen: string; logLevel: string; metricsSocket: string }>();
 const log = pino({ level: o.logLevel, base: { svc: 'freight-infra' } });
 
 // never die on a stray async error: log it and keep serving
@@ -31,6 +33,7 @@ startInfra({ configPath: o.config, dnsPort: o.dnsPort, dhcpPort: o.dhcpPort, dhc
   (infra) => {
     log.info({ dnsPort: infra.dnsPort, dhcpPort: infra.dhcpPort }, 'freight-infra ready');
     process.on('SIGUSR1', () => log.info({ metrics: infra.counters.snapshot() }, 'metrics'));
+    serveMetricsSocket(o.metricsSocket, infra.counters.registry).catch((err: Error) => log.warn({ err, socket: o.metricsSocket }, 'metrics socket not served'));
     const stop = (): void => {
       log.info('stopping');
       infra.close().finally(() => process.exit(0));

@@ -1,25 +1,65 @@
-/** Named counters of one server process (an instance, never module state). */
+import { Counter, FAST_BUCKETS, Gauge, Histogram, Registry } from '../lib/metrics.js';
+
+const HELP: Record<string, string> = {
+  dhcp_packets: 'DHCP packets received.',
+  dns_packets: 'DNS messages received (UDP and TCP).',
+  dhcp_leases_active: 'Leases handed out and not expired.',
+  config_reloads: 'Config file reloads that compiled.',
+};
+
+/**
+ * Named counters of one server process (an instance, never module state), kept for the SIGUSR1
+ * log line and mirrored in a prom-client registry as `freight_infra_<name>`; plus the answer-time
+ * histograms. Counter names appear on first use (outcomes and rcodes are open-ended).
+ */
 export class Counters {
   private readonly values = new Map<string, number>();
+  private readonly counters = new Map<string, Counter>();
+  private readonly gauges = new Map<string, Gauge>();
+  private readonly answers: Record<'dns' | 'dhcp', Histogram>;
+
+  constructor(readonly registry: Registry = new Registry(), private readonly prefix = 'freight_infra_') {
+    const answer = (proto: 'dns' | 'dhcp', help: string) =>
+      new Histogram({ name: `${prefix}${proto}_answer_seconds`, help, buckets: FAST_BUCKETS, registers: [registry] });
+    this.answers = {
+      dns: answer('dns', 'From a DNS query read to its answer (forwarded queries include the upstream).'),
+      dhcp: answer('dhcp', 'From a DHCP packet read to its reply handed to the socket.'),
+    };
+  }
 
   inc(name: string, n = 1): void {
     this.values.set(name, (this.values.get(name) ?? 0) + n);
+    let c = this.counters.get(name);
+    if (!c) this.counters.set(name, (c = new Counter({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })));
+    c.inc(n);
   }
 
   set(name: string, n: number): void {
     this.values.set(name, n);
+    let g = this.gauges.get(name);
+    if (!g) this.gauges.set(name, (g = new Gauge({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })));
+    g.set(n);
   }
 
   get(name: string): number {
     return this.values.get(name) ?? 0;
   }
 
+  /** Seconds one answer took. */
+  answered(proto: 'dns' | 'dhcp', seconds: number): void {
+    this.answers[proto].observe(seconds);
+  }
+
   snapshot(): Record<string, number> {
     return Object.fromEntries([...this.values].sort(([a], [b]) => a.localeCompare(b)));
   }
 
-  /** Prometheus text exposition. */
-  prometheus(prefix = 'freight_infra_'): string {
-    return [...this.values].map(([k, v]) => `${prefix}${k.replace(/[^a-zA-Z0-9_]/g, '_')} ${v}`).join('\n') + '\n';
+  /** Prometheus text exposition (prom-client). */
+  prometheus(): Promise<string> {
+    return this.registry.metrics();
+  }
+
+  private metricName(name: string): string {
+    return `${this.prefix}${name.replace(/[^a-zA-Z0-9_]/g, '_')}`;
   }
 }

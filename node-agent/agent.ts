@@ -8,6 +8,7 @@ import { InfraFiles } from './infra-files.js';
 import { ContainerRuntime } from './runtime/runtime.js';
 import { AgentSession } from './session/session.js';
 import { loadView } from './session/store.js';
+import { Registry } from '../lib/metrics.js';
 
 export interface AgentOptions {
   /** https://host:port of the controller (http:// only with allowPlaintext) */
@@ -51,6 +52,9 @@ export class Agent {
   private statusTimer?: NodeJS.Timeout;
   private resendTimer?: NodeJS.Timeout;
 
+  /** This agent's metrics (no process-wide default registry). */
+  readonly registry = new Registry();
+
   private constructor(private readonly o: AgentOptions) {
     this.infra = new InfraFiles(o.stateDir, o.dnsUpstreams);
   }
@@ -63,7 +67,7 @@ export class Agent {
 
   private async open(): Promise<void> {
     const o = this.o;
-    this.dataplane = new Dataplane({ node: o.node, underlayIp: o.underlayIp, underlayMtu: o.underlayMtu, auditMs: o.auditMs, log: o.log });
+    this.dataplane = new Dataplane({ node: o.node, underlayIp: o.underlayIp, underlayMtu: o.underlayMtu, auditMs: o.auditMs, log: o.log, registry: this.registry });
     await this.dataplane.start();
     this.runtime = await ContainerRuntime.open({
       stateDir: o.stateDir,
@@ -125,8 +129,9 @@ export class Agent {
     this.session?.sendStatus(this.runtime.statuses(), this.networkErrors);
   }
 
-  metrics(): string {
-    return this.dataplane.metrics();
+  /** Prometheus text of this agent's registry. */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
   }
 
   /** Stops listening and watching; containers and kernel state stay as they are. */

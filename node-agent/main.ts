@@ -1,10 +1,10 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander';
-import { createServer } from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
+import { serveMetrics } from '../lib/metrics.js';
 import { imageCommand } from './runtime/image-cli.js';
 import { DEFAULT_STATE_DIR } from './runtime/paths.js';
 import { resolvePin, resolveTarget } from './target.js';
@@ -15,12 +15,10 @@ function projectRoot(): string {
   return here.includes(`${path.sep}dist${path.sep}`) || here.endsWith(`${path.sep}dist`) ? path.resolve(here, '../..') : path.resolve(here, '..');
 }
 
-function serveMetrics(addr: string, agent: Agent): void {
+/** HOST:PORT (or a bare PORT on 127.0.0.1) of --metrics. */
+function metricsListen(addr: string): { host: string; port: number } {
   const [host, port] = addr.includes(':') ? [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)] : ['127.0.0.1', addr];
-  createServer((req, res) => {
-    if (req.url !== '/metrics') return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' }).end(agent.metrics());
-  }).listen(Number(port), host);
+  return { host: host.replace(/^\[|\]$/g, ''), port: Number(port) };
 }
 
 async function run(o: Record<string, string | undefined>): Promise<void> {
@@ -50,7 +48,7 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
     dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
     log,
   });
-  if (o.metrics) serveMetrics(o.metrics, agent);
+  if (o.metrics) await serveMetrics(agent.registry, metricsListen(o.metrics));
   const stop = (sig: string) => {
     log.info({ signal: sig }, 'stopping (containers and kernel state stay)');
     agent.stop().finally(() => process.exit(0));

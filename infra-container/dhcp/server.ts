@@ -1,5 +1,6 @@
 import dgram from 'node:dgram';
 import type { Logger } from 'pino';
+import { since } from '../../lib/metrics.js';
 import type { Counters } from '../metrics.js';
 import type { DhcpIndex } from './bindings.js';
 import { parseDhcp } from './codec.js';
@@ -53,6 +54,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
   };
 
   const onMessage = (msg: Buffer): void => {
+    const t0 = performance.now();
     try {
       opts.counters.inc('dhcp_packets');
       const index = opts.index();
@@ -72,6 +74,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         sock.send(r.reply.packet, r.reply.port, r.reply.address, (err) => {
           if (err) opts.log.warn({ err: err.message, to: r.reply?.address, mac: r.mac }, 'dhcp: send failed');
         });
+        opts.counters.answered('dhcp', since(t0));
       }
     } catch (e) {
       opts.counters.inc('dhcp_errors');

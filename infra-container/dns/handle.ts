@@ -1,3 +1,4 @@
+import { since } from '../../lib/metrics.js';
 import type { Counters } from '../metrics.js';
 import { InfraError } from '../errors.js';
 import { answer } from './answer.js';
@@ -27,6 +28,14 @@ export const DEFAULT_MAX_FORWARDS = 256;
  * counted and dropped, a readable header with a bad body gets FORMERR.
  */
 export function handleDns(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | null> | null {
+  const t0 = performance.now();
+  const r = reply(ctx, raw, transport);
+  if (r instanceof Promise) return r.finally(() => ctx.counters.answered('dns', since(t0)));
+  if (r) ctx.counters.answered('dns', since(t0));
+  return r;
+}
+
+function reply(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'): Buffer | Promise<Buffer | null> | null {
   ctx.counters.inc('dns_packets');
   let q;
   try {

@@ -35,7 +35,7 @@ async function handle(dp: Dataplane, line: string): Promise<boolean> {
       out({ type: 'result', cmd: 'audit', ...((await dp.audit('manual')) ?? {}) });
       return true;
     case 'metrics':
-      out({ type: 'metrics', text: dp.metrics() });
+      out({ type: 'metrics', text: await dp.metrics() });
       return true;
     case 'stop':
       return false;

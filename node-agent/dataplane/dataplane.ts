@@ -10,12 +10,13 @@ import { NetlinkGateway, RTM, RTNLGRP } from '../kernel/netlink.js';
 import { probeCapabilities } from '../kernel/probe.js';
 import { desiredState } from './desired.js';
 import { execute, type OpError } from './executor.js';
-import { countersOf, emptyMetrics, renderMetrics, renderNftCounters, type DataplaneMetrics } from './metrics.js';
+import { countersOf, emptyMetrics, registerDataplaneMetrics, type DataplaneMetrics } from './metrics.js';
 import { describeOp } from './ops.js';
 import { plan } from './planner.js';
 import { orientSas, readActual, readNft } from './reader.js';
 import type { NetworkError, NodeFacts } from './types.js';
 import { Serial } from '../../lib/serial.js';
+import { Registry, since, type Histogram } from '../../lib/metrics.js';
 
 export interface DataplaneOptions {
   node: string;
@@ -27,6 +28,8 @@ export interface DataplaneOptions {
   /** debounce after a kernel event before auditing */
   eventDelayMs?: number;
   log: Logger;
+  /** Where the metrics go (the agent's registry; a private one when omitted). */
+  registry?: Registry;
 }
 
 export interface ApplyResult {
@@ -50,7 +53,13 @@ export class Dataplane {
   private stopped = false;
   private nftCounters: Record<string, number> = {};
 
-  constructor(private readonly opts: DataplaneOptions) {}
+  private readonly registry: Registry;
+  private readonly applySeconds: Histogram<'node'>;
+
+  constructor(private readonly opts: DataplaneOptions) {
+    this.registry = opts.registry ?? new Registry();
+    this.applySeconds = registerDataplaneMetrics(this.registry, opts.node, this.metricsState, () => this.nftCounters);
+  }
 
   get capabilities(): NodeFacts['capabilities'] | undefined {
     return this.facts?.capabilities;
@@ -94,8 +103,9 @@ export class Dataplane {
     return this.serial(() => this.reconcile(`audit:${why}`));
   }
 
-  metrics(): string {
-    return renderMetrics(this.metricsState, this.opts.node) + renderNftCounters(this.nftCounters, this.opts.node);
+  /** Prometheus text of the dataplane's registry (the agent's, when the agent gave one). */
+  metrics(): Promise<string> {
+    return this.registry.metrics();
   }
 
   /** nft drop counters (`bridge:spoof_mac` …) as of the last apply or audit. */
@@ -132,7 +142,9 @@ export class Dataplane {
     if (this.facts.capabilities.nft) actual.nft = readNft();
     this.nftCounters = countersOf(actual.nft);
     const ops = plan(desired, actual);
+    const t0 = performance.now();
     const res = ops.length ? await execute(ops, { route: this.route, xfrm: this.xfrm }, actual.ifindex) : { applied: 0, errors: [] };
+    if (ops.length) this.applySeconds.observe({ node: this.opts.node }, since(t0));
     this.account(why, ops.length, res.applied, res.errors.length, desired.networkErrors.length);
     const out = { revision: this.view.revision, ops: ops.map(describeOp), errors: res.errors, networkErrors: desired.networkErrors };
     const log = this.opts.log.child({ node: this.opts.node, why });

@@ -1,4 +1,5 @@
-/** Dataplane counters, rendered as Prometheus text. */
+/** Dataplane metrics (prom-client), registered in the registry the agent gives the dataplane. */
+import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../lib/metrics.js';
 import type { NftFamily, NftTable } from '../kernel/nft.js';
 
 export interface DataplaneMetrics {
@@ -14,29 +15,34 @@ export function emptyMetrics(): DataplaneMetrics {
   return { applies: 0, opsApplied: 0, repairs: 0, audits: 0, errors: 0, networkErrors: 0 };
 }
 
-export function renderMetrics(m: DataplaneMetrics, node: string): string {
-  const l = `{node="${node}"}`;
-  return [
-    '# HELP freight_dataplane_applies_total View applications.',
-    '# TYPE freight_dataplane_applies_total counter',
-    `freight_dataplane_applies_total${l} ${m.applies}`,
-    '# HELP freight_dataplane_ops_applied_total Kernel operations applied successfully.',
-    '# TYPE freight_dataplane_ops_applied_total counter',
-    `freight_dataplane_ops_applied_total${l} ${m.opsApplied}`,
-    '# HELP freight_dataplane_repairs_total Operations applied by audits to repair drift.',
-    '# TYPE freight_dataplane_repairs_total counter',
-    `freight_dataplane_repairs_total${l} ${m.repairs}`,
-    '# HELP freight_dataplane_audits_total Audit passes.',
-    '# TYPE freight_dataplane_audits_total counter',
-    `freight_dataplane_audits_total${l} ${m.audits}`,
-    '# HELP freight_dataplane_errors_total Kernel operations that failed.',
-    '# TYPE freight_dataplane_errors_total counter',
-    `freight_dataplane_errors_total${l} ${m.errors}`,
-    '# HELP freight_dataplane_network_errors Networks this node cannot carry (last apply).',
-    '# TYPE freight_dataplane_network_errors gauge',
-    `freight_dataplane_network_errors${l} ${m.networkErrors}`,
-    '',
-  ].join('\n');
+/** Registers the counters (read from `m` and `nft()` at scrape time); returns the netlink apply histogram. */
+export function registerDataplaneMetrics(registry: Registry, node: string, m: DataplaneMetrics, nft: () => Record<string, number>): Histogram<'node'> {
+  const counter = (name: string, help: string, read: () => number) =>
+    new Counter({ name, help, labelNames: ['node'], registers: [registry], collect() { this.reset(); this.inc({ node }, read()); } });
+  counter('freight_dataplane_applies_total', 'View applications.', () => m.applies);
+  counter('freight_dataplane_ops_applied_total', 'Kernel operations applied successfully.', () => m.opsApplied);
+  counter('freight_dataplane_repairs_total', 'Operations applied by audits to repair drift.', () => m.repairs);
+  counter('freight_dataplane_audits_total', 'Audit passes.', () => m.audits);
+  counter('freight_dataplane_errors_total', 'Kernel operations that failed.', () => m.errors);
+  new Gauge({
+    name: 'freight_dataplane_network_errors', help: 'Networks this node cannot carry (last apply).',
+    labelNames: ['node'], registers: [registry], collect() { this.set({ node }, m.networkErrors); },
+  });
+  new Counter({
+    name: 'freight_nft_drops_total', help: 'Packets dropped by the agent\'s nft tables (anti-spoofing, ipsec guard), as of the last audit.',
+    labelNames: ['node', 'table', 'reason'], registers: [registry],
+    collect() {
+      this.reset();
+      for (const [k, v] of Object.entries(nft()).sort()) {
+        const [table, reason] = k.split(':');
+        this.inc({ node, table, reason }, v);
+      }
+    },
+  });
+  return new Histogram({
+    name: 'freight_dataplane_apply_seconds', help: 'Time to execute one plan\'s kernel operations over netlink (applies and repairs).',
+    labelNames: ['node'], buckets: LATENCY_BUCKETS, registers: [registry],
+  });
 }
 
 /** Packet counts of the nft tables' named counters, keyed `family:name`. */
@@ -44,13 +50,4 @@ export function countersOf(tables: ReadonlyMap<NftFamily, NftTable>): Record<str
   const out: Record<string, number> = {};
   for (const [family, t] of tables) for (const [name, v] of Object.entries(t.counterValues ?? {})) out[`${family}:${name}`] = v.packets;
   return out;
-}
-
-export function renderNftCounters(c: Record<string, number>, node: string): string {
-  const lines = ['# HELP freight_nft_drops_total Packets dropped by the agent\'s nft tables (anti-spoofing, ipsec guard), as of the last audit.', '# TYPE freight_nft_drops_total counter'];
-  for (const [k, v] of Object.entries(c).sort()) {
-    const [family, reason] = k.split(':');
-    lines.push(`freight_nft_drops_total{node="${node}",table="${family}",reason="${reason}"} ${v}`);
-  }
-  return `${lines.join('\n')}\n`;
 }

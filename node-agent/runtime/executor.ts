@@ -31,6 +31,7 @@ export async function createContainer(ctx: ExecContext, spec: ContainerSpec): Pr
   const p = containerPaths(ctx.stateDir, spec.id);
   await mkdir(p.dir, { recursive: true });
   if (spec.binds.some((b) => b.host === p.config)) await mkdir(p.config, { recursive: true });
+  if (spec.binds.some((b) => b.host === p.run)) await mkdir(p.run, { recursive: true, mode: 0o700 });
   const st = freshState(spec);
   await writeState(ctx.stateDir, st);
   return st;

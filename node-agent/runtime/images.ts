@@ -126,7 +126,7 @@ export interface Bind {
 }
 
 /** Read-only binds that give the infra skeleton the host's Node.js and the project tree. */
-export function infraBinds(projectDir: string, configDir: string): Bind[] {
+export function infraBinds(projectDir: string, configDir: string, runDir?: string): Bind[] {
   const binds: Bind[] = [{ host: '/usr', container: '/usr', readOnly: true }];
   for (const d of HOST_ROOT_DIRS) {
     const host = `/${d}`;
@@ -134,6 +134,7 @@ export function infraBinds(projectDir: string, configDir: string): Bind[] {
   }
   if (!projectDir.startsWith('/usr/')) binds.push({ host: projectDir, container: projectDir, readOnly: true });
   binds.push({ host: configDir, container: '/etc/freight', readOnly: true });
+  if (runDir) binds.push({ host: runDir, container: '/run/freight', readOnly: false });
   return binds;
 }
 

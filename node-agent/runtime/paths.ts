@@ -26,6 +26,8 @@ export function containerPaths(state: string, id: string) {
     nspawnPid: join(dir, 'nspawn.pid'),
     /** Bound to /etc/freight inside infra containers; the agent writes infra.json here. */
     config: join(dir, 'etc-freight'),
+    /** Bound writable to /run/freight inside infra containers: their /metrics unix socket (docs/infra.md). */
+    run: join(dir, 'run-freight'),
   };
 }
 export type ContainerPaths = ReturnType<typeof containerPaths>;

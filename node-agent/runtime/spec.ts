@@ -62,7 +62,7 @@ export function specFromView(
   }
   const infra = c.kind === 'infra' || c.image === INFRA_IMAGE;
   const command = infra && c.command.length === 0 ? infraCommand(ctx.projectDir) : c.command;
-  const binds = infra ? infraBinds(ctx.projectDir, containerPaths(ctx.state, c.id).config) : [];
+  const binds = infra ? infraBinds(ctx.projectDir, containerPaths(ctx.state, c.id).config, containerPaths(ctx.state, c.id).run) : [];
   return {
     id: c.id,
     name: c.name,

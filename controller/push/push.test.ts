@@ -91,6 +91,8 @@ describe('agent stream', () => {
       return Number(r.applied_revision) === newest && Number(r.desired_revision) === newest && r.ready;
     });
     expect(a1.errors).toEqual([]);
+    // the delta's ack was timed from its commit
+    expect(await ctl.hub.metrics()).toMatch(/^freight_push_commit_to_ack_seconds_count [1-9]\d*$/m);
   });
 
   it('rejects a hello for another node, a bad token and an invalid message, and keeps serving', async () => {

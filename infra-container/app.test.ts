@@ -8,8 +8,14 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startInfra, type Infra } from './app.js';
 import { loadConfig, writeConfigAtomic } from './config.js';
 import { TYPE } from './dns/constants.js';
+<<<<<<< HEAD
 import { encodeQuery, parseMessage, type Message } from '../test/support/dns-message.js';
 import { sampleConfig } from '../test/support/infra-config.js';
+=======
+import { encodeQuery } from './dns/message.js';
+import { decodeAnswer, type DecodedMessage as Message } from '../test/support/dns.js';
+import { sampleConfig } from './testing.js';
+>>>>>>> 339d497 (tests decode the infra server's DNS answers with dns-packet (test/support/dns.ts), not the project's own dns/message.ts)
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fr-infra-app-'));
 const log = pino({ level: 'silent' });
@@ -31,12 +37,12 @@ function udp(port: number, q: Buffer): Promise<Message> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     const t = setTimeout(() => (s.close(), reject(new Error('udp query timed out'))), 3000);
-    s.on('message', (m) => (clearTimeout(t), s.close(), resolve(parseMessage(m))));
+    s.on('message', (m) => (clearTimeout(t), s.close(), resolve(decodeAnswer(m))));
     s.send(q, port, '127.0.0.1');
   });
 }
 
-const a = (m: Message): string[] => m.answers.filter((r) => r.type === TYPE.A).map((r) => [...r.rdata].join('.'));
+const a = (m: Message): string[] => m.answers.filter((r) => r.type === TYPE.A).map((r) => r.data);
 
 describe('infra app on loopback (DNS only)', () => {
   it('writes the config atomically and validates on load', async () => {
@@ -65,7 +71,7 @@ describe('infra app on loopback (DNS only)', () => {
       c.on('data', (d) => {
         buf = Buffer.concat([buf, d]);
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-          got.push(parseMessage(buf.subarray(2, 2 + buf.readUInt16BE(0))));
+          got.push(decodeAnswer(buf.subarray(2, 2 + buf.readUInt16BE(0))));
           buf = buf.subarray(2 + buf.readUInt16BE(0));
         }
         if (got.length === 2) (c.end(), resolve(got));
@@ -118,7 +124,7 @@ describe('infra app on loopback (DNS only)', () => {
     s.send(Buffer.from([1, 2, 3]), infra.dnsPort, '127.0.0.1');
     const bad = encodeQuery('web', TYPE.A, { id: 9 }).subarray(0, 15);
     const reply = await new Promise<Message>((resolve) => {
-      s.on('message', (m) => resolve(parseMessage(m)));
+      s.on('message', (m) => resolve(decodeAnswer(m)));
       s.send(bad, infra.dnsPort, '127.0.0.1');
     });
     s.close();

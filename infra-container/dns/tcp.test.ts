@@ -15,7 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { writeConfigAtomic } from '../config.js';
 import { sampleConfig } from '../../test/support/infra-config.js';
 import { TYPE } from './constants.js';
-import { encodeQuery, parseMessage } from '../../test/support/dns-message.js';
+import { encodeQuery } from '../../test/support/dns-message.js';
+import { decodeAnswer } from '../../test/support/dns.js';
 
 /** The bound this test holds the server to: RSS growth during the attack. */
 const RSS_BOUND_MB = 64;
@@ -42,7 +43,7 @@ function tcpQuery(localAddress: string, timeoutMs = 3000): Promise<string[]> {
       if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
       clearTimeout(t);
       s.destroy();
-      resolve(parseMessage(buf.subarray(2)).answers.filter((r) => r.type === TYPE.A).map((r) => [...r.rdata].join('.')));
+      resolve(decodeAnswer(buf.subarray(2)).answers.filter((r) => r.type === TYPE.A).map((r) => r.data));
     });
   });
 }
@@ -51,7 +52,7 @@ function udpQuery(timeoutMs = 3000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     const t = setTimeout(() => (s.close(), reject(new Error('udp query timed out'))), timeoutMs);
-    s.on('message', (m) => (clearTimeout(t), s.close(), resolve(parseMessage(m).answers.filter((r) => r.type === TYPE.A).map((r) => [...r.rdata].join('.')))));
+    s.on('message', (m) => (clearTimeout(t), s.close(), resolve(decodeAnswer(m).answers.filter((r) => r.type === TYPE.A).map((r) => r.data))));
     s.send(encodeQuery('web', TYPE.A, { id: 9 }), port, '127.0.0.1');
   });
 }

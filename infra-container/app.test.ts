@@ -8,14 +8,9 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { startInfra, type Infra } from './app.js';
 import { loadConfig, writeConfigAtomic } from './config.js';
 import { TYPE } from './dns/constants.js';
-<<<<<<< HEAD
-import { encodeQuery, parseMessage, type Message } from '../test/support/dns-message.js';
-import { sampleConfig } from '../test/support/infra-config.js';
-=======
-import { encodeQuery } from './dns/message.js';
+import { encodeQuery } from '../test/support/dns-message.js';
 import { decodeAnswer, type DecodedMessage as Message } from '../test/support/dns.js';
-import { sampleConfig } from './testing.js';
->>>>>>> 339d497 (tests decode the infra server's DNS answers with dns-packet (test/support/dns.ts), not the project's own dns/message.ts)
+import { sampleConfig } from '../test/support/infra-config.js';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'fr-infra-app-'));
 const log = pino({ level: 'silent' });

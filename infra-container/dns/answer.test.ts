@@ -2,12 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { sampleConfig } from '../../test/support/infra-config.js';
 import { answer } from './answer.js';
 import { FLAG, RCODE, TYPE } from './constants.js';
-<<<<<<< HEAD
-import { encodeQuery, parseMessage, rdataName, type Message } from '../../test/support/dns-message.js';
-=======
-import { encodeQuery } from './message.js';
+import { encodeQuery } from '../../test/support/dns-message.js';
 import { decodeAnswer, type DecodedMessage as Message } from '../../test/support/dns.js';
->>>>>>> 339d497 (tests decode the infra server's DNS answers with dns-packet (test/support/dns.ts), not the project's own dns/message.ts)
 import { parseQuery } from './query.js';
 import { buildZone } from './zone.js';
 

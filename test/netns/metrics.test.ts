@@ -15,7 +15,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../../controller/app.js';
 import { migrate, openDb } from '../../controller/store/db.js';
 import { writeConfigAtomic } from '../../infra-container/config.js';
-import { sampleConfig } from '../../infra-container/testing.js';
+import { sampleConfig } from '../support/infra-config.js';
 import { freshDatabase } from '../support/pg.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 import { Harness, network, viewsFor, endpoint } from './harness.js';

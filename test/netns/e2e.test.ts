@@ -5,6 +5,10 @@
  * keep while agents die and come back.
  */
 import { spawn } from 'node:child_process';
+import { existsSync, readdirSync } from 'node:fs';
+import path from 'node:path';
+import parse from 'parse-prometheus-text-format';
+import { getUnix } from '../support/unix-http.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Cluster, DHCP_CMD } from './cluster.js';
 import { freshDatabase } from '../support/pg.js';
@@ -85,6 +89,22 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     expect(dig(a0, ['-x', a1.ip])).toBe('a1.net.acme.freight.internal.');
     // globex's server answers for globex only
     expect(dig(made['globex/g0'], ['a1.net.acme.freight.internal'])).toBe('');
+  });
+
+  it('each infra container serves /metrics on its socket in the agent\'s state dir (reachable from the node)', async () => {
+    const sockets = [0, 1, 2].flatMap((i) => {
+      const dir = path.join(c.stateDir(i), 'containers');
+      return existsSync(dir) ? readdirSync(dir).map((id) => path.join(dir, id, 'run-freight', 'metrics.sock')).filter((p) => existsSync(p)) : [];
+    });
+    expect(sockets.length).toBe(2); // one infra container per network: acme's and globex's
+    let answered = 0;
+    for (const s of sockets) {
+      const fams = parse(await getUnix(s, '/metrics'));
+      const h = fams.find((f) => f.name === 'freight_infra_dns_answer_seconds');
+      expect(h?.type).toBe('HISTOGRAM');
+      answered += Number(h?.metrics.find((m) => m.buckets)?.buckets?.['+Inf'] ?? 0);
+    }
+    expect(answered).toBeGreaterThan(0); // the digs above
   });
 
   it('tenants sharing 10.0.0.0/24 never reach each other, not even the shared address', () => {

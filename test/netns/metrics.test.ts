@@ -6,7 +6,6 @@
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, statSync } from 'node:fs';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import parse, { type Family } from 'parse-prometheus-text-format';
@@ -17,6 +16,7 @@ import { migrate, openDb } from '../../controller/store/db.js';
 import { writeConfigAtomic } from '../../infra-container/config.js';
 import { sampleConfig } from '../support/infra-config.js';
 import { freshDatabase } from '../support/pg.js';
+import { getUnix } from '../support/unix-http.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 import { Harness, network, viewsFor, endpoint } from './harness.js';
 
@@ -133,17 +133,4 @@ function exists(p: string): boolean {
   } catch {
     return false;
   }
-}
-
-function getUnix(socketPath: string, url: string): Promise<string> {
-  return new Promise((resolve, reject) => {
-    const req = request({ socketPath, path: url, method: 'GET' }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (body += d));
-      res.on('end', () => (res.statusCode === 200 ? resolve(body) : reject(new Error(`GET ${url}: ${res.statusCode}`))));
-    });
-    req.on('error', reject);
-    req.end();
-  });
 }

@@ -120,7 +120,7 @@ async function running(db: Db, app: Awaited<ReturnType<typeof buildApp>>, sealer
     schedulePending(db)
       .then((n) => n > 0 && log.info({ placed: n }, 'scheduled pending containers'))
       .catch((err) => log.warn({ err }, 'schedule pending failed'));
-  const timer = setInterval(tick, opts.scheduleEveryMs ?? 5000);
+  const timer = setInterval(() => void tick(), opts.scheduleEveryMs ?? 5000);
   void tick();
   // one replica at a time generates and rotates ipsec keys (advisory lock on PostgreSQL)
   const keys = await startKeyManager({ db, log, sealer, databaseUrl: opts.databaseUrl, rotateAfterMs: (opts.ipsecRotateHours ?? 24) * 3_600_000 });

@@ -36,7 +36,7 @@ startInfra({ configPath: o.config, dnsPort: o.dnsPort, dhcpPort: o.dhcpPort, dhc
     serveMetricsSocket(o.metricsSocket, infra.counters.registry).catch((err: Error) => log.warn({ err, socket: o.metricsSocket }, 'metrics socket not served'));
     const stop = (): void => {
       log.info('stopping');
-      infra.close().finally(() => process.exit(0));
+      void infra.close().finally(() => process.exit(0));
     };
     process.on('SIGTERM', stop);
     process.on('SIGINT', stop);

@@ -51,7 +51,7 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
   if (o.metrics) await serveMetrics(agent.registry, metricsListen(o.metrics));
   const stop = (sig: string) => {
     log.info({ signal: sig }, 'stopping (containers and kernel state stay)');
-    agent.stop().finally(() => process.exit(0));
+    void agent.stop().finally(() => process.exit(0));
   };
   process.once('SIGTERM', stop);
   process.once('SIGINT', stop);

@@ -61,7 +61,7 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, write: (s: str
 
 const isMain = process.argv[1] && /freightctl$|cli[/\\]main\.(js|ts)$/.test(process.argv[1]);
 if (isMain) {
-  run(process.argv.slice(2), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((code) => {
+  void run(process.argv.slice(2), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((code) => {
     process.exitCode = code;
   });
 }

@@ -116,11 +116,15 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     if (flushing) return;
     flushing = true;
     // readiness is checked once per heartbeat interval, right after a successful write of last_seen
-    hub.flush(++ticks % flushEvery === 0).finally(() => (flushing = false));
+    // a rejection here would be unhandled and end the controller: log it, the next tick retries
+    void hub
+      .flush(++ticks % flushEvery === 0)
+      .catch((err) => log.warn({ err }, 'push flush failed'))
+      .finally(() => (flushing = false));
   }, opts.flushMs);
-  const prune = setInterval(() => hub.prune().catch((err) => log.warn({ err: String(err) }, 'change-log prune failed')), opts.pruneEveryMs);
+  const prune = setInterval(() => void hub.prune().catch((err) => log.warn({ err: String(err) }, 'change-log prune failed')), opts.pruneEveryMs);
   // revocations arrive through the change log; this catches any the log could not deliver
-  const recheck = setInterval(() => hub.recheckTokens().catch(() => {}), opts.tokenCheckMs);
+  const recheck = setInterval(() => void hub.recheckTokens().catch(() => {}), opts.tokenCheckMs);
   const timers = [beat, flush, prune, recheck];
   for (const t of timers) t.unref();
 

@@ -1,3 +1,4 @@
+import type { Command } from 'commander';
 import { ImageError } from './errors.js';
 import { parseImageRef } from './ref.js';
 import type { ManifestInput } from './manifest.js';
@@ -59,7 +60,7 @@ export interface BuildOptions {
 export const collect = (v: string, prev: string[] = []): string[] => [...prev, v];
 
 /** Declares the `image build` options on a commander command. */
-export function withBuildOptions<C extends { requiredOption: Function; option: Function }>(cmd: C): C {
+export function withBuildOptions<C extends Command>(cmd: C): C {
   return cmd
     .requiredOption('--version <v>', 'image version (rpm version: no dashes)')
     .option('--from <dir>', 'rootfs directory (for a derivative: only its overriding directories)')

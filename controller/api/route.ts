@@ -6,6 +6,8 @@ import type { Batcher } from '../store/batch.js';
 import { authenticateFor, requireAdmin, type Principal, type ScopedTenant } from '../auth.js';
 import type { AuthLimiter } from '../auth-limit.js';
 import type { AuditLog } from '../audit.js';
+import type { PushHub } from '../push/index.js';
+import type { ResolveDeps } from '../images/resolve.js';
 import { ApiError, fromZod, toApiError } from '../errors.js';
 import { idempotencyKeyOf, requestHash, type Answer, type Idempotency } from './idempotency.js';
 import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
@@ -15,7 +17,7 @@ export interface Deps {
   /** In a handler: the request's row-level security scope (freight_api, its tenant or '*'). */
   db: Db;
   log: Logger;
-  push: Pick<import('../push/index.js').PushHub, 'requestLogs' | 'metrics' | 'close'>;
+  push: Pick<PushHub, 'requestLogs' | 'metrics' | 'close'>;
   now: () => Date;
   /** Group commit for container creates. */
   batch: Batcher;
@@ -23,7 +25,7 @@ export interface Deps {
   authLimit: AuthLimiter;
   audit: AuditLog;
   /** Repository fetch settings: allow-list, timeout, caps (controller/images/resolve.ts). */
-  images: import('../images/resolve.js').ResolveDeps;
+  images: ResolveDeps;
   /** Idempotency-Key answers (owner connection). */
   idempotency: Idempotency;
 }

@@ -21,8 +21,8 @@ export interface Batcher {
 interface Pending {
   job: (q: Queryable, memo: TxMemo) => Promise<unknown>;
   scope?: Scope;
-  resolve(v: unknown): void;
-  reject(e: unknown): void;
+  resolve: (v: unknown) => void;
+  reject: (e: unknown) => void;
 }
 
 export function createBatcher(db: Db, maxBatch = 64): Batcher {

@@ -245,7 +245,7 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
       const l = pgListener(url, t, channel, onPayload, onReconnect);
       listeners.push(l);
       await l.ready;
-      return l.stop;
+      return () => l.stop();
     },
     async close() {
       await Promise.all(listeners.map((l) => l.stop()));

@@ -7,7 +7,7 @@
  *   (neigh_suppress) answer for them.
  */
 import { NTF, NUD, packNeigh } from './neigh-codec.js';
-import { AF_BRIDGE, NLM_F, RTM, ip4, ip4str, macBuf, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
+import { AF_BRIDGE, NLM_F, RTM, ip4str, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
 
 const NUD_NOARP = 0x40;
 const NUD_PERMANENT = 0x80;

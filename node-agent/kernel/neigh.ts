@@ -1,6 +1,6 @@
 /** Static ARP entries on tenant bridges (IP → MAC), used by neigh_suppress for ARP suppression. */
 import { NUD, packNeigh } from './neigh-codec.js';
-import { AF_INET, NLM_F, RTM, ip4, ip4str, macBuf, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
+import { AF_INET, NLM_F, RTM, ip4str, macStr, neighPayload, rt, type NetlinkGateway, type NlMsg } from './netlink.js';
 
 export interface NeighEntry {
   /** bridge ifindex */

@@ -69,7 +69,10 @@ describe('infra app on loopback (DNS only)', () => {
           got.push(decodeAnswer(buf.subarray(2, 2 + buf.readUInt16BE(0))));
           buf = buf.subarray(2 + buf.readUInt16BE(0));
         }
-        if (got.length === 2) (c.end(), resolve(got));
+        if (got.length === 2) {
+          c.end();
+          resolve(got);
+        }
       });
       c.on('error', reject);
       c.write(wire.subarray(0, 5));

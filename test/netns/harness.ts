@@ -124,7 +124,7 @@ export class Harness {
   }
 
   cleanup(): void {
-    for (const p of this.procs) p.kill();
+    for (const p of this.procs) void p.kill(); // SIGKILL is sent at once; the exit is not waited for
     this.procs.length = 0;
     this.namespaces.cleanup();
   }

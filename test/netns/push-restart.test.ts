@@ -106,7 +106,7 @@ describe('restarts during a stream', () => {
         if (!pgOnline()) await pgCtl('start');
       }
       await new Promise((r) => setTimeout(r, 500));
-    } else ctx.annotate?.('PostgreSQL restart skipped: needs root and pg_ctlcluster');
+    } else void ctx.annotate?.('PostgreSQL restart skipped: needs root and pg_ctlcluster');
     writing = false;
     await writer;
 

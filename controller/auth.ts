@@ -80,7 +80,8 @@ export async function ensureAdminToken(db: Db, envToken: string | undefined, gen
     const { rows } = await q.query("SELECT 1 FROM tokens WHERE kind = 'admin' AND revoked_at IS NULL LIMIT 1");
     if (rows.length > 0) return null;
     const secret = envToken && envToken.length > 0 ? envToken : gen();
-    await q.query("INSERT INTO tokens (hash, kind) VALUES ($1, 'admin') ON CONFLICT (hash) DO NOTHING", [hashToken(secret)]); // never un-revoke
+    // DO NOTHING: never un-revoke
+    await q.query("INSERT INTO tokens (hash, kind) VALUES ($1, 'admin') ON CONFLICT (hash) DO NOTHING", [hashToken(secret)]);
     return secret;
   });
 }

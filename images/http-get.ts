@@ -62,7 +62,8 @@ async function checkedAddresses(url: URL, p: FetchPolicy, shown: string): Promis
 
 function checkScheme(url: URL, p: FetchPolicy, shown: string): void {
   if (url.protocol === 'https:' || (url.protocol === 'http:' && p.allowHttp)) return;
-  throw new RepoFetchError('repo-refused', shown, `${url.protocol}//${url.host}: ${url.protocol === 'http:' ? 'plain http is not allowed for this repository (allowHttp)' : 'not an http(s) URL'}`);
+  const why = url.protocol === 'http:' ? 'plain http is not allowed for this repository (allowHttp)' : 'not an http(s) URL';
+  throw new RepoFetchError('repo-refused', shown, `${url.protocol}//${url.host}: ${why}`);
 }
 
 /** A lookup that answers the address already checked: no second resolution, no DNS rebinding. */

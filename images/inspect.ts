@@ -89,7 +89,8 @@ export function judgePackage(h: RpmHeader, expected: { name: string; version: st
     if (!f) return rel === '.' ? null : `it has no ${rel}`;
     const t = TYPES[f.mode & S_IFMT];
     if (t === type) return null;
-    return `${rel === '.' ? prefix : rel} is a ${t}${f.linkTo ? ` to ${JSON.stringify(f.linkTo)}` : ''}, not a real ${type === 'dir' ? 'directory' : 'file'} inside the payload`;
+    const target = f.linkTo ? ` to ${JSON.stringify(f.linkTo)}` : '';
+    return `${rel === '.' ? prefix : rel} is a ${t}${target}, not a real ${type === 'dir' ? 'directory' : 'file'} inside the payload`;
   };
   return need('.', 'dir') ?? need('rootfs', 'dir') ?? need('manifest.json', 'file');
 }

@@ -39,7 +39,8 @@ export function resolveTarget(f: TargetFlags, readFile: (p: string) => string = 
   if (!controller || !token) throw new TargetError('usage', 'give --join STRING (freightctl token create --node NAME), or --controller URL and --token TOKEN');
   const u = new URL(controller);
   if (u.protocol === 'http:' || u.protocol === 'ws:') {
-    if (!f.insecure) throw new TargetError('plaintext_refused', `controller ${controller} is plaintext: the stream would carry the node token in clear. Use the https:// URL of the join string, or pass --insecure (tests only)`);
+    if (!f.insecure) throw new TargetError('plaintext_refused', `controller ${controller} is plaintext: the stream would carry the node token in clear. ` +
+        'Use the https:// URL of the join string, or pass --insecure (tests only)');
     return { controller, token, trust: { kind: 'insecure' } };
   }
   if (u.protocol !== 'https:' && u.protocol !== 'wss:') throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);

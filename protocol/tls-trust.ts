@@ -52,7 +52,8 @@ export function fetchPinnedCa(url: string, pin: string, timeoutMs = 5000): Promi
       if (!match) {
         return reject(new TrustError('ca_pin_mismatch',
           `controller ${host}:${port} is not the one the join string names: no certificate it presented matches the pinned CA ${pin} ` +
-          `(presented ${chain.map(fp).join(', ') || 'none'}). Refusing to connect: check the join string, or whether something intercepts the connection`));
+          `(presented ${chain.map(fp).join(', ') || 'none'}). ` +
+          'Refusing to connect: check the join string, or whether something intercepts the connection'));
       }
       resolve(toPem(match));
     });

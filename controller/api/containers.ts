@@ -13,7 +13,9 @@ export const containerRoutes = [
   route<ContainerCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/containers',
-    summary: 'create a container: schedule it, allocate its addresses and MACs (image freight-infra and names infra-* are reserved: 400 reserved_name)',
+    summary:
+      'create a container: schedule it, allocate its addresses and MACs ' +
+      '(image freight-infra and names infra-* are reserved: 400 reserved_name)',
     op: 'create container',
     auth: 'any',
     body: ContainerCreate,

@@ -77,7 +77,8 @@ export function sender(base: string, trust: Trust): Send {
       req.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? err.message;
         if (TLS_CODES.test(code))
-          return reject(new CliError('tls_unverified', `the controller at ${base} presented a certificate that is not trusted (${code}): give --ca FILE (the controller's STATE_DIR/tls/ca.crt), FREIGHT_CA, or --ca-fingerprint sha256:…`, 3));
+          return reject(new CliError('tls_unverified', `the controller at ${base} presented a certificate that is not trusted (${code}): ` +
+                `give --ca FILE (the controller's STATE_DIR/tls/ca.crt), FREIGHT_CA, or --ca-fingerprint sha256:…`, 3));
         // the cause tells the client's retry whether the request may have been sent (ECONNRESET)
         reject(Object.assign(new CliError('unreachable', `cannot reach the controller at ${base}: ${code}`, 3), { cause: err }));
       });

@@ -85,7 +85,8 @@ export async function applyAction(db: Db, a: KeyAction, sealer: Sealer, random?:
         await q.query('DELETE FROM ipsec_keys WHERE id = ANY($1::uuid[])', [a.ids]);
         return;
       case 'request done':
-        await q.query("DELETE FROM ipsec_rotations WHERE network_id = $1 AND requested_at <= to_timestamp($2::float8 / 1000) + interval '1 millisecond'", [a.networkId, a.requestedAt]);
+        await q.query(`DELETE FROM ipsec_rotations
+          WHERE network_id = $1 AND requested_at <= to_timestamp($2::float8 / 1000) + interval '1 millisecond'`, [a.networkId, a.requestedAt]);
     }
   });
 }

@@ -38,7 +38,8 @@ export async function flushNodes(q: Queryable, marks: NodeMark[]): Promise<strin
        ready = CASE WHEN v.late THEN false
                     ELSE n.ready OR (v.seen AND EXISTS (SELECT 1 FROM tokens k WHERE k.id = v.token AND k.revoked_at IS NULL)) END,
        applied_revision = v.applied, desired_revision = GREATEST(v.desired, v.applied)
-     FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::bigint[], $5::uuid[], $6::boolean[]) AS v(name, seen, applied, desired, token, late), nodes o
+     FROM unnest($1::text[], $2::boolean[], $3::bigint[], $4::bigint[], $5::uuid[], $6::boolean[])
+            AS v(name, seen, applied, desired, token, late), nodes o
      WHERE n.name = v.name AND o.id = n.id
      RETURNING n.name, o.ready AS was_ready, n.ready`,
     [marks.map((m) => m.name), marks.map((m) => m.seen), marks.map((m) => m.applied), marks.map((m) => m.desired),

@@ -362,6 +362,18 @@ export function sqlState(err: unknown): string | undefined {
 }
 
 /** True when the error means the database cannot be reached (→ 503), not that the query was wrong. */
+const UNAVAILABLE_MESSAGE = new RegExp(
+  [
+    'Connection terminated',
+    'timeout exceeded when trying to connect',
+    'Query read timeout',
+    'Client has encountered a connection error',
+    'not queryable',
+    'Cannot use a pool after calling end',
+  ].join('|'),
+  'i',
+);
+
 export function isUnavailable(err: unknown): boolean {
   if (err instanceof DbConnectError || err instanceof DbTimeoutError) return true;
   const state = sqlState(err);
@@ -370,7 +382,7 @@ export function isUnavailable(err: unknown): boolean {
   const code = (err as { code?: unknown })?.code;
   if (typeof code === 'string' && ['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'ETIMEDOUT', 'EPIPE', 'ENOENT'].includes(code)) return true;
   const msg = String((err as Error)?.message ?? '');
-  return /Connection terminated|timeout exceeded when trying to connect|Query read timeout|Client has encountered a connection error|not queryable|Cannot use a pool after calling end/i.test(msg);
+  return UNAVAILABLE_MESSAGE.test(msg);
 }
 
 /** True when the database was reached but did not answer in time (healthz: `database: "timeout"`). */

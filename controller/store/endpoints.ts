@@ -16,7 +16,8 @@ export interface Endpoint {
 export async function listEndpoints(q: Queryable, t: Tenant, network: string | undefined, limit: number, after?: string): Promise<Page<Endpoint>> {
   const cur = decodeCursor(after, 2);
   const { rows } = await q.query<Endpoint>(
-    `SELECT c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac, nd.name AS node, host(nd.underlay_ip) AS "nodeUnderlayIp"
+    `SELECT c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac,
+            nd.name AS node, host(nd.underlay_ip) AS "nodeUnderlayIp"
        FROM endpoints e JOIN containers c ON c.id = e.container_id JOIN networks n ON n.id = e.network_id
        LEFT JOIN nodes nd ON nd.id = e.node_id
       WHERE e.tenant_id = $1 AND ($2::text IS NULL OR n.name = $2)

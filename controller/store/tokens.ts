@@ -19,7 +19,8 @@ interface Row {
   created_at: Date | string;
   revoked_at: Date | string | null;
 }
-const SELECT = `SELECT k.id, k.kind, t.name AS tenant, k.node_name, k.created_at, k.revoked_at FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant_id`;
+const SELECT = `SELECT k.id, k.kind, t.name AS tenant, k.node_name, k.created_at, k.revoked_at
+                  FROM tokens k LEFT JOIN tenants t ON t.id = k.tenant_id`;
 const toToken = (r: Row): Token => ({
   id: r.id,
   kind: r.kind,

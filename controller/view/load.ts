@@ -12,7 +12,8 @@ const SQL = {
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
                c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
-  endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text FROM endpoints`,
+  endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text
+                FROM endpoints`,
   keys: `SELECT id::text, network_id::text, node_a::text, node_b::text, generation, spi_ab, spi_ba, key_ab, key_ba, phase FROM ipsec_keys`,
   repos: `SELECT id::text, tenant_id::text, name, url, public_key FROM image_repositories`,
 };

@@ -36,8 +36,15 @@ export function describeOp(op: Op): string {
   switch (op.kind) {
     case 'link.delete': return `delete ${op.linkKind} ${op.name} (${op.reason})`;
     case 'link.create': return `create ${op.link.kind} ${op.link.name} (${op.reason})`;
-    case 'link.set': return `set ${op.name}${op.mtu !== undefined ? ` mtu ${op.mtu}` : ''}${op.master !== undefined ? ` master ${op.master ?? 'none'}` : ''}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}`;
-    case 'port.flags': return `set port ${op.name} learning ${op.learning ? 'on' : 'off'} neigh_suppress ${op.neighSuppress ? 'on' : 'off'}${op.isolated ? ' isolated on' : ''}`;
+    case 'link.set': {
+      const mtu = op.mtu !== undefined ? ` mtu ${op.mtu}` : '';
+      const master = op.master !== undefined ? ` master ${op.master ?? 'none'}` : '';
+      return `set ${op.name}${mtu}${master}${op.up !== undefined ? (op.up ? ' up' : ' down') : ''}`;
+    }
+    case 'port.flags': {
+      const onOff = (b: boolean | undefined) => (b ? 'on' : 'off');
+      return `set port ${op.name} learning ${onOff(op.learning)} neigh_suppress ${onOff(op.neighSuppress)}${op.isolated ? ' isolated on' : ''}`;
+    }
     case 'fdb.del': case 'fdb.add': return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
     case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
     case 'sa.del': case 'sa.add': return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;

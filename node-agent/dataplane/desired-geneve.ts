@@ -25,7 +25,8 @@ export function addGeneve(s: DesiredState, n: ViewNetwork, view: NodeView, f: No
     const name = geneveName(n.vni, peer);
     const other = owner.get(name);
     if (other) {
-      const message = `geneve network ${n.tenant}/${n.name} (vni ${n.vni}): peers ${other} and ${peer} share device name ${name}; ${peer} is unreachable`;
+      const message =
+        `geneve network ${n.tenant}/${n.name} (vni ${n.vni}): ` + `peers ${other} and ${peer} share device name ${name}; ${peer} is unreachable`;
       s.networkErrors.push({ network: n.id, message });
       continue;
     }

@@ -43,7 +43,8 @@ export function describeOp(op: Op): string {
     }
     case 'port.flags': {
       const onOff = (b: boolean | undefined) => (b ? 'on' : 'off');
-      return `set port ${op.name} learning ${onOff(op.learning)} neigh_suppress ${onOff(op.neighSuppress)}${op.isolated ? ' isolated on' : ''}`;
+      const isolated = op.isolated ? ' isolated on' : '';
+      return `set port ${op.name} learning ${onOff(op.learning)} neigh_suppress ${onOff(op.neighSuppress)}${isolated}`;
     }
     case 'fdb.del': case 'fdb.add': return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
     case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;

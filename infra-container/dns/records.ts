@@ -1,4 +1,3 @@
-import { ip4Bytes } from '../../protocol/addr.js';
 import { CLASS, TYPE } from './constants.js';
 import { encodeName } from './name.js';
 

@@ -26,6 +26,8 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': ['error', { fixStyle: 'inline-type-imports' }],
+      // `let x; cleanups.push(() => x?.kill()); x = spawn(…)` must stay a let
+      'prefer-const': ['error', { ignoreReadBeforeAssign: true }],
       // rejecting with what was caught (unknown) is how errors are passed on here
       '@typescript-eslint/prefer-promise-reject-errors': ['error', { allowThrowingAny: true, allowThrowingUnknown: true }],
       // `any` comes in at boundaries that zod validates (JSON bodies, rows, netlink attributes);

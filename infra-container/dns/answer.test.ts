@@ -39,7 +39,7 @@ describe('dns answer', () => {
   });
 
   it('answers PTR for bindings and for the server', () => {
-    const { raw, msg } = ask('10.0.77.10.in-addr.arpa', TYPE.PTR);
+    const { msg } = ask('10.0.77.10.in-addr.arpa', TYPE.PTR);
     expect(msg.answers).toHaveLength(1);
     expect(msg.answers[0].data).toBe('web.net.t1.freight.internal');
     const infra = ask('2.0.77.10.in-addr.arpa', TYPE.PTR);
@@ -59,7 +59,7 @@ describe('dns answer', () => {
   });
 
   it('NXDOMAIN with the SOA in authority for an unknown name in the zone', () => {
-    const { msg, raw } = ask('nope.net.t1.freight.internal', TYPE.A);
+    const { msg } = ask('nope.net.t1.freight.internal', TYPE.A);
     expect(msg.rcode).toBe(RCODE.NXDOMAIN);
     expect(msg.flags & FLAG.AA).toBeTruthy();
     expect(msg.answers).toHaveLength(0);

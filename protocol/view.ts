@@ -50,6 +50,19 @@ export const ImageSource = z.object({
 });
 export type ImageSource = z.infer<typeof ImageSource>;
 
+/**
+ * Per-container limits the node's kernel enforces (cgroup): memory in bytes, CPUs as a
+ * fraction of cores (null: no quota, fair share), the number of tasks. The defaults are the
+ * node's when an older controller sends none.
+ */
+export const ContainerLimits = z.object({
+  memory: z.number().int().min(16 * 1024 * 1024).max(2 ** 50),
+  cpus: z.number().min(0.01).max(1024).nullable(),
+  pids: z.number().int().min(16).max(4_194_304),
+});
+export type ContainerLimits = z.infer<typeof ContainerLimits>;
+export const DEFAULT_LIMITS: ContainerLimits = { memory: 512 * 1024 * 1024, cpus: null, pids: 1024 };
+
 /** A container this node runs (also the infra instances, kind `infra`). */
 export const ViewContainer = z.object({
   id: z.string(),
@@ -65,6 +78,8 @@ export const ViewContainer = z.object({
   generation: z.number().int(),
   /** Optional (older controllers omit it): the image is an RPM image from these repositories. */
   imageSource: ImageSource.optional(),
+  /** Optional (older controllers omit it): the node applies DEFAULT_LIMITS then. */
+  limits: ContainerLimits.optional(),
 });
 export type ViewContainer = z.infer<typeof ViewContainer>;
 

@@ -13,6 +13,9 @@ export type RuntimeErrorCode =
   | 'VETH_FAILED'
   | 'MOUNT_FAILED'
   | 'NSPAWN_FAILED'
+  /** no usable cgroup hierarchy, or the agent's v2 cgroup is not delegated: no container runs without limits */
+  | 'CGROUP_UNAVAILABLE'
+  | 'CGROUP_FAILED'
   | 'COMMAND_FAILED'
   | 'STATE_INVALID';
 

@@ -6,10 +6,11 @@ import { RuntimeError, errorMessage } from './errors.js';
 import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
 import { mountOverlay, unmount } from './mounts.js';
-import { setupNetwork, teardownNetwork } from './network.js';
+import { attachNetwork, setupNetwork, teardownNetwork } from './network.js';
+import { oomKills, prepareCgroup, removeCgroup } from './cgroups.js';
 import { rpmImageLayers } from './rpm-layers.js';
 import { nspawnArgs } from './nspawn.js';
-import { containerPaths, imageDir } from './paths.js';
+import { containerPaths, imageDir, stagingNetnsPath } from './paths.js';
 import { isAlive } from './proc.js';
 import type { ContainerSpec } from './spec.js';
 import { freshState, writeState, type ContainerState } from './state.js';
@@ -29,7 +30,7 @@ export interface ExecContext {
 
 export async function createContainer(ctx: ExecContext, spec: ContainerSpec): Promise<ContainerState> {
   const p = containerPaths(ctx.stateDir, spec.id);
-  await mkdir(p.dir, { recursive: true });
+  await mkdir(p.dir, { recursive: true, mode: 0o700 });
   if (spec.binds.some((b) => b.host === p.config)) await mkdir(p.config, { recursive: true });
   if (spec.binds.some((b) => b.host === p.run)) await mkdir(p.run, { recursive: true, mode: 0o700 });
   const st = freshState(spec);
@@ -45,7 +46,14 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
     const lower = await imageLayersOf(ctx, spec);
     await setupNetwork(ctx.gw, spec);
     await mountOverlay(spec.name, { lower, upper: p.upper, work: p.work, merged: p.merged });
-    const l = await launch(p, spec.id, nspawnArgs(spec, p.merged), { nspawn: ctx.nspawn });
+    const cgroups = await prepareCgroup(spec.id, spec.limits);
+    const l = await launch(p, spec.id, nspawnArgs(spec, p.merged), { nspawn: ctx.nspawn, netns: stagingNetnsPath(spec.id), cgroups });
+    try {
+      await attachNetwork(spec, l.nspawnPid);
+    } catch (e) {
+      await terminate(l.wrapperPid, l.wrapperStart, l.nspawnPid, ctx.graceMs);
+      throw e;
+    }
     const next: ContainerState = { ...st, ...l, phase: 'running', startedAt: ctx.now(), exitCode: null, reason: null };
     await writeState(ctx.stateDir, next);
     ctx.log.info({ container: spec.id, name: spec.name, pid: l.nspawnPid }, 'container started');
@@ -78,7 +86,8 @@ async function imageLayersOf(ctx: ExecContext, spec: ContainerSpec): Promise<str
 export async function observeExit(ctx: ExecContext, st: ContainerState): Promise<ContainerState> {
   if (st.phase !== 'running' || isAlive(st.wrapperPid, st.wrapperStart)) return st;
   const p = containerPaths(ctx.stateDir, st.spec.id);
-  const cls = classifyExit(readExit(p), lastRunOutput(p));
+  // the kernel's word first: a command killed at its memory limit is `oom`, whatever its exit code says
+  const cls = oomKills(st.spec.id) > 0 ? { kind: 'failed' as const, code: readExit(p), reason: 'oom' } : classifyExit(readExit(p), lastRunOutput(p));
   const now = ctx.now();
   const stable = st.startedAt !== null && now - st.startedAt >= ctx.backoff.stableMs;
   await releaseResources(ctx, st.spec).catch((e) => ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'teardown after exit'));
@@ -118,8 +127,9 @@ export async function deleteContainer(ctx: ExecContext, st: ContainerState): Pro
   ctx.log.info({ container: st.spec.id, name: st.spec.name }, 'container deleted');
 }
 
-/** Overlay, veths, netns: exist only while the container runs. */
+/** Overlay, veths, netns, cgroups: exist only while the container runs. */
 export async function releaseResources(ctx: ExecContext, spec: ContainerSpec): Promise<void> {
   await unmount(spec.name, containerPaths(ctx.stateDir, spec.id).merged);
   await teardownNetwork(ctx.gw, spec);
+  await removeCgroup(spec.id);
 }

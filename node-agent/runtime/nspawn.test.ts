@@ -11,11 +11,20 @@ const spec: ContainerSpec = {
 };
 
 describe('nspawn arguments', () => {
-  it('single command: as pid 2, foreign netns with CAP_NET_ADMIN, no registration, binds', () => {
-    const a = nspawnArgs(spec, '/r');
-    expect(a).toEqual(expect.arrayContaining(['--register=no', '--keep-unit', '--network-namespace-path=/run/netns/frc-1a2b3c4d', '--capability=CAP_NET_ADMIN', '--machine=frc-1a2b3c4d', '--bind-ro=/a:/b', '--console=pipe']));
-    expect(a.slice(-6)).toEqual(['-D', '/r', '--as-pid2', 'sh', '-c', 'x']);
+  it('single command: as pid 2, own user namespace and netns with the prepared interfaces, no registration, binds', () => {
+    const withIf = { ...spec, interfaces: [0, 2].map((ifindex) => ({ ifindex, network: 'n', hostName: 'h', bridge: 'b', mac: '02:00:00:00:00:01', mtu: 1450, ip: '10.0.0.2', prefix: 24, gateway: null })) };
+    const a = nspawnArgs(withIf, '/r');
+    expect(a).toEqual(expect.arrayContaining(['--register=no', '--keep-unit', '--private-users=pick', '--private-users-ownership=auto', '--private-network',
+      '--network-interface=eth0', '--network-interface=eth2', '--machine=frc-1a2b3c4d', '--bind-ro=/a:/b', '--console=pipe']));
+    expect(a.some((x) => x.startsWith('--network-namespace-path'))).toBe(false);
+    expect(a.slice(-7)).toEqual(['-D', '/r', '--as-pid2', '--', 'sh', '-c', 'x']);
     expect(isNspawnOf(['systemd-nspawn', ...a], spec.id)).toBe(true);
+    expect(isNspawnOf(['systemd-nspawn', ...a], 'ffffffff-0000')).toBe(false);
+  });
+  it('a command that looks like nspawn options stays after `--`, and cannot make a process look like a container\'s nspawn', () => {
+    const a = nspawnArgs({ ...spec, command: ['--bind=/:/host', '--capability=all', '--machine=frc-ffffffff'] }, '/r');
+    expect(a.slice(a.indexOf('--'))).toEqual(['--', '--bind=/:/host', '--capability=all', '--machine=frc-ffffffff']);
+    expect(a.indexOf('--bind=/:/host')).toBeGreaterThan(a.indexOf('--'));
     expect(isNspawnOf(['systemd-nspawn', ...a], 'ffffffff-0000')).toBe(false);
   });
   it('boot: -b and a read-only console, no command', () => {

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { netnsName } from '../names.js';
+import { netnsName, shortId } from '../names.js';
 
 /** Where the runtime keeps images and containers (`--state-dir`, default /var/lib/freight). */
 export const DEFAULT_STATE_DIR = '/var/lib/freight';
@@ -34,3 +34,6 @@ export type ContainerPaths = ReturnType<typeof containerPaths>;
 
 /** The container's network namespace file (its name is names.ts netnsName). */
 export const netnsPath = (id: string): string => `/run/netns/${netnsName(id)}`;
+/** Where nspawn itself runs and the veth peers wait until nspawn moves them into the container. */
+export const stagingNetnsName = (id: string): string => `frs-${shortId(id)}`;
+export const stagingNetnsPath = (id: string): string => `/run/netns/${stagingNetnsName(id)}`;

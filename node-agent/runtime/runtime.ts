@@ -9,9 +9,10 @@ import {
 } from './executor.js';
 import { ensureInfraImage } from './images.js';
 import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
-import { containerPaths } from './paths.js';
+import { containerPaths, containersDir } from './paths.js';
+import { cgroupLayout } from './cgroups.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
-import { listStates, toStatus, writeState, type ContainerState } from './state.js';
+import { listStates, privateDir, toStatus, writeState, type ContainerState } from './state.js';
 import { adoptable, strayNspawn, terminate } from './supervise.js';
 import { Serial } from '../../lib/serial.js';
 
@@ -63,6 +64,10 @@ export class ContainerRuntime {
   /** Loads the recorded containers, adopts the running ones, and starts watching. */
   static async open(opts: RuntimeOptions): Promise<ContainerRuntime> {
     const rt = new ContainerRuntime(opts);
+    // the state dir holds commands, environments, the last view (keys): root's only
+    await privateDir(opts.stateDir);
+    await privateDir(containersDir(opts.stateDir));
+    cgroupLayout(); // fail here, not at the first start, when the node cannot limit containers
     await ensureInfraImage(opts.stateDir);
     const { states, broken } = await listStates(opts.stateDir);
     for (const id of broken) rt.ctx.log.warn({ container: id }, 'unreadable state.json: container ignored');

@@ -1,6 +1,6 @@
 import { z } from 'zod';
-import { ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
-import { INFRA_IMAGE, infraBinds, infraCommand } from './images.js';
+import { ContainerLimits, DEFAULT_LIMITS, ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
+import { infraBinds, infraCommand } from './images.js';
 import { bridgeName, hostVethName } from '../names.js';
 import { containerPaths } from './paths.js';
 
@@ -28,6 +28,8 @@ export const BindSpec = z.object({ host: z.string(), container: z.string(), read
 export const ContainerSpec = ViewContainer.extend({
   interfaces: z.array(InterfaceSpec),
   binds: z.array(BindSpec),
+  /** always set: the view's, or the node's defaults (older state files lack it) */
+  limits: ContainerLimits.default(DEFAULT_LIMITS),
 });
 export type ContainerSpec = z.infer<typeof ContainerSpec>;
 
@@ -60,7 +62,8 @@ export function specFromView(
       gateway: net.gateway,
     });
   }
-  const infra = c.kind === 'infra' || c.image === INFRA_IMAGE;
+  // the view's kind only: an image name is tenant data (a tenant naming its image freight-infra gets nothing)
+  const infra = c.kind === 'infra';
   const command = infra && c.command.length === 0 ? infraCommand(ctx.projectDir) : c.command;
   const binds = infra ? infraBinds(ctx.projectDir, containerPaths(ctx.state, c.id).config, containerPaths(ctx.state, c.id).run) : [];
   return {
@@ -76,6 +79,7 @@ export function specFromView(
     generation: c.generation,
     interfaces,
     binds,
+    limits: c.limits ?? DEFAULT_LIMITS,
     // repositories change what can be pulled, not what runs: outside runKey, no restart
     ...(c.imageSource ? { imageSource: c.imageSource } : {}),
   };
@@ -83,5 +87,5 @@ export function specFromView(
 
 /** What must match for a running container to be kept: anything else restarts it. */
 export function runKey(s: ContainerSpec): string {
-  return JSON.stringify([s.image, s.command, s.boot, s.generation, s.interfaces, s.binds]);
+  return JSON.stringify([s.image, s.command, s.boot, s.generation, s.interfaces, s.binds, s.limits]);
 }

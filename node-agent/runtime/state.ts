@@ -1,5 +1,5 @@
 import { existsSync } from 'node:fs';
-import { mkdir, readdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { z } from 'zod';
 import type { ContainerStatus } from '../../protocol/stream.js';
@@ -49,10 +49,20 @@ export function freshState(spec: ContainerSpec): ContainerState {
   };
 }
 
+/**
+ * state.json holds the tenant's command and environment: 0600 in a 0700 directory (modes set
+ * explicitly, so files and directories of older agents are tightened on the next write).
+ */
 export async function writeState(stateDir: string, st: ContainerState): Promise<void> {
   const p = containerPaths(stateDir, st.spec.id);
-  await mkdir(p.dir, { recursive: true });
-  await writeFileAtomic(p.state, JSON.stringify(st, null, 1)); // a crash never leaves half a state file
+  await privateDir(p.dir);
+  await writeFileAtomic(p.state, JSON.stringify(st, null, 1), 0o600); // a fresh temp file: 0600, never an old mode
+}
+
+/** mkdir -p with mode 0700 for the created and the final directory. */
+export async function privateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
 }
 
 export async function readState(stateDir: string, id: string): Promise<ContainerState | null> {

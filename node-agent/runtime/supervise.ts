@@ -3,19 +3,24 @@ import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import { rm } from 'node:fs/promises';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { RuntimeError } from './errors.js';
+import { lastRunOutput } from './logs.js';
 import { isNspawnOf } from './nspawn.js';
 import type { ContainerPaths } from './paths.js';
 import { children, cmdline, isAlive, procInfo, signal } from './proc.js';
 
 /**
- * The wrapper: a detached shell (own session, so an agent restart does not take it down) that runs
- * nspawn, writes nspawn's pid, and after it ends writes its exit code to a file. The output of both
- * goes to the container's log file; the marker lines delimit one run.
+ * The wrapper: a detached shell (own session, so an agent restart does not take it down) that joins
+ * the container's cgroup(s), runs nspawn in the staging netns and in a mount namespace of its own
+ * where /sys is read-only (nspawn then skips its udev check for `--network-interface=`: no udevd
+ * runs on every node; nothing else changes, the cgroup mounts stay writable), writes nspawn's pid,
+ * and after it ends writes its exit code to a file. The output of both goes to the container's log
+ * file; the marker lines delimit one run. The tenant's command only ever follows `--` in "$@".
  */
 const WRAPPER = [
-  'exit_file=$1; pid_file=$2; shift 2',
+  'exit_file=$1; pid_file=$2; netns=$3; cgroups=$4; shift 4',
   'echo "--- freight: start $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
-  '"$@" </dev/null &',
+  'IFS=:; for f in $cgroups; do echo $$ > "$f" || { echo "freight-wrap: cannot join cgroup $f"; echo 125 > "$exit_file"; exit 125; }; done; unset IFS',
+  'nsenter --net="$netns" -- unshare --mount -- /bin/sh -c \'mount -o remount,bind,ro /sys && exec "$@"\' freight-nspawn "$@" </dev/null &',
   'echo $! > "$pid_file.tmp" && mv "$pid_file.tmp" "$pid_file"',
   'wait $!; rc=$?',
   'echo "--- freight: exit $rc"',
@@ -30,17 +35,22 @@ export interface Launched {
 
 export interface LaunchOptions {
   nspawn?: string;
+  /** the netns nspawn runs in (the staging netns with the veth peers) */
+  netns: string;
+  /** `cgroup.procs` files the wrapper joins before nspawn starts */
+  cgroups: string[];
   /** How long to wait for the wrapper to report nspawn's pid. */
   timeoutMs?: number;
 }
 
-export async function launch(paths: ContainerPaths, id: string, args: string[], opts: LaunchOptions = {}): Promise<Launched> {
+export async function launch(paths: ContainerPaths, id: string, args: string[], opts: LaunchOptions): Promise<Launched> {
   await rm(paths.exit, { force: true });
   await rm(paths.nspawnPid, { force: true });
-  const log = openSync(paths.log, 'a');
+  const log = openSync(paths.log, 'a', 0o600);
   let wrapperPid: number | undefined;
   try {
-    const child = spawn('/bin/sh', ['-c', WRAPPER, 'freight-wrap', paths.exit, paths.nspawnPid, opts.nspawn ?? 'systemd-nspawn', ...args], {
+    if (opts.cgroups.some((f) => f.includes(':'))) throw new RuntimeError('CGROUP_FAILED', 'start container', id, 'cgroup path with a colon');
+    const child = spawn('/bin/sh', ['-c', WRAPPER, 'freight-wrap', paths.exit, paths.nspawnPid, opts.netns, opts.cgroups.join(':'), opts.nspawn ?? 'systemd-nspawn', ...args], {
       detached: true,
       stdio: ['ignore', log, log],
     });
@@ -54,6 +64,7 @@ export async function launch(paths: ContainerPaths, id: string, args: string[], 
   if (!wrapperPid || !info) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, 'wrapper shell did not start');
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   while (!existsSync(paths.nspawnPid)) {
+    if (existsSync(paths.exit)) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, lastRunOutput(paths).trim().slice(-500) || 'wrapper ended');
     if (Date.now() > deadline) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, 'nspawn pid not reported');
     await sleep(2);
   }

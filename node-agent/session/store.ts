@@ -1,4 +1,4 @@
-import { mkdir, readFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile } from 'node:fs/promises';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
 import path from 'node:path';
 import { NodeView } from '../../protocol/view.js';
@@ -26,7 +26,8 @@ export async function loadView(stateDir: string): Promise<NodeView | undefined> 
 
 /** Atomic (file and directory fsync'd): a crash leaves the old or the new view, never half. */
 export async function saveView(stateDir: string, view: NodeView): Promise<void> {
-  // the view holds ipsec keys: 0600 file in a state directory created 0700
+  // the view holds commands, environments and ESP keys: 0600 in a 0700 directory
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
+  await chmod(stateDir, 0o700);
   await writeFileAtomic(path.join(stateDir, VIEW_FILE), JSON.stringify(view), 0o600);
 }

@@ -81,6 +81,11 @@ CREATE TABLE IF NOT EXISTS containers (
   updated_at     timestamptz NOT NULL DEFAULT now(),
   CHECK ((kind = 'infra') = (network_id IS NOT NULL))
 );
+-- Per-container limits the node's kernel enforces (cgroups); infra containers get the defaults too.
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS memory_bytes bigint NOT NULL DEFAULT 536870912
+  CHECK (memory_bytes BETWEEN 16777216 AND 1125899906842624);
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS cpu_millis int CHECK (cpu_millis IS NULL OR cpu_millis BETWEEN 10 AND 1024000);
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS pids_max int NOT NULL DEFAULT 1024 CHECK (pids_max BETWEEN 16 AND 4194304);
 CREATE UNIQUE INDEX IF NOT EXISTS containers_name ON containers (tenant_id, name) WHERE kind = 'container';
 CREATE UNIQUE INDEX IF NOT EXISTS containers_one_infra ON containers (network_id) WHERE kind = 'infra';
 CREATE INDEX IF NOT EXISTS containers_node ON containers (node_id);

@@ -14,6 +14,17 @@ export const NetworkCreate = z
     vni: z.number().int().min(1).max(16_777_215).optional().describe('admin tokens only (a tenant token gets 403 admin_only_field); drawn at random among the free VNIs when omitted'),
   })
   .strict();
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
+/** A size in bytes: an integer, or a number with K/M/G/T (binary: 512M = 512 MiB). */
+export const ByteSize = z
+  .union([z.number().int(), z.string().regex(/^\d+(\.\d+)?\s*([kmgtKMGT]i?[bB]?)?$/, 'bytes, or a size such as 512M or 2G')])
+  .transform((v) => {
+    if (typeof v === 'number') return v;
+    const m = /^(\d+(?:\.\d+)?)\s*([kmgt]?)/i.exec(v)!;
+    return Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
+  });
+/** Per-container limits and their bounds (the node's kernel enforces them; see docs/runtime.md). */
+export const LIMIT_BOUNDS = { memory: { min: 16 * 2 ** 20, max: 2 ** 50, default: 512 * 2 ** 20 }, cpus: { min: 0.01, max: 1024 }, pids: { min: 16, max: 4_194_304, default: 1024 } };
 export const ContainerCreate = z
   .object({
     name: Name,
@@ -23,6 +34,12 @@ export const ContainerCreate = z
     node: Name.optional().describe('pin to this node: admin tokens only (a tenant token gets 403 admin_only_field)'),
     restart: RestartPolicy.default('never'),
     boot: z.boolean().default(false),
+    /** memory limit (default 512M): exceeding it gets the container OOM-killed and reported `oom` */
+    memory: ByteSize.pipe(z.number().int().min(LIMIT_BOUNDS.memory.min).max(LIMIT_BOUNDS.memory.max)).default(LIMIT_BOUNDS.memory.default),
+    /** CPU quota in cores (0.5 = half a core); absent: no quota, a fair share */
+    cpus: z.number().min(LIMIT_BOUNDS.cpus.min).max(LIMIT_BOUNDS.cpus.max).optional(),
+    /** tasks (processes and threads) at most (default 1024) */
+    pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
   })
   .strict();
 export const TokenCreate = z

@@ -8,6 +8,8 @@ import { fromDatabase } from '../errors.js';
 import { macFor } from '../ipam.js';
 import { schedulePending } from '../scheduler.js';
 import { migrate, openDb, sqlState, type Db } from '../store/db.js';
+import { containerView } from '../view/apply.js';
+import { loadState } from '../view/load.js';
 
 const ADMIN = 'admin-secret-for-tests';
 const log = pino({ level: 'silent' });
@@ -193,6 +195,26 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     const blueOnly = await ok('GET', '/v1/tenants/acme/endpoints?network=blue');
     expect(blueOnly.items.map((e: { ip: string }) => e.ip)).toEqual(['10.0.0.2', '10.0.0.254']);
     expect(blueOnly.items[0].nodeUnderlayIp).toMatch(/^198\.18\.0\.[12]$/);
+  });
+
+  it('takes per-container limits (memory with units, cpus, pids), shows them and carries them in the node view; refuses out-of-bounds values', async () => {
+    const d = await ok('GET', '/v1/tenants/acme/containers/web');
+    expect([d.memory, d.cpus, d.pids]).toEqual([512 * 2 ** 20, null, 1024]); // the defaults
+    const c = await ok('POST', '/v1/tenants/acme/containers', container('limited', ['blue'], { memory: '64M', cpus: 0.5, pids: 100 }));
+    expect([c.memory, c.cpus, c.pids]).toEqual([64 * 2 ** 20, 0.5, 100]);
+    expect(await ok('GET', '/v1/tenants/acme/containers/limited')).toMatchObject({ memory: 64 * 2 ** 20, cpus: 0.5, pids: 100 });
+    expect((await ok('POST', '/v1/tenants/acme/containers', container('bytes', ['blue'], { memory: 2 ** 30 }))).memory).toBe(2 ** 30);
+    const { state } = await loadState(db);
+    expect(containerView(state, state.containers.get(c.id)!)).toMatchObject({ limits: { memory: 64 * 2 ** 20, cpus: 0.5, pids: 100 } });
+    for (const [extra, path] of [[{ memory: '1K' }, 'memory'], [{ memory: 'lots' }, 'memory'], [{ cpus: 0 }, 'cpus'], [{ pids: 1 }, 'pids'], [{ pids: 1.5 }, 'pids']] as const) {
+      const r = await call('POST', '/v1/tenants/acme/containers', container('bad', ['blue'], extra));
+      expect([r.status, r.json.code, r.json.path], JSON.stringify(extra)).toEqual([400, 'invalid', path]);
+    }
+    // the database refuses what the API would (CHECK), and the migration stays idempotent
+    await expect(db.query("UPDATE containers SET memory_bytes = 1 WHERE name = 'limited'")).rejects.toThrow();
+    await migrate(db);
+    await ok('DELETE', '/v1/tenants/acme/containers/limited');
+    await ok('DELETE', '/v1/tenants/acme/containers/bytes');
   });
 
   it('schedules on the least loaded ready node, or on the named node even if not ready', async () => {

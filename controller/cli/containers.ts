@@ -19,6 +19,9 @@ export function containerCommands(program: Command, io: () => Io): void {
     .option('--node <node>', 'place on this node (admin tokens only)')
     .option('--restart <policy>', 'never | on-failure | always')
     .option('--boot', 'boot a whole OS image (systemd-nspawn -b)')
+    .option('--memory <size>', 'memory limit, e.g. 256M or 2G (default 512M)')
+    .option('--cpus <n>', 'CPU quota in cores, e.g. 0.5 (default: no quota)')
+    .option('--pids <n>', 'at most this many tasks (default 1024)')
     .action(async (ref: string, command: string[], o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = {
@@ -29,6 +32,9 @@ export function containerCommands(program: Command, io: () => Io): void {
         ...(o.node ? { node: o.node } : {}),
         ...(o.restart ? { restart: o.restart } : {}),
         ...(o.boot ? { boot: true } : {}),
+        ...(o.memory !== undefined ? { memory: /^\d+$/.test(o.memory) ? Number(o.memory) : o.memory } : {}),
+        ...(o.cpus !== undefined ? { cpus: Number(o.cpus) } : {}),
+        ...(o.pids !== undefined ? { pids: Number(o.pids) } : {}),
       };
       const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);

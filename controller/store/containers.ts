@@ -20,6 +20,10 @@ export interface Container {
   exitCode: number | null;
   reason: string | null;
   restarts: number;
+  /** limits: memory in bytes, CPU quota in cores (null: none), tasks */
+  memory: number;
+  cpus: number | null;
+  pids: number;
   endpoints: Array<{ network: string; ip: string; mac: string }>;
   createdAt: string;
 }
@@ -37,12 +41,15 @@ interface Row {
   exit_code: number | null;
   reason: string | null;
   restarts: number;
+  memory_bytes: string | number;
+  cpu_millis: number | null;
+  pids_max: number;
   created_at: Date | string;
   endpoints: Array<{ network: string; ip: string; mac: string }> | string;
 }
 const SELECT = `
   SELECT c.id, t.name AS tenant, c.name, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
-         c.observed_state, c.exit_code, c.reason, c.restarts, c.created_at,
+         c.observed_state, c.exit_code, c.reason, c.restarts, c.memory_bytes, c.cpu_millis, c.pids_max, c.created_at,
          COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
                      FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints
     FROM containers c JOIN tenants t ON t.id = c.tenant_id LEFT JOIN nodes nd ON nd.id = c.node_id`;
@@ -60,6 +67,9 @@ const toContainer = (r: Row): Container => ({
   exitCode: r.exit_code,
   reason: r.reason,
   restarts: r.restarts,
+  memory: Number(r.memory_bytes),
+  cpus: r.cpu_millis === null ? null : r.cpu_millis / 1000,
+  pids: r.pids_max,
   endpoints: typeof r.endpoints === 'string' ? JSON.parse(r.endpoints) : r.endpoints,
   createdAt: new Date(r.created_at).toISOString(),
 });
@@ -122,6 +132,8 @@ async function pickNode(q: Queryable, requested: string | undefined, op: string,
   return { id: rows[0].id, name: requested };
 }
 
+const cpuMillis = (cpus: number | undefined): number | null => (cpus === undefined ? null : Math.max(10, Math.round(cpus * 1000)));
+
 /** The container row and one endpoint per network, in one statement. */
 async function insertWithEndpoints(
   q: Queryable,
@@ -133,8 +145,8 @@ async function insertWithEndpoints(
 ): Promise<{ id: string; created_at: Date | string }> {
   const { rows } = await q.query<{ id: string; created_at: Date | string }>(
     `WITH c AS (
-       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7) RETURNING id, created_at),
+       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14) RETURNING id, created_at),
      e AS (
        INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
        SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
@@ -152,6 +164,9 @@ async function insertWithEndpoints(
       body.networks.map((_, i) => i),
       endpoints.map((e) => e.ip),
       endpoints.map((e) => e.mac),
+      body.memory,
+      cpuMillis(body.cpus),
+      body.pids,
     ],
   );
   return rows[0];
@@ -189,6 +204,9 @@ export async function createContainer(q: Queryable, t: Tenant, body: ContainerCr
     exitCode: null,
     reason: null,
     restarts: 0,
+    memory: body.memory,
+    cpus: body.cpus === undefined ? null : cpuMillis(body.cpus)! / 1000,
+    pids: body.pids,
     endpoints,
     createdAt: new Date(row.created_at).toISOString(),
   };

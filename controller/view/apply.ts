@@ -74,6 +74,7 @@ export function containerView(state: ClusterState, c: ContainerRow): ViewContain
   return {
     id: c.id, tenant: c.tenant, name: c.name, kind: c.kind, image: c.image, command: [...c.command],
     boot: c.boot, restart: c.restart, desired: c.desired, generation: c.generation,
+    limits: { memory: c.memory, cpus: c.cpuMillis === null ? null : c.cpuMillis / 1000, pids: c.pids },
     ...(imageSource ? { imageSource } : {}),
   };
 }

@@ -11,7 +11,7 @@ const net = (id: string, tenant: string, extra: Partial<NetworkRow> = {}): Netwo
 });
 const ct = (id: string, tenant: string, nodeId: string | null, extra: Partial<ContainerRow> = {}): ContainerRow => ({
   id, tenantId: tenant, tenant, name: id, kind: 'container', networkId: null, image: 'busybox', command: [], boot: false,
-  restart: 'never', nodeId, desired: 'running', generation: 1, ...extra,
+  restart: 'never', nodeId, desired: 'running', generation: 1, memory: 536870912, cpuMillis: null, pids: 1024, ...extra,
 });
 let macN = 0;
 const ep = (id: string, netId: string, ctId: string, nodeId: string | null, ip: string): EndpointRow => ({

@@ -10,7 +10,7 @@ const SQL = {
   networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
              host(n.gateway) AS gateway, n.mtu, n.domain FROM networks n JOIN tenants t ON t.id = n.tenant_id`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
-               c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation
+               c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
   endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text
                 FROM endpoints`,
@@ -33,6 +33,7 @@ const toContainer = (r: Raw): ContainerRow => ({
   networkId: strOrNull(r.network_id), image: str(r.image), command: (r.command as string[] | null) ?? [], boot: Boolean(r.boot),
   restart: r.restart as ContainerRow['restart'], nodeId: strOrNull(r.node_id), desired: r.desired_state as ContainerRow['desired'],
   generation: Number(r.generation),
+  memory: Number(r.memory_bytes), cpuMillis: r.cpu_millis === null || r.cpu_millis === undefined ? null : Number(r.cpu_millis), pids: Number(r.pids_max),
 });
 const toEndpoint = (r: Raw): EndpointRow => ({
   id: str(r.id), networkId: str(r.network_id), containerId: str(r.container_id), ifindex: Number(r.ifindex),

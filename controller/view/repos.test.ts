@@ -9,7 +9,7 @@ const KEY = (n: string) => `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${n}\n-----END
 const repo = (id: string, tenantId: string, name = id): RepoRow => ({ id, tenantId, name, url: `http://198.18.0.253/${id}/`, publicKey: KEY(id) });
 const ct = (id: string, tenant: string, nodeId: string, image: string): ContainerRow => ({
   id, tenantId: tenant, tenant, name: id, kind: 'container', networkId: null, image, command: [], boot: false,
-  restart: 'never', nodeId, desired: 'running', generation: 1,
+  restart: 'never', nodeId, desired: 'running', generation: 1, memory: 536870912, cpuMillis: null, pids: 1024,
 });
 const pairs = <T extends { id: string }>(rows: T[]): Array<[string, T]> => rows.map((r) => [r.id, r]);
 

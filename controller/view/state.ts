@@ -11,6 +11,8 @@ export interface ContainerRow {
   id: string; tenantId: string; tenant: string; name: string; kind: 'container' | 'infra';
   networkId: string | null; image: string; command: string[]; boot: boolean; restart: RestartPolicy;
   nodeId: string | null; desired: 'running' | 'stopped'; generation: number;
+  /** bytes, millicores (null: no quota), tasks */
+  memory: number; cpuMillis: number | null; pids: number;
 }
 export interface EndpointRow {
   id: string; networkId: string; containerId: string; ifindex: number; mac: string; ip: string; nodeId: string | null;

@@ -82,7 +82,11 @@ describe('freightctl against a served controller', () => {
 
   it('prints JSON for scripts and shows what was created', async () => {
     const show = await ctl(['--json', 'container', 'show', 'acme/web']);
-    expect(JSON.parse(show.out)).toMatchObject({ name: 'web', command: ['sleep', '100'], endpoints: [{ network: 'blue', ip: '10.0.0.1' }] });
+    expect(JSON.parse(show.out)).toMatchObject({ name: 'web', command: ['sleep', '100'], endpoints: [{ network: 'blue', ip: '10.0.0.1' }], memory: 512 * 2 ** 20, pids: 1024 });
+    const limited = await ctl(['--json', 'container', 'run', 'acme/small', '--network', 'blue', '--image', 'busybox', '--memory', '64M', '--cpus', '0.25', '--pids', '64', '--', 'sleep', '1']);
+    expect(JSON.parse(limited.out)).toMatchObject({ memory: 64 * 2 ** 20, cpus: 0.25, pids: 64 });
+    expect((await ctl(['container', 'show', 'acme/small'])).out).toMatch(/^memory\s+67108864\ncpus\s+0\.25\npids\s+64$/m);
+    await ctl(['container', 'delete', 'acme/small']);
     const eps = JSON.parse((await ctl(['endpoints', 'acme/blue', '--json'])).out);
     expect(eps.map((e: { ip: string; kind: string }) => [e.ip, e.kind])).toEqual([
       ['10.0.0.1', 'container'],

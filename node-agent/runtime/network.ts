@@ -70,13 +70,19 @@ const netnsInode = (pid: number | 'self'): string | null => {
  * never by a name, so a wrong pid can never name the host's namespace. Returns false when nspawn
  * ended first (the exit is then observed and classified as usual).
  */
-export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, timeoutMs = 10_000): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, t = ATTACH_TIMEOUTS): Promise<boolean> {
+  // before the container process exists nspawn may be chowning a whole tree into its uid range
+  let deadline = Date.now() + t.chownMs;
+  let found = false;
   const ns = netnsName(spec.id);
   const wanted = spec.interfaces.map((i) => `eth${i.ifindex}`);
   for (;;) {
     if (!isAlive(nspawnPid)) return false;
     const pid = containerPid(nspawnPid);
+    if (pid !== null && !found) {
+      found = true;
+      deadline = Date.now() + t.linksMs;
+    }
     if (pid !== null) {
       if (!netnsExists(ns)) await ipRun('name the netns of', ns, ['netns', 'attach', ns, String(pid)]);
       const links = linksOf(pid);
@@ -90,6 +96,9 @@ export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, time
   await deleteNetns(stagingNetnsName(spec.id)); // nspawn keeps it alive while it runs; the name is not needed
   return true;
 }
+
+/** How long nspawn may take before the container process exists (first-start chown), and then to move the links. */
+export const ATTACH_TIMEOUTS = { chownMs: 300_000, linksMs: 10_000 };
 
 /** nspawn's child that runs in a user namespace and in a netns of its own, or null (not yet). */
 export function containerPid(nspawnPid: number): number | null {

@@ -1,9 +1,10 @@
 /**
  * Per-container cgroups: the kernel enforces each container's memory, CPU and task limits.
- * cgroup v2 (Debian 12 hosts, the kernel-test guest): `<agent's cgroup>/freight/<id>`, the agent
- * itself moved to `<agent's cgroup>/agent` when it is not the root (the no-internal-processes
- * rule: controllers can be enabled for children only of a cgroup without processes). cgroup v1 or
- * hybrid (memory, pids, cpu as v1 hierarchies): `<agent's cgroup in each>/freight/<id>`.
+ * cgroup v2 (Debian 12 hosts, the kernel-test guest): `/sys/fs/cgroup/freight/<id>`, a top-level
+ * cgroup of freight's own rather than a subtree of the agent's unit: under systemd 252 (no
+ * DelegateSubgroup=) a unit cgroup with controllers enabled for children cannot take the restarted
+ * agent (no internal processes), and containers must outlive the agent anyway. cgroup v1 or hybrid
+ * (memory, pids, cpu as v1 hierarchies): `<agent's cgroup in each>/freight/<id>`.
  * The wrapper shell joins the container's cgroup(s) before it execs nspawn (systemd is not PID 1
  * everywhere, so no `--property`/scope); nspawn and the container inherit it.
  */
@@ -42,7 +43,7 @@ export function cgroupLayout(): CgroupLayout {
   const own = ownCgroups();
   const unified = join(CGROUP_ROOT, 'cgroup.controllers');
   if (existsSync(unified) && /\bmemory\b/.test(read(unified)) && /\bpids\b/.test(read(unified))) {
-    cached = { kind: 'v2', parent: delegateV2(own.get('') ?? '/') };
+    cached = { kind: 'v2', parent: parentV2() };
   } else if (V1_CONTROLLERS.every((c) => existsSync(join(CGROUP_ROOT, c, 'cgroup.procs')))) {
     const parents = Object.fromEntries(V1_CONTROLLERS.map((c) => {
       const dir = join(CGROUP_ROOT, c, own.get(c) ?? '/', 'freight');
@@ -56,20 +57,15 @@ export function cgroupLayout(): CgroupLayout {
   return cached;
 }
 
-/** v2: `<own>/freight` with memory, pids, cpu enabled for its children. */
-function delegateV2(ownPath: string): string {
-  const own = join(CGROUP_ROOT, ownPath);
-  if (ownPath !== '/') {
-    // move ourselves to a leaf so `own` may enable controllers for its children
-    mkdirSync(join(own, 'agent'), { recursive: true });
-    writeFileSync(join(own, 'agent', 'cgroup.procs'), String(process.pid));
-  }
+/** v2: `<root>/freight` with memory, pids, cpu enabled for its children (the root may have processes). */
+function parentV2(): string {
+  const own = CGROUP_ROOT;
   const wanted = ['memory', 'pids', 'cpu'].filter((c) => new RegExp(`\\b${c}\\b`).test(read(join(own, 'cgroup.controllers'))));
   const enable = (dir: string) => {
     try {
       writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
     } catch (e) {
-      throw new RuntimeError('CGROUP_UNAVAILABLE', 'enable controllers in', dir, `${errorMessage(e)} (is the agent's cgroup delegated, with no other processes?)`);
+      throw new RuntimeError('CGROUP_UNAVAILABLE', 'enable controllers in', dir, errorMessage(e));
     }
   };
   enable(own);

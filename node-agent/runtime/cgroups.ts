@@ -20,7 +20,12 @@ const CPU_PERIOD_US = 100_000;
 
 export type CgroupLayout =
   | { kind: 'v2'; parent: string }
-  | { kind: 'v1'; parents: Record<(typeof V1_CONTROLLERS)[number], string> };
+  | {
+      kind: 'v1';
+      parents: Record<(typeof V1_CONTROLLERS)[number], string>;
+      /** the name=systemd and (hybrid) unified hierarchies: no limits, but nspawn makes the container's own cgroup there */
+      extra: string[];
+    };
 
 /** `/proc/self/cgroup` → controller (or '' for v2) → path. */
 function ownCgroups(): Map<string, string> {
@@ -50,7 +55,17 @@ export function cgroupLayout(): CgroupLayout {
       mkdirSync(dir, { recursive: true });
       return [c, dir];
     })) as Record<(typeof V1_CONTROLLERS)[number], string>;
-    cached = { kind: 'v1', parents };
+    // with --keep-unit nspawn puts the container below its own cgroup in these and hands that subtree
+    // to the container's uid range; below the root cgroup it cannot, and a booted systemd inside fails
+    // ("Failed to create /init.scope control group: Permission denied")
+    const extra = [['systemd', 'name=systemd'], ['unified', '']]
+      .filter(([dir]) => existsSync(join(CGROUP_ROOT, dir, 'cgroup.procs')))
+      .map(([dir, key]) => {
+        const p = join(CGROUP_ROOT, dir, own.get(key) ?? '/', 'freight');
+        mkdirSync(p, { recursive: true });
+        return p;
+      });
+    cached = { kind: 'v1', parents, extra };
   } else {
     throw new RuntimeError('CGROUP_UNAVAILABLE', 'cgroups', CGROUP_ROOT, 'neither cgroup v2 with memory+pids nor cgroup v1 memory, pids, cpu hierarchies');
   }
@@ -77,7 +92,7 @@ function parentV2(): string {
 
 /** The container's cgroup directories (one in v2, one per controller in v1). */
 export function cgroupDirs(id: string, layout = cgroupLayout()): string[] {
-  return layout.kind === 'v2' ? [join(layout.parent, id)] : Object.values(layout.parents).map((p) => join(p, id));
+  return layout.kind === 'v2' ? [join(layout.parent, id)] : [...Object.values(layout.parents), ...layout.extra].map((p) => join(p, id));
 }
 
 /** The files the interface writes for these limits (pure). */

@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ContainerStatus } from '../../protocol/stream.js';
 import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import type { DesiredContainers } from '../../node-agent/runtime/planner.js';
+import { reapCgroups } from '../support/cgroups.js';
 import { sh } from '../support/netns.js';
 
 export const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -165,6 +166,9 @@ export function cleanupState(state: string): void {
   const mounts = spawnSync('sh', ['-c', `grep -o ' ${state}/containers/[^ ]*/rootfs ' /proc/self/mountinfo`], { encoding: 'utf8' }).stdout;
   for (const m of mounts.split('\n').map((s) => s.trim()).filter(Boolean)) spawnSync('umount', ['-l', m]);
   const ids = spawnSync('ls', [join(state, 'containers')], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
-  for (const id of ids) spawnSync('ip', ['netns', 'del', `frc-${id.replace(/-/g, '').slice(0, 8)}`]);
+  for (const id of ids) {
+    reapCgroups(id);
+    for (const p of ['frc', 'frs']) spawnSync('ip', ['netns', 'del', `${p}-${id.replace(/-/g, '').slice(0, 8)}`], { stdio: 'ignore' });
+  }
   spawnSync('rm', ['-rf', state]);
 }

@@ -67,7 +67,12 @@ export class ContainerRuntime {
     // the state dir holds commands, environments, the last view (keys): root's only
     await privateDir(opts.stateDir);
     await privateDir(containersDir(opts.stateDir));
-    cgroupLayout(); // fail here, not at the first start, when the node cannot limit containers
+    try {
+      cgroupLayout();
+    } catch (e) {
+      // the dataplane keeps working; every container start fails with this reason (never unlimited)
+      rt.ctx.log.error({ err: errorMessage(e) }, 'no usable cgroups: containers cannot start');
+    }
     await ensureInfraImage(opts.stateDir);
     const { states, broken } = await listStates(opts.stateDir);
     for (const id of broken) rt.ctx.log.warn({ container: id }, 'unreadable state.json: container ignored');

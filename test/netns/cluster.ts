@@ -24,7 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { Harness } from './harness.js';
 import { openRelay, type Relay } from '../support/relay.js';
 import { sh } from '../support/netns.js';
-import { reapCgroups } from '../support/cgroups.js';
+import { reapCgroups, releaseUidLock } from '../support/cgroups.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 const CONTROLLER = path.join(ROOT, 'dist/controller/main.js');
@@ -272,6 +272,7 @@ export function reapContainers(stateDir: string): void {
     }
     for (const m of ['rootfs', 'merged']) spawnSync('umount', ['-l', path.join(dir, id, m)], { stdio: 'ignore' });
     reapCgroups(id);
+    releaseUidLock(path.join(dir, id));
     spawnSync('ip', ['netns', 'del', `frs-${id.replace(/-/g, '').slice(0, 8)}`], { stdio: 'ignore' });
   }
 }

@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import type { ContainerStatus } from '../../protocol/stream.js';
 import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import type { DesiredContainers } from '../../node-agent/runtime/planner.js';
-import { reapCgroups } from '../support/cgroups.js';
+import { reapCgroups, releaseUidLock } from '../support/cgroups.js';
 import { sh } from '../support/netns.js';
 
 export const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -168,6 +168,7 @@ export function cleanupState(state: string): void {
   const ids = spawnSync('ls', [join(state, 'containers')], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
   for (const id of ids) {
     reapCgroups(id);
+    releaseUidLock(join(state, 'containers', id));
     for (const p of ['frc', 'frs']) spawnSync('ip', ['netns', 'del', `${p}-${id.replace(/-/g, '').slice(0, 8)}`], { stdio: 'ignore' });
   }
   spawnSync('rm', ['-rf', state]);

@@ -1,5 +1,5 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, rmdirSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 
 /** The cgroup directories the runtime made for a container (`…/freight/<id>` in every hierarchy). */
 export function containerCgroups(id: string): string[] {
@@ -26,5 +26,18 @@ export function reapCgroups(id: string): void {
         }
       }
     }
+  }
+}
+
+/**
+ * nspawn's uid-range lock file of a container whose nspawn was SIGKILLed (a clean exit removes it):
+ * named by the range's first uid, which owns the container's upper layer after the first start.
+ */
+export function releaseUidLock(containerDir: string): void {
+  try {
+    const uid = statSync(`${containerDir}/upper`).uid;
+    if (uid >= 65536) rmSync(`/run/systemd/nspawn-uid/${uid}`, { force: true });
+  } catch {
+    // never started: no range
   }
 }

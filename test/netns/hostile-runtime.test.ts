@@ -37,11 +37,12 @@ const uidRange = (pid: number): [number, number] => {
   expect(inside).toBe(0);
   return [outside, count];
 };
-/** The cgroup directory of a process for a v1 controller, or its v2 cgroup. */
+/** The container's cgroup for a v1 controller, or its v2 cgroup (above nspawn's `payload`, where the limits are). */
 const cgroupOf = (pid: number, controller: string): string => {
   const lines = readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
   const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
-  return v1 ? `/sys/fs/cgroup/${controller}${v1.split(':')[2]}` : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}`;
+  const dir = v1 ? `/sys/fs/cgroup/${controller}${v1.split(':')[2]}` : `/sys/fs/cgroup${lines.find((l) => l.startsWith('0::'))!.slice(3)}`;
+  return dir.replace(/\/payload(\/.*)?$/, '');
 };
 
 describe.skipIf(!canRun)('a hostile tenant against the container runtime', () => {
@@ -155,6 +156,10 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
     const hog = container('hog', ['sh', '-c', 'tail /dev/zero'], { restart: 'on-failure', limits: { memory: 32 * MiB, cpus: null, pids: 1024 } });
     await run(neighbour, 21);
     await drv.waitStatus(neighbour.id, (s) => s.state === 'running');
+    // the defaults apply to a container that asked for none: 512 MiB (the kernel's limit of its cgroup)
+    const mem = cgroupOf((await procs(neighbour)).pid1, 'memory');
+    const memFile = existsSync(join(mem, 'memory.limit_in_bytes')) ? 'memory.limit_in_bytes' : 'memory.max';
+    expect(readFileSync(join(mem, memFile), 'utf8').trim()).toBe(String(512 * MiB));
     const t0 = Date.now();
     await run(hog);
     const killed = await drv.waitStatus(hog.id, (s) => s.state === 'failed', 30_000);
@@ -176,11 +181,13 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
     for (let i = 0; i < 100 && !(await drv.call<string>('logs', { id: bomb.id })).includes('bomb-stopped'); i++) await new Promise((r) => setTimeout(r, 100));
     const { pid1 } = await procs(bomb);
     const dir = cgroupOf(pid1, 'pids');
-    const limitDir = existsSync(join(dir, '..', 'pids.max')) && !existsSync(join(dir, 'pids.max')) ? join(dir, '..') : dir;
     const current = Number(readFileSync(join(dir, 'pids.current'), 'utf8'));
     expect(current).toBeLessThanOrEqual(40);
     expect(current).toBeGreaterThan(20);
-    expect(readFileSync(join(limitDir, 'pids.max'), 'utf8').trim()).toMatch(/^\d+$/);
+    expect(readFileSync(join(dir, 'pids.max'), 'utf8').trim()).toBe('40');
+    const cpu = cgroupOf(pid1, 'cpu');
+    const quota = readFileSync(join(cpu, existsSync(join(cpu, 'cpu.cfs_quota_us')) ? 'cpu.cfs_quota_us' : 'cpu.max'), 'utf8').trim();
+    expect(quota).toMatch(/^50000( 100000)?$/); // cpus 0.5
     const log = await drv.call<string>('logs', { id: bomb.id, tail: 400 });
     expect(log).toMatch(/can't fork|Resource temporarily unavailable/);
     expect(log).toContain('bomb-stopped rc=2');

@@ -76,11 +76,14 @@ export function cgroupLayout(): CgroupLayout {
 function parentV2(): string {
   const own = CGROUP_ROOT;
   const wanted = ['memory', 'pids', 'cpu'].filter((c) => new RegExp(`\\b${c}\\b`).test(read(join(own, 'cgroup.controllers'))));
+  // one write per controller: memory and pids are required, cpu only makes `cpus` work (cpu.max absent otherwise)
   const enable = (dir: string) => {
-    try {
-      writeFileSync(join(dir, 'cgroup.subtree_control'), wanted.map((c) => `+${c}`).join(' '));
-    } catch (e) {
-      throw new RuntimeError('CGROUP_UNAVAILABLE', 'enable controllers in', dir, errorMessage(e));
+    for (const c of wanted) {
+      try {
+        writeFileSync(join(dir, 'cgroup.subtree_control'), `+${c}`);
+      } catch (e) {
+        if (c !== 'cpu') throw new RuntimeError('CGROUP_UNAVAILABLE', `enable ${c} in`, dir, errorMessage(e));
+      }
     }
   };
   enable(own);

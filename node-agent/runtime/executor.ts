@@ -1,4 +1,4 @@
-import { mkdir, rm } from 'node:fs/promises';
+import { chmod, mkdir, rm } from 'node:fs/promises';
 import type { Logger } from 'pino';
 import type { NetlinkGateway } from '../kernel/netlink.js';
 import type { BackoffConfig } from './backoff.js';
@@ -32,7 +32,12 @@ export async function createContainer(ctx: ExecContext, spec: ContainerSpec): Pr
   const p = containerPaths(ctx.stateDir, spec.id);
   await mkdir(p.dir, { recursive: true, mode: 0o700 });
   if (spec.binds.some((b) => b.host === p.config)) await mkdir(p.config, { recursive: true });
-  if (spec.binds.some((b) => b.host === p.run)) await mkdir(p.run, { recursive: true, mode: 0o700 });
+  if (spec.binds.some((b) => b.host === p.run)) {
+    // the infra's root is an unprivileged uid of its user namespace (picked at start): it may create its
+    // socket here only in a directory open to it; the 0700 container directory keeps the node's users out
+    await mkdir(p.run, { recursive: true });
+    await chmod(p.run, 0o1777);
+  }
   const st = freshState(spec);
   await writeState(ctx.stateDir, st);
   return st;

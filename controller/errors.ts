@@ -38,15 +38,16 @@ export const ERROR_STATUS = {
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** A typed API error: stable `code`, HTTP status from the catalogue, optional field path. */
+/** A typed API error: stable `code`, HTTP status from the catalogue, optional field path; `cause` when it wraps another error (logged, never sent). */
 export class ApiError extends Error {
   readonly status: number;
   constructor(
     readonly code: ErrorCode,
     message: string,
     readonly path?: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.status = ERROR_STATUS[code];
   }
   body(): { code: string; message: string; path?: string } {
@@ -86,7 +87,7 @@ const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
 /** Maps a database error to an ApiError, or undefined when it is not the client's doing. */
 export function fromDatabase(err: unknown, op: string): ApiError | undefined {
   if (err instanceof ApiError) return err;
-  if (isUnavailable(err)) return new ApiError('database_unavailable', `${op}: database unavailable`);
+  if (isUnavailable(err)) return new ApiError('database_unavailable', `${op}: database unavailable`, undefined, { cause: err });
   const state = sqlState(err);
   const constraint = String((err as { constraint?: unknown }).constraint ?? '');
   const detail = String((err as Error).message ?? '');
@@ -94,15 +95,15 @@ export function fromDatabase(err: unknown, op: string): ApiError | undefined {
   switch (state) {
     case '23505':
     case '23P01':
-      return known ? new ApiError(known[0], `${op}: ${known[1]}`) : new ApiError('conflict', `${op}: ${detail}`);
+      return new ApiError(known ? known[0] : 'conflict', `${op}: ${known ? known[1] : detail}`, undefined, { cause: err });
     case '23514':
     case '23502':
     case '22P02':
     case '22001':
     case '22003':
-      return new ApiError('invalid', `${op}: ${detail}`);
+      return new ApiError('invalid', `${op}: ${detail}`, undefined, { cause: err });
     case '23503':
-      return new ApiError('in_use', `${op}: still referenced (${constraint || detail})`);
+      return new ApiError('in_use', `${op}: still referenced (${constraint || detail})`, undefined, { cause: err });
     default:
       return undefined;
   }
@@ -124,5 +125,5 @@ export function fromFastify(err: { code?: string; statusCode?: number; message?:
 export function toApiError(err: unknown, op: string): ApiError {
   if (err instanceof ApiError) return err;
   if (err instanceof ZodError) return fromZod(err, op);
-  return fromDatabase(err, op) ?? fromFastify(err as never) ?? new ApiError('internal', `${op}: internal error`);
+  return fromDatabase(err, op) ?? fromFastify(err as never) ?? new ApiError('internal', `${op}: internal error`, undefined, { cause: err });
 }

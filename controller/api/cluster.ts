@@ -5,8 +5,7 @@ import { schedulePending } from '../scheduler.js';
 import { listEndpoints } from '../store/endpoints.js';
 import { clusterStatus, deleteNode, getNode, listNodes } from '../store/nodes.js';
 import { createToken, listTokens, revokeToken } from '../store/tokens.js';
-import { guard } from './guard.js';
-import { route, tenantOf } from './route.js';
+import { route } from './route.js';
 
 const EndpointsQuery = Pagination.extend({ network: Name.optional() });
 
@@ -16,14 +15,10 @@ export const clusterRoutes = [
     url: '/v1/tenants/:tenant/endpoints',
     summary: 'the IP/MAC → node mapping table of a tenant (infra endpoints included)',
     op: 'list endpoints',
+    target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
     query: EndpointsQuery,
-    handler: ({ params, query, tenant, deps }) => {
-      const op = `list endpoints of ${params.tenant}`;
-      return guard(op, async () =>
-        listEndpoints(deps.db, tenantOf(tenant, params.tenant, op), query.network, query.limit, query.after),
-      );
-    },
+    handler: async ({ query, tenant, deps }) => listEndpoints(deps.db, tenant, query.network, query.limit, query.after),
   }),
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
@@ -32,26 +27,27 @@ export const clusterRoutes = [
     op: 'list nodes',
     auth: 'admin',
     query: Pagination,
-    handler: ({ query, deps }) => guard('list nodes', () => listNodes(deps.db, query.limit, query.after)),
+    handler: ({ query, deps }) => listNodes(deps.db, query.limit, query.after),
   }),
   route({
     method: 'GET',
     url: '/v1/nodes/:node',
     summary: 'show a node',
     op: 'get node',
+    target: ({ params }) => params.node,
     auth: 'admin',
-    handler: ({ params, deps }) => guard(`get node ${params.node}`, () => getNode(deps.db, params.node, 'get node')),
+    handler: ({ params, deps }) => getNode(deps.db, params.node, 'get node'),
   }),
   route({
     method: 'DELETE',
     url: '/v1/nodes/:node',
     summary: 'remove a node; its containers are rescheduled',
     op: 'delete node',
+    target: ({ params }) => params.node,
     auth: 'admin',
     owner: true,
-    handler: async ({ params, deps }) => {
-      const op = `delete node ${params.node}`;
-      await guard(op, () => deps.db.tx((q) => deleteNode(q, params.node, op)));
+    handler: async ({ params, op, deps }) => {
+      await deps.db.tx((q) => deleteNode(q, params.node, op));
       await schedulePending(deps.db).catch((err) => deps.log.warn({ err, node: params.node }, 'reschedule after node delete failed'));
       return undefined;
     },
@@ -62,18 +58,19 @@ export const clusterRoutes = [
     summary: 'per node: ready, last seen, desired and applied revision, lag; newest revision',
     op: 'status',
     auth: 'admin',
-    handler: ({ deps }) => guard('status', () => clusterStatus(deps.db)),
+    handler: ({ deps }) => clusterStatus(deps.db),
   }),
   route<TokenCreate>({
     method: 'POST',
     url: '/v1/tokens',
     summary: 'create a token (the secret is shown once)',
     op: 'create token',
+    describe: ({ body }) => `create ${body.kind} token`,
     auth: 'admin',
     owner: true,
     body: TokenCreate,
     status: 201,
-    handler: ({ body, deps }) => guard(`create ${body.kind} token`, () => deps.db.tx((q) => createToken(q, body, `create ${body.kind} token`))),
+    handler: ({ body, op, deps }) => deps.db.tx((q) => createToken(q, body, op)),
   }),
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
@@ -83,15 +80,16 @@ export const clusterRoutes = [
     auth: 'admin',
     owner: true,
     query: Pagination,
-    handler: ({ query, deps }) => guard('list tokens', () => listTokens(deps.db, query.limit, query.after)),
+    handler: ({ query, deps }) => listTokens(deps.db, query.limit, query.after),
   }),
   route({
     method: 'DELETE',
     url: '/v1/tokens/:id',
     summary: 'revoke a token',
     op: 'revoke token',
+    target: ({ params }) => params.id,
     auth: 'admin',
     owner: true,
-    handler: ({ params, deps }) => guard(`revoke token ${params.id}`, () => revokeToken(deps.db, params.id, 'revoke token')),
+    handler: ({ params, deps }) => revokeToken(deps.db, params.id, 'revoke token'),
   }),
 ];

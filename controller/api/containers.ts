@@ -3,9 +3,8 @@ import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api
 import { ApiError } from '../errors.js';
 import { assertNotReserved } from '../reserved.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
-import { guard } from './guard.js';
 import { imageForCreate } from '../images/resolve.js';
-import { BODY_LIMITS, route, tenantOf } from './route.js';
+import { BODY_LIMITS, route } from './route.js';
 
 const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
 
@@ -17,19 +16,18 @@ export const containerRoutes = [
       'create a container: schedule it, allocate its addresses and MACs ' +
       '(image freight-infra and names infra-* are reserved: 400 reserved_name)',
     op: 'create container',
+    target: ({ params, body }) => `${params.tenant}/${body.name}`,
     auth: 'any',
     body: ContainerCreate,
     bodyLimit: BODY_LIMITS.containerCreate,
     adminFields: ['node'],
     status: 201,
-    handler: async ({ params, body, tenant, deps }) => {
-      const op = `create container ${params.tenant}/${body.name}`;
-      const t = tenantOf(tenant, params.tenant, op);
+    handler: async ({ body, tenant, op, deps }) => {
       assertNotReserved(body, op);
       // outside the transaction: reading the tenant's repositories may take a network round trip
-      const image = await guard(op, () => imageForCreate(deps.db, t.name, body.image, op, deps.images));
+      const image = await imageForCreate(deps.db, tenant.name, body.image, op, deps.images);
       const pinned = { ...body, image };
-      return guard(op, () => deps.batch.run((q, memo) => createContainer(q, t, pinned, op, memo)));
+      return deps.batch.run((q, memo) => createContainer(q, tenant, pinned, op, memo));
     },
   }),
   route<undefined, z.infer<typeof Pagination>>({
@@ -37,33 +35,29 @@ export const containerRoutes = [
     url: '/v1/tenants/:tenant/containers',
     summary: "list a tenant's containers",
     op: 'list containers',
+    target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
     query: Pagination,
-    handler: ({ params, query, tenant, deps }) => {
-      const op = `list containers of ${params.tenant}`;
-      return guard(op, async () => listContainers(deps.db, tenantOf(tenant, params.tenant, op), query.limit, query.after));
-    },
+    handler: async ({ query, tenant, deps }) => listContainers(deps.db, tenant, query.limit, query.after),
   }),
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name',
     summary: 'show a container',
     op: 'get container',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: ({ params, tenant, deps }) => {
-      const op = `get container ${params.tenant}/${params.name}`;
-      return guard(op, async () => getContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
-    },
+    handler: async ({ params, tenant, op, deps }) => getContainer(deps.db, tenant, params.name, op),
   }),
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/containers/:name',
     summary: 'delete a container and free its addresses',
     op: 'delete container',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: async ({ params, tenant, deps }) => {
-      const op = `delete container ${params.tenant}/${params.name}`;
-      await guard(op, async () => deleteContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
+    handler: async ({ params, tenant, op, deps }) => {
+      await deleteContainer(deps.db, tenant, params.name, op);
       return undefined;
     },
   }),
@@ -72,12 +66,12 @@ export const containerRoutes = [
     url: '/v1/tenants/:tenant/containers/:name/actions',
     summary: 'start or stop a container (sets its desired state)',
     op: 'container action',
+    describe: ({ params, body }) => `${body.action} container ${params.tenant}/${params.name}`,
     auth: 'any',
     body: ContainerAction,
-    handler: ({ params, body, tenant, deps }) => {
-      const op = `${body.action} container ${params.tenant}/${params.name}`;
+    handler: async ({ params, body, tenant, op, deps }) => {
       const state = body.action === 'start' ? 'running' : 'stopped';
-      return guard(op, async () => setDesiredState(deps.db, tenantOf(tenant, params.tenant, op), params.name, state, op));
+      return setDesiredState(deps.db, tenant, params.name, state, op);
     },
   }),
   route<undefined, z.infer<typeof LogsQuery>>({
@@ -85,16 +79,16 @@ export const containerRoutes = [
     url: '/v1/tenants/:tenant/containers/:name/logs',
     summary: "a container's recent output, fetched from its node",
     op: 'container logs',
+    describe: ({ params }) => `logs of container ${params.tenant}/${params.name}`,
     auth: 'any',
     query: LogsQuery,
-    handler: async ({ params, query, tenant, deps }) => {
-      const op = `logs of container ${params.tenant}/${params.name}`;
-      const c = await guard(op, async () => getContainer(deps.db, tenantOf(tenant, params.tenant, op), params.name, op));
+    handler: async ({ params, query, tenant, op, deps }) => {
+      const c = await getContainer(deps.db, tenant, params.name, op);
       if (!c.node) throw new ApiError('node_unavailable', `${op}: not scheduled on a node yet`);
       try {
         return { container: c.name, node: c.node, text: await deps.push.requestLogs(c.node, c.id, query.tail) };
       } catch (err) {
-        throw new ApiError('node_unavailable', `${op}: node ${c.node}: ${(err as Error).message}`);
+        throw new ApiError('node_unavailable', `${op}: node ${c.node}: ${(err as Error).message}`, undefined, { cause: err });
       }
     },
   }),

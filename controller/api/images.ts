@@ -9,8 +9,7 @@ import { ApiError } from '../errors.js';
 import { DEFAULT_MAX_REPOS_PER_TENANT, pin, tenantIndex, type ResolveDeps } from '../images/resolve.js';
 import { containerImage, pinnedContainers, setContainerImage } from '../images/store.js';
 import { getContainer } from '../store/containers.js';
-import { guard } from './guard.js';
-import { BODY_LIMITS, route, tenantOf } from './route.js';
+import { BODY_LIMITS, route } from './route.js';
 
 /**
  * Who may register what: plain http only with `allowHttp`, which only an admin may set
@@ -37,15 +36,14 @@ const repoRoutes = [
     url: '/v1/tenants/:tenant/image-repositories',
     summary: 'let a tenant pull RPM images from a yum repository signed with this public key',
     op: 'add image repository',
+    target: ({ params, body }) => `${params.tenant}/${body.name}`,
     auth: 'any',
     body: ImageRepoCreate,
     bodyLimit: BODY_LIMITS.imageRepoCreate,
     status: 201,
-    handler: ({ params, body, tenant, principal, deps }) => {
-      const op = `add image repository ${params.tenant}/${body.name}`;
-      const t = tenantOf(tenant, params.tenant, op);
+    handler: async ({ body, tenant, principal, op, deps }) => {
       checkRepoBody(principal, body, op);
-      return guard(op, () => deps.db.tx((q) => addCapped(q, t.name, body, deps.images, op)));
+      return deps.db.tx((q) => addCapped(q, tenant.name, body, deps.images, op));
     },
   }),
   route({
@@ -53,24 +51,20 @@ const repoRoutes = [
     url: '/v1/tenants/:tenant/image-repositories',
     summary: "a tenant's image repositories (URL and public key)",
     op: 'list image repositories',
+    target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
-    handler: ({ params, tenant, deps }) => {
-      const op = `list image repositories of ${params.tenant}`;
-      const t = tenantOf(tenant, params.tenant, op);
-      return guard(op, async () => ({ items: await listImageRepos(deps.db, t.name), next: null }));
-    },
+    handler: async ({ tenant, deps }) => ({ items: await listImageRepos(deps.db, tenant.name), next: null }),
   }),
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/image-repositories/:name',
     summary: 'show an image repository',
     op: 'get image repository',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: async ({ params, tenant, deps }) => {
-      const op = `get image repository ${params.tenant}/${params.name}`;
-      const t = tenantOf(tenant, params.tenant, op);
-      const hit = (await guard(op, () => listImageRepos(deps.db, t.name))).find((r) => r.name === params.name);
-      if (!hit) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${t.name}`);
+    handler: async ({ params, tenant, op, deps }) => {
+      const hit = (await listImageRepos(deps.db, tenant.name)).find((r) => r.name === params.name);
+      if (!hit) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${tenant.name}`);
       return hit;
     },
   }),
@@ -79,12 +73,11 @@ const repoRoutes = [
     url: '/v1/tenants/:tenant/image-repositories/:name',
     summary: "remove a tenant's image repository (its key stops verifying on the nodes)",
     op: 'remove image repository',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: async ({ params, tenant, deps }) => {
-      const op = `remove image repository ${params.tenant}/${params.name}`;
-      const t = tenantOf(tenant, params.tenant, op);
-      const gone = await guard(op, () => deps.db.tx((q) => removeImageRepo(q, t.name, params.name)));
-      if (!gone) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${t.name}`);
+    handler: async ({ params, tenant, op, deps }) => {
+      const gone = await deps.db.tx((q) => removeImageRepo(q, tenant.name, params.name));
+      if (!gone) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${tenant.name}`);
       return undefined;
     },
   }),
@@ -96,11 +89,10 @@ const upgradeRoutes = [
     url: '/v1/tenants/:tenant/images/outdated',
     summary: "the tenant's containers whose RPM image has a newer version in its repositories",
     op: 'outdated images',
+    target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
-    handler: async ({ params, tenant, deps }) => {
-      const op = `outdated images of ${params.tenant}`;
-      const t = tenantOf(tenant, params.tenant, op);
-      const pinned = await guard(op, () => pinnedContainers(deps.db, t.id));
+    handler: async ({ tenant: t, op, deps }) => {
+      const pinned = await pinnedContainers(deps.db, t.id);
       if (pinned.length === 0) return { items: [], next: null };
       const index = (await tenantIndex(deps.db, t.name, op, deps.images)) ?? [];
       const items = outdated(pinned.map((c) => ({ container: c.name, image: c.image })), index).map((o) => ({ tenant: t.name, ...o }));
@@ -112,19 +104,18 @@ const upgradeRoutes = [
     url: '/v1/tenants/:tenant/containers/:name/upgrade',
     summary: 'run a container on another version of its RPM image (newest by default), keeping its addresses',
     op: 'upgrade container',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
     body: ContainerUpgrade,
-    handler: async ({ params, body, tenant, deps }) => {
-      const op = `upgrade container ${params.tenant}/${params.name}`;
-      const t = tenantOf(tenant, params.tenant, op);
-      const current = await guard(op, () => containerImage(deps.db, t.id, t.name, params.name, op));
+    handler: async ({ params, body, tenant: t, op, deps }) => {
+      const current = await containerImage(deps.db, t.id, t.name, params.name, op);
       if (!current.includes(':')) throw new ApiError('conflict', `${op}: image ${current} is a directory image, not an RPM image from a repository`);
       const name = parseImageRef(current).name;
       const index = await tenantIndex(deps.db, t.name, op, deps.images);
       if (!index) throw new ApiError('image_not_found', `${op}: tenant ${t.name} has no image repositories`);
       const next = pin({ name, version: body.version }, index, t.name, op);
-      if (next !== current) await guard(op, () => deps.db.tx((q) => setContainerImage(q, t.id, t.name, params.name, next, op)));
-      return guard(op, () => getContainer(deps.db, t, params.name, op));
+      if (next !== current) await deps.db.tx((q) => setContainerImage(q, t.id, t.name, params.name, next, op));
+      return getContainer(deps.db, t, params.name, op);
     },
   }),
 ];

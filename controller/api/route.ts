@@ -11,6 +11,7 @@ import type { ResolveDeps } from '../images/resolve.js';
 import { ApiError, fromZod, toApiError } from '../errors.js';
 import { idempotencyKeyOf, requestHash, type Answer, type Idempotency } from './idempotency.js';
 import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
+import { retryThenApiError } from './retry-map.js';
 
 /** What every handler may use: injected, never module-level. */
 export interface Deps {
@@ -32,8 +33,13 @@ export interface Deps {
 
 export interface Ctx<B, Q> {
   principal: Principal;
-  /** The tenant named by `:tenant`, looked up with the token; null if missing or not visible. */
-  tenant: ScopedTenant | null;
+  /**
+   * The tenant named by `:tenant`, looked up with the token; a missing or invisible one has
+   * already answered 404 tenant_not_found. Routes without `:tenant` must not read it (null).
+   */
+  tenant: ScopedTenant;
+  /** The operation with its object, for messages: `create network acme/blue` (`op` + `target`). */
+  op: string;
   params: Record<string, string>;
   body: B;
   query: Q;
@@ -55,6 +61,10 @@ export interface RouteDef<B = unknown, Q = unknown> {
   bodyLimit?: number;
   /** Operation name for messages, e.g. `create network`. */
   op: string;
+  /** What the operation acts on, appended to `op` in the handler's messages: `acme/blue`, `of acme`. */
+  target?: (r: { params: Record<string, string>; body: B }) => string;
+  /** The whole phrase instead, where the request changes the verb: `start container acme/web`. */
+  describe?: (r: { params: Record<string, string>; body: B }) => string;
   /**
    * Body fields only an admin token may set (a tenant token gets 403 admin_only_field): choosing
    * them would tell a tenant what other tenants hold (a VNI in use, a node's name).
@@ -65,6 +75,10 @@ export interface RouteDef<B = unknown, Q = unknown> {
    * removal, which freight_api has no right to (schema.sql, grants).
    */
   owner?: true;
+  /**
+   * Runs inside the route's retry (serialization failures, deadlocks, allocation races: the
+   * whole handler again) and mapping (whatever it throws becomes an ApiError naming `ctx.op`).
+   */
   handler(ctx: Ctx<B, Q>): Promise<unknown>;
 }
 
@@ -101,7 +115,7 @@ function scopedDeps(deps: Deps, scope: Scope): Deps {
 }
 
 /** The URL's tenant, or 404 tenant_not_found (also for another tenant's). */
-export function tenantOf(tenant: ScopedTenant | null, name: string, op: string): ScopedTenant {
+function tenantOf(tenant: ScopedTenant | null, name: string, op: string): ScopedTenant {
   if (!tenant) throw new ApiError('tenant_not_found', `${op}: tenant ${name} not found`);
   return tenant;
 }
@@ -132,8 +146,13 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
         }
         checkAdminFields(def, principal, body, tenant, params);
         const d = def.owner ? deps : scopedDeps(deps, scopeOf(principal));
+        const op = def.describe?.({ params, body }) ?? (def.target ? `${def.op} ${def.target({ params, body })}` : def.op);
         const run = async (): Promise<Answer> => {
-          const result = await def.handler({ principal, tenant, params, body, query, deps: d, reply });
+          const result = await retryThenApiError(op, async () => {
+            // tenant scope: another tenant's (or a missing) tenant answers 404 before any work
+            const t = params.tenant !== undefined ? tenantOf(tenant, params.tenant, op) : (null as unknown as ScopedTenant);
+            return def.handler({ principal, tenant: t, op, params, body, query, deps: d, reply });
+          });
           return result === undefined ? { status: 204, body: undefined } : { status: def.status ?? 200, body: result };
         };
         const hash = key ? requestHash(req.method, req.url.split('?')[0], req.body) : '';

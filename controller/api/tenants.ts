@@ -1,8 +1,7 @@
 import { z } from 'zod';
 import { Pagination, TenantCreate } from '../../protocol/api.js';
 import { createTenant, deleteTenant, listTenants } from '../store/tenants.js';
-import { guard } from './guard.js';
-import { route, tenantOf } from './route.js';
+import { route } from './route.js';
 
 export const tenantRoutes = [
   route<TenantCreate>({
@@ -13,7 +12,8 @@ export const tenantRoutes = [
     auth: 'admin',
     body: TenantCreate,
     status: 201,
-    handler: ({ body, deps }) => guard(`create tenant ${body.name}`, () => createTenant(deps.db, body.name)),
+    target: ({ body }) => body.name,
+    handler: ({ body, deps }) => createTenant(deps.db, body.name),
   }),
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
@@ -22,7 +22,7 @@ export const tenantRoutes = [
     op: 'list tenants',
     auth: 'any',
     query: Pagination,
-    handler: ({ query, principal, deps }) => guard('list tenants', () => listTenants(deps.db, principal, query.limit, query.after)),
+    handler: ({ query, principal, deps }) => listTenants(deps.db, principal, query.limit, query.after),
   }),
   route({
     method: 'GET',
@@ -30,17 +30,17 @@ export const tenantRoutes = [
     summary: 'show a tenant',
     op: 'get tenant',
     auth: 'any',
-    handler: async ({ params, tenant }) => tenantOf(tenant, params.tenant, 'get tenant'),
+    handler: async ({ tenant }) => tenant,
   }),
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant',
     summary: 'delete a tenant with no networks or containers',
     op: 'delete tenant',
+    target: ({ params }) => params.tenant,
     auth: 'admin',
-    handler: async ({ params, tenant, deps }) => {
-      const op = `delete tenant ${params.tenant}`;
-      await guard(op, () => deps.db.tx(async (q) => deleteTenant(q, tenantOf(tenant, params.tenant, op), op)));
+    handler: async ({ tenant, op, deps }) => {
+      await deps.db.tx(async (q) => deleteTenant(q, tenant, op));
       return undefined;
     },
   }),

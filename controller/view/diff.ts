@@ -107,3 +107,18 @@ function touchNode(
     if (k && (k.nodeA === self || k.nodeB === self)) t.keys.add(id);
   }
 }
+
+/** Every difference between two views, as ops (a rebuilt model against what an agent holds); `from` is updated in place. */
+export function fullOps(from: NodeView, to: NodeView): ViewOp[] {
+  const ops: ViewOp[] = [];
+  for (const kind of ['networks', 'endpoints', 'containers', 'keys'] as const) {
+    const a = from[kind] as Record<string, unknown>;
+    const b = to[kind] as Record<string, unknown>;
+    for (const id of Object.keys(a)) if (!(id in b)) ops.push({ kind, id } as ViewOp);
+    for (const [id, v] of Object.entries(b)) {
+      if (JSON.stringify(a[id]) !== JSON.stringify(v)) ops.push({ kind, id, value: v } as ViewOp);
+    }
+  }
+  applyInPlace(from, ops);
+  return ops;
+}

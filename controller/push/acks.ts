@@ -1,0 +1,120 @@
+import { Histogram, LATENCY_BUCKETS, type Registry } from '../../lib/metrics.js';
+import type { PushCore } from './core.js';
+import { flushNodes, markSilentNodes, type NodeMark } from './nodes.js';
+import type { AgentConn } from './session.js';
+
+/**
+ * Ack bookkeeping: which revision each agent was sent and applied, liveness, the ack timeout;
+ * written to the nodes table in one statement per flush, kept while the database is away.
+ */
+export class AckBook {
+  /** Marks of connections that closed before their news was written. */
+  private readonly leftovers = new Map<string, NodeMark>();
+  private flushFailing = false;
+  /** Newest revision of each recent batch and its commit time (ms), for commit→ack; bounded. */
+  private readonly commits: Array<[number, number]> = [];
+  private readonly commitToAck: Histogram;
+
+  constructor(
+    private readonly core: PushCore,
+    registry: Registry,
+  ) {
+    this.commitToAck = new Histogram({
+      name: 'freight_push_commit_to_ack_seconds',
+      help: "From a change's commit to an agent's ack of it (database clock to controller clock).",
+      buckets: LATENCY_BUCKETS,
+      registers: [registry],
+    });
+  }
+
+  recordCommit(revision: number, at: number | undefined): void {
+    if (at === undefined || !Number.isFinite(at)) return;
+    this.commits.push([revision, at]);
+    if (this.commits.length > 1024) this.commits.shift();
+  }
+
+  /** Commit→ack time of every batch this agent's ack covers (from the change log's commit time). */
+  observeAck(c: AgentConn, revision: number): void {
+    const now = Date.now();
+    for (const [rev, at] of this.commits) {
+      if (rev > c.applied && rev <= revision) this.commitToAck.observe(Math.max(0, now - at) / 1000);
+    }
+  }
+
+  /** A connection closed: keep its last acks for the next flush. */
+  closed(c: AgentConn): void {
+    if (c.node && c.dirty) this.leftovers.set(c.node, mark(c));
+  }
+
+  /** Heartbeat tick: ping live agents with the cursor, drop silent connections, apply the ack timeout. */
+  heartbeat(): void {
+    const { opts, log, counters } = this.core;
+    const cursor = this.core.model.cursor;
+    const now = opts.clock.now();
+    const silentMs = opts.heartbeatMs * opts.missedHeartbeats;
+    for (const c of this.core.conns) {
+      if (now - c.lastMessageAt > silentMs) {
+        log.warn({ node: c.node ?? c.tokenNode }, 'agent silent: closing its stream');
+        c.ws.terminate();
+        continue;
+      }
+      if (!c.live) continue;
+      if (!c.send({ type: 'ping', revision: cursor, t: now })) continue;
+      // the agent adopts the ping's revision once it applied what came before
+      if (cursor > c.position) {
+        c.position = cursor;
+        c.desired = cursor;
+        c.dirty = true;
+      }
+      c.checkpoint(now);
+      // not acknowledging in time makes the node NotReady (written by the next flush)
+      if (c.lateBy(now, opts.ackTimeoutMs)) {
+        if (!c.late) {
+          c.late = true;
+          counters.late++;
+          log.warn({ node: c.node, applied: c.applied, desired: c.desired }, 'node NotReady: no ack within the ack timeout');
+        }
+        c.dirty = true;
+      } else if (c.late) {
+        c.late = false;
+        c.dirty = true;
+      }
+    }
+  }
+
+  /** Writes acks/last_seen in one statement, then marks silent nodes NotReady (only if the write worked). */
+  async flush(checkSilent: boolean): Promise<void> {
+    const { db, log, opts, conns, byNode } = this.core;
+    const marks = new Map(this.leftovers);
+    for (const c of conns) {
+      if (c.live && c.node && c.dirty) marks.set(c.node, mark(c));
+    }
+    const taken = [...conns].filter((c) => c.live && c.dirty);
+    for (const c of taken) c.dirty = c.seen = false;
+    try {
+      const became = await flushNodes(db, [...marks.values()]);
+      this.flushFailing = false;
+      this.leftovers.clear();
+      for (const node of became) {
+        log.info({ node }, 'node ready');
+        await this.core.onNodeReady?.(node).catch((err) => log.warn({ node, err }, 'onNodeReady failed'));
+      }
+      if (checkSilent) {
+        for (const node of await markSilentNodes(db, opts.heartbeatMs * opts.missedHeartbeats)) {
+          log.warn({ node }, 'node NotReady: silent');
+        }
+      }
+    } catch (err) {
+      // the database is away: keep the news for the next flush, mark nobody NotReady
+      for (const c of taken) c.dirty = true;
+      for (const [k, v] of marks) if (!byNode.has(k)) this.leftovers.set(k, v);
+      for (const c of taken) if (c.node && marks.get(c.node)?.seen) c.seen = true;
+      if (!this.flushFailing) log.warn({ err }, 'push flush: database unavailable, retrying');
+      this.flushFailing = true;
+    }
+  }
+}
+
+function mark(c: AgentConn): NodeMark {
+  return { name: c.node!, tokenId: c.tokenId, seen: c.seen && !c.ended, late: c.late, applied: c.applied, desired: c.desired };
+}

@@ -1,0 +1,117 @@
+import { AgentMessage } from '../../protocol/stream.js';
+import { compileView } from '../view/compile.js';
+import { resumeOps } from '../view/diff.js';
+import { logBounds, readChanges } from '../view/load.js';
+import { catchUpNow } from './catch-up.js';
+import type { PushCore } from './core.js';
+import { PushError } from './errors.js';
+import { helloNode, saveStatus } from './nodes.js';
+import type { AgentConn } from './session.js';
+import { sendDelta } from './wire.js';
+
+type Hello = Extract<AgentMessage, { type: 'hello' }>;
+
+/** One message from an agent: validated (a bad one fails the stream), then the hello, acks, status, log answers. */
+export async function onAgentMessage(core: PushCore, c: AgentConn, text: string): Promise<void> {
+  if (c.ended) return;
+  let msg: AgentMessage;
+  try {
+    const parsed = AgentMessage.safeParse(JSON.parse(text));
+    if (!parsed.success) throw new Error(parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '));
+    msg = parsed.data;
+  } catch (err) {
+    c.fail('bad_message', `agent stream of ${c.tokenNode}: invalid message: ${(err as Error).message}`.slice(0, 500));
+    return;
+  }
+  c.heard(core.opts.clock.now());
+  if (msg.type === 'hello') return onHello(core, c, msg);
+  // pings and acks may arrive while the hello is still being answered
+  if (!c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: ${msg.type} before hello`);
+  switch (msg.type) {
+    case 'ack':
+      core.observeAck(c, msg.revision);
+      c.acked(msg.revision);
+      return;
+    case 'ping':
+      return;
+    case 'status':
+      c.networkErrors = msg.networkErrors;
+      await saveStatus(core.db, c.tokenNode, msg.containers).catch((err) => core.log.warn({ node: c.tokenNode, err }, 'save container status failed'));
+      return;
+    case 'logs': {
+      const p = c.logs.get(msg.requestId);
+      if (!p) return;
+      c.logs.delete(msg.requestId);
+      clearTimeout(p.timer);
+      if (msg.error) p.reject(new PushError('node_unavailable', `logs from node ${c.tokenNode}: ${msg.error}`));
+      else p.resolve(msg.text);
+    }
+  }
+}
+
+async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
+  if (c.helloSeen) return c.fail('bad_message', `agent stream of ${c.tokenNode}: second hello`);
+  if (h.node !== c.tokenNode) {
+    return c.fail('forbidden', `hello as node ${h.node}: the token belongs to node ${c.tokenNode}`);
+  }
+  c.helloSeen = true;
+  let known: { wasReady: boolean } | undefined;
+  try {
+    known = await helloNode(core.db, h, c.tokenId);
+  } catch (err) {
+    return c.fail('unavailable', `register node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
+  }
+  if (c.ended) return;
+  // node rows are made by an admin (creating the node's token), never by an agent
+  if (!known) return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
+  const { wasReady } = known;
+  try {
+    await core.serial.run(() => resume(core, c, h));
+  } catch (err) {
+    return c.fail('unavailable', `resume node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
+  }
+  if (!wasReady && core.onNodeReady) {
+    await core.onNodeReady(h.node).catch((err) => core.log.warn({ node: h.node, err }, 'onNodeReady failed'));
+  }
+}
+
+/** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */
+async function resume(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
+  if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
+  await catchUpNow(core);
+  const { model, opts } = core;
+  const nodeId = model.state.nodeIdByName.get(h.node);
+  const { oldest } = await logBounds(core.db);
+  const cur = compileView(model.state, h.node, model.cursor);
+  const r = h.revision;
+  let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
+  let rows = r > 0 && r <= model.cursor && (oldest === 0 || r >= oldest - 1) ? await readChanges(core.db, r, model.cursor, opts.maxResumeRows + 1) : undefined;
+  if (rows && rows.length > opts.maxResumeRows) rows = undefined;
+  // an agent that dropped deltas, or that this replica dropped past the high-water mark, gets a snapshot
+  if (h.resync || core.resyncNodes.has(h.node)) rows = undefined;
+  if (rows) mode = r === model.cursor ? 'current' : 'delta';
+  if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
+  core.resyncNodes.delete(h.node);
+  const old = core.byNode.get(h.node);
+  if (old && old !== c) old.ws.close(1000, 'replaced by a new connection');
+  c.node = h.node;
+  c.nodeId = nodeId;
+  c.sent = cur;
+  if (mode === 'snapshot') {
+    const text = JSON.stringify({ type: 'snapshot', revision: model.cursor, view: cur });
+    c.snapshotBytes = Buffer.byteLength(text);
+    c.sendText(text);
+    c.position = c.desired = model.cursor;
+    core.counters.snapshots++;
+  } else {
+    const ops = nodeId ? resumeOps(model.state, nodeId, rows ?? [], cur) : [];
+    c.position = r;
+    c.desired = r;
+    sendDelta(c, ops, model.cursor, core.counters);
+  }
+  c.applied = Math.max(c.applied, r);
+  c.dirty = true;
+  c.live = true;
+  core.byNode.set(h.node, c);
+  core.log.info({ node: h.node, from: r, revision: model.cursor, mode }, 'agent resumed');
+}

@@ -106,7 +106,7 @@ async function run(ops: Op[], gws: Gateways, resolve: Resolve, res: ExecResult):
     }
   }
   await send(route, gws.route, res);
-  if (xfrm.length && !gws.xfrm) for (const x of xfrm) fail(res, x.op, new NetlinkError({ errno: 0, code: 'ENOXFRM', op: x.msg.op, target: x.msg.target }));
+  if (xfrm.length && !gws.xfrm) for (const x of xfrm) fail(res, x.op, new NetlinkError({ errno: 0, name: 'ENOXFRM', op: x.msg.op, target: x.msg.target }));
   else if (xfrm.length) await send(xfrm, gws.xfrm!, res);
 }
 
@@ -117,7 +117,7 @@ async function send(items: { op: Op; msg: NlMsg }[], gw: NetlinkGateway, res: Ex
 }
 
 function fail(res: ExecResult, op: Op, e: unknown): void {
-  const code = e instanceof NetlinkError || e instanceof NftError ? e.code : 'EINTERNAL';
+  const code = e instanceof NetlinkError || e instanceof NftError ? e.code : 'internal';
   res.errors.push({ op: describeOp(op), network: op.network, code, message: e instanceof Error ? e.message : String(e) });
 }
 

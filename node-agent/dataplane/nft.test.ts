@@ -131,6 +131,6 @@ describe('executor: nft ops', () => {
     expect(await execute([elements], gws, new Map())).toEqual({ applied: 1, errors: [] });
     expect(seen).toEqual([elements.commands, op.commands]);
     const r = await execute([elements], { route: undefined as never, nft: () => { throw new Error('no nft'); } }, new Map());
-    expect(r.errors).toEqual([{ op: `${op.summary} (${op.reason})`, network: undefined, code: 'EINTERNAL', message: 'no nft' }]);
+    expect(r.errors).toEqual([{ op: `${op.summary} (${op.reason})`, network: undefined, code: 'internal', message: 'no nft' }]);
   });
 });

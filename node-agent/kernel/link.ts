@@ -54,7 +54,7 @@ export async function ifindexOf(gw: NetlinkGateway, name: string): Promise<numbe
     const m = msgs.find((x) => x.type === RTM.NEWLINK);
     return m ? rt.parseLinkMessage(m.data).data.index : undefined;
   } catch (e) {
-    if (isNetlinkError(e, 'ENODEV')) return undefined;
+    if (isNetlinkError(e, 'no_device')) return undefined;
     throw e;
   }
 }

@@ -2,7 +2,7 @@
  * The one gateway to the npm `netlink` package (0.3.0). Everything that talks to the
  * kernel over netlink goes through NetlinkGateway, which fixes the package's gaps:
  *
- * - errors become typed NetlinkError {errno, code, op, target};
+ * - errors become typed NetlinkError {code (snake_case), errno (its name), op, target};
  * - a send always has a completion callback and the socket always has an `error`
  *   listener (a failed send without one aborts the process with exit 134);
  * - batches are packed into ONE Buffer per chunk (more than 1,024 iovec buffers in one
@@ -77,7 +77,7 @@ export class NetlinkGateway {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.port = this.raw.address().port;
     // Never without an error listener: an unhandled 'error' event kills the process.
-    this.raw.on('error', (e) => this.failAll(new NetlinkError({ errno: e.errno ?? 0, code: e.code, op: 'socket', target: protocol })));
+    this.raw.on('error', (e) => this.failAll(new NetlinkError({ errno: e.errno ?? 0, name: e.code, op: 'socket', target: protocol, cause: e })));
     this.raw.on('message', (buf) => this.receive(buf));
     for (const g of opts.groups ?? []) this.raw.addMembership(g);
     if (!opts.groups?.length) this.raw.unref();
@@ -132,7 +132,7 @@ export class NetlinkGateway {
   close(): void {
     if (this.closed) return;
     this.closed = true;
-    this.failAll(new NetlinkError({ errno: 0, code: 'ECLOSED', op: 'close', target: this.protocol }));
+    this.failAll(new NetlinkError({ errno: 0, name: 'ECLOSED', op: 'close', target: this.protocol }));
     this.raw.close();
   }
 
@@ -143,12 +143,12 @@ export class NetlinkGateway {
 
   private start(msg: NlMsg, dump: boolean): Promise<NetlinkMessage[]> {
     return new Promise((resolve, reject) => {
-      if (this.closed) return reject(new NetlinkError({ errno: 0, code: 'ECLOSED', op: msg.op, target: msg.target }));
+      if (this.closed) return reject(new NetlinkError({ errno: 0, name: 'ECLOSED', op: msg.op, target: msg.target }));
       const seq = this.nextSeq();
       const timer = setTimeout(() => {
         this.waiters.delete(seq);
         this.settled();
-        reject(new NetlinkError({ errno: 0, code: 'ETIMEDOUT', op: msg.op, target: msg.target }));
+        reject(new NetlinkError({ errno: 0, name: 'ETIMEDOUT', op: msg.op, target: msg.target }));
       }, dump ? this.timeoutMs * 8 : this.timeoutMs); // a 100k-entry dump takes seconds
       this.raw.ref();
       this.waiters.set(seq, {
@@ -173,7 +173,7 @@ export class NetlinkGateway {
       const timer = setTimeout(() => {
         for (let i = 0; i < seqs.length; i++) {
           const w = this.waiters.get(seqs[i]);
-          if (w) w.done(new NetlinkError({ errno: 0, code: 'ETIMEDOUT', op: w.msg.op, target: w.msg.target }), []);
+          if (w) w.done(new NetlinkError({ errno: 0, name: 'ETIMEDOUT', op: w.msg.op, target: w.msg.target }), []);
         }
       }, this.timeoutMs);
       this.raw.ref();
@@ -228,7 +228,7 @@ export class NetlinkGateway {
         const w = this.waiters.get(s);
         if (!w) continue;
         this.waiters.delete(s);
-        w.done(new NetlinkError({ errno: err.errno ?? 0, code: err.code, op: w.msg.op, target: w.msg.target, detail: 'send' }), []);
+        w.done(new NetlinkError({ errno: err.errno ?? 0, name: err.code, op: w.msg.op, target: w.msg.target, detail: 'send', cause: err }), []);
       }
     });
   }
@@ -277,7 +277,7 @@ export class NetlinkGateway {
   private failAll(e: NetlinkError): void {
     const ws = [...this.waiters.values()];
     this.waiters.clear();
-    for (const w of ws) w.done(new NetlinkError({ errno: e.errno, code: e.code, op: w.msg.op, target: w.msg.target }), []);
+    for (const w of ws) w.done(new NetlinkError({ errno: e.errnoNumber, name: e.errno, op: w.msg.op, target: w.msg.target, cause: e }), []);
     for (const fn of this.errorListeners) fn(e);
   }
 }

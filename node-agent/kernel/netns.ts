@@ -11,7 +11,7 @@ const run = promisify(execFile);
 
 export class NetnsError extends Error {
   override readonly name = 'NetnsError';
-  readonly code = 'ENETNS';
+  readonly code = 'netns_failed';
   constructor(readonly op: string, readonly target: string, detail: string) {
     super(`${op} netns ${target}: ${detail}`);
   }

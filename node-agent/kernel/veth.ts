@@ -54,7 +54,7 @@ export async function deleteVeth(gw: NetlinkGateway, name: string): Promise<bool
     await gw.request(delLinkMsg(index, name, 'veth'));
     return true;
   } catch (e) {
-    if (isNetlinkError(e, 'ENODEV')) return false;
+    if (isNetlinkError(e, 'no_device')) return false;
     throw e;
   }
 }

@@ -28,10 +28,10 @@ export interface BuildResult {
 /** Builds an image RPM `freight-image-NAME-VERSION-1.ARCH.rpm` into outDir. */
 export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const parsed = Manifest.safeParse(opts.manifest);
-  if (!parsed.success) throw new ImageError('invalid-manifest', `build image: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success) throw new ImageError('invalid_manifest', `build image: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   const manifest = parsed.data;
   const what = `build image ${manifest.name}:${manifest.version}`;
-  if (!opts.from === !opts.packages?.length) throw new ImageError('build-failed', `${what}: give exactly one of a rootfs directory or packages`);
+  if (!opts.from === !opts.packages?.length) throw new ImageError('build_failed', `${what}: give exactly one of a rootfs directory or packages`);
   assertSpecSafePath(path.resolve(opts.outDir), 'output directory');
   if (opts.workDir) assertSpecSafePath(path.resolve(opts.workDir), 'work directory');
   await mkdir(opts.outDir, { recursive: true });
@@ -41,14 +41,14 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     // the node refuses these (docs/security.md): say so here, before anything is signed or published
     const unsafe = await unsafeEntries(rootfs, 6);
     if (unsafe.length) {
-      throw new ImageError('build-failed', `${what}: the tree has ${unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`);
+      throw new ImageError('build_failed', `${what}: the tree has ${unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`);
     }
     const manifestFile = path.join(work, 'manifest.json');
     await writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
     const specFile = path.join(work, 'image.spec');
     await writeFile(specFile, renderSpec({ manifest, rootfsDir: path.resolve(rootfs), manifestFile }));
     const outDir = path.resolve(opts.outDir);
-    await runOk(what, 'build-failed', 'rpmbuild', [
+    await runOk(what, 'build_failed', 'rpmbuild', [
       '-bb',
       '--quiet',
       ...def('_topdir', path.join(work, 'top')),
@@ -59,7 +59,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     ]);
     const prefix = `${pkgName(manifest.name)}-${manifest.version}-1.`;
     const rpm = (await readdir(outDir)).find((f) => f.startsWith(prefix) && f.endsWith('.rpm'));
-    if (!rpm) throw new ImageError('build-failed', `${what}: rpmbuild wrote no ${prefix}*.rpm in ${outDir}`);
+    if (!rpm) throw new ImageError('build_failed', `${what}: rpmbuild wrote no ${prefix}*.rpm in ${outDir}`);
     return { rpm: path.join(outDir, rpm), manifest };
   } finally {
     await rm(work, { recursive: true, force: true });
@@ -70,13 +70,13 @@ const def = (k: string, v: string) => ['--define', `${k} ${v}`];
 
 async function checkDir(dir: string, what: string): Promise<string> {
   const s = await stat(dir).catch(() => undefined);
-  if (!s?.isDirectory()) throw new ImageError('build-failed', `${what}: ${dir} is not a directory`);
+  if (!s?.isDirectory()) throw new ImageError('build_failed', `${what}: ${dir} is not a directory`);
   return dir;
 }
 
 /** Installs the given RPM files into a fresh tree; their rpm database stays inside it. */
 async function rootfsFromPackages(packages: string[], root: string, what: string): Promise<string> {
   await mkdir(root, { recursive: true });
-  await runOk(`${what}: install packages`, 'build-failed', 'rpm', ['--root', root, ...rpmDefines(), '-i', '--', ...packages.map((p) => path.resolve(p))]);
+  await runOk(`${what}: install packages`, 'build_failed', 'rpm', ['--root', root, ...rpmDefines(), '-i', '--', ...packages.map((p) => path.resolve(p))]);
   return root;
 }

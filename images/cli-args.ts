@@ -8,7 +8,7 @@ export function parseEnv(list: string[]): Record<string, string> {
   const env: Record<string, string> = {};
   for (const kv of list) {
     const i = kv.indexOf('=');
-    if (i <= 0) throw new ImageError('invalid-manifest', `parse --env ${JSON.stringify(kv)}: expected KEY=VALUE`);
+    if (i <= 0) throw new ImageError('invalid_manifest', `parse --env ${JSON.stringify(kv)}: expected KEY=VALUE`);
     env[kv.slice(0, i)] = kv.slice(i + 1);
   }
   return env;
@@ -18,7 +18,7 @@ export function parseEnv(list: string[]): Record<string, string> {
 export function parsePorts(list: string[]): NonNullable<ManifestInput['ports']> {
   return list.map((p) => {
     const m = /^(\d{1,5})(?:\/(tcp|udp))?$/.exec(p);
-    if (!m) throw new ImageError('invalid-manifest', `parse --port ${JSON.stringify(p)}: expected PORT or PORT/udp`);
+    if (!m) throw new ImageError('invalid_manifest', `parse --port ${JSON.stringify(p)}: expected PORT or PORT/udp`);
     return { port: Number(m[1]), protocol: (m[2] ?? 'tcp') as 'tcp' | 'udp' };
   });
 }
@@ -27,7 +27,7 @@ export function parsePorts(list: string[]): NonNullable<ManifestInput['ports']> 
 export function parseBase(ref: string | undefined): ManifestInput['base'] {
   if (ref === undefined) return undefined;
   const r = parseImageRef(ref);
-  if (!r.version) throw new ImageError('invalid-ref', `parse --base ${ref}: give the base version (NAME:VERSION)`);
+  if (!r.version) throw new ImageError('invalid_ref', `parse --base ${ref}: give the base version (NAME:VERSION)`);
   return { name: r.name, version: r.version };
 }
 
@@ -40,7 +40,7 @@ export function parseRepoArg(arg: string): { url: string; keyFile?: string } {
 /** `CONTAINER=NAME:VERSION` → container image. */
 export function parseContainerArg(arg: string): { container: string; image: string } {
   const i = arg.indexOf('=');
-  if (i <= 0) throw new ImageError('invalid-ref', `parse container ${JSON.stringify(arg)}: expected CONTAINER=NAME:VERSION`);
+  if (i <= 0) throw new ImageError('invalid_ref', `parse container ${JSON.stringify(arg)}: expected CONTAINER=NAME:VERSION`);
   return { container: arg.slice(0, i), image: arg.slice(i + 1) };
 }
 

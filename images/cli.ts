@@ -47,7 +47,7 @@ export function imageCommand(write: Write = (t) => void process.stdout.write(t))
     .action(async (ref: string, o) => {
       const repos = await Promise.all(
         (o.repo as string[]).map(parseRepoArg).map(async ({ url, keyFile }) => {
-          if (!keyFile) throw new ImageError('unknown-key', `pull ${ref}: repository ${url} needs its public key (--repo URL=KEYFILE)`);
+          if (!keyFile) throw new ImageError('unknown_key', `pull ${ref}: repository ${url} needs its public key (--repo URL=KEYFILE)`);
           return { url, publicKey: await readFile(keyFile, 'utf8') };
         }),
       );

@@ -1,30 +1,30 @@
 /** Stable codes of the image tooling; callers branch on `code`, people read `message`. */
 export type ImageErrorCode =
-  | 'invalid-ref'
-  | 'invalid-manifest'
-  | 'build-failed'
-  | 'sign-failed'
-  | 'publish-failed'
-  | 'repo-unreachable'
-  | 'repo-corrupt'
-  /** Refused by the fetch policy: scheme, address, redirect (the tenant sees repo-unreachable's message). */
-  | 'repo-refused'
-  | 'repo-too-large'
+  | 'invalid_ref'
+  | 'invalid_manifest'
+  | 'build_failed'
+  | 'sign_failed'
+  | 'publish_failed'
+  | 'repo_unreachable'
+  | 'repo_corrupt'
+  /** Refused by the fetch policy: scheme, address, redirect (the tenant sees repo_unreachable's message). */
+  | 'repo_refused'
+  | 'repo_too_large'
   /** Metadata older than what was already seen from this repository. */
-  | 'repo-rollback'
+  | 'repo_rollback'
   /** repomd.xml.asc does not verify with the repository's key (or vanished after being there). */
-  | 'repo-bad-signature'
-  | 'not-found'
-  | 'checksum-mismatch'
+  | 'repo_bad_signature'
+  | 'not_found'
+  | 'checksum_mismatch'
   | 'unsigned'
-  | 'unknown-key'
-  | 'bad-signature'
+  | 'unknown_key'
+  | 'bad_signature'
   | 'tampered'
   /** signed, but what it would do on the node is refused (scriptlets, device nodes, setuid, a rootfs that is not a directory…) */
-  | 'unsafe-package'
-  | 'install-failed'
-  | 'not-installed'
-  | 'command-failed';
+  | 'unsafe_package'
+  | 'install_failed'
+  | 'not_installed'
+  | 'command_failed';
 
 export class ImageError extends Error {
   override readonly name = 'ImageError';

@@ -33,7 +33,7 @@ export interface Opened {
  */
 export class RepoFetchError extends ImageError {
   constructor(
-    code: 'repo-unreachable' | 'repo-refused' | 'not-found',
+    code: 'repo_unreachable' | 'repo_refused' | 'not_found',
     url: string,
     readonly detail: string,
   ) {
@@ -50,12 +50,12 @@ async function checkedAddresses(url: URL, p: FetchPolicy, shown: string): Promis
   try {
     addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await (p.resolve ?? resolveAll)(host);
   } catch (e) {
-    throw new RepoFetchError('repo-unreachable', shown, `resolve ${host}: ${(e as Error).message}`);
+    throw new RepoFetchError('repo_unreachable', shown, `resolve ${host}: ${(e as Error).message}`);
   }
   const cidrs = p.address.allowCidrs.map(parseCidr);
   const bad = addrs.find((a) => !addressAllowed(a.address, p.address, cidrs));
   if (bad || addrs.length === 0) {
-    throw new RepoFetchError('repo-refused', shown, bad ? `${host} → ${bad.address} (${addressKind(bad.address)}) is not allowed (--repo-allow-cidr)` : `${host}: no address`);
+    throw new RepoFetchError('repo_refused', shown, bad ? `${host} → ${bad.address} (${addressKind(bad.address)}) is not allowed (--repo-allow-cidr)` : `${host}: no address`);
   }
   return addrs;
 }
@@ -63,7 +63,7 @@ async function checkedAddresses(url: URL, p: FetchPolicy, shown: string): Promis
 function checkScheme(url: URL, p: FetchPolicy, shown: string): void {
   if (url.protocol === 'https:' || (url.protocol === 'http:' && p.allowHttp)) return;
   const why = url.protocol === 'http:' ? 'plain http is not allowed for this repository (allowHttp)' : 'not an http(s) URL';
-  throw new RepoFetchError('repo-refused', shown, `${url.protocol}//${url.host}: ${why}`);
+  throw new RepoFetchError('repo_refused', shown, `${url.protocol}//${url.host}: ${why}`);
 }
 
 /** A lookup that answers the address already checked: no second resolution, no DNS rebinding. */
@@ -105,13 +105,13 @@ export async function openGuarded(target: string, p: FetchPolicy, shown = target
       const status = res.statusCode ?? 0;
       if (status >= 300 && status < 400 && res.headers.location) {
         res.resume();
-        if (hop >= (p.maxRedirects ?? 5)) throw new RepoFetchError('repo-unreachable', shown, `more than ${p.maxRedirects ?? 5} redirects`);
+        if (hop >= (p.maxRedirects ?? 5)) throw new RepoFetchError('repo_unreachable', shown, `more than ${p.maxRedirects ?? 5} redirects`);
         url = new URL(res.headers.location, url);
         continue;
       }
       if (status < 200 || status > 299) {
         res.resume();
-        throw new RepoFetchError(status === 404 ? 'not-found' : 'repo-unreachable', shown, `${url.href}: HTTP ${status}`);
+        throw new RepoFetchError(status === 404 ? 'not_found' : 'repo_unreachable', shown, `${url.href}: HTTP ${status}`);
       }
       res.once('end', () => clearTimeout(timer));
       res.once('error', () => clearTimeout(timer));
@@ -121,7 +121,7 @@ export async function openGuarded(target: string, p: FetchPolicy, shown = target
     const reason = ctl.signal.aborted ? String(ctl.signal.reason?.message ?? 'aborted') : (e as Error).message;
     abort();
     if (e instanceof ImageError) throw e;
-    throw new RepoFetchError('repo-unreachable', shown, `${url?.href ?? target}: ${reason}`);
+    throw new RepoFetchError('repo_unreachable', shown, `${url?.href ?? target}: ${reason}`);
   }
 }
 
@@ -130,7 +130,7 @@ export function byteCap(max: number, what: string): Transform & { bytes: number 
   const t = new Transform({
     transform(chunk: Buffer, _enc: BufferEncoding, cb: TransformCallback) {
       t.bytes += chunk.length;
-      if (t.bytes > max) return cb(new ImageError('repo-too-large', `${what}: larger than ${max} bytes`));
+      if (t.bytes > max) return cb(new ImageError('repo_too_large', `${what}: larger than ${max} bytes`));
       cb(null, chunk);
     },
   }) as Transform & { bytes: number };
@@ -144,20 +144,20 @@ export async function readCapped(o: Opened, max: number, shown: string): Promise
   const declared = Number(o.res.headers['content-length']);
   if (Number.isFinite(declared) && declared > max) {
     o.abort();
-    throw new ImageError('repo-too-large', `${what}: larger than ${max} bytes`);
+    throw new ImageError('repo_too_large', `${what}: larger than ${max} bytes`);
   }
   const chunks: Buffer[] = [];
   let n = 0;
   try {
     for await (const c of o.res as AsyncIterable<Buffer>) {
       n += c.length;
-      if (n > max) throw new ImageError('repo-too-large', `${what}: larger than ${max} bytes`);
+      if (n > max) throw new ImageError('repo_too_large', `${what}: larger than ${max} bytes`);
       chunks.push(c);
     }
   } catch (e) {
     o.abort();
     if (e instanceof ImageError) throw e;
-    throw new RepoFetchError('repo-unreachable', shown, `${o.url}: read body: ${(e as Error).message}`);
+    throw new RepoFetchError('repo_unreachable', shown, `${o.url}: read body: ${(e as Error).message}`);
   }
   return Buffer.concat(chunks);
 }

@@ -40,7 +40,7 @@ export async function readRpmHeader(rpm: string): Promise<RpmHeader> {
   const n = `@${randomBytes(12).toString('hex')}@`;
   const scripts = SCRIPT_TAGS.map((t) => `%|${t}?{${t},}:{}|`).join('');
   const qf = `%{NAME}${n}%{VERSION}${n}${scripts}${n}[%{FILEMODES:octal}${n}%{FILENAMES}${n}%{FILELINKTOS}${n}%{FILECAPS}${n}]`;
-  const r = await runOk(`inspect ${path.basename(rpm)}`, 'install-failed', 'rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, '--', rpm]);
+  const r = await runOk(`inspect ${path.basename(rpm)}`, 'install_failed', 'rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, '--', rpm]);
   const f = r.stdout.split(n);
   const files: RpmFile[] = [];
   for (let i = 3; i + 4 <= f.length; i += 4) {
@@ -95,8 +95,8 @@ export function judgePackage(h: RpmHeader, expected: { name: string; version: st
   return need('.', 'dir') ?? need('rootfs', 'dir') ?? need('manifest.json', 'file');
 }
 
-/** Refuses (`unsafe-package`, naming the file) a package judgePackage rejects. */
+/** Refuses (`unsafe_package`, naming the file) a package judgePackage rejects. */
 export async function checkPackage(rpm: string, expected: { name: string; version: string }): Promise<void> {
   const why = judgePackage(await readRpmHeader(rpm), expected);
-  if (why) throw new ImageError('unsafe-package', `refuse ${path.basename(rpm)}: ${why}`);
+  if (why) throw new ImageError('unsafe_package', `refuse ${path.basename(rpm)}: ${why}`);
 }

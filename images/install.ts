@@ -23,7 +23,7 @@ export const NO_CODE = ['--noscripts', '--notriggers', '--noplugins'];
  * caller that skipped checkSignature cannot install an unsigned package.
  */
 export async function installRpm(root: string, rpm: string): Promise<void> {
-  await runOk(`install ${rpm} into ${root}`, 'install-failed', 'rpm', [
+  await runOk(`install ${rpm} into ${root}`, 'install_failed', 'rpm', [
     '--root', root, ...rpmDefines(), '--define', '_pkgverify_level signature', ...NO_CODE, '-i', '--', rpm,
   ]);
 }
@@ -57,7 +57,7 @@ export async function isInstalled(root: string, name: string, version: string): 
  */
 export async function readInstalledManifest(root: string, name: string, version: string): Promise<Manifest> {
   const p = installedPayload(root, name, version);
-  if (!existsSync(p.dir)) throw new ImageError('not-installed', `read image ${name}:${version}: not installed in ${root}`);
+  if (!existsSync(p.dir)) throw new ImageError('not_installed', `read image ${name}:${version}: not installed in ${root}`);
   await assertRealDirs(root, p.dir, `image ${name}:${version}`);
   return parseManifest(await readRegularFile(p.manifest, MAX_MANIFEST, `image ${name}:${version}`), p.manifest);
 }

@@ -16,7 +16,7 @@ async function importKeys(root: string, keys: string[], scratch: string): Promis
   for (const [i, key] of keys.entries()) {
     const file = path.join(scratch, `key-${i}.asc`);
     await writeFile(file, key, { mode: 0o600 });
-    await runOk(`import key ${i + 1} into ${root}`, 'command-failed', 'rpmkeys', ['--root', root, ...rpmDefines(), '--import', '--', file]);
+    await runOk(`import key ${i + 1} into ${root}`, 'command_failed', 'rpmkeys', ['--root', root, ...rpmDefines(), '--import', '--', file]);
   }
 }
 
@@ -34,7 +34,7 @@ export async function syncKeys(root: string, keys: string[], scratchDir: string)
     const wanted = new Set(await listKeys(probe));
     await importKeys(root, keys, scratch);
     for (const k of await listKeys(root)) {
-      if (!wanted.has(k)) await runOk(`remove key ${k} from ${root}`, 'command-failed', 'rpm', ['--root', root, ...rpmDefines(), '--noscripts', '--notriggers', '-e', '--allmatches', '--', k]);
+      if (!wanted.has(k)) await runOk(`remove key ${k} from ${root}`, 'command_failed', 'rpm', ['--root', root, ...rpmDefines(), '--noscripts', '--notriggers', '-e', '--allmatches', '--', k]);
     }
     return [...wanted].sort();
   } finally {
@@ -54,7 +54,7 @@ export async function checkSignature(root: string, rpm: string): Promise<{ keyId
   return verdict;
 }
 
-export type ChecksigVerdict = { keyId: string } | { code: 'unsigned' | 'unknown-key' | 'bad-signature' | 'tampered'; reason: string };
+export type ChecksigVerdict = { keyId: string } | { code: 'unsigned' | 'unknown_key' | 'bad_signature' | 'tampered'; reason: string };
 
 /** Reads `rpmkeys --checksig -v` output (pure, so each refusal is unit-tested). */
 export function judgeChecksig(output: string, exitCode: number): ChecksigVerdict {
@@ -64,10 +64,10 @@ export function judgeChecksig(output: string, exitCode: number): ChecksigVerdict
   const sigs = lines.filter((l) => /Signature, key ID [0-9a-f]+:/.test(l));
   const keyOf = (l: string) => /key ID ([0-9a-f]+)/.exec(l)?.[1] ?? '?';
   const nokey = sigs.find((l) => /: NOKEY/.test(l));
-  if (nokey) return { code: 'unknown-key', reason: `signed by key ${keyOf(nokey)}, which is not among the tenant's repository keys` };
+  if (nokey) return { code: 'unknown_key', reason: `signed by key ${keyOf(nokey)}, which is not among the tenant's repository keys` };
   const badSig = sigs.find((l) => !/: OK$/.test(l));
-  if (badSig) return { code: 'bad-signature', reason: `signature check failed: ${badSig}` };
+  if (badSig) return { code: 'bad_signature', reason: `signature check failed: ${badSig}` };
   if (!sigs.length) return { code: 'unsigned', reason: 'the package carries no signature' };
-  if (exitCode !== 0) return { code: 'bad-signature', reason: `rpmkeys exited ${exitCode}: ${lines.filter(Boolean).slice(-2).join(' | ')}` };
+  if (exitCode !== 0) return { code: 'bad_signature', reason: `rpmkeys exited ${exitCode}: ${lines.filter(Boolean).slice(-2).join(' | ')}` };
   return { keyId: keyOf(sigs[0]) };
 }

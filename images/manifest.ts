@@ -28,9 +28,9 @@ export function parseManifest(json: string, where: string): Manifest {
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw new ImageError('invalid-manifest', `read manifest ${where}: ${(e as Error).message}`);
+    throw new ImageError('invalid_manifest', `read manifest ${where}: ${(e as Error).message}`);
   }
   const r = Manifest.safeParse(raw);
-  if (!r.success) throw new ImageError('invalid-manifest', `read manifest ${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success) throw new ImageError('invalid_manifest', `read manifest ${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
   return r.data;
 }

@@ -14,11 +14,11 @@ export async function publishRepo(dir: string, rpms: string[] = [], key?: Signin
   const repoDir = path.resolve(dir); // absolute: a directory named `-x` is never an option
   await mkdir(repoDir, { recursive: true });
   for (const rpm of rpms) await copyFile(rpm, path.join(repoDir, path.basename(rpm)));
-  await runOk(`publish repository ${repoDir}`, 'publish-failed', 'createrepo_c', ['--quiet', '--update', '--no-database', '--', repoDir]);
+  await runOk(`publish repository ${repoDir}`, 'publish_failed', 'createrepo_c', ['--quiet', '--update', '--no-database', '--', repoDir]);
   const repomd = path.join(repoDir, 'repodata', 'repomd.xml');
   await rm(`${repomd}.asc`, { force: true });
   if (!key) return;
-  await runOk(`sign ${repomd}`, 'publish-failed', 'gpg', ['--batch', '--yes', '--local-user', key.keyId, '--armor', '--detach-sign', '--output', `${repomd}.asc`, '--', repomd], {
+  await runOk(`sign ${repomd}`, 'publish_failed', 'gpg', ['--batch', '--yes', '--local-user', key.keyId, '--armor', '--detach-sign', '--output', `${repomd}.asc`, '--', repomd], {
     env: { ...process.env, GNUPGHOME: key.gnupgHome },
   });
 }

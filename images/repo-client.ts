@@ -81,7 +81,7 @@ function join(href: string, baseUrl: string, what: string): string {
   try {
     return new URL(href, base(baseUrl)).href;
   } catch {
-    throw new ImageError('repo-corrupt', `${what}: bad location ${JSON.stringify(href.slice(0, 200))}`);
+    throw new ImageError('repo_corrupt', `${what}: bad location ${JSON.stringify(href.slice(0, 200))}`);
   }
 }
 const numeric = (s: string | undefined) => (s !== undefined && /^\d{1,15}$/.test(s) ? Number(s) : undefined);
@@ -103,8 +103,8 @@ async function checkSigned(src: RepoSource, repomd: Buffer, p: FetchPolicy, lim:
   try {
     sig = await readSmall(url, p, lim.signatureBytes, url);
   } catch (e) {
-    if (!isImageError(e, 'not-found')) throw e;
-    if (src.seen?.signed) throw new ImageError('repo-bad-signature', `fetch ${src.url}: repomd.xml.asc is gone, but this repository's metadata was signed before`);
+    if (!isImageError(e, 'not_found')) throw e;
+    if (src.seen?.signed) throw new ImageError('repo_bad_signature', `fetch ${src.url}: repomd.xml.asc is gone, but this repository's metadata was signed before`);
     return false;
   }
   await verifyRepomd(src.publicKey, repomd, sig, `fetch ${src.url}`);
@@ -118,7 +118,7 @@ export function checkRevision(seen: RepoRevision | undefined, now: RepoRevision,
     if (before === null || before === undefined) continue;
     const got = now[k];
     if (got === null || got === undefined || got < before) {
-      throw new ImageError('repo-rollback', `${what}: metadata ${k} ${got ?? 'missing'} is older than ${before}, already seen from this repository`);
+      throw new ImageError('repo_rollback', `${what}: metadata ${k} ${got ?? 'missing'} is older than ${before}, already seen from this repository`);
     }
   }
 }
@@ -165,11 +165,11 @@ async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: Re
     o.abort();
     if (e instanceof ImageError) throw e;
     // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR) are the repository's content, not the network
-    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo-corrupt', `fetch ${url}: not valid gzip`);
-    throw new ImageError('repo-unreachable', `fetch ${shown}: repository unreachable`);
+    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo_corrupt', `fetch ${url}: not valid gzip`);
+    throw new ImageError('repo_unreachable', `fetch ${shown}: repository unreachable`);
   }
   const got = hash.digest('hex');
-  if (got !== md.checksum.value) throw new ImageError('checksum-mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
+  if (got !== md.checksum.value) throw new ImageError('checksum_mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
   reader.write(decoder.end());
   return reader.end();
 }
@@ -197,12 +197,12 @@ export async function downloadImage(image: IndexedImage, dest: string, o: FetchO
     opened.abort();
     await rm(dest, { force: true });
     if (e instanceof ImageError) throw e;
-    throw new ImageError('repo-unreachable', `fetch ${url}: download interrupted`);
+    throw new ImageError('repo_unreachable', `fetch ${url}: download interrupted`);
   }
   const got = hash.digest('hex');
   if (got !== image.checksum.value) {
     await rm(dest, { force: true });
-    throw new ImageError('checksum-mismatch', `fetch ${url}: ${image.checksum.type} ${got} differs from the repository's ${image.checksum.value}`);
+    throw new ImageError('checksum_mismatch', `fetch ${url}: ${image.checksum.type} ${got} differs from the repository's ${image.checksum.value}`);
   }
 }
 
@@ -218,7 +218,7 @@ function tap(hash: Hash): Transform {
 
 function hashName(type: string, op: string): string {
   const t = type === 'sha' ? 'sha1' : type;
-  if (!['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(t)) throw new ImageError('repo-corrupt', `${op}: unsupported checksum type ${type}`);
+  if (!['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(t)) throw new ImageError('repo_corrupt', `${op}: unsupported checksum type ${type}`);
   return t;
 }
 

@@ -52,7 +52,7 @@ export function parseRepomd(xml: string): RepomdEntry {
       text += t;
     },
   });
-  if (!got.href || !got.csType || !got.checksum) throw new ImageError('repo-corrupt', 'read repomd.xml: no primary data with location and checksum');
+  if (!got.href || !got.csType || !got.checksum) throw new ImageError('repo_corrupt', 'read repomd.xml: no primary data with location and checksum');
   return { href: got.href, checksum: { type: got.csType, value: got.checksum }, size: num(got.size), timestamp: num(got.timestamp), revision: got.revision };
 }
 
@@ -133,7 +133,7 @@ function finish(d: Draft): RepoImage | undefined {
   if (!d.name.startsWith(PKG_PREFIX)) return undefined;
   const version = d.ver?.ver;
   if (!d.ver || !version || !d.href || !d.csType || !d.cs.trim()) {
-    throw new ImageError('repo-corrupt', `read primary.xml: package ${d.name} lacks version, location or checksum`);
+    throw new ImageError('repo_corrupt', `read primary.xml: package ${d.name} lacks version, location or checksum`);
   }
   return {
     name: d.name.slice(PKG_PREFIX.length),

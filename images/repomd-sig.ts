@@ -20,7 +20,7 @@ export function dearmor(armoured: string): Buffer {
 /**
  * Checks `repomd.xml.asc` (a detached signature, armoured or not) over repomd.xml with the
  * repository's public key only, by gpgv: no keyring of the host is consulted, nothing is
- * imported anywhere. Throws repo-bad-signature unless gpgv reports a valid signature.
+ * imported anywhere. Throws repo_bad_signature unless gpgv reports a valid signature.
  */
 export async function verifyRepomd(publicKey: string, repomd: Buffer, signature: Buffer, what: string): Promise<void> {
   const dir = await mkdtemp(path.join(os.tmpdir(), 'freight-repomd-'));
@@ -32,7 +32,7 @@ export async function verifyRepomd(publicKey: string, repomd: Buffer, signature:
     const r = await run('gpgv', ['--homedir', dir, '--status-fd', '1', '--keyring', keyring, sig, data]);
     if (r.code === 0 && /^\[GNUPG:\] VALIDSIG /m.test(r.stdout)) return;
     const status = /^\[GNUPG:\] (BADSIG|ERRSIG|NO_PUBKEY|NODATA|EXPSIG|REVKEYSIG)\b/m.exec(r.stdout)?.[1] ?? `gpgv exited ${r.code}`;
-    throw new ImageError('repo-bad-signature', `${what}: repomd.xml.asc does not verify with the repository's key (${status})`);
+    throw new ImageError('repo_bad_signature', `${what}: repomd.xml.asc does not verify with the repository's key (${status})`);
   } finally {
     await rm(dir, { recursive: true, force: true });
   }

@@ -25,12 +25,12 @@ export function resolveImage<T extends Versioned>(ref: string | ImageRef, availa
   const r = typeof ref === 'string' ? parseImageRef(ref) : ref;
   if (!r.version) {
     const n = newestOf(available, r.name);
-    if (!n) throw new ImageError('not-found', `resolve image ${r.name}: no repository of the tenant offers it`);
+    if (!n) throw new ImageError('not_found', `resolve image ${r.name}: no repository of the tenant offers it`);
     return n;
   }
   const matches = available.filter((a) => a.name === r.name && a.version === r.version);
   const best = newestOf(matches, r.name); // the newest release of that version
-  if (!best) throw new ImageError('not-found', `resolve image ${r.name}:${r.version}: no repository of the tenant offers that version`);
+  if (!best) throw new ImageError('not_found', `resolve image ${r.name}:${r.version}: no repository of the tenant offers that version`);
   return best;
 }
 

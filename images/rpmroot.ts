@@ -16,7 +16,7 @@ export const rpmDefines = (): string[] => ['--define', `_dbpath ${RPM_DBPATH}`];
  * whose every subdirectory is a directory-imported image.
  */
 export function tenantRoot(stateDir: string, tenant: string): string {
-  if (!NAME_RE.test(tenant)) throw new ImageError('invalid-ref', `image root of tenant ${JSON.stringify(tenant)}: not a tenant name`);
+  if (!NAME_RE.test(tenant)) throw new ImageError('invalid_ref', `image root of tenant ${JSON.stringify(tenant)}: not a tenant name`);
   return path.join(stateDir, 'rpm-images', tenant);
 }
 

@@ -19,7 +19,7 @@ export interface XmlHandlers {
  * else). Yum metadata needs no DTD, comment, CDATA or processing instruction, so `<!` and
  * `<?` (past the XML declaration) are refused before the parser sees them: no entity can
  * be declared, hence none expanded, and the scans saxes makes of such sections cost
- * nothing. Every refusal is `repo-corrupt` naming the document; nothing throws a
+ * nothing. Every refusal is `repo_corrupt` naming the document; nothing throws a
  * RangeError or leaks past this module untyped.
  */
 export class XmlStream {
@@ -49,7 +49,7 @@ export class XmlStream {
   }
 
   private fail(reason: string): never {
-    throw new ImageError('repo-corrupt', `read ${this.what}: not well-formed repository XML (${reason.replace(/^\d+:\d+: /, '')})`);
+    throw new ImageError('repo_corrupt', `read ${this.what}: not well-formed repository XML (${reason.replace(/^\d+:\d+: /, '')})`);
   }
 
   /** Feeds text in slices of at most 64 Ki characters, so the screen's run check is exact to that. */

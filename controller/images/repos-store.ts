@@ -56,14 +56,14 @@ export async function countImageReposLocked(q: Queryable, tenant: string): Promi
   return c.rows[0].n;
 }
 
-/** Registers a repository for a tenant. Throws `not-found` for an unknown tenant; a duplicate name or URL surfaces as SQLSTATE 23505. */
+/** Registers a repository for a tenant. Throws `not_found` for an unknown tenant; a duplicate name or URL surfaces as SQLSTATE 23505. */
 export async function addImageRepo(q: Queryable, tenant: string, body: ImageRepoCreate): Promise<ImageRepo> {
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO image_repositories (tenant_id, name, url, public_key, allow_http)
      SELECT id, $2, $3, $4, $5 FROM tenants WHERE name = $1 RETURNING id`,
     [tenant, body.name, body.url, body.publicKey, body.allowHttp === true],
   );
-  if (!rows[0]) throw new ImageError('not-found', `add image repository ${tenant}/${body.name}: no tenant ${tenant}`);
+  if (!rows[0]) throw new ImageError('not_found', `add image repository ${tenant}/${body.name}: no tenant ${tenant}`);
   const r = await q.query<Row>(`${SELECT} WHERE r.id = $1`, [rows[0].id]);
   return toRepo(r.rows[0]);
 }

@@ -41,11 +41,11 @@ export function resolveDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
 function repoError(e: ImageError, repo: ImageRepo, tenant: string, op: string): ApiError {
   const what = `image repository ${repo.name} (${repo.url}) of ${tenant}`;
   const codes: Partial<Record<ImageError['code'], ErrorCode>> = {
-    'repo-corrupt': 'image_repo_invalid',
-    'repo-too-large': 'image_repo_invalid',
-    'checksum-mismatch': 'image_repo_invalid',
-    'repo-rollback': 'image_repo_rollback',
-    'repo-bad-signature': 'image_repo_bad_signature',
+    'repo_corrupt': 'image_repo_invalid',
+    'repo_too_large': 'image_repo_invalid',
+    'checksum_mismatch': 'image_repo_invalid',
+    'repo_rollback': 'image_repo_rollback',
+    'repo_bad_signature': 'image_repo_bad_signature',
   };
   const code = codes[e.code];
   if (code) return new ApiError(code, `${op}: ${what}: ${e.message}`);
@@ -88,7 +88,7 @@ export function pin(ref: ImageRef, index: IndexedImage[], tenant: string, op: st
     const hit = resolveImage(ref, index);
     return `${hit.name}:${hit.version}`;
   } catch (e) {
-    if (!isImageError(e, 'not-found')) throw e;
+    if (!isImageError(e, 'not_found')) throw e;
     throw new ApiError('image_not_found', `${op}: ${e.message} (tenant ${tenant})`, 'image');
   }
 }

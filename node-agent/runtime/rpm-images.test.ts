@@ -77,7 +77,7 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
     await publish('3', 'three\n');
     const other = await makeKey(tmp, 'other@freight.invalid');
     const err = await ensureRpmImage({ stateDir: state(), tenant: 'acme', image: 'busybox:3', repos: [{ url: server.url, publicKey: await exportPublicKey(other) }] }).catch((e: unknown) => e);
-    expect(isImageError(err, 'unknown-key')).toBe(true);
+    expect(isImageError(err, 'unknown_key')).toBe(true);
     expect(await installedVersions(state(), 'acme')).toEqual(['busybox:1', 'busybox:2']);
   });
 });

@@ -45,14 +45,14 @@ export interface RootPaths {
 export async function mountImageRoot(lowerdirs: string[], paths: RootPaths): Promise<void> {
   for (const d of [paths.upper, paths.work, paths.merged]) await mkdir(d, { recursive: true });
   const r = await run('mount', ['-t', 'overlay', 'overlay', '-o', overlayOptions(lowerdirs, paths.upper, paths.work), paths.merged]);
-  if (r.code !== 0) throw new ImageError('command-failed', `mount image root ${paths.merged}: ${r.stderr.trim()}`);
+  if (r.code !== 0) throw new ImageError('command_failed', `mount image root ${paths.merged}: ${r.stderr.trim()}`);
 }
 
 /** Unmounts a container root; already unmounted is fine (stop and delete both call it). */
 export async function unmountImageRoot(merged: string): Promise<void> {
   const r = await run('umount', [merged]);
   if (r.code !== 0 && !/not mounted|no mount point|not found/i.test(r.stderr)) {
-    throw new ImageError('command-failed', `unmount image root ${merged}: ${r.stderr.trim()}`);
+    throw new ImageError('command_failed', `unmount image root ${merged}: ${r.stderr.trim()}`);
   }
 }
 

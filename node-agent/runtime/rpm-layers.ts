@@ -19,7 +19,7 @@ export interface RpmLayersOptions {
 }
 
 /** Refusals of a package itself: the container fails with the reason; retrying changes nothing. */
-const REFUSED = new Set(['unsigned', 'unknown-key', 'bad-signature', 'tampered', 'checksum-mismatch', 'unsafe-package']);
+const REFUSED = new Set(['unsigned', 'unknown_key', 'bad_signature', 'tampered', 'checksum_mismatch', 'unsafe_package']);
 
 /**
  * The overlay lower directories of a container's RPM image. A pinned version already
@@ -33,7 +33,7 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
   const root = tenantRoot(o.stateDir, o.tenant);
   if (ref.version) {
     const installed = await imageLayers(root, ref.name, ref.version).catch((e: unknown) => {
-      if (isImageError(e, 'unsafe-package')) throw refused(o, e);
+      if (isImageError(e, 'unsafe_package')) throw refused(o, e);
       return undefined;
     });
     if (installed) return installed.lowerdirs;
@@ -50,7 +50,7 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
 }
 
 function refused(o: RpmLayersOptions, e: unknown): RuntimeError {
-  const code = isImageError(e) ? e.code : 'command-failed';
+  const code = isImageError(e) ? e.code : 'command_failed';
   const detail = `image ${o.image} ${REFUSED.has(code) ? 'refused' : 'not available'} (${code}): ${errorMessage(e)}`;
-  return new RuntimeError(REFUSED.has(code) ? 'IMAGE_REFUSED' : 'IMAGE_PULL_FAILED', 'start container', o.what, detail, code === 'repo-unreachable');
+  return new RuntimeError(REFUSED.has(code) ? 'IMAGE_REFUSED' : 'IMAGE_PULL_FAILED', 'start container', o.what, detail, code === 'repo_unreachable');
 }

@@ -82,10 +82,10 @@ describe.skipIf(missing)('images/cli.ts', () => {
 
   it('as a process: exits 1 with the error code and a message naming the object', async () => {
     const err = await exec(TSX, [CLI, 'resolve', 'nginx', '--repo', server.url]).catch((e: { code: number; stderr: string }) => e);
-    expect(err).toMatchObject({ code: 1, stderr: 'error not-found: resolve image nginx: no repository of the tenant offers it\n' });
+    expect(err).toMatchObject({ code: 1, stderr: 'error not_found: resolve image nginx: no repository of the tenant offers it\n' });
   });
 
   it('refuses a repository given without its key', async () => {
-    await expect(cli('pull', 'motd', '--state-dir', tmp, '--tenant', 'acme', '--repo', server.url)).rejects.toThrow(/error unknown-key: pull motd: repository .* needs its public key/);
+    await expect(cli('pull', 'motd', '--state-dir', tmp, '--tenant', 'acme', '--repo', server.url)).rejects.toThrow(/error unknown_key: pull motd: repository .* needs its public key/);
   });
 });

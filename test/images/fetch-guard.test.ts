@@ -73,7 +73,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
   it('refuses 127.0.0.1 without the allow-list (no request made) and reads it when the admin allows it', async () => {
     repo.hits.length = 0;
     const r = await refusal(readRepo({ url: repo.url }, { policy: policy([]) }));
-    expect(r.code).toBe('repo-refused');
+    expect(r.code).toBe('repo_refused');
     expect(r.message).toBe(`fetch ${repo.url}: repository unreachable`);
     expect(r.detail).toMatch(/127\.0\.0\.1 \(loopback\) is not allowed/);
     expect(repo.hits).toEqual([]);
@@ -84,8 +84,8 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
 
   it('refuses plain http unless allowed for the repository', async () => {
     repo.hits.length = 0;
-    expect((await refusal(readRepo({ url: repo.url }, { policy: policy(['127.0.0.1/32'], false) }))).code).toBe('repo-refused');
-    expect((await refusal(readRepo({ url: repo.url }, {}))).code).toBe('repo-refused'); // the default: https only, global only
+    expect((await refusal(readRepo({ url: repo.url }, { policy: policy(['127.0.0.1/32'], false) }))).code).toBe('repo_refused');
+    expect((await refusal(readRepo({ url: repo.url }, {}))).code).toBe('repo_refused'); // the default: https only, global only
     expect(repo.hits).toEqual([]);
     const ok = await readRepo({ url: repo.url, allowHttp: true }, { policy: policy(['127.0.0.1/32'], false) });
     expect(ok.images).toHaveLength(1);
@@ -96,7 +96,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     closers.push(front.close);
     back.hits.length = 0;
     const r = await refusal(readRepo({ url: front.url }, { policy: LOOP }));
-    expect(r.code).toBe('repo-refused');
+    expect(r.code).toBe('repo_refused');
     expect(r.message).not.toMatch(/127\.0\.0\.2|30\d|redirect/);
     expect(r.detail).toMatch(/127\.0\.0\.2 \(loopback\)/);
     expect(front.hits).toEqual(['/repodata/repomd.xml']);
@@ -119,14 +119,14 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     expect(asked).toEqual(['repo.freight.invalid', 'repo.freight.invalid']); // repomd.xml, primary
     // one bad address among several is enough to refuse
     const mixed = async () => [{ address: '93.184.216.34', family: 4 }, { address: '127.0.0.1', family: 4 }];
-    expect((await refusal(readRepo({ url: `http://${host}/` }, { policy: policy([], true, { resolve: mixed }) }))).code).toBe('repo-refused');
+    expect((await refusal(readRepo({ url: `http://${host}/` }, { policy: policy([], true, { resolve: mixed }) }))).code).toBe('repo_refused');
   });
 
   it('tells nothing of an allowed target that fails: no status, no body', async () => {
     const internal = await serveWith('127.0.0.1', (_req, res) => res.writeHead(500).end('internal admin console'));
     closers.push(internal.close);
     const r = await refusal(readRepo({ url: internal.url }, { policy: LOOP }));
-    expect(r.code).toBe('repo-unreachable');
+    expect(r.code).toBe('repo_unreachable');
     expect(r.message).toBe(`fetch ${internal.url}: repository unreachable`);
     expect(r.detail).toMatch(/HTTP 500/); // for the controller's log only
   });
@@ -135,7 +135,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     const silent = await serveWith('127.0.0.1', () => {});
     closers.push(silent.close);
     const t0 = Date.now();
-    expect((await refusal(readRepo({ url: silent.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 300 }) }))).code).toBe('repo-unreachable');
+    expect((await refusal(readRepo({ url: silent.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 300 }) }))).code).toBe('repo_unreachable');
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
@@ -148,7 +148,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     });
     closers.push(slow.close);
     const t0 = Date.now();
-    expect((await refusal(readRepo({ url: slow.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 400 }) }))).code).toBe('repo-unreachable');
+    expect((await refusal(readRepo({ url: slow.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 400 }) }))).code).toBe('repo_unreachable');
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
@@ -164,7 +164,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     h.enable();
     const r = await refusal(readRepo({ url: srv.url }, { policy: LOOP }));
     h.disable();
-    expect(r.code, r.message).toBe('repo-too-large');
+    expect(r.code, r.message).toBe('repo_too_large');
     expect(r.message).toMatch(/decompressed: larger than 134217728 bytes/);
     if (process.env.FREIGHT_PRINT_FIGURES) console.log({ bomb: bomb.length, loopMaxMs: h.max / 1e6, rssMiB: (process.memoryUsage().rss - rss0) / MiB });
     expect(h.max / 1e6).toBeLessThan(250); // ms: never one long synchronous step
@@ -174,24 +174,24 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
   it('refuses a metadata file past its compressed cap', async () => {
     const srv = await fakeRepo(Buffer.alloc(3 * 1024 * 1024, 0x20), false);
     closers.push(srv.close);
-    expect((await refusal(readRepo({ url: srv.url }, { policy: LOOP, limits: { primaryBytes: 1024 * 1024 } }))).code).toBe('repo-too-large');
+    expect((await refusal(readRepo({ url: srv.url }, { policy: LOOP, limits: { primaryBytes: 1024 * 1024 } }))).code).toBe('repo_too_large');
   });
 
-  it('refuses 2 MB of hostile XML and bad character references with repo-corrupt, quickly', async () => {
+  it('refuses 2 MB of hostile XML and bad character references with repo_corrupt, quickly', async () => {
     const hostile = await fakeRepo(Buffer.from('<metadata>' + '<package><name>'.repeat((2 * 1024 * 1024) / 15)), false);
     const charref = await fakeRepo(Buffer.from('<metadata><package><name>&#99999999;</name></package></metadata>'), false);
     closers.push(hostile.close, charref.close);
     const t0 = performance.now();
     const r = await refusal(readRepo({ url: hostile.url }, { policy: LOOP }));
     expect(performance.now() - t0).toBeLessThan(1000); // HTTP included; the parse itself: fetch-unit.test.ts
-    expect(r.code).toBe('repo-corrupt');
-    expect((await refusal(readRepo({ url: charref.url }, { policy: LOOP }))).code).toBe('repo-corrupt');
+    expect(r.code).toBe('repo_corrupt');
+    expect((await refusal(readRepo({ url: charref.url }, { policy: LOOP }))).code).toBe('repo_corrupt');
   });
 
   it('caps a package download to the size primary.xml declares', async () => {
     const { images } = await readRepo({ url: repo.url }, { policy: LOOP });
     const dest = path.join(tmp, 'pkg.rpm');
-    expect((await refusal(downloadImage({ ...images[0], size: 1000 }, dest, { policy: LOOP }))).code).toBe('repo-too-large');
+    expect((await refusal(downloadImage({ ...images[0], size: 1000 }, dest, { policy: LOOP }))).code).toBe('repo_too_large');
     await downloadImage(images[0], dest, { policy: LOOP });
   });
 
@@ -199,7 +199,7 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     const now = await readRepo({ url: repo.url }, { policy: LOOP });
     const seen = { revision: (now.revision ?? 0) + 1000, timestamp: now.timestamp };
     const r = await refusal(readRepo({ url: repo.url, seen }, { policy: LOOP }));
-    expect(r.code).toBe('repo-rollback');
+    expect(r.code).toBe('repo_rollback');
     await readRepo({ url: repo.url, seen: { revision: now.revision, timestamp: now.timestamp } }, { policy: LOOP }); // the same one is fine
   });
 
@@ -217,24 +217,24 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     const repomd = path.join(signedDir, 'repodata', 'repomd.xml');
     // signed by another key
     await publishRepo(signedDir, [], stranger);
-    expect((await refusal(readRepo(src, { policy: LOOP }))).code).toBe('repo-bad-signature');
+    expect((await refusal(readRepo(src, { policy: LOOP }))).code).toBe('repo_bad_signature');
     // good signature, then repomd.xml changed after signing
     await publishRepo(signedDir, [], key);
     const { readFile } = await import('node:fs/promises');
     await writeFile(repomd, (await readFile(repomd, 'utf8')).replace('<revision>', '<revision>9'));
     const t = await refusal(readRepo(src, { policy: LOOP }));
-    expect([t.code, t.message]).toEqual(['repo-bad-signature', expect.stringMatching(/BADSIG/)]);
+    expect([t.code, t.message]).toEqual(['repo_bad_signature', expect.stringMatching(/BADSIG/)]);
     // garbage where the signature should be
     await publishRepo(signedDir, [], key);
     await writeFile(asc, 'not a signature');
-    expect((await refusal(readRepo(src, { policy: LOOP }))).code).toBe('repo-bad-signature');
+    expect((await refusal(readRepo(src, { policy: LOOP }))).code).toBe('repo_bad_signature');
     // no signature: fine for a repository never seen signed, refused for one that was
     await rm(asc);
     expect((await readRepo(src, { policy: LOOP })).signed).toBe(false);
-    expect((await refusal(readRepo({ ...src, seen: { signed: true } }, { policy: LOOP }))).code).toBe('repo-bad-signature');
+    expect((await refusal(readRepo({ ...src, seen: { signed: true } }, { policy: LOOP }))).code).toBe('repo_bad_signature');
   }, 60_000);
 
   it('refuses non-http schemes outright', async () => {
-    expect((await refusal(readRepo({ url: 'file:///etc/' }, { policy: STRICT_POLICY }))).code).toBe('repo-refused');
+    expect((await refusal(readRepo({ url: 'file:///etc/' }, { policy: STRICT_POLICY }))).code).toBe('repo_refused');
   });
 });

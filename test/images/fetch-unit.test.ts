@@ -41,7 +41,7 @@ const corrupt = (f: () => unknown) => {
   try {
     f();
   } catch (e) {
-    return isImageError(e, 'repo-corrupt') ? e.message : `wrong error: ${String(e)}`;
+    return isImageError(e, 'repo_corrupt') ? e.message : `wrong error: ${String(e)}`;
   }
   return 'no error';
 };
@@ -58,7 +58,7 @@ describe('repository XML', () => {
     'one long text': '<metadata>' + 'x'.repeat(M),
     'one long attribute': '<metadata><package name="' + 'x'.repeat(M),
   };
-  it.each(Object.keys(hostile))('refuses 2 MB of %s in < 100 ms with repo-corrupt', (k) => {
+  it.each(Object.keys(hostile))('refuses 2 MB of %s in < 100 ms with repo_corrupt', (k) => {
     const t0 = performance.now();
     const msg = corrupt(() => parsePrimary(hostile[k]));
     const ms = performance.now() - t0;
@@ -73,7 +73,7 @@ describe('repository XML', () => {
     expect(corrupt(() => parsePrimary(xml))).toMatch(/unclosed tag: metadata/);
     expect(performance.now() - t0).toBeLessThan(1000);
   });
-  it('turns bad character references and malformed XML into repo-corrupt, never a RangeError', () => {
+  it('turns bad character references and malformed XML into repo_corrupt, never a RangeError', () => {
     for (const xml of [
       '<metadata><package><name>&#99999999;</name></package></metadata>',
       '<metadata><package><name>&#x110000;</name></package></metadata>',
@@ -106,7 +106,7 @@ describe('rollback rule', () => {
       } catch (e) {
         err = e;
       }
-      expect(isImageError(err, 'repo-rollback'), JSON.stringify(now)).toBe(true);
+      expect(isImageError(err, 'repo_rollback'), JSON.stringify(now)).toBe(true);
     }
   });
 });

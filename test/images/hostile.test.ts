@@ -64,11 +64,11 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  /** Pulls `name` into a fresh state dir: it must be refused as unsafe-package, with nothing installed. */
+  /** Pulls `name` into a fresh state dir: it must be refused as unsafe_package, with nothing installed. */
   async function refused(name: string): Promise<string> {
     const stateDir = path.join(tmp, `state-${name}`);
     const err = await pullImage({ stateDir, tenant: 'evil', ref: name, repos: [repo] }).catch((e: unknown) => e);
-    expect(isImageError(err, 'unsafe-package'), String(err)).toBe(true);
+    expect(isImageError(err, 'unsafe_package'), String(err)).toBe(true);
     const root = tenantRoot(stateDir, 'evil');
     expect(await installedImages(root)).toEqual([]);
     expect(existsSync(path.join(root, P(name)))).toBe(false);
@@ -127,7 +127,7 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
     it('imageLayers refuses a rootfs symlink instead of handing / to overlayfs', async () => {
       expect((await stat(path.join(root, P('hostroot'), 'rootfs'))).isDirectory()).toBe(true); // stat follows: it is the host's /
       const err = await imageLayers(root, 'hostroot', '1').catch((e: unknown) => e);
-      expect(isImageError(err, 'unsafe-package'), String(err)).toBe(true);
+      expect(isImageError(err, 'unsafe_package'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(/var\/lib\/freight\/image-payload\/hostroot\/1\/rootfs is a symlink, not a real directory/);
     });
 
@@ -135,12 +135,12 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
       const err = await rpmImageLayers({ stateDir, tenant: 'evil', image: 'hostroot:1', repos: [repo], what: 'web', log }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RuntimeError);
       expect(err).toMatchObject({ code: 'IMAGE_REFUSED', transient: false });
-      expect((err as Error).message).toMatch(/^start container web: image hostroot:1 refused \(unsafe-package\): .*rootfs is a symlink/);
+      expect((err as Error).message).toMatch(/^start container web: image hostroot:1 refused \(unsafe_package\): .*rootfs is a symlink/);
     });
 
     it('a symlinked manifest.json is not read (no host file content in the reason)', async () => {
       const err = await imageLayers(root, 'manifestlink', '1').catch((e: unknown) => e);
-      expect(isImageError(err, 'unsafe-package'), String(err)).toBe(true);
+      expect(isImageError(err, 'unsafe_package'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(/manifest.json is a symlink/);
       expect((err as Error).message).not.toMatch(/root:/);
     });
@@ -151,7 +151,7 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
       await writeFile(path.join(other, '1', 'manifest.json'), JSON.stringify({ name: 'linked', version: '1' })); // valid: only the link is wrong
       await symlink(other, path.join(root, 'var/lib/freight/image-payload/linked'));
       const err = await imageLayers(root, 'linked', '1').catch((e: unknown) => e);
-      expect(isImageError(err, 'unsafe-package'), String(err)).toBe(true);
+      expect(isImageError(err, 'unsafe_package'), String(err)).toBe(true);
       expect((err as Error).message).toMatch(/image-payload\/linked is a symlink/);
     });
   });

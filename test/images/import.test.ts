@@ -69,7 +69,7 @@ describe.skipIf(!root)('image import of hostile trees', () => {
     const src = tree('build-suid');
     chmodSync(join(src, 'usr/bin/tool'), 0o4755);
     await expect(buildImage({ manifest: { name: 'x', version: '1' }, from: src, outDir: join(base, 'out') })).rejects.toMatchObject({
-      code: 'build-failed',
+      code: 'build_failed',
       message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\).*nodes refuse/),
     });
     expect(readdirSync(join(base, 'out')).filter((f) => f.endsWith('.rpm'))).toEqual([]);

@@ -125,7 +125,7 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
 
   it("refuses an image signed by a key that is not the tenant's", async () => {
     const err = await refusal('rogue');
-    expect(isImageError(err, 'unknown-key')).toBe(true);
+    expect(isImageError(err, 'unknown_key')).toBe(true);
     expect((err as Error).message).toMatch(/signed by key [0-9a-f]{8}, which is not among the tenant's repository keys/);
   });
 

@@ -44,7 +44,7 @@ describe('image references', () => {
       } catch (e) {
         err = e;
       }
-      expect(isImageError(err, 'invalid-ref'), bad).toBe(true);
+      expect(isImageError(err, 'invalid_ref'), bad).toBe(true);
     }
   });
 });
@@ -111,14 +111,14 @@ describe('rpmkeys --checksig verdicts', () => {
     expect(judgeChecksig(ok, 0)).toEqual({ keyId: '89977df8' });
   });
   it('names each refusal', () => {
-    expect(judgeChecksig(ok.replace(': OK\n    Header SHA256', ': NOKEY\n    Header SHA256'), 1)).toMatchObject({ code: 'unknown-key' });
+    expect(judgeChecksig(ok.replace(': OK\n    Header SHA256', ': NOKEY\n    Header SHA256'), 1)).toMatchObject({ code: 'unknown_key' });
     expect(judgeChecksig(ok.replace('Payload SHA256 digest: OK', 'Payload SHA256 digest: BAD (Expected a != b)'), 1)).toMatchObject({
       code: 'tampered',
       reason: 'content does not match its signed digests (Payload SHA256 digest: BAD)',
     });
-    expect(judgeChecksig(ok.replace('key ID 89977df8: OK', 'key ID 89977df8: BAD'), 1)).toMatchObject({ code: 'bad-signature' });
+    expect(judgeChecksig(ok.replace('key ID 89977df8: OK', 'key ID 89977df8: BAD'), 1)).toMatchObject({ code: 'bad_signature' });
     expect(judgeChecksig('x.rpm:\n    Header SHA256 digest: OK\n    Payload SHA256 digest: OK\n', 0)).toMatchObject({ code: 'unsigned' });
-    expect(judgeChecksig(ok, 1)).toMatchObject({ code: 'bad-signature' });
+    expect(judgeChecksig(ok, 1)).toMatchObject({ code: 'bad_signature' });
   });
 });
 

@@ -102,10 +102,10 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     for (const name of ['scripted', 'hostroot', 'setuid', 'device']) await run(name);
     const states = async () => Promise.all(['scripted', 'hostroot', 'setuid', 'device'].map(async (n) => (await show(n)).observedState));
     await c.waitFor(async () => (await states()).every((s) => s === 'failed'), 60_000, 'all four refused');
-    expect((await show('scripted')).reason).toMatch(/refused \(unsafe-package\): .*scriptlets or triggers/);
-    expect((await show('hostroot')).reason).toMatch(/refused \(unsafe-package\): .*rootfs is a symlink to "\/"/);
-    expect((await show('setuid')).reason).toMatch(/refused \(unsafe-package\): .*rootfs\/bin\/su \(mode 4755\) is setuid/);
-    expect((await show('device')).reason).toMatch(/refused \(unsafe-package\): .*rootfs\/dev\/sda \(mode 666\) is a block device node/);
+    expect((await show('scripted')).reason).toMatch(/refused \(unsafe_package\): .*scriptlets or triggers/);
+    expect((await show('hostroot')).reason).toMatch(/refused \(unsafe_package\): .*rootfs is a symlink to "\/"/);
+    expect((await show('setuid')).reason).toMatch(/refused \(unsafe_package\): .*rootfs\/bin\/su \(mode 4755\) is setuid/);
+    expect((await show('device')).reason).toMatch(/refused \(unsafe_package\): .*rootfs\/dev\/sda \(mode 666\) is a block device node/);
     expect(existsSync(path.join(tenantRoot(), 'marker-lua'))).toBe(false);
     expect(existsSync(path.join(tenantRoot(), 'marker-shell'))).toBe(false);
     for (const n of ['scripted', 'hostroot', 'setuid', 'device']) expect(existsSync(path.join(tenantRoot(), P(n))), n).toBe(false);

@@ -132,7 +132,7 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     await run('bad2', 'rogue', 0);
     await c.waitFor(async () => (await show('bad1')).observedState === 'failed' && (await show('bad2')).observedState === 'failed', 30_000, 'both refused');
     expect((await show('bad1')).reason).toMatch(/refused \(tampered\)/);
-    expect((await show('bad2')).reason).toMatch(/refused \(unknown-key\).*not among the tenant's repository keys/);
+    expect((await show('bad2')).reason).toMatch(/refused \(unknown_key\).*not among the tenant's repository keys/);
     // nothing of them was installed
     const root = path.join(c.stateDir(0), 'rpm-images', 'acme', 'var/lib/freight/image-payload');
     expect(await readFile(path.join(root, 'tampered/1/manifest.json'), 'utf8').catch(() => 'absent')).toBe('absent');

@@ -138,7 +138,7 @@ export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}, regist
         buffer.unshift(...rows);
         counters.writeFailures++;
         retryAt = Date.now() + backoff;
-        log.warn({ err: String(err), buffered: buffer.length, retryInMs: backoff }, 'audit log write failed; kept for retry');
+        log.warn({ err, buffered: buffer.length, retryInMs: backoff }, 'audit log write failed; kept for retry');
         backoff = Math.min(backoff * 2, 30_000);
         return;
       }

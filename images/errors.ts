@@ -1,4 +1,4 @@
-/** Stable codes of the image tooling; callers branch on `code`, people read `message`. */
+/** Stable snake_case codes of the image tooling (the API's style); callers branch on `code`, people read `message`; `cause` when it wraps another error. */
 export type ImageErrorCode =
   | 'invalid_ref'
   | 'invalid_manifest'
@@ -31,8 +31,9 @@ export class ImageError extends Error {
   constructor(
     readonly code: ImageErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
   }
 }
 

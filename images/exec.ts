@@ -20,7 +20,7 @@ export function run(cmd: string, args: string[], opts: RunOptions = {}): Promise
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    child.on('error', (e) => reject(new ImageError('command_failed', `run ${cmd}: ${e.message}`)));
+    child.on('error', (e) => reject(new ImageError('command_failed', `run ${cmd}: ${e.message}`, { cause: e })));
     child.on('close', (code) =>
       resolve({ code: code ?? -1, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
     );

@@ -36,8 +36,9 @@ export class RepoFetchError extends ImageError {
     code: 'repo_unreachable' | 'repo_refused' | 'not_found',
     url: string,
     readonly detail: string,
+    options?: { cause?: unknown },
   ) {
-    super(code, `fetch ${url}: repository unreachable`);
+    super(code, `fetch ${url}: repository unreachable`, options);
   }
 }
 
@@ -50,7 +51,7 @@ async function checkedAddresses(url: URL, p: FetchPolicy, shown: string): Promis
   try {
     addrs = isIP(host) ? [{ address: host, family: isIP(host) }] : await (p.resolve ?? resolveAll)(host);
   } catch (e) {
-    throw new RepoFetchError('repo_unreachable', shown, `resolve ${host}: ${(e as Error).message}`);
+    throw new RepoFetchError('repo_unreachable', shown, `resolve ${host}: ${(e as Error).message}`, { cause: e });
   }
   const cidrs = p.address.allowCidrs.map(parseCidr);
   const bad = addrs.find((a) => !addressAllowed(a.address, p.address, cidrs));
@@ -157,7 +158,7 @@ export async function readCapped(o: Opened, max: number, shown: string): Promise
   } catch (e) {
     o.abort();
     if (e instanceof ImageError) throw e;
-    throw new RepoFetchError('repo_unreachable', shown, `${o.url}: read body: ${(e as Error).message}`);
+    throw new RepoFetchError('repo_unreachable', shown, `${o.url}: read body: ${(e as Error).message}`, { cause: e });
   }
   return Buffer.concat(chunks);
 }

@@ -28,7 +28,7 @@ export function parseManifest(json: string, where: string): Manifest {
   try {
     raw = JSON.parse(json);
   } catch (e) {
-    throw new ImageError('invalid_manifest', `read manifest ${where}: ${(e as Error).message}`);
+    throw new ImageError('invalid_manifest', `read manifest ${where}: ${(e as Error).message}`, { cause: e });
   }
   const r = Manifest.safeParse(raw);
   if (!r.success) throw new ImageError('invalid_manifest', `read manifest ${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);

@@ -29,9 +29,9 @@ export async function assertRealDirs(root: string, dir: string, what: string): P
 /** Reads a regular file (O_NOFOLLOW: a symlink is refused, not followed; a FIFO never blocks), at most `max` bytes. */
 export async function readRegularFile(file: string, max: number, what: string): Promise<string> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
-    if (e.code === 'ENOENT') throw new ImageError('not_installed', `${what}: ${path.basename(file)} missing`);
-    if (e.code === 'ELOOP') throw new ImageError('unsafe_package', `${what}: ${path.basename(file)} is a symlink, not a file inside the image`);
-    throw new ImageError('unsafe_package', `${what}: open ${path.basename(file)}: ${e.code ?? e.message}`);
+    if (e.code === 'ENOENT') throw new ImageError('not_installed', `${what}: ${path.basename(file)} missing`, { cause: e });
+    if (e.code === 'ELOOP') throw new ImageError('unsafe_package', `${what}: ${path.basename(file)} is a symlink, not a file inside the image`, { cause: e });
+    throw new ImageError('unsafe_package', `${what}: open ${path.basename(file)}: ${e.code ?? e.message}`, { cause: e });
   });
   try {
     const s = await fh.stat();

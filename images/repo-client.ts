@@ -165,8 +165,8 @@ async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: Re
     o.abort();
     if (e instanceof ImageError) throw e;
     // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR) are the repository's content, not the network
-    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo_corrupt', `fetch ${url}: not valid gzip`);
-    throw new ImageError('repo_unreachable', `fetch ${shown}: repository unreachable`);
+    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo_corrupt', `fetch ${url}: not valid gzip`, { cause: e });
+    throw new ImageError('repo_unreachable', `fetch ${shown}: repository unreachable`, { cause: e });
   }
   const got = hash.digest('hex');
   if (got !== md.checksum.value) throw new ImageError('checksum_mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
@@ -197,7 +197,7 @@ export async function downloadImage(image: IndexedImage, dest: string, o: FetchO
     opened.abort();
     await rm(dest, { force: true });
     if (e instanceof ImageError) throw e;
-    throw new ImageError('repo_unreachable', `fetch ${url}: download interrupted`);
+    throw new ImageError('repo_unreachable', `fetch ${url}: download interrupted`, { cause: e });
   }
   const got = hash.digest('hex');
   if (got !== image.checksum.value) {

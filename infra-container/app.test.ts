@@ -45,8 +45,8 @@ describe('infra app on loopback (DNS only)', () => {
     await writeConfigAtomic(file, sampleConfig());
     expect((await loadConfig(file)).config.bindings).toHaveLength(2);
     writeFileSync(file, '{"revision": 1}');
-    await expect(loadConfig(file)).rejects.toMatchObject({ code: 'CONFIG_INVALID' });
-    await expect(loadConfig(path.join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'CONFIG_READ' });
+    await expect(loadConfig(file)).rejects.toMatchObject({ code: 'config_invalid' });
+    await expect(loadConfig(path.join(dir, 'missing.json'))).rejects.toMatchObject({ code: 'config_read' });
     await expect(writeConfigAtomic(file, { ...sampleConfig(), leaseSeconds: 1 })).rejects.toThrow();
   });
 

@@ -1,17 +1,18 @@
-/** Error catalogue of the infra container: every error carries a stable `code`. */
+/** Error catalogue of the infra container: every error carries a stable snake_case `code` (the API's style), and `cause` when it wraps another error. */
 export type InfraErrorCode =
-  | 'DNS_MALFORMED'
-  | 'DNS_FORMERR'
-  | 'DHCP_MALFORMED'
-  | 'CONFIG_INVALID'
-  | 'CONFIG_READ';
+  | 'dns_malformed'
+  | 'dns_formerr'
+  | 'dhcp_malformed'
+  | 'config_invalid'
+  | 'config_read';
 
 export class InfraError extends Error {
   constructor(
     readonly code: InfraErrorCode,
     message: string,
+    options?: { cause?: unknown },
   ) {
-    super(message);
+    super(message, options);
     this.name = 'InfraError';
   }
 }

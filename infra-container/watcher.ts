@@ -40,7 +40,7 @@ export function watchConfig(opts: WatchOptions): { close(): void; check(): Promi
         opts.onConfig(config);
         opts.log.info({ revision: config.revision, bindings: config.bindings.length }, 'infra config reloaded');
       } catch (e) {
-        opts.log.error({ err: (e as Error).message, code: (e as { code?: string }).code }, 'infra config rejected, keeping the running one');
+        opts.log.error({ err: e, code: (e as { code?: string }).code }, 'infra config rejected, keeping the running one');
       }
     });
     return running;
@@ -58,9 +58,9 @@ export function watchConfig(opts: WatchOptions): { close(): void; check(): Promi
     watcher = watch(path.dirname(opts.file), (_event, name) => {
       if (!name || name === base) schedule();
     });
-    watcher.on('error', (err) => opts.log.warn({ err: err.message }, 'config watch failed, polling only'));
+    watcher.on('error', (err) => opts.log.warn({ err }, 'config watch failed, polling only'));
   } catch (e) {
-    opts.log.warn({ err: (e as Error).message }, 'config watch unavailable, polling only');
+    opts.log.warn({ err: e }, 'config watch unavailable, polling only');
   }
   const poll = setInterval(() => {
     stat(opts.file).then(

@@ -30,7 +30,7 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
   };
   // before anything touches the kernel: where to connect, and that it is the controller we were told
   const target = resolveTarget({ join: o.join, controller: o.controller, token: o.token, ca: o.ca, caFingerprint: o.caFingerprint, insecure: Boolean(o.insecure) });
-  const ca = await resolvePin(target, (err, delay) => log.warn({ err: err.message, delay }, 'controller unreachable: retrying'), o.stateDir ?? DEFAULT_STATE_DIR);
+  const ca = await resolvePin(target, (err, delay) => log.warn({ err, delay }, 'controller unreachable: retrying'), o.stateDir ?? DEFAULT_STATE_DIR);
   log.info({ controller: target.controller, trust: target.trust.kind, ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined }, 'controller trust resolved');
   const agent = await Agent.start({
     controller: target.controller,

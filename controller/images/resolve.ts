@@ -48,8 +48,8 @@ function repoError(e: ImageError, repo: ImageRepo, tenant: string, op: string): 
     'repo_bad_signature': 'image_repo_bad_signature',
   };
   const code = codes[e.code];
-  if (code) return new ApiError(code, `${op}: ${what}: ${e.message}`);
-  return new ApiError('image_repo_unavailable', `${op}: ${what} unreachable`);
+  if (code) return new ApiError(code, `${op}: ${what}: ${e.message}`, undefined, { cause: e });
+  return new ApiError('image_repo_unavailable', `${op}: ${what} unreachable`, undefined, { cause: e });
 }
 
 async function readOne(q: Queryable, repo: ImageRepo, tenant: string, op: string, d: ResolveDeps): Promise<IndexedImage[]> {
@@ -78,7 +78,7 @@ function parseRef(image: string, op: string): ImageRef {
   try {
     return parseImageRef(image);
   } catch (e) {
-    throw new ApiError('invalid', `${op}: ${(e as Error).message}`, 'image');
+    throw new ApiError('invalid', `${op}: ${(e as Error).message}`, 'image', { cause: e });
   }
 }
 
@@ -89,7 +89,7 @@ export function pin(ref: ImageRef, index: IndexedImage[], tenant: string, op: st
     return `${hit.name}:${hit.version}`;
   } catch (e) {
     if (!isImageError(e, 'not_found')) throw e;
-    throw new ApiError('image_not_found', `${op}: ${e.message} (tenant ${tenant})`, 'image');
+    throw new ApiError('image_not_found', `${op}: ${e.message} (tenant ${tenant})`, 'image', { cause: e });
   }
 }
 

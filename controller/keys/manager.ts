@@ -75,7 +75,7 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
         schedule(next);
         return actions;
       } catch (err) {
-        log.warn({ err: String(err) }, 'ipsec key pass failed; retrying');
+        log.warn({ err }, 'ipsec key pass failed; retrying');
         schedule(Math.max(pollMs, 1000));
         return [];
       }

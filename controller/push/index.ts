@@ -122,7 +122,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
       .catch((err) => log.warn({ err }, 'push flush failed'))
       .finally(() => (flushing = false));
   }, opts.flushMs);
-  const prune = setInterval(() => void hub.prune().catch((err) => log.warn({ err: String(err) }, 'change-log prune failed')), opts.pruneEveryMs);
+  const prune = setInterval(() => void hub.prune().catch((err) => log.warn({ err }, 'change-log prune failed')), opts.pruneEveryMs);
   // revocations arrive through the change log; this catches any the log could not deliver
   const recheck = setInterval(() => void hub.recheckTokens().catch(() => {}), opts.tokenCheckMs);
   const timers = [beat, flush, prune, recheck];

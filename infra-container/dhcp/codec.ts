@@ -26,10 +26,10 @@ const BOOTP_MIN = 300;
 export const BROADCAST_FLAG = 0x8000;
 
 export function parseDhcp(buf: Buffer): DhcpPacket {
-  if (buf.length < FIXED_LEN + 4) throw new InfraError('DHCP_MALFORMED', `parse dhcp: ${buf.length} bytes, too short`);
-  if (buf.readUInt32BE(FIXED_LEN) !== COOKIE) throw new InfraError('DHCP_MALFORMED', 'parse dhcp: no magic cookie');
+  if (buf.length < FIXED_LEN + 4) throw new InfraError('dhcp_malformed', `parse dhcp: ${buf.length} bytes, too short`);
+  if (buf.readUInt32BE(FIXED_LEN) !== COOKIE) throw new InfraError('dhcp_malformed', 'parse dhcp: no magic cookie');
   const hlen = buf[2];
-  if (hlen > 16) throw new InfraError('DHCP_MALFORMED', `parse dhcp: hlen ${hlen} over 16`);
+  if (hlen > 16) throw new InfraError('dhcp_malformed', `parse dhcp: hlen ${hlen} over 16`);
   const options = new Map<number, Buffer>();
   parseOptions(buf, FIXED_LEN + 4, buf.length, options);
   // option overload (RFC 2132 §9.3): options continue in file (1), sname (2) or both (3)

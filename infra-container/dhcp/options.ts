@@ -84,9 +84,9 @@ export function parseOptions(buf: Buffer, start: number, end: number, into: Map<
       pos++;
       continue;
     }
-    if (pos + 1 >= end) throw new InfraError('DHCP_MALFORMED', `parse dhcp option ${code}: truncated length`);
+    if (pos + 1 >= end) throw new InfraError('dhcp_malformed', `parse dhcp option ${code}: truncated length`);
     const len = buf[pos + 1];
-    if (pos + 2 + len > end) throw new InfraError('DHCP_MALFORMED', `parse dhcp option ${code}: truncated value`);
+    if (pos + 2 + len > end) throw new InfraError('dhcp_malformed', `parse dhcp option ${code}: truncated value`);
     const value = buf.subarray(pos + 2, pos + 2 + len);
     const prev = into.get(code);
     into.set(code, prev ? Buffer.concat([prev, value]) : value);

@@ -46,7 +46,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         sock.on('message', onMessage);
       },
       (err: Error) => {
-        opts.log.warn({ err: err.message, ip }, 'dhcp: cannot bind the server address, broadcasting from 0.0.0.0 (retry in 5 s)');
+        opts.log.warn({ err, ip }, 'dhcp: cannot bind the server address, broadcasting from 0.0.0.0 (retry in 5 s)');
         // the address may be configured after we start: let the next packet after 5 s try again
         setTimeout(() => sender === current && (current.ip = ''), 5000).unref();
       },
@@ -64,7 +64,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
         req = parseDhcp(msg);
       } catch (e) {
         opts.counters.inc('dhcp_malformed');
-        opts.log.debug({ err: (e as Error).message }, 'dhcp: malformed packet dropped');
+        opts.log.debug({ err: e }, 'dhcp: malformed packet dropped');
         return;
       }
       const r = respond(index, req, now(), opts.ports);
@@ -72,7 +72,7 @@ export async function startDhcpServer(opts: DhcpServerOptions): Promise<DhcpServ
       if (r.reply) {
         const sock = sender.sock ?? recv;
         sock.send(r.reply.packet, r.reply.port, r.reply.address, (err) => {
-          if (err) opts.log.warn({ err: err.message, to: r.reply?.address, mac: r.mac }, 'dhcp: send failed');
+          if (err) opts.log.warn({ err, to: r.reply?.address, mac: r.mac }, 'dhcp: send failed');
         });
         opts.counters.answered('dhcp', since(t0));
       }

@@ -42,7 +42,7 @@ function reply(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'): Buffer |
     q = parseQuery(raw);
   } catch (e) {
     ctx.counters.inc('dns_malformed');
-    if (e instanceof InfraError && e.code === 'DNS_FORMERR') return counted(ctx, RCODE.FORMERR, formErr(raw));
+    if (e instanceof InfraError && e.code === 'dns_formerr') return counted(ctx, RCODE.FORMERR, formErr(raw));
     return null;
   }
   const zone = ctx.zone();

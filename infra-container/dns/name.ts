@@ -15,12 +15,12 @@ export function encodeName(name: string): Buffer {
   const parts: Buffer[] = [];
   for (const label of labelsOf(name)) {
     const b = Buffer.from(label, 'latin1');
-    if (b.length === 0 || b.length > 63) throw new InfraError('DNS_MALFORMED', `encode name ${name}: bad label length ${b.length}`);
+    if (b.length === 0 || b.length > 63) throw new InfraError('dns_malformed', `encode name ${name}: bad label length ${b.length}`);
     parts.push(Buffer.from([b.length]), b);
   }
   parts.push(Buffer.from([0]));
   const out = Buffer.concat(parts);
-  if (out.length > MAX_NAME) throw new InfraError('DNS_MALFORMED', `encode name ${name}: longer than 255 bytes`);
+  if (out.length > MAX_NAME) throw new InfraError('dns_malformed', `encode name ${name}: longer than 255 bytes`);
   return out;
 }
 
@@ -42,7 +42,7 @@ export function encodeNamesCompressed(names: string[], compress = true, base = 0
       if (at !== undefined && at + base < 0x4000) break;
       if (offset + base < 0x4000) seen.set(suffix, offset);
       const b = Buffer.from(labels[i], 'latin1');
-      if (b.length === 0 || b.length > 63) throw new InfraError('DNS_MALFORMED', `encode name ${name}: bad label length`);
+      if (b.length === 0 || b.length > 63) throw new InfraError('dns_malformed', `encode name ${name}: bad label length`);
       parts.push(Buffer.from([b.length]), b);
       offset += 1 + b.length;
     }
@@ -69,7 +69,7 @@ export interface DecodedName {
  * Decodes a possibly compressed name at `offset`. Pointers are relative to
  * `base` and must point strictly backwards (no loops), stay inside
  * [base, limit), and the name must stay under 255 bytes: anything else
- * throws DNS_MALFORMED.
+ * throws dns_malformed.
  */
 export function decodeName(buf: Buffer, offset: number, base = 0, limit = buf.length): DecodedName {
   const labels: string[] = [];
@@ -78,24 +78,24 @@ export function decodeName(buf: Buffer, offset: number, base = 0, limit = buf.le
   let length = 1;
   let jumps = 0;
   for (;;) {
-    if (pos >= limit || pos < base) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: out of range`);
+    if (pos >= limit || pos < base) throw new InfraError('dns_malformed', `decode name at ${offset}: out of range`);
     const len = buf[pos];
     if (len === 0) {
       if (end < 0) end = pos + 1;
       break;
     }
     if ((len & 0xc0) === 0xc0) {
-      if (pos + 1 >= limit) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: truncated pointer`);
+      if (pos + 1 >= limit) throw new InfraError('dns_malformed', `decode name at ${offset}: truncated pointer`);
       const target = base + (((len & 0x3f) << 8) | buf[pos + 1]);
-      if (target >= pos || ++jumps > MAX_JUMPS) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: pointer loop`);
+      if (target >= pos || ++jumps > MAX_JUMPS) throw new InfraError('dns_malformed', `decode name at ${offset}: pointer loop`);
       if (end < 0) end = pos + 2;
       pos = target;
       continue;
     }
-    if (len & 0xc0) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: reserved label type`);
-    if (pos + 1 + len > limit) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: truncated label`);
+    if (len & 0xc0) throw new InfraError('dns_malformed', `decode name at ${offset}: reserved label type`);
+    if (pos + 1 + len > limit) throw new InfraError('dns_malformed', `decode name at ${offset}: truncated label`);
     length += len + 1;
-    if (length > MAX_NAME) throw new InfraError('DNS_MALFORMED', `decode name at ${offset}: longer than 255 bytes`);
+    if (length > MAX_NAME) throw new InfraError('dns_malformed', `decode name at ${offset}: longer than 255 bytes`);
     labels.push(buf.toString('latin1', pos + 1, pos + 1 + len));
     pos += 1 + len;
   }

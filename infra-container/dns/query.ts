@@ -20,27 +20,27 @@ export interface Query {
 }
 
 /**
- * Parses a query. Not a query (QR set), or shorter than a header: DNS_MALFORMED
- * (dropped). Header intact but the rest unusable: DNS_FORMERR (answer FORMERR).
+ * Parses a query. Not a query (QR set), or shorter than a header: dns_malformed
+ * (dropped). Header intact but the rest unusable: dns_formerr (answer FORMERR).
  */
 export function parseQuery(buf: Buffer): Query {
-  if (buf.length < HEADER_LEN) throw new InfraError('DNS_MALFORMED', `parse query: ${buf.length} bytes, shorter than a header`);
+  if (buf.length < HEADER_LEN) throw new InfraError('dns_malformed', `parse query: ${buf.length} bytes, shorter than a header`);
   const flags = buf.readUInt16BE(2);
-  if (flags & FLAG.QR) throw new InfraError('DNS_MALFORMED', 'parse query: QR set, a response');
-  if (buf.readUInt16BE(4) !== 1) throw new InfraError('DNS_FORMERR', `parse query: qdcount ${buf.readUInt16BE(4)}, want 1`);
+  if (flags & FLAG.QR) throw new InfraError('dns_malformed', 'parse query: QR set, a response');
+  if (buf.readUInt16BE(4) !== 1) throw new InfraError('dns_formerr', `parse query: qdcount ${buf.readUInt16BE(4)}, want 1`);
   const labelStarts: number[] = [];
   let pos = HEADER_LEN;
   for (;;) {
-    if (pos >= buf.length) throw new InfraError('DNS_FORMERR', 'parse query: truncated qname');
+    if (pos >= buf.length) throw new InfraError('dns_formerr', 'parse query: truncated qname');
     const len = buf[pos];
     if (len === 0) break;
-    if (len > 63) throw new InfraError('DNS_FORMERR', 'parse query: compressed or bad label in qname');
+    if (len > 63) throw new InfraError('dns_formerr', 'parse query: compressed or bad label in qname');
     labelStarts.push(pos - HEADER_LEN);
     pos += 1 + len;
-    if (pos - HEADER_LEN > 254) throw new InfraError('DNS_FORMERR', 'parse query: qname longer than 255 bytes');
+    if (pos - HEADER_LEN > 254) throw new InfraError('dns_formerr', 'parse query: qname longer than 255 bytes');
   }
   const nameEnd = pos + 1;
-  if (nameEnd + 4 > buf.length) throw new InfraError('DNS_FORMERR', 'parse query: truncated question');
+  if (nameEnd + 4 > buf.length) throw new InfraError('dns_formerr', 'parse query: truncated question');
   const questionEnd = nameEnd + 4;
   return {
     id: buf.readUInt16BE(0),
@@ -63,15 +63,15 @@ function findOpt(buf: Buffer, start: number): Query['edns'] {
   let found: Query['edns'] = null;
   for (let i = 0; i < count; i++) {
     pos = decodeName(buf, pos).end;
-    if (pos + 10 > buf.length) throw new InfraError('DNS_FORMERR', 'parse query: truncated record');
+    if (pos + 10 > buf.length) throw new InfraError('dns_formerr', 'parse query: truncated record');
     const type = buf.readUInt16BE(pos);
     const rdlen = buf.readUInt16BE(pos + 8);
     if (type === TYPE.OPT) {
-      if (found) throw new InfraError('DNS_FORMERR', 'parse query: two OPT records');
+      if (found) throw new InfraError('dns_formerr', 'parse query: two OPT records');
       found = { udpSize: buf.readUInt16BE(pos + 2), version: buf[pos + 5] };
     }
     pos += 10 + rdlen;
-    if (pos > buf.length) throw new InfraError('DNS_FORMERR', 'parse query: truncated rdata');
+    if (pos > buf.length) throw new InfraError('dns_formerr', 'parse query: truncated rdata');
   }
   return found;
 }

@@ -158,7 +158,7 @@ export class AgentSession {
           .finally(() => void this.inQueue--));
     });
     // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
-    ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err: String(err) }, 'stream error'));
+    ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err }, 'stream error'));
     ws.on('close', () => {
       if (gen !== this.gen || this.stopped) return;
       this.gen++;

@@ -23,13 +23,13 @@ export interface Message {
 }
 
 export function parseMessage(buf: Buffer): Message {
-  if (buf.length < HEADER_LEN) throw new InfraError('DNS_MALFORMED', 'parse message: shorter than a header');
+  if (buf.length < HEADER_LEN) throw new InfraError('dns_malformed', 'parse message: shorter than a header');
   const counts = [4, 6, 8, 10].map((o) => buf.readUInt16BE(o));
   let pos = HEADER_LEN;
   const questions: Message['questions'] = [];
   for (let i = 0; i < counts[0]; i++) {
     const n = decodeName(buf, pos);
-    if (n.end + 4 > buf.length) throw new InfraError('DNS_MALFORMED', 'parse message: truncated question');
+    if (n.end + 4 > buf.length) throw new InfraError('dns_malformed', 'parse message: truncated question');
     questions.push({ name: n.name, type: buf.readUInt16BE(n.end), class: buf.readUInt16BE(n.end + 2) });
     pos = n.end + 4;
   }
@@ -37,10 +37,10 @@ export function parseMessage(buf: Buffer): Message {
   for (let s = 0; s < 3; s++) {
     for (let i = 0; i < counts[s + 1]; i++) {
       const n = decodeName(buf, pos);
-      if (n.end + 10 > buf.length) throw new InfraError('DNS_MALFORMED', 'parse message: truncated record');
+      if (n.end + 10 > buf.length) throw new InfraError('dns_malformed', 'parse message: truncated record');
       const rdlen = buf.readUInt16BE(n.end + 8);
       const rdataOffset = n.end + 10;
-      if (rdataOffset + rdlen > buf.length) throw new InfraError('DNS_MALFORMED', 'parse message: truncated rdata');
+      if (rdataOffset + rdlen > buf.length) throw new InfraError('dns_malformed', 'parse message: truncated rdata');
       sections[s].push({
         name: n.name,
         type: buf.readUInt16BE(n.end),

@@ -12,8 +12,8 @@ import tls from 'node:tls';
 export type Trust = { kind: 'pin'; fingerprint: string } | { kind: 'ca'; pem: string } | { kind: 'system' } | { kind: 'insecure' };
 
 export class TrustError extends Error {
-  constructor(readonly code: 'ca_pin_mismatch' | 'tls_unreachable', message: string) {
-    super(message);
+  constructor(readonly code: 'ca_pin_mismatch' | 'tls_unreachable', message: string, options?: { cause?: unknown }) {
+    super(message, options);
   }
 }
 
@@ -44,7 +44,7 @@ export function fetchPinnedCa(url: string, pin: string, timeoutMs = 5000): Promi
       reject(e);
     };
     socket.once('timeout', () => fail(new TrustError('tls_unreachable', `controller ${host}:${port}: TLS handshake timed out`)));
-    socket.once('error', (err: NodeJS.ErrnoException) => fail(new TrustError('tls_unreachable', `controller ${host}:${port}: ${err.code ?? err.message}`)));
+    socket.once('error', (err: NodeJS.ErrnoException) => fail(new TrustError('tls_unreachable', `controller ${host}:${port}: ${err.code ?? err.message}`, { cause: err })));
     socket.once('secureConnect', () => {
       const chain = chainOf(socket.getPeerCertificate(true) as tls.DetailedPeerCertificate);
       socket.end();

@@ -82,7 +82,7 @@ const SET_LOCAL_TIMEOUT = /^\s*SET\s+LOCAL\s+statement_timeout\s*(?:=|TO)\s*'?(\
 
 /** The database did not answer in time (client side): the API maps it to 503 database_unavailable. */
 export class DbTimeoutError extends Error {
-  readonly code = 'ETIMEDOUT';
+  readonly code = 'database_timeout';
   constructor(what: string, ms: number) {
     super(`database did not answer ${what} within ${ms} ms`);
   }

@@ -42,7 +42,7 @@ startInfra({ configPath: o.config, dnsPort: o.dnsPort, dhcpPort: o.dhcpPort, dhc
     process.on('SIGINT', stop);
   },
   (err: Error) => {
-    log.fatal({ err: err.message, code: (err as { code?: string }).code }, 'freight-infra cannot start');
+    log.fatal({ err }, 'freight-infra cannot start');
     process.exit(1);
   },
 );

@@ -40,7 +40,7 @@ export function watchConfig(opts: WatchOptions): { close(): void; check(): Promi
         opts.onConfig(config);
         opts.log.info({ revision: config.revision, bindings: config.bindings.length }, 'infra config reloaded');
       } catch (e) {
-        opts.log.error({ err: e, code: (e as { code?: string }).code }, 'infra config rejected, keeping the running one');
+        opts.log.error({ err: e }, 'infra config rejected, keeping the running one');
       }
     });
     return running;

@@ -67,7 +67,7 @@ export function cgroupLayout(): CgroupLayout {
       });
     cached = { kind: 'v1', parents, extra };
   } else {
-    throw new RuntimeError('CGROUP_UNAVAILABLE', 'cgroups', CGROUP_ROOT, 'neither cgroup v2 with memory+pids nor cgroup v1 memory, pids, cpu hierarchies');
+    throw new RuntimeError('cgroup_unavailable', 'cgroups', CGROUP_ROOT, 'neither cgroup v2 with memory+pids nor cgroup v1 memory, pids, cpu hierarchies');
   }
   return cached;
 }
@@ -82,7 +82,7 @@ function parentV2(): string {
       try {
         writeFileSync(join(dir, 'cgroup.subtree_control'), `+${c}`);
       } catch (e) {
-        if (c !== 'cpu') throw new RuntimeError('CGROUP_UNAVAILABLE', `enable ${c} in`, dir, errorMessage(e));
+        if (c !== 'cpu') throw new RuntimeError('cgroup_unavailable', `enable ${c} in`, dir, errorMessage(e), false, { cause: e });
       }
     }
   };
@@ -134,7 +134,7 @@ export async function prepareCgroup(id: string, limits: ContainerLimits): Promis
     try {
       writeFileSync(path, f.value);
     } catch (e) {
-      throw new RuntimeError('CGROUP_FAILED', 'set limit', path, `${f.value}: ${errorMessage(e)}`);
+      throw new RuntimeError('cgroup_failed', 'set limit', path, `${f.value}: ${errorMessage(e)}`, false, { cause: e });
     }
   }
   return dirs.map((d) => join(d, 'cgroup.procs'));
@@ -174,6 +174,6 @@ function removeTree(dir: string): void {
   try {
     rmdirSync(dir);
   } catch (e) {
-    throw new RuntimeError('CGROUP_FAILED', 'remove cgroup', dir, `${errorMessage(e)} (processes still in it?)`);
+    throw new RuntimeError('cgroup_failed', 'remove cgroup', dir, `${errorMessage(e)} (processes still in it?)`, false, { cause: e });
   }
 }

@@ -1,23 +1,23 @@
-/** Runtime error catalogue: a stable `code`, the operation and the object it concerns. */
+/** Runtime error catalogue: a stable snake_case `code` (the API's style), the operation and the object it concerns; `cause` when it wraps another error. */
 export type RuntimeErrorCode =
-  | 'IMAGE_NOT_FOUND'
-  | 'IMAGE_INVALID'
-  | 'IMAGE_NAME_INVALID'
+  | 'image_not_found'
+  | 'image_invalid'
+  | 'image_name_invalid'
   /** an RPM image failed verification (unsigned, unknown key, bad signature, tampered) */
-  | 'IMAGE_REFUSED'
+  | 'image_refused'
   /** an RPM image could not be fetched or installed */
-  | 'IMAGE_PULL_FAILED'
-  | 'CONTAINER_NOT_FOUND'
-  | 'BRIDGE_MISSING'
-  | 'NETNS_FAILED'
-  | 'VETH_FAILED'
-  | 'MOUNT_FAILED'
-  | 'NSPAWN_FAILED'
+  | 'image_pull_failed'
+  | 'container_not_found'
+  | 'bridge_missing'
+  | 'netns_failed'
+  | 'veth_failed'
+  | 'mount_failed'
+  | 'nspawn_failed'
   /** no usable cgroup hierarchy, or the agent's v2 cgroup is not delegated: no container runs without limits */
-  | 'CGROUP_UNAVAILABLE'
-  | 'CGROUP_FAILED'
-  | 'COMMAND_FAILED'
-  | 'STATE_INVALID';
+  | 'cgroup_unavailable'
+  | 'cgroup_failed'
+  | 'command_failed'
+  | 'state_invalid';
 
 export class RuntimeError extends Error {
   override readonly name = 'RuntimeError';
@@ -28,8 +28,9 @@ export class RuntimeError extends Error {
     detail: string,
     /** Transient errors (a bridge not created yet) are retried without counting as a failure of the container. */
     readonly transient = false,
+    options?: { cause?: unknown },
   ) {
-    super(`${op} ${target}: ${detail}`);
+    super(`${op} ${target}: ${detail}`, options);
   }
 }
 

@@ -64,14 +64,14 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
     ctx.log.info({ container: spec.id, name: spec.name, pid: l.nspawnPid }, 'container started');
     return next;
   } catch (e) {
-    await releaseResources(ctx, spec).catch((te) => ctx.log.warn({ container: spec.id, err: errorMessage(te) }, 'teardown after failed start'));
+    await releaseResources(ctx, spec).catch((te) => ctx.log.warn({ container: spec.id, err: te }, 'teardown after failed start'));
     const transient = e instanceof RuntimeError && e.transient;
     const next: ContainerState = {
       ...st, phase: transient ? 'pending' : 'failed', reason: errorMessage(e), exitCode: null,
       exitedAt: ctx.now(), wrapperPid: null, wrapperStart: null, nspawnPid: null,
     };
     await writeState(ctx.stateDir, next);
-    ctx.log.warn({ container: spec.id, name: spec.name, err: next.reason }, transient ? 'container start deferred' : 'container start failed');
+    ctx.log.warn({ container: spec.id, name: spec.name, err: e }, transient ? 'container start deferred' : 'container start failed');
     return next;
   }
 }
@@ -82,7 +82,7 @@ async function imageLayersOf(ctx: ExecContext, spec: ContainerSpec): Promise<str
     return rpmImageLayers({ stateDir: ctx.stateDir, tenant: spec.tenant, image: spec.image, repos: spec.imageSource.repos, what: spec.name, log: ctx.log });
   }
   if (!imageExists(ctx.stateDir, spec.image)) {
-    throw new RuntimeError('IMAGE_NOT_FOUND', 'start container', spec.name, `image ${spec.image} not found`);
+    throw new RuntimeError('image_not_found', 'start container', spec.name, `image ${spec.image} not found`);
   }
   return imageDir(ctx.stateDir, spec.image);
 }
@@ -95,7 +95,7 @@ export async function observeExit(ctx: ExecContext, st: ContainerState): Promise
   const cls = oomKills(st.spec.id) > 0 ? { kind: 'failed' as const, code: readExit(p), reason: 'oom' } : classifyExit(readExit(p), lastRunOutput(p));
   const now = ctx.now();
   const stable = st.startedAt !== null && now - st.startedAt >= ctx.backoff.stableMs;
-  await releaseResources(ctx, st.spec).catch((e) => ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'teardown after exit'));
+  await releaseResources(ctx, st.spec).catch((e) => ctx.log.warn({ container: st.spec.id, err: e }, 'teardown after exit'));
   const next: ContainerState = {
     ...st,
     phase: cls.kind,

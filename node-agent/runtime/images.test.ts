@@ -30,10 +30,10 @@ describe('images', () => {
   });
 
   it('refuses bad names, missing sources and trees without /usr, leaving nothing behind', async () => {
-    await expect(importImage(state, '../x', base)).rejects.toMatchObject({ code: 'IMAGE_NAME_INVALID' });
-    await expect(importImage(state, 'x', join(base, 'nope'))).rejects.toMatchObject({ code: 'IMAGE_NOT_FOUND' });
+    await expect(importImage(state, '../x', base)).rejects.toMatchObject({ code: 'image_name_invalid' });
+    await expect(importImage(state, 'x', join(base, 'nope'))).rejects.toMatchObject({ code: 'image_not_found' });
     mkdirSync(join(base, 'empty'));
-    await expect(importImage(state, 'x', join(base, 'empty'))).rejects.toMatchObject({ code: 'IMAGE_INVALID' });
+    await expect(importImage(state, 'x', join(base, 'empty'))).rejects.toMatchObject({ code: 'image_invalid' });
     expect(readdirSync(join(state, 'images'))).toEqual(['one']);
     expect(imageExists(state, 'x')).toBe(false);
   });

@@ -15,7 +15,7 @@ export const INFRA_IMAGE = 'freight-infra';
 
 export function checkImageName(name: string): void {
   if (!IMAGE_NAME_RE.test(name)) {
-    throw new RuntimeError('IMAGE_NAME_INVALID', 'import image', name, 'lower-case letters, digits, . _ - (at most 63)');
+    throw new RuntimeError('image_name_invalid', 'import image', name, 'lower-case letters, digits, . _ - (at most 63)');
   }
 }
 
@@ -45,7 +45,7 @@ export interface ImportOptions {
 export async function importImage(state: string, name: string, source: string, opts: ImportOptions = {}): Promise<string> {
   checkImageName(name);
   const src = resolve(source);
-  if (!existsSync(src)) throw new RuntimeError('IMAGE_NOT_FOUND', 'import image', name, `source ${src} does not exist`);
+  if (!existsSync(src)) throw new RuntimeError('image_not_found', 'import image', name, `source ${src} does not exist`);
   const target = imageDir(state, name);
   const tmp = join(imagesDir(state), `.import-${name}-${randomBytes(4).toString('hex')}`);
   // images/ is 0700: no user of the node reaches into an image tree (nor its files through it)
@@ -58,12 +58,12 @@ export async function importImage(state: string, name: string, source: string, o
     if (statSync(src).isDirectory()) await run('cp', ['-a', '--reflink=auto', '--', `${src}/.`, tmp]);
     else await run('tar', ['-xf', src, '-C', tmp, '--numeric-owner']);
     if (!lstatSync(join(tmp, 'usr'), { throwIfNoEntry: false })) {
-      throw new RuntimeError('IMAGE_INVALID', 'import image', name, `${src} has no /usr: not a root filesystem`);
+      throw new RuntimeError('image_invalid', 'import image', name, `${src} has no /usr: not a root filesystem`);
     }
     const unsafe = await unsafeEntries(tmp);
     if (unsafe.length && !opts.sanitize) {
       const list = unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ');
-      throw new RuntimeError('IMAGE_INVALID', 'import image', name, `${src} carries ${list}${unsafe.length > 5 ? ', …' : ''}: refused (--sanitize removes device nodes and clears setuid/setgid bits)`);
+      throw new RuntimeError('image_invalid', 'import image', name, `${src} carries ${list}${unsafe.length > 5 ? ', …' : ''}: refused (--sanitize removes device nodes and clears setuid/setgid bits)`);
     }
     if (unsafe.length) await sanitize(tmp, await unsafeEntries(tmp, Infinity));
     await replaceDir(tmp, target);
@@ -71,7 +71,7 @@ export async function importImage(state: string, name: string, source: string, o
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
     if (e instanceof RuntimeError) throw e;
-    throw new RuntimeError('IMAGE_INVALID', 'import image', name, errorMessage(e));
+    throw new RuntimeError('image_invalid', 'import image', name, errorMessage(e), false, { cause: e });
   }
 }
 

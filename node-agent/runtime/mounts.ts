@@ -39,13 +39,13 @@ export async function mountOverlay(id: string, o: { lower: string | string[]; up
   for (const d of [o.upper, o.work, o.merged]) await mkdir(d, { recursive: true });
   const lowers = typeof o.lower === 'string' ? [o.lower] : o.lower;
   for (const d of [...lowers, o.upper, o.work]) {
-    if (/[,:\s]/.test(d)) throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, `path ${d} has a comma, colon or blank`);
+    if (/[,:\s]/.test(d)) throw new RuntimeError('mount_failed', 'mount overlay', id, `path ${d} has a comma, colon or blank`);
   }
   const meta = (await metacopy()) ? ',metacopy=on' : '';
   try {
     await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}${meta}`, o.merged], { timeout: 10_000 });
   } catch (e) {
-    throw new RuntimeError('MOUNT_FAILED', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim());
+    throw new RuntimeError('mount_failed', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, { cause: e });
   }
 }
 
@@ -58,7 +58,7 @@ export async function unmount(id: string, dir: string): Promise<void> {
     try {
       await run('umount', ['-l', dir], { timeout: 10_000 });
     } catch (e) {
-      throw new RuntimeError('MOUNT_FAILED', 'unmount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim());
+      throw new RuntimeError('mount_failed', 'unmount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, { cause: e });
     }
   }
 }

@@ -25,7 +25,7 @@ export async function setupNetwork(gw: NetlinkGateway, spec: ContainerSpec): Pro
   for (const i of spec.interfaces) {
     const index = await ifindexOf(gw, i.bridge);
     if (index === undefined) {
-      throw new RuntimeError('BRIDGE_MISSING', 'start container', spec.name, `bridge ${i.bridge} of network ${i.network} not present yet`, true);
+      throw new RuntimeError('bridge_missing', 'start container', spec.name, `bridge ${i.bridge} of network ${i.network} not present yet`, true);
     }
     masters.push(index);
   }
@@ -88,7 +88,7 @@ export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, t = 
       const links = linksOf(pid);
       if (wanted.every((l) => links.has(l))) break;
     }
-    if (Date.now() > deadline) throw new RuntimeError('NSPAWN_FAILED', 'start container', spec.name, 'container network namespace not ready in time');
+    if (Date.now() > deadline) throw new RuntimeError('nspawn_failed', 'start container', spec.name, 'container network namespace not ready in time');
     await sleep(5);
   }
   const statics = spec.kind === 'infra' ? spec.interfaces.map((i) => ({ dev: `eth${i.ifindex}`, cidr: `${i.ip}/${i.prefix}` })) : [];
@@ -125,7 +125,7 @@ async function ipRun(op: string, name: string, args: string[]): Promise<void> {
   try {
     await run('ip', args, { timeout: 10_000 });
   } catch (e) {
-    throw new RuntimeError('NSPAWN_FAILED', op, name, ((e as { stderr?: string }).stderr || String(e)).trim());
+    throw new RuntimeError('nspawn_failed', op, name, ((e as { stderr?: string }).stderr || String(e)).trim(), false, { cause: e });
   }
 }
 

@@ -29,13 +29,13 @@ describe.skipIf(missing)('RPM image layers: how failures reach the container sta
   it('an unreachable repository is transient: the container waits (pending) and is retried', async () => {
     const err = await layers('busybox:1', [{ url: 'http://127.0.0.1:9/', publicKey }]).catch((e: unknown) => e);
     expect(err).toBeInstanceOf(RuntimeError);
-    expect(err).toMatchObject({ code: 'IMAGE_PULL_FAILED', transient: true });
+    expect(err).toMatchObject({ code: 'image_pull_failed', transient: true });
     expect((err as Error).message).toMatch(/^start container web: image busybox:1 not available \(repo_unreachable\)/);
   });
 
   it('no repository offering the image is a failure with the reason, not a retry', async () => {
     const err = await layers('busybox:1', []).catch((e: unknown) => e);
-    expect(err).toMatchObject({ code: 'IMAGE_PULL_FAILED', transient: false });
+    expect(err).toMatchObject({ code: 'image_pull_failed', transient: false });
     expect((err as Error).message).toMatch(/not available \(not_found\)/);
   });
 });

@@ -52,5 +52,5 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
 function refused(o: RpmLayersOptions, e: unknown): RuntimeError {
   const code = isImageError(e) ? e.code : 'command_failed';
   const detail = `image ${o.image} ${REFUSED.has(code) ? 'refused' : 'not available'} (${code}): ${errorMessage(e)}`;
-  return new RuntimeError(REFUSED.has(code) ? 'IMAGE_REFUSED' : 'IMAGE_PULL_FAILED', 'start container', o.what, detail, code === 'repo_unreachable');
+  return new RuntimeError(REFUSED.has(code) ? 'image_refused' : 'image_pull_failed', 'start container', o.what, detail, code === 'repo_unreachable', { cause: e });
 }

@@ -71,7 +71,7 @@ export class ContainerRuntime {
       cgroupLayout();
     } catch (e) {
       // the dataplane keeps working; every container start fails with this reason (never unlimited)
-      rt.ctx.log.error({ err: errorMessage(e) }, 'no usable cgroups: containers cannot start');
+      rt.ctx.log.error({ err: e }, 'no usable cgroups: containers cannot start');
     }
     await ensureInfraImage(opts.stateDir);
     const { states, broken } = await listStates(opts.stateDir);
@@ -95,7 +95,7 @@ export class ContainerRuntime {
       this.ctx.log.warn({ container: st.spec.id, pid: stray.nspawnPid }, 'unrecorded nspawn: terminating');
       await terminate(null, null, stray.nspawnPid, this.ctx.graceMs);
     }
-    await releaseResources(this.ctx, st.spec).catch((e) => this.ctx.log.warn({ container: st.spec.id, err: errorMessage(e) }, 'cleanup'));
+    await releaseResources(this.ctx, st.spec).catch((e) => this.ctx.log.warn({ container: st.spec.id, err: e }, 'cleanup'));
     return st;
   }
 
@@ -115,7 +115,7 @@ export class ContainerRuntime {
 
   /** The last `tail` lines of the container's output (nspawn's stdout and stderr). */
   logs(id: string, tail = 100): string {
-    if (!this.states.has(id)) throw new RuntimeError('CONTAINER_NOT_FOUND', 'logs', id, 'no such container on this node');
+    if (!this.states.has(id)) throw new RuntimeError('container_not_found', 'logs', id, 'no such container on this node');
     return tailLog(containerPaths(this.opts.stateDir, id), tail, this.opts.logCap ?? DEFAULT_LOG_CAP);
   }
 
@@ -130,7 +130,7 @@ export class ContainerRuntime {
   /** One operation at a time: the planner always sees settled state. */
   private serial(fn: () => Promise<void>): Promise<void> {
     const next = this.queue.run(fn);
-    next.catch((e) => this.ctx.log.error({ err: errorMessage(e) }, 'runtime step failed'));
+    next.catch((e) => this.ctx.log.error({ err: e }, 'runtime step failed'));
     return next;
   }
 
@@ -174,7 +174,7 @@ export class ContainerRuntime {
       await this.executeOp(op);
     } catch (e) {
       // the runtime carries on with the other containers; this one is reported failed
-      this.ctx.log.error({ container: id, op: op.op, err: errorMessage(e) }, 'container operation failed');
+      this.ctx.log.error({ container: id, op: op.op, err: e }, 'container operation failed');
       const st = this.states.get(id);
       if (st && op.op !== 'delete') this.set({ ...st, phase: 'failed', reason: `${op.op}: ${errorMessage(e)}`, exitedAt: this.ctx.now() });
     }
@@ -216,7 +216,7 @@ export class ContainerRuntime {
 
   private get(id: string): ContainerState {
     const st = this.states.get(id);
-    if (!st) throw new RuntimeError('CONTAINER_NOT_FOUND', 'runtime', id, 'not known');
+    if (!st) throw new RuntimeError('container_not_found', 'runtime', id, 'not known');
     return st;
   }
 

@@ -71,7 +71,7 @@ export async function readState(stateDir: string, id: string): Promise<Container
   try {
     return ContainerState.parse(JSON.parse(await readFile(p, 'utf8')));
   } catch (e) {
-    throw new RuntimeError('STATE_INVALID', 'read state', p, errorMessage(e));
+    throw new RuntimeError('state_invalid', 'read state', p, errorMessage(e), false, { cause: e });
   }
 }
 

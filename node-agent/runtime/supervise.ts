@@ -49,7 +49,7 @@ export async function launch(paths: ContainerPaths, id: string, args: string[], 
   const log = openSync(paths.log, 'a', 0o600);
   let wrapperPid: number | undefined;
   try {
-    if (opts.cgroups.some((f) => f.includes(':'))) throw new RuntimeError('CGROUP_FAILED', 'start container', id, 'cgroup path with a colon');
+    if (opts.cgroups.some((f) => f.includes(':'))) throw new RuntimeError('cgroup_failed', 'start container', id, 'cgroup path with a colon');
     const child = spawn('/bin/sh', ['-c', WRAPPER, 'freight-wrap', paths.exit, paths.nspawnPid, opts.netns, opts.cgroups.join(':'), opts.nspawn ?? 'systemd-nspawn', ...args], {
       detached: true,
       stdio: ['ignore', log, log],
@@ -61,11 +61,11 @@ export async function launch(paths: ContainerPaths, id: string, args: string[], 
     closeSync(log);
   }
   const info = wrapperPid ? procInfo(wrapperPid) : null;
-  if (!wrapperPid || !info) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, 'wrapper shell did not start');
+  if (!wrapperPid || !info) throw new RuntimeError('nspawn_failed', 'start container', id, 'wrapper shell did not start');
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   while (!existsSync(paths.nspawnPid)) {
-    if (existsSync(paths.exit)) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, lastRunOutput(paths).trim().slice(-500) || 'wrapper ended');
-    if (Date.now() > deadline) throw new RuntimeError('NSPAWN_FAILED', 'start container', id, 'nspawn pid not reported');
+    if (existsSync(paths.exit)) throw new RuntimeError('nspawn_failed', 'start container', id, lastRunOutput(paths).trim().slice(-500) || 'wrapper ended');
+    if (Date.now() > deadline) throw new RuntimeError('nspawn_failed', 'start container', id, 'nspawn pid not reported');
     await sleep(2);
   }
   return { wrapperPid, wrapperStart: info.starttime, nspawnPid: Number(readFileSync(paths.nspawnPid, 'utf8')) };

@@ -134,7 +134,7 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
     it('the runtime fails the container for good with the reason naming rootfs (observed: failed)', async () => {
       const err = await rpmImageLayers({ stateDir, tenant: 'evil', image: 'hostroot:1', repos: [repo], what: 'web', log }).catch((e: unknown) => e);
       expect(err).toBeInstanceOf(RuntimeError);
-      expect(err).toMatchObject({ code: 'IMAGE_REFUSED', transient: false });
+      expect(err).toMatchObject({ code: 'image_refused', transient: false });
       expect((err as Error).message).toMatch(/^start container web: image hostroot:1 refused \(unsafe_package\): .*rootfs is a symlink/);
     });
 

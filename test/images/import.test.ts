@@ -29,7 +29,7 @@ describe.skipIf(!root)('image import of hostile trees', () => {
   it('refuses a directory with a setuid binary, naming it; nothing is left behind', async () => {
     const src = tree('suid');
     chmodSync(join(src, 'usr/bin/tool'), 0o4755);
-    await expect(importImage(state, 'suid', src)).rejects.toMatchObject({ code: 'IMAGE_INVALID', message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\)/) });
+    await expect(importImage(state, 'suid', src)).rejects.toMatchObject({ code: 'image_invalid', message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\)/) });
     expect(readdirSync(join(state, 'images'))).toEqual([]);
   });
 
@@ -61,7 +61,7 @@ describe.skipIf(!root)('image import of hostile trees', () => {
     mkdirSync(join(src, 'escape'));
     writeFileSync(join(src, 'escape/pwned'), 'x');
     execFileSync('tar', ['-rf', join(base, 'esc.tar'), '-C', src, './escape/pwned']);
-    await expect(importImage(state, 'esc', join(base, 'esc.tar'))).rejects.toMatchObject({ code: 'IMAGE_INVALID' });
+    await expect(importImage(state, 'esc', join(base, 'esc.tar'))).rejects.toMatchObject({ code: 'image_invalid' });
     expect(readdirSync(outside)).toEqual([]);
   });
 

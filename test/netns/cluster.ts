@@ -290,17 +290,21 @@ export function viaSocket(url: string): string {
   return `postgresql://${u.username || 'postgres'}@/${u.pathname.slice(1)}?host=${encodeURIComponent(dir)}&port=${u.port || 5432}`;
 }
 
-/** One HTTP(S) request verified against `ca` (fetch cannot take a CA). */
+/**
+ * One HTTP(S) request verified against `ca` (fetch cannot take a CA), on a connection of its own:
+ * a kept-alive socket idle past the controller's keep-alive timeout, reused through the relay, is
+ * reset under the next request (seen under qemu, where building the busybox image takes > 10 s).
+ */
 export function request(url: string, ca: string | undefined, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers, ...(u.protocol === 'https:' ? { ca, rejectUnauthorized: true } : {}) }, (res) => {
+    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers, agent: false, ...(u.protocol === 'https:' ? { ca, rejectUnauthorized: true } : {}) }, (res) => {
       let text = '';
       res.setEncoding('utf8');
       res.on('data', (c: string) => (text += c));
       res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
     });
-    req.on('error', reject);
+    req.on('error', (e) => reject(new Error(`${method} ${url}: ${e.message}`, { cause: e })));
     req.end(body);
   });
 }

@@ -52,7 +52,8 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
   let drv: Driver;
   const ip = (n: number) => `10.79.0.${n}`;
   const serve = (n: number) => ['sh', '-c', `ip addr add ${ip(n)}/24 dev eth0 && exec sleep 1000000`];
-  const pingFromNode = (n: number) => spawnSync('ip', ['netns', 'exec', node, 'ping', '-c', '1', '-W', '1', ip(n)], { encoding: 'utf8' }).status === 0;
+  const pingFromNode = (n: number) =>
+    spawnSync('ip', ['netns', 'exec', node, 'ping', '-c', '1', '-W', '1', ip(n)], { encoding: 'utf8' }).status === 0;
   const st = (c: ViewContainer) => drv.call<ContainerState>('state', { id: c.id });
   /** The container's PID 1 (nspawn's child) and the payload (PID 2 under --as-pid2). */
   const procs = async (c: ViewContainer) => {
@@ -89,7 +90,10 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
     const probeDir = join(state, 'images/busybox/--bind=/:');
     mkdirSync(probeDir, { recursive: true });
     // `#!/bin/sh --`: the kernel passes the script's path to the interpreter, which must not parse it either
-    writeFileSync(join(probeDir, 'host'), '#!/bin/sh --\necho "argv0=$0 argv1=$1" > /probe.out\nawk "\$5 == \"/host\"" /proc/self/mountinfo | wc -l >> /probe.out; cat /proc/self/mountinfo >> /probe.out\nls /host >> /probe.out 2>&1\nexec sleep 1000000\n');
+    writeFileSync(
+      join(probeDir, 'host'),
+      '#!/bin/sh --\necho "argv0=$0 argv1=$1" > /probe.out\nawk \'$5 == "/host"\' /proc/self/mountinfo | wc -l >> /probe.out; cat /proc/self/mountinfo >> /probe.out\nls /host >> /probe.out 2>&1\nexec sleep 1000000\n',
+    );
     chmodSync(join(probeDir, 'host'), 0o755);
     drv = await Driver.start(node, state);
   });
@@ -105,20 +109,29 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
     nss.cleanup();
   });
 
-  it('a command that reads as nspawn options is the container\'s own argv: nothing of the host is mounted', async () => {
+  it("a command that reads as nspawn options is the container's own argv: nothing of the host is mounted", async () => {
     const c = container('probe', ['--bind=/:/host', '--capability=all']);
     await run(c);
     await drv.waitStatus(c.id, (s) => s.state === 'running');
     const out = join(containerPaths(state, c.id).upper, 'probe.out');
     for (let i = 0; i < 100 && !existsSync(out); i++) await new Promise((r) => setTimeout(r, 50));
     await new Promise((r) => setTimeout(r, 200));
-    const text = existsSync(out) ? readFileSync(out, 'utf8') : `no probe output; log: ${await drv.call<string>('logs', { id: c.id })} ${JSON.stringify(drv.statuses.get(c.id))}`;
+    const text = existsSync(out)
+      ? readFileSync(out, 'utf8')
+      : `no probe output; log: ${await drv.call<string>('logs', { id: c.id })} ${JSON.stringify(drv.statuses.get(c.id))}`;
     expect(text).toContain('argv0=--bind=/:/host argv1=--capability=all');
     expect(text.split('\n')[1]).toBe('0'); // no /host mount
     expect(text).toMatch(/No such file or directory/);
     // no mount of the host's root filesystem anywhere in the container (the device of the node's /)
-    const hostRootDev = readFileSync('/proc/1/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')).find((f) => f[4] === '/')![2];
-    const mounts = text.split('\n').slice(2).map((l) => l.split(' ')).filter((f) => f.length > 5);
+    const hostRootDev = readFileSync('/proc/1/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' '))
+      .find((f) => f[4] === '/')![2];
+    const mounts = text
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(' '))
+      .filter((f) => f.length > 5);
     expect(mounts.length).toBeGreaterThan(3);
     // but nspawn's own two: the host's os-release and its (empty, read-only) propagation directory
     // (which of them sit on the root device depends on the node: /run may be a tmpfs)
@@ -155,7 +168,10 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
 
   it('a memory hog is OOM-killed at its limit and reported `oom` (and restarted on-failure) while its neighbour answers ping', async () => {
     const neighbour = container('neighbour', serve(21));
-    const hog = container('hog', ['sh', '-c', 'tail /dev/zero'], { restart: 'on-failure', limits: { memory: 32 * MiB, cpus: null, pids: 1024 } });
+    const hog = container('hog', ['sh', '-c', 'tail /dev/zero'], {
+      restart: 'on-failure',
+      limits: { memory: 32 * MiB, cpus: null, pids: 1024 },
+    });
     await run(neighbour, 21);
     await drv.waitStatus(neighbour.id, (s) => s.state === 'running');
     // the defaults apply to a container that asked for none: 512 MiB (the kernel's limit of its cgroup)
@@ -176,11 +192,13 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
 
   it('a fork bomb stops at the pids limit', async () => {
     // the inner shell forks until the kernel refuses; the outer one reports and stays (exec needs no fork)
-    const bomb = container('bomb', ['sh', '-c', 'sh -c "while :; do sleep 1000000 & done"; echo bomb-stopped rc=$?; exec sleep 1000000'],
-      { limits: { memory: 256 * MiB, cpus: 0.5, pids: 40 } });
+    const bomb = container('bomb', ['sh', '-c', 'sh -c "while :; do sleep 1000000 & done"; echo bomb-stopped rc=$?; exec sleep 1000000'], {
+      limits: { memory: 256 * MiB, cpus: 0.5, pids: 40 },
+    });
     await run(bomb);
     await drv.waitStatus(bomb.id, (s) => s.state === 'running');
-    for (let i = 0; i < 100 && !(await drv.call<string>('logs', { id: bomb.id })).includes('bomb-stopped'); i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 100 && !(await drv.call<string>('logs', { id: bomb.id })).includes('bomb-stopped'); i++)
+      await new Promise((r) => setTimeout(r, 100));
     const { pid1 } = await procs(bomb);
     const dir = cgroupOf(pid1, 'pids');
     const current = Number(readFileSync(join(dir, 'pids.current'), 'utf8'));
@@ -203,7 +221,13 @@ describe.skipIf(!canRun)('a hostile tenant against the container runtime', () =>
     await run(c);
     await drv.waitStatus(c.id, (s) => s.state === 'running');
     const p = containerPaths(state, c.id);
-    expect([mode(state), mode(join(state, 'containers')), mode(p.dir), mode(p.state), mode(p.log)]).toEqual(['700', '700', '700', '600', '600']);
+    expect([mode(state), mode(join(state, 'containers')), mode(p.dir), mode(p.state), mode(p.log)]).toEqual([
+      '700',
+      '700',
+      '700',
+      '600',
+      '600',
+    ]);
     await remove(c);
     const agentState = mkdtempSync('/tmp/freight-view-');
     try {
@@ -223,15 +247,25 @@ describe.skipIf(!canRun)('a host directory bound into a container', () => {
     writeFileSync(join(host, 'root-owned'), 'original\n');
     chmodSync(host, 0o755);
     const gw = NetlinkGateway.open();
-    const ctx: ExecContext = { stateDir: state, gw, log: pino({ level: 'silent' }), now: Date.now, graceMs: 2000, backoff: { baseMs: 100, capMs: 100, stableMs: 1000 } };
+    const ctx: ExecContext = {
+      stateDir: state,
+      gw,
+      log: pino({ level: 'silent' }),
+      now: Date.now,
+      graceMs: 2000,
+      backoff: { baseMs: 100, capMs: 100, stableMs: 1000 },
+    };
     const spec: ContainerSpec = {
       ...container('binder', ['sh', '-c', 'echo pwned >> /h/root-owned; echo rc1=$?; touch /h/new; echo rc2=$?; id -u']),
-      interfaces: [], binds: [{ host, container: '/h', readOnly: false }], limits: { memory: 64 * MiB, cpus: null, pids: 64 },
+      interfaces: [],
+      binds: [{ host, container: '/h', readOnly: false }],
+      limits: { memory: 64 * MiB, cpus: null, pids: 64 },
     };
     try {
       let s = await startContainer(ctx, await createContainer(ctx, spec));
       expect(s.phase).toBe('running');
-      for (let i = 0; i < 100 && spawnSync('kill', ['-0', String(s.wrapperPid)]).status === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      for (let i = 0; i < 100 && spawnSync('kill', ['-0', String(s.wrapperPid)]).status === 0; i++)
+        await new Promise((r) => setTimeout(r, 50));
       const log = readFileSync(containerPaths(state, spec.id).log, 'utf8');
       expect(log).toMatch(/rc1=1/);
       expect(log).toMatch(/rc2=1/);

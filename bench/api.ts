@@ -50,12 +50,16 @@ function controllerArgv(): string[] {
 function startController(url: string): Promise<{ proc: ChildProcess; base: string }> {
   // plaintext on loopback (--insecure): the API's cost measured as before, not the TLS library's
   const stateDir = mkdtempSync(path.join(os.tmpdir(), 'freight-bench-api-'));
-  const proc = spawn(process.execPath, [...controllerArgv(), 'serve', '--listen', '127.0.0.1:0', '--insecure', '--state-dir', stateDir, '--database-url', url], {
-    env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [...controllerArgv(), 'serve', '--listen', '127.0.0.1:0', '--insecure', '--state-dir', stateDir, '--database-url', url],
+    {
+      env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       const m = /"address":"(http:\/\/[^"]+)"/.exec(line);
       if (m) resolve({ proc, base: m[1] });
     });
@@ -137,9 +141,18 @@ async function main() {
       const c = await pool.connect();
       try {
         await c.query('BEGIN');
-        const ins = await c.query<{ id: string }>("INSERT INTO containers (tenant_id, name, image) VALUES ($1, $2, 'busybox') RETURNING id", [tid, `r-${i}`]);
+        const ins = await c.query<{ id: string }>(
+          "INSERT INTO containers (tenant_id, name, image) VALUES ($1, $2, 'busybox') RETURNING id",
+          [tid, `r-${i}`],
+        );
         const ip = intToIp4(first + i);
-        await c.query('INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac) VALUES ($1, $2, $3, $4, $5)', [tid, nid, ins.rows[0].id, ip, macFor(vni, ip)]);
+        await c.query('INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac) VALUES ($1, $2, $3, $4, $5)', [
+          tid,
+          nid,
+          ins.rows[0].id,
+          ip,
+          macFor(vni, ip),
+        ]);
         await c.query('COMMIT');
       } finally {
         c.release();
@@ -148,8 +161,12 @@ async function main() {
 
     const count = await pool.query<{ n: string }>("SELECT count(*) AS n FROM containers WHERE name LIKE 'c-%'");
     if (Number(count.rows[0].n) !== N) throw new Error(`expected ${N} containers, found ${count.rows[0].n}`);
-    console.log(`API  (HTTP, ${CONCURRENCY} clients): ${api.rate.toFixed(0)} creates/s  p50 ${api.p50.toFixed(1)} ms  p99 ${api.p99.toFixed(1)} ms`);
-    console.log(`raw  (pg INSERTs, ${CONCURRENCY} clients): ${raw.rate.toFixed(0)} creates/s  p50 ${raw.p50.toFixed(1)} ms  p99 ${raw.p99.toFixed(1)} ms`);
+    console.log(
+      `API  (HTTP, ${CONCURRENCY} clients): ${api.rate.toFixed(0)} creates/s  p50 ${api.p50.toFixed(1)} ms  p99 ${api.p99.toFixed(1)} ms`,
+    );
+    console.log(
+      `raw  (pg INSERTs, ${CONCURRENCY} clients): ${raw.rate.toFixed(0)} creates/s  p50 ${raw.p50.toFixed(1)} ms  p99 ${raw.p99.toFixed(1)} ms`,
+    );
     console.log(
       JSON.stringify({
         bench: 'api',

@@ -44,11 +44,34 @@ const command = (ip: string) => ['sh', '-c', `ip addr add ${ip}/24 dev eth0 && e
 async function viaRuntime(rt: ContainerRuntime, net: ViewNetwork, i: number): Promise<number> {
   const ip = `10.79.0.${10 + i}`;
   const c: ViewContainer = {
-    id: randomUUID(), tenant: 't', name: `r${i}`, kind: 'container', image: 'busybox', command: command(ip),
-    boot: false, restart: 'never', desired: 'running', generation: 1,
+    id: randomUUID(),
+    tenant: 't',
+    name: `r${i}`,
+    kind: 'container',
+    image: 'busybox',
+    command: command(ip),
+    boot: false,
+    restart: 'never',
+    desired: 'running',
+    generation: 1,
   };
-  const ep = { id: `e${i}`, network: net.id, kind: 'container' as const, owner: c.id, name: c.name, mac: `02:00:00:79:00:${(10 + i).toString(16).padStart(2, '0')}`, ip, node: 'n', vtep: '198.18.0.1', ifindex: 0 };
-  const d = (cs: ViewContainer[]): DesiredContainers => ({ containers: cs, endpointsByOwner: { [c.id]: [ep] }, networks: { [net.id]: net } });
+  const ep = {
+    id: `e${i}`,
+    network: net.id,
+    kind: 'container' as const,
+    owner: c.id,
+    name: c.name,
+    mac: `02:00:00:79:00:${(10 + i).toString(16).padStart(2, '0')}`,
+    ip,
+    node: 'n',
+    vtep: '198.18.0.1',
+    ifindex: 0,
+  };
+  const d = (cs: ViewContainer[]): DesiredContainers => ({
+    containers: cs,
+    endpointsByOwner: { [c.id]: [ep] },
+    networks: { [net.id]: net },
+  });
   const t0 = performance.now();
   await rt.apply(d([c]));
   await untilPing(`frc-${c.id.replace(/-/g, '').slice(0, 8)}`, ip);
@@ -72,12 +95,35 @@ async function viaBareNspawn(state: string, i: number): Promise<number> {
   sh('ip', ['-n', ns, 'link', 'set', 'eth0', 'address', `02:00:00:79:01:${(i + 16).toString(16)}`, 'mtu', '1450', 'up']);
   sh('ip', ['-n', ns, 'link', 'set', 'lo', 'up']);
   for (const d of ['upper', 'work', 'rootfs']) mkdirSync(join(dir, d), { recursive: true });
-  sh('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${join(state, 'images/busybox')},upperdir=${dir}/upper,workdir=${dir}/work`, merged]);
+  sh('mount', [
+    '-t',
+    'overlay',
+    'overlay',
+    '-o',
+    `lowerdir=${join(state, 'images/busybox')},upperdir=${dir}/upper,workdir=${dir}/work`,
+    merged,
+  ]);
   const log = openSync(join(dir, 'log'), 'a');
-  const p = spawn('systemd-nspawn', [
-    '--quiet', '--register=no', '--keep-unit', `--network-namespace-path=/run/netns/${ns}`, '--capability=CAP_NET_ADMIN',
-    `--machine=${ns}`, '--console=pipe', '--resolv-conf=off', '--timezone=off', '--link-journal=no', '-D', merged, '--as-pid2', ...command(ip),
-  ], { detached: true, stdio: ['ignore', log, log] });
+  const p = spawn(
+    'systemd-nspawn',
+    [
+      '--quiet',
+      '--register=no',
+      '--keep-unit',
+      `--network-namespace-path=/run/netns/${ns}`,
+      '--capability=CAP_NET_ADMIN',
+      `--machine=${ns}`,
+      '--console=pipe',
+      '--resolv-conf=off',
+      '--timezone=off',
+      '--link-journal=no',
+      '-D',
+      merged,
+      '--as-pid2',
+      ...command(ip),
+    ],
+    { detached: true, stdio: ['ignore', log, log] },
+  );
   closeSync(log);
   await untilPing(ns, ip);
   const ms = performance.now() - t0;
@@ -95,7 +141,18 @@ async function inner(): Promise<void> {
     const img = join(state, 'build');
     sh('bash', [join(PROJECT, 'scripts/build-busybox-image.sh'), img]);
     await importImage(state, 'busybox', img);
-    const net: ViewNetwork = { id: 'n1', tenant: 't', name: 'n', type: 'vxlan', vni: VNI, cidr: '10.79.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: [] };
+    const net: ViewNetwork = {
+      id: 'n1',
+      tenant: 't',
+      name: 'n',
+      type: 'vxlan',
+      vni: VNI,
+      cidr: '10.79.0.0/24',
+      gateway: null,
+      mtu: 1450,
+      domain: 'd',
+      flood: [],
+    };
     const rt = await ContainerRuntime.open({ stateDir: state, projectDir: PROJECT, log: pino({ level: 'warn' }), graceMs: 3000 });
     const ours: number[] = [];
     const base: number[] = [];
@@ -111,10 +168,17 @@ async function inner(): Promise<void> {
     const ratio = value / baseline;
     console.log(`runtime   create→ping ms: ${ours.map((x) => x.toFixed(1)).join(' ')}  (median ${value.toFixed(1)})`);
     console.log(`bare nspawn + ip      ms: ${base.map((x) => x.toFixed(1)).join(' ')}  (median ${baseline.toFixed(1)})`);
-    console.log(JSON.stringify({
-      bench: 'container-start', metric: 'create_to_ping_ms_median', value: +value.toFixed(1), baseline: +baseline.toFixed(1),
-      ratio: +ratio.toFixed(3), target: TARGET, pass: ratio <= TARGET,
-    }));
+    console.log(
+      JSON.stringify({
+        bench: 'container-start',
+        metric: 'create_to_ping_ms_median',
+        value: +value.toFixed(1),
+        baseline: +baseline.toFixed(1),
+        ratio: +ratio.toFixed(3),
+        target: TARGET,
+        pass: ratio <= TARGET,
+      }),
+    );
   } finally {
     spawnSync('sh', ['-c', `grep -o ' ${state}/[^ ]*/rootfs ' /proc/self/mountinfo | xargs -r -n1 umount -l`]);
     rmSync(state, { recursive: true, force: true });
@@ -124,7 +188,18 @@ async function inner(): Promise<void> {
 /** Outer: a node namespace with the network's bridge, then the measurement inside it (nsenter --net). */
 function outer(): void {
   if (process.getuid?.() !== 0) {
-    console.log(JSON.stringify({ bench: 'container-start', metric: 'create_to_ping_ms_median', value: null, baseline: null, ratio: null, target: TARGET, pass: false, skipped: 'needs root' }));
+    console.log(
+      JSON.stringify({
+        bench: 'container-start',
+        metric: 'create_to_ping_ms_median',
+        value: null,
+        baseline: null,
+        ratio: null,
+        target: TARGET,
+        pass: false,
+        skipped: 'needs root',
+      }),
+    );
     return;
   }
   const node = `frt-bench-${randomBytes(3).toString('hex')}`;
@@ -136,7 +211,8 @@ function outer(): void {
     inNode(['addr', 'add', '10.79.0.1/24', 'dev', `frb-${VNI}`]);
     inNode(['link', 'set', `frb-${VNI}`, 'up']);
     const r = spawnSync('nsenter', [`--net=/run/netns/${node}`, 'npx', 'tsx', fileURLToPath(import.meta.url), '--inner', ...args], {
-      stdio: 'inherit', cwd: PROJECT,
+      stdio: 'inherit',
+      cwd: PROJECT,
     });
     process.exitCode = r.status ?? 1;
   } finally {

@@ -45,7 +45,11 @@ function cleanup(): void {
 }
 
 function startIn(ns: string, cmd: string, args: string[], env: NodeJS.ProcessEnv = {}): ChildProcess {
-  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], { cwd: ROOT, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+  const p = spawn('ip', ['netns', 'exec', ns, cmd, ...args], {
+    cwd: ROOT,
+    stdio: ['ignore', 'ignore', 'pipe'],
+    env: { ...process.env, ...env },
+  });
   let err = '';
   p.stderr?.on('data', (d) => (err = (err + d).slice(-2000)));
   p.on('exit', (code) => code && code !== 0 && procs.has(p) && console.error(`${cmd} exited ${code}: ${err}`));
@@ -71,13 +75,35 @@ interface Step {
 
 /** UDP receive-buffer overflows in a namespace: tells server-side drops from client-side ones. */
 function rcvbufErrors(ns: string): number {
-  const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp']).split('\n').filter((l) => l.startsWith('Udp:'));
+  const lines = sh('ip', ['netns', 'exec', ns, 'cat', '/proc/net/snmp'])
+    .split('\n')
+    .filter((l) => l.startsWith('Udp:'));
   const [head, vals] = lines.map((l) => l.split(/\s+/));
   return Number(vals[head.indexOf('RcvbufErrors')]);
 }
 
 function perfdhcp(rate: number): Step {
-  const out = sh('ip', ['netns', 'exec', C, 'perfdhcp', '-4', '-l', 'eth0', '-r', String(rate), '-p', String(PERIOD), '-R', String(CLIENTS), '-M', path.join(dir, 'macs')], true);
+  const out = sh(
+    'ip',
+    [
+      'netns',
+      'exec',
+      C,
+      'perfdhcp',
+      '-4',
+      '-l',
+      'eth0',
+      '-r',
+      String(rate),
+      '-p',
+      String(PERIOD),
+      '-R',
+      String(CLIENTS),
+      '-M',
+      path.join(dir, 'macs'),
+    ],
+    true,
+  );
   const sections = out.split('***Statistics for: ');
   const stat = (name: string, key: string): number => {
     const s = sections.find((x) => x.startsWith(name)) ?? '';
@@ -108,7 +134,9 @@ async function ramp(name: string, launch: () => ChildProcess): Promise<{ best: n
     const overflow = `rcvbuf overflows server ${rcvbufErrors(S) - before[0]} client ${rcvbufErrors(C) - before[1]}`;
     rejected += s.rejected || 0;
     const ok = s.dropOffer <= MAX_DROP && s.dropAck <= MAX_DROP;
-    console.log(`${name.padEnd(8)} rate ${String(rate).padStart(5)}/s  leases/s ${s.leasesPerSec.toFixed(0).padStart(5)}  drops offer ${s.dropOffer.toFixed(2)} % ack ${s.dropAck.toFixed(2)} %  rejected ${s.rejected}  ${overflow}${ok ? '' : '  (over the drop bound)'}`);
+    console.log(
+      `${name.padEnd(8)} rate ${String(rate).padStart(5)}/s  leases/s ${s.leasesPerSec.toFixed(0).padStart(5)}  drops offer ${s.dropOffer.toFixed(2)} % ack ${s.dropAck.toFixed(2)} %  rejected ${s.rejected}  ${overflow}${ok ? '' : '  (over the drop bound)'}`,
+    );
     if (!ok) {
       // one refinement step between the last good rate and this one, then stop
       if (failed++ > 0 || i === 0) break;
@@ -130,9 +158,18 @@ async function setup(): Promise<void> {
   sh('ip', ['-n', C, 'addr', 'add', '10.78.255.1/16', 'dev', 'eth0']);
   for (const ns of [S, C]) for (const l of ['lo', 'eth0']) sh('ip', ['-n', ns, 'link', 'set', l, 'up']);
   const hex = (n: number): string => n.toString(16).padStart(2, '0');
-  const bindings = Array.from({ length: CLIENTS }, (_, i) => ({ mac: `02:10:00:00:${hex((i >> 8) & 0xff)}:${hex(i & 0xff)}`, ip: `10.78.${1 + Math.floor(i / 200)}.${(i % 200) + 10}`, name: `c${i}` }));
+  const bindings = Array.from({ length: CLIENTS }, (_, i) => ({
+    mac: `02:10:00:00:${hex((i >> 8) & 0xff)}:${hex(i & 0xff)}`,
+    ip: `10.78.${1 + Math.floor(i / 200)}.${(i % 200) + 10}`,
+    name: `c${i}`,
+  }));
   const base = sampleConfig();
-  await writeConfigAtomic(path.join(dir, 'infra.json'), { ...base, network: { ...base.network, cidr: '10.78.0.0/16', gateway: null }, server: { ...base.server, ip: '10.78.0.2' }, bindings });
+  await writeConfigAtomic(path.join(dir, 'infra.json'), {
+    ...base,
+    network: { ...base.network, cidr: '10.78.0.0/16', gateway: null },
+    server: { ...base.server, ip: '10.78.0.2' },
+    bindings,
+  });
   writeFileSync(path.join(dir, 'macs'), bindings.map((b) => b.mac).join('\n') + '\n');
   writeFileSync(path.join(dir, 'dnsmasq-hosts'), bindings.map((b) => `${b.mac},${b.ip}`).join('\n') + '\n');
   const kea = {
@@ -147,7 +184,14 @@ async function setup(): Promise<void> {
         { name: 'domain-search', data: ZONE },
         { name: 'interface-mtu', data: '1450' },
       ],
-      subnet4: [{ id: 1, subnet: '10.78.0.0/16', 'reservations-out-of-pool': true, reservations: bindings.map((b) => ({ 'hw-address': b.mac, 'ip-address': b.ip })) }],
+      subnet4: [
+        {
+          id: 1,
+          subnet: '10.78.0.0/16',
+          'reservations-out-of-pool': true,
+          reservations: bindings.map((b) => ({ 'hw-address': b.mac, 'ip-address': b.ip })),
+        },
+      ],
       loggers: [{ name: 'kea-dhcp4', output_options: [{ output: path.join(dir, 'kea.log') }], severity: 'WARN' }],
     },
   };
@@ -157,14 +201,36 @@ async function setup(): Promise<void> {
 async function main(): Promise<void> {
   await setup();
   const launch = {
-    ours: () => startIn(S, process.execPath, ['--import', 'tsx', 'infra-container/main.ts', '--config', path.join(dir, 'infra.json'), '--dns-port', '5399', '--log-level', 'warn']),
+    ours: () =>
+      startIn(S, process.execPath, [
+        '--import',
+        'tsx',
+        'infra-container/main.ts',
+        '--config',
+        path.join(dir, 'infra.json'),
+        '--dns-port',
+        '5399',
+        '--log-level',
+        'warn',
+      ]),
     kea: () => startIn(S, 'kea-dhcp4', ['-c', path.join(dir, 'kea.json')], { KEA_LOCKFILE_DIR: dir, KEA_PIDFILE_DIR: dir }),
     dnsmasq: () =>
       startIn(S, 'dnsmasq', [
-        '-k', '--user=root', '--pid-file', '--port=0', '--interface=eth0', '--bind-interfaces',
-        '--dhcp-range=10.78.0.0,static,255.255.0.0,1h', `--dhcp-hostsfile=${path.join(dir, 'dnsmasq-hosts')}`,
-        `--dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`, '--dhcp-lease-max=100000', '--dhcp-authoritative',
-        '--log-facility=/dev/null', '--dhcp-option=option:mtu,1450', `--dhcp-option=option:domain-search,${ZONE}`, `--domain=${ZONE}`,
+        '-k',
+        '--user=root',
+        '--pid-file',
+        '--port=0',
+        '--interface=eth0',
+        '--bind-interfaces',
+        '--dhcp-range=10.78.0.0,static,255.255.0.0,1h',
+        `--dhcp-hostsfile=${path.join(dir, 'dnsmasq-hosts')}`,
+        `--dhcp-leasefile=${path.join(dir, 'dnsmasq.leases')}`,
+        '--dhcp-lease-max=100000',
+        '--dhcp-authoritative',
+        '--log-facility=/dev/null',
+        '--dhcp-option=option:mtu,1450',
+        `--dhcp-option=option:domain-search,${ZONE}`,
+        `--domain=${ZONE}`,
       ]),
   };
   // the machine is shared: interleave the servers over rounds and keep each one's best
@@ -179,12 +245,24 @@ async function main(): Promise<void> {
   }
   const rKea = best.ours / best.kea;
   const rDnsmasq = best.dnsmasq > 0 ? best.ours / best.dnsmasq : null;
-  console.log(`leases/s at <= ${MAX_DROP} % drops, best of ${ROUNDS} rounds: ours ${best.ours.toFixed(0)}, kea ${best.kea.toFixed(0)} (ratio ${rKea.toFixed(2)}, target 0.25), dnsmasq ${best.dnsmasq.toFixed(0)} (ratio ${rDnsmasq?.toFixed(2) ?? 'n/a: never within the drop bound'}, target 10); our NAKs/rejected ${naks}`);
-  console.log(JSON.stringify({
-    bench: 'dhcp', metric: 'leases_per_sec', value: Math.round(best.ours), baseline: Math.round(best.kea), ratio: Number(rKea.toFixed(3)), target: 0.25,
-    baseline_dnsmasq: Math.round(best.dnsmasq), ratio_dnsmasq: rDnsmasq === null ? null : Number(rDnsmasq.toFixed(3)), target_dnsmasq: 10, naks,
-    pass: rKea >= 0.25 && (rDnsmasq === null ? best.ours > 0 : rDnsmasq >= 10) && naks === 0,
-  }));
+  console.log(
+    `leases/s at <= ${MAX_DROP} % drops, best of ${ROUNDS} rounds: ours ${best.ours.toFixed(0)}, kea ${best.kea.toFixed(0)} (ratio ${rKea.toFixed(2)}, target 0.25), dnsmasq ${best.dnsmasq.toFixed(0)} (ratio ${rDnsmasq?.toFixed(2) ?? 'n/a: never within the drop bound'}, target 10); our NAKs/rejected ${naks}`,
+  );
+  console.log(
+    JSON.stringify({
+      bench: 'dhcp',
+      metric: 'leases_per_sec',
+      value: Math.round(best.ours),
+      baseline: Math.round(best.kea),
+      ratio: Number(rKea.toFixed(3)),
+      target: 0.25,
+      baseline_dnsmasq: Math.round(best.dnsmasq),
+      ratio_dnsmasq: rDnsmasq === null ? null : Number(rDnsmasq.toFixed(3)),
+      target_dnsmasq: 10,
+      naks,
+      pass: rKea >= 0.25 && (rDnsmasq === null ? best.ours > 0 : rDnsmasq >= 10) && naks === 0,
+    }),
+  );
 }
 
 process.on('SIGINT', () => (cleanup(), process.exit(130)));

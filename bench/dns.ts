@@ -39,7 +39,8 @@ function cleanup(): void {
 
 async function waitAnswer(port: number): Promise<void> {
   for (let i = 0; i < 100; i++) {
-    if (inNs('dig', ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+tries=1', `c0.${ZONE}`], true).trim() === '10.77.0.10') return;
+    if (inNs('dig', ['@127.0.0.1', '-p', String(port), '+short', '+time=1', '+tries=1', `c0.${ZONE}`], true).trim() === '10.77.0.10')
+      return;
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`server on port ${port} never answered`);
@@ -51,7 +52,21 @@ interface Perf {
   lost: number;
 }
 function dnsperf(port: number, extra: string[]): string {
-  return inNs('dnsperf', ['-s', '127.0.0.1', '-p', String(port), '-d', path.join(dir, 'queries'), '-c', '4', '-q', '64', '-t', '2', ...extra]);
+  return inNs('dnsperf', [
+    '-s',
+    '127.0.0.1',
+    '-p',
+    String(port),
+    '-d',
+    path.join(dir, 'queries'),
+    '-c',
+    '4',
+    '-q',
+    '64',
+    '-t',
+    '2',
+    ...extra,
+  ]);
 }
 function throughput(port: number): Perf {
   const out = dnsperf(port, ['-l', String(SECONDS)]);
@@ -79,8 +94,50 @@ async function main(): Promise<void> {
   const queries = bindings.flatMap((b, i) => [`${b.name}.${ZONE} A`, ...(i % 4 === 0 ? [`${reverseName(b.ip)} PTR`] : [])]);
   writeFileSync(path.join(dir, 'queries'), queries.join('\n') + '\n');
 
-  const ours = spawn('ip', ['netns', 'exec', NS, process.execPath, '--import', 'tsx', 'infra-container/main.ts', '--config', path.join(dir, 'infra.json'), '--no-dhcp', '--dns-port', '5300', '--listen', '127.0.0.1', '--log-level', 'warn'], { cwd: ROOT, stdio: 'ignore' });
-  const dnsmasq = spawn('ip', ['netns', 'exec', NS, 'dnsmasq', '-k', '--user=root', '--pid-file', '--port=5301', '--listen-address=127.0.0.1', '--bind-interfaces', '--no-resolv', '--no-hosts', `--addn-hosts=${path.join(dir, 'hosts')}`, `--local=/${ZONE}/`, '--cache-size=10000', '--log-facility=/dev/null'], { stdio: 'ignore' });
+  const ours = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      NS,
+      process.execPath,
+      '--import',
+      'tsx',
+      'infra-container/main.ts',
+      '--config',
+      path.join(dir, 'infra.json'),
+      '--no-dhcp',
+      '--dns-port',
+      '5300',
+      '--listen',
+      '127.0.0.1',
+      '--log-level',
+      'warn',
+    ],
+    { cwd: ROOT, stdio: 'ignore' },
+  );
+  const dnsmasq = spawn(
+    'ip',
+    [
+      'netns',
+      'exec',
+      NS,
+      'dnsmasq',
+      '-k',
+      '--user=root',
+      '--pid-file',
+      '--port=5301',
+      '--listen-address=127.0.0.1',
+      '--bind-interfaces',
+      '--no-resolv',
+      '--no-hosts',
+      `--addn-hosts=${path.join(dir, 'hosts')}`,
+      `--local=/${ZONE}/`,
+      '--cache-size=10000',
+      '--log-facility=/dev/null',
+    ],
+    { stdio: 'ignore' },
+  );
   procs.push(ours, dnsmasq);
   await waitAnswer(5300);
   await waitAnswer(5301);
@@ -90,10 +147,25 @@ async function main(): Promise<void> {
   const res = { ours: throughput(5300), dnsmasq: throughput(5301) };
   const lat = { ours: p99(5300), dnsmasq: p99(5301) };
   for (const k of ['ours', 'dnsmasq'] as const) {
-    console.log(`${k.padEnd(8)} qps ${res[k].qps.toFixed(0).padStart(7)}  sent ${res[k].sent}  lost ${res[k].lost}  p99 ${lat[k].toFixed(3)} ms`);
+    console.log(
+      `${k.padEnd(8)} qps ${res[k].qps.toFixed(0).padStart(7)}  sent ${res[k].sent}  lost ${res[k].lost}  p99 ${lat[k].toFixed(3)} ms`,
+    );
   }
   const ratio = res.ours.qps / res.dnsmasq.qps;
-  console.log(JSON.stringify({ bench: 'dns', metric: 'qps', value: Math.round(res.ours.qps), baseline: Math.round(res.dnsmasq.qps), ratio: Number(ratio.toFixed(3)), target: 0.5, p99_ms: Number(lat.ours.toFixed(3)), baseline_p99_ms: Number(lat.dnsmasq.toFixed(3)), lost: res.ours.lost, pass: ratio >= 0.5 && res.ours.lost === 0 }));
+  console.log(
+    JSON.stringify({
+      bench: 'dns',
+      metric: 'qps',
+      value: Math.round(res.ours.qps),
+      baseline: Math.round(res.dnsmasq.qps),
+      ratio: Number(ratio.toFixed(3)),
+      target: 0.5,
+      p99_ms: Number(lat.ours.toFixed(3)),
+      baseline_p99_ms: Number(lat.dnsmasq.toFixed(3)),
+      lost: res.ours.lost,
+      pass: ratio >= 0.5 && res.ours.lost === 0,
+    }),
+  );
 }
 
 process.on('SIGINT', () => (cleanup(), process.exit(130)));

@@ -18,15 +18,24 @@ function outer(): void {
   const ns = `frbench-${process.pid}`;
   execFileSync('ip', ['netns', 'add', ns]);
   try {
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), String(N), '--inner'], { stdio: 'inherit' });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', ns, process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), String(N), '--inner'],
+      { stdio: 'inherit' },
+    );
     process.exitCode = r.status ?? 1;
   } finally {
     spawnSync('ip', ['netns', 'del', ns]);
   }
 }
 
-const mac = (i: number): string => ['02', 'ee', (i >> 16) & 255, (i >> 8) & 255, i & 255, 0].slice(0, 6).map((x, k) => (k < 2 ? String(x) : Number(x).toString(16).padStart(2, '0'))).join(':');
-const macN = (i: number): string => `02:dd:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
+const mac = (i: number): string =>
+  ['02', 'ee', (i >> 16) & 255, (i >> 8) & 255, i & 255, 0]
+    .slice(0, 6)
+    .map((x, k) => (k < 2 ? String(x) : Number(x).toString(16).padStart(2, '0')))
+    .join(':');
+const macN = (i: number): string =>
+  `02:dd:00:${((i >> 16) & 255).toString(16).padStart(2, '0')}:${((i >> 8) & 255).toString(16).padStart(2, '0')}:${(i & 255).toString(16).padStart(2, '0')}`;
 const vtep = (i: number): string => `198.18.${2 + ((i >> 8) & 63)}.${i & 255}`;
 const nip = (i: number): string => `10.${(i >> 16) & 255}.${(i >> 8) & 255}.${i & 255}`;
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
@@ -45,7 +54,11 @@ async function inner(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'frbench-'));
   const results: Record<string, unknown>[] = [];
   try {
-    for (const [name, vni] of [['frx-1', 1], ['frx-2', 2]] as const) await gw.request(createVxlanMsg({ name, vni, local: '198.18.0.1', port: 4789, mtu: 1450 }));
+    for (const [name, vni] of [
+      ['frx-1', 1],
+      ['frx-2', 2],
+    ] as const)
+      await gw.request(createVxlanMsg({ name, vni, local: '198.18.0.1', port: 4789, mtu: 1450 }));
     for (const vni of [1, 2]) await gw.request(createBridgeMsg({ name: `frb-${vni}`, mtu: 1450, vni }));
     const vx1 = (await ifindexOf(gw, 'frx-1'))!;
     const br1 = (await ifindexOf(gw, 'frb-1'))!;
@@ -55,7 +68,10 @@ async function inner(): Promise<void> {
     let t0 = process.hrtime.bigint();
     const fdbErr = (await gw.batch(fdbMsgs)).filter(Boolean).length;
     const fdbMs = ms(t0);
-    writeFileSync(join(dir, 'fdb'), Array.from({ length: N }, (_, i) => `fdb add ${mac(i)} dev frx-2 dst ${vtep(i)} self permanent`).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'fdb'),
+      Array.from({ length: N }, (_, i) => `fdb add ${mac(i)} dev frx-2 dst ${vtep(i)} self permanent`).join('\n') + '\n',
+    );
     t0 = process.hrtime.bigint();
     execFileSync('bridge', ['-batch', join(dir, 'fdb')]);
     const bridgeMs = ms(t0);
@@ -65,7 +81,10 @@ async function inner(): Promise<void> {
     t0 = process.hrtime.bigint();
     const neighErr = (await gw.batch(neighMsgs)).filter(Boolean).length;
     const neighMs = ms(t0);
-    writeFileSync(join(dir, 'neigh'), Array.from({ length: N }, (_, i) => `neigh add ${nip(i)} lladdr ${macN(i)} dev frb-2 nud permanent`).join('\n') + '\n');
+    writeFileSync(
+      join(dir, 'neigh'),
+      Array.from({ length: N }, (_, i) => `neigh add ${nip(i)} lladdr ${macN(i)} dev frb-2 nud permanent`).join('\n') + '\n',
+    );
     t0 = process.hrtime.bigint();
     execFileSync('ip', ['-batch', join(dir, 'neigh')]);
     const ipMs = ms(t0);
@@ -104,18 +123,66 @@ async function inner(): Promise<void> {
     const bridgeRate = Math.round(N / (bridgeMs / 1000));
     const neighRate = Math.round(N / (neighMs / 1000));
     const ipRate = Math.round(N / (ipMs / 1000));
-    console.log(`fdb:   gateway ${fdbRate}/s (${fdbMs.toFixed(0)} ms, ${fdbErr} errors)  bridge -batch ${bridgeRate}/s (${bridgeMs.toFixed(0)} ms)`);
-    console.log(`neigh: gateway ${neighRate}/s (${neighMs.toFixed(0)} ms, ${neighErr} errors)  ip -batch ${ipRate}/s (${ipMs.toFixed(0)} ms)`);
-    console.log(`dump+diff: ${fdb.length} fdb + ${neigh.length} neigh entries in ${dumpMs.toFixed(0)} ms, ${ops.length} ops (bridge fdb show: ${bridgeShowMs.toFixed(0)} ms)`);
+    console.log(
+      `fdb:   gateway ${fdbRate}/s (${fdbMs.toFixed(0)} ms, ${fdbErr} errors)  bridge -batch ${bridgeRate}/s (${bridgeMs.toFixed(0)} ms)`,
+    );
+    console.log(
+      `neigh: gateway ${neighRate}/s (${neighMs.toFixed(0)} ms, ${neighErr} errors)  ip -batch ${ipRate}/s (${ipMs.toFixed(0)} ms)`,
+    );
+    console.log(
+      `dump+diff: ${fdb.length} fdb + ${neigh.length} neigh entries in ${dumpMs.toFixed(0)} ms, ${ops.length} ops (bridge fdb show: ${bridgeShowMs.toFixed(0)} ms)`,
+    );
     console.log(`single-entry update: p50 ${lat[Math.floor(lat.length / 2)].toFixed(3)} ms, p99 ${p99.toFixed(3)} ms`);
     const dumpOk = fdb.length === N && neigh.filter((n) => n.state & 0x80).length === N && ops.length === 0;
-    results.push({ bench: 'netlink', metric: 'fdb_entries_per_s', value: fdbRate, baseline: bridgeRate, ratio: +(fdbRate / bridgeRate).toFixed(2), target: 1.0, pass: fdbErr === 0 && fdbRate >= bridgeRate });
-    results.push({ bench: 'netlink', metric: 'neigh_entries_per_s', value: neighRate, baseline: ipRate, ratio: +(neighRate / ipRate).toFixed(2), target: 1.0, pass: neighErr === 0 && neighRate >= ipRate });
-    results.push({ bench: 'netlink', metric: 'dump_diff_ms', value: Math.round(dumpMs), baseline: Math.round(bridgeShowMs), ratio: +(dumpMs / bridgeShowMs).toFixed(2), target: null, pass: dumpOk });
-    results.push({ bench: 'netlink', metric: 'update_p99_ms', value: +p99.toFixed(3), baseline: null, ratio: null, target: 5, pass: p99 < 5 });
+    results.push({
+      bench: 'netlink',
+      metric: 'fdb_entries_per_s',
+      value: fdbRate,
+      baseline: bridgeRate,
+      ratio: +(fdbRate / bridgeRate).toFixed(2),
+      target: 1.0,
+      pass: fdbErr === 0 && fdbRate >= bridgeRate,
+    });
+    results.push({
+      bench: 'netlink',
+      metric: 'neigh_entries_per_s',
+      value: neighRate,
+      baseline: ipRate,
+      ratio: +(neighRate / ipRate).toFixed(2),
+      target: 1.0,
+      pass: neighErr === 0 && neighRate >= ipRate,
+    });
+    results.push({
+      bench: 'netlink',
+      metric: 'dump_diff_ms',
+      value: Math.round(dumpMs),
+      baseline: Math.round(bridgeShowMs),
+      ratio: +(dumpMs / bridgeShowMs).toFixed(2),
+      target: null,
+      pass: dumpOk,
+    });
+    results.push({
+      bench: 'netlink',
+      metric: 'update_p99_ms',
+      value: +p99.toFixed(3),
+      baseline: null,
+      ratio: null,
+      target: 5,
+      pass: p99 < 5,
+    });
     const all = results.every((r) => r.pass);
     for (const r of results) console.log(JSON.stringify(r));
-    console.log(JSON.stringify({ bench: 'netlink', metric: 'min_ratio_vs_iproute2', value: Math.min(fdbRate / bridgeRate, neighRate / ipRate).toFixed(2), baseline: 1, ratio: +Math.min(fdbRate / bridgeRate, neighRate / ipRate).toFixed(2), target: 1.0, pass: all }));
+    console.log(
+      JSON.stringify({
+        bench: 'netlink',
+        metric: 'min_ratio_vs_iproute2',
+        value: Math.min(fdbRate / bridgeRate, neighRate / ipRate).toFixed(2),
+        baseline: 1,
+        ratio: +Math.min(fdbRate / bridgeRate, neighRate / ipRate).toFixed(2),
+        target: 1.0,
+        pass: all,
+      }),
+    );
   } finally {
     gw.close();
     rmSync(dir, { recursive: true, force: true });

@@ -33,10 +33,14 @@ async function iperf(serverNs: string, clientNs: string, serverIp: string, secon
   try {
     for (let i = 0; i < 50; i++) {
       const r = nsRun(clientNs, 'iperf3', ['-c', serverIp, '-t', String(seconds), '-J']);
-      const j = (r.stdout.trim().startsWith('{') ? JSON.parse(r.stdout) : {}) as { error?: string; end?: { sum_received?: { bits_per_second: number } } };
+      const j = (r.stdout.trim().startsWith('{') ? JSON.parse(r.stdout) : {}) as {
+        error?: string;
+        end?: { sum_received?: { bits_per_second: number } };
+      };
       const bps = j.end?.sum_received?.bits_per_second;
       if (r.status === 0 && bps) return bps / 1e9;
-      if (!/refused|connect|busy/i.test(`${j.error ?? ''}${r.stdout}${r.stderr}`)) throw new Error(`iperf3 ${clientNs} -> ${serverIp}: ${r.stdout}${r.stderr}`);
+      if (!/refused|connect|busy/i.test(`${j.error ?? ''}${r.stdout}${r.stderr}`))
+        throw new Error(`iperf3 ${clientNs} -> ${serverIp}: ${r.stdout}${r.stderr}`);
       await new Promise((res) => setTimeout(res, 200)); // server not listening yet
     }
     throw new Error(`iperf3 server in ${serverNs} never listened`);
@@ -74,8 +78,13 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
   try {
     const mtu = MTU[type];
     const net = network({ id: `net-${type}`, vni: 500, type, mtu, cidr: '10.98.0.0/24' });
-    const eps = [endpoint('b0', net.id, 0, '02:00:00:98:00:10', '10.98.0.10'), endpoint('b1', net.id, 1, '02:00:00:98:00:11', '10.98.0.11')];
-    const views = viewsFor(h, [net], eps).map((v, i) => (type === 'ipsec' ? withKeys(v, keysFor(h, net.id, i, [0, 1], 1, 'active'), 1) : v));
+    const eps = [
+      endpoint('b0', net.id, 0, '02:00:00:98:00:10', '10.98.0.10'),
+      endpoint('b1', net.id, 1, '02:00:00:98:00:11', '10.98.0.11'),
+    ];
+    const views = viewsFor(h, [net], eps).map((v, i) =>
+      type === 'ipsec' ? withKeys(v, keysFor(h, net.id, i, [0, 1], 1, 'active'), 1) : v,
+    );
     const rs = await Promise.all(ds.map((d, i) => d.apply(views[i])));
     for (const r of rs) if (r.errors.length || r.networkErrors.length) throw new Error(`${type}: apply failed: ${JSON.stringify(r)}`);
     const c = eps.map((e) => h.addContainerNs(e.nodeIndex, { mac: e.mac, ip: `${e.ip}/24`, bridge: 'frb-500', mtu }));
@@ -84,7 +93,12 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
     const fits = nsRun(c[0].ns, 'ping', ['-n', '-c', '2', '-W', '2', '-M', 'do', '-s', String(payload), c[1].ip]).status === 0;
     const over = nsRun(c[0].ns, 'ping', ['-n', '-c', '1', '-W', '2', '-M', 'do', '-s', String(payload + 1), c[1].ip]).status === 0;
     const gbps = await iperf(c[1].ns, c[0].ns, c[1].ip, seconds);
-    return { gbps, mtu, mtuOk: fits && !over, mtuDetail: `ping -M do -s ${payload} ${fits ? 'passes' : 'FAILS'}, -s ${payload + 1} ${over ? 'PASSES' : 'fails'}` };
+    return {
+      gbps,
+      mtu,
+      mtuOk: fits && !over,
+      mtuDetail: `ping -M do -s ${payload} ${fits ? 'passes' : 'FAILS'}, -s ${payload + 1} ${over ? 'PASSES' : 'fails'}`,
+    };
   } finally {
     await Promise.all(ds.map((d) => d.kill()));
     h.cleanup();
@@ -92,8 +106,14 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
 }
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { types: { type: 'string', default: 'vxlan' }, seconds: { type: 'string', default: '2' }, rounds: { type: 'string', default: '3' } } });
-  const types = values.types!.split(',') as NetworkType[];
+  const { values } = parseArgs({
+    options: {
+      types: { type: 'string', default: 'vxlan' },
+      seconds: { type: 'string', default: '2' },
+      rounds: { type: 'string', default: '3' },
+    },
+  });
+  const types = values.types.split(',') as NetworkType[];
   const seconds = Number(values.seconds);
   const inGuest = process.env.FREIGHT_IN_QEMU === '1';
   // the machine is shared: baseline and overlay alternate; the figure is the
@@ -124,10 +144,17 @@ async function main(): Promise<void> {
   const mtuOk = [...results.values()].every((r) => r.mtuOk);
   const target = inGuest ? null : TARGET;
   const pass = mtuOk && (target === null || main !== 'vxlan' || ratio >= target);
-  console.log(JSON.stringify({
-    bench: 'overlay', metric: `${main}_tcp_gbps_vs_veth${inGuest ? '_qemu' : ''}`, value: Number(m.gbps.toFixed(3)),
-    baseline: Number(base.toFixed(3)), ratio, target, pass,
-  }));
+  console.log(
+    JSON.stringify({
+      bench: 'overlay',
+      metric: `${main}_tcp_gbps_vs_veth${inGuest ? '_qemu' : ''}`,
+      value: Number(m.gbps.toFixed(3)),
+      baseline: Number(base.toFixed(3)),
+      ratio,
+      target,
+      pass,
+    }),
+  );
 }
 
 main().catch((e: unknown) => {

@@ -111,7 +111,12 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
 
   register(app, ROUTES, deps, seen);
   // a hub the app made registers in the app's registry; one passed in keeps its own
-  installSystemRoutes(app, opts, limits.healthTimeoutMs, async () => (await registry.metrics()) + (opts.push === undefined ? '' : await hubRef.hub.metrics()));
+  installSystemRoutes(
+    app,
+    opts,
+    limits.healthTimeoutMs,
+    async () => (await registry.metrics()) + (opts.push === undefined ? '' : await hubRef.hub.metrics()),
+  );
 
   if (opts.push === undefined) {
     hubRef.hub = await registerPush(app, {
@@ -141,7 +146,10 @@ function installParsing(app: FastifyInstance): void {
     try {
       done(null, JSON.parse(text));
     } catch (err) {
-      done(Object.assign(new Error(`invalid JSON: ${(err as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }), undefined);
+      done(
+        Object.assign(new Error(`invalid JSON: ${(err as Error).message}`), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON' }),
+        undefined,
+      );
     }
   });
 }

@@ -68,7 +68,20 @@ const COLUMNS = ['at', 'actor', 'tenant_id', 'method', 'path', 'status', 'source
 const TYPES = ['timestamptz', 'text', 'uuid', 'text', 'text', 'int', 'text', 'text', 'text', 'text', 'text', 'int'];
 
 function values(r: AuditEntry): unknown[] {
-  return [r.at, r.actor, r.tenantId, r.method, r.path, r.status, r.source ?? null, r.action ?? null, r.object ?? null, r.outcome ?? (r.status < 400 ? 'success' : 'failure'), r.code ?? null, r.count ?? 1];
+  return [
+    r.at,
+    r.actor,
+    r.tenantId,
+    r.method,
+    r.path,
+    r.status,
+    r.source ?? null,
+    r.action ?? null,
+    r.object ?? null,
+    r.outcome ?? (r.status < 400 ? 'success' : 'failure'),
+    r.code ?? null,
+    r.count ?? 1,
+  ];
 }
 
 /**
@@ -89,8 +102,18 @@ export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}, regist
   const counters = { written: 0, dropped: 0, writeFailures: 0 };
   let writing: Promise<void> | undefined;
   counterOf(registry, 'freight_audit_written_total', 'Audit log entries written to the database.', () => counters.written);
-  counterOf(registry, 'freight_audit_dropped_total', 'Audit log entries lost: the buffer was full while the database was unavailable, or at shutdown.', () => counters.dropped);
-  counterOf(registry, 'freight_audit_write_failures_total', 'Failed audit log writes (their entries are kept and retried).', () => counters.writeFailures);
+  counterOf(
+    registry,
+    'freight_audit_dropped_total',
+    'Audit log entries lost: the buffer was full while the database was unavailable, or at shutdown.',
+    () => counters.dropped,
+  );
+  counterOf(
+    registry,
+    'freight_audit_write_failures_total',
+    'Failed audit log writes (their entries are kept and retried).',
+    () => counters.writeFailures,
+  );
   gaugeOf(registry, 'freight_audit_buffered', 'Audit log entries waiting to be written.', () => buffer.length);
   let retryAt = 0;
   let backoff = everyMs;
@@ -99,7 +122,8 @@ export function createAuditLog(db: Db, log: Logger, o: AuditOptions = {}, regist
   const push = (e: AuditEntry) => {
     if (buffer.length >= maxBuffer) {
       counters.dropped++;
-      if (counters.dropped === 1 || counters.dropped % 1000 === 0) log.warn({ dropped: counters.dropped }, 'audit buffer full: entry dropped');
+      if (counters.dropped === 1 || counters.dropped % 1000 === 0)
+        log.warn({ dropped: counters.dropped }, 'audit buffer full: entry dropped');
       return;
     }
     buffer.push(e);

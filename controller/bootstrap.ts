@@ -31,7 +31,9 @@ export class BootstrapError extends Error {
 /** FREIGHT_ADMIN_TOKEN must be a real secret. */
 export function checkEnvToken(envToken: string | undefined): void {
   if (envToken !== undefined && envToken.length < MIN_ADMIN_TOKEN)
-    throw new BootstrapError(`FREIGHT_ADMIN_TOKEN has ${envToken.length} characters, at least ${MIN_ADMIN_TOKEN} are needed (e.g. \`openssl rand -base64 32\`)`);
+    throw new BootstrapError(
+      `FREIGHT_ADMIN_TOKEN has ${envToken.length} characters, at least ${MIN_ADMIN_TOKEN} are needed (e.g. \`openssl rand -base64 32\`)`,
+    );
 }
 
 const readTokenFile = async (file: string) => (await readSecret(file, 'admin token file'))?.trim() || undefined;
@@ -67,7 +69,11 @@ export async function bootstrapAdmin(db: Db, o: { stateDir: string; envToken?: s
 }
 
 /** `admin-token --rotate`: a new token in the file, the file's previous token revoked. */
-export async function rotateAdminToken(db: Db, stateDir: string, gen: () => string = generateToken): Promise<{ file: string; revokedPrevious: boolean }> {
+export async function rotateAdminToken(
+  db: Db,
+  stateDir: string,
+  gen: () => string = generateToken,
+): Promise<{ file: string; revokedPrevious: boolean }> {
   const file = adminTokenFile(stateDir);
   return db.tx(async (q) => {
     const previous = await readTokenFile(file);
@@ -75,7 +81,10 @@ export async function rotateAdminToken(db: Db, stateDir: string, gen: () => stri
     await insertAdmin(q, secret);
     let revokedPrevious = false;
     if (previous) {
-      const r = await q.query("UPDATE tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE hash = $1 AND kind = 'admin' RETURNING id", [hashToken(previous)]);
+      const r = await q.query(
+        "UPDATE tokens SET revoked_at = COALESCE(revoked_at, now()) WHERE hash = $1 AND kind = 'admin' RETURNING id",
+        [hashToken(previous)],
+      );
       revokedPrevious = r.rows.length > 0;
     }
     await writeSecret(file, `${secret}\n`);

@@ -38,7 +38,10 @@ export const ERROR_STATUS = {
 } as const;
 export type ErrorCode = keyof typeof ERROR_STATUS;
 
-/** A typed API error: stable `code`, HTTP status from the catalogue, optional field path; `cause` when it wraps another error (logged, never sent). */
+/**
+ * A typed API error: stable `code`, HTTP status from the catalogue, optional field path;
+ * `cause` when it wraps another error (logged, never sent).
+ */
 export class ApiError extends Error {
   readonly status: number;
   constructor(
@@ -51,10 +54,11 @@ export class ApiError extends Error {
     this.status = ERROR_STATUS[code];
   }
   body(): { code: string; message: string; path?: string } {
-    return this.path === undefined ? { code: this.code, message: this.message } : { code: this.code, message: this.message, path: this.path };
+    return this.path === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, path: this.path };
   }
 }
-
 
 /** `['networks', 0]` → `networks.0`; the body itself → ''. */
 export function zodPath(path: ReadonlyArray<PropertyKey>): string {

@@ -5,7 +5,8 @@ import { DbTimeoutError, isTimeout, isUnavailable, liveness } from './store/db.j
 describe('parseTrustProxy', () => {
   it('takes addresses and CIDRs, refuses names and bad prefixes', () => {
     expect(parseTrustProxy('10.0.0.1, 10.1.0.0/16,::1,fd00::/8')).toEqual(['10.0.0.1', '10.1.0.0/16', '::1', 'fd00::/8']);
-    for (const bad of ['', 'proxy.local', '10.0.0.0/33', '10.0.0.1/8/1', 'true', 'loopback']) expect(() => parseTrustProxy(bad), bad).toThrow(/--trust-proxy/);
+    for (const bad of ['', 'proxy.local', '10.0.0.0/33', '10.0.0.1/8/1', 'true', 'loopback'])
+      expect(() => parseTrustProxy(bad), bad).toThrow(/--trust-proxy/);
   });
 });
 

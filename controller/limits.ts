@@ -53,7 +53,10 @@ export function applyServerLimits(server: Server, l: ServerLimits): void {
 
 /** `10.0.0.1,10.1.0.0/16` → list; each entry an IPv4/IPv6 address or CIDR (no names: a typo must not trust everyone). */
 export function parseTrustProxy(v: string): string[] {
-  const list = v.split(',').map((s) => s.trim()).filter(Boolean);
+  const list = v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const a of list) {
     if (!parseCidr(a)) throw new Error(`--trust-proxy ${a}: expected an IP address or CIDR`);
   }

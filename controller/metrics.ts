@@ -7,13 +7,18 @@ export interface HttpMetrics {
 
 export function createHttpMetrics(registry: Registry): HttpMetrics {
   const requests = new Counter({
-    name: 'freight_http_requests_total', help: 'API requests by method, route and status.',
-    labelNames: ['method', 'route', 'status'], registers: [registry],
+    name: 'freight_http_requests_total',
+    help: 'API requests by method, route and status.',
+    labelNames: ['method', 'route', 'status'],
+    registers: [registry],
   });
   // status class, not status: fewer series per route
   const latency = new Histogram({
-    name: 'freight_http_request_seconds', help: 'Time spent answering API requests, by method, route and status class.',
-    labelNames: ['method', 'route', 'status_class'], buckets: LATENCY_BUCKETS, registers: [registry],
+    name: 'freight_http_request_seconds',
+    help: 'Time spent answering API requests, by method, route and status class.',
+    labelNames: ['method', 'route', 'status_class'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
   });
   return {
     observe(method, route, status, seconds) {

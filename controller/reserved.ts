@@ -17,6 +17,10 @@ export function assertNotReserved(body: { name: string; image: string }, op: str
     throw new ApiError('reserved_name', `${op}: image ${image} is reserved for the infra containers Freight creates itself`, 'image');
   }
   if (body.name.toLowerCase().startsWith(RESERVED_CONTAINER_PREFIX)) {
-    throw new ApiError('reserved_name', `${op}: container names starting with ${RESERVED_CONTAINER_PREFIX} are reserved for the networks' infra instances`, 'name');
+    throw new ApiError(
+      'reserved_name',
+      `${op}: container names starting with ${RESERVED_CONTAINER_PREFIX} are reserved for the networks' infra instances`,
+      'name',
+    );
   }
 }

@@ -40,11 +40,11 @@ describe('schedulePending (PostgreSQL)', () => {
       [t[0].id],
     );
     for (let i = 1; i <= 4; i++) {
-      const { rows: c } = await db.query<{ id: string }>("INSERT INTO containers (tenant_id, name, image) VALUES ($1, $2, 'busybox') RETURNING id", [
-        t[0].id,
-        `c${i}`,
-      ]);
-      await db.query("INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac) VALUES ($1, $2, $3, $4, $5)", [
+      const { rows: c } = await db.query<{ id: string }>(
+        "INSERT INTO containers (tenant_id, name, image) VALUES ($1, $2, 'busybox') RETURNING id",
+        [t[0].id, `c${i}`],
+      );
+      await db.query('INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac) VALUES ($1, $2, $3, $4, $5)', [
         t[0].id,
         net[0].id,
         c[0].id,
@@ -53,7 +53,9 @@ describe('schedulePending (PostgreSQL)', () => {
       ]);
     }
     expect(await schedulePending(db)).toBe(0); // no node at all
-    await db.query("INSERT INTO nodes (name, underlay_ip, ready) VALUES ('down', '198.18.0.9', false), ('a', '198.18.0.1', true), ('b', '198.18.0.2', true)");
+    await db.query(
+      "INSERT INTO nodes (name, underlay_ip, ready) VALUES ('down', '198.18.0.9', false), ('a', '198.18.0.1', true), ('b', '198.18.0.2', true)",
+    );
     expect(await schedulePending(db)).toBe(4);
     const { rows } = await db.query<{ node: string; n: string }>(
       'SELECT nd.name AS node, count(*) AS n FROM containers c JOIN nodes nd ON nd.id = c.node_id GROUP BY nd.name ORDER BY 1',
@@ -62,7 +64,9 @@ describe('schedulePending (PostgreSQL)', () => {
       ['a', 2],
       ['b', 2],
     ]);
-    const { rows: mismatch } = await db.query('SELECT 1 FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.node_id IS DISTINCT FROM c.node_id');
+    const { rows: mismatch } = await db.query(
+      'SELECT 1 FROM endpoints e JOIN containers c ON c.id = e.container_id WHERE e.node_id IS DISTINCT FROM c.node_id',
+    );
     expect(mismatch).toHaveLength(0);
     expect(await schedulePending(db)).toBe(0);
   });

@@ -45,7 +45,9 @@ function get(url: string, token: string | undefined, ca?: string): Promise<{ sta
 const mode = (p: string) => statSync(p).mode & 0o777;
 const busyPort = (): Promise<{ port: number; close(): void }> =>
   new Promise((resolve) => {
-    const srv = createServer().listen(0, '127.0.0.1', () => resolve({ port: (srv.address() as { port: number }).port, close: () => srv.close() }));
+    const srv = createServer().listen(0, '127.0.0.1', () =>
+      resolve({ port: (srv.address() as { port: number }).port, close: () => srv.close() }),
+    );
   });
 
 describe('serve: TLS by default, bootstrap token file', () => {
@@ -83,7 +85,10 @@ describe('serve: TLS by default, bootstrap token file', () => {
       expect(await get(`${first.address}/v1/tenants`, token, ca)).toEqual({ status: 200, body: '{"items":[],"next":null}' });
       // without the CA the certificate is not trusted, and there is no plaintext on the port
       await expect(get(`${first.address}/v1/tenants`, token)).rejects.toThrow(/self.signed|certificate/i);
-      expect((await get(first.address.replace('https:', 'http:') + '/healthz', undefined).catch((e: Error) => ({ status: 0, body: e.message }))).status).not.toBe(200);
+      expect(
+        (await get(first.address.replace('https:', 'http:') + '/healthz', undefined).catch((e: Error) => ({ status: 0, body: e.message })))
+          .status,
+      ).not.toBe(200);
     } finally {
       await first.stop();
     }
@@ -100,7 +105,9 @@ describe('serve: TLS by default, bootstrap token file', () => {
       const c = await import('pg');
       const pgc = new c.default.Client({ connectionString: fresh.url });
       await pgc.connect();
-      await pgc.query("INSERT INTO tokens (hash, kind) VALUES (encode(sha256('second-admin-token-for-the-test-xx'::bytea), 'hex'), 'admin')");
+      await pgc.query(
+        "INSERT INTO tokens (hash, kind) VALUES (encode(sha256('second-admin-token-for-the-test-xx'::bytea), 'hex'), 'admin')",
+      );
       await pgc.query("UPDATE tokens SET revoked_at = now() WHERE hash = encode(sha256($1::bytea), 'hex')", [token]);
       await pgc.end();
       expect((await get(`${s.address}/v1/tenants`, token, ca)).status).toBe(401);
@@ -178,9 +185,9 @@ describe('serve: TLS by default, bootstrap token file', () => {
 
   it('refuses a FREIGHT_ADMIN_TOKEN shorter than 32 characters before creating anything', async () => {
     const stateDir = path.join(dir, 'short');
-    await expect(serve({ databaseUrl: fresh.url, stateDir, listen: '127.0.0.1:0', adminToken: 'x', print: () => {} }, pino({ level: 'silent' }))).rejects.toThrow(
-      /FREIGHT_ADMIN_TOKEN has 1 characters, at least 32/,
-    );
+    await expect(
+      serve({ databaseUrl: fresh.url, stateDir, listen: '127.0.0.1:0', adminToken: 'x', print: () => {} }, pino({ level: 'silent' })),
+    ).rejects.toThrow(/FREIGHT_ADMIN_TOKEN has 1 characters, at least 32/);
     expect(existsSync(stateDir)).toBe(false);
   });
 
@@ -207,10 +214,34 @@ describe('serve: TLS by default, bootstrap token file', () => {
   it('serves the operator certificate given with --tls-cert/--tls-key, plaintext only with --insecure', async () => {
     const certDir = path.join(dir, 'operator');
     execFileSync('mkdir', ['-m', '700', certDir]);
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-days', '1', '-subj', '/CN=localhost',
-      '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', path.join(certDir, 'key.pem'), '-out', path.join(certDir, 'cert.pem')], { stdio: 'pipe' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'ec',
+        '-pkeyopt',
+        'ec_paramgen_curve:prime256v1',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=localhost',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        path.join(certDir, 'key.pem'),
+        '-out',
+        path.join(certDir, 'cert.pem'),
+      ],
+      { stdio: 'pipe' },
+    );
     const base = { databaseUrl: fresh.url, stateDir: path.join(dir, 'state'), listen: '127.0.0.1:0', print: () => {} };
-    const own = await serve({ ...base, tlsCert: path.join(certDir, 'cert.pem'), tlsKey: path.join(certDir, 'key.pem') }, pino({ level: 'silent' }));
+    const own = await serve(
+      { ...base, tlsCert: path.join(certDir, 'cert.pem'), tlsKey: path.join(certDir, 'key.pem') },
+      pino({ level: 'silent' }),
+    );
     try {
       expect(own.tls?.fingerprint).toBe((await import('./tls/index.js')).fingerprint(readFileSync(path.join(certDir, 'cert.pem'))));
       expect((await get(`${own.address}/healthz`, undefined, readFileSync(path.join(certDir, 'cert.pem'), 'utf8'))).status).toBe(200);
@@ -224,7 +255,12 @@ describe('serve: TLS by default, bootstrap token file', () => {
     } finally {
       await plain.stop();
     }
-    await expect(serve({ ...base, insecure: true, tlsCert: path.join(certDir, 'cert.pem'), tlsKey: path.join(certDir, 'key.pem') }, pino({ level: 'silent' }))).rejects.toThrow(/contradict/);
+    await expect(
+      serve(
+        { ...base, insecure: true, tlsCert: path.join(certDir, 'cert.pem'), tlsKey: path.join(certDir, 'key.pem') },
+        pino({ level: 'silent' }),
+      ),
+    ).rejects.toThrow(/contradict/);
   });
 });
 
@@ -239,7 +275,11 @@ describe('serve: the embedded database directory', () => {
     const stateDir = path.join(dir, 'state');
     const start = () =>
       new Promise<{ code: number | null; out: string }>((resolve) => {
-        const p = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0'], { stdio: ['ignore', 'pipe', 'pipe'] });
+        const p = spawn(
+          process.execPath,
+          ['--import', 'tsx', 'controller/main.ts', 'serve', '--state-dir', stateDir, '--listen', '127.0.0.1:0'],
+          { stdio: ['ignore', 'pipe', 'pipe'] },
+        );
         let out = '';
         const onData = (d: Buffer) => {
           out += d;
@@ -269,9 +309,12 @@ describe('serve: the embedded database directory', () => {
     expect(refused.out).not.toContain('freight-controller serving');
   }, 120_000);
 
-  it('in process too (no umask): PGlite\'s own 0666 files are clamped to 0600', async () => {
+  it("in process too (no umask): PGlite's own 0666 files are clamped to 0600", async () => {
     const stateDir = path.join(dir, 'inproc');
-    const s = await serve({ stateDir, dataDir: path.join(stateDir, 'db'), listen: '127.0.0.1:0', print: () => {} }, pino({ level: 'silent' }));
+    const s = await serve(
+      { stateDir, dataDir: path.join(stateDir, 'db'), listen: '127.0.0.1:0', print: () => {} },
+      pino({ level: 'silent' }),
+    );
     await s.stop();
     expect(await findLoose(stateDir)).toEqual([]);
     expect(mode(path.join(stateDir, 'db', 'PG_VERSION'))).toBe(0o600);

@@ -62,7 +62,8 @@ export const isLoopback = (host: string) => host === 'localhost' || host === '::
 async function tlsFor(opts: ServeOptions, host: string, log: Logger): Promise<ControllerTls | undefined> {
   if (opts.insecure) {
     if (opts.tlsCert || opts.tlsKey) throw new Error('--insecure and --tls-cert/--tls-key contradict each other');
-    if (!isLoopback(host)) log.warn({ listen: opts.listen }, 'plaintext API on a non-loopback address (--insecure): tokens cross the network in clear');
+    if (!isLoopback(host))
+      log.warn({ listen: opts.listen }, 'plaintext API on a non-loopback address (--insecure): tokens cross the network in clear');
     return undefined;
   }
   if (Boolean(opts.tlsCert) !== Boolean(opts.tlsKey)) throw new Error('--tls-cert and --tls-key go together');
@@ -90,13 +91,30 @@ export async function serve(opts: ServeOptions, log: Logger): Promise<Serving> {
     if (sealed > 0) log.info({ rows: sealed }, 'sealed ipsec keys stored in clear by an older version');
     await bootstrap(db, opts, log);
     app = await buildApp({
-      db, log, https: tls && { cert: tls.cert, key: tls.key }, keys: sealer, images: opts.images,
-      trustProxy: opts.trustProxy, limits: opts.maxConnections ? { maxConnections: opts.maxConnections } : undefined,
+      db,
+      log,
+      https: tls && { cert: tls.cert, key: tls.key },
+      keys: sealer,
+      images: opts.images,
+      trustProxy: opts.trustProxy,
+      limits: opts.maxConnections ? { maxConnections: opts.maxConnections } : undefined,
       pushOptions: { highWaterBytes: opts.agentHighWaterBytes, ackTimeoutMs: opts.agentAckTimeoutMs },
     });
     const address = await app.listen({ host, port });
     if (tls) opts.print(`CA ${tls.fingerprint} (${tls.caFile})`);
-    log.info({ listen: opts.listen, address, database: db.kind, schema: version, tls: Boolean(tls), ca: tls?.fingerprint, masterKey: sealer.keyId, trustProxy: opts.trustProxy ?? [] }, 'freight-controller serving');
+    log.info(
+      {
+        listen: opts.listen,
+        address,
+        database: db.kind,
+        schema: version,
+        tls: Boolean(tls),
+        ca: tls?.fingerprint,
+        masterKey: sealer.keyId,
+        trustProxy: opts.trustProxy ?? [],
+      },
+      'freight-controller serving',
+    );
     return { address, tls: tls && { fingerprint: tls.fingerprint, caFile: tls.caFile }, stop: await running(db, app, sealer, opts, log) };
   } catch (err) {
     await app?.close().catch(() => {});
@@ -109,13 +127,26 @@ async function bootstrap(db: Db, opts: ServeOptions, log: Logger): Promise<void>
   const b = await bootstrapAdmin(db, { stateDir: opts.stateDir, envToken: opts.adminToken });
   if (b.state === 'file') opts.print(`admin token ${b.written ? 'written to' : 'installed from'} ${b.file} (mode 0600)`);
   if (b.state === 'all-revoked') log.warn('every admin token is revoked: `freight-controller admin-token --rotate` makes a new one');
-  if (b.state === 'exists' && opts.adminToken && !(await authenticate(db, `Bearer ${opts.adminToken}`).then((p) => p.kind === 'admin', () => false))) {
+  if (
+    b.state === 'exists' &&
+    opts.adminToken &&
+    !(await authenticate(db, `Bearer ${opts.adminToken}`).then(
+      (p) => p.kind === 'admin',
+      () => false,
+    ))
+  ) {
     log.warn('FREIGHT_ADMIN_TOKEN ignored: the database already has an admin token (it is only read at first start)');
   }
 }
 
 /** Background work of a serving controller; returns its stop function. */
-async function running(db: Db, app: Awaited<ReturnType<typeof buildApp>>, sealer: Sealer, opts: ServeOptions, log: Logger): Promise<() => Promise<void>> {
+async function running(
+  db: Db,
+  app: Awaited<ReturnType<typeof buildApp>>,
+  sealer: Sealer,
+  opts: ServeOptions,
+  log: Logger,
+): Promise<() => Promise<void>> {
   const tick = () =>
     schedulePending(db)
       .then((n) => n > 0 && log.info({ placed: n }, 'scheduled pending containers'))
@@ -123,7 +154,13 @@ async function running(db: Db, app: Awaited<ReturnType<typeof buildApp>>, sealer
   const timer = setInterval(() => void tick(), opts.scheduleEveryMs ?? 5000);
   void tick();
   // one replica at a time generates and rotates ipsec keys (advisory lock on PostgreSQL)
-  const keys = await startKeyManager({ db, log, sealer, databaseUrl: opts.databaseUrl, rotateAfterMs: (opts.ipsecRotateHours ?? 24) * 3_600_000 });
+  const keys = await startKeyManager({
+    db,
+    log,
+    sealer,
+    databaseUrl: opts.databaseUrl,
+    rotateAfterMs: (opts.ipsecRotateHours ?? 24) * 3_600_000,
+  });
   let stopping: Promise<void> | undefined;
   return () =>
     (stopping ??= (async () => {

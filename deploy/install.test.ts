@@ -12,7 +12,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 const dest = mkdtempSync(path.join(tmpdir(), 'fr-deploy-'));
 afterAll(() => rmSync(dest, { recursive: true, force: true }));
 const mode = (p: string) => statSync(path.join(dest, p)).mode & 0o7777;
-const install = (service: string) => execFileSync('sh', [path.join(import.meta.dirname, 'install.sh'), service, dest], { encoding: 'utf8', env: { ...process.env }, });
+const install = (service: string) =>
+  execFileSync('sh', [path.join(import.meta.dirname, 'install.sh'), service, dest], { encoding: 'utf8', env: { ...process.env } });
 
 describe('deploy/install.sh', () => {
   it('installs both env files 0600 in a 0700 /etc/freight, units 0644', () => {

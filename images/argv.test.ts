@@ -26,13 +26,19 @@ describe('tool arguments built from user strings', () => {
   });
 
   it('buildImage refuses an output directory rpm would macro-expand', async () => {
-    await expect(buildImage({ manifest, from: tmp, outDir: path.join(tmp, `%(touch ${marker})`) })).rejects.toMatchObject({ code: 'build_failed', message: expect.stringMatching(/output directory/) });
+    await expect(buildImage({ manifest, from: tmp, outDir: path.join(tmp, `%(touch ${marker})`) })).rejects.toMatchObject({
+      code: 'build_failed',
+      message: expect.stringMatching(/output directory/),
+    });
     expect(existsSync(marker)).toBe(false);
   });
 
   it('signRpms refuses a key id that is a macro or an option', async () => {
     for (const keyId of [`%(touch ${marker})`, '--delsign']) {
-      await expect(signRpms([path.join(tmp, 'x.rpm')], { keyId, gnupgHome: tmp })).rejects.toMatchObject({ code: 'sign_failed', message: expect.stringMatching(/key id/) });
+      await expect(signRpms([path.join(tmp, 'x.rpm')], { keyId, gnupgHome: tmp })).rejects.toMatchObject({
+        code: 'sign_failed',
+        message: expect.stringMatching(/key id/),
+      });
     }
     expect(existsSync(marker)).toBe(false);
   });

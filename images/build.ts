@@ -28,20 +28,33 @@ export interface BuildResult {
 /** Builds an image RPM `freight-image-NAME-VERSION-1.ARCH.rpm` into outDir. */
 export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
   const parsed = Manifest.safeParse(opts.manifest);
-  if (!parsed.success) throw new ImageError('invalid_manifest', `build image: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!parsed.success)
+    throw new ImageError(
+      'invalid_manifest',
+      `build image: ${parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   const manifest = parsed.data;
   const what = `build image ${manifest.name}:${manifest.version}`;
-  if (!opts.from === !opts.packages?.length) throw new ImageError('build_failed', `${what}: give exactly one of a rootfs directory or packages`);
+  if (!opts.from === !opts.packages?.length)
+    throw new ImageError('build_failed', `${what}: give exactly one of a rootfs directory or packages`);
   assertSpecSafePath(path.resolve(opts.outDir), 'output directory');
   if (opts.workDir) assertSpecSafePath(path.resolve(opts.workDir), 'work directory');
   await mkdir(opts.outDir, { recursive: true });
   const work = await mkdtemp(path.join(opts.workDir ?? opts.outDir, '.build-'));
   try {
-    const rootfs = opts.from ? await checkDir(opts.from, what) : await rootfsFromPackages(opts.packages ?? [], path.join(work, 'rootfs'), what);
+    const rootfs = opts.from
+      ? await checkDir(opts.from, what)
+      : await rootfsFromPackages(opts.packages ?? [], path.join(work, 'rootfs'), what);
     // the node refuses these (docs/security.md): say so here, before anything is signed or published
     const unsafe = await unsafeEntries(rootfs, 6);
     if (unsafe.length) {
-      throw new ImageError('build_failed', `${what}: the tree has ${unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`);
+      throw new ImageError(
+        'build_failed',
+        `${what}: the tree has ${unsafe
+          .slice(0, 5)
+          .map((f) => `${f.path} (${f.problem})`)
+          .join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`,
+      );
     }
     const manifestFile = path.join(work, 'manifest.json');
     await writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
@@ -77,6 +90,13 @@ async function checkDir(dir: string, what: string): Promise<string> {
 /** Installs the given RPM files into a fresh tree; their rpm database stays inside it. */
 async function rootfsFromPackages(packages: string[], root: string, what: string): Promise<string> {
   await mkdir(root, { recursive: true });
-  await runOk(`${what}: install packages`, 'build_failed', 'rpm', ['--root', root, ...rpmDefines(), '-i', '--', ...packages.map((p) => path.resolve(p))]);
+  await runOk(`${what}: install packages`, 'build_failed', 'rpm', [
+    '--root',
+    root,
+    ...rpmDefines(),
+    '-i',
+    '--',
+    ...packages.map((p) => path.resolve(p)),
+  ]);
   return root;
 }

@@ -74,6 +74,13 @@ export function withBuildOptions<C extends Command>(cmd: C): C {
 
 /** The buildImage() input from parsed `image build` options. */
 export function buildInput(name: string, o: BuildOptions) {
-  const manifest = { name, version: o.version, command: o.command ?? [], env: parseEnv(o.env ?? []), ports: parsePorts(o.port ?? []), base: parseBase(o.base) };
+  const manifest = {
+    name,
+    version: o.version,
+    command: o.command ?? [],
+    env: parseEnv(o.env ?? []),
+    ports: parsePorts(o.port ?? []),
+    base: parseBase(o.base),
+  };
   return { manifest, from: o.from, packages: o.packages, outDir: o.out };
 }

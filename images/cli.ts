@@ -35,10 +35,13 @@ export function imageCommand(write: Write = (t) => void process.stdout.write(t))
     .requiredOption('--key <id>', 'gpg key id or user id')
     .option('--gnupg-home <dir>', 'GnuPG home', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
     .action(async (rpms: string[], o) => signRpms(rpms, { keyId: o.key, gnupgHome: o.gnupgHome }));
-  cmd.command('publish <repoDir> [rpm...]')
+  cmd
+    .command('publish <repoDir> [rpm...]')
     .option('--key-id <id>', 'sign repodata/repomd.xml with this gpg key')
     .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
-    .action(async (dir: string, rpms: string[], o) => publishRepo(dir, rpms, o.keyId ? { keyId: o.keyId, gnupgHome: o.gnupgHome } : undefined));
+    .action(async (dir: string, rpms: string[], o) =>
+      publishRepo(dir, rpms, o.keyId ? { keyId: o.keyId, gnupgHome: o.gnupgHome } : undefined),
+    );
   cmd
     .command('pull <ref>')
     .requiredOption('--state-dir <dir>')
@@ -60,7 +63,9 @@ export function imageCommand(write: Write = (t) => void process.stdout.write(t))
   cmd
     .command('outdated <container=image...>')
     .requiredOption('--repo <url>', 'repository (repeatable)', collect)
-    .action(async (args: string[], o) => print(outdated(args.map(parseContainerArg), await fetchIndexes(urls(o.repo), { policy: NODE_POLICY }))));
+    .action(async (args: string[], o) =>
+      print(outdated(args.map(parseContainerArg), await fetchIndexes(urls(o.repo), { policy: NODE_POLICY }))),
+    );
   cmd
     .command('installed')
     .requiredOption('--state-dir <dir>')

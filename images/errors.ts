@@ -1,4 +1,7 @@
-/** Stable snake_case codes of the image tooling (the API's style); callers branch on `code`, people read `message`; `cause` when it wraps another error. */
+/**
+ * Stable snake_case codes of the image tooling (the API's style); callers branch on `code`,
+ * people read `message`; `cause` when it wraps another error.
+ */
 export type ImageErrorCode =
   | 'invalid_ref'
   | 'invalid_manifest'

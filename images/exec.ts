@@ -36,5 +36,10 @@ export async function runOk(op: string, code: ImageErrorCode, cmd: string, args:
 
 /** The tail of a tool's output: enough to say why, short enough for a message. */
 export function lastLines(text: string, n = 3): string {
-  return text.trim().split('\n').filter((l) => !/should not be used directly|assuming you know what/.test(l)).slice(-n).join(' | ');
+  return text
+    .trim()
+    .split('\n')
+    .filter((l) => !/should not be used directly|assuming you know what/.test(l))
+    .slice(-n)
+    .join(' | ');
 }

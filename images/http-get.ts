@@ -56,7 +56,11 @@ async function checkedAddresses(url: URL, p: FetchPolicy, shown: string): Promis
   const cidrs = p.address.allowCidrs.map(parseCidr);
   const bad = addrs.find((a) => !addressAllowed(a.address, p.address, cidrs));
   if (bad || addrs.length === 0) {
-    throw new RepoFetchError('repo_refused', shown, bad ? `${host} → ${bad.address} (${addressKind(bad.address)}) is not allowed (--repo-allow-cidr)` : `${host}: no address`);
+    throw new RepoFetchError(
+      'repo_refused',
+      shown,
+      bad ? `${host} → ${bad.address} (${addressKind(bad.address)}) is not allowed (--repo-allow-cidr)` : `${host}: no address`,
+    );
   }
   return addrs;
 }

@@ -25,11 +25,29 @@ export interface RpmFile {
 }
 
 /** Every header tag that makes rpm run something (a body or an interpreter alone: `%post -p /bin/x`). */
-const SCRIPT_TAGS = ['PREIN', 'POSTIN', 'PREUN', 'POSTUN', 'PRETRANS', 'POSTTRANS', 'VERIFYSCRIPT', 'TRIGGERSCRIPTS', 'FILETRIGGERSCRIPTS', 'TRANSFILETRIGGERSCRIPTS']
-  .flatMap((t) => [t, t.endsWith('SCRIPTS') ? `${t.slice(0, -1)}PROG` : `${t}PROG`]);
+const SCRIPT_TAGS = [
+  'PREIN',
+  'POSTIN',
+  'PREUN',
+  'POSTUN',
+  'PRETRANS',
+  'POSTTRANS',
+  'VERIFYSCRIPT',
+  'TRIGGERSCRIPTS',
+  'FILETRIGGERSCRIPTS',
+  'TRANSFILETRIGGERSCRIPTS',
+].flatMap((t) => [t, t.endsWith('SCRIPTS') ? `${t.slice(0, -1)}PROG` : `${t}PROG`]);
 
 const S_IFMT = 0o170000;
-const TYPES: Record<number, string> = { 0o100000: 'file', 0o040000: 'dir', 0o120000: 'symlink', 0o010000: 'fifo', 0o020000: 'char', 0o060000: 'block', 0o140000: 'socket' };
+const TYPES: Record<number, string> = {
+  0o100000: 'file',
+  0o040000: 'dir',
+  0o120000: 'symlink',
+  0o010000: 'fifo',
+  0o020000: 'char',
+  0o060000: 'block',
+  0o140000: 'socket',
+};
 
 /**
  * Reads the header with `rpm -qp --qf`. Field and record separators are a fresh random
@@ -40,7 +58,15 @@ export async function readRpmHeader(rpm: string): Promise<RpmHeader> {
   const n = `@${randomBytes(12).toString('hex')}@`;
   const scripts = SCRIPT_TAGS.map((t) => `%|${t}?{${t},}:{}|`).join('');
   const qf = `%{NAME}${n}%{VERSION}${n}${scripts}${n}[%{FILEMODES:octal}${n}%{FILENAMES}${n}%{FILELINKTOS}${n}%{FILECAPS}${n}]`;
-  const r = await runOk(`inspect ${path.basename(rpm)}`, 'install_failed', 'rpm', ['-qp', '--nosignature', '--nodigest', '--qf', qf, '--', rpm]);
+  const r = await runOk(`inspect ${path.basename(rpm)}`, 'install_failed', 'rpm', [
+    '-qp',
+    '--nosignature',
+    '--nodigest',
+    '--qf',
+    qf,
+    '--',
+    rpm,
+  ]);
   const f = r.stdout.split(n);
   const files: RpmFile[] = [];
   for (let i = 3; i + 4 <= f.length; i += 4) {
@@ -61,13 +87,15 @@ export async function readRpmHeader(rpm: string): Promise<RpmHeader> {
 export function judgePackage(h: RpmHeader, expected: { name: string; version: string }): string | null {
   const want = pkgName(expected.name);
   if (h.name !== want || h.version !== expected.version) return `the package is ${h.name}-${h.version}, not ${want}-${expected.version}`;
-  if (h.scriptlets.length) return `it carries scriptlets or triggers (${h.scriptlets.join(', ')}): image packages never run code on the node`;
+  if (h.scriptlets.length)
+    return `it carries scriptlets or triggers (${h.scriptlets.join(', ')}): image packages never run code on the node`;
   const prefix = payloadPath(expected.name, expected.version);
   const byPath = new Map(h.files.map((f) => [f.path, f]));
   for (const f of h.files) {
     const rel = f.path === prefix ? '.' : f.path.startsWith(`${prefix}/`) ? f.path.slice(prefix.length + 1) : null;
     if (rel === null) return `file ${JSON.stringify(f.path)} is outside the image's payload ${prefix}`;
-    if (rel !== '.' && rel.split('/').some((c) => c === '' || c === '.' || c === '..')) return `file ${JSON.stringify(f.path)} has an empty, . or .. component`;
+    if (rel !== '.' && rel.split('/').some((c) => c === '' || c === '.' || c === '..'))
+      return `file ${JSON.stringify(f.path)} has an empty, . or .. component`;
     const type = TYPES[f.mode & S_IFMT] ?? 'unknown';
     const what = `file ${rel} (mode ${(f.mode & 0o7777).toString(8)})`;
     if (type === 'char' || type === 'block') return `${what} is a ${type} device node`;

@@ -24,7 +24,15 @@ export const NO_CODE = ['--noscripts', '--notriggers', '--noplugins'];
  */
 export async function installRpm(root: string, rpm: string): Promise<void> {
   await runOk(`install ${rpm} into ${root}`, 'install_failed', 'rpm', [
-    '--root', root, ...rpmDefines(), '--define', '_pkgverify_level signature', ...NO_CODE, '-i', '--', rpm,
+    '--root',
+    root,
+    ...rpmDefines(),
+    '--define',
+    '_pkgverify_level signature',
+    ...NO_CODE,
+    '-i',
+    '--',
+    rpm,
   ]);
 }
 

@@ -34,7 +34,18 @@ export async function syncKeys(root: string, keys: string[], scratchDir: string)
     const wanted = new Set(await listKeys(probe));
     await importKeys(root, keys, scratch);
     for (const k of await listKeys(root)) {
-      if (!wanted.has(k)) await runOk(`remove key ${k} from ${root}`, 'command_failed', 'rpm', ['--root', root, ...rpmDefines(), '--noscripts', '--notriggers', '-e', '--allmatches', '--', k]);
+      if (!wanted.has(k))
+        await runOk(`remove key ${k} from ${root}`, 'command_failed', 'rpm', [
+          '--root',
+          root,
+          ...rpmDefines(),
+          '--noscripts',
+          '--notriggers',
+          '-e',
+          '--allmatches',
+          '--',
+          k,
+        ]);
     }
     return [...wanted].sort();
   } finally {
@@ -68,6 +79,7 @@ export function judgeChecksig(output: string, exitCode: number): ChecksigVerdict
   const badSig = sigs.find((l) => !/: OK$/.test(l));
   if (badSig) return { code: 'bad_signature', reason: `signature check failed: ${badSig}` };
   if (!sigs.length) return { code: 'unsigned', reason: 'the package carries no signature' };
-  if (exitCode !== 0) return { code: 'bad_signature', reason: `rpmkeys exited ${exitCode}: ${lines.filter(Boolean).slice(-2).join(' | ')}` };
+  if (exitCode !== 0)
+    return { code: 'bad_signature', reason: `rpmkeys exited ${exitCode}: ${lines.filter(Boolean).slice(-2).join(' | ')}` };
   return { keyId: keyOf(sigs[0]) };
 }

@@ -23,7 +23,8 @@ export async function imageLayers(root: string, name: string, version: string): 
   let cur: Manifest | undefined = manifest;
   while (cur) {
     const key = `${cur.name}:${cur.version}`;
-    if (seen.has(key) || seen.size >= MAX_DEPTH) throw new ImageError('invalid_manifest', `layer image ${name}:${version}: base chain loops or is deeper than ${MAX_DEPTH} at ${key}`);
+    if (seen.has(key) || seen.size >= MAX_DEPTH)
+      throw new ImageError('invalid_manifest', `layer image ${name}:${version}: base chain loops or is deeper than ${MAX_DEPTH} at ${key}`);
     seen.add(key);
     // the lower layer must be the payload's own directory: a symlinked rootfs would mount the node's files
     const rootfs = installedPayload(root, cur.name, cur.version).rootfs;

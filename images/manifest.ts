@@ -13,9 +13,7 @@ export const Manifest = z
     /** Default command when the container gives none. */
     command: z.array(z.string()).default([]),
     env: z.record(z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/), z.string()).default({}),
-    ports: z
-      .array(z.object({ port: z.number().int().min(1).max(65535), protocol: z.enum(['tcp', 'udp']).default('tcp') }))
-      .default([]),
+    ports: z.array(z.object({ port: z.number().int().min(1).max(65535), protocol: z.enum(['tcp', 'udp']).default('tcp') })).default([]),
     /** A derivative image: its rootfs holds only what it overrides, layered over this exact base version. */
     base: z.object({ name: z.string().regex(NAME_RE), version: z.string().regex(VERSION_RE) }).optional(),
   })
@@ -31,6 +29,10 @@ export function parseManifest(json: string, where: string): Manifest {
     throw new ImageError('invalid_manifest', `read manifest ${where}: ${(e as Error).message}`, { cause: e });
   }
   const r = Manifest.safeParse(raw);
-  if (!r.success) throw new ImageError('invalid_manifest', `read manifest ${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`);
+  if (!r.success)
+    throw new ImageError(
+      'invalid_manifest',
+      `read manifest ${where}: ${r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; ')}`,
+    );
   return r.data;
 }

@@ -19,7 +19,10 @@ export async function assertRealDirs(root: string, dir: string, what: string): P
     if (!s) throw new ImageError('not_installed', `${what}: ${cur} does not exist`);
     if (!s.isDirectory()) {
       const kind = s.isSymbolicLink() ? 'a symlink' : 'not a directory';
-      throw new ImageError('unsafe_package', `${what}: ${path.relative(root, cur) || root} is ${kind}, not a real directory inside the image`);
+      throw new ImageError(
+        'unsafe_package',
+        `${what}: ${path.relative(root, cur) || root} is ${kind}, not a real directory inside the image`,
+      );
     }
   }
   const real = await realpath(dir);
@@ -30,7 +33,8 @@ export async function assertRealDirs(root: string, dir: string, what: string): P
 export async function readRegularFile(file: string, max: number, what: string): Promise<string> {
   const fh = await open(file, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK).catch((e: NodeJS.ErrnoException) => {
     if (e.code === 'ENOENT') throw new ImageError('not_installed', `${what}: ${path.basename(file)} missing`, { cause: e });
-    if (e.code === 'ELOOP') throw new ImageError('unsafe_package', `${what}: ${path.basename(file)} is a symlink, not a file inside the image`, { cause: e });
+    if (e.code === 'ELOOP')
+      throw new ImageError('unsafe_package', `${what}: ${path.basename(file)} is a symlink, not a file inside the image`, { cause: e });
     throw new ImageError('unsafe_package', `${what}: open ${path.basename(file)}: ${e.code ?? e.message}`, { cause: e });
   });
   try {

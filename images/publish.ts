@@ -18,7 +18,13 @@ export async function publishRepo(dir: string, rpms: string[] = [], key?: Signin
   const repomd = path.join(repoDir, 'repodata', 'repomd.xml');
   await rm(`${repomd}.asc`, { force: true });
   if (!key) return;
-  await runOk(`sign ${repomd}`, 'publish_failed', 'gpg', ['--batch', '--yes', '--local-user', key.keyId, '--armor', '--detach-sign', '--output', `${repomd}.asc`, '--', repomd], {
-    env: { ...process.env, GNUPGHOME: key.gnupgHome },
-  });
+  await runOk(
+    `sign ${repomd}`,
+    'publish_failed',
+    'gpg',
+    ['--batch', '--yes', '--local-user', key.keyId, '--armor', '--detach-sign', '--output', `${repomd}.asc`, '--', repomd],
+    {
+      env: { ...process.env, GNUPGHOME: key.gnupgHome },
+    },
+  );
 }

@@ -45,17 +45,35 @@ export async function pullImage(opts: PullOptions): Promise<PullResult> {
   const root = tenantRoot(opts.stateDir, opts.tenant);
   const scratch = incomingDir(opts.stateDir);
   await ensureImagesRoot(opts.stateDir);
-  await syncKeys(root, opts.repos.map((r) => r.publicKey), scratch);
+  await syncKeys(
+    root,
+    opts.repos.map((r) => r.publicKey),
+    scratch,
+  );
   const index = await fetchIndexes(opts.repos, { policy: opts.policy ?? NODE_POLICY, limits: opts.limits });
   const image = resolveImage(opts.ref, index);
   await ensureInstalled(root, image, index, scratch, opts, 0);
   return { ...(await imageLayers(root, image.name, image.version)), name: image.name, version: image.version, root };
 }
 
-async function ensureInstalled(root: string, image: IndexedImage, index: IndexedImage[], scratch: string, opts: PullOptions, depth: number): Promise<void> {
+async function ensureInstalled(
+  root: string,
+  image: IndexedImage,
+  index: IndexedImage[],
+  scratch: string,
+  opts: PullOptions,
+  depth: number,
+): Promise<void> {
   if (await isInstalled(root, image.name, image.version)) return;
   if (image.base && depth < 16) {
-    await ensureInstalled(root, resolveImage({ name: image.base.name, version: image.base.version }, index), index, scratch, opts, depth + 1);
+    await ensureInstalled(
+      root,
+      resolveImage({ name: image.base.name, version: image.base.version }, index),
+      index,
+      scratch,
+      opts,
+      depth + 1,
+    );
   }
   await mkdir(scratch, { recursive: true, mode: 0o700 });
   const dir = await mkdtemp(path.join(scratch, `${image.name}-`));

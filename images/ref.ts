@@ -23,12 +23,14 @@ export interface ImageRef {
 /** Parses `NAME[:VERSION]`. */
 export function parseImageRef(ref: string): ImageRef {
   const [name, version, ...rest] = ref.split(':');
-  if (rest.length || !NAME_RE.test(name)) throw new ImageError('invalid_ref', `parse image ${JSON.stringify(ref)}: expected NAME[:VERSION] with a lower-case name`);
+  if (rest.length || !NAME_RE.test(name))
+    throw new ImageError('invalid_ref', `parse image ${JSON.stringify(ref)}: expected NAME[:VERSION] with a lower-case name`);
   if (version === undefined) return { name };
   assertVersion(version, ref);
   return { name, version };
 }
 
 export function assertVersion(version: string, what = version): void {
-  if (!VERSION_RE.test(version)) throw new ImageError('invalid_ref', `image version of ${JSON.stringify(what)}: letters, digits and . _ + ~ ^ (no dashes)`);
+  if (!VERSION_RE.test(version))
+    throw new ImageError('invalid_ref', `image version of ${JSON.stringify(what)}: letters, digits and . _ + ~ ^ (no dashes)`);
 }

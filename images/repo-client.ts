@@ -104,7 +104,11 @@ async function checkSigned(src: RepoSource, repomd: Buffer, p: FetchPolicy, lim:
     sig = await readSmall(url, p, lim.signatureBytes, url);
   } catch (e) {
     if (!isImageError(e, 'not_found')) throw e;
-    if (src.seen?.signed) throw new ImageError('repo_bad_signature', `fetch ${src.url}: repomd.xml.asc is gone, but this repository's metadata was signed before`);
+    if (src.seen?.signed)
+      throw new ImageError(
+        'repo_bad_signature',
+        `fetch ${src.url}: repomd.xml.asc is gone, but this repository's metadata was signed before`,
+      );
     return false;
   }
   await verifyRepomd(src.publicKey, repomd, sig, `fetch ${src.url}`);
@@ -118,7 +122,10 @@ export function checkRevision(seen: RepoRevision | undefined, now: RepoRevision,
     if (before === null || before === undefined) continue;
     const got = now[k];
     if (got === null || got === undefined || got < before) {
-      throw new ImageError('repo_rollback', `${what}: metadata ${k} ${got ?? 'missing'} is older than ${before}, already seen from this repository`);
+      throw new ImageError(
+        'repo_rollback',
+        `${what}: metadata ${k} ${got ?? 'missing'} is older than ${before}, already seen from this repository`,
+      );
     }
   }
 }
@@ -165,11 +172,13 @@ async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: Re
     o.abort();
     if (e instanceof ImageError) throw e;
     // zlib's own errors (Z_DATA_ERROR, Z_BUF_ERROR) are the repository's content, not the network
-    if (String((e as { code?: unknown }).code).startsWith('Z_')) throw new ImageError('repo_corrupt', `fetch ${url}: not valid gzip`, { cause: e });
+    if (String((e as { code?: unknown }).code).startsWith('Z_'))
+      throw new ImageError('repo_corrupt', `fetch ${url}: not valid gzip`, { cause: e });
     throw new ImageError('repo_unreachable', `fetch ${shown}: repository unreachable`, { cause: e });
   }
   const got = hash.digest('hex');
-  if (got !== md.checksum.value) throw new ImageError('checksum_mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
+  if (got !== md.checksum.value)
+    throw new ImageError('checksum_mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
   reader.write(decoder.end());
   return reader.end();
 }
@@ -192,7 +201,12 @@ export async function downloadImage(image: IndexedImage, dest: string, o: FetchO
   const hash = createHash(hashName(image.checksum.type, url));
   const opened = await openGuarded(url, p);
   try {
-    await pipeline(opened.res, byteCap(Math.min(lim.packageBytes, image.size ?? Infinity), `fetch ${url}`), tap(hash), createWriteStream(dest, { mode: 0o600 }));
+    await pipeline(
+      opened.res,
+      byteCap(Math.min(lim.packageBytes, image.size ?? Infinity), `fetch ${url}`),
+      tap(hash),
+      createWriteStream(dest, { mode: 0o600 }),
+    );
   } catch (e) {
     opened.abort();
     await rm(dest, { force: true });
@@ -202,7 +216,10 @@ export async function downloadImage(image: IndexedImage, dest: string, o: FetchO
   const got = hash.digest('hex');
   if (got !== image.checksum.value) {
     await rm(dest, { force: true });
-    throw new ImageError('checksum_mismatch', `fetch ${url}: ${image.checksum.type} ${got} differs from the repository's ${image.checksum.value}`);
+    throw new ImageError(
+      'checksum_mismatch',
+      `fetch ${url}: ${image.checksum.type} ${got} differs from the repository's ${image.checksum.value}`,
+    );
   }
 }
 
@@ -218,7 +235,8 @@ function tap(hash: Hash): Transform {
 
 function hashName(type: string, op: string): string {
   const t = type === 'sha' ? 'sha1' : type;
-  if (!['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(t)) throw new ImageError('repo_corrupt', `${op}: unsupported checksum type ${type}`);
+  if (!['sha1', 'sha224', 'sha256', 'sha384', 'sha512'].includes(t))
+    throw new ImageError('repo_corrupt', `${op}: unsupported checksum type ${type}`);
   return t;
 }
 

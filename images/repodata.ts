@@ -52,8 +52,15 @@ export function parseRepomd(xml: string): RepomdEntry {
       text += t;
     },
   });
-  if (!got.href || !got.csType || !got.checksum) throw new ImageError('repo_corrupt', 'read repomd.xml: no primary data with location and checksum');
-  return { href: got.href, checksum: { type: got.csType, value: got.checksum }, size: num(got.size), timestamp: num(got.timestamp), revision: got.revision };
+  if (!got.href || !got.csType || !got.checksum)
+    throw new ImageError('repo_corrupt', 'read repomd.xml: no primary data with location and checksum');
+  return {
+    href: got.href,
+    checksum: { type: got.csType, value: got.checksum },
+    size: num(got.size),
+    timestamp: num(got.timestamp),
+    revision: got.revision,
+  };
 }
 
 /** Fields of one <package> while it is being read. */

@@ -15,15 +15,24 @@ export async function signRpms(rpms: string[], key: SigningKey): Promise<void> {
   assertKeyArgs(key);
   await assertPrivateHome(key.gnupgHome);
   const files = rpms.map((r) => path.resolve(r)); // absolute: a file named `--delsign` is never an option
-  await runOk(`sign ${rpms.join(' ')}`, 'sign_failed', 'rpmsign', [
-    '--addsign',
-    // Debian's rpm names gpg2, which Debian no longer ships as a separate binary
-    '--define', '__gpg /usr/bin/gpg',
-    '--define', `_gpg_name ${key.keyId}`,
-    '--define', `_gpg_path ${key.gnupgHome}`,
-    '--',
-    ...files,
-  ], { env: { ...process.env, GNUPGHOME: key.gnupgHome } });
+  await runOk(
+    `sign ${rpms.join(' ')}`,
+    'sign_failed',
+    'rpmsign',
+    [
+      '--addsign',
+      // Debian's rpm names gpg2, which Debian no longer ships as a separate binary
+      '--define',
+      '__gpg /usr/bin/gpg',
+      '--define',
+      `_gpg_name ${key.keyId}`,
+      '--define',
+      `_gpg_path ${key.gnupgHome}`,
+      '--',
+      ...files,
+    ],
+    { env: { ...process.env, GNUPGHOME: key.gnupgHome } },
+  );
 }
 
 /** The ASCII-armoured public key a repository publishes and tenants register. */
@@ -32,7 +41,8 @@ export async function exportPublicKey(key: SigningKey): Promise<string> {
   const r = await runOk(`export key ${key.keyId}`, 'sign_failed', 'gpg', ['--batch', '--armor', '--export', '--', key.keyId], {
     env: { ...process.env, GNUPGHOME: key.gnupgHome },
   });
-  if (!r.stdout.includes('BEGIN PGP PUBLIC KEY BLOCK')) throw new ImageError('sign_failed', `export key ${key.keyId}: no such key in ${key.gnupgHome}`);
+  if (!r.stdout.includes('BEGIN PGP PUBLIC KEY BLOCK'))
+    throw new ImageError('sign_failed', `export key ${key.keyId}: no such key in ${key.gnupgHome}`);
   return r.stdout;
 }
 
@@ -40,7 +50,11 @@ export async function exportPublicKey(key: SigningKey): Promise<string> {
 export async function assertPrivateHome(home: string): Promise<void> {
   const s = await stat(home).catch(() => undefined);
   if (!s?.isDirectory()) throw new ImageError('sign_failed', `sign: GnuPG home ${home} is not a directory`);
-  if (s.mode & 0o077) throw new ImageError('sign_failed', `sign: GnuPG home ${home} is open to others (mode ${(s.mode & 0o777).toString(8)}): chmod 700 ${home}`);
+  if (s.mode & 0o077)
+    throw new ImageError(
+      'sign_failed',
+      `sign: GnuPG home ${home} is open to others (mode ${(s.mode & 0o777).toString(8)}): chmod 700 ${home}`,
+    );
 }
 
 /**
@@ -49,7 +63,11 @@ export async function assertPrivateHome(home: string): Promise<void> {
  */
 function assertKeyArgs(key: SigningKey): void {
   if (!/^[A-Za-z0-9@._+<>() -]{1,256}$/.test(key.keyId) || key.keyId.startsWith('-')) {
-    throw new ImageError('sign_failed', `sign: key id ${JSON.stringify(key.keyId)}: letters, digits, @ . _ + < > ( ) - and spaces, not starting with -`);
+    throw new ImageError(
+      'sign_failed',
+      `sign: key id ${JSON.stringify(key.keyId)}: letters, digits, @ . _ + < > ( ) - and spaces, not starting with -`,
+    );
   }
-  if (/[%\n\r]/.test(key.gnupgHome)) throw new ImageError('sign_failed', `sign: GnuPG home ${JSON.stringify(key.gnupgHome)} may not contain % or a newline`);
+  if (/[%\n\r]/.test(key.gnupgHome))
+    throw new ImageError('sign_failed', `sign: GnuPG home ${JSON.stringify(key.gnupgHome)} may not contain % or a newline`);
 }

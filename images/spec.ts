@@ -57,5 +57,6 @@ export function renderSpec(input: SpecInput): string {
  * Such characters (and newlines) are refused rather than escaped.
  */
 export function assertSpecSafePath(p: string, what: string): void {
-  if (/[%$`"\\\n\r]/.test(p)) throw new ImageError('build_failed', `${what} ${JSON.stringify(p)}: a path with % $ \` " \\ or a newline cannot go into an rpm spec`);
+  if (/[%$`"\\\n\r]/.test(p))
+    throw new ImageError('build_failed', `${what} ${JSON.stringify(p)}: a path with % $ \` " \\ or a newline cannot go into an rpm spec`);
 }

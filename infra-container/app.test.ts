@@ -20,7 +20,11 @@ afterAll(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-async function start(name: string, over: Parameters<typeof sampleConfig>[0] = {}, forwardTimeoutMs = 300): Promise<{ infra: Infra; file: string }> {
+async function start(
+  name: string,
+  over: Parameters<typeof sampleConfig>[0] = {},
+  forwardTimeoutMs = 300,
+): Promise<{ infra: Infra; file: string }> {
   const file = path.join(dir, `${name}.json`);
   await writeConfigAtomic(file, sampleConfig(over));
   const infra = await startInfra({ configPath: file, dnsPort: 0, dhcpPort: 0, listen: '127.0.0.1', dhcp: false, forwardTimeoutMs, log });
@@ -78,11 +82,17 @@ describe('infra app on loopback (DNS only)', () => {
       c.write(wire.subarray(0, 5));
       setTimeout(() => c.write(wire.subarray(5)), 20);
     });
-    expect(replies.map((m) => [m.id, a(m)])).toEqual([[1, ['10.77.0.10']], [2, ['10.77.0.11']]]);
+    expect(replies.map((m) => [m.id, a(m)])).toEqual([
+      [1, ['10.77.0.10']],
+      [2, ['10.77.0.11']],
+    ]);
   });
 
   it('forwards outside names to a configured upstream, and keeps answering locally when it is down', async () => {
-    const upstream = await start('up', { network: { ...sampleConfig().network, zone: 'other.t2.freight.internal' }, bindings: [{ mac: '02:00:00:00:00:20', ip: '10.77.0.20', name: 'far' }] });
+    const upstream = await start('up', {
+      network: { ...sampleConfig().network, zone: 'other.t2.freight.internal' },
+      bindings: [{ mac: '02:00:00:00:00:20', ip: '10.77.0.20', name: 'far' }],
+    });
     const { infra } = await start('fwd', { upstreams: [`127.0.0.1:${upstream.infra.dnsPort}`] });
     const far = await udp(infra.dnsPort, encodeQuery('far.other.t2.freight.internal', TYPE.A, { id: 77 }));
     expect(far.id).toBe(77);

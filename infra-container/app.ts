@@ -57,7 +57,12 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   const dhcp =
     opts.dhcp === false
       ? null
-      : await startDhcpServer({ index: () => current.dhcp, counters, log, ports: { server: opts.dhcpPort, client: opts.dhcpClientPort ?? 68 } });
+      : await startDhcpServer({
+          index: () => current.dhcp,
+          counters,
+          log,
+          ports: { server: opts.dhcpPort, client: opts.dhcpClientPort ?? 68 },
+        });
   const watcher = watchConfig({
     file: opts.configPath,
     initialText: first.text,

@@ -9,7 +9,9 @@ export async function loadConfig(file: string): Promise<{ config: InfraConfig; t
   try {
     text = await readFile(file, 'utf8');
   } catch (e) {
-    throw new InfraError('config_read', `read infra config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+    throw new InfraError('config_read', `read infra config ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, {
+      cause: e,
+    });
   }
   return { config: parseConfig(text, file), text };
 }

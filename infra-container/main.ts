@@ -19,21 +19,44 @@ const program = new Command('freight-infra')
   .option('--no-dhcp', 'serve DNS only')
   .option('--listen <ip>', 'DNS listen address', '0.0.0.0')
   .option('--log-level <level>', 'pino level', 'info')
-  .option('--metrics-socket <path>', 'serve Prometheus /metrics on this unix socket ("" = off); the default is in the directory the agent binds from the node', METRICS_SOCKET)
+  .option(
+    '--metrics-socket <path>',
+    'serve Prometheus /metrics on this unix socket ("" = off); the default is in the directory the agent binds from the node',
+    METRICS_SOCKET,
+  )
   .parse();
 
-const o = program.opts<{ config: string; dnsPort: number; dhcpPort: number; dhcpClientPort: number; dhcp: boolean; listen: string; logLevel: string; metricsSocket: string }>();
+const o = program.opts<{
+  config: string;
+  dnsPort: number;
+  dhcpPort: number;
+  dhcpClientPort: number;
+  dhcp: boolean;
+  listen: string;
+  logLevel: string;
+  metricsSocket: string;
+}>();
 const log = pino({ level: o.logLevel, base: { svc: 'freight-infra' } });
 
 // never die on a stray async error: log it and keep serving
 process.on('unhandledRejection', (err) => log.error({ err }, 'unhandled rejection'));
 process.on('uncaughtException', (err) => log.error({ err }, 'uncaught exception'));
 
-startInfra({ configPath: o.config, dnsPort: o.dnsPort, dhcpPort: o.dhcpPort, dhcpClientPort: o.dhcpClientPort, dhcp: o.dhcp, listen: o.listen, log }).then(
+startInfra({
+  configPath: o.config,
+  dnsPort: o.dnsPort,
+  dhcpPort: o.dhcpPort,
+  dhcpClientPort: o.dhcpClientPort,
+  dhcp: o.dhcp,
+  listen: o.listen,
+  log,
+}).then(
   (infra) => {
     log.info({ dnsPort: infra.dnsPort, dhcpPort: infra.dhcpPort }, 'freight-infra ready');
     process.on('SIGUSR1', () => log.info({ metrics: infra.counters.snapshot() }, 'metrics'));
-    serveMetricsSocket(o.metricsSocket, infra.counters.registry).catch((err: Error) => log.warn({ err, socket: o.metricsSocket }, 'metrics socket not served'));
+    serveMetricsSocket(o.metricsSocket, infra.counters.registry).catch((err: Error) =>
+      log.warn({ err, socket: o.metricsSocket }, 'metrics socket not served'),
+    );
     const stop = (): void => {
       log.info('stopping');
       void infra.close().finally(() => process.exit(0));

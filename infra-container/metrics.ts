@@ -18,7 +18,10 @@ export class Counters {
   private readonly gauges = new Map<string, Gauge>();
   private readonly answers: Record<'dns' | 'dhcp', Histogram>;
 
-  constructor(readonly registry: Registry = new Registry(), private readonly prefix = 'freight_infra_') {
+  constructor(
+    readonly registry: Registry = new Registry(),
+    private readonly prefix = 'freight_infra_',
+  ) {
     const answer = (proto: 'dns' | 'dhcp', help: string) =>
       new Histogram({ name: `${prefix}${proto}_answer_seconds`, help, buckets: FAST_BUCKETS, registers: [registry] });
     this.answers = {
@@ -30,14 +33,22 @@ export class Counters {
   inc(name: string, n = 1): void {
     this.values.set(name, (this.values.get(name) ?? 0) + n);
     let c = this.counters.get(name);
-    if (!c) this.counters.set(name, (c = new Counter({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })));
+    if (!c)
+      this.counters.set(
+        name,
+        (c = new Counter({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
+      );
     c.inc(n);
   }
 
   set(name: string, n: number): void {
     this.values.set(name, n);
     let g = this.gauges.get(name);
-    if (!g) this.gauges.set(name, (g = new Gauge({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })));
+    if (!g)
+      this.gauges.set(
+        name,
+        (g = new Gauge({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
+      );
     g.set(n);
   }
 

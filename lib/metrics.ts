@@ -19,7 +19,9 @@ export const FAST_BUCKETS = [0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005
 /** A counter whose value its owner keeps (read at scrape time). */
 export function counterOf(registry: Registry, name: string, help: string, read: () => number): Counter {
   return new Counter({
-    name, help, registers: [registry],
+    name,
+    help,
+    registers: [registry],
     collect() {
       this.reset();
       const v = read();
@@ -30,7 +32,14 @@ export function counterOf(registry: Registry, name: string, help: string, read: 
 
 /** A gauge read at scrape time. */
 export function gaugeOf(registry: Registry, name: string, help: string, read: () => number): Gauge {
-  return new Gauge({ name, help, registers: [registry], collect() { this.set(read()); } });
+  return new Gauge({
+    name,
+    help,
+    registers: [registry],
+    collect() {
+      this.set(read());
+    },
+  });
 }
 
 /** Seconds since `t0` (a performance.now() reading). */

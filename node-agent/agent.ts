@@ -67,7 +67,14 @@ export class Agent {
 
   private async open(): Promise<void> {
     const o = this.o;
-    this.dataplane = new Dataplane({ node: o.node, underlayIp: o.underlayIp, underlayMtu: o.underlayMtu, auditMs: o.auditMs, log: o.log, registry: this.registry });
+    this.dataplane = new Dataplane({
+      node: o.node,
+      underlayIp: o.underlayIp,
+      underlayMtu: o.underlayMtu,
+      auditMs: o.auditMs,
+      log: o.log,
+      registry: this.registry,
+    });
     await this.dataplane.start();
     this.runtime = await ContainerRuntime.open({
       stateDir: o.stateDir,

@@ -17,7 +17,10 @@ const contentKey = (c: InfraConfig): string => JSON.stringify({ ...c, revision: 
 export class InfraFiles {
   private readonly written = new Map<string, string>();
 
-  constructor(private readonly stateDir: string, private readonly upstreams: string[] = []) {}
+  constructor(
+    private readonly stateDir: string,
+    private readonly upstreams: string[] = [],
+  ) {}
 
   async sync(view: NodeView): Promise<string[]> {
     const changed: string[] = [];

@@ -12,12 +12,16 @@ import { resolvePin, resolveTarget } from './target.js';
 /** dist/node-agent/main.js or node-agent/main.ts → the project root two or one levels up. */
 function projectRoot(): string {
   const here = path.dirname(fileURLToPath(import.meta.url));
-  return here.includes(`${path.sep}dist${path.sep}`) || here.endsWith(`${path.sep}dist`) ? path.resolve(here, '../..') : path.resolve(here, '..');
+  return here.includes(`${path.sep}dist${path.sep}`) || here.endsWith(`${path.sep}dist`)
+    ? path.resolve(here, '../..')
+    : path.resolve(here, '..');
 }
 
 /** HOST:PORT (or a bare PORT on 127.0.0.1) of --metrics. */
 function metricsListen(addr: string): { host: string; port: number } {
-  const [host, port] = addr.includes(':') ? [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)] : ['127.0.0.1', addr];
+  const [host, port] = addr.includes(':')
+    ? [addr.slice(0, addr.lastIndexOf(':')), addr.slice(addr.lastIndexOf(':') + 1)]
+    : ['127.0.0.1', addr];
   return { host: host.replace(/^\[|\]$/g, ''), port: Number(port) };
 }
 
@@ -29,9 +33,23 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
     return v;
   };
   // before anything touches the kernel: where to connect, and that it is the controller we were told
-  const target = resolveTarget({ join: o.join, controller: o.controller, token: o.token, ca: o.ca, caFingerprint: o.caFingerprint, insecure: Boolean(o.insecure) });
-  const ca = await resolvePin(target, (err, delay) => log.warn({ err, delay }, 'controller unreachable: retrying'), o.stateDir ?? DEFAULT_STATE_DIR);
-  log.info({ controller: target.controller, trust: target.trust.kind, ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined }, 'controller trust resolved');
+  const target = resolveTarget({
+    join: o.join,
+    controller: o.controller,
+    token: o.token,
+    ca: o.ca,
+    caFingerprint: o.caFingerprint,
+    insecure: Boolean(o.insecure),
+  });
+  const ca = await resolvePin(
+    target,
+    (err, delay) => log.warn({ err, delay }, 'controller unreachable: retrying'),
+    o.stateDir ?? DEFAULT_STATE_DIR,
+  );
+  log.info(
+    { controller: target.controller, trust: target.trust.kind, ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined },
+    'controller trust resolved',
+  );
   const agent = await Agent.start({
     controller: target.controller,
     token: target.token,
@@ -62,16 +80,33 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
 const env = (name: string) => process.env[name];
 const program = new Command('freight-agent')
   .description('Freight node agent: programs the kernel and runs containers as the controller says')
-  .addOption(new Option('--join <string>', 'join string from `freightctl token create --node NAME`: controller URL, token, CA pin').default(env('FREIGHT_JOIN')))
-  .addOption(new Option('--controller <url>', 'controller URL, e.g. https://10.0.0.1:7400 (instead of --join)').default(env('FREIGHT_CONTROLLER')))
+  .addOption(
+    new Option('--join <string>', 'join string from `freightctl token create --node NAME`: controller URL, token, CA pin').default(
+      env('FREIGHT_JOIN'),
+    ),
+  )
+  .addOption(
+    new Option('--controller <url>', 'controller URL, e.g. https://10.0.0.1:7400 (instead of --join)').default(env('FREIGHT_CONTROLLER')),
+  )
   .addOption(new Option('--token <token>', 'node token (instead of --join)').default(env('FREIGHT_NODE_TOKEN')))
   .addOption(new Option('--ca <file>', 'CA certificate the controller must chain to (instead of a pin)').default(env('FREIGHT_CA')))
-  .addOption(new Option('--ca-fingerprint <sha256>', 'pin of the controller CA, sha256:HEX (the join string carries one)').default(env('FREIGHT_CA_FINGERPRINT')))
-  .addOption(new Option('--insecure', 'allow a plaintext http:// controller (tests only: the token crosses in clear, no ipsec keys are sent)').default(env('FREIGHT_INSECURE') === '1' ? true : undefined))
-  .addOption(new Option('--node <name>', 'this node\'s name').default(env('FREIGHT_NODE')))
-  .addOption(new Option('--underlay-ip <ip>', 'this node\'s underlay (VTEP) address').default(env('FREIGHT_UNDERLAY_IP')))
+  .addOption(
+    new Option('--ca-fingerprint <sha256>', 'pin of the controller CA, sha256:HEX (the join string carries one)').default(
+      env('FREIGHT_CA_FINGERPRINT'),
+    ),
+  )
+  .addOption(
+    new Option(
+      '--insecure',
+      'allow a plaintext http:// controller (tests only: the token crosses in clear, no ipsec keys are sent)',
+    ).default(env('FREIGHT_INSECURE') === '1' ? true : undefined),
+  )
+  .addOption(new Option('--node <name>', "this node's name").default(env('FREIGHT_NODE')))
+  .addOption(new Option('--underlay-ip <ip>', "this node's underlay (VTEP) address").default(env('FREIGHT_UNDERLAY_IP')))
   .addOption(new Option('--underlay-mtu <n>', 'MTU of the underlay').default(env('FREIGHT_UNDERLAY_MTU') ?? '1500'))
-  .addOption(new Option('--state-dir <dir>', 'images, containers, the last applied view').default(env('FREIGHT_STATE_DIR') ?? DEFAULT_STATE_DIR))
+  .addOption(
+    new Option('--state-dir <dir>', 'images, containers, the last applied view').default(env('FREIGHT_STATE_DIR') ?? DEFAULT_STATE_DIR),
+  )
   .option('--project-dir <dir>', 'Freight install bound into infra containers (default: this install)')
   .option('--audit-ms <n>', 'drift audit interval (default 10000)')
   .option('--heartbeat-ms <n>', 'heartbeat interval (default 2000)')

@@ -25,7 +25,10 @@ export interface Target {
 }
 
 export class TargetError extends Error {
-  constructor(readonly code: 'usage' | 'plaintext_refused', message: string) {
+  constructor(
+    readonly code: 'usage' | 'plaintext_refused',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -33,17 +36,24 @@ export class TargetError extends Error {
 /** Pure apart from reading `--ca FILE`. */
 export function resolveTarget(f: TargetFlags, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): Target {
   const join = f.join ? decodeJoin(f.join) : undefined;
-  if (join && (f.controller || f.token)) throw new TargetError('usage', '--join carries the controller URL and the token: give it alone, or --controller with --token');
+  if (join && (f.controller || f.token))
+    throw new TargetError('usage', '--join carries the controller URL and the token: give it alone, or --controller with --token');
   const controller = join?.url ?? f.controller;
   const token = join?.token ?? f.token;
-  if (!controller || !token) throw new TargetError('usage', 'give --join STRING (freightctl token create --node NAME), or --controller URL and --token TOKEN');
+  if (!controller || !token)
+    throw new TargetError('usage', 'give --join STRING (freightctl token create --node NAME), or --controller URL and --token TOKEN');
   const u = new URL(controller);
   if (u.protocol === 'http:' || u.protocol === 'ws:') {
-    if (!f.insecure) throw new TargetError('plaintext_refused', `controller ${controller} is plaintext: the stream would carry the node token in clear. ` +
-        'Use the https:// URL of the join string, or pass --insecure (tests only)');
+    if (!f.insecure)
+      throw new TargetError(
+        'plaintext_refused',
+        `controller ${controller} is plaintext: the stream would carry the node token in clear. ` +
+          'Use the https:// URL of the join string, or pass --insecure (tests only)',
+      );
     return { controller, token, trust: { kind: 'insecure' } };
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'wss:') throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);
+  if (u.protocol !== 'https:' && u.protocol !== 'wss:')
+    throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);
   const pin = f.caFingerprint ? normalizeFingerprint(f.caFingerprint) : join?.ca;
   if (pin) return { controller, token, trust: { kind: 'pin', fingerprint: pin } };
   if (f.ca) return { controller, token, trust: { kind: 'ca', pem: readFile(f.ca) } };
@@ -68,7 +78,12 @@ function cachedCa(stateDir: string | undefined, fingerprint: string): string | u
  * controller's handshake (then kept there). Waits with backoff while the controller is
  * unreachable; throws on a mismatch.
  */
-export async function resolvePin(t: Target, onWait: (err: Error, delayMs: number) => void, stateDir?: string, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<string | undefined> {
+export async function resolvePin(
+  t: Target,
+  onWait: (err: Error, delayMs: number) => void,
+  stateDir?: string,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<string | undefined> {
   if (t.trust.kind !== 'pin') return undefined;
   const cached = cachedCa(stateDir, t.trust.fingerprint);
   if (cached) return cached;

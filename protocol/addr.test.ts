@@ -1,13 +1,48 @@
 import { Address4 } from 'ip-address';
 import { describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { hostCount, hostRange, inCidr, intToIp4, ip4Bytes, ip4ToInt, isIp4, mask4, maskString4, parseCidr, parseIp, readIp4, reverseName, reverseZone4 } from './addr.js';
+import {
+  hostCount,
+  hostRange,
+  inCidr,
+  intToIp4,
+  ip4Bytes,
+  ip4ToInt,
+  isIp4,
+  mask4,
+  maskString4,
+  parseCidr,
+  parseIp,
+  readIp4,
+  reverseName,
+  reverseZone4,
+} from './addr.js';
 import { Cidr4, Ipv4, Mac } from './common.js';
 
 const corpus = [
-  '0.0.0.0', '10.0.0.1', '255.255.255.255', '198.18.0.2', '1.2.3.4',
-  '10.0.0.256', '10.0.0', '10.0.0.0.1', '010.0.0.1', '1.2.3.04', '1..2.3', '.1.2.3', '1.2.3.', '', ' 1.2.3.4', '1.2.3.4 ',
-  '1e1.0.0.1', '0x1.0.0.1', '-1.0.0.0', '1.2.3.4/24', '::1', '1000.0.0.1', '1.2.3.4\n',
+  '0.0.0.0',
+  '10.0.0.1',
+  '255.255.255.255',
+  '198.18.0.2',
+  '1.2.3.4',
+  '10.0.0.256',
+  '10.0.0',
+  '10.0.0.0.1',
+  '010.0.0.1',
+  '1.2.3.04',
+  '1..2.3',
+  '.1.2.3',
+  '1.2.3.',
+  '',
+  ' 1.2.3.4',
+  '1.2.3.4 ',
+  '1e1.0.0.1',
+  '0x1.0.0.1',
+  '-1.0.0.0',
+  '1.2.3.4/24',
+  '::1',
+  '1000.0.0.1',
+  '1.2.3.4\n',
 ];
 
 describe('the address module', () => {
@@ -36,7 +71,12 @@ describe('the address module', () => {
 
   it('computes host ranges, masks and host counts of a CIDR (moved from ipam.test.ts)', () => {
     const r = hostRange('10.1.2.0/24');
-    expect([intToIp4(r.network), intToIp4(r.first), intToIp4(r.last), intToIp4(r.broadcast)]).toEqual(['10.1.2.0', '10.1.2.1', '10.1.2.254', '10.1.2.255']);
+    expect([intToIp4(r.network), intToIp4(r.first), intToIp4(r.last), intToIp4(r.broadcast)]).toEqual([
+      '10.1.2.0',
+      '10.1.2.1',
+      '10.1.2.254',
+      '10.1.2.255',
+    ]);
     const s = hostRange('192.168.0.8/30');
     expect([intToIp4(s.first), intToIp4(s.last)]).toEqual(['192.168.0.9', '192.168.0.10']);
     expect(() => hostRange('10.0.0.0/31')).toThrow(/prefix/);
@@ -78,9 +118,32 @@ const oldMac = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/;
 describe('protocol schemas on zod formats', () => {
   it('accept and refuse what the regex schemas did', () => {
     for (const s of corpus) expect(Ipv4.safeParse(s).success, s).toBe(oldIpv4Re.test(s));
-    const cidrs = ['10.0.0.0/24', '10.0.0.0/8', '10.0.0.0/7', '10.0.0.0/30', '10.0.0.0/31', '10.0.0.1/24', '10.0.0.0/33', 'banana', '10.0.0.0', '10.0.0.0/', '10.0.0.0/24/1', '192.168.0.8/29', '0.0.0.0/8', '10.0.0.0/-1'];
+    const cidrs = [
+      '10.0.0.0/24',
+      '10.0.0.0/8',
+      '10.0.0.0/7',
+      '10.0.0.0/30',
+      '10.0.0.0/31',
+      '10.0.0.1/24',
+      '10.0.0.0/33',
+      'banana',
+      '10.0.0.0',
+      '10.0.0.0/',
+      '10.0.0.0/24/1',
+      '192.168.0.8/29',
+      '0.0.0.0/8',
+      '10.0.0.0/-1',
+    ];
     for (const s of cidrs) expect(Cidr4.safeParse(s).success, s).toBe(oldCidr4(s));
-    for (const s of ['02:00:00:00:00:01', '02:00:00:00:00:0A', '02-00-00-00-00-01', '02:00:00:00:00', '0200.0000.0001', 'zz:00:00:00:00:01']) expect(Mac.safeParse(s).success, s).toBe(oldMac.test(s));
+    for (const s of [
+      '02:00:00:00:00:01',
+      '02:00:00:00:00:0A',
+      '02-00-00-00-00-01',
+      '02:00:00:00:00',
+      '0200.0000.0001',
+      'zz:00:00:00:00:01',
+    ])
+      expect(Mac.safeParse(s).success, s).toBe(oldMac.test(s));
   });
 
   it('keep their messages and show their formats in JSON Schema (OpenAPI)', () => {

@@ -95,7 +95,7 @@ export function parseCidr4(cidr: string): { addr: number; prefix: number } {
 /** Whether `cidr` names a network: no host bits set below its prefix. */
 export function isNetwork4(cidr: string): boolean {
   const { addr, prefix } = parseCidr4(cidr);
-  return ((addr & mask4(prefix)) >>> 0) === addr;
+  return (addr & mask4(prefix)) >>> 0 === addr;
 }
 
 export interface HostRange {
@@ -160,6 +160,8 @@ export function reverseName(ip: string): string {
 /** `10.1.2.0/24` → `2.1.10.in-addr.arpa`: the whole octets of the prefix (at least one). */
 export function reverseZone4(cidr: string): string {
   const { addr, prefix } = parseCidr4(cidr);
-  const octets = intToIp4(addr).split('.').slice(0, Math.max(1, Math.floor(prefix / 8)));
+  const octets = intToIp4(addr)
+    .split('.')
+    .slice(0, Math.max(1, Math.floor(prefix / 8)));
   return `${octets.reverse().join('.')}.in-addr.arpa`;
 }

@@ -11,7 +11,13 @@ export const NetworkCreate = z
     gateway: Ipv4.optional(),
     mtu: z.number().int().min(576).max(9000).optional(),
     domain: Domain.optional(),
-    vni: z.number().int().min(1).max(16_777_215).optional().describe('admin tokens only (a tenant token gets 403 admin_only_field); drawn at random among the free VNIs when omitted'),
+    vni: z
+      .number()
+      .int()
+      .min(1)
+      .max(16_777_215)
+      .optional()
+      .describe('admin tokens only (a tenant token gets 403 admin_only_field); drawn at random among the free VNIs when omitted'),
   })
   .strict();
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
@@ -24,11 +30,19 @@ export const ByteSize = z
     return Math.floor(Number(m[1]) * SIZE_UNITS[m[2].toLowerCase()]);
   });
 /** Per-container limits and their bounds (the node's kernel enforces them; see docs/runtime.md). */
-export const LIMIT_BOUNDS = { memory: { min: 16 * 2 ** 20, max: 2 ** 50, default: 512 * 2 ** 20 }, cpus: { min: 0.01, max: 1024 }, pids: { min: 16, max: 4_194_304, default: 1024 } };
+export const LIMIT_BOUNDS = {
+  memory: { min: 16 * 2 ** 20, max: 2 ** 50, default: 512 * 2 ** 20 },
+  cpus: { min: 0.01, max: 1024 },
+  pids: { min: 16, max: 4_194_304, default: 1024 },
+};
 export const ContainerCreate = z
   .object({
     name: Name,
-    image: z.string().min(1).max(200).regex(/^[A-Za-z0-9][A-Za-z0-9._:+~^-]*$/, 'an image name such as busybox, or NAME:VERSION'),
+    image: z
+      .string()
+      .min(1)
+      .max(200)
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._:+~^-]*$/, 'an image name such as busybox, or NAME:VERSION'),
     networks: z.array(Name).min(1).max(8),
     command: z.array(z.string().max(4096)).max(256).default([]),
     node: Name.optional().describe('pin to this node: admin tokens only (a tenant token gets 403 admin_only_field)'),
@@ -56,7 +70,12 @@ export const TokenCreate = z
 export const ContainerAction = z.object({ action: z.enum(['start', 'stop']) }).strict();
 /** `POST …/containers/:name/upgrade`: another version of its RPM image (the newest when omitted). */
 export const ContainerUpgrade = z
-  .object({ version: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._+~^]{0,63}$/, 'an rpm version such as 1.2 (no dashes)').optional() })
+  .object({
+    version: z
+      .string()
+      .regex(/^[A-Za-z0-9][A-Za-z0-9._+~^]{0,63}$/, 'an rpm version such as 1.2 (no dashes)')
+      .optional(),
+  })
   .strict()
   .default({});
 export type ContainerUpgrade = z.infer<typeof ContainerUpgrade>;
@@ -78,7 +97,11 @@ export type ApiError = z.infer<typeof ApiError>;
 export const ImageRepoCreate = z
   .object({
     name: z.string().regex(NAME_RE),
-    url: z.string().max(2048).url().regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
+    url: z
+      .string()
+      .max(2048)
+      .url()
+      .regex(/^https?:\/\//, 'an http(s) URL of a yum repository'),
     publicKey: z.string().max(65_536).includes('-----BEGIN PGP PUBLIC KEY BLOCK-----', { message: 'an ASCII-armoured OpenPGP public key' }),
     /** Admin only: let this repository be fetched over plain http (no TLS: anyone on the path can replay or alter metadata). */
     allowHttp: z.boolean().optional(),

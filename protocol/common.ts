@@ -5,11 +5,7 @@ import { isNetwork4, parseCidr4 } from './addr.js';
 export const NAME_RE = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Names of tenants, networks, containers, nodes, images: DNS-label safe, so they can be DNS names. */
-export const Name = z
-  .string()
-  .min(1)
-  .max(63)
-  .regex(NAME_RE, 'lower-case letters, digits and inner dashes, at most 63');
+export const Name = z.string().min(1).max(63).regex(NAME_RE, 'lower-case letters, digits and inner dashes, at most 63');
 
 const IPV4_MSG = 'an IPv4 address such as 10.0.0.1';
 const CIDR4_MSG = 'an IPv4 network in CIDR form with no host bits, prefix /8 to /30, such as 10.0.0.0/24';

@@ -14,7 +14,9 @@ describe('join string', () => {
     expect(() => decodeJoin('frt_token')).toThrow(/expected frj1/);
     expect(() => decodeJoin('frj1.@@@')).toThrow(/not decodable|join string/);
     expect(() => decodeJoin(`frj1.${Buffer.from(JSON.stringify({ url: 'ftp://x', token: 't' })).toString('base64url')}`)).toThrow(/url/);
-    expect(() => decodeJoin(`frj1.${Buffer.from(JSON.stringify({ url: 'https://x', token: 't', ca: 'md5:1' })).toString('base64url')}`)).toThrow(/ca/);
+    expect(() =>
+      decodeJoin(`frj1.${Buffer.from(JSON.stringify({ url: 'https://x', token: 't', ca: 'md5:1' })).toString('base64url')}`),
+    ).toThrow(/ca/);
   });
   it('reads fingerprints as openssl and node print them', () => {
     expect(normalizeFingerprint('A1:'.repeat(31) + 'A1')).toBe(FP);

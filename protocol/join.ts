@@ -10,14 +10,21 @@ export const FINGERPRINT_RE = /^sha256:[0-9a-f]{64}$/;
 
 /** `sha256:<hex>`, also accepting `AB:CD:…` (openssl, node) and bare hex. */
 export function normalizeFingerprint(v: string): string {
-  const hex = v.trim().toLowerCase().replace(/^sha256:/, '').replace(/:/g, '');
+  const hex = v
+    .trim()
+    .toLowerCase()
+    .replace(/^sha256:/, '')
+    .replace(/:/g, '');
   const fp = `sha256:${hex}`;
   if (!FINGERPRINT_RE.test(fp)) throw new Error(`CA fingerprint ${v}: expected sha256:<64 hex digits>`);
   return fp;
 }
 
 export const Join = z.object({
-  url: z.string().url().refine((u) => /^(https|http):\/\//.test(u), 'an http(s) URL'),
+  url: z
+    .string()
+    .url()
+    .refine((u) => /^(https|http):\/\//.test(u), 'an http(s) URL'),
   token: z.string().min(1).max(512),
   /** Absent only for a plaintext (`--insecure`) controller or one whose certificate a public CA signed. */
   ca: z.string().regex(FINGERPRINT_RE).optional(),

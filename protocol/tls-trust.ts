@@ -12,7 +12,11 @@ import tls from 'node:tls';
 export type Trust = { kind: 'pin'; fingerprint: string } | { kind: 'ca'; pem: string } | { kind: 'system' } | { kind: 'insecure' };
 
 export class TrustError extends Error {
-  constructor(readonly code: 'ca_pin_mismatch' | 'tls_unreachable', message: string, options?: { cause?: unknown }) {
+  constructor(
+    readonly code: 'ca_pin_mismatch' | 'tls_unreachable',
+    message: string,
+    options?: { cause?: unknown },
+  ) {
     super(message, options);
   }
 }
@@ -30,7 +34,11 @@ function chainOf(cert: tls.DetailedPeerCertificate): Buffer[] {
   return out;
 }
 
-const toPem = (raw: Buffer) => `-----BEGIN CERTIFICATE-----\n${raw.toString('base64').replace(/(.{64})/g, '$1\n').trim()}\n-----END CERTIFICATE-----\n`;
+const toPem = (raw: Buffer) =>
+  `-----BEGIN CERTIFICATE-----\n${raw
+    .toString('base64')
+    .replace(/(.{64})/g, '$1\n')
+    .trim()}\n-----END CERTIFICATE-----\n`;
 
 /** The CA certificate (PEM) that `url`'s server presents and whose fingerprint is `pin`. */
 export function fetchPinnedCa(url: string, pin: string, timeoutMs = 5000): Promise<string> {
@@ -44,16 +52,22 @@ export function fetchPinnedCa(url: string, pin: string, timeoutMs = 5000): Promi
       reject(e);
     };
     socket.once('timeout', () => fail(new TrustError('tls_unreachable', `controller ${host}:${port}: TLS handshake timed out`)));
-    socket.once('error', (err: NodeJS.ErrnoException) => fail(new TrustError('tls_unreachable', `controller ${host}:${port}: ${err.code ?? err.message}`, { cause: err })));
+    socket.once('error', (err: NodeJS.ErrnoException) =>
+      fail(new TrustError('tls_unreachable', `controller ${host}:${port}: ${err.code ?? err.message}`, { cause: err })),
+    );
     socket.once('secureConnect', () => {
-      const chain = chainOf(socket.getPeerCertificate(true) as tls.DetailedPeerCertificate);
+      const chain = chainOf(socket.getPeerCertificate(true));
       socket.end();
       const match = chain.find((raw) => fp(raw) === pin);
       if (!match) {
-        return reject(new TrustError('ca_pin_mismatch',
-          `controller ${host}:${port} is not the one the join string names: no certificate it presented matches the pinned CA ${pin} ` +
-          `(presented ${chain.map(fp).join(', ') || 'none'}). ` +
-          'Refusing to connect: check the join string, or whether something intercepts the connection'));
+        return reject(
+          new TrustError(
+            'ca_pin_mismatch',
+            `controller ${host}:${port} is not the one the join string names: no certificate it presented matches the pinned CA ${pin} ` +
+              `(presented ${chain.map(fp).join(', ') || 'none'}). ` +
+              'Refusing to connect: check the join string, or whether something intercepts the connection',
+          ),
+        );
       }
       resolve(toPem(match));
     });

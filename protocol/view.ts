@@ -56,7 +56,11 @@ export type ImageSource = z.infer<typeof ImageSource>;
  * node's when an older controller sends none.
  */
 export const ContainerLimits = z.object({
-  memory: z.number().int().min(16 * 1024 * 1024).max(2 ** 50),
+  memory: z
+    .number()
+    .int()
+    .min(16 * 1024 * 1024)
+    .max(2 ** 50),
   cpus: z.number().min(0.01).max(1024).nullable(),
   pids: z.number().int().min(16).max(4_194_304),
 });

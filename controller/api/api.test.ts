@@ -14,7 +14,6 @@ import { loadState } from '../view/load.js';
 const ADMIN = 'admin-secret-for-tests';
 const log = pino({ level: 'silent' });
 
-
 describe.each(BACKENDS)('REST API on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
@@ -23,7 +22,10 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     const res = await app.inject({
       method: method as 'GET',
       url,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       payload: body === undefined ? undefined : typeof body === 'string' ? body : JSON.stringify(body),
     });
     const json = res.headers['content-type']?.toString().includes('json') && res.body ? res.json() : undefined;
@@ -34,7 +36,12 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${r.text}`);
     return r.json;
   };
-  const container = (name: string, networks: string[], extra: Record<string, unknown> = {}) => ({ name, image: 'busybox', networks, ...extra });
+  const container = (name: string, networks: string[], extra: Record<string, unknown> = {}) => ({
+    name,
+    image: 'busybox',
+    networks,
+    ...extra,
+  });
   let vnis: Record<string, number> = {};
 
   beforeAll(async () => {
@@ -93,11 +100,24 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
   it('creates a network with VNI and its infra instance on the highest host address', async () => {
     await ok('POST', '/v1/tenants', { name: 'acme' });
     const net = await ok('POST', '/v1/tenants/acme/networks', { name: 'blue', cidr: '10.0.0.0/24', gateway: '10.0.0.1' });
-    expect(net).toMatchObject({ tenant: 'acme', name: 'blue', type: 'vxlan', cidr: '10.0.0.0/24', gateway: '10.0.0.1', domain: 'freight.internal' });
+    expect(net).toMatchObject({
+      tenant: 'acme',
+      name: 'blue',
+      type: 'vxlan',
+      cidr: '10.0.0.0/24',
+      gateway: '10.0.0.1',
+      domain: 'freight.internal',
+    });
     // VNIs are drawn at random (a lowest-free VNI told tenants how many networks others had)
     expect(net.vni).toBeGreaterThanOrEqual(1);
     expect(net.infra).toMatchObject({ name: 'infra-blue', ip: '10.0.0.254', mac: macFor(net.vni, '10.0.0.254') });
-    const second = await ok('POST', '/v1/tenants/acme/networks', { name: 'green', cidr: '10.1.0.0/16', type: 'ipsec', mtu: 1400, domain: 'corp.example' });
+    const second = await ok('POST', '/v1/tenants/acme/networks', {
+      name: 'green',
+      cidr: '10.1.0.0/16',
+      type: 'ipsec',
+      mtu: 1400,
+      domain: 'corp.example',
+    });
     expect(second.vni).not.toBe(net.vni);
     vnis = { blue: net.vni, green: second.vni };
     const fixed = await ok('POST', '/v1/tenants/acme/networks', { name: 'red', cidr: '10.2.0.0/24', vni: 4242 });
@@ -164,9 +184,19 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     expect((await call('POST', '/v1/tenants', '[]')).status).toBe(400);
     const huge = await call('POST', '/v1/tenants', JSON.stringify({ name: 'x'.repeat(2 * 1024 * 1024) }));
     expect([huge.status, huge.json.code]).toEqual([413, 'body_too_large']);
-    const text = await app.inject({ method: 'POST', url: '/v1/tenants', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'text/plain' }, payload: 'x' });
+    const text = await app.inject({
+      method: 'POST',
+      url: '/v1/tenants',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'text/plain' },
+      payload: 'x',
+    });
     expect(text.statusCode).toBe(400);
-    const xml = await app.inject({ method: 'POST', url: '/v1/tenants', headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/xml' }, payload: '<x/>' });
+    const xml = await app.inject({
+      method: 'POST',
+      url: '/v1/tenants',
+      headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/xml' },
+      payload: '<x/>',
+    });
     expect(xml.statusCode).toBe(415);
     const unknown = await call('GET', '/v2/whatever');
     expect([unknown.status, unknown.json.code]).toEqual([404, 'not_found']);
@@ -182,12 +212,16 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
       { network: 'blue', ip: '10.0.0.2', mac: macFor(vnis.blue, '10.0.0.2') },
       { network: 'green', ip: '10.1.0.1', mac: macFor(vnis.green, '10.1.0.1') },
     ]);
-    await db.query("INSERT INTO nodes (name, underlay_ip, ready) VALUES ('n1', '198.18.0.1', true), ('n2', '198.18.0.2', true), ('n3', '198.18.0.3', false)");
+    await db.query(
+      "INSERT INTO nodes (name, underlay_ip, ready) VALUES ('n1', '198.18.0.1', true), ('n2', '198.18.0.2', true), ('n3', '198.18.0.3', false)",
+    );
     expect(await schedulePending(db)).toBe(5); // 4 infra instances (acme: blue, green, red; other: blue) + web
     const web = await ok('GET', '/v1/tenants/acme/containers/web');
     expect(['n1', 'n2']).toContain(web.node);
     const eps = await ok('GET', '/v1/tenants/acme/endpoints');
-    expect(eps.items.filter((e: { container: string }) => e.container === 'web').every((e: { node: string }) => e.node === web.node)).toBe(true);
+    expect(eps.items.filter((e: { container: string }) => e.container === 'web').every((e: { node: string }) => e.node === web.node)).toBe(
+      true,
+    );
     expect(eps.items.find((e: { kind: string; network: string }) => e.kind === 'infra' && e.network === 'blue')).toMatchObject({
       container: 'infra-blue',
       ip: '10.0.0.254',
@@ -206,7 +240,13 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     expect((await ok('POST', '/v1/tenants/acme/containers', container('bytes', ['blue'], { memory: 2 ** 30 }))).memory).toBe(2 ** 30);
     const { state } = await loadState(db);
     expect(containerView(state, state.containers.get(c.id)!)).toMatchObject({ limits: { memory: 64 * 2 ** 20, cpus: 0.5, pids: 100 } });
-    for (const [extra, path] of [[{ memory: '1K' }, 'memory'], [{ memory: 'lots' }, 'memory'], [{ cpus: 0 }, 'cpus'], [{ pids: 1 }, 'pids'], [{ pids: 1.5 }, 'pids']] as const) {
+    for (const [extra, path] of [
+      [{ memory: '1K' }, 'memory'],
+      [{ memory: 'lots' }, 'memory'],
+      [{ cpus: 0 }, 'cpus'],
+      [{ pids: 1 }, 'pids'],
+      [{ pids: 1.5 }, 'pids'],
+    ] as const) {
       const r = await call('POST', '/v1/tenants/acme/containers', container('bad', ['blue'], extra));
       expect([r.status, r.json.code, r.json.path], JSON.stringify(extra)).toEqual([400, 'invalid', path]);
     }

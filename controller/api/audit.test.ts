@@ -1,4 +1,4 @@
-import net from 'node:net';
+import type net from 'node:net';
 import pg from 'pg';
 import { WebSocket } from 'ws';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -37,7 +37,12 @@ describe('audit log and authentication limiter on postgres', () => {
     apps.push(app);
     return app;
   };
-  const call = (app: FastifyInstance, method: string, url: string, o: { body?: unknown; token?: string | null; ip?: string; xff?: string } = {}) =>
+  const call = (
+    app: FastifyInstance,
+    method: string,
+    url: string,
+    o: { body?: unknown; token?: string | null; ip?: string; xff?: string } = {},
+  ) =>
     app.inject({
       method: method as 'GET',
       url,
@@ -50,7 +55,12 @@ describe('audit log and authentication limiter on postgres', () => {
       payload: o.body === undefined ? undefined : JSON.stringify(o.body),
     });
   const rows = async (where: string, params: unknown[] = []) =>
-    (await db.query<Row>(`SELECT actor, source, action, object, outcome, code, count, method, path, status FROM audit_log WHERE ${where} ORDER BY id`, params)).rows;
+    (
+      await db.query<Row>(
+        `SELECT actor, source, action, object, outcome, code, count, method, path, status FROM audit_log WHERE ${where} ORDER BY id`,
+        params,
+      )
+    ).rows;
 
   beforeAll(async () => {
     fresh = await freshDatabase();
@@ -77,27 +87,82 @@ describe('audit log and authentication limiter on postgres', () => {
     const got = await rows('source = $1', [ip]);
     const admin = expect.stringMatching(/^admin:[0-9a-f-]{36}$/);
     expect(got).toEqual([
-      { actor: admin, source: ip, action: 'create tenant', object: 'tenant aud', outcome: 'success', code: null, count: 1, method: 'POST', path: '/v1/tenants', status: 201 },
-      { actor: admin, source: ip, action: 'create tenant', object: 'tenant aud', outcome: 'failure', code: 'conflict', count: 1, method: 'POST', path: '/v1/tenants', status: 409 },
+      {
+        actor: admin,
+        source: ip,
+        action: 'create tenant',
+        object: 'tenant aud',
+        outcome: 'success',
+        code: null,
+        count: 1,
+        method: 'POST',
+        path: '/v1/tenants',
+        status: 201,
+      },
+      {
+        actor: admin,
+        source: ip,
+        action: 'create tenant',
+        object: 'tenant aud',
+        outcome: 'failure',
+        code: 'conflict',
+        count: 1,
+        method: 'POST',
+        path: '/v1/tenants',
+        status: 409,
+      },
       expect.objectContaining({ action: 'create network', object: 'network aud/blue', outcome: 'success', status: 201 }),
       expect.objectContaining({ action: 'delete network', object: 'network aud/blue', outcome: 'success', method: 'DELETE', status: 204 }),
       expect.objectContaining({ action: 'create token', object: `token ${tok.id}`, outcome: 'success', status: 201 }),
-      { actor: admin, source: ip, action: 'revoke token', object: `token ${tok.id}`, outcome: 'success', code: null, count: 1, method: 'DELETE', path: `/v1/tokens/${tok.id}`, status: 200 },
+      {
+        actor: admin,
+        source: ip,
+        action: 'revoke token',
+        object: `token ${tok.id}`,
+        outcome: 'success',
+        code: null,
+        count: 1,
+        method: 'DELETE',
+        path: `/v1/tokens/${tok.id}`,
+        status: 200,
+      },
     ]);
     expect(JSON.stringify(got)).not.toContain(tok.token);
     // the API shows the new columns
     const page = (await call(app, 'GET', '/v1/audit?limit=1')).json();
-    expect(page.items[0]).toMatchObject({ source: ip, action: 'revoke token', object: `token ${tok.id}`, outcome: 'success', code: null, count: 1 });
+    expect(page.items[0]).toMatchObject({
+      source: ip,
+      action: 'revoke token',
+      object: `token ${tok.id}`,
+      outcome: 'success',
+      code: null,
+      count: 1,
+    });
   });
 
   it('writes failed authentications as at most one row per address and interval, with a count', async () => {
     const app = await start({ auditOptions: { authFailureEveryMs: 600 } });
     const ip = '198.51.100.21';
-    for (let i = 0; i < 5; i++) expect((await call(app, i % 2 ? 'GET' : 'POST', '/v1/tenants', { token: `guess-${i}`, ip, body: i % 2 ? undefined : { name: 'x' } })).statusCode).toBe(401);
+    for (let i = 0; i < 5; i++)
+      expect(
+        (await call(app, i % 2 ? 'GET' : 'POST', '/v1/tenants', { token: `guess-${i}`, ip, body: i % 2 ? undefined : { name: 'x' } }))
+          .statusCode,
+      ).toBe(401);
     await app.audit.flush();
     // the first at once, the other four counted until the interval ends
     expect(await rows('source = $1', [ip])).toEqual([
-      { actor: 'anonymous', source: ip, action: 'authenticate', object: null, outcome: 'failure', code: 'unauthenticated', count: 1, method: 'POST', path: '/v1/tenants', status: 401 },
+      {
+        actor: 'anonymous',
+        source: ip,
+        action: 'authenticate',
+        object: null,
+        outcome: 'failure',
+        code: 'unauthenticated',
+        count: 1,
+        method: 'POST',
+        path: '/v1/tenants',
+        status: 401,
+      },
     ]);
     await sleep(1800); // the interval ends, the timer folds the count into one row
     await app.audit.flush();
@@ -141,7 +206,9 @@ describe('audit log and authentication limiter on postgres', () => {
     for (let i = 0; i < 20; i++) await call(behind, 'GET', '/v1/tenants', { token: 'x', ip: '192.0.2.78', xff: `203.0.113.${50 + i}` });
     expect((await call(behind, 'GET', '/v1/tenants', { token: 'x', ip: '192.0.2.78', xff: '203.0.113.99' })).statusCode).toBe(429);
     // the audit log records the client the proxy names
-    expect((await call(behind, 'POST', '/v1/tenants', { body: { name: 'via-proxy' }, ip: proxyIp, xff: '203.0.113.5' })).statusCode).toBe(201);
+    expect((await call(behind, 'POST', '/v1/tenants', { body: { name: 'via-proxy' }, ip: proxyIp, xff: '203.0.113.5' })).statusCode).toBe(
+      201,
+    );
     await behind.audit.flush();
     expect((await rows("object = 'tenant via-proxy'"))[0].source).toBe('203.0.113.5');
   });
@@ -166,9 +233,28 @@ describe('audit log and authentication limiter on postgres', () => {
     await app.audit.flush();
     const got = await rows("path = '/v1/agent/stream'");
     expect(got).toEqual([
-      expect.objectContaining({ actor: 'node:aud-n1', source: '127.0.0.1', action: 'stream connect', object: 'node aud-n1', outcome: 'success' }),
-      expect.objectContaining({ actor: 'node:aud-n1', source: '127.0.0.1', action: 'stream disconnect', object: 'node aud-n1', code: '1000' }),
-      expect.objectContaining({ actor: 'anonymous', source: '127.0.0.1', action: 'authenticate', outcome: 'failure', code: 'unauthenticated', status: 401 }),
+      expect.objectContaining({
+        actor: 'node:aud-n1',
+        source: '127.0.0.1',
+        action: 'stream connect',
+        object: 'node aud-n1',
+        outcome: 'success',
+      }),
+      expect.objectContaining({
+        actor: 'node:aud-n1',
+        source: '127.0.0.1',
+        action: 'stream disconnect',
+        object: 'node aud-n1',
+        code: '1000',
+      }),
+      expect.objectContaining({
+        actor: 'anonymous',
+        source: '127.0.0.1',
+        action: 'authenticate',
+        outcome: 'failure',
+        code: 'unauthenticated',
+        status: 401,
+      }),
     ]);
   });
 
@@ -181,9 +267,12 @@ describe('audit log and authentication limiter on postgres', () => {
       expect((await call(app, 'POST', '/v1/tenants', { body: { name: 'blip-1' }, ip })).statusCode).toBe(201);
       // the database goes away: its sessions are terminated and new ones refused
       await admin.query(`ALTER DATABASE ${fresh.name} ALLOW_CONNECTIONS false`);
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [fresh.name]);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+        fresh.name,
+      ]);
       await app.audit.flush(); // fails: kept
-      for (let i = 2; i <= 4; i++) expect((await call(app, 'POST', '/v1/tenants', { body: { name: `blip-${i}` }, ip })).statusCode).toBe(503);
+      for (let i = 2; i <= 4; i++)
+        expect((await call(app, 'POST', '/v1/tenants', { body: { name: `blip-${i}` }, ip })).statusCode).toBe(503);
       await app.audit.flush(); // fails again
       const m = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(m).toMatch(/^freight_audit_write_failures_total [1-9]/m);
@@ -200,7 +289,9 @@ describe('audit log and authentication limiter on postgres', () => {
       expect(got[1].code).toBe('database_unavailable');
       // terminated sessions alone: the write on a dead pooled connection fails once, then succeeds
       expect((await call(app, 'POST', '/v1/tenants', { body: { name: 'blip-5' }, ip })).statusCode).toBe(201);
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [fresh.name]);
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+        fresh.name,
+      ]);
       await app.audit.flush();
       await app.audit.flush();
       expect((await rows('source = $1', [ip])).map((r) => r.object)).toContain('tenant blip-5');
@@ -217,8 +308,11 @@ describe('audit log and authentication limiter on postgres', () => {
     const app = await start({ auditOptions: { everyMs: 60_000, maxBuffer: 3 } });
     try {
       await admin.query(`ALTER DATABASE ${fresh.name} ALLOW_CONNECTIONS false`);
-      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [fresh.name]);
-      for (let i = 0; i < 5; i++) app.audit.record({ at: new Date(), actor: 'admin:x', tenantId: null, method: 'POST', path: '/v1/x', status: 201 });
+      await admin.query('SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()', [
+        fresh.name,
+      ]);
+      for (let i = 0; i < 5; i++)
+        app.audit.record({ at: new Date(), actor: 'admin:x', tenantId: null, method: 'POST', path: '/v1/x', status: 201 });
       await app.audit.flush();
       const m = (await app.inject({ method: 'GET', url: '/metrics' })).body;
       expect(m).toMatch(/^freight_audit_dropped_total 2$/m);

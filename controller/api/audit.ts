@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { Pagination } from '../../protocol/api.js';
 import { listAudit } from '../store/audit.js';
 import { route } from './route.js';

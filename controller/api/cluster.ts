@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { Pagination, TokenCreate } from '../../protocol/api.js';
 import { Name } from '../../protocol/common.js';
 import { schedulePending } from '../scheduler.js';

@@ -12,13 +12,29 @@ const STATE = mkdtempSync(join(tmpdir(), 'freight-concurrency-'));
 
 /** Starts a real `freight-controller serve` (one node process, so SIGTERM reaches it) on an ephemeral port; resolves with its base URL. */
 function startController(url: string): Promise<{ proc: ChildProcess; base: string }> {
-  const proc = spawn(process.execPath, ['--import', 'tsx', 'controller/main.ts', 'serve', '--listen', '127.0.0.1:0', '--insecure', '--state-dir', STATE, '--database-url', url], {
-    env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
+  const proc = spawn(
+    process.execPath,
+    [
+      '--import',
+      'tsx',
+      'controller/main.ts',
+      'serve',
+      '--listen',
+      '127.0.0.1:0',
+      '--insecure',
+      '--state-dir',
+      STATE,
+      '--database-url',
+      url,
+    ],
+    {
+      env: { ...process.env, FREIGHT_ADMIN_TOKEN: ADMIN },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    },
+  );
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error('controller did not start in 30 s')), 30_000);
-    createInterface({ input: proc.stdout! }).on('line', (line) => {
+    createInterface({ input: proc.stdout }).on('line', (line) => {
       const m = /"address":"(http:\/\/[^"]+)"/.exec(line);
       if (m) {
         clearTimeout(timer);

@@ -31,14 +31,22 @@ function str(r: R): string {
 }
 function value(r: R, depth = 0): unknown {
   switch (r.int(depth > 1 ? 6 : 8)) {
-    case 0: return null;
-    case 1: return r.next() < 0.5;
-    case 2: return r.pick([0, -1, 1, 576, 9001, 16_777_215, 16_777_216, 2 ** 53, 1.5, -0]);
-    case 3: return str(r);
-    case 4: return r.pick(['10.0.0.0/24', '10.0.0.0/33', '10.1.0.0/8', '300.0.0.0/24', '10.0.0.1', '10.0.0.0/30', 'busybox', 'vxlan', 'stop']);
-    case 5: return r.pick(['a', 'web', 'x-y', 'UPPER', '-x', 'a'.repeat(64)]);
-    case 6: return Array.from({ length: r.int(4) }, () => value(r, depth + 1));
-    default: return Object.fromEntries(Array.from({ length: r.int(4) }, () => [str(r).slice(0, 8), value(r, depth + 1)]));
+    case 0:
+      return null;
+    case 1:
+      return r.next() < 0.5;
+    case 2:
+      return r.pick([0, -1, 1, 576, 9001, 16_777_215, 16_777_216, 2 ** 53, 1.5, -0]);
+    case 3:
+      return str(r);
+    case 4:
+      return r.pick(['10.0.0.0/24', '10.0.0.0/33', '10.1.0.0/8', '300.0.0.0/24', '10.0.0.1', '10.0.0.0/30', 'busybox', 'vxlan', 'stop']);
+    case 5:
+      return r.pick(['a', 'web', 'x-y', 'UPPER', '-x', 'a'.repeat(64)]);
+    case 6:
+      return Array.from({ length: r.int(4) }, () => value(r, depth + 1));
+    default:
+      return Object.fromEntries(Array.from({ length: r.int(4) }, () => [str(r).slice(0, 8), value(r, depth + 1)]));
   }
 }
 
@@ -72,7 +80,12 @@ describe('fuzz: random bodies on every create route answer 2xx or 4xx, never 5xx
     await app.inject({ method: 'POST', url: '/v1/tenants', headers: h, payload: { name: 'fz' } });
     await app.inject({ method: 'POST', url: '/v1/tenants/fz/networks', headers: h, payload: { name: 'a', cidr: '10.0.0.0/16' } });
     await app.inject({ method: 'POST', url: '/v1/tenants/fz/networks', headers: h, payload: { name: 'tiny', cidr: '10.254.0.0/30' } }); // fills up: pool_exhausted
-    await app.inject({ method: 'POST', url: '/v1/tenants/fz/containers', headers: h, payload: { name: 'web', image: 'busybox', networks: ['a'] } });
+    await app.inject({
+      method: 'POST',
+      url: '/v1/tenants/fz/containers',
+      headers: h,
+      payload: { name: 'web', image: 'busybox', networks: ['a'] },
+    });
   });
   afterAll(async () => {
     await app?.close();
@@ -82,8 +95,20 @@ describe('fuzz: random bodies on every create route answer 2xx or 4xx, never 5xx
 
   const routes: Array<[string, (r: R, i: number) => Record<string, unknown>]> = [
     ['/v1/tenants', (r, i) => ({ name: `t${i}` })],
-    ['/v1/tenants/fz/networks', (r, i) => ({ name: `n${i}`, cidr: `10.${1 + r.int(250)}.${r.int(256)}.0/24`, type: r.pick(['vxlan', 'ipsec']), mtu: 1400 })],
-    ['/v1/tenants/fz/containers', (r, i) => ({ name: `c${i}`, image: 'busybox', networks: r.pick([['a'], ['a'], ['tiny'], ['a', 'tiny']]), command: ['sleep', '1'], restart: 'always' })],
+    [
+      '/v1/tenants/fz/networks',
+      (r, i) => ({ name: `n${i}`, cidr: `10.${1 + r.int(250)}.${r.int(256)}.0/24`, type: r.pick(['vxlan', 'ipsec']), mtu: 1400 }),
+    ],
+    [
+      '/v1/tenants/fz/containers',
+      (r, i) => ({
+        name: `c${i}`,
+        image: 'busybox',
+        networks: r.pick([['a'], ['a'], ['tiny'], ['a', 'tiny']]),
+        command: ['sleep', '1'],
+        restart: 'always',
+      }),
+    ],
     ['/v1/tokens', (r) => r.pick([{ kind: 'admin' }, { kind: 'tenant', tenant: 'fz' }, { kind: 'node', node: 'n1' }])],
     ['/v1/tenants/fz/containers/web/actions', (r) => ({ action: r.pick(['start', 'stop']) })],
   ];
@@ -94,7 +119,12 @@ describe('fuzz: random bodies on every create route answer 2xx or 4xx, never 5xx
     for (let i = 0; i < 2000; i++) {
       const body = mutate(r, valid(r, i));
       const payload = typeof body === 'string' ? body : JSON.stringify(body);
-      const res = await app.inject({ method: 'POST', url, headers: { authorization: 'Bearer fuzz', 'content-type': 'application/json' }, payload });
+      const res = await app.inject({
+        method: 'POST',
+        url,
+        headers: { authorization: 'Bearer fuzz', 'content-type': 'application/json' },
+        payload,
+      });
       statuses.set(res.statusCode, (statuses.get(res.statusCode) ?? 0) + 1);
       if (res.statusCode >= 500 || res.statusCode < 200) throw new Error(`#${i} ${payload.slice(0, 300)} → ${res.statusCode} ${res.body}`);
       if (res.statusCode >= 400) expect(res.json()).toHaveProperty('code');

@@ -24,7 +24,9 @@ describe('Idempotency-Key helpers (pure)', () => {
 
   it('accepts 16–255 printable ASCII characters, nothing else', () => {
     expect(idempotencyKeyOf({}, 'op')).toBeUndefined();
-    expect(idempotencyKeyOf({ 'idempotency-key': '0b2c9f7e-1d2a-4c5b-9e8f-7a6b5c4d3e2f.1' }, 'op')).toBe('0b2c9f7e-1d2a-4c5b-9e8f-7a6b5c4d3e2f.1');
+    expect(idempotencyKeyOf({ 'idempotency-key': '0b2c9f7e-1d2a-4c5b-9e8f-7a6b5c4d3e2f.1' }, 'op')).toBe(
+      '0b2c9f7e-1d2a-4c5b-9e8f-7a6b5c4d3e2f.1',
+    );
     for (const bad of ['short', 'x'.repeat(256), 'with space 0123456', 'ünïcødé-0123456789', ['a'.repeat(16), 'b'.repeat(16)]]) {
       expect(() => idempotencyKeyOf({ 'idempotency-key': bad }, 'op'), String(bad)).toThrow(/Idempotency-Key/);
     }

@@ -47,14 +47,18 @@ export function idempotencyKeyOf(headers: Record<string, string | string[] | und
 
 /** Same method, path and JSON body (keys in any order) → same hash. */
 export function requestHash(method: string, path: string, body: unknown): string {
-  return createHash('sha256').update(`${method} ${path}\n${canonicalJson(body)}`).digest('hex');
+  return createHash('sha256')
+    .update(`${method} ${path}\n${canonicalJson(body)}`)
+    .digest('hex');
 }
 
 function canonicalJson(v: unknown): string {
   if (v === undefined) return '';
   if (Array.isArray(v)) return `[${v.map(canonicalJson).join(',')}]`;
   if (v && typeof v === 'object') {
-    const entries = Object.entries(v as Record<string, unknown>).filter(([, x]) => x !== undefined).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
+    const entries = Object.entries(v as Record<string, unknown>)
+      .filter(([, x]) => x !== undefined)
+      .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0));
     return `{${entries.map(([k, x]) => `${JSON.stringify(k)}:${canonicalJson(x)}`).join(',')}}`;
   }
   return JSON.stringify(v);
@@ -105,10 +109,20 @@ export function createIdempotency(db: Db, opts: Partial<IdempotencyOptions> = {}
         }
         const row = await readKey(db, actor, kh);
         if (row && row.requestHash !== reqHash) {
-          throw new ApiError('idempotency_key_reused', `${op}: this Idempotency-Key was used for another request; use a fresh key per request`, 'Idempotency-Key');
+          throw new ApiError(
+            'idempotency_key_reused',
+            `${op}: this Idempotency-Key was used for another request; use a fresh key per request`,
+            'Idempotency-Key',
+          );
         }
-        if (row?.status != null && row.answer) return { kind: 'replay', answer: { status: row.status, body: openAnswer(key, actor, row.answer) } };
-        if (o.now() >= deadline) throw new ApiError('idempotency_key_in_progress', `${op}: a request with this Idempotency-Key is still running; retry later`, 'Idempotency-Key');
+        if (row?.status != null && row.answer)
+          return { kind: 'replay', answer: { status: row.status, body: openAnswer(key, actor, row.answer) } };
+        if (o.now() >= deadline)
+          throw new ApiError(
+            'idempotency_key_in_progress',
+            `${op}: a request with this Idempotency-Key is still running; retry later`,
+            'Idempotency-Key',
+          );
         await o.sleep(delay);
       }
     },

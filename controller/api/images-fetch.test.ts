@@ -37,7 +37,8 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
 
   const call = async (a: FastifyInstance, method: string, url: string, body?: unknown, token = ADMIN) => {
     const res = await a.inject({
-      method: method as 'GET', url,
+      method: method as 'GET',
+      url,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       payload: body === undefined ? undefined : JSON.stringify(body),
     });
@@ -48,7 +49,13 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
   const run = (a: FastifyInstance, tenant: string, name: string, token = ADMIN) =>
     call(a, 'POST', `/v1/tenants/${tenant}/containers`, { name, image: 'busybox', networks: ['net'] }, token);
   const build = async (version: string) =>
-    (await buildImage({ manifest: { name: 'busybox', version, command: ['/bin/sh'] }, from: path.join(tmp, 'tree'), outDir: path.join(tmp, 'out') })).rpm;
+    (
+      await buildImage({
+        manifest: { name: 'busybox', version, command: ['/bin/sh'] },
+        from: path.join(tmp, 'tree'),
+        outDir: path.join(tmp, 'out'),
+      })
+    ).rpm;
 
   beforeAll(async () => {
     tmp = await tmpBase();
@@ -92,9 +99,17 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
       const r = await call(app, 'POST', '/v1/tenants/globex/image-repositories', body, token);
       expect([r.status, r.json.code, r.json.path]).toEqual([400, 'repo_url_insecure', 'url']);
     }
-    const ok = await call(app, 'POST', '/v1/tenants/globex/image-repositories', { ...body, url: 'https://repo.example.org/x/' }, tokens.globex);
+    const ok = await call(
+      app,
+      'POST',
+      '/v1/tenants/globex/image-repositories',
+      { ...body, url: 'https://repo.example.org/x/' },
+      tokens.globex,
+    );
     expect([ok.status, ok.json.allowHttp]).toEqual([201, false]);
-    expect((await call(app, 'POST', '/v1/tenants/globex/image-repositories', { ...body, name: 'adm', allowHttp: true })).json.allowHttp).toBe(true);
+    expect(
+      (await call(app, 'POST', '/v1/tenants/globex/image-repositories', { ...body, name: 'adm', allowHttp: true })).json.allowHttp,
+    ).toBe(true);
   });
 
   it('refuses a repository on 127.0.0.1 without the allow-list, generically and without connecting; reads it with it', async () => {
@@ -106,7 +121,11 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
     expect(repo.hits).toEqual([]);
     const ok = await run(app, 'acme', 'web');
     expect([ok.status, ok.json.image]).toEqual([201, 'busybox:1']);
-    const row = (await db.query<{ metadata_revision: string; metadata_signed: boolean }>(`SELECT metadata_revision, metadata_signed FROM image_repositories WHERE name = 'main'`)).rows[0];
+    const row = (
+      await db.query<{ metadata_revision: string; metadata_signed: boolean }>(
+        `SELECT metadata_revision, metadata_signed FROM image_repositories WHERE name = 'main'`,
+      )
+    ).rows[0];
     expect(Number(row.metadata_revision)).toBeGreaterThan(1_700_000_000);
     expect(row.metadata_signed).toBe(true);
   });
@@ -122,8 +141,13 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
   });
 
   it('answers 4xx image_repo_invalid for hostile XML and bad character references, never 500', async () => {
-    for (const [name, xml] of [['charref', '<repomd><data type="primary">&#99999999;</data></repomd>'], ['nested', '<repomd>' + '<data><x>'.repeat(200_000)]]) {
-      const srv = await serveWith('127.0.0.1', (req, res) => (req.url === '/repodata/repomd.xml' ? res.writeHead(200).end(xml) : res.writeHead(404).end()));
+    for (const [name, xml] of [
+      ['charref', '<repomd><data type="primary">&#99999999;</data></repomd>'],
+      ['nested', '<repomd>' + '<data><x>'.repeat(200_000)],
+    ]) {
+      const srv = await serveWith('127.0.0.1', (req, res) =>
+        req.url === '/repodata/repomd.xml' ? res.writeHead(200).end(xml) : res.writeHead(404).end(),
+      );
       closers.push(srv.close);
       expect((await addRepo('umbrella', name, srv.url)).status).toBe(201);
       const r = await run(app, 'umbrella', `c-${name}`);
@@ -143,11 +167,19 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
     await cp(path.join(dir, 'repodata'), old, { recursive: true });
     await new Promise((r) => setTimeout(r, 1100)); // createrepo_c's revision counts seconds
     await publishRepo(dir, [await build('2')], key);
-    const changes = async () => Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM change_log WHERE kind = 'image_repositories'`)).rows[0].n);
+    const changes = async () =>
+      Number((await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM change_log WHERE kind = 'image_repositories'`)).rows[0].n);
     const c0 = await changes();
     expect((await run(app, 'hooli', 'b', tokens.hooli)).json.image).toBe('busybox:2'); // the tenant's own scope records it too
     expect(await changes()).toBe(c0); // remembering a revision is no view change for the nodes
-    const rev = async () => Number((await db.query<{ r: string }>(`SELECT metadata_revision AS r FROM image_repositories r JOIN tenants t ON t.id = r.tenant_id WHERE t.name = 'hooli'`)).rows[0].r);
+    const rev = async () =>
+      Number(
+        (
+          await db.query<{ r: string }>(
+            `SELECT metadata_revision AS r FROM image_repositories r JOIN tenants t ON t.id = r.tenant_id WHERE t.name = 'hooli'`,
+          )
+        ).rows[0].r,
+      );
     const newest = await rev();
     // the attacker (or a stale mirror) serves the old, validly signed metadata again
     await rm(path.join(dir, 'repodata'), { recursive: true });
@@ -172,10 +204,21 @@ describe.skipIf(missing)('repository fetches through the API (PostgreSQL)', () =
   });
 
   it('caps repositories per tenant (409 too_many_image_repos), also under concurrent adds', async () => {
-    const add = (i: number) => call(app, 'POST', '/v1/tenants/umbrella/image-repositories', { name: `r${i}`, url: `https://r${i}.example.org/`, publicKey }, tokens.umbrella);
+    const add = (i: number) =>
+      call(
+        app,
+        'POST',
+        '/v1/tenants/umbrella/image-repositories',
+        { name: `r${i}`, url: `https://r${i}.example.org/`, publicKey },
+        tokens.umbrella,
+      );
     const all = await Promise.all([0, 1, 2, 3, 4, 5].map(add));
     expect(all.filter((r) => r.status === 201)).toHaveLength(3);
-    expect(all.filter((r) => r.status === 409).map((r) => r.json.code)).toEqual(['too_many_image_repos', 'too_many_image_repos', 'too_many_image_repos']);
+    expect(all.filter((r) => r.status === 409).map((r) => r.json.code)).toEqual([
+      'too_many_image_repos',
+      'too_many_image_repos',
+      'too_many_image_repos',
+    ]);
     expect((await call(app, 'GET', '/v1/tenants/umbrella/image-repositories', undefined, tokens.umbrella)).json.items).toHaveLength(3);
   });
 });

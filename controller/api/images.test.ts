@@ -30,14 +30,16 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
   let globexToken: string;
   const call = async (method: string, url: string, body?: unknown, token = ADMIN) => {
     const res = await app.inject({
-      method: method as 'GET', url,
+      method: method as 'GET',
+      url,
       headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
       payload: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.statusCode, json: res.body ? res.json() : undefined };
   };
   const build = async (name: string, version: string) =>
-    (await buildImage({ manifest: { name, version, command: ['/bin/sh'] }, from: path.join(tmp, 'tree'), outDir: path.join(tmp, 'out') })).rpm;
+    (await buildImage({ manifest: { name, version, command: ['/bin/sh'] }, from: path.join(tmp, 'tree'), outDir: path.join(tmp, 'out') }))
+      .rpm;
 
   beforeAll(async () => {
     tmp = await tmpBase();
@@ -69,16 +71,25 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
     const add = await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: repo.url, publicKey: KEY, allowHttp: true });
     expect(add.status).toBe(201);
     expect(add.json).toMatchObject({ tenant: 'acme', name: 'main', url: repo.url, publicKey: KEY });
-    expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: `${repo.url}x/`, publicKey: KEY, allowHttp: true })).json.code).toBe('conflict');
+    expect(
+      (await call('POST', '/v1/tenants/acme/image-repositories', { name: 'main', url: `${repo.url}x/`, publicKey: KEY, allowHttp: true }))
+        .json.code,
+    ).toBe('conflict');
     expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'bad', url: 'ftp://x/', publicKey: KEY })).status).toBe(400);
     expect((await call('GET', '/v1/tenants/acme/image-repositories')).json.items.map((r: { name: string }) => r.name)).toEqual(['main']);
     expect((await call('GET', '/v1/tenants/acme/image-repositories/main')).json.publicKey).toBe(KEY);
     // globex's token: acme's repositories do not exist for it
-    for (const [m, u] of [['GET', '/v1/tenants/acme/image-repositories'], ['GET', '/v1/tenants/acme/image-repositories/main'], ['DELETE', '/v1/tenants/acme/image-repositories/main']]) {
+    for (const [m, u] of [
+      ['GET', '/v1/tenants/acme/image-repositories'],
+      ['GET', '/v1/tenants/acme/image-repositories/main'],
+      ['DELETE', '/v1/tenants/acme/image-repositories/main'],
+    ]) {
       const r = await call(m, u, undefined, globexToken);
       expect(r.status, `${m} ${u}`).toBe(404);
     }
-    expect((await call('POST', '/v1/tenants/acme/image-repositories', { name: 'evil', url: 'http://x/', publicKey: KEY }, globexToken)).status).toBe(404);
+    expect(
+      (await call('POST', '/v1/tenants/acme/image-repositories', { name: 'evil', url: 'http://x/', publicKey: KEY }, globexToken)).status,
+    ).toBe(404);
     expect((await call('GET', '/v1/tenants/globex/image-repositories', undefined, globexToken)).json.items).toEqual([]);
     expect((await call('GET', '/v1/tenants/acme/image-repositories/main')).status).toBe(200);
     const log = await db.query<{ n: string }>(`SELECT count(*)::text AS n FROM change_log WHERE kind = 'image_repositories'`);
@@ -86,7 +97,8 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
   });
 
   it('pins an image offered by the tenant’s repositories to its newest version; other names stay directory images', async () => {
-    const run = (tenant: string, name: string, image: string) => call('POST', `/v1/tenants/${tenant}/containers`, { name, image, networks: ['net'] });
+    const run = (tenant: string, name: string, image: string) =>
+      call('POST', `/v1/tenants/${tenant}/containers`, { name, image, networks: ['net'] });
     expect((await run('acme', 'web', 'busybox')).json.image).toBe('busybox:1');
     expect((await run('acme', 'pinned', 'busybox:1')).json.image).toBe('busybox:1');
     expect((await run('acme', 'local', 'alpine')).json.image).toBe('alpine');
@@ -105,7 +117,8 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
       { tenant: 'acme', container: 'web', name: 'busybox', current: '1', newest: '2' },
     ]);
     const before = await call('GET', '/v1/tenants/acme/containers/web');
-    const gen = async () => (await db.query<{ generation: number }>(`SELECT generation FROM containers WHERE name = 'web'`)).rows[0].generation;
+    const gen = async () =>
+      (await db.query<{ generation: number }>(`SELECT generation FROM containers WHERE name = 'web'`)).rows[0].generation;
     const g0 = await gen();
     const up = await call('POST', '/v1/tenants/acme/containers/web/upgrade', {});
     expect(up.status).toBe(200);
@@ -118,13 +131,18 @@ describe.skipIf(missing)('image repositories and RPM images through the API (Pos
     expect((await call('POST', '/v1/tenants/acme/containers/pinned/upgrade', { version: '7' })).json.code).toBe('image_not_found');
     expect((await call('POST', '/v1/tenants/acme/containers/local/upgrade', {})).json.code).toBe('conflict');
     expect((await call('POST', '/v1/tenants/acme/containers/web/upgrade', {}, globexToken)).status).toBe(404);
-    expect((await call('GET', '/v1/tenants/acme/images/outdated')).json.items.map((o: { container: string }) => o.container)).toEqual(['pinned']);
+    expect((await call('GET', '/v1/tenants/acme/images/outdated')).json.items.map((o: { container: string }) => o.container)).toEqual([
+      'pinned',
+    ]);
   }, 60_000);
 
   it('answers 503 image_repo_unavailable within the timeout when a repository is unreachable', async () => {
     await mkdir(path.join(tmp, 'dead'), { recursive: true });
     const dead = await serveDir(path.join(tmp, 'dead')); // no repodata: 404 on repomd.xml
-    expect((await call('POST', '/v1/tenants/globex/image-repositories', { name: 'dead', url: dead.url, publicKey: KEY, allowHttp: true })).status).toBe(201);
+    expect(
+      (await call('POST', '/v1/tenants/globex/image-repositories', { name: 'dead', url: dead.url, publicKey: KEY, allowHttp: true }))
+        .status,
+    ).toBe(201);
     const r = await call('POST', '/v1/tenants/globex/containers', { name: 'x', image: 'busybox', networks: ['net'] });
     expect([r.status, r.json.code]).toEqual([503, 'image_repo_unavailable']);
     await dead.close();

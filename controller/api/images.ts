@@ -17,7 +17,8 @@ import { BODY_LIMITS, route } from './route.js';
  * tenant row locked so concurrent adds cannot overshoot it.
  */
 function checkRepoBody(p: Principal, body: ImageRepoCreate, op: string): void {
-  if (body.allowHttp !== undefined && p.kind !== 'admin') throw new ApiError('forbidden', `${op}: allowHttp needs an admin token`, 'allowHttp');
+  if (body.allowHttp !== undefined && p.kind !== 'admin')
+    throw new ApiError('forbidden', `${op}: allowHttp needs an admin token`, 'allowHttp');
   if (body.url.startsWith('http://') && body.allowHttp !== true) {
     throw new ApiError('repo_url_insecure', `${op}: plain http:// repositories need allowHttp (set by an admin); use https://`, 'url');
   }
@@ -26,7 +27,8 @@ function checkRepoBody(p: Principal, body: ImageRepoCreate, op: string): void {
 async function addCapped(q: Queryable, tenant: string, body: ImageRepoCreate, d: ResolveDeps, op: string) {
   const max = d.maxReposPerTenant ?? DEFAULT_MAX_REPOS_PER_TENANT;
   const have = await countImageReposLocked(q, tenant);
-  if (have !== null && have >= max) throw new ApiError('too_many_image_repos', `${op}: tenant ${tenant} already has ${have} image repositories (at most ${max})`);
+  if (have !== null && have >= max)
+    throw new ApiError('too_many_image_repos', `${op}: tenant ${tenant} already has ${have} image repositories (at most ${max})`);
   return addImageRepo(q, tenant, body);
 }
 
@@ -95,7 +97,10 @@ const upgradeRoutes = [
       const pinned = await pinnedContainers(deps.db, t.id);
       if (pinned.length === 0) return { items: [], next: null };
       const index = (await tenantIndex(deps.db, t.name, op, deps.images)) ?? [];
-      const items = outdated(pinned.map((c) => ({ container: c.name, image: c.image })), index).map((o) => ({ tenant: t.name, ...o }));
+      const items = outdated(
+        pinned.map((c) => ({ container: c.name, image: c.image })),
+        index,
+      ).map((o) => ({ tenant: t.name, ...o }));
       return { items, next: null };
     },
   }),
@@ -109,7 +114,8 @@ const upgradeRoutes = [
     body: ContainerUpgrade,
     handler: async ({ params, body, tenant: t, op, deps }) => {
       const current = await containerImage(deps.db, t.id, t.name, params.name, op);
-      if (!current.includes(':')) throw new ApiError('conflict', `${op}: image ${current} is a directory image, not an RPM image from a repository`);
+      if (!current.includes(':'))
+        throw new ApiError('conflict', `${op}: image ${current} is a directory image, not an RPM image from a repository`);
       const name = parseImageRef(current).name;
       const index = await tenantIndex(deps.db, t.name, op, deps.images);
       if (!index) throw new ApiError('image_not_found', `${op}: tenant ${t.name} has no image repositories`);

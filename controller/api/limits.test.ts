@@ -50,7 +50,8 @@ describe('a database that accepts connections but stops answering', () => {
 
   it('answers 503 database_unavailable within 5 s (pooled, new and queued connections), /healthz says timeout, and recovers', async () => {
     // warm the pool: pooled connections that will hang mid-query
-    const post = (url: string, body: unknown) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
+    const post = (url: string, body: unknown) =>
+      app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify(body) });
     expect((await post('/v1/tenants', { name: 'st' })).statusCode).toBe(201);
     expect((await post('/v1/tenants/st/networks', { name: 'n', cidr: '10.9.0.0/24' })).statusCode).toBe(201);
     const warm = await Promise.all(Array.from({ length: 4 }, () => app.inject({ method: 'GET', url: '/v1/tenants', headers: auth })));
@@ -60,10 +61,20 @@ describe('a database that accepts connections but stops answering', () => {
     const burst = await timed(() =>
       Promise.all([
         ...Array.from({ length: 10 }, () => app.inject({ method: 'GET', url: '/v1/tenants', headers: auth })),
-        app.inject({ method: 'POST', url: '/v1/tenants', headers: { ...auth, 'content-type': 'application/json' }, payload: '{"name":"stalled"}' }),
+        app.inject({
+          method: 'POST',
+          url: '/v1/tenants',
+          headers: { ...auth, 'content-type': 'application/json' },
+          payload: '{"name":"stalled"}',
+        }),
         // container creates are group-committed: a stalled batch must not be replayed job by job
         ...Array.from({ length: 6 }, (_, i) =>
-          app.inject({ method: 'POST', url: '/v1/tenants/st/containers', headers: { ...auth, 'content-type': 'application/json' }, payload: JSON.stringify({ name: `c${i}`, image: 'busybox', networks: ['n'] }) }),
+          app.inject({
+            method: 'POST',
+            url: '/v1/tenants/st/containers',
+            headers: { ...auth, 'content-type': 'application/json' },
+            payload: JSON.stringify({ name: `c${i}`, image: 'busybox', networks: ['n'] }),
+          }),
         ),
       ]),
     );
@@ -146,7 +157,9 @@ describe('HTTP server limits', () => {
       });
     try {
       const [body, header] = await Promise.all([
-        slow(`POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`),
+        slow(
+          `POST /v1/tenants HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${ADMIN}\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n`,
+        ),
         slow('GET /v1/tenants HTTP/1.1\r\nHost: x\r\nX-Slow: '),
       ]);
       expect(body.ms).toBeLessThan(1500 + 250 + 1000);
@@ -188,17 +201,27 @@ describe('HTTP server limits', () => {
 
   it('limits body sizes per route: small by default, larger for container creates and repository keys', async () => {
     const app = await buildApp({ db, log, push: false });
-    const post = (url: string, payload: string) => app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload });
+    const post = (url: string, payload: string) =>
+      app.inject({ method: 'POST', url, headers: { ...auth, 'content-type': 'application/json' }, payload });
     try {
       const pad = (n: number) => JSON.stringify({ name: 'x', pad: 'y'.repeat(n) });
       expect((await post('/v1/tenants', pad(20 * 1024))).json().code).toBe('body_too_large');
       expect((await post('/v1/tenants', pad(8 * 1024))).json().code).toBe('invalid'); // under the limit: validated
       expect((await post('/v1/tenants', JSON.stringify({ name: 'bodies' }))).statusCode).toBe(201);
       // a container's command may be long (zod allows 256 × 4096 characters)
-      const cmd = JSON.stringify({ name: 'c', image: 'busybox', networks: ['n'], command: Array.from({ length: 100 }, () => 'z'.repeat(4000)) });
+      const cmd = JSON.stringify({
+        name: 'c',
+        image: 'busybox',
+        networks: ['n'],
+        command: Array.from({ length: 100 }, () => 'z'.repeat(4000)),
+      });
       expect((await post('/v1/tenants/bodies/containers', cmd)).json().code).not.toBe('body_too_large');
       expect((await post('/v1/tenants/bodies/containers', pad(2 * 1024 * 1024))).json().code).toBe('body_too_large');
-      const key = JSON.stringify({ name: 'r', url: 'https://repo.example/', publicKey: `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${'A'.repeat(60_000)}` });
+      const key = JSON.stringify({
+        name: 'r',
+        url: 'https://repo.example/',
+        publicKey: `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${'A'.repeat(60_000)}`,
+      });
       expect((await post('/v1/tenants/bodies/image-repositories', key)).json().code).not.toBe('body_too_large');
     } finally {
       await app.close();

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { NetworkCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ip4ToInt } from '../../protocol/addr.js';
@@ -10,7 +10,8 @@ function checkGateway(body: NetworkCreate, op: string): void {
   if (!body.gateway) return;
   const r = hostRange(body.cidr);
   const gw = ip4ToInt(body.gateway);
-  if (gw < r.first || gw > r.last) throw new ApiError('invalid', `${op}: gateway ${body.gateway} is not a host address of ${body.cidr}`, 'gateway');
+  if (gw < r.first || gw > r.last)
+    throw new ApiError('invalid', `${op}: gateway ${body.gateway} is not a host address of ${body.cidr}`, 'gateway');
 }
 
 export const networkRoutes = [

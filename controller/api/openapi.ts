@@ -24,7 +24,12 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
   const paths: Record<string, Record<string, unknown>> = {};
   for (const d of defs) {
     const url = d.url.replace(/:([A-Za-z]+)/g, '{$1}');
-    const params = [...d.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({ name: m[1], in: 'path', required: true, schema: { type: 'string' } }));
+    const params = [...d.url.matchAll(/:([A-Za-z]+)/g)].map((m) => ({
+      name: m[1],
+      in: 'path',
+      required: true,
+      schema: { type: 'string' },
+    }));
     const query = d.query ? queryParams(toJson(d.query, 'input')) : [];
     const errors = Object.fromEntries(
       [...new Set(Object.values(ERROR_STATUS))].map((s) => [String(s), { $ref: '#/components/responses/Error' }]),
@@ -45,7 +50,15 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
     info: { title: 'Freight controller API', version },
     paths: {
       ...paths,
-      '/healthz': { get: { summary: 'liveness and database reachability', responses: { 200: { description: 'ok' }, 503: { description: 'database unreachable or not answering within 2 s (database: unreachable|timeout)' } } } },
+      '/healthz': {
+        get: {
+          summary: 'liveness and database reachability',
+          responses: {
+            200: { description: 'ok' },
+            503: { description: 'database unreachable or not answering within 2 s (database: unreachable|timeout)' },
+          },
+        },
+      },
       '/metrics': { get: { summary: 'Prometheus metrics', responses: { 200: { description: 'text/plain exposition' } } } },
     },
     components: {

@@ -26,9 +26,15 @@ describe.each(BACKENDS)('no cross-tenant oracle, and Idempotency-Key, on $name',
       },
       payload: body === undefined ? undefined : JSON.stringify(body),
     });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined, body: res.body, replayed: res.headers['idempotent-replayed'] };
+    return {
+      status: res.statusCode,
+      json: res.body ? res.json() : undefined,
+      body: res.body,
+      replayed: res.headers['idempotent-replayed'],
+    };
   };
-  const count = async (sql: string, params: unknown[] = []) => Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${sql}`, params)).rows[0].n);
+  const count = async (sql: string, params: unknown[] = []) =>
+    Number((await db.query<{ n: string }>(`SELECT count(*) AS n FROM ${sql}`, params)).rows[0].n);
 
   beforeAll(async () => {
     ({ db, drop } = await backend.open());
@@ -71,9 +77,16 @@ describe.each(BACKENDS)('no cross-tenant oracle, and Idempotency-Key, on $name',
     const dup = await call('POST', '/v1/tenants/acme/networks', { name: 'red', cidr: '10.3.0.0/24', vni: 500 });
     expect([dup.status, dup.json.code]).toEqual([409, 'conflict']);
     expect((await call('POST', '/v1/tenants/acme/networks', { name: 'red', cidr: '10.3.0.0/24', vni: 501 })).json.vni).toBe(501);
-    const pinned = await call('POST', '/v1/tenants/acme/containers', { name: 'pinned', image: 'busybox', networks: ['blue'], node: 'secret-node' });
+    const pinned = await call('POST', '/v1/tenants/acme/containers', {
+      name: 'pinned',
+      image: 'busybox',
+      networks: ['blue'],
+      node: 'secret-node',
+    });
     expect([pinned.status, pinned.json.node]).toEqual([201, 'secret-node']);
-    expect((await call('POST', '/v1/tenants/acme/containers', { name: 'x', image: 'busybox', networks: ['blue'], node: 'nope' })).json.code).toBe('node_not_found');
+    expect(
+      (await call('POST', '/v1/tenants/acme/containers', { name: 'x', image: 'busybox', networks: ['blue'], node: 'nope' })).json.code,
+    ).toBe('node_not_found');
   });
 
   it('OpenAPI documents the admin-only fields and the Idempotency-Key header', async () => {
@@ -83,7 +96,9 @@ describe.each(BACKENDS)('no cross-tenant oracle, and Idempotency-Key, on $name',
     expect(post.requestBody.content['application/json'].schema.properties.vni.description).toMatch(/admin_only_field/);
     expect(post.parameters.some((p: { name: string; in: string }) => p.name === 'Idempotency-Key' && p.in === 'header')).toBe(true);
     expect(doc.paths['/v1/tenants/{tenant}/containers'].post['x-admin-only-fields']).toEqual(['node']);
-    expect(doc.paths['/v1/tenants/{tenant}/networks'].get.parameters.some((p: { name: string }) => p.name === 'Idempotency-Key')).toBe(false);
+    expect(doc.paths['/v1/tenants/{tenant}/networks'].get.parameters.some((p: { name: string }) => p.name === 'Idempotency-Key')).toBe(
+      false,
+    );
     expect(post.responses['422']).toBeDefined();
   });
 

@@ -19,7 +19,12 @@ describe('reserved names on postgres', () => {
   let app: FastifyInstance;
   let tenantToken: string;
   const call = async (method: string, url: string, body?: unknown, token = ADMIN) => {
-    const res = await app.inject({ method: method as 'GET', url, headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
+    const res = await app.inject({
+      method: method as 'GET',
+      url,
+      headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+      payload: body ? JSON.stringify(body) : undefined,
+    });
     return { status: res.statusCode, json: res.body ? res.json() : undefined };
   };
 

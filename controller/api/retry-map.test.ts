@@ -16,10 +16,16 @@ describe('retryThenApiError', () => {
 
   it('maps what is still thrown to an ApiError naming the operation, the original as cause', async () => {
     const boom = new Error('boom');
-    const e = await retryThenApiError('get network acme/blue', async () => { throw boom; }).catch((x) => x);
+    const e = await retryThenApiError('get network acme/blue', async () => {
+      throw boom;
+    }).catch((x) => x);
     expect(e).toBeInstanceOf(ApiError);
     expect([e.code, e.message, e.cause]).toEqual(['internal', 'get network acme/blue: internal error', boom]);
     const mine = new ApiError('network_not_found', 'get network acme/blue: no such network');
-    await expect(retryThenApiError('x', async () => { throw mine; })).rejects.toBe(mine);
+    await expect(
+      retryThenApiError('x', async () => {
+        throw mine;
+      }),
+    ).rejects.toBe(mine);
   });
 });

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { z } from 'zod';
+import { type z } from 'zod';
 import type { Logger } from 'pino';
 import type { Db } from '../store/db.js';
 import type { Batcher } from '../store/batch.js';
@@ -99,7 +99,10 @@ async function principalFor(req: FastifyRequest, reply: FastifyReply, def: Route
     const wait = deps.authLimit.fail(req.ip);
     if (!wasBlocked) throw err;
     reply.header('retry-after', String(Math.ceil(wait / 1000)));
-    throw new ApiError('too_many_auth_failures', `${def.op}: too many failed authentications from ${req.ip}; retry in ${Math.ceil(wait / 1000)} s`);
+    throw new ApiError(
+      'too_many_auth_failures',
+      `${def.op}: too many failed authentications from ${req.ip}; retry in ${Math.ceil(wait / 1000)} s`,
+    );
   }
   if (r.principal.kind === 'node') throw new ApiError('forbidden', `${def.op}: node tokens are for the agent stream only`);
   if (def.auth === 'admin') requireAdmin(r.principal, def.op);
@@ -165,7 +168,13 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
 }
 
 /** 403 admin_only_field for a non-admin that sets one (after the 404 of another tenant's URL). */
-function checkAdminFields(def: RouteDef, principal: Principal, body: unknown, tenant: ScopedTenant | null, params: Record<string, string>): void {
+function checkAdminFields(
+  def: RouteDef,
+  principal: Principal,
+  body: unknown,
+  tenant: ScopedTenant | null,
+  params: Record<string, string>,
+): void {
   if (principal.kind === 'admin' || !def.adminFields || !body || typeof body !== 'object') return;
   const field = def.adminFields.find((f) => (body as Record<string, unknown>)[f] !== undefined);
   if (field === undefined) return;
@@ -177,7 +186,15 @@ function checkAdminFields(def: RouteDef, principal: Principal, body: unknown, te
  * The first request with a key runs and its answer is kept (errors below 500 too: a retry
  * would get the same one); on a 5xx the claim is given up so a retry runs again.
  */
-async function idempotent(deps: Deps, actor: string, key: string, hash: string, op: string, run: () => Promise<Answer>, reply: FastifyReply): Promise<Answer> {
+async function idempotent(
+  deps: Deps,
+  actor: string,
+  key: string,
+  hash: string,
+  op: string,
+  run: () => Promise<Answer>,
+  reply: FastifyReply,
+): Promise<Answer> {
   const b = await deps.idempotency.begin(actor, key, hash, op);
   if (b.kind === 'replay') {
     reply.header('idempotent-replayed', 'true');
@@ -189,7 +206,10 @@ async function idempotent(deps: Deps, actor: string, key: string, hash: string, 
   } catch (err) {
     const e = toApiError(err, op);
     if (e.status >= 500) await b.release().catch((e2) => deps.log.warn({ err: e2 }, 'idempotency: releasing a key failed'));
-    else await b.finish({ status: e.status, body: e.body() }).catch((e2) => deps.log.warn({ err: e2 }, 'idempotency: recording an answer failed'));
+    else
+      await b
+        .finish({ status: e.status, body: e.body() })
+        .catch((e2) => deps.log.warn({ err: e2 }, 'idempotency: recording an answer failed'));
     throw err;
   }
   // the work is committed: a failure here leaves the claim pending until it goes stale

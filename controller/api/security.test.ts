@@ -10,8 +10,13 @@ import { migrate, openDb, sqlState, type Db, type Queryable } from '../store/db.
 const ADMIN = 'security-admin-token';
 const log = pino({ level: 'silent' });
 
-
-type Call = (method: string, url: string, body?: unknown, token?: string | null, ip?: string) => Promise<{ status: number; json: any; headers: Record<string, unknown> }>; // eslint-disable-line @typescript-eslint/no-explicit-any
+type Call = (
+  method: string,
+  url: string,
+  body?: unknown,
+  token?: string | null,
+  ip?: string,
+) => Promise<{ status: number; json: any; headers: Record<string, unknown> }>;
 
 function caller(app: () => FastifyInstance): Call {
   return async (method, url, body, token = ADMIN, ip = '127.0.0.1') => {
@@ -19,7 +24,10 @@ function caller(app: () => FastifyInstance): Call {
       method: method as 'GET',
       url,
       remoteAddress: ip,
-      headers: { ...(token ? { authorization: `Bearer ${token}` } : {}), ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
+      headers: {
+        ...(token ? { authorization: `Bearer ${token}` } : {}),
+        ...(body !== undefined ? { 'content-type': 'application/json' } : {}),
+      },
       payload: body === undefined ? undefined : JSON.stringify(body),
     });
     return { status: res.statusCode, json: res.body ? res.json() : undefined, headers: res.headers };
@@ -90,15 +98,23 @@ describe.each(BACKENDS)('row-level security on $name', (backend) => {
       expect(await asApi(db, '*', (q) => count(q, t, `${col} = $1`, [acme])), t).toBeGreaterThan(0);
     }
     // nor can it write into the other tenant
-    const err = await asApi(db, other, (q) => q.query("INSERT INTO networks (tenant_id, name, vni, cidr) VALUES ($1, 'evil', 999, '10.9.0.0/24')", [acme])).catch((e) => e);
+    const err = await asApi(db, other, (q) =>
+      q.query("INSERT INTO networks (tenant_id, name, vni, cidr) VALUES ($1, 'evil', 999, '10.9.0.0/24')", [acme]),
+    ).catch((e) => e);
     expect(sqlState(err)).toBe('42501');
-    const upd = await asApi(db, other, (q) => q.query<{ id: string }>("UPDATE containers SET desired_state = 'stopped' WHERE tenant_id = $1 RETURNING id", [acme]));
+    const upd = await asApi(db, other, (q) =>
+      q.query<{ id: string }>("UPDATE containers SET desired_state = 'stopped' WHERE tenant_id = $1 RETURNING id", [acme]),
+    );
     expect(upd.rows).toHaveLength(0);
     // an endpoint of its own into acme's network: the check trigger sees the real network (SECURITY DEFINER)
     const acmeNet = (await db.query<{ id: string }>('SELECT id FROM networks WHERE tenant_id = $1', [acme])).rows[0].id;
-    const mine = (await db.query<{ id: string }>("SELECT id FROM containers WHERE tenant_id = $1 AND kind = 'container'", [other])).rows[0].id;
+    const mine = (await db.query<{ id: string }>("SELECT id FROM containers WHERE tenant_id = $1 AND kind = 'container'", [other])).rows[0]
+      .id;
     const cross = await asApi(db, other, (q) =>
-      q.query("INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac) VALUES ($1, $2, $3, 3, '10.0.0.77', '02:aa:00:00:00:77')", [other, acmeNet, mine]),
+      q.query(
+        "INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac) VALUES ($1, $2, $3, 3, '10.0.0.77', '02:aa:00:00:00:77')",
+        [other, acmeNet, mine],
+      ),
     ).catch((e) => e);
     expect([sqlState(cross), (cross as { constraint?: string }).constraint]).toEqual(['23514', 'endpoints_same_tenant']);
   });
@@ -145,7 +161,13 @@ describe('API security on postgres', () => {
 
   it("answers 404 on every tenant route of the API for another tenant's token, 403 on admin routes", async () => {
     const { token } = (await call('POST', '/v1/tokens', { kind: 'tenant', tenant: 'other' })).json;
-    const params: Record<string, string> = { tenant: 'acme', network: 'blue', name: 'web', node: 'n1', id: '00000000-0000-0000-0000-000000000000' };
+    const params: Record<string, string> = {
+      tenant: 'acme',
+      network: 'blue',
+      name: 'web',
+      node: 'n1',
+      id: '00000000-0000-0000-0000-000000000000',
+    };
     const bodies: Record<string, unknown> = {
       'POST /v1/tenants/:tenant/networks': { name: 'x', cidr: '10.77.0.0/24' },
       'POST /v1/tenants/:tenant/containers': { name: 'x', image: 'busybox', networks: ['blue'] },
@@ -208,7 +230,13 @@ describe('API security on postgres', () => {
     expect([denied.status, denied.json.code]).toEqual([403, 'forbidden']);
     const page = (await call('GET', '/v1/audit?limit=2')).json;
     expect(page.items).toHaveLength(2);
-    expect(page.items[0]).toMatchObject({ actor: `tenant:${tenantTok.id}`, tenant: 'acme', method: 'POST', path: '/v1/tenants/acme/networks/blue/rotate-keys', status: 202 });
+    expect(page.items[0]).toMatchObject({
+      actor: `tenant:${tenantTok.id}`,
+      tenant: 'acme',
+      method: 'POST',
+      path: '/v1/tenants/acme/networks/blue/rotate-keys',
+      status: 202,
+    });
     expect(page.items[0].at).toMatch(/^\d{4}-\d\d-\d\dT/);
     expect(page.items[1]).toMatchObject({ path: '/v1/tenants/acme/containers/web/actions', status: 200 });
     const next = (await call('GET', `/v1/audit?limit=1000&after=${page.next}`)).json;

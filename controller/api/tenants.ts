@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { type z } from 'zod';
 import { Pagination, TenantCreate } from '../../protocol/api.js';
 import { createTenant, deleteTenant, listTenants } from '../store/tenants.js';
 import { route } from './route.js';

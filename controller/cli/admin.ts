@@ -14,7 +14,12 @@ export function tenantCommands(program: Command, io: () => Io): void {
   });
   t.command('list').action(async () => {
     const items = await listAll<Row>(io().req, '/v1/tenants');
-    emit(io(), items, () => table(['NAME', 'ID', 'CREATED'], items.map((x) => [x.name, x.id, x.createdAt])));
+    emit(io(), items, () =>
+      table(
+        ['NAME', 'ID', 'CREATED'],
+        items.map((x) => [x.name, x.id, x.createdAt]),
+      ),
+    );
   });
   t.command('delete <name>').action(async (name: string) => {
     await io().req('DELETE', `/v1/tenants/${enc(name)}`);
@@ -37,13 +42,20 @@ export function tokenCommands(program: Command, io: () => Io): void {
       const r = (await x.req('POST', '/v1/tokens', body)) as Row;
       if (!o.node) return emit(x, r, () => `${r.token}\n`);
       // the pin is the CA this very run verified the controller with
-      const join = encodeJoin({ url: (o.controllerUrl ?? x.url ?? '').replace(/\/+$/, ''), token: r.token, ...(x.caPin ? { ca: x.caPin } : {}) });
+      const join = encodeJoin({
+        url: (o.controllerUrl ?? x.url ?? '').replace(/\/+$/, ''),
+        token: r.token,
+        ...(x.caPin ? { ca: x.caPin } : {}),
+      });
       emit(x, { ...r, join }, () => `${join}\n`);
     });
   t.command('list').action(async () => {
     const items = await listAll<Row>(io().req, '/v1/tokens');
     emit(io(), items, () =>
-      table(['ID', 'KIND', 'TENANT', 'NODE', 'CREATED', 'REVOKED'], items.map((x) => [x.id, x.kind, x.tenant, x.node, x.createdAt, x.revokedAt])),
+      table(
+        ['ID', 'KIND', 'TENANT', 'NODE', 'CREATED', 'REVOKED'],
+        items.map((x) => [x.id, x.kind, x.tenant, x.node, x.createdAt, x.revokedAt]),
+      ),
     );
   });
   t.command('revoke <id>').action(async (id: string) => {
@@ -81,12 +93,15 @@ export function statusCommand(program: Command, io: () => Io): void {
     .action(async () => {
       const r = (await io().req('GET', '/v1/status')) as { revision: number; nodes: Row[] };
       const now = io().now();
-      emit(io(), r, () =>
-        `revision ${r.revision}\n` +
-        table(
-          ['NODE', 'READY', 'LAST SEEN', 'DESIRED', 'APPLIED', 'LAG'],
-          r.nodes.map((x) => [x.name, x.ready, age(x.lastSeen, now), x.desiredRevision, x.appliedRevision, x.lag]),
-        ),
+      emit(
+        io(),
+        r,
+        () =>
+          `revision ${r.revision}\n` +
+          table(
+            ['NODE', 'READY', 'LAST SEEN', 'DESIRED', 'APPLIED', 'LAG'],
+            r.nodes.map((x) => [x.name, x.ready, age(x.lastSeen, now), x.desiredRevision, x.appliedRevision, x.lag]),
+          ),
       );
     });
 }
@@ -107,15 +122,23 @@ export function auditCommand(program: Command, io: () => Io): void {
   program
     .command('audit')
     .description('the audit log (mutating calls, failed authentications, agent streams), newest first (admin)')
-    .option('--limit <n>', 'entries to show', (v: string) => {
-      if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError('usage', `--limit: expected a positive number, got ${v}`, 2);
-      return Number(v);
-    }, 50)
+    .option(
+      '--limit <n>',
+      'entries to show',
+      (v: string) => {
+        if (!/^\d+$/.test(v) || Number(v) < 1) throw new CliError('usage', `--limit: expected a positive number, got ${v}`, 2);
+        return Number(v);
+      },
+      50,
+    )
     .action(async (o: { limit: number }) => {
       const items: Row[] = [];
       let after: string | null = null;
       while (items.length < o.limit) {
-        const page = (await io().req('GET', `/v1/audit?limit=${Math.min(1000, o.limit - items.length)}${after ? `&after=${enc(after)}` : ''}`)) as { items: Row[]; next: string | null };
+        const page = (await io().req(
+          'GET',
+          `/v1/audit?limit=${Math.min(1000, o.limit - items.length)}${after ? `&after=${enc(after)}` : ''}`,
+        )) as { items: Row[]; next: string | null };
         items.push(...page.items);
         if (!(after = page.next)) break;
       }

@@ -30,8 +30,11 @@ function closedPort(): Promise<number> {
 /** The real binary, through tsx, as a user runs it. */
 function freightctl(args: string[], env: Record<string, string>): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    execFile(process.execPath, ['--import', 'tsx', 'controller/cli/main.ts', ...args], { env: { ...process.env, ...env } }, (err, stdout, stderr) =>
-      resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
+    execFile(
+      process.execPath,
+      ['--import', 'tsx', 'controller/cli/main.ts', ...args],
+      { env: { ...process.env, ...env } },
+      (err, stdout, stderr) => resolve({ code: err ? Number((err as { code?: number }).code ?? 1) : 0, stdout, stderr }),
     );
   });
 }
@@ -46,7 +49,12 @@ describe('freightctl against a served controller', () => {
   const ctl = async (args: string[], token = ADMIN, env: Record<string, string> = { FREIGHT_CA: tls.caFile }) => {
     let out = '';
     let err = '';
-    const code = await run(args, { FREIGHT_URL: url, FREIGHT_TOKEN: token, ...env }, (s) => (out += s), (s) => (err += s));
+    const code = await run(
+      args,
+      { FREIGHT_URL: url, FREIGHT_TOKEN: token, ...env },
+      (s) => (out += s),
+      (s) => (err += s),
+    );
     return { code, out, err };
   };
 
@@ -82,8 +90,32 @@ describe('freightctl against a served controller', () => {
 
   it('prints JSON for scripts and shows what was created', async () => {
     const show = await ctl(['--json', 'container', 'show', 'acme/web']);
-    expect(JSON.parse(show.out)).toMatchObject({ name: 'web', command: ['sleep', '100'], endpoints: [{ network: 'blue', ip: '10.0.0.1' }], memory: 512 * 2 ** 20, pids: 1024 });
-    const limited = await ctl(['--json', 'container', 'run', 'acme/small', '--network', 'blue', '--image', 'busybox', '--memory', '64M', '--cpus', '0.25', '--pids', '64', '--', 'sleep', '1']);
+    expect(JSON.parse(show.out)).toMatchObject({
+      name: 'web',
+      command: ['sleep', '100'],
+      endpoints: [{ network: 'blue', ip: '10.0.0.1' }],
+      memory: 512 * 2 ** 20,
+      pids: 1024,
+    });
+    const limited = await ctl([
+      '--json',
+      'container',
+      'run',
+      'acme/small',
+      '--network',
+      'blue',
+      '--image',
+      'busybox',
+      '--memory',
+      '64M',
+      '--cpus',
+      '0.25',
+      '--pids',
+      '64',
+      '--',
+      'sleep',
+      '1',
+    ]);
     expect(JSON.parse(limited.out)).toMatchObject({ memory: 64 * 2 ** 20, cpus: 0.25, pids: 64 });
     expect((await ctl(['container', 'show', 'acme/small'])).out).toMatch(/^memory\s+67108864\ncpus\s+0\.25\npids\s+64$/m);
     await ctl(['container', 'delete', 'acme/small']);
@@ -114,7 +146,15 @@ describe('freightctl against a served controller', () => {
   });
 
   it('shows node capabilities with the reason of what is unsupported, the audit log, and asks for key rotation', async () => {
-    const caps = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: { esp: 'kernel has no esp4 (modprobe esp4: not found)', geneve: 'EOPNOTSUPP' } };
+    const caps = {
+      vxlan: true,
+      geneve: false,
+      esp: false,
+      aead: false,
+      nft: true,
+      nspawn: true,
+      details: { esp: 'kernel has no esp4 (modprobe esp4: not found)', geneve: 'EOPNOTSUPP' },
+    };
     await db.query("UPDATE nodes SET capabilities = $1::jsonb WHERE name = 'node-a'", [JSON.stringify(caps)]);
     const show = (await ctl(['node', 'show', 'node-a'])).out;
     expect(show).toMatch(/^name\s+node-a$/m);
@@ -146,7 +186,9 @@ describe('freightctl against a served controller', () => {
         const r = httpsRequest(`${url}${path}`, { method, headers, ca: readFileSync(tls.caFile) }, (res) => {
           let text = '';
           res.on('data', (c: Buffer) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? 'application/json'), text }));
+          res.on('end', () =>
+            resolve({ status: res.statusCode ?? 0, type: String(res.headers['content-type'] ?? 'application/json'), text }),
+          );
         });
         r.on('error', reject);
         r.end(body);
@@ -156,7 +198,10 @@ describe('freightctl against a served controller', () => {
       req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', async () => {
         seen.push(req.headers);
-        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection'].includes(k))) as Record<string, string>;
+        const headers = Object.fromEntries(Object.entries(req.headers).filter(([k]) => !['host', 'connection'].includes(k))) as Record<
+          string,
+          string
+        >;
         const up = await upstream(req.method ?? 'GET', req.url ?? '/', headers, chunks.length ? Buffer.concat(chunks) : undefined);
         if (req.method === 'POST' && !dropped) {
           dropped = true;
@@ -169,7 +214,11 @@ describe('freightctl against a served controller', () => {
     await new Promise<void>((r) => proxy.listen(0, '127.0.0.1', () => r()));
     try {
       const via = `https://127.0.0.1:${(proxy.address() as { port: number }).port}`;
-      const r = await freightctl(['network', 'create', 'acme/retried', '--cidr', '10.6.0.0/24'], { FREIGHT_URL: via, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile });
+      const r = await freightctl(['network', 'create', 'acme/retried', '--cidr', '10.6.0.0/24'], {
+        FREIGHT_URL: via,
+        FREIGHT_TOKEN: ADMIN,
+        FREIGHT_CA: tls.caFile,
+      });
       expect([r.code, r.stderr]).toEqual([0, '']);
       expect(r.stdout).toMatch(/^network acme\/retried created: vni \d+/);
       const posts = seen.filter((h) => h['idempotency-key']);
@@ -186,7 +235,11 @@ describe('freightctl against a served controller', () => {
   });
 
   it('exits non-zero with the API code and message, and says when the controller is unreachable (the real binary)', async () => {
-    const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN, FREIGHT_CA: tls.caFile });
+    const bad = await freightctl(['network', 'create', 'acme/red', '--cidr', '10.0.0.0/33'], {
+      FREIGHT_URL: url,
+      FREIGHT_TOKEN: ADMIN,
+      FREIGHT_CA: tls.caFile,
+    });
     expect(bad.code).toBe(1);
     expect(bad.stderr).toMatch(/^freightctl: invalid: create network: cidr: .* \(field cidr\)\n$/);
     const conflict = await ctl(['network', 'delete', 'acme/blue']);
@@ -207,13 +260,20 @@ describe('freightctl against a served controller', () => {
     expect((await freightctl(['tenant', 'list', '--ca-fingerprint', tls.fingerprint], base)).code).toBe(0);
     const wrong = await freightctl(['tenant', 'list', '--ca-fingerprint', `sha256:${'0'.repeat(64)}`], base);
     expect(wrong.code).toBe(3);
-    expect(wrong.stderr).toContain(`freightctl: ca_pin_mismatch: controller 127.0.0.1:${new URL(url).port} is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'0'.repeat(64)} (presented `);
+    expect(wrong.stderr).toContain(
+      `freightctl: ca_pin_mismatch: controller 127.0.0.1:${new URL(url).port} is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'0'.repeat(64)} (presented `,
+    );
     expect(wrong.stderr).toContain(tls.fingerprint);
     const none = await freightctl(['tenant', 'list'], base);
     expect(none.code).toBe(3);
-    expect(none.stderr).toMatch(/^freightctl: tls_unverified: the controller at https:\/\/127\.0\.0\.1:\d+ presented a certificate that is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\): give --ca FILE/);
+    expect(none.stderr).toMatch(
+      /^freightctl: tls_unverified: the controller at https:\/\/127\.0\.0\.1:\d+ presented a certificate that is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\): give --ca FILE/,
+    );
     const plain = await ctl(['tenant', 'list', '--url', url.replace('https:', 'http:')]);
-    expect([plain.code, plain.err]).toEqual([2, `freightctl: plaintext_refused: ${url.replace('https:', 'http:')} is plaintext: the token would cross in clear. Use https:// (the controller's default), or --insecure\n`]);
+    expect([plain.code, plain.err]).toEqual([
+      2,
+      `freightctl: plaintext_refused: ${url.replace('https:', 'http:')} is plaintext: the token would cross in clear. Use https:// (the controller's default), or --insecure\n`,
+    ]);
     // --insecure permits http://, but a TLS port still answers no plaintext
     expect((await ctl(['tenant', 'list', '--url', url.replace('https:', 'http:'), '--insecure'])).code).not.toBe(0);
   });

@@ -23,11 +23,17 @@ export interface ClientOptions {
 }
 
 export type Request = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => Promise<unknown>;
-export type Send = (method: string, url: string, headers: Record<string, string>, body?: string) => Promise<{ status: number; text: string }>;
+export type Send = (
+  method: string,
+  url: string,
+  headers: Record<string, string>,
+  body?: string,
+) => Promise<{ status: number; text: string }>;
 
 /** The connection broke after the request may have reached the controller (transport.ts keeps the cause). */
 const LOST = new Set(['ECONNRESET', 'EPIPE', 'ETIMEDOUT']);
-const lost = (err: unknown) => err instanceof CliError && err.code === 'unreachable' && LOST.has(String((err.cause as { code?: unknown })?.code));
+const lost = (err: unknown) =>
+  err instanceof CliError && err.code === 'unreachable' && LOST.has(String((err.cause as { code?: unknown })?.code));
 /** Answers after which the same request, same key, may succeed. */
 const RETRY_CODES = new Set(['database_unavailable', 'idempotency_key_in_progress']);
 
@@ -87,7 +93,10 @@ export async function listAll<T>(req: Request, path: string): Promise<T[]> {
   let after: string | null = null;
   do {
     const sep = path.includes('?') ? '&' : '?';
-    const page = (await req('GET', `${path}${sep}limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`)) as { items: T[]; next: string | null };
+    const page = (await req('GET', `${path}${sep}limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`)) as {
+      items: T[];
+      next: string | null;
+    };
     out.push(...page.items);
     after = page.next;
   } while (after);
@@ -97,7 +106,8 @@ export async function listAll<T>(req: Request, path: string): Promise<T[]> {
 /** `TENANT/NAME` → parts; `TENANT` alone allowed when `nameOptional`. */
 export function splitRef(ref: string, nameOptional = false): { tenant: string; name?: string } {
   const [tenant, name, ...rest] = ref.split('/');
-  if (!tenant || rest.length || (!nameOptional && !name)) throw new CliError('usage', `expected ${nameOptional ? 'TENANT[/NAME]' : 'TENANT/NAME'}, got ${ref}`, 2);
+  if (!tenant || rest.length || (!nameOptional && !name))
+    throw new CliError('usage', `expected ${nameOptional ? 'TENANT[/NAME]' : 'TENANT/NAME'}, got ${ref}`, 2);
   return { tenant, name: name || undefined };
 }
 

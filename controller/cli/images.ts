@@ -27,12 +27,14 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
  */
 export function imageCommands(program: Command, io: () => Io): void {
   const img = program.command('image').description('container images as signed RPMs (docs/images.md)');
-  withBuildOptions(img.command('build <name>').description('build an image RPM locally (no controller involved)'))
-    .action(async (name: string, o: Row) => {
+  withBuildOptions(img.command('build <name>').description('build an image RPM locally (no controller involved)')).action(
+    async (name: string, o: Row) => {
       const r = await local(() => buildImage(buildInput(name, o as BuildOptions)));
       emit(io(), r, () => `${r.rpm}\n`);
-    });
-  img.command('sign <rpm...>')
+    },
+  );
+  img
+    .command('sign <rpm...>')
     .description('sign image RPMs in place with rpmsign')
     .requiredOption('--key-id <id>', 'gpg key id, fingerprint or user id')
     .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
@@ -40,21 +42,31 @@ export function imageCommands(program: Command, io: () => Io): void {
       await local(() => signRpms(rpms, { keyId: o.keyId, gnupgHome: o.gnupgHome }));
       emit(io(), { signed: rpms }, () => rpms.map((r) => `signed ${r}\n`).join(''));
     });
-  img.command('publish <dir> [rpm...]')
+  img
+    .command('publish <dir> [rpm...]')
     .description('copy RPMs into a repository directory and rebuild its metadata (createrepo_c); with --key-id, sign repomd.xml')
-    .option('--key-id <id>', 'sign repodata/repomd.xml (repomd.xml.asc) with this gpg key: the controller and nodes then refuse altered metadata')
+    .option(
+      '--key-id <id>',
+      'sign repodata/repomd.xml (repomd.xml.asc) with this gpg key: the controller and nodes then refuse altered metadata',
+    )
     .option('--gnupg-home <dir>', 'GnuPG home holding the secret key', process.env.GNUPGHOME ?? `${process.env.HOME}/.gnupg`)
     .action(async (dir: string, rpms: string[], o: Row) => {
       await local(() => publishRepo(dir, rpms, o.keyId ? { keyId: o.keyId, gnupgHome: o.gnupgHome } : undefined));
       emit(io(), { published: dir, rpms }, () => `published ${dir}\n`);
     });
-  img.command('outdated [tenant]')
+  img
+    .command('outdated [tenant]')
     .description('containers whose RPM image has a newer version in their repositories')
     .action(async (tenant?: string) => {
       const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
       const items: Row[] = [];
       for (const t of tenants) items.push(...((await io().req('GET', `/v1/tenants/${enc(t)}/images/outdated`)) as Row).items);
-      emit(io(), items, () => table(['TENANT', 'CONTAINER', 'IMAGE', 'CURRENT', 'NEWEST'], items.map((x) => [x.tenant, x.container, x.name, x.current, x.newest])));
+      emit(io(), items, () =>
+        table(
+          ['TENANT', 'CONTAINER', 'IMAGE', 'CURRENT', 'NEWEST'],
+          items.map((x) => [x.tenant, x.container, x.name, x.current, x.newest]),
+        ),
+      );
     });
   repoCommands(img, io);
 }
@@ -62,7 +74,8 @@ export function imageCommands(program: Command, io: () => Io): void {
 function repoCommands(img: Command, io: () => Io): void {
   const repo = img.command('repo').description("a tenant's image repositories (yum URL + signing public key)");
   // the URL is positional: freightctl's own --url (the controller's) is recognised anywhere on the line
-  repo.command('add <tenant> <name> <url>')
+  repo
+    .command('add <tenant> <name> <url>')
     .description('let TENANT pull images from the yum repository at URL, signed with the key in --key')
     .requiredOption('--key <file>', 'ASCII-armoured OpenPGP public key file')
     .option('--allow-http', 'admin only: allow a plain http:// URL (no TLS: metadata can be replayed or altered on the way)')
@@ -70,12 +83,22 @@ function repoCommands(img: Command, io: () => Io): void {
       const publicKey = await readFile(o.key, 'utf8').catch((e: Error) => {
         throw new CliError('usage', `read key ${o.key}: ${e.message}`, 2);
       });
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, { name, url, publicKey, ...(o.allowHttp ? { allowHttp: true } : {}) })) as Row;
+      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, {
+        name,
+        url,
+        publicKey,
+        ...(o.allowHttp ? { allowHttp: true } : {}),
+      })) as Row;
       emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
     });
   repo.command('list <tenant>').action(async (tenant: string) => {
     const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
-    emit(io(), items, () => table(['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'], items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt])));
+    emit(io(), items, () =>
+      table(
+        ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
+        items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
+      ),
+    );
   });
   repo.command('remove <tenant/name>').action(async (ref: string) => {
     const { tenant, name } = splitRef(ref);
@@ -88,12 +111,17 @@ function repoCommands(img: Command, io: () => Io): void {
 export function upgradeCommand(program: Command, io: () => Io): void {
   const container = program.commands.find((c) => c.name() === 'container');
   if (!container) throw new Error('freightctl: the container command must be registered before upgrade');
-  container.command('upgrade <tenant/name>')
+  container
+    .command('upgrade <tenant/name>')
     .description('run the container on another version of its RPM image (newest by default); addresses are kept')
     .option('--version <v>', 'image version')
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers/${enc(name!)}/upgrade`, o.version ? { version: o.version } : {})) as Row;
+      const r = (await io().req(
+        'POST',
+        `/v1/tenants/${enc(tenant)}/containers/${enc(name!)}/upgrade`,
+        o.version ? { version: o.version } : {},
+      )) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name}: image ${r.image}\n`);
     });
 }

@@ -24,7 +24,11 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   const io = (): Io => {
     const o = program.opts<{ url: string; token?: string; json?: boolean; ca?: string; caFingerprint?: string; insecure?: boolean }>();
     if (!conn) {
-      const trust = trustOf(o.url, { ca: o.ca ?? env.FREIGHT_CA, caFingerprint: o.caFingerprint ?? env.FREIGHT_CA_FINGERPRINT, insecure: o.insecure ?? env.FREIGHT_INSECURE === '1' });
+      const trust = trustOf(o.url, {
+        ca: o.ca ?? env.FREIGHT_CA,
+        caFingerprint: o.caFingerprint ?? env.FREIGHT_CA_FINGERPRINT,
+        insecure: o.insecure ?? env.FREIGHT_INSECURE === '1',
+      });
       conn = { req: client({ url: o.url, token: o.token ?? env.FREIGHT_TOKEN }, sender(o.url, trust)), pin: pinOf(trust) };
     }
     return { req: conn.req, json: Boolean(o.json), write, now: () => new Date(), url: o.url, caPin: conn.pin };
@@ -44,7 +48,12 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
 }
 
 /** Runs freightctl; resolves with the exit status (0 ok, 1 API error, 2 usage, 3 unreachable). */
-export async function run(argv: string[], env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Promise<number> {
+export async function run(
+  argv: string[],
+  env: NodeJS.ProcessEnv,
+  write: (s: string) => void,
+  writeErr: (s: string) => void,
+): Promise<number> {
   try {
     await buildCli(env, write, writeErr).parseAsync(argv, { from: 'user' });
     return 0;
@@ -61,7 +70,12 @@ export async function run(argv: string[], env: NodeJS.ProcessEnv, write: (s: str
 
 const isMain = process.argv[1] && /freightctl$|cli[/\\]main\.(js|ts)$/.test(process.argv[1]);
 if (isMain) {
-  void run(process.argv.slice(2), process.env, (s) => process.stdout.write(s), (s) => process.stderr.write(s)).then((code) => {
+  void run(
+    process.argv.slice(2),
+    process.env,
+    (s) => process.stdout.write(s),
+    (s) => process.stderr.write(s),
+  ).then((code) => {
     process.exitCode = code;
   });
 }

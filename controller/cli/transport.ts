@@ -26,7 +26,12 @@ export type Send = (method: string, url: string, headers: Record<string, string>
 export function trustOf(url: string, f: TrustFlags): Trust {
   const u = new URL(url);
   if (u.protocol === 'http:') {
-    if (!f.insecure) throw new CliError('plaintext_refused', `${url} is plaintext: the token would cross in clear. Use https:// (the controller's default), or --insecure`, 2);
+    if (!f.insecure)
+      throw new CliError(
+        'plaintext_refused',
+        `${url} is plaintext: the token would cross in clear. Use https:// (the controller's default), or --insecure`,
+        2,
+      );
     return { kind: 'insecure' };
   }
   if (u.protocol !== 'https:') throw new CliError('usage', `--url ${url}: expected https://`, 2);
@@ -56,12 +61,13 @@ const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUE
 export function sender(base: string, trust: Trust): Send {
   let ca: Promise<string | undefined> | undefined;
   const caOf = () =>
-    (ca ??= trust.kind === 'pin'
-      ? fetchPinnedCa(base, trust.fingerprint).catch((err: unknown) => {
-          if (err instanceof TrustError && err.code === 'ca_pin_mismatch') throw new CliError(err.code, err.message, 3);
-          throw new CliError('unreachable', `cannot reach the controller at ${base}: ${(err as Error).message}`, 3);
-        })
-      : Promise.resolve(trust.kind === 'ca' ? trust.pem : undefined));
+    (ca ??=
+      trust.kind === 'pin'
+        ? fetchPinnedCa(base, trust.fingerprint).catch((err: unknown) => {
+            if (err instanceof TrustError && err.code === 'ca_pin_mismatch') throw new CliError(err.code, err.message, 3);
+            throw new CliError('unreachable', `cannot reach the controller at ${base}: ${(err as Error).message}`, 3);
+          })
+        : Promise.resolve(trust.kind === 'ca' ? trust.pem : undefined));
   return async (method, url, headers, body) => {
     const u = new URL(url);
     const options = u.protocol === 'https:' ? { ca: await caOf(), rejectUnauthorized: true } : {};
@@ -77,8 +83,14 @@ export function sender(base: string, trust: Trust): Send {
       req.on('error', (err: NodeJS.ErrnoException) => {
         const code = err.code ?? err.message;
         if (TLS_CODES.test(code))
-          return reject(new CliError('tls_unverified', `the controller at ${base} presented a certificate that is not trusted (${code}): ` +
-                `give --ca FILE (the controller's STATE_DIR/tls/ca.crt), FREIGHT_CA, or --ca-fingerprint sha256:…`, 3));
+          return reject(
+            new CliError(
+              'tls_unverified',
+              `the controller at ${base} presented a certificate that is not trusted (${code}): ` +
+                `give --ca FILE (the controller's STATE_DIR/tls/ca.crt), FREIGHT_CA, or --ca-fingerprint sha256:…`,
+              3,
+            ),
+          );
         // the cause tells the client's retry whether the request may have been sent (ECONNRESET)
         reject(Object.assign(new CliError('unreachable', `cannot reach the controller at ${base}: ${code}`, 3), { cause: err }));
       });

@@ -4,7 +4,6 @@ import { ImageError } from '../../images/errors.js';
 import type { TenantRepo } from '../../images/pull.js';
 import type { RepoRevision } from '../../images/repo-client.js';
 
-
 export interface ImageRepo extends TenantRepo {
   id: string;
   tenant: string;

@@ -27,13 +27,19 @@ export interface ResolveDeps {
 /** Reads the settings from the environment; a bad allow-list entry fails the start, not a request. */
 export function resolveDepsFromEnv(env: NodeJS.ProcessEnv = process.env): ResolveDeps {
   const num = (v: string | undefined) => (Number.isFinite(Number(v)) && Number(v) > 0 ? Number(v) : undefined);
-  const allowCidrs = (env.FREIGHT_REPO_ALLOW_CIDR ?? '').split(',').map((c) => c.trim()).filter(Boolean);
+  const allowCidrs = (env.FREIGHT_REPO_ALLOW_CIDR ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
   allowCidrs.forEach(parseCidr);
   return {
     timeoutMs: num(env.FREIGHT_IMAGE_REPO_TIMEOUT_MS),
     allowCidrs,
     maxReposPerTenant: num(env.FREIGHT_MAX_REPOS_PER_TENANT),
-    limits: { primaryBytes: num(env.FREIGHT_REPO_MAX_METADATA_BYTES) ?? DEFAULT_LIMITS.primaryBytes, primaryXmlBytes: num(env.FREIGHT_REPO_MAX_METADATA_XML_BYTES) ?? DEFAULT_LIMITS.primaryXmlBytes },
+    limits: {
+      primaryBytes: num(env.FREIGHT_REPO_MAX_METADATA_BYTES) ?? DEFAULT_LIMITS.primaryBytes,
+      primaryXmlBytes: num(env.FREIGHT_REPO_MAX_METADATA_XML_BYTES) ?? DEFAULT_LIMITS.primaryXmlBytes,
+    },
   };
 }
 
@@ -41,11 +47,11 @@ export function resolveDepsFromEnv(env: NodeJS.ProcessEnv = process.env): Resolv
 function repoError(e: ImageError, repo: ImageRepo, tenant: string, op: string): ApiError {
   const what = `image repository ${repo.name} (${repo.url}) of ${tenant}`;
   const codes: Partial<Record<ImageError['code'], ErrorCode>> = {
-    'repo_corrupt': 'image_repo_invalid',
-    'repo_too_large': 'image_repo_invalid',
-    'checksum_mismatch': 'image_repo_invalid',
-    'repo_rollback': 'image_repo_rollback',
-    'repo_bad_signature': 'image_repo_bad_signature',
+    repo_corrupt: 'image_repo_invalid',
+    repo_too_large: 'image_repo_invalid',
+    checksum_mismatch: 'image_repo_invalid',
+    repo_rollback: 'image_repo_rollback',
+    repo_bad_signature: 'image_repo_bad_signature',
   };
   const code = codes[e.code];
   if (code) return new ApiError(code, `${op}: ${what}: ${e.message}`, undefined, { cause: e });
@@ -56,13 +62,19 @@ async function readOne(q: Queryable, repo: ImageRepo, tenant: string, op: string
   try {
     const r = await readRepo(
       { url: repo.url, allowHttp: repo.allowHttp, publicKey: repo.publicKey, seen: repo.metadata },
-      { policy: { address: { allowCidrs: d.allowCidrs ?? [] }, allowHttp: false, timeoutMs: d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS }, limits: d.limits },
+      {
+        policy: { address: { allowCidrs: d.allowCidrs ?? [] }, allowHttp: false, timeoutMs: d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS },
+        limits: d.limits,
+      },
     );
     await recordRepoRevision(q, repo.id, r);
     return r.images;
   } catch (e) {
     if (!isImageError(e)) throw e;
-    d.log?.warn({ tenant, repository: repo.name, code: e.code, detail: (e as { detail?: string }).detail ?? e.message }, 'image repository read failed');
+    d.log?.warn(
+      { tenant, repository: repo.name, code: e.code, detail: (e as { detail?: string }).detail ?? e.message },
+      'image repository read failed',
+    );
     throw repoError(e, repo, tenant, op);
   }
 }

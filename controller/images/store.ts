@@ -11,7 +11,10 @@ export async function pinnedContainers(q: Queryable, tenantId: string): Promise<
 }
 
 export async function containerImage(q: Queryable, tenantId: string, tenant: string, name: string, op: string): Promise<string> {
-  const { rows } = await q.query<{ image: string }>(`SELECT image FROM containers WHERE tenant_id = $1 AND name = $2 AND kind = 'container'`, [tenantId, name]);
+  const { rows } = await q.query<{ image: string }>(
+    `SELECT image FROM containers WHERE tenant_id = $1 AND name = $2 AND kind = 'container'`,
+    [tenantId, name],
+  );
   if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${tenant}`);
   return rows[0].image;
 }
@@ -21,7 +24,14 @@ export async function containerImage(q: Queryable, tenantId: string, tenant: str
  * trigger pushes the new spec and the node restarts it on the new version. Its endpoints
  * are rows of their own, untouched: same addresses, same MACs.
  */
-export async function setContainerImage(q: Queryable, tenantId: string, tenant: string, name: string, image: string, op: string): Promise<void> {
+export async function setContainerImage(
+  q: Queryable,
+  tenantId: string,
+  tenant: string,
+  name: string,
+  image: string,
+  op: string,
+): Promise<void> {
   const { rows } = await q.query(
     `UPDATE containers SET image = $3, generation = generation + 1, updated_at = now()
       WHERE tenant_id = $1 AND name = $2 AND kind = 'container' RETURNING id`,

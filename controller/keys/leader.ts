@@ -47,7 +47,9 @@ export function advisoryLeader(url: string): Leadership {
       const c = client;
       try {
         // qualified and typed: this session keeps the default "$user", public path (docs/security.md)
-        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8) AS ok', [KEY_MANAGER_LOCK]);
+        const { rows } = await c.query<{ ok: boolean }>('SELECT pg_catalog.pg_try_advisory_lock($1::pg_catalog.int8) AS ok', [
+          KEY_MANAGER_LOCK,
+        ]);
         leading = client === c && rows[0].ok === true;
       } catch {
         drop(c);

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FastifyInstance } from 'fastify';
 import type { NodeView } from '../../protocol/view.js';
-import { quiet, Seed, TEST_SEALER, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import {
+  quiet,
+  Seed,
+  TEST_SEALER,
+  startController,
+  tempDir,
+  TestAgent,
+  testDb,
+  waitFor,
+  type Controller,
+} from '../../test/netns/push-harness.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import type { Db } from '../store/db.js';
@@ -47,7 +57,11 @@ function agent(token: string, node: string, ip: string, delayMs = 0): TestAgent 
 }
 
 /** Distinct consecutive key summaries one node went through. */
-const history = (node: string) => log.filter((e) => e.node === node).map((e) => e.keys).filter((k, i, all) => i === 0 || all[i - 1] !== k);
+const history = (node: string) =>
+  log
+    .filter((e) => e.node === node)
+    .map((e) => e.keys)
+    .filter((k, i, all) => i === 0 || all[i - 1] !== k);
 
 beforeAll(async () => {
   ({ db, url, drop } = await testDb());
@@ -91,11 +105,21 @@ describe('ipsec key lifecycle over the real stream', () => {
     expect(history('na')).toEqual(['', 'g1:inbound', 'g1:active']);
     expect(history('nb')).toEqual(['', 'g1:inbound', 'g1:active']);
     // the slow node B had applied inbound before A was told to send with it
-    expect(log.findIndex((e) => e.node === 'nb' && e.keys === 'g1:inbound')).toBeLessThan(log.findIndex((e) => e.node === 'na' && e.keys === 'g1:active'));
+    expect(log.findIndex((e) => e.node === 'nb' && e.keys === 'g1:inbound')).toBeLessThan(
+      log.findIndex((e) => e.node === 'na' && e.keys === 'g1:active'),
+    );
 
     const ka = Object.values(a.view.keys)[0];
     const kb = Object.values(bb.view.keys)[0];
-    expect(ka).toMatchObject({ peer: 'nb', peerIp: '198.18.0.2', network: sec, spiOut: kb.spiIn, spiIn: kb.spiOut, keyOut: kb.keyIn, keyIn: kb.keyOut });
+    expect(ka).toMatchObject({
+      peer: 'nb',
+      peerIp: '198.18.0.2',
+      network: sec,
+      spiOut: kb.spiIn,
+      spiIn: kb.spiOut,
+      keyOut: kb.keyIn,
+      keyIn: kb.keyOut,
+    });
     expect(kb.peer).toBe('na');
     expect(Math.min(ka.spiOut, ka.spiIn)).toBeGreaterThanOrEqual(0x100);
     expect(ka.keyOut).toMatch(/^[0-9a-f]{40}$/);
@@ -106,7 +130,11 @@ describe('ipsec key lifecycle over the real stream', () => {
   });
 
   it('rotates on request with overlap: inbound, then active + retiring, then removal, each step after both acks', async () => {
-    const res = await app.inject({ method: 'POST', url: '/v1/tenants/acme/networks/sec/rotate-keys', headers: { authorization: `Bearer ${ADMIN}` } });
+    const res = await app.inject({
+      method: 'POST',
+      url: '/v1/tenants/acme/networks/sec/rotate-keys',
+      headers: { authorization: `Bearer ${ADMIN}` },
+    });
     expect(res.statusCode).toBe(202);
     const [a, bb, c] = agents;
     await waitFor('generation 2 alone', () => summary(a.view) === 'g2:active' && summary(bb.view) === 'g2:active', 10_000);
@@ -125,8 +153,22 @@ describe('ipsec key lifecycle over the real stream', () => {
   });
 
   it('never returns key material through the API or the audit log', async () => {
-    const gets = ['/v1/tenants', '/v1/tenants/acme', '/v1/tenants/acme/networks', '/v1/tenants/acme/networks/sec', '/v1/tenants/acme/containers',
-      '/v1/tenants/acme/containers/a', '/v1/tenants/acme/endpoints', '/v1/nodes', '/v1/nodes/na', '/v1/status', '/v1/tokens', '/v1/audit', '/openapi.json', '/metrics'];
+    const gets = [
+      '/v1/tenants',
+      '/v1/tenants/acme',
+      '/v1/tenants/acme/networks',
+      '/v1/tenants/acme/networks/sec',
+      '/v1/tenants/acme/containers',
+      '/v1/tenants/acme/containers/a',
+      '/v1/tenants/acme/endpoints',
+      '/v1/nodes',
+      '/v1/nodes/na',
+      '/v1/status',
+      '/v1/tokens',
+      '/v1/audit',
+      '/openapi.json',
+      '/metrics',
+    ];
     for (const path of gets) {
       const r = await app.inject({ method: 'GET', url: path, headers: { authorization: `Bearer ${ADMIN}` } });
       expect(r.statusCode, path).toBe(200);

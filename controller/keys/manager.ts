@@ -61,7 +61,10 @@ export async function startKeyManager(o: KeyManagerOptions): Promise<KeyManager>
     for (const a of p.actions) {
       await applyAction(o.db, a, o.sealer, o.random);
       done.push(a);
-      log.info({ action: a.kind, network: 'networkId' in a ? a.networkId : undefined, generation: a.kind === 'create' ? a.generation : undefined }, 'ipsec key step');
+      log.info(
+        { action: a.kind, network: 'networkId' in a ? a.networkId : undefined, generation: a.kind === 'create' ? a.generation : undefined },
+        'ipsec key step',
+      );
     }
     const next = done.length > 0 ? 0 : p.waiting ? pollMs : Math.min(idleMs, Math.max(0, (p.nextDue ?? Infinity) - input.now));
     return { actions: done, next };

@@ -12,19 +12,38 @@ function input(over: Partial<PlanInput> = {}): PlanInput {
     rotateAfterMs: 24 * H,
     hosts: new Map([[NET, new Set([A, B])]]),
     keys: [],
-    applied: new Map([[A, 50], [B, 50], [C, 50]]),
+    applied: new Map([
+      [A, 50],
+      [B, 50],
+      [C, 50],
+    ]),
     requests: new Map(),
     ...over,
   };
 }
 let ids = 0;
 const key = (generation: number, phase: KeyState['phase'], extra: Partial<KeyState> = {}): KeyState => ({
-  id: `k${++ids}`, networkId: NET, nodeA: A, nodeB: B, generation, phase, revision: 10, createdAt: 99 * H, ...extra,
+  id: `k${++ids}`,
+  networkId: NET,
+  nodeA: A,
+  nodeB: B,
+  generation,
+  phase,
+  revision: 10,
+  createdAt: 99 * H,
+  ...extra,
 });
 
 describe('key planner', () => {
   it('creates generation 1 (inbound) for each pair of nodes hosting an ipsec network, none for a lone node', () => {
-    const p = plan(input({ hosts: new Map([[NET, new Set([C, A, B])], ['lonely', new Set([A])]]) }));
+    const p = plan(
+      input({
+        hosts: new Map([
+          [NET, new Set([C, A, B])],
+          ['lonely', new Set([A])],
+        ]),
+      }),
+    );
     expect(p.actions).toEqual([
       { kind: 'create', networkId: NET, nodeA: A, nodeB: B, generation: 1 },
       { kind: 'create', networkId: NET, nodeA: A, nodeB: C, generation: 1 },
@@ -35,11 +54,39 @@ describe('key planner', () => {
 
   it('activates an inbound generation only once BOTH nodes acked its revision', () => {
     const k = key(1, 'inbound', { revision: 60 });
-    expect(plan(input({ keys: [k], applied: new Map([[A, 60], [B, 59]]) })).actions).toEqual([]);
-    expect(plan(input({ keys: [k], applied: new Map([[A, 59], [B, 60]]) })).actions).toEqual([]);
-    expect(plan(input({ keys: [k], applied: new Map([[A, 60], [B, 61]]) })).actions).toEqual([
-      { kind: 'activate', networkId: NET, nodeA: A, nodeB: B, id: k.id, retire: [] },
-    ]);
+    expect(
+      plan(
+        input({
+          keys: [k],
+          applied: new Map([
+            [A, 60],
+            [B, 59],
+          ]),
+        }),
+      ).actions,
+    ).toEqual([]);
+    expect(
+      plan(
+        input({
+          keys: [k],
+          applied: new Map([
+            [A, 59],
+            [B, 60],
+          ]),
+        }),
+      ).actions,
+    ).toEqual([]);
+    expect(
+      plan(
+        input({
+          keys: [k],
+          applied: new Map([
+            [A, 60],
+            [B, 61],
+          ]),
+        }),
+      ).actions,
+    ).toEqual([{ kind: 'activate', networkId: NET, nodeA: A, nodeB: B, id: k.id, retire: [] }]);
   });
 
   it('rotates when due: new inbound generation, then active + old retiring, then deletes the old one, each after both acks', () => {
@@ -48,15 +95,51 @@ describe('key planner', () => {
     expect(p.actions).toEqual([{ kind: 'create', networkId: NET, nodeA: A, nodeB: B, generation: 2 }]);
 
     const g2 = key(2, 'inbound', { revision: 70 });
-    p = plan(input({ keys: [g1, g2], applied: new Map([[A, 70], [B, 69]]) }));
+    p = plan(
+      input({
+        keys: [g1, g2],
+        applied: new Map([
+          [A, 70],
+          [B, 69],
+        ]),
+      }),
+    );
     expect([p.actions, p.waiting]).toEqual([[], true]);
-    p = plan(input({ keys: [g1, g2], applied: new Map([[A, 70], [B, 70]]) }));
+    p = plan(
+      input({
+        keys: [g1, g2],
+        applied: new Map([
+          [A, 70],
+          [B, 70],
+        ]),
+      }),
+    );
     expect(p.actions).toEqual([{ kind: 'activate', networkId: NET, nodeA: A, nodeB: B, id: g2.id, retire: [g1.id] }]);
 
     const g1r = { ...g1, phase: 'retiring' as const, revision: 80 };
     const g2a = { ...g2, phase: 'active' as const, revision: 80 };
-    expect(plan(input({ keys: [g1r, g2a], applied: new Map([[A, 79], [B, 80]]) })).actions).toEqual([]);
-    expect(plan(input({ keys: [g2a, g1r], applied: new Map([[A, 80], [B, 80]]) })).actions).toEqual([{ kind: 'delete', ids: [g1.id], why: 'retired' }]);
+    expect(
+      plan(
+        input({
+          keys: [g1r, g2a],
+          applied: new Map([
+            [A, 79],
+            [B, 80],
+          ]),
+        }),
+      ).actions,
+    ).toEqual([]);
+    expect(
+      plan(
+        input({
+          keys: [g2a, g1r],
+          applied: new Map([
+            [A, 80],
+            [B, 80],
+          ]),
+        }),
+      ).actions,
+    ).toEqual([{ kind: 'delete', ids: [g1.id], why: 'retired' }]);
   });
 
   it('does nothing for a steady pair before it is due, and says when it will be', () => {

@@ -24,7 +24,9 @@ export async function loadPlanInput(db: Db, rotateAfterMs: number): Promise<Plan
               (extract(epoch FROM created_at) * 1000)::float8 AS created FROM ipsec_keys`,
     );
     const nodes = await q.query<Raw>('SELECT id::text, applied_revision::text AS applied FROM nodes');
-    const reqs = await q.query<Raw>('SELECT network_id::text AS network, (extract(epoch FROM requested_at) * 1000)::float8 AS at FROM ipsec_rotations');
+    const reqs = await q.query<Raw>(
+      'SELECT network_id::text AS network, (extract(epoch FROM requested_at) * 1000)::float8 AS at FROM ipsec_rotations',
+    );
     const now = await q.query<Raw>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
     const hosts = new Map<string, Set<string>>();
     for (const r of hosted.rows) {
@@ -65,12 +67,23 @@ export async function applyAction(db: Db, a: KeyAction, sealer: Sealer, random?:
     switch (a.kind) {
       case 'create': {
         const { rows } = await q.query<Raw>('SELECT node_a::text, node_b::text, spi_ab, spi_ba FROM ipsec_keys');
-        const inUse = spisByDestination(rows.map((r) => ({ nodeA: String(r.node_a), nodeB: String(r.node_b), spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba) })));
+        const inUse = spisByDestination(
+          rows.map((r) => ({ nodeA: String(r.node_a), nodeB: String(r.node_b), spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba) })),
+        );
         const m = mintMaterial(a.nodeA, a.nodeB, inUse, random);
         const ins = await q.query<{ id: string }>(
           `INSERT INTO ipsec_keys (network_id, node_a, node_b, generation, spi_ab, spi_ba, key_ab, key_ba, phase)
            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, 'inbound') ON CONFLICT DO NOTHING RETURNING id`,
-          [a.networkId, a.nodeA, a.nodeB, a.generation, m.spiAb, m.spiBa, sealer.seal(m.keyAb, ipsecKeyAad(a, 'ab')), sealer.seal(m.keyBa, ipsecKeyAad(a, 'ba'))],
+          [
+            a.networkId,
+            a.nodeA,
+            a.nodeB,
+            a.generation,
+            m.spiAb,
+            m.spiBa,
+            sealer.seal(m.keyAb, ipsecKeyAad(a, 'ab')),
+            sealer.seal(m.keyBa, ipsecKeyAad(a, 'ba')),
+          ],
         );
         if (ins.rows[0]) await stampRevision(q, [ins.rows[0].id]);
         return;
@@ -85,8 +98,11 @@ export async function applyAction(db: Db, a: KeyAction, sealer: Sealer, random?:
         await q.query('DELETE FROM ipsec_keys WHERE id = ANY($1::uuid[])', [a.ids]);
         return;
       case 'request done':
-        await q.query(`DELETE FROM ipsec_rotations
-          WHERE network_id = $1 AND requested_at <= to_timestamp($2::float8 / 1000) + interval '1 millisecond'`, [a.networkId, a.requestedAt]);
+        await q.query(
+          `DELETE FROM ipsec_rotations
+          WHERE network_id = $1 AND requested_at <= to_timestamp($2::float8 / 1000) + interval '1 millisecond'`,
+          [a.networkId, a.requestedAt],
+        );
     }
   });
 }

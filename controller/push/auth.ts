@@ -1,7 +1,11 @@
 import type { Queryable } from '../store/db.js';
 import { bearerSecret, hashToken } from '../auth.js';
 
-export interface StreamToken { node: string; tokenId: string; hash: string }
+export interface StreamToken {
+  node: string;
+  tokenId: string;
+  hash: string;
+}
 
 /** The bearer secret's sha256 hex (as the tokens table stores it), or undefined without a bearer. */
 export function bearerHash(authorization: string | undefined): string | undefined {

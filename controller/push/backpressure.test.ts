@@ -5,7 +5,17 @@ import WebSocket from 'ws';
 import type { PushOptions } from './options.js';
 import type { Db } from '../store/db.js';
 import { createAuthLimiter } from '../auth-limit.js';
-import { CAPS, Seed, startController, tempDir, TEST_TLS, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import {
+  CAPS,
+  Seed,
+  startController,
+  tempDir,
+  TEST_TLS,
+  TestAgent,
+  testDb,
+  waitFor,
+  type Controller,
+} from '../../test/netns/push-harness.js';
 
 /**
  * Backpressure (issue 14, finding 7) against PostgreSQL and real streams: a peer that stops reading
@@ -50,11 +60,16 @@ class RawPeer {
   private beat: NodeJS.Timeout;
   constructor(url: string, token: string, hello: Record<string, unknown>, ca = TEST_TLS.ca) {
     this.ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ca });
-    this.ws.on('open', () => this.ws.send(JSON.stringify({ type: 'hello', underlayIp: '198.18.7.1', revision: 0, capabilities: CAPS, ...hello })));
+    this.ws.on('open', () =>
+      this.ws.send(JSON.stringify({ type: 'hello', underlayIp: '198.18.7.1', revision: 0, capabilities: CAPS, ...hello })),
+    );
     this.ws.on('message', (d) => this.msgs.push(JSON.parse(d.toString())));
     this.ws.on('close', () => (this.closed = true));
     this.ws.on('error', () => {});
-    this.beat = setInterval(() => this.ws.readyState === WebSocket.OPEN && this.ws.send(JSON.stringify({ type: 'ping', t: Date.now() })), HB / 2);
+    this.beat = setInterval(
+      () => this.ws.readyState === WebSocket.OPEN && this.ws.send(JSON.stringify({ type: 'ping', t: Date.now() })),
+      HB / 2,
+    );
     cleanup.push(() => this.stop());
   }
   /** Stops reading: the socket stays open and keeps sending pings. */
@@ -74,13 +89,15 @@ const metric = async (c: Controller, name: string) => metricIn(await c.hub.metri
 /** A push controller in its own process (test/netns/push-controller.ts): its RSS is its own. */
 async function childController(options: PushOptions) {
   const child = fork(fileURLToPath(new URL('../../test/netns/push-controller.ts', import.meta.url)), [], {
-    execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    execArgv: ['--import', 'tsx', '--expose-gc'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   cleanup.push(() => void child.kill('SIGKILL'));
-  const next = (type: string) => new Promise<Record<string, unknown>>((resolve) => {
-    const on = (m: Record<string, unknown>) => m.type === type && (child.off('message', on), resolve(m));
-    child.on('message', on);
-  });
+  const next = (type: string) =>
+    new Promise<Record<string, unknown>>((resolve) => {
+      const on = (m: Record<string, unknown>) => m.type === type && (child.off('message', on), resolve(m));
+      child.on('message', on);
+    });
   const ready = next('ready');
   child.send({ databaseUrl: dbUrl, options });
   const r = await ready;
@@ -123,7 +140,8 @@ describe('backpressure', () => {
        SELECT $1, $4, c.id, ('02:10:00:' || lpad(to_hex(i >> 16), 2, '0') || ':' || lpad(to_hex((i >> 8) & 255), 2, '0') || ':' || lpad(to_hex(i & 255), 2, '0'))::macaddr,
               ('10.64.' || ((i + 256) >> 8) || '.' || ((i + 256) & 255))::inet, $2
          FROM c JOIN LATERAL (SELECT substr(c.name, 2)::int AS i) k ON true`,
-      [t, o1.id, N, net]);
+      [t, o1.id, N, net],
+    );
     // above one catch-up batch's delta (5000 rows, ~2 MB), far below what the rounds produce
     // (missedHeartbeats: parsing the big snapshot may stall this process's pings on a loaded machine)
     const ctl = await childController({ heartbeatMs: HB, missedHeartbeats: 50, flushMs: 30, highWaterBytes: 4 * 1024 * 1024 });
@@ -149,8 +167,10 @@ describe('backpressure', () => {
     peer.pause();
     // every round moves every remote endpoint to the other node: ~5 MB of delta for the peer each time
     for (let round = 0; round < 8; round++) {
-      await bulk('UPDATE endpoints SET node_id = CASE WHEN node_id = $1 THEN $2::uuid ELSE $1::uuid END WHERE network_id = $3 AND node_id <> $4',
-        [o1.id, o2.id, net, slow.id]);
+      await bulk(
+        'UPDATE endpoints SET node_id = CASE WHEN node_id = $1 THEN $2::uuid ELSE $1::uuid END WHERE network_id = $3 AND node_id <> $4',
+        [o1.id, o2.id, net, slow.id],
+      );
       const newest = await seed.newestRevision();
       await waitFor('hub caught up', async () => metricIn((await ctl.metrics()).text, 'freight_push_revision') >= newest, 30_000);
       await new Promise((r) => setTimeout(r, 2 * HB));
@@ -160,7 +180,10 @@ describe('backpressure', () => {
     const grew = rssPeak - rss0;
     const kept = (await ctl.retained()) - kept0;
     const mib = (n: number) => (n / 1048576).toFixed(1);
-    if (process.env.FREIGHT_TEST_FIGURES) process.stderr.write(`non-reading peer: buffered peak ${mib(bufferedPeak)} MiB, RSS peak +${mib(grew)} MiB, retained after the rounds +${mib(kept)} MiB\n`);
+    if (process.env.FREIGHT_TEST_FIGURES)
+      process.stderr.write(
+        `non-reading peer: buffered peak ${mib(bufferedPeak)} MiB, RSS peak +${mib(grew)} MiB, retained after the rounds +${mib(kept)} MiB\n`,
+      );
     const text = (await ctl.metrics()).text;
     expect(metricIn(text, 'freight_push_overflow_drops_total')).toBeGreaterThanOrEqual(1);
     expect(metricIn(text, 'freight_push_agents_connected')).toBe(0);
@@ -223,7 +246,8 @@ describe('backpressure', () => {
          SELECT $1, $3, c.id, ('02:20:00:00:' || lpad(to_hex(j >> 8), 2, '0') || ':' || lpad(to_hex(j & 255), 2, '0'))::macaddr,
                 ('10.65.' || ((j + 256) >> 8) || '.' || ((j + 256) & 255))::inet, $2
            FROM c JOIN LATERAL (SELECT substr(c.name, 2)::int - 1000 * $4 + 200 * $4 AS j) k ON true`,
-        [t, peerNode.id, net, k]);
+        [t, peerNode.id, net, k],
+      );
     }
     await waitFor('queue overflowed', () => a.session.overflows > 0, 10_000);
     release();
@@ -240,18 +264,19 @@ describe('backpressure', () => {
     const n = await seed.node('lim', '198.18.7.30');
     const limiter = createAuthLimiter({ limit: 3 });
     const ctl = await controller({}, { authLimit: limiter });
-    const status = (token: string) => new Promise<number>((resolve) => {
-      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
-      ws.on('unexpected-response', (_q, res) => {
-        resolve(res.statusCode ?? 0);
-        ws.terminate();
+    const status = (token: string) =>
+      new Promise<number>((resolve) => {
+        const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
+        ws.on('unexpected-response', (_q, res) => {
+          resolve(res.statusCode ?? 0);
+          ws.terminate();
+        });
+        ws.on('open', () => {
+          resolve(101);
+          ws.close();
+        });
+        ws.on('error', () => {});
       });
-      ws.on('open', () => {
-        resolve(101);
-        ws.close();
-      });
-      ws.on('error', () => {});
-    });
     expect(await status(n.token)).toBe(101);
     // the limit-th failure is already answered 429 (as on REST), and so is any later guess, unqueried
     for (let i = 0; i < 2; i++) expect(await status(`wrong-${i}`)).toBe(401);

@@ -6,7 +6,18 @@ import type { ClusterModel } from './model.js';
 import type { Serial } from '../../lib/serial.js';
 import type { AgentConn } from './session.js';
 
-export const newCounters = () => ({ deltas: 0, snapshots: 0, bytes: 0, catchUps: 0, errors: 0, batches: 0, fanoutMs: 0, overflows: 0, revoked: 0, late: 0 });
+export const newCounters = () => ({
+  deltas: 0,
+  snapshots: 0,
+  bytes: 0,
+  catchUps: 0,
+  errors: 0,
+  batches: 0,
+  fanoutMs: 0,
+  overflows: 0,
+  revoked: 0,
+  late: 0,
+});
 export type Counters = ReturnType<typeof newCounters>;
 
 /**

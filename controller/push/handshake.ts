@@ -36,7 +36,9 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       return;
     case 'status':
       c.networkErrors = msg.networkErrors;
-      await saveStatus(core.db, c.tokenNode, msg.containers).catch((err) => core.log.warn({ node: c.tokenNode, err }, 'save container status failed'));
+      await saveStatus(core.db, c.tokenNode, msg.containers).catch((err) =>
+        core.log.warn({ node: c.tokenNode, err }, 'save container status failed'),
+      );
       return;
     case 'logs': {
       const p = c.logs.get(msg.requestId);
@@ -63,7 +65,8 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   }
   if (c.ended) return;
   // node rows are made by an admin (creating the node's token), never by an agent
-  if (!known) return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
+  if (!known)
+    return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
   const { wasReady } = known;
   try {
     await core.serial.run(() => resume(core, c, h));
@@ -85,7 +88,10 @@ async function resume(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   const cur = compileView(model.state, h.node, model.cursor);
   const r = h.revision;
   let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
-  let rows = r > 0 && r <= model.cursor && (oldest === 0 || r >= oldest - 1) ? await readChanges(core.db, r, model.cursor, opts.maxResumeRows + 1) : undefined;
+  let rows =
+    r > 0 && r <= model.cursor && (oldest === 0 || r >= oldest - 1)
+      ? await readChanges(core.db, r, model.cursor, opts.maxResumeRows + 1)
+      : undefined;
   if (rows && rows.length > opts.maxResumeRows) rows = undefined;
   // an agent that dropped deltas, or that this replica dropped past the high-water mark, gets a snapshot
   if (h.resync || core.resyncNodes.has(h.node)) rows = undefined;

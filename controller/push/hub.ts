@@ -163,7 +163,12 @@ export class Hub {
   private registerMetrics(): void {
     const r = this.registry;
     const { conns, counters: n } = this.core;
-    gaugeOf(r, 'freight_push_agents_connected', 'Agents with a live stream on this replica.', () => [...conns].filter((c) => c.live).length);
+    gaugeOf(
+      r,
+      'freight_push_agents_connected',
+      'Agents with a live stream on this replica.',
+      () => [...conns].filter((c) => c.live).length,
+    );
     gaugeOf(r, 'freight_push_revision', 'Newest change-log revision this replica has pushed.', () => this.cursor);
     counterOf(r, 'freight_push_deltas_total', 'Delta messages sent.', () => n.deltas);
     counterOf(r, 'freight_push_snapshots_total', 'Snapshot messages sent.', () => n.snapshots);
@@ -174,7 +179,9 @@ export class Hub {
     counterOf(r, 'freight_push_overflow_drops_total', 'Streams dropped past the send high-water mark.', () => n.overflows);
     counterOf(r, 'freight_push_revoked_closes_total', 'Streams closed because their token was revoked.', () => n.revoked);
     counterOf(r, 'freight_push_ack_timeouts_total', 'Times an agent did not acknowledge within the ack timeout.', () => n.late);
-    gaugeOf(r, 'freight_push_buffered_bytes', "Bytes queued in the agents' sockets.", () => [...conns].reduce((b, c) => b + c.ws.bufferedAmount, 0));
+    gaugeOf(r, 'freight_push_buffered_bytes', "Bytes queued in the agents' sockets.", () =>
+      [...conns].reduce((b, c) => b + c.ws.bufferedAmount, 0),
+    );
   }
 
   connected(): string[] {

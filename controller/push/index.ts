@@ -66,7 +66,11 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   const hub = new Hub(ctx.db, log, opts, ctx.onNodeReady, secure ? ctx.keys : null, ctx.registry);
   if (!secure) log.warn('plaintext agent stream (--insecure): views carry no ipsec keys, ipsec networks pass no traffic');
   await hub.start();
-  const unlisten = await ctx.db.listen('freight_change', () => void hub.catchUp(), () => void hub.catchUp());
+  const unlisten = await ctx.db.listen(
+    'freight_change',
+    () => void hub.catchUp(),
+    () => void hub.catchUp(),
+  );
   // changes committed between the load and LISTEN
   await hub.catchUp();
 
@@ -92,8 +96,17 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
       (token) => {
         if (!token) {
           const status = limiter.fail(source) > 0 ? 429 : 401;
-          ctx.audit?.authFailure({ at: new Date(), source, method: 'GET', path: STREAM_PATH, status, code: status === 429 ? 'too_many_auth_failures' : 'unauthenticated' });
-          return status === 429 ? refuse(socket, 429, 'Too Many Requests', Math.ceil(limiter.blocked(source) / 1000)) : refuse(socket, 401, 'Unauthorized');
+          ctx.audit?.authFailure({
+            at: new Date(),
+            source,
+            method: 'GET',
+            path: STREAM_PATH,
+            status,
+            code: status === 429 ? 'too_many_auth_failures' : 'unauthenticated',
+          });
+          return status === 429
+            ? refuse(socket, 429, 'Too Many Requests', Math.ceil(limiter.blocked(source) / 1000))
+            : refuse(socket, 401, 'Unauthorized');
         }
         goodTokens.add(token.hash);
         wss.handleUpgrade(req, socket, head, (ws) => {

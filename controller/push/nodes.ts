@@ -9,7 +9,9 @@ import type { Queryable } from '../store/db.js';
  * revoked meanwhile. Never inserts: node rows come from an admin creating the node's token.
  */
 export async function helloNode(
-  q: Queryable, h: { node: string; underlayIp: string; underlayMtu: number; capabilities: Capabilities }, tokenId: string,
+  q: Queryable,
+  h: { node: string; underlayIp: string; underlayMtu: number; capabilities: Capabilities },
+  tokenId: string,
 ): Promise<{ wasReady: boolean } | undefined> {
   const { rows } = await q.query<{ was_ready: boolean }>(
     `UPDATE nodes n SET underlay_ip = $2::inet, underlay_mtu = $3, capabilities = $4::jsonb, ready = true, last_seen = now()
@@ -23,7 +25,14 @@ export async function helloNode(
 }
 
 /** `late`: sent revisions unacknowledged past the ack timeout (NotReady even though it talks). */
-export interface NodeMark { name: string; tokenId: string; seen: boolean; late: boolean; applied: number; desired: number }
+export interface NodeMark {
+  name: string;
+  tokenId: string;
+  seen: boolean;
+  late: boolean;
+  applied: number;
+  desired: number;
+}
 
 /**
  * One UPDATE for every node with news since the last flush: last_seen for nodes heard from, ready
@@ -42,8 +51,14 @@ export async function flushNodes(q: Queryable, marks: NodeMark[]): Promise<strin
             AS v(name, seen, applied, desired, token, late), nodes o
      WHERE n.name = v.name AND o.id = n.id
      RETURNING n.name, o.ready AS was_ready, n.ready`,
-    [marks.map((m) => m.name), marks.map((m) => m.seen), marks.map((m) => m.applied), marks.map((m) => m.desired),
-      marks.map((m) => m.tokenId), marks.map((m) => m.late)],
+    [
+      marks.map((m) => m.name),
+      marks.map((m) => m.seen),
+      marks.map((m) => m.applied),
+      marks.map((m) => m.desired),
+      marks.map((m) => m.tokenId),
+      marks.map((m) => m.late),
+    ],
   );
   return rows.filter((r) => !r.was_ready && r.ready).map((r) => r.name);
 }
@@ -85,7 +100,14 @@ export async function saveStatus(q: Queryable, node: string, containers: Contain
      FROM unnest($2::uuid[], $3::text[], $4::int[], $5::text[], $6::int[]) AS v(id, state, exit_code, reason, restarts)
      WHERE c.id = v.id AND c.node_id = (SELECT id FROM nodes WHERE name = $1)
      RETURNING c.id`,
-    [node, list.map((c) => c.id), list.map((c) => c.state), list.map((c) => c.exitCode), list.map((c) => c.reason), list.map((c) => c.restarts)],
+    [
+      node,
+      list.map((c) => c.id),
+      list.map((c) => c.state),
+      list.map((c) => c.exitCode),
+      list.map((c) => c.reason),
+      list.map((c) => c.restarts),
+    ],
   );
   return rows.length;
 }

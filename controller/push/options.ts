@@ -1,6 +1,8 @@
 import { HEARTBEAT_MS, MISSED_HEARTBEATS } from '../../protocol/stream.js';
 
-export interface Clock { now(): number }
+export interface Clock {
+  now(): number;
+}
 
 export interface PushOptions {
   /** Heartbeat interval both ways (ms). */

@@ -1,7 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { Db } from '../store/db.js';
-import { CAPS, Seed, TEST_TLS, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import {
+  CAPS,
+  Seed,
+  TEST_TLS,
+  startController,
+  tempDir,
+  TestAgent,
+  testDb,
+  waitFor,
+  type Controller,
+} from '../../test/netns/push-harness.js';
 
 const HB = 100;
 let db: Db;
@@ -24,7 +34,11 @@ async function controller(opts = {}, port = 0, onReady?: (n: string) => Promise<
 }
 
 /** Raw ws client: the messages it got, and its close code. */
-async function rawClient(url: string, token: string, first: unknown): Promise<{ msgs: Array<Record<string, unknown>>; code?: number; status?: number }> {
+async function rawClient(
+  url: string,
+  token: string,
+  first: unknown,
+): Promise<{ msgs: Array<Record<string, unknown>>; code?: number; status?: number }> {
   return new Promise((resolve) => {
     const msgs: Array<Record<string, unknown>> = [];
     const ws = new WebSocket(url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
@@ -96,7 +110,13 @@ describe('agent stream', () => {
   });
 
   it('rejects a hello for another node, a bad token and an invalid message, and keeps serving', async () => {
-    const wrong = await rawClient(ctl.url, n1.token, { type: 'hello', node: 'n2', underlayIp: '198.18.0.2', revision: 0, capabilities: CAPS });
+    const wrong = await rawClient(ctl.url, n1.token, {
+      type: 'hello',
+      node: 'n2',
+      underlayIp: '198.18.0.2',
+      revision: 0,
+      capabilities: CAPS,
+    });
     expect(wrong.msgs).toEqual([expect.objectContaining({ type: 'error', code: 'forbidden' })]);
     expect(wrong.code).toBe(1008);
     const bad = await rawClient(ctl.url, 'not-a-token', { type: 'hello' });
@@ -119,7 +139,9 @@ describe('agent stream', () => {
       { id: mine, state: 'running', exitCode: null, reason: null, restarts: 2 },
       { id: other, state: 'failed', exitCode: 1, reason: 'forged', restarts: 0 },
     ]);
-    const state = async (id: string) => (await db.query<{ observed_state: string; restarts: number }>('SELECT observed_state, restarts FROM containers WHERE id = $1', [id])).rows[0];
+    const state = async (id: string) =>
+      (await db.query<{ observed_state: string; restarts: number }>('SELECT observed_state, restarts FROM containers WHERE id = $1', [id]))
+        .rows[0];
     await waitFor('status saved', async () => (await state(mine)).observed_state === 'running');
     expect((await state(mine)).restarts).toBe(2);
     expect((await state(other)).observed_state).toBe('pending');

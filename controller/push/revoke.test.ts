@@ -2,7 +2,19 @@ import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import type { NodeView } from '../../protocol/view.js';
-import { CAPS, quiet, Seed, startController, tempDir, TEST_SEALER, TEST_TLS, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
+import {
+  CAPS,
+  quiet,
+  Seed,
+  startController,
+  tempDir,
+  TEST_SEALER,
+  TEST_TLS,
+  TestAgent,
+  testDb,
+  waitFor,
+  type Controller,
+} from '../../test/netns/push-harness.js';
 import { ipsecKeyAad } from '../secrets/sealer.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
@@ -37,11 +49,12 @@ function agent(streamUrl: string, token: string, node: string, ip: string): Test
   return a;
 }
 async function call(method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) {
-  const r = await api.inject({ method, url: path, headers: { authorization: `Bearer ${ADMIN}` }, ...(body ? { payload: body as object } : {}) });
+  const r = await api.inject({ method, url: path, headers: { authorization: `Bearer ${ADMIN}` }, ...(body ? { payload: body } : {}) });
   return { status: r.statusCode, json: r.body ? JSON.parse(r.body) : undefined };
 }
 const tokenOf = async (node: string) =>
-  (await db.query<{ id: string }>("SELECT id::text FROM tokens WHERE node_name = $1 AND kind = 'node' AND revoked_at IS NULL", [node])).rows[0].id;
+  (await db.query<{ id: string }>("SELECT id::text FROM tokens WHERE node_name = $1 AND kind = 'node' AND revoked_at IS NULL", [node]))
+    .rows[0].id;
 const keysIn = (views: NodeView[]) => new Set(views.flatMap((v) => Object.values(v.keys).flatMap((k) => [k.keyIn, k.keyOut])));
 /** Keys the peers applied since `from` (view counts) that none of them had before: generated after it. */
 function newKeys(peers: TestAgent[], from: number[]): Set<string> {
@@ -50,8 +63,17 @@ function newKeys(peers: TestAgent[], from: number[]): Set<string> {
 }
 /** Key material of the rows created after `ms` (opened: the table holds it sealed). */
 async function keysSince(ms: number): Promise<string[]> {
-  const { rows } = await db.query<{ network_id: string; node_a: string; node_b: string; generation: number; key_ab: string; key_ba: string }>(
-    'SELECT network_id::text, node_a::text, node_b::text, generation, key_ab, key_ba FROM ipsec_keys WHERE created_at > to_timestamp($1::float8 / 1000)', [ms]);
+  const { rows } = await db.query<{
+    network_id: string;
+    node_a: string;
+    node_b: string;
+    generation: number;
+    key_ab: string;
+    key_ba: string;
+  }>(
+    'SELECT network_id::text, node_a::text, node_b::text, generation, key_ab, key_ba FROM ipsec_keys WHERE created_at > to_timestamp($1::float8 / 1000)',
+    [ms],
+  );
   return rows.flatMap((r) => {
     const id = { networkId: r.network_id, nodeA: r.node_a, nodeB: r.node_b, generation: r.generation };
     return [TEST_SEALER.open(r.key_ab, ipsecKeyAad(id, 'ab')), TEST_SEALER.open(r.key_ba, ipsecKeyAad(id, 'ba'))];
@@ -68,7 +90,13 @@ beforeAll(async () => {
   ({ db, url, drop } = await testDb());
   seed = new Seed(db);
   await ensureAdminToken(db, ADMIN);
-  api = await buildApp({ db, log: quiet, https: { cert: TEST_TLS.cert, key: TEST_TLS.key }, keys: TEST_SEALER, pushOptions: { heartbeatMs: HB, flushMs: 30 } });
+  api = await buildApp({
+    db,
+    log: quiet,
+    https: { cert: TEST_TLS.cert, key: TEST_TLS.key },
+    keys: TEST_SEALER,
+    pushOptions: { heartbeatMs: HB, flushMs: 30 },
+  });
   const at = await api.listen({ host: '127.0.0.1', port: 0 });
   apiUrl = `${at.replace('http', 'ws')}/v1/agent/stream`;
   other = await startController(db, { heartbeatMs: HB, flushMs: 30 });
@@ -102,7 +130,8 @@ describe('revocation of node tokens', () => {
     s = agent(other.url, tok.ns, 'ns', nodes.ns); // on replica B
     for (const x of [a, b, r, s]) await x.start();
     km = await startKeyManager({ db, log: quiet, sealer: TEST_SEALER, databaseUrl: url, pollMs: 30 });
-    const steady = (x: TestAgent, n: number) => Object.values(x.view.keys).filter((k) => k.phase === 'active').length === n && Object.keys(x.view.keys).length === n;
+    const steady = (x: TestAgent, n: number) =>
+      Object.values(x.view.keys).filter((k) => k.phase === 'active').length === n && Object.keys(x.view.keys).length === n;
     await waitFor('generation 1 active everywhere', () => [a, b, r, s].every((x) => steady(x, 3)), 15_000);
 
     const before = [a.views.length, b.views.length, s.views.length];
@@ -121,8 +150,13 @@ describe('revocation of node tokens', () => {
 
     // its pairs are dropped by the peers; a rotation now completes without it
     expect((await call('POST', '/v1/tenants/acme/networks/sec/rotate-keys')).status).toBe(202);
-    await waitFor('rotation done without nr', async () => (await db.query('SELECT 1 FROM ipsec_rotations')).rows.length === 0 &&
-      [a, b, s].every((x) => steady(x, 2) && Object.values(x.view.keys).every((k) => k.peer !== 'nr' && k.generation === 2)), 15_000);
+    await waitFor(
+      'rotation done without nr',
+      async () =>
+        (await db.query('SELECT 1 FROM ipsec_rotations')).rows.length === 0 &&
+        [a, b, s].every((x) => steady(x, 2) && Object.values(x.view.keys).every((k) => k.peer !== 'nr' && k.generation === 2)),
+      15_000,
+    );
     const later = newKeys([a, b, s], before);
     for (const k of await keysSince(revokedAt)) later.add(k);
     expect(later.size).toBeGreaterThan(0);
@@ -144,8 +178,16 @@ describe('revocation of node tokens', () => {
     expect(await within('stream on replica B closed', 1000, () => !s.session.connected)).toBeLessThan(1000);
     expect(other.hub.connected()).not.toContain('ns');
     expect((await call('POST', '/v1/tenants/acme/networks/sec/rotate-keys')).status).toBe(202);
-    await waitFor('rotation done without ns', async () => (await db.query('SELECT 1 FROM ipsec_rotations')).rows.length === 0 &&
-      [a, b].every((x) => Object.keys(x.view.keys).length === 1 && Object.values(x.view.keys).every((k) => k.generation === 3 && k.phase === 'active')), 15_000);
+    await waitFor(
+      'rotation done without ns',
+      async () =>
+        (await db.query('SELECT 1 FROM ipsec_rotations')).rows.length === 0 &&
+        [a, b].every(
+          (x) =>
+            Object.keys(x.view.keys).length === 1 && Object.values(x.view.keys).every((k) => k.generation === 3 && k.phase === 'active'),
+        ),
+      15_000,
+    );
     const later = newKeys([a, b], before);
     expect(later.size).toBeGreaterThan(0);
     for (const k of await keysSince(revokedAt)) later.add(k);
@@ -179,7 +221,9 @@ describe('revocation of node tokens', () => {
     const refused = await new Promise<{ code?: number; msgs: string[] }>((resolve) => {
       const msgs: string[] = [];
       const ws = new WebSocket(other.url, { headers: { authorization: `Bearer ${created.json.token}` }, ca: TEST_TLS.ca });
-      ws.on('open', () => ws.send(JSON.stringify({ type: 'hello', node: 'nd', underlayIp: '198.18.5.9', revision: 0, capabilities: CAPS })));
+      ws.on('open', () =>
+        ws.send(JSON.stringify({ type: 'hello', node: 'nd', underlayIp: '198.18.5.9', revision: 0, capabilities: CAPS })),
+      );
       ws.on('message', (m) => msgs.push(m.toString()));
       ws.on('close', (code) => resolve({ code, msgs }));
       ws.on('error', () => resolve({ msgs }));

@@ -1,7 +1,10 @@
 import type { ChangeRow } from '../view/diff.js';
 
 /** What a batch of change rows revokes: node tokens (object = token id) and deleted nodes (object = node id). */
-export interface Revoked { tokens: Set<string>; nodes: Set<string> }
+export interface Revoked {
+  tokens: Set<string>;
+  nodes: Set<string>;
+}
 
 /** Pure: the revocations among change rows (written by the triggers of schema.sql). */
 export function revokedIn(rows: ChangeRow[]): Revoked {

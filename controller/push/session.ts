@@ -3,7 +3,11 @@ import type { ControllerMessage, NetworkError } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { PushError } from './errors.js';
 
-interface PendingLogs { resolve(text: string): void; reject(err: Error): void; timer: NodeJS.Timeout }
+interface PendingLogs {
+  resolve(text: string): void;
+  reject(err: Error): void;
+  timer: NodeJS.Timeout;
+}
 
 /** Checkpoints of unacknowledged revisions kept per connection (one per heartbeat at most). */
 const MAX_CHECKPOINTS = 64;

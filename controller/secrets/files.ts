@@ -8,7 +8,11 @@ import path from 'node:path';
 
 export class LooseModeError extends Error {
   readonly code = 'loose_mode';
-  constructor(readonly what: string, readonly offenders: Array<{ path: string; mode: number }>, readonly root: string) {
+  constructor(
+    readonly what: string,
+    readonly offenders: Array<{ path: string; mode: number }>,
+    readonly root: string,
+  ) {
     const first = offenders[0];
     const more = offenders.length > 1 ? ` (and ${offenders.length - 1} more)` : '';
     super(

@@ -18,7 +18,10 @@ export interface Sealer {
 }
 
 export class SealError extends Error {
-  constructor(readonly code: 'master_key_invalid' | 'master_key_mismatch' | 'not_sealed', message: string) {
+  constructor(
+    readonly code: 'master_key_invalid' | 'master_key_mismatch' | 'not_sealed',
+    message: string,
+  ) {
     super(message);
   }
 }
@@ -67,7 +70,8 @@ export interface MasterKeySource {
 /** Loads (or at first start creates) the master key. `source` says where it came from, never the key. */
 export async function loadMasterKey(o: MasterKeySource): Promise<{ key: Buffer; source: string; created: boolean }> {
   const env = o.env ?? process.env;
-  if (env.FREIGHT_MASTER_KEY) return { key: parseMasterKey(env.FREIGHT_MASTER_KEY, 'FREIGHT_MASTER_KEY'), source: 'FREIGHT_MASTER_KEY', created: false };
+  if (env.FREIGHT_MASTER_KEY)
+    return { key: parseMasterKey(env.FREIGHT_MASTER_KEY, 'FREIGHT_MASTER_KEY'), source: 'FREIGHT_MASTER_KEY', created: false };
   const file = env.FREIGHT_KEY_FILE || path.join(o.stateDir, 'master.key');
   const text = await readSecret(file, 'master key file');
   if (text !== undefined) return { key: parseMasterKey(text, file), source: file, created: false };

@@ -49,19 +49,24 @@ export async function listAudit(q: Queryable, limit: number, after?: string): Pr
       WHERE ($1::bigint IS NULL OR a.id < $1) ORDER BY a.id DESC LIMIT $2`,
     [cur?.[0] ?? null, limit + 1],
   );
-  return toPage(rows, limit, (r) => [r.id], (r) => ({
-    id: Number(r.id),
-    at: new Date(r.at).toISOString(),
-    actor: r.actor,
-    tenant: r.tenant,
-    method: r.method,
-    path: r.path,
-    status: r.status,
-    source: r.source,
-    action: r.action,
-    object: r.object,
-    outcome: r.outcome ?? (r.status < 400 ? 'success' : 'failure'),
-    code: r.code,
-    count: r.count,
-  }));
+  return toPage(
+    rows,
+    limit,
+    (r) => [r.id],
+    (r) => ({
+      id: Number(r.id),
+      at: new Date(r.at).toISOString(),
+      actor: r.actor,
+      tenant: r.tenant,
+      method: r.method,
+      path: r.path,
+      status: r.status,
+      source: r.source,
+      action: r.action,
+      object: r.object,
+      outcome: r.outcome ?? (r.status < 400 ? 'success' : 'failure'),
+      code: r.code,
+      count: r.count,
+    }),
+  );
 }

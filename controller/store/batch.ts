@@ -48,10 +48,12 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
 
   async function runBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
-      return db.tx((q) => step(batch[0], q, newMemo())).then(batch[0].resolve, (err) => {
-        batch[0].reject(err);
-        if (isUnavailable(err)) failQueued(err);
-      });
+      return db
+        .tx((q) => step(batch[0], q, newMemo()))
+        .then(batch[0].resolve, (err) => {
+          batch[0].reject(err);
+          if (isUnavailable(err)) failQueued(err);
+        });
     }
     const results: Array<{ ok: boolean; v: unknown }> = [];
     try {

@@ -118,7 +118,12 @@ async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string
   return new Map(names.map((n) => [n, memo.nets.get(key(n))!]));
 }
 
-async function pickNode(q: Queryable, requested: string | undefined, op: string, memo: TxMemo): Promise<{ id: string; name: string } | null> {
+async function pickNode(
+  q: Queryable,
+  requested: string | undefined,
+  op: string,
+  memo: TxMemo,
+): Promise<{ id: string; name: string } | null> {
   if (requested === undefined) {
     memo.loads ??= await nodeLoads(q, true);
     const n = chooseNode(memo.loads);
@@ -177,7 +182,13 @@ async function insertWithEndpoints(
  * network, then writes the container and its endpoints in one statement. The change-log lock
  * (taken by the first trigger) is held only for that statement and the commit.
  */
-export async function createContainer(q: Queryable, t: Tenant, body: ContainerCreate, op: string, memo: TxMemo = newMemo()): Promise<Container> {
+export async function createContainer(
+  q: Queryable,
+  t: Tenant,
+  body: ContainerCreate,
+  op: string,
+  memo: TxMemo = newMemo(),
+): Promise<Container> {
   const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
   if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
   const nets = await lockNetworks(q, t, body.networks, op, memo);
@@ -189,7 +200,14 @@ export async function createContainer(q: Queryable, t: Tenant, body: ContainerCr
     const ip = await allocateIp(q, net, op, memo.free.get(net.id));
     endpoints.push({ network: name, ip, mac: await allocateMac(q, net, ip) });
   }
-  const row = await insertWithEndpoints(q, t, body, node?.id ?? null, body.networks.map((n) => nets.get(n)!.id), endpoints);
+  const row = await insertWithEndpoints(
+    q,
+    t,
+    body,
+    node?.id ?? null,
+    body.networks.map((n) => nets.get(n)!.id),
+    endpoints,
+  );
   return {
     id: row.id,
     tenant: t.name,
@@ -213,7 +231,10 @@ export async function createContainer(q: Queryable, t: Tenant, body: ContainerCr
 }
 
 export async function deleteContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<void> {
-  const { rows } = await q.query("DELETE FROM containers WHERE tenant_id = $1 AND name = $2 AND kind = 'container' RETURNING id", [t.id, name]);
+  const { rows } = await q.query("DELETE FROM containers WHERE tenant_id = $1 AND name = $2 AND kind = 'container' RETURNING id", [
+    t.id,
+    name,
+  ]);
   if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
 }
 

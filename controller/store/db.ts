@@ -74,7 +74,14 @@ export interface DbTimeouts {
   keepAliveMs: number;
 }
 
-export const DB_TIMEOUTS: DbTimeouts = { statementMs: 3500, queryMs: 4000, stallMs: 4000, acquireMs: 10_000, idleInTxMs: 15_000, keepAliveMs: 10_000 };
+export const DB_TIMEOUTS: DbTimeouts = {
+  statementMs: 3500,
+  queryMs: 4000,
+  stallMs: 4000,
+  acquireMs: 10_000,
+  idleInTxMs: 15_000,
+  keepAliveMs: 10_000,
+};
 
 /** Migrations may run long (index builds): the one query kind with its own bound. */
 const SCRIPT_TIMEOUT_MS = 600_000;
@@ -183,10 +190,12 @@ async function openPostgres(url: string, max: number, t: DbTimeouts): Promise<Db
    */
   type State = { broken: boolean; queryMs: number };
   const withClient = async <T>(fn: (c: pg.PoolClient, state: State) => Promise<T>): Promise<T> => {
-    const client = await alive.wait(pool.connect(), (late) => late.release()).catch((err) => {
-      // e.g. "database is not currently accepting connections" (55000) or a refused login: unavailable, not a bad query
-      throw err instanceof DbTimeoutError ? err : new DbConnectError(err);
-    });
+    const client = await alive
+      .wait(pool.connect(), (late) => late.release())
+      .catch((err) => {
+        // e.g. "database is not currently accepting connections" (55000) or a refused login: unavailable, not a bad query
+        throw err instanceof DbTimeoutError ? err : new DbConnectError(err);
+      });
     // a server that goes away while the client is checked out emits 'error' on it: without a
     // listener that kills the process; the failed query rejects anyway
     const state: State = { broken: false, queryMs: t.queryMs };
@@ -278,10 +287,13 @@ function pgListener(url: string, t: DbTimeouts, channel: string, onPayload: (p: 
   };
   // destroying the socket (not end(), which waits for a silent server) emits 'end' → retry
   const drop = (c: pg.Client) => (c as unknown as { connection?: { stream?: { destroy(): void } } }).connection?.stream?.destroy();
-  const ping = setInterval(() => {
-    const c = client;
-    c?.query('SELECT 1').catch(() => drop(c));
-  }, Math.max(1000, t.queryMs * 2));
+  const ping = setInterval(
+    () => {
+      const c = client;
+      c?.query('SELECT 1').catch(() => drop(c));
+    },
+    Math.max(1000, t.queryMs * 2),
+  );
   ping.unref();
   const connect = async () => {
     if (stopped) return;

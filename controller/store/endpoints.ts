@@ -13,7 +13,13 @@ export interface Endpoint {
   nodeUnderlayIp: string | null;
 }
 
-export async function listEndpoints(q: Queryable, t: Tenant, network: string | undefined, limit: number, after?: string): Promise<Page<Endpoint>> {
+export async function listEndpoints(
+  q: Queryable,
+  t: Tenant,
+  network: string | undefined,
+  limit: number,
+  after?: string,
+): Promise<Page<Endpoint>> {
   const cur = decodeCursor(after, 2);
   const { rows } = await q.query<Endpoint>(
     `SELECT c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac,

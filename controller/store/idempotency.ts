@@ -12,7 +12,14 @@ export interface IdempotencyRow {
  * the row expired, or the same request's claim went stale (its process died before answering).
  * The primary key makes concurrent claims exclusive.
  */
-export async function claimKey(q: Queryable, actor: string, keyHash: string, requestHash: string, ttlSeconds: number, staleSeconds: number): Promise<boolean> {
+export async function claimKey(
+  q: Queryable,
+  actor: string,
+  keyHash: string,
+  requestHash: string,
+  ttlSeconds: number,
+  staleSeconds: number,
+): Promise<boolean> {
   const { rows } = await q.query(
     `INSERT INTO idempotency_keys (actor, key_hash, request_hash, expires_at)
      VALUES ($1, $2, $3, now() + make_interval(secs => $4))
@@ -38,7 +45,12 @@ export async function readKey(q: Queryable, actor: string, keyHash: string): Pro
 
 /** Records the first answer of a claimed key. */
 export async function answerKey(q: Queryable, actor: string, keyHash: string, status: number, answer: Buffer): Promise<void> {
-  await q.query('UPDATE idempotency_keys SET status = $3, answer = $4 WHERE actor = $1 AND key_hash = $2', [actor, keyHash, status, answer]);
+  await q.query('UPDATE idempotency_keys SET status = $3, answer = $4 WHERE actor = $1 AND key_hash = $2', [
+    actor,
+    keyHash,
+    status,
+    answer,
+  ]);
 }
 
 /** Gives a claim up (the request failed on our side): a retry runs the request again. */

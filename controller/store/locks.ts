@@ -16,4 +16,5 @@ export const LOCKS = {
 } as const;
 
 /** `SELECT pg_catalog.pg_advisory_xact_lock(<id>)` for a registered lock (qualified: no search_path can shadow it). */
-export const xactLock = (id: (typeof LOCKS)[keyof typeof LOCKS]): string => `SELECT pg_catalog.pg_advisory_xact_lock(${id}::pg_catalog.int8)`;
+export const xactLock = (id: (typeof LOCKS)[keyof typeof LOCKS]): string =>
+  `SELECT pg_catalog.pg_advisory_xact_lock(${id}::pg_catalog.int8)`;

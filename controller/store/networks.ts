@@ -125,8 +125,16 @@ export async function deleteNetwork(q: Queryable, t: Tenant, name: string, op: s
 }
 
 /** Records a key rotation request for an ipsec network and wakes the key manager (channel freight_keys). */
-export async function requestKeyRotation(q: Queryable, t: Tenant, name: string, op: string): Promise<{ network: string; requestedAt: string }> {
-  const { rows } = await q.query<{ id: string; type: string }>('SELECT id, type FROM networks WHERE tenant_id = $1 AND name = $2', [t.id, name]);
+export async function requestKeyRotation(
+  q: Queryable,
+  t: Tenant,
+  name: string,
+  op: string,
+): Promise<{ network: string; requestedAt: string }> {
+  const { rows } = await q.query<{ id: string; type: string }>('SELECT id, type FROM networks WHERE tenant_id = $1 AND name = $2', [
+    t.id,
+    name,
+  ]);
   if (!rows[0]) throw new ApiError('network_not_found', `${op}: network ${name} not found in tenant ${t.name}`);
   if (rows[0].type !== 'ipsec') throw new ApiError('invalid', `${op}: network ${name} is ${rows[0].type}, only ipsec networks have keys`);
   const r = await q.query<{ requested_at: Date | string }>(

@@ -47,7 +47,10 @@ const toNode = (r: Row): Node => ({
 
 export async function listNodes(q: Queryable, limit: number, after?: string): Promise<Page<Node>> {
   const cur = decodeCursor(after, 1);
-  const { rows } = await q.query<Row>(`${SELECT} WHERE ($1::text IS NULL OR n.name > $1) ORDER BY n.name LIMIT $2`, [cur?.[0] ?? null, limit + 1]);
+  const { rows } = await q.query<Row>(`${SELECT} WHERE ($1::text IS NULL OR n.name > $1) ORDER BY n.name LIMIT $2`, [
+    cur?.[0] ?? null,
+    limit + 1,
+  ]);
   return toPage(rows, limit, (r) => [r.name], toNode);
 }
 

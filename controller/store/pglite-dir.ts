@@ -25,7 +25,7 @@ function installClamp(): void {
     const s = String(p);
     const inside = [...clamped].some((root) => s === root || s.startsWith(root + path.sep));
     return chmodSync.call(fs, p, inside ? m & ~0o077 : m);
-  } as typeof fs.chmodSync;
+  };
 }
 
 /** Before PGlite opens `dir`: create it 0700, or refuse it when anything in it is group/world accessible. */

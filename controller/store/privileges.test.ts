@@ -19,7 +19,11 @@ const asApi = <T>(db: Db, tenant: string, fn: (q: Queryable) => Promise<T>) =>
     await q.query("SELECT set_config('role', 'freight_api', true), set_config('freight.tenant', $1, true)", [tenant]);
     return fn(q);
   });
-const failure = (p: Promise<unknown>) => p.then(() => 'ok', (e) => sqlState(e) ?? String(e));
+const failure = (p: Promise<unknown>) =>
+  p.then(
+    () => 'ok',
+    (e) => sqlState(e) ?? String(e),
+  );
 
 // Our functions, as schema.sql defines them (extension functions of btree_gist live in public too).
 const OURS = `p.proname = 'record_change' OR p.proname = 'endpoint_check' OR p.proname LIKE 'log\\_%' OR p.proname LIKE 'freight\\_%'`;
@@ -36,7 +40,12 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
     await ensureAdminToken(db, ADMIN);
     app = await buildApp({ db, log, push: false });
     const call = (method: 'POST' | 'DELETE', url: string, body?: unknown) =>
-      app.inject({ method, url, headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) }, payload: body ? JSON.stringify(body) : undefined });
+      app.inject({
+        method,
+        url,
+        headers: { authorization: `Bearer ${ADMIN}`, ...(body ? { 'content-type': 'application/json' } : {}) },
+        payload: body ? JSON.stringify(body) : undefined,
+      });
     expect((await call('POST', '/v1/tenants', { name: 'acme' })).statusCode).toBe(201);
     expect((await call('POST', '/v1/tenants/acme/networks', { name: 'blue', cidr: '10.0.0.0/24' })).statusCode).toBe(201);
     tenantId = (await db.query<{ id: string }>("SELECT id FROM tenants WHERE name = 'acme'")).rows[0].id;
@@ -62,14 +71,26 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
     expect(rows.length).toBeGreaterThanOrEqual(12);
     const definers = rows.filter((r) => r.prosecdef);
     expect(definers.map((r) => r.proname)).toEqual(
-      expect.arrayContaining(['endpoint_check', 'freight_free_vni', 'freight_node_loads', 'log_container', 'log_endpoint', 'log_image_repository', 'log_ipsec_key', 'log_network', 'log_node']),
+      expect.arrayContaining([
+        'endpoint_check',
+        'freight_free_vni',
+        'freight_node_loads',
+        'log_container',
+        'log_endpoint',
+        'log_image_repository',
+        'log_ipsec_key',
+        'log_network',
+        'log_node',
+      ]),
     );
     expect(rows.find((r) => r.proname === 'record_change')?.prosecdef).toBe(false);
     // pg_catalog first and explicit; nothing a caller or another role controls ("$user", pg_temp before it)
     for (const r of definers) expect(r.config, r.proname).toMatch(/^search_path=pg_catalog, (pg_temp|public)$/);
     for (const r of rows) expect(r.public_exec, r.proname).toBe(false);
     // no definer function of the whole schema (extensions included) runs with the caller's path
-    const loose = await db.query(`SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef AND proconfig IS NULL`);
+    const loose = await db.query(
+      `SELECT proname FROM pg_proc WHERE pronamespace = 'public'::regnamespace AND prosecdef AND proconfig IS NULL`,
+    );
     expect(loose.rows).toEqual([]);
   });
 
@@ -83,15 +104,25 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
       expect(await failure(asApi(db, scope, (q) => q.query("UPDATE nodes SET ready = true WHERE name = 'n1'")))).toBe('42501');
       expect(await failure(asApi(db, scope, (q) => q.query('SELECT * FROM idempotency_keys')))).toBe('42501');
       // change_log is written by the trigger functions only
-      expect(await failure(asApi(db, scope, (q) => q.query("SELECT public.record_change('x', gen_random_uuid(), 'insert', NULL, NULL, '{}')")))).toBe('42501');
-      expect(await failure(asApi(db, scope, (q) => q.query("INSERT INTO change_log (kind, object_id, op) VALUES ('x', gen_random_uuid(), 'insert')")))).toBe('42501');
+      expect(
+        await failure(asApi(db, scope, (q) => q.query("SELECT public.record_change('x', gen_random_uuid(), 'insert', NULL, NULL, '{}')"))),
+      ).toBe('42501');
+      expect(
+        await failure(
+          asApi(db, scope, (q) => q.query("INSERT INTO change_log (kind, object_id, op) VALUES ('x', gen_random_uuid(), 'insert')")),
+        ),
+      ).toBe('42501');
     }
     // a tenant-scoped transaction reads and locks its tenant row but cannot create or delete tenants
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM tenants'))).rows).toEqual([{ name: 'acme' }]);
-    expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (id, name) VALUES ($1::uuid, 'evil')", [tenantId])))).toBe('42501');
+    expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (id, name) VALUES ($1::uuid, 'evil')", [tenantId])))).toBe(
+      '42501',
+    );
     expect(await failure(asApi(db, tenantId, (q) => q.query("INSERT INTO tenants (name) VALUES ('evil')")))).toBe('42501');
     expect((await asApi(db, tenantId, (q) => q.query('DELETE FROM tenants WHERE id = $1 RETURNING id', [tenantId]))).rows).toEqual([]);
-    expect((await asApi(db, tenantId, (q) => q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]))).rows).toEqual([{ id: tenantId }]);
+    expect((await asApi(db, tenantId, (q) => q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [tenantId]))).rows).toEqual([
+      { id: tenantId },
+    ]);
     expect((await db.query("SELECT 1 FROM nodes WHERE name = 'n1'")).rows).toHaveLength(1);
     // reading nodes stays possible (a container shows its node's name)
     expect((await asApi(db, tenantId, (q) => q.query('SELECT name FROM nodes'))).rows).toEqual([{ name: 'n1' }]);
@@ -114,7 +145,7 @@ describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
     expect(Number(rows[0].n)).toBe(0);
   });
 
-  it("change_log and audit_log are visible to admin transactions only", async () => {
+  it('change_log and audit_log are visible to admin transactions only', async () => {
     await app.audit.flush();
     const counts = async (scope: string) =>
       asApi(db, scope, async (q) => [
@@ -190,7 +221,11 @@ describe('SQL hijacks by a database role that is not the owner (PostgreSQL)', ()
     await attacker.query(PLANT);
     return { db, attacker, fresh };
   }
-  const attempt = (c: pg.Client, sql: string) => c.query(sql).then(() => 'ok', (e: Error & { code?: string }) => `${e.code}: ${e.message}`);
+  const attempt = (c: pg.Client, sql: string) =>
+    c.query(sql).then(
+      () => 'ok',
+      (e: Error & { code?: string }) => `${e.code}: ${e.message}`,
+    );
   const CALL_RECORD = `SELECT public.record_change('x', '00000000-0000-0000-0000-000000000000', 'insert', NULL, NULL, ARRAY[NULL::uuid])`;
   const TRIGGER = 'CREATE TRIGGER t BEFORE INSERT ON evil.e FOR EACH ROW EXECUTE FUNCTION public.endpoint_check()';
   const INSERT = "INSERT INTO evil.e (id, ip, network_id) VALUES (gen_random_uuid(), '10.0.0.5', gen_random_uuid())";
@@ -223,7 +258,9 @@ describe('SQL hijacks by a database role that is not the owner (PostgreSQL)', ()
     const denied = await attempt(attacker, TRIGGER);
     expect(denied, denied).toMatch(/^42501: permission denied for function (public\.)?endpoint_check/);
     for (const fn of ['log_network', 'log_container', 'log_endpoint', 'log_node', 'log_ipsec_key', 'log_image_repository']) {
-      expect(await attempt(attacker, `CREATE TRIGGER l BEFORE INSERT ON evil.e FOR EACH ROW EXECUTE FUNCTION public.${fn}()`), fn).toMatch(/^42501/);
+      expect(await attempt(attacker, `CREATE TRIGGER l BEFORE INSERT ON evil.e FOR EACH ROW EXECUTE FUNCTION public.${fn}()`), fn).toMatch(
+        /^42501/,
+      );
     }
     expect(await attempt(attacker, 'SELECT * FROM public.freight_node_loads(false)')).toMatch(/^42501/);
     expect(await attempt(attacker, 'SELECT public.freight_free_vni()')).toMatch(/^42501/);

@@ -10,7 +10,11 @@ export function isRetryable(err: unknown): boolean {
 }
 
 /** Runs `fn` again on serialization failures, deadlocks and allocation races, with jittered backoff. */
-export async function withRetry<T>(fn: () => Promise<T>, attempts = 8, sleep = (ms: number) => new Promise((r) => setTimeout(r, ms))): Promise<T> {
+export async function withRetry<T>(
+  fn: () => Promise<T>,
+  attempts = 8,
+  sleep = (ms: number) => new Promise((r) => setTimeout(r, ms)),
+): Promise<T> {
   for (let i = 1; ; i++) {
     try {
       return await fn();

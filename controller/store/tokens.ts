@@ -44,12 +44,10 @@ export async function createToken(
     tenantId = rows[0].id;
   }
   const secret = generateToken();
-  const { rows } = await q.query<{ id: string }>('INSERT INTO tokens (hash, kind, tenant_id, node_name) VALUES ($1, $2, $3, $4) RETURNING id', [
-    hashToken(secret),
-    body.kind,
-    tenantId,
-    body.kind === 'node' ? body.node : null,
-  ]);
+  const { rows } = await q.query<{ id: string }>(
+    'INSERT INTO tokens (hash, kind, tenant_id, node_name) VALUES ($1, $2, $3, $4) RETURNING id',
+    [hashToken(secret), body.kind, tenantId, body.kind === 'node' ? body.node : null],
+  );
   return { ...(await getToken(q, rows[0].id, op)), token: secret };
 }
 
@@ -63,7 +61,10 @@ export async function getToken(q: Queryable, id: string, op: string): Promise<To
 export async function listTokens(q: Queryable, limit: number, after?: string): Promise<Page<Token>> {
   const cur = decodeCursor(after, 1);
   if (cur && !UUID.test(cur[0])) throw new ApiError('invalid', 'list tokens: after is not a cursor returned by this API', 'after');
-  const { rows } = await q.query<Row>(`${SELECT} WHERE ($1::uuid IS NULL OR k.id > $1) ORDER BY k.id LIMIT $2`, [cur?.[0] ?? null, limit + 1]);
+  const { rows } = await q.query<Row>(`${SELECT} WHERE ($1::uuid IS NULL OR k.id > $1) ORDER BY k.id LIMIT $2`, [
+    cur?.[0] ?? null,
+    limit + 1,
+  ]);
   return toPage(rows, limit, (r) => [r.id], toToken);
 }
 

@@ -23,18 +23,18 @@ const serial = () => {
 };
 
 async function keyPem(key: CryptoKey): Promise<string> {
-  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key as webcrypto.CryptoKey));
+  const der = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', key));
   return createPrivateKey({ key: der, format: 'der', type: 'pkcs8' }).export({ format: 'pem', type: 'pkcs8' }).toString();
 }
 
 async function importKey(pem: string): Promise<CryptoKey> {
   const der = createPrivateKey(pem).export({ format: 'der', type: 'pkcs8' });
-  return (await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign'])) as unknown as CryptoKey;
+  return await webcrypto.subtle.importKey('pkcs8', der, ALG, false, ['sign']);
 }
 
 /** A new self-signed CA (ECDSA P-256, 10 years, path length 0). */
 export async function createCa(now: Date, name = 'Freight controller CA'): Promise<Pem> {
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.createSelfSigned({
     serialNumber: serial(),
     name: `CN=${name}`,
@@ -54,7 +54,7 @@ export async function createCa(now: Date, name = 'Freight controller CA'): Promi
 /** A serving certificate for `sans`, signed by `ca`. */
 export async function createServerCert(ca: Pem, sans: Sans, now: Date): Promise<Pem> {
   const caCert = new x509.X509Certificate(ca.cert);
-  const keys = (await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify'])) as unknown as CryptoKeyPair;
+  const keys = await webcrypto.subtle.generateKey(ALG, true, ['sign', 'verify']);
   const cert = await x509.X509CertificateGenerator.create({
     serialNumber: serial(),
     subject: 'CN=freight-controller',

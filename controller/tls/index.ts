@@ -66,7 +66,14 @@ export async function ensureOwnTls(stateDir: string, sans: Sans, now = new Date(
     await writePair(dir, 'server', server);
     created.push('server');
   }
-  return { cert: `${server.cert.trim()}\n${ca.cert.trim()}\n`, key: server.key, caCert: ca.cert, fingerprint: fingerprint(ca.cert), caFile: path.join(dir, 'ca.crt'), created };
+  return {
+    cert: `${server.cert.trim()}\n${ca.cert.trim()}\n`,
+    key: server.key,
+    caCert: ca.cert,
+    fingerprint: fingerprint(ca.cert),
+    caFile: path.join(dir, 'ca.crt'),
+    created,
+  };
 }
 
 /** `--tls-cert/--tls-key`: the pinned certificate is the last one of the chain file (put the CA there). */

@@ -6,14 +6,24 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { covers, parseSubjectAltName, wantedSans } from './sans.js';
 import { ensureOwnTls } from './index.js';
 
-const IFACES = { lo: [{ address: '127.0.0.1', internal: true, family: 'IPv4' }], eth0: [{ address: '192.0.2.7', internal: false, family: 'IPv4' }, { address: 'fe80::1%eth0', internal: false, family: 'IPv6' }] };
+const IFACES = {
+  lo: [{ address: '127.0.0.1', internal: true, family: 'IPv4' }],
+  eth0: [
+    { address: '192.0.2.7', internal: false, family: 'IPv4' },
+    { address: 'fe80::1%eth0', internal: false, family: 'IPv6' },
+  ],
+};
 
 describe('serving certificate names', () => {
   it('covers the listen address, loopback, and --tls-san entries; a wildcard listen covers every interface and the host name', () => {
     expect(wantedSans('198.18.0.254', ['ctl.example.internal,10.1.2.3'], IFACES, 'h1')).toEqual({
-      ips: ['10.1.2.3', '127.0.0.1', '198.18.0.254', '::1'], dns: ['ctl.example.internal', 'localhost'],
+      ips: ['10.1.2.3', '127.0.0.1', '198.18.0.254', '::1'],
+      dns: ['ctl.example.internal', 'localhost'],
     });
-    expect(wantedSans('0.0.0.0', [], IFACES, 'H1')).toEqual({ ips: ['127.0.0.1', '192.0.2.7', '::1', 'fe80::1'], dns: ['h1', 'localhost'] });
+    expect(wantedSans('0.0.0.0', [], IFACES, 'H1')).toEqual({
+      ips: ['127.0.0.1', '192.0.2.7', '::1', 'fe80::1'],
+      dns: ['h1', 'localhost'],
+    });
   });
   it('compares IPv6 in canonical form', () => {
     expect(covers(parseSubjectAltName('DNS:localhost, IP Address:0:0:0:0:0:0:0:1'), { ips: ['::1'], dns: ['localhost'] })).toBe(true);

@@ -1,8 +1,15 @@
 import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
 import { imageSourceFor, isRpmImage } from './repos.js';
 import {
-  indexAdd, indexDel,
-  type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow,
+  indexAdd,
+  indexDel,
+  type ClusterState,
+  type ContainerRow,
+  type EndpointRow,
+  type KeyRow,
+  type NetworkRow,
+  type NodeRow,
+  type RepoRow,
 } from './state.js';
 
 /** What a refresh of the state may have changed, for the per-session diff. */
@@ -43,8 +50,18 @@ export function applyRefresh(state: ClusterState, r: Refresh): Effects {
 }
 
 function sameEndpoint(a: ViewEndpoint, b: ViewEndpoint): boolean {
-  return a.id === b.id && a.network === b.network && a.kind === b.kind && a.owner === b.owner && a.name === b.name &&
-    a.mac === b.mac && a.ip === b.ip && a.node === b.node && a.vtep === b.vtep && a.ifindex === b.ifindex;
+  return (
+    a.id === b.id &&
+    a.network === b.network &&
+    a.kind === b.kind &&
+    a.owner === b.owner &&
+    a.name === b.name &&
+    a.mac === b.mac &&
+    a.ip === b.ip &&
+    a.node === b.node &&
+    a.vtep === b.vtep &&
+    a.ifindex === b.ifindex
+  );
 }
 
 function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | undefined {
@@ -53,8 +70,16 @@ function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | unde
   if (!node || !ct) return undefined;
   const infra = ct.kind === 'infra';
   return {
-    id: ep.id, network: ep.networkId, kind: ct.kind, owner: ct.id,
-    name: infra ? 'infra' : ct.name, mac: ep.mac, ip: ep.ip, node: node.name, vtep: node.underlayIp, ifindex: ep.ifindex,
+    id: ep.id,
+    network: ep.networkId,
+    kind: ct.kind,
+    owner: ct.id,
+    name: infra ? 'infra' : ct.name,
+    mac: ep.mac,
+    ip: ep.ip,
+    node: node.name,
+    vtep: node.underlayIp,
+    ifindex: ep.ifindex,
   };
 }
 
@@ -72,8 +97,16 @@ function refreshEndpointView(state: ClusterState, id: string, fx: Effects): void
 export function containerView(state: ClusterState, c: ContainerRow): ViewContainer {
   const imageSource = imageSourceFor(state, c);
   return {
-    id: c.id, tenant: c.tenant, name: c.name, kind: c.kind, image: c.image, command: [...c.command],
-    boot: c.boot, restart: c.restart, desired: c.desired, generation: c.generation,
+    id: c.id,
+    tenant: c.tenant,
+    name: c.name,
+    kind: c.kind,
+    image: c.image,
+    command: [...c.command],
+    boot: c.boot,
+    restart: c.restart,
+    desired: c.desired,
+    generation: c.generation,
     limits: { memory: c.memory, cpus: c.cpuMillis === null ? null : c.cpuMillis / 1000, pids: c.pids },
     ...(imageSource ? { imageSource } : {}),
   };
@@ -137,7 +170,7 @@ function hostCount(state: ClusterState, networkId: string, nodeId: string, delta
   if (after > 0) m.set(nodeId, after);
   else m.delete(nodeId);
   if (m.size === 0) state.hosts.delete(networkId);
-  if ((before > 0) !== (after > 0)) {
+  if (before > 0 !== after > 0) {
     if (after > 0) indexAdd(state.netsByNode, nodeId, networkId);
     else indexDel(state.netsByNode, nodeId, networkId);
     addFlip(fx, networkId, nodeId);

@@ -7,15 +7,46 @@ import { emptyState, type ContainerRow, type EndpointRow, type NetworkRow, type 
 
 const node = (id: string, ip: string, mtu = 1500): NodeRow => ({ id, name: id, underlayIp: ip, underlayMtu: mtu, ready: true });
 const net = (id: string, tenant: string, extra: Partial<NetworkRow> = {}): NetworkRow => ({
-  id, tenantId: tenant, tenant, name: id, type: 'vxlan', vni: 100, cidr: '10.0.0.0/24', gateway: null, mtu: null, domain: 'freight.internal', ...extra,
+  id,
+  tenantId: tenant,
+  tenant,
+  name: id,
+  type: 'vxlan',
+  vni: 100,
+  cidr: '10.0.0.0/24',
+  gateway: null,
+  mtu: null,
+  domain: 'freight.internal',
+  ...extra,
 });
 const ct = (id: string, tenant: string, nodeId: string | null, extra: Partial<ContainerRow> = {}): ContainerRow => ({
-  id, tenantId: tenant, tenant, name: id, kind: 'container', networkId: null, image: 'busybox', command: [], boot: false,
-  restart: 'never', nodeId, desired: 'running', generation: 1, memory: 536870912, cpuMillis: null, pids: 1024, ...extra,
+  id,
+  tenantId: tenant,
+  tenant,
+  name: id,
+  kind: 'container',
+  networkId: null,
+  image: 'busybox',
+  command: [],
+  boot: false,
+  restart: 'never',
+  nodeId,
+  desired: 'running',
+  generation: 1,
+  memory: 536870912,
+  cpuMillis: null,
+  pids: 1024,
+  ...extra,
 });
 let macN = 0;
 const ep = (id: string, netId: string, ctId: string, nodeId: string | null, ip: string): EndpointRow => ({
-  id, networkId: netId, containerId: ctId, ifindex: 0, mac: `02:00:00:00:00:${(++macN).toString(16).padStart(2, '0')}`, ip, nodeId,
+  id,
+  networkId: netId,
+  containerId: ctId,
+  ifindex: 0,
+  mac: `02:00:00:00:00:${(++macN).toString(16).padStart(2, '0')}`,
+  ip,
+  nodeId,
 });
 const pairs = <T extends { id: string }>(rows: T[]): Array<[string, T]> => rows.map((r) => [r.id, r]);
 
@@ -26,14 +57,33 @@ function cluster() {
     nodes: pairs([node('n1', '198.18.0.1'), node('n2', '198.18.0.2', 9000), node('n3', '198.18.0.3')]),
     networks: pairs([net('red', 'tred', { type: 'ipsec' }), net('blue', 'tblue', { mtu: 1400 })]),
     containers: pairs([
-      ct('infra-red', 'tred', 'n1', { kind: 'infra', networkId: 'red' }), ct('a', 'tred', 'n1'), ct('b', 'tred', 'n2'),
-      ct('pending', 'tred', null), ct('c', 'tblue', 'n3'),
+      ct('infra-red', 'tred', 'n1', { kind: 'infra', networkId: 'red' }),
+      ct('a', 'tred', 'n1'),
+      ct('b', 'tred', 'n2'),
+      ct('pending', 'tred', null),
+      ct('c', 'tblue', 'n3'),
     ]),
     endpoints: pairs([
-      ep('e-infra', 'red', 'infra-red', 'n1', '10.0.0.2'), ep('ea', 'red', 'a', 'n1', '10.0.0.3'), ep('eb', 'red', 'b', 'n2', '10.0.0.4'),
-      ep('ep', 'red', 'pending', null, '10.0.0.5'), ep('ec', 'blue', 'c', 'n3', '10.0.0.3'),
+      ep('e-infra', 'red', 'infra-red', 'n1', '10.0.0.2'),
+      ep('ea', 'red', 'a', 'n1', '10.0.0.3'),
+      ep('eb', 'red', 'b', 'n2', '10.0.0.4'),
+      ep('ep', 'red', 'pending', null, '10.0.0.5'),
+      ep('ec', 'blue', 'c', 'n3', '10.0.0.3'),
     ]),
-    keys: pairs([{ id: 'k1', networkId: 'red', nodeA: 'n1', nodeB: 'n2', generation: 1, spiAb: 0x100, spiBa: 0x200, keyAb: 'a'.repeat(40), keyBa: 'b'.repeat(40), phase: 'active' as const }]),
+    keys: pairs([
+      {
+        id: 'k1',
+        networkId: 'red',
+        nodeA: 'n1',
+        nodeB: 'n2',
+        generation: 1,
+        spiAb: 0x100,
+        spiBa: 0x200,
+        keyAb: 'a'.repeat(40),
+        keyBa: 'b'.repeat(40),
+        phase: 'active' as const,
+      },
+    ]),
   };
   applyRefresh(state, r);
   return state;
@@ -94,7 +144,9 @@ describe('view compiler', () => {
     const ops = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, liveOps(s, n, fx, sent[n])]));
     for (const n of ['n1', 'n2', 'n3']) expect(sent[n]).toEqual(compileView(s, n, 1));
     expect(ops.n3.map((o) => `${o.kind}/${o.id}`).sort()).toEqual(
-      ['containers/d', 'endpoints/e-infra', 'endpoints/ea', 'endpoints/eb', 'endpoints/ed', 'keys/k1', 'networks/red'].filter((x) => x !== 'keys/k1'),
+      ['containers/d', 'endpoints/e-infra', 'endpoints/ea', 'endpoints/eb', 'endpoints/ed', 'keys/k1', 'networks/red'].filter(
+        (x) => x !== 'keys/k1',
+      ),
     );
     // n1 gets the endpoint and the new flood target, nothing of blue
     expect(ops.n1.map((o) => `${o.kind}/${o.id}`).sort()).toEqual(['endpoints/ed', 'networks/red']);
@@ -106,14 +158,21 @@ describe('view compiler', () => {
     const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, compileView(s, n, 1)]));
     const fx = applyRefresh(s, { containers: pairs([ct('e', 'tred', 'n2')]), endpoints: pairs([ep('ee', 'red', 'e', 'n2', '10.0.0.10')]) });
     expect(liveOps(s, 'n1', fx, sent.n1)).toEqual([{ kind: 'endpoints', id: 'ee', value: s.viewEndpoints.get('ee') }]);
-    expect(liveOps(s, 'n2', fx, sent.n2).map((o) => o.id).sort()).toEqual(['e', 'ee']);
+    expect(
+      liveOps(s, 'n2', fx, sent.n2)
+        .map((o) => o.id)
+        .sort(),
+    ).toEqual(['e', 'ee']);
     expect(liveOps(s, 'n3', fx, sent.n3)).toEqual([]);
   });
 
   it('resume ops bring an old view to the current one and mention nothing of unhosted networks', () => {
     const s = cluster();
     const old = compileView(s, 'n3', 1);
-    applyRefresh(s, { containers: pairs([ct('d', 'tred', 'n3')]), endpoints: pairs([ep('ed', 'red', 'd', 'n3', '10.0.0.9'), ['ec', null] as never]) });
+    applyRefresh(s, {
+      containers: pairs([ct('d', 'tred', 'n3')]),
+      endpoints: pairs([ep('ed', 'red', 'd', 'n3', '10.0.0.9'), ['ec', null] as never]),
+    });
     const rows: ChangeRow[] = [
       { revision: 2, kind: 'containers', objectId: 'd', op: 'insert', networkId: null, nodeIds: ['n3'] },
       { revision: 3, kind: 'endpoints', objectId: 'ed', op: 'insert', networkId: 'red', nodeIds: ['n3'] },

@@ -97,7 +97,10 @@ export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[]
 
 /** A node's underlay changed: its endpoints (vtep), their networks (flood, mtu), its keys. */
 function touchNode(
-  state: ClusterState, changed: string, self: string, mayHold: (netId: string | null) => boolean,
+  state: ClusterState,
+  changed: string,
+  self: string,
+  mayHold: (netId: string | null) => boolean,
   t: { networks: Set<string>; endpoints: Set<string>; keys: Set<string> },
 ): void {
   for (const id of state.epsByNode.get(changed) ?? []) if (mayHold(state.endpoints.get(id)?.networkId ?? null)) t.endpoints.add(id);
@@ -114,7 +117,7 @@ export function fullOps(from: NodeView, to: NodeView): ViewOp[] {
   for (const kind of ['networks', 'endpoints', 'containers', 'keys'] as const) {
     const a = from[kind] as Record<string, unknown>;
     const b = to[kind] as Record<string, unknown>;
-    for (const id of Object.keys(a)) if (!(id in b)) ops.push({ kind, id } as ViewOp);
+    for (const id of Object.keys(a)) if (!(id in b)) ops.push({ kind, id });
     for (const [id, v] of Object.entries(b)) {
       if (JSON.stringify(a[id]) !== JSON.stringify(v)) ops.push({ kind, id, value: v } as ViewOp);
     }

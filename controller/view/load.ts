@@ -2,7 +2,16 @@ import type { Queryable } from '../store/db.js';
 import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import type { ChangeRow } from './diff.js';
-import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type KeyRow, type NetworkRow, type NodeRow, type RepoRow } from './state.js';
+import {
+  emptyState,
+  type ClusterState,
+  type ContainerRow,
+  type EndpointRow,
+  type KeyRow,
+  type NetworkRow,
+  type NodeRow,
+  type RepoRow,
+} from './state.js';
 
 /** SQL that loads the cluster model; `$1` (uuid[]) restricts to touched ids when given. */
 const SQL = {
@@ -23,25 +32,63 @@ type Raw = Record<string, unknown>;
 const str = (v: unknown) => String(v);
 const strOrNull = (v: unknown) => (v === null || v === undefined ? null : String(v));
 
-const toNode = (r: Raw): NodeRow => ({ id: str(r.id), name: str(r.name), underlayIp: str(r.ip), underlayMtu: Number(r.underlay_mtu), ready: Boolean(r.ready) });
+const toNode = (r: Raw): NodeRow => ({
+  id: str(r.id),
+  name: str(r.name),
+  underlayIp: str(r.ip),
+  underlayMtu: Number(r.underlay_mtu),
+  ready: Boolean(r.ready),
+});
 const toNetwork = (r: Raw): NetworkRow => ({
-  id: str(r.id), tenantId: str(r.tenant_id), tenant: str(r.tenant), name: str(r.name), type: r.type as NetworkRow['type'],
-  vni: Number(r.vni), cidr: str(r.cidr), gateway: strOrNull(r.gateway), mtu: r.mtu === null ? null : Number(r.mtu), domain: str(r.domain),
+  id: str(r.id),
+  tenantId: str(r.tenant_id),
+  tenant: str(r.tenant),
+  name: str(r.name),
+  type: r.type as NetworkRow['type'],
+  vni: Number(r.vni),
+  cidr: str(r.cidr),
+  gateway: strOrNull(r.gateway),
+  mtu: r.mtu === null ? null : Number(r.mtu),
+  domain: str(r.domain),
 });
 const toContainer = (r: Raw): ContainerRow => ({
-  id: str(r.id), tenantId: str(r.tenant_id), tenant: str(r.tenant), name: str(r.name), kind: r.kind as ContainerRow['kind'],
-  networkId: strOrNull(r.network_id), image: str(r.image), command: (r.command as string[] | null) ?? [], boot: Boolean(r.boot),
-  restart: r.restart as ContainerRow['restart'], nodeId: strOrNull(r.node_id), desired: r.desired_state as ContainerRow['desired'],
+  id: str(r.id),
+  tenantId: str(r.tenant_id),
+  tenant: str(r.tenant),
+  name: str(r.name),
+  kind: r.kind as ContainerRow['kind'],
+  networkId: strOrNull(r.network_id),
+  image: str(r.image),
+  command: (r.command as string[] | null) ?? [],
+  boot: Boolean(r.boot),
+  restart: r.restart as ContainerRow['restart'],
+  nodeId: strOrNull(r.node_id),
+  desired: r.desired_state as ContainerRow['desired'],
   generation: Number(r.generation),
-  memory: Number(r.memory_bytes), cpuMillis: r.cpu_millis === null || r.cpu_millis === undefined ? null : Number(r.cpu_millis), pids: Number(r.pids_max),
+  memory: Number(r.memory_bytes),
+  cpuMillis: r.cpu_millis === null || r.cpu_millis === undefined ? null : Number(r.cpu_millis),
+  pids: Number(r.pids_max),
 });
 const toEndpoint = (r: Raw): EndpointRow => ({
-  id: str(r.id), networkId: str(r.network_id), containerId: str(r.container_id), ifindex: Number(r.ifindex),
-  mac: str(r.mac).toLowerCase(), ip: str(r.ip), nodeId: strOrNull(r.node_id),
+  id: str(r.id),
+  networkId: str(r.network_id),
+  containerId: str(r.container_id),
+  ifindex: Number(r.ifindex),
+  mac: str(r.mac).toLowerCase(),
+  ip: str(r.ip),
+  nodeId: strOrNull(r.node_id),
 });
 const toKey = (r: Raw): KeyRow => ({
-  id: str(r.id), networkId: str(r.network_id), nodeA: str(r.node_a), nodeB: str(r.node_b), generation: Number(r.generation),
-  spiAb: Number(r.spi_ab), spiBa: Number(r.spi_ba), keyAb: str(r.key_ab), keyBa: str(r.key_ba), phase: r.phase as KeyRow['phase'],
+  id: str(r.id),
+  networkId: str(r.network_id),
+  nodeA: str(r.node_a),
+  nodeB: str(r.node_b),
+  generation: Number(r.generation),
+  spiAb: Number(r.spi_ab),
+  spiBa: Number(r.spi_ba),
+  keyAb: str(r.key_ab),
+  keyBa: str(r.key_ba),
+  phase: r.phase as KeyRow['phase'],
 });
 
 /**
@@ -51,10 +98,18 @@ const toKey = (r: Raw): KeyRow => ({
 export type KeyAccess = Sealer | null;
 
 const openKey = (k: KeyRow, sealer: Sealer): KeyRow => ({
-  ...k, keyAb: sealer.open(k.keyAb, ipsecKeyAad(k, 'ab')), keyBa: sealer.open(k.keyBa, ipsecKeyAad(k, 'ba')),
+  ...k,
+  keyAb: sealer.open(k.keyAb, ipsecKeyAad(k, 'ab')),
+  keyBa: sealer.open(k.keyBa, ipsecKeyAad(k, 'ba')),
 });
 
-const toRepo = (r: Raw): RepoRow => ({ id: str(r.id), tenantId: str(r.tenant_id), name: str(r.name), url: str(r.url), publicKey: str(r.public_key) });
+const toRepo = (r: Raw): RepoRow => ({
+  id: str(r.id),
+  tenantId: str(r.tenant_id),
+  name: str(r.name),
+  url: str(r.url),
+  publicKey: str(r.public_key),
+});
 
 const MAP = { nodes: toNode, networks: toNetwork, containers: toContainer, endpoints: toEndpoint, keys: toKey, repos: toRepo } as const;
 type Kind = keyof typeof MAP;
@@ -64,30 +119,51 @@ async function rowsOf<K extends Kind>(q: Queryable, kind: K, keys: KeyAccess, id
   const sql = ids ? `${SQL[kind]} WHERE ${ALIAS[kind]}id = ANY($1::uuid[])` : SQL[kind];
   const { rows } = await q.query<Raw>(sql, ids ? [ids] : []);
   const out = rows.map((r) => MAP[kind](r) as ReturnType<(typeof MAP)[K]>);
-  return kind === 'keys' ? (out as KeyRow[]).map((k) => openKey(k, keys!)) as typeof out : out;
+  return kind === 'keys' ? ((out as KeyRow[]).map((k) => openKey(k, keys!)) as typeof out) : out;
 }
 
 /** Loads the whole model and the newest revision, from one consistent snapshot of the database. */
 export async function loadState(q: Queryable, access: KeyAccess): Promise<{ state: ClusterState; revision: number }> {
   const [nodes, networks, containers, endpoints, keys, repos, rev] = [
-    await rowsOf(q, 'nodes', access), await rowsOf(q, 'networks', access), await rowsOf(q, 'containers', access),
-    await rowsOf(q, 'endpoints', access), await rowsOf(q, 'keys', access), await rowsOf(q, 'repos', access),
+    await rowsOf(q, 'nodes', access),
+    await rowsOf(q, 'networks', access),
+    await rowsOf(q, 'containers', access),
+    await rowsOf(q, 'endpoints', access),
+    await rowsOf(q, 'keys', access),
+    await rowsOf(q, 'repos', access),
     await q.query<{ r: string | null }>('SELECT max(revision)::text AS r FROM change_log'),
   ];
   const state = emptyState();
   const pairs = <T extends { id: string }>(rows: T[]) => rows.map((r) => [r.id, r] as [string, T]);
-  applyRefresh(state, { nodes: pairs(nodes), networks: pairs(networks), containers: pairs(containers), endpoints: pairs(endpoints), keys: pairs(keys), repos: pairs(repos) });
+  applyRefresh(state, {
+    nodes: pairs(nodes),
+    networks: pairs(networks),
+    containers: pairs(containers),
+    endpoints: pairs(endpoints),
+    keys: pairs(keys),
+    repos: pairs(repos),
+  });
   return { state, revision: Number(rev.rows[0]?.r ?? 0) };
 }
 
 const KIND_OF_LOG: Record<string, Kind> = {
-  nodes: 'nodes', networks: 'networks', containers: 'containers', endpoints: 'endpoints', ipsec_keys: 'keys', image_repositories: 'repos',
+  nodes: 'nodes',
+  networks: 'networks',
+  containers: 'containers',
+  endpoints: 'endpoints',
+  ipsec_keys: 'keys',
+  image_repositories: 'repos',
 };
 
 /** Re-reads every object the change rows name; missing objects come back as `null` (deleted). */
 export async function loadRefresh(q: Queryable, rows: ChangeRow[], access: KeyAccess): Promise<Refresh> {
   const ids: Record<Kind, Set<string>> = {
-    nodes: new Set(), networks: new Set(), containers: new Set(), endpoints: new Set(), keys: new Set(), repos: new Set(),
+    nodes: new Set(),
+    networks: new Set(),
+    containers: new Set(),
+    endpoints: new Set(),
+    keys: new Set(),
+    repos: new Set(),
   };
   for (const r of rows) {
     const kind = KIND_OF_LOG[r.kind];
@@ -114,13 +190,20 @@ export async function readChanges(q: Queryable, after: number, upTo?: number, li
     [after, upTo ?? null, limit],
   );
   return rows.map((r) => ({
-    revision: Number(r.revision), kind: str(r.kind), objectId: str(r.object_id), op: r.op as ChangeRow['op'],
-    networkId: strOrNull(r.network_id), nodeIds: (r.node_ids as string[] | null) ?? [], at: Number(r.at_ms),
+    revision: Number(r.revision),
+    kind: str(r.kind),
+    objectId: str(r.object_id),
+    op: r.op as ChangeRow['op'],
+    networkId: strOrNull(r.network_id),
+    nodeIds: (r.node_ids as string[] | null) ?? [],
+    at: Number(r.at_ms),
   }));
 }
 
 /** Oldest and newest revision the change log still holds (0 when empty). */
 export async function logBounds(q: Queryable): Promise<{ oldest: number; newest: number }> {
-  const { rows } = await q.query<{ lo: string | null; hi: string | null }>('SELECT min(revision)::text AS lo, max(revision)::text AS hi FROM change_log');
+  const { rows } = await q.query<{ lo: string | null; hi: string | null }>(
+    'SELECT min(revision)::text AS lo, max(revision)::text AS hi FROM change_log',
+  );
   return { oldest: Number(rows[0]?.lo ?? 0), newest: Number(rows[0]?.hi ?? 0) };
 }

@@ -6,10 +6,30 @@ import { liveOps, resumeOps } from './diff.js';
 import { emptyState, type ContainerRow, type RepoRow } from './state.js';
 
 const KEY = (n: string) => `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${n}\n-----END PGP PUBLIC KEY BLOCK-----\n`;
-const repo = (id: string, tenantId: string, name = id): RepoRow => ({ id, tenantId, name, url: `http://198.18.0.253/${id}/`, publicKey: KEY(id) });
+const repo = (id: string, tenantId: string, name = id): RepoRow => ({
+  id,
+  tenantId,
+  name,
+  url: `http://198.18.0.253/${id}/`,
+  publicKey: KEY(id),
+});
 const ct = (id: string, tenant: string, nodeId: string, image: string): ContainerRow => ({
-  id, tenantId: tenant, tenant, name: id, kind: 'container', networkId: null, image, command: [], boot: false,
-  restart: 'never', nodeId, desired: 'running', generation: 1, memory: 536870912, cpuMillis: null, pids: 1024,
+  id,
+  tenantId: tenant,
+  tenant,
+  name: id,
+  kind: 'container',
+  networkId: null,
+  image,
+  command: [],
+  boot: false,
+  restart: 'never',
+  nodeId,
+  desired: 'running',
+  generation: 1,
+  memory: 536870912,
+  cpuMillis: null,
+  pids: 1024,
 });
 const pairs = <T extends { id: string }>(rows: T[]): Array<[string, T]> => rows.map((r) => [r.id, r]);
 
@@ -28,7 +48,9 @@ function cluster() {
 describe('view compiler: image repositories', () => {
   it('gives a pinned (RPM) container its own tenant’s repositories and keys, a directory image none', () => {
     const s = cluster();
-    expect(compileView(s, 'n1', 1).containers.rpm.imageSource).toEqual({ repos: [{ name: 'main', url: 'http://198.18.0.253/r-main/', publicKey: KEY('r-main') }] });
+    expect(compileView(s, 'n1', 1).containers.rpm.imageSource).toEqual({
+      repos: [{ name: 'main', url: 'http://198.18.0.253/r-main/', publicKey: KEY('r-main') }],
+    });
     expect(compileView(s, 'n2', 1).containers.dir.imageSource).toBeUndefined();
     expect(JSON.stringify(compileView(s, 'n1', 1))).not.toContain('r-blue');
     expect(JSON.stringify(compileView(s, 'n3', 1))).not.toContain('r-main');
@@ -52,8 +74,20 @@ describe('view compiler: image repositories', () => {
     applyRefresh(s, { repos: [['r-main', null]] });
     const cur = compileView(s, 'n1', 2);
     expect(cur.containers.rpm.imageSource).toEqual({ repos: [] });
-    const ops = resumeOps(s, 'n1', [{ revision: 2, kind: 'image_repositories', objectId: 'r-main', op: 'delete', networkId: null, nodeIds: [] }], cur);
+    const ops = resumeOps(
+      s,
+      'n1',
+      [{ revision: 2, kind: 'image_repositories', objectId: 'r-main', op: 'delete', networkId: null, nodeIds: [] }],
+      cur,
+    );
     expect(applyOps(old, ops, 2)).toEqual(cur);
-    expect(resumeOps(s, 'n2', [{ revision: 2, kind: 'image_repositories', objectId: 'r-main', op: 'delete', networkId: null, nodeIds: [] }], compileView(s, 'n2', 2))).toEqual([]);
+    expect(
+      resumeOps(
+        s,
+        'n2',
+        [{ revision: 2, kind: 'image_repositories', objectId: 'r-main', op: 'delete', networkId: null, nodeIds: [] }],
+        compileView(s, 'n2', 2),
+      ),
+    ).toEqual([]);
   });
 });

@@ -2,26 +2,72 @@ import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
 import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
-export interface NodeRow { id: string; name: string; underlayIp: string; underlayMtu: number; ready: boolean }
+export interface NodeRow {
+  id: string;
+  name: string;
+  underlayIp: string;
+  underlayMtu: number;
+  ready: boolean;
+}
 export interface NetworkRow {
-  id: string; tenantId: string; tenant: string; name: string; type: NetworkType; vni: number;
-  cidr: string; gateway: string | null; mtu: number | null; domain: string;
+  id: string;
+  tenantId: string;
+  tenant: string;
+  name: string;
+  type: NetworkType;
+  vni: number;
+  cidr: string;
+  gateway: string | null;
+  mtu: number | null;
+  domain: string;
 }
 export interface ContainerRow {
-  id: string; tenantId: string; tenant: string; name: string; kind: 'container' | 'infra';
-  networkId: string | null; image: string; command: string[]; boot: boolean; restart: RestartPolicy;
-  nodeId: string | null; desired: 'running' | 'stopped'; generation: number;
+  id: string;
+  tenantId: string;
+  tenant: string;
+  name: string;
+  kind: 'container' | 'infra';
+  networkId: string | null;
+  image: string;
+  command: string[];
+  boot: boolean;
+  restart: RestartPolicy;
+  nodeId: string | null;
+  desired: 'running' | 'stopped';
+  generation: number;
   /** bytes, millicores (null: no quota), tasks */
-  memory: number; cpuMillis: number | null; pids: number;
+  memory: number;
+  cpuMillis: number | null;
+  pids: number;
 }
 export interface EndpointRow {
-  id: string; networkId: string; containerId: string; ifindex: number; mac: string; ip: string; nodeId: string | null;
+  id: string;
+  networkId: string;
+  containerId: string;
+  ifindex: number;
+  mac: string;
+  ip: string;
+  nodeId: string | null;
 }
 /** A tenant's image repository (yum URL + signing key): part of its RPM containers' view items. */
-export interface RepoRow { id: string; tenantId: string; name: string; url: string; publicKey: string }
+export interface RepoRow {
+  id: string;
+  tenantId: string;
+  name: string;
+  url: string;
+  publicKey: string;
+}
 export interface KeyRow {
-  id: string; networkId: string; nodeA: string; nodeB: string; generation: number;
-  spiAb: number; spiBa: number; keyAb: string; keyBa: string; phase: 'inbound' | 'active' | 'retiring';
+  id: string;
+  networkId: string;
+  nodeA: string;
+  nodeB: string;
+  generation: number;
+  spiAb: number;
+  spiBa: number;
+  keyAb: string;
+  keyBa: string;
+  phase: 'inbound' | 'active' | 'retiring';
 }
 
 /**
@@ -56,10 +102,24 @@ export interface ClusterState {
 
 export function emptyState(): ClusterState {
   return {
-    nodes: new Map(), nodeIdByName: new Map(), networks: new Map(), containers: new Map(),
-    endpoints: new Map(), keys: new Map(), repos: new Map(), reposByTenant: new Map(), hosts: new Map(), netsByNode: new Map(),
-    epsByNetwork: new Map(), epsByNode: new Map(), epsByContainer: new Map(), ctsByNode: new Map(),
-    keysByNetwork: new Map(), keysByNode: new Map(), viewEndpoints: new Map(), viewContainers: new Map(),
+    nodes: new Map(),
+    nodeIdByName: new Map(),
+    networks: new Map(),
+    containers: new Map(),
+    endpoints: new Map(),
+    keys: new Map(),
+    repos: new Map(),
+    reposByTenant: new Map(),
+    hosts: new Map(),
+    netsByNode: new Map(),
+    epsByNetwork: new Map(),
+    epsByNode: new Map(),
+    epsByContainer: new Map(),
+    ctsByNode: new Map(),
+    keysByNetwork: new Map(),
+    keysByNode: new Map(),
+    viewEndpoints: new Map(),
+    viewContainers: new Map(),
   };
 }
 

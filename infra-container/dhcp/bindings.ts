@@ -22,7 +22,6 @@ export interface DhcpIndex {
   cidrMask: number;
 }
 
-
 export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
   const { addr: base, prefix } = parseCidr4(config.network.cidr);
   const network: OptionList = [[OPT.SUBNET_MASK, ipv4(maskString4(prefix))]];
@@ -44,14 +43,23 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
   // the replies' options depend only on the binding: encode them once per config
   for (const b of config.bindings) {
     const opts = (type: number, lease: boolean): Buffer => encodeOptions(replyOptions(index, type, lease, b.name));
-    index.byMac.set(b.mac.toLowerCase(), { ip: b.ip, name: b.name, offer: opts(MSG.OFFER, true), ack: opts(MSG.ACK, true), inform: opts(MSG.ACK, false) });
+    index.byMac.set(b.mac.toLowerCase(), {
+      ip: b.ip,
+      name: b.name,
+      offer: opts(MSG.OFFER, true),
+      ack: opts(MSG.ACK, true),
+      inform: opts(MSG.ACK, false),
+    });
   }
   return index;
 }
 
 /** Options of an OFFER/ACK, in the order sent; `lease` false for an INFORM answer. */
 export function replyOptions(index: DhcpIndex, type: number, lease: boolean, name: string): OptionList {
-  const options: OptionList = [[OPT.MSG_TYPE, u8(type)], [OPT.SERVER_ID, ipv4(index.serverIp)]];
+  const options: OptionList = [
+    [OPT.MSG_TYPE, u8(type)],
+    [OPT.SERVER_ID, ipv4(index.serverIp)],
+  ];
   if (lease) {
     const l = index.leaseSeconds;
     options.push([OPT.LEASE_TIME, u32(l)], [OPT.T1, u32(Math.floor(l / 2))], [OPT.T2, u32(Math.floor((l * 7) / 8))]);
@@ -61,5 +69,5 @@ export function replyOptions(index: DhcpIndex, type: number, lease: boolean, nam
 }
 
 export function inNetwork(index: DhcpIndex, ip: string): boolean {
-  return ((ip4ToInt(ip) & index.cidrMask) >>> 0) === index.cidrBase;
+  return (ip4ToInt(ip) & index.cidrMask) >>> 0 === index.cidrBase;
 }

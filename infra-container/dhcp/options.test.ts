@@ -5,8 +5,16 @@ describe('dhcp options', () => {
   it('encodes option 119 exactly as the RFC 3397 example', () => {
     // RFC 3397 §2: "eng.apple.com." and "marketing.apple.com."
     const expected = Buffer.concat([
-      Buffer.from([3]), Buffer.from('eng'), Buffer.from([5]), Buffer.from('apple'), Buffer.from([3]), Buffer.from('com'), Buffer.from([0]),
-      Buffer.from([9]), Buffer.from('marketing'), Buffer.from([0xc0, 0x04]),
+      Buffer.from([3]),
+      Buffer.from('eng'),
+      Buffer.from([5]),
+      Buffer.from('apple'),
+      Buffer.from([3]),
+      Buffer.from('com'),
+      Buffer.from([0]),
+      Buffer.from([9]),
+      Buffer.from('marketing'),
+      Buffer.from([0xc0, 0x04]),
     ]);
     const data = encodeDomainSearch(['eng.apple.com', 'marketing.apple.com']);
     expect(data).toEqual(expected);
@@ -24,7 +32,10 @@ describe('dhcp options', () => {
 
   it('splits long values into several instances and concatenates them back (RFC 3396)', () => {
     const long = Buffer.alloc(600, 7);
-    const wire = encodeOptions([[119, long], [26, Buffer.from([5, 0xaa])]]);
+    const wire = encodeOptions([
+      [119, long],
+      [26, Buffer.from([5, 0xaa])],
+    ]);
     expect(wire.length).toBe(600 + 3 * 2 + 4 + 1);
     const m = new Map<number, Buffer>();
     parseOptions(wire, 0, wire.length, m);

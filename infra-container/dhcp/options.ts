@@ -26,7 +26,16 @@ export const OPT = {
 } as const;
 
 export const MSG = { DISCOVER: 1, OFFER: 2, REQUEST: 3, DECLINE: 4, ACK: 5, NAK: 6, RELEASE: 7, INFORM: 8 } as const;
-export const MSG_NAME: Record<number, string> = { 1: 'DISCOVER', 2: 'OFFER', 3: 'REQUEST', 4: 'DECLINE', 5: 'ACK', 6: 'NAK', 7: 'RELEASE', 8: 'INFORM' };
+export const MSG_NAME: Record<number, string> = {
+  1: 'DISCOVER',
+  2: 'OFFER',
+  3: 'REQUEST',
+  4: 'DECLINE',
+  5: 'ACK',
+  6: 'NAK',
+  7: 'RELEASE',
+  8: 'INFORM',
+};
 
 export type OptionList = Array<[code: number, value: Buffer]>;
 

@@ -62,7 +62,10 @@ describe('dhcp respond', () => {
     expect(nakPkt.options.get(OPT.MSG_TYPE)?.[0]).toBe(MSG.NAK);
     expect(nakPkt.yiaddr).toBe('0.0.0.0');
     expect(nakPkt.options.has(OPT.LEASE_TIME)).toBe(false);
-    expect(run(clientMessage(MSG.REQUEST, WEB, {}, [opt50('10.77.0.10'), opt54('10.77.0.3')]))).toMatchObject({ outcome: 'other_server', reply: null });
+    expect(run(clientMessage(MSG.REQUEST, WEB, {}, [opt50('10.77.0.10'), opt54('10.77.0.3')]))).toMatchObject({
+      outcome: 'other_server',
+      reply: null,
+    });
   });
 
   it('REQUEST init-reboot (option 50, no server id): ACK or NAK', () => {
@@ -103,8 +106,15 @@ describe('dhcp respond', () => {
   });
 
   it('RELEASE and DECLINE are recorded, never answered', () => {
-    expect(run(clientMessage(MSG.RELEASE, WEB, { ciaddr: '10.77.0.10' }, [opt54('10.77.0.2')]))).toMatchObject({ outcome: 'release', reply: null });
-    expect(run(clientMessage(MSG.DECLINE, WEB, {}, [opt50('10.77.0.10'), opt54('10.77.0.2')]))).toMatchObject({ outcome: 'decline', ip: '10.77.0.10', reply: null });
+    expect(run(clientMessage(MSG.RELEASE, WEB, { ciaddr: '10.77.0.10' }, [opt54('10.77.0.2')]))).toMatchObject({
+      outcome: 'release',
+      reply: null,
+    });
+    expect(run(clientMessage(MSG.DECLINE, WEB, {}, [opt50('10.77.0.10'), opt54('10.77.0.2')]))).toMatchObject({
+      outcome: 'decline',
+      ip: '10.77.0.10',
+      reply: null,
+    });
     expect(run(clientMessage(MSG.DECLINE, WEB, {}, [opt54('10.9.9.9')])).outcome).toBe('other_server');
   });
 
@@ -120,8 +130,30 @@ describe('dhcp respond', () => {
   });
 
   it('codec round-trips every fixed field', () => {
-    const buf = clientMessage(MSG.DISCOVER, WEB, { xid: 0xdeadbeef, secs: 9, flags: BROADCAST_FLAG, hops: 1, ciaddr: '1.2.3.4', yiaddr: '5.6.7.8', siaddr: '9.10.11.12', giaddr: '13.14.15.16' });
-    expect(parseDhcp(buf)).toMatchObject({ op: 1, htype: 1, hlen: 6, hops: 1, xid: 0xdeadbeef, secs: 9, flags: BROADCAST_FLAG, ciaddr: '1.2.3.4', yiaddr: '5.6.7.8', siaddr: '9.10.11.12', giaddr: '13.14.15.16', chaddr: WEB });
+    const buf = clientMessage(MSG.DISCOVER, WEB, {
+      xid: 0xdeadbeef,
+      secs: 9,
+      flags: BROADCAST_FLAG,
+      hops: 1,
+      ciaddr: '1.2.3.4',
+      yiaddr: '5.6.7.8',
+      siaddr: '9.10.11.12',
+      giaddr: '13.14.15.16',
+    });
+    expect(parseDhcp(buf)).toMatchObject({
+      op: 1,
+      htype: 1,
+      hlen: 6,
+      hops: 1,
+      xid: 0xdeadbeef,
+      secs: 9,
+      flags: BROADCAST_FLAG,
+      ciaddr: '1.2.3.4',
+      yiaddr: '5.6.7.8',
+      siaddr: '9.10.11.12',
+      giaddr: '13.14.15.16',
+      chaddr: WEB,
+    });
     expect(() => parseDhcp(buf.subarray(0, 200))).toThrow(/too short/);
     const noCookie = Buffer.from(buf);
     noCookie[236] = 0;

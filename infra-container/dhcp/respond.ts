@@ -4,16 +4,7 @@ import { encodeDhcp, type DhcpPacket } from './codec.js';
 import { destination, type Destination } from './destination.js';
 import { ipv4, MSG, OPT, text, u8, type OptionList } from './options.js';
 
-export type Outcome =
-  | 'offer'
-  | 'ack'
-  | 'nak'
-  | 'inform'
-  | 'release'
-  | 'decline'
-  | 'unknown_mac'
-  | 'other_server'
-  | 'ignored';
+export type Outcome = 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline' | 'unknown_mac' | 'other_server' | 'ignored';
 
 export interface Result {
   outcome: Outcome;
@@ -41,7 +32,8 @@ const ZERO = '0.0.0.0';
 export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: Ports = { server: 67, client: 68 }): Result {
   const mac = req.chaddr;
   const type = req.options.get(OPT.MSG_TYPE)?.[0];
-  if (req.op !== 1 || req.htype !== 1 || req.hlen !== 6 || type === undefined) return { outcome: 'ignored', mac, reply: null, reason: 'not an Ethernet DHCP request' };
+  if (req.op !== 1 || req.htype !== 1 || req.hlen !== 6 || type === undefined)
+    return { outcome: 'ignored', mac, reply: null, reason: 'not an Ethernet DHCP request' };
   const binding = index.byMac.get(mac);
   if (!binding) return { outcome: 'unknown_mac', mac, reply: null };
   const serverId = optIp(req, OPT.SERVER_ID);
@@ -52,7 +44,9 @@ export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: P
       return { outcome: 'offer', mac, ip, reply: reply(index, req, MSG.OFFER, binding, ports) };
     case MSG.REQUEST: {
       if (forOther) return { outcome: 'other_server', mac, ip, reply: null, reason: `server id ${serverId}` };
-      const wanted = [optIp(req, OPT.REQUESTED_IP), req.ciaddr !== ZERO ? req.ciaddr : undefined].filter((x): x is string => x !== undefined);
+      const wanted = [optIp(req, OPT.REQUESTED_IP), req.ciaddr !== ZERO ? req.ciaddr : undefined].filter(
+        (x): x is string => x !== undefined,
+      );
       if (wanted.length === 0) return { outcome: 'ignored', mac, ip, reply: null, reason: 'REQUEST without ciaddr or option 50' };
       const wrong = wanted.find((w) => w !== ip);
       if (wrong !== undefined) {
@@ -66,7 +60,9 @@ export function respond(index: DhcpIndex, req: DhcpPacket, now: number, ports: P
     case MSG.RELEASE:
       return forOther ? { outcome: 'other_server', mac, reply: null } : { outcome: 'release', mac, ip, reply: null };
     case MSG.DECLINE:
-      return forOther ? { outcome: 'other_server', mac, reply: null } : { outcome: 'decline', mac, ip: optIp(req, OPT.REQUESTED_IP) ?? ip, reply: null };
+      return forOther
+        ? { outcome: 'other_server', mac, reply: null }
+        : { outcome: 'decline', mac, ip: optIp(req, OPT.REQUESTED_IP) ?? ip, reply: null };
     default:
       return { outcome: 'ignored', mac, reply: null, reason: `message type ${type}` };
   }
@@ -81,7 +77,13 @@ function optIp(req: DhcpPacket, code: number): string | undefined {
 function reply(index: DhcpIndex, req: DhcpPacket, kind: number, b: Binding, ports: Ports): Result['reply'] {
   const inform = kind === MSG.INFORM;
   const type = inform ? MSG.ACK : kind;
-  const options = req.options.has(OPT.RELAY_AGENT) ? replyOptions(index, type, !inform, b.name) : inform ? b.inform : kind === MSG.OFFER ? b.offer : b.ack;
+  const options = req.options.has(OPT.RELAY_AGENT)
+    ? replyOptions(index, type, !inform, b.name)
+    : inform
+      ? b.inform
+      : kind === MSG.OFFER
+        ? b.offer
+        : b.ack;
   return finish(req, inform ? ZERO : b.ip, type === MSG.ACK ? req.ciaddr : ZERO, options, false, ports);
 }
 
@@ -94,11 +96,31 @@ function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
   return finish(req, ZERO, ZERO, options, true, ports);
 }
 
-function finish(req: DhcpPacket, yiaddr: string, ciaddr: string, options: OptionList | Buffer, isNak: boolean, ports: Ports): Result['reply'] {
+function finish(
+  req: DhcpPacket,
+  yiaddr: string,
+  ciaddr: string,
+  options: OptionList | Buffer,
+  isNak: boolean,
+  ports: Ports,
+): Result['reply'] {
   const relay = req.options.get(OPT.RELAY_AGENT);
   if (relay && !Buffer.isBuffer(options)) options.push([OPT.RELAY_AGENT, relay]); // RFC 3046: echo, last
   const packet = encodeDhcp(
-    { op: 2, htype: req.htype, hlen: req.hlen, hops: 0, xid: req.xid, secs: 0, flags: req.flags, ciaddr, yiaddr, siaddr: ZERO, giaddr: req.giaddr, chaddr: req.chaddr },
+    {
+      op: 2,
+      htype: req.htype,
+      hlen: req.hlen,
+      hops: 0,
+      xid: req.xid,
+      secs: 0,
+      flags: req.flags,
+      ciaddr,
+      yiaddr,
+      siaddr: ZERO,
+      giaddr: req.giaddr,
+      chaddr: req.chaddr,
+    },
     options,
   );
   return { ...destination(req, isNak, ports), packet };

@@ -108,7 +108,13 @@ function open(host: string, port: number, opts: DhcpServerOptions): Promise<dgra
 }
 
 /** Counts the outcome, tracks active leases (purged at most once a second), logs. */
-function record(opts: DhcpServerOptions, leases: { byMac: Map<string, number>; purgedAt: number }, r: Result, type: number | undefined, at: number): void {
+function record(
+  opts: DhcpServerOptions,
+  leases: { byMac: Map<string, number>; purgedAt: number },
+  r: Result,
+  type: number | undefined,
+  at: number,
+): void {
   opts.counters.inc(`dhcp_${r.outcome}`);
   const fields = { mac: r.mac, ip: r.ip, type: type === undefined ? undefined : MSG_NAME[type], reason: r.reason };
   if (r.outcome === 'ack' && r.leaseUntil) leases.byMac.set(r.mac, r.leaseUntil);

@@ -9,7 +9,11 @@ import { buildZone } from './zone.js';
 
 const zone = buildZone(sampleConfig());
 
-function ask(name: string, type: number, opts: { edns?: number; transport?: 'udp' | 'tcp'; z?: typeof zone } = {}): { msg: Message; raw: Buffer } {
+function ask(
+  name: string,
+  type: number,
+  opts: { edns?: number; transport?: 'udp' | 'tcp'; z?: typeof zone } = {},
+): { msg: Message; raw: Buffer } {
   const q = encodeQuery(name, type, { id: 4242, edns: opts.edns });
   const a = answer(opts.z ?? zone, parseQuery(q), q, opts.transport ?? 'udp');
   if (a.kind !== 'response') throw new Error('expected a local response');
@@ -92,7 +96,11 @@ describe('dns answer', () => {
 
   it('echoes EDNS0 OPT and sets TC when the UDP answer exceeds the size', () => {
     const many = sampleConfig({
-      bindings: Array.from({ length: 40 }, (_, i) => ({ mac: `02:00:00:00:01:${(i + 16).toString(16)}`, ip: `10.77.0.${i + 20}`, name: 'many' })),
+      bindings: Array.from({ length: 40 }, (_, i) => ({
+        mac: `02:00:00:00:01:${(i + 16).toString(16)}`,
+        ip: `10.77.0.${i + 20}`,
+        name: 'many',
+      })),
     });
     const z = buildZone(many);
     const plain = ask('many', TYPE.A, { z });
@@ -108,7 +116,11 @@ describe('dns answer', () => {
   });
 
   it('answers ANY with every record of the name, and REFUSED for class CHAOS', () => {
-    expect(ask('net.t1.freight.internal', TYPE.ANY).msg.answers.map((r) => r.type).sort()).toEqual([TYPE.NS, TYPE.SOA]);
+    expect(
+      ask('net.t1.freight.internal', TYPE.ANY)
+        .msg.answers.map((r) => r.type)
+        .sort(),
+    ).toEqual([TYPE.NS, TYPE.SOA]);
     const q = encodeQuery('web', TYPE.A);
     q.writeUInt16BE(3, q.length - 2);
     const a = answer(zone, parseQuery(q), q, 'udp');

@@ -63,4 +63,3 @@ function writeOpt(out: Buffer, at: number, extRcode: number): void {
   out.writeUInt32BE((extRcode & 0xff) << 24, at + 5);
   out.writeUInt16BE(0, at + 9);
 }
-

@@ -56,11 +56,13 @@ function reply(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'): Buffer |
   ctx.counters.inc('dns_forwarded');
   if (gate) gate.inflight++;
   const done = (): void => void (gate && gate.inflight--);
-  return forward(zone.upstreams, raw, ctx.forwardTimeoutMs).finally(done).then((reply) => {
-    if (reply) return counted(ctx, reply[3] & 0xf, reply);
-    ctx.counters.inc('dns_forward_failed');
-    return counted(ctx, RCODE.SERVFAIL, formErr(raw, RCODE.SERVFAIL));
-  });
+  return forward(zone.upstreams, raw, ctx.forwardTimeoutMs)
+    .finally(done)
+    .then((reply) => {
+      if (reply) return counted(ctx, reply[3] & 0xf, reply);
+      ctx.counters.inc('dns_forward_failed');
+      return counted(ctx, RCODE.SERVFAIL, formErr(raw, RCODE.SERVFAIL));
+    });
 }
 
 function counted(ctx: DnsContext, rcode: number, packet: Buffer): Buffer {

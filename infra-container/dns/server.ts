@@ -81,7 +81,8 @@ function serve(opts: DnsServerOptions, udp: dgram.Socket, tcp: net.Server, port:
   tcp.on('error', (err) => opts.log.error({ err, op: 'dns tcp' }, 'dns tcp server error'));
   udp.on('message', (msg, rinfo) => {
     const send = (reply: Buffer | null): void => {
-      if (reply) udp.send(reply, rinfo.port, rinfo.address, (err) => err && opts.log.warn({ err, to: rinfo.address }, 'dns udp send failed'));
+      if (reply)
+        udp.send(reply, rinfo.port, rinfo.address, (err) => err && opts.log.warn({ err, to: rinfo.address }, 'dns udp send failed'));
     };
     const r = handleDns(opts, msg, 'udp');
     if (r instanceof Promise) r.then(send, (err) => opts.log.error({ err }, 'dns forward failed'));

@@ -12,7 +12,15 @@ describe('DNS over TCP idle limit', () => {
   it('closes a connection whose client stopped reading once nothing moves for idleMs', async () => {
     const zone = buildZone(sampleConfig());
     const counters = new Counters();
-    const srv = await startDnsServer({ host: '127.0.0.1', port: 0, zone: () => zone, counters, forwardTimeoutMs: 300, log: pino({ level: 'silent' }), tcpLimits: { idleMs: 300 } });
+    const srv = await startDnsServer({
+      host: '127.0.0.1',
+      port: 0,
+      zone: () => zone,
+      counters,
+      forwardTimeoutMs: 300,
+      log: pino({ level: 'silent' }),
+      tcpLimits: { idleMs: 300 },
+    });
     try {
       const q = encodeQuery('web', TYPE.A, { id: 1 });
       const f = Buffer.concat([Buffer.from([0, q.length]), q]);

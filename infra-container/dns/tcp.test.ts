@@ -43,7 +43,11 @@ function tcpQuery(localAddress: string, timeoutMs = 3000): Promise<string[]> {
       if (buf.length < 2 || buf.length < 2 + buf.readUInt16BE(0)) return;
       clearTimeout(t);
       s.destroy();
-      resolve(decodeAnswer(buf.subarray(2)).answers.filter((r) => r.type === TYPE.A).map((r) => r.data));
+      resolve(
+        decodeAnswer(buf.subarray(2))
+          .answers.filter((r) => r.type === TYPE.A)
+          .map((r) => r.data),
+      );
     });
   });
 }
@@ -52,7 +56,18 @@ function udpQuery(timeoutMs = 3000): Promise<string[]> {
   return new Promise((resolve, reject) => {
     const s = dgram.createSocket('udp4');
     const t = setTimeout(() => (s.close(), reject(new Error('udp query timed out'))), timeoutMs);
-    s.on('message', (m) => (clearTimeout(t), s.close(), resolve(decodeAnswer(m).answers.filter((r) => r.type === TYPE.A).map((r) => r.data))));
+    s.on(
+      'message',
+      (m) => (
+        clearTimeout(t),
+        s.close(),
+        resolve(
+          decodeAnswer(m)
+            .answers.filter((r) => r.type === TYPE.A)
+            .map((r) => r.data),
+        )
+      ),
+    );
     s.send(encodeQuery('web', TYPE.A, { id: 9 }), port, '127.0.0.1');
   });
 }
@@ -60,9 +75,13 @@ function udpQuery(timeoutMs = 3000): Promise<string[]> {
 beforeAll(async () => {
   const config = path.join(dir, 'infra.json');
   await writeConfigAtomic(config, sampleConfig());
-  server = spawn(process.execPath, ['--import', 'tsx', 'infra-container/main.ts', '--config', config, '--dns-port', '0', '--no-dhcp', '--listen', '127.0.0.1'], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  server = spawn(
+    process.execPath,
+    ['--import', 'tsx', 'infra-container/main.ts', '--config', config, '--dns-port', '0', '--no-dhcp', '--listen', '127.0.0.1'],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   port = await new Promise<number>((resolve, reject) => {
     let out = '';
     server.stdout!.on('data', (d: Buffer) => {
@@ -115,7 +134,9 @@ describe('DNS over TCP against a client that never reads', () => {
     clearInterval(sampler);
     const accepted = hostile.bytesWritten - hostile.writableLength;
     hostile.destroy();
-    console.log(`dns tcp attack: offered ${(offered / 2 ** 20).toFixed(0)} MB, kernel took ${(accepted / 2 ** 20).toFixed(1)} MB; server RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB (+${(peak - before).toFixed(1)})`);
+    console.log(
+      `dns tcp attack: offered ${(offered / 2 ** 20).toFixed(0)} MB, kernel took ${(accepted / 2 ** 20).toFixed(1)} MB; server RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB (+${(peak - before).toFixed(1)})`,
+    );
     expect(peak - before).toBeLessThan(RSS_BOUND_MB);
     expect(await tcpQuery('127.0.0.2')).toEqual(['10.77.0.10']);
   }, 60_000);
@@ -132,7 +153,9 @@ describe('DNS over TCP against a client that never reads', () => {
       s.pause();
       s.on('error', () => {});
       socks.push(s);
-      s.once('connect', () => { for (let k = 0; k < 4; k++) s.write(chunk); });
+      s.once('connect', () => {
+        for (let k = 0; k < 4; k++) s.write(chunk);
+      });
     }
     await sleep(3000);
     expect(await tcpQuery('127.0.0.2')).toEqual(['10.77.0.10']);
@@ -140,7 +163,9 @@ describe('DNS over TCP against a client that never reads', () => {
     clearInterval(sampler);
     for (const s of socks) s.destroy();
     await sleep(500); // the server sees the closes before the next test counts connections
-    console.log(`dns tcp: 120 connections × 4 MB unread: server RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB (+${(peak - before).toFixed(1)})`);
+    console.log(
+      `dns tcp: 120 connections × 4 MB unread: server RSS ${before.toFixed(0)} → peak ${peak.toFixed(0)} MB (+${(peak - before).toFixed(1)})`,
+    );
     expect(peak - before).toBeLessThan(RSS_BOUND_MB);
   }, 30_000);
 

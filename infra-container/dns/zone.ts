@@ -71,7 +71,16 @@ export function buildZone(config: InfraConfig): ZoneIndex {
     add(b.name, 'short', { type: TYPE.A, rdata: ip4Bytes(b.ip) });
     add(reverseName(b.ip), 'reverse', { type: TYPE.PTR, rdata: encodeName(fqdn) });
   }
-  const index: ZoneIndex = { zone, apexKey: keyOf(zone), reverseZone, reverseKey: keyOf(reverseZone), names: new Map(), tail, serverIp: config.server.ip, upstreams: config.upstreams };
+  const index: ZoneIndex = {
+    zone,
+    apexKey: keyOf(zone),
+    reverseZone,
+    reverseKey: keyOf(reverseZone),
+    names: new Map(),
+    tail,
+    serverIp: config.server.ip,
+    upstreams: config.upstreams,
+  };
   for (const [key, set] of sets) index.names.set(key, compileName(index, key, set.kind, set.recs));
   return index;
 }
@@ -79,7 +88,16 @@ export function buildZone(config: InfraConfig): ZoneIndex {
 function compileName(z: ZoneIndex, key: string, kind: NameKind, recs: Rec[]): NameEntry {
   const base = HEADER + key.length + 4;
   const byType = new Map<number, Precomputed>();
-  for (const type of new Set(recs.map((r) => r.type))) byType.set(type, positive(z, key, base, recs.filter((r) => r.type === type)));
+  for (const type of new Set(recs.map((r) => r.type)))
+    byType.set(
+      type,
+      positive(
+        z,
+        key,
+        base,
+        recs.filter((r) => r.type === type),
+      ),
+    );
   return { byType, any: positive(z, key, base, recs), nodata: negative(z, key, kind, 0) };
 }
 

@@ -58,12 +58,16 @@ async function main(): Promise<void> {
   if (!values['underlay-ip']) throw new Error('--underlay-ip is required');
   const log = pino({ base: { node: values.node } }, pino.destination(2));
   const dp = new Dataplane({
-    node: values.node!, underlayIp: values['underlay-ip'], underlayMtu: Number(values['underlay-mtu']),
-    auditMs: Number(values['audit-ms']), log,
+    node: values.node,
+    underlayIp: values['underlay-ip'],
+    underlayMtu: Number(values['underlay-mtu']),
+    auditMs: Number(values['audit-ms']),
+    log,
   });
   await dp.start();
   out({ type: 'ready', capabilities: dp.capabilities });
-  if (values.view) out({ type: 'result', cmd: 'apply', ...(await dp.apply(NodeView.parse(JSON.parse(readFileSync(values.view, 'utf8'))))) });
+  if (values.view)
+    out({ type: 'result', cmd: 'apply', ...(await dp.apply(NodeView.parse(JSON.parse(readFileSync(values.view, 'utf8'))))) });
   const stop = (): void => {
     dp.stop();
     process.exit(0);

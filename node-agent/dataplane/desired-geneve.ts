@@ -26,14 +26,25 @@ export function addGeneve(s: DesiredState, n: ViewNetwork, view: NodeView, f: No
     const other = owner.get(name);
     if (other) {
       const message =
-        `geneve network ${n.tenant}/${n.name} (vni ${n.vni}): ` + `peers ${other} and ${peer} share device name ${name}; ${peer} is unreachable`;
+        `geneve network ${n.tenant}/${n.name} (vni ${n.vni}): ` +
+        `peers ${other} and ${peer} share device name ${name}; ${peer} is unreachable`;
       s.networkErrors.push({ network: n.id, message });
       continue;
     }
     owner.set(name, peer);
     s.links.set(name, {
-      name, kind: 'geneve', mtu: n.mtu, up: true, master: bridge, vni: n.vni, port: GENEVE_PORT, remote: peer,
-      learning: false, neighSuppress: true, isolated: true, network: n.id,
+      name,
+      kind: 'geneve',
+      mtu: n.mtu,
+      up: true,
+      master: bridge,
+      vni: n.vni,
+      port: GENEVE_PORT,
+      remote: peer,
+      learning: false,
+      neighSuppress: true,
+      isolated: true,
+      network: n.id,
     });
   }
 }

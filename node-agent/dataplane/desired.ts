@@ -73,8 +73,17 @@ function addNetwork(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFact
   const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();
   const name = vxlanName(n.vni);
   s.links.set(name, {
-    name, kind: 'vxlan', mtu: n.mtu, up: true, master: br, vni: n.vni, local: f.underlayIp, port: VXLAN_PORT,
-    learning: false, neighSuppress: true, network: n.id,
+    name,
+    kind: 'vxlan',
+    mtu: n.mtu,
+    up: true,
+    master: br,
+    vni: n.vni,
+    local: f.underlayIp,
+    port: VXLAN_PORT,
+    learning: false,
+    neighSuppress: true,
+    network: n.id,
   });
   for (const dst of flood) {
     const e = { dev: name, mac: ZERO_MAC, table: 'self' as const, dst, network: n.id };
@@ -96,6 +105,7 @@ function addKeys(s: DesiredState, view: NodeView, f: NodeFacts, ok: Map<string, 
     for (const p of [
       { dir: 'out' as const, src: f.underlayIp, dst: k.peerIp, dport: VXLAN_PORT, network: n.id },
       { dir: 'in' as const, src: k.peerIp, dst: f.underlayIp, dport: VXLAN_PORT, network: n.id },
-    ]) s.policies.set(policyKey(p), p);
+    ])
+      s.policies.set(policyKey(p), p);
   }
 }

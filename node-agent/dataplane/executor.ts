@@ -53,9 +53,19 @@ export async function execute(ops: Op[], gws: Gateways, ifindex: Map<string, num
     }
     if (phase.includes('link.create')) {
       // bridges first: tunnels are created enslaved to them
-      await run(batch.filter((o) => o.kind === 'link.create' && o.link.kind === 'bridge'), gws, (n) => names.get(n), res);
+      await run(
+        batch.filter((o) => o.kind === 'link.create' && o.link.kind === 'bridge'),
+        gws,
+        (n) => names.get(n),
+        res,
+      );
       await refresh();
-      await run(batch.filter((o) => !(o.kind === 'link.create' && o.link.kind === 'bridge')), gws, (n) => names.get(n), res);
+      await run(
+        batch.filter((o) => !(o.kind === 'link.create' && o.link.kind === 'bridge')),
+        gws,
+        (n) => names.get(n),
+        res,
+      );
       await refresh();
       continue;
     }
@@ -106,7 +116,8 @@ async function run(ops: Op[], gws: Gateways, resolve: Resolve, res: ExecResult):
     }
   }
   await send(route, gws.route, res);
-  if (xfrm.length && !gws.xfrm) for (const x of xfrm) fail(res, x.op, new NetlinkError({ errno: 0, name: 'ENOXFRM', op: x.msg.op, target: x.msg.target }));
+  if (xfrm.length && !gws.xfrm)
+    for (const x of xfrm) fail(res, x.op, new NetlinkError({ errno: 0, name: 'ENOXFRM', op: x.msg.op, target: x.msg.target }));
   else if (xfrm.length) await send(xfrm, gws.xfrm!, res);
 }
 
@@ -143,7 +154,11 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
       return setLinkMsg(need(resolve, op.name, 'set link'), op.name, { mtu: op.mtu, master, up: op.up });
     }
     case 'port.flags':
-      return portFlagsMsg(need(resolve, op.name, 'set port flags'), op.name, { learning: op.learning, neighSuppress: op.neighSuppress, isolated: op.isolated });
+      return portFlagsMsg(need(resolve, op.name, 'set port flags'), op.name, {
+        learning: op.learning,
+        neighSuppress: op.neighSuppress,
+        isolated: op.isolated,
+      });
     case 'fdb.add':
     case 'fdb.del': {
       const e = op.entry;

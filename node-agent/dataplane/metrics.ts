@@ -16,21 +16,42 @@ export function emptyMetrics(): DataplaneMetrics {
 }
 
 /** Registers the counters (read from `m` and `nft()` at scrape time); returns the netlink apply histogram. */
-export function registerDataplaneMetrics(registry: Registry, node: string, m: DataplaneMetrics, nft: () => Record<string, number>): Histogram<'node'> {
+export function registerDataplaneMetrics(
+  registry: Registry,
+  node: string,
+  m: DataplaneMetrics,
+  nft: () => Record<string, number>,
+): Histogram<'node'> {
   const counter = (name: string, help: string, read: () => number) =>
-    new Counter({ name, help, labelNames: ['node'], registers: [registry], collect() { this.reset(); this.inc({ node }, read()); } });
+    new Counter({
+      name,
+      help,
+      labelNames: ['node'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc({ node }, read());
+      },
+    });
   counter('freight_dataplane_applies_total', 'View applications.', () => m.applies);
   counter('freight_dataplane_ops_applied_total', 'Kernel operations applied successfully.', () => m.opsApplied);
   counter('freight_dataplane_repairs_total', 'Operations applied by audits to repair drift.', () => m.repairs);
   counter('freight_dataplane_audits_total', 'Audit passes.', () => m.audits);
   counter('freight_dataplane_errors_total', 'Kernel operations that failed.', () => m.errors);
   new Gauge({
-    name: 'freight_dataplane_network_errors', help: 'Networks this node cannot carry (last apply).',
-    labelNames: ['node'], registers: [registry], collect() { this.set({ node }, m.networkErrors); },
+    name: 'freight_dataplane_network_errors',
+    help: 'Networks this node cannot carry (last apply).',
+    labelNames: ['node'],
+    registers: [registry],
+    collect() {
+      this.set({ node }, m.networkErrors);
+    },
   });
   new Counter({
-    name: 'freight_nft_drops_total', help: 'Packets dropped by the agent\'s nft tables (anti-spoofing, ipsec guard), as of the last audit.',
-    labelNames: ['node', 'table', 'reason'], registers: [registry],
+    name: 'freight_nft_drops_total',
+    help: "Packets dropped by the agent's nft tables (anti-spoofing, ipsec guard), as of the last audit.",
+    labelNames: ['node', 'table', 'reason'],
+    registers: [registry],
     collect() {
       this.reset();
       for (const [k, v] of Object.entries(nft()).sort()) {
@@ -40,8 +61,11 @@ export function registerDataplaneMetrics(registry: Registry, node: string, m: Da
     },
   });
   return new Histogram({
-    name: 'freight_dataplane_apply_seconds', help: 'Time to execute one plan\'s kernel operations over netlink (applies and repairs).',
-    labelNames: ['node'], buckets: LATENCY_BUCKETS, registers: [registry],
+    name: 'freight_dataplane_apply_seconds',
+    help: "Time to execute one plan's kernel operations over netlink (applies and repairs).",
+    labelNames: ['node'],
+    buckets: LATENCY_BUCKETS,
+    registers: [registry],
   });
 }
 

@@ -63,11 +63,25 @@ export function planTable(family: NftFamily, desired: NftTable | undefined, actu
   const name = `${family} ${TABLE}`;
   if (!desired) {
     if (!actual) return undefined;
-    return { kind: 'nft.apply', family, mode: 'delete', commands: [{ delete: { table: { family, name: TABLE } } }], summary: `delete table ${name}`, reason: 'not in view' };
+    return {
+      kind: 'nft.apply',
+      family,
+      mode: 'delete',
+      commands: [{ delete: { table: { family, name: TABLE } } }],
+      summary: `delete table ${name}`,
+      reason: 'not in view',
+    };
   }
   const full = replaceCommands(desired, actual?.counterValues);
   if (!actual || structure(actual) !== structure(desired)) {
-    return { kind: 'nft.apply', family, mode: 'replace', commands: full, summary: `replace table ${name}`, reason: actual ? 'rules drifted' : 'missing' };
+    return {
+      kind: 'nft.apply',
+      family,
+      mode: 'replace',
+      commands: full,
+      summary: `replace table ${name}`,
+      reason: actual ? 'rules drifted' : 'missing',
+    };
   }
   const cmds: NftCommand[] = [];
   const changes: string[] = [];
@@ -80,7 +94,15 @@ export function planTable(family: NftFamily, desired: NftTable | undefined, actu
     if (del.length || add.length) changes.push(`${s.name} +${add.length} -${del.length}`);
   }
   if (!cmds.length) return undefined;
-  return { kind: 'nft.apply', family, mode: 'elements', commands: cmds, fallback: full, summary: `update table ${name}: ${changes.join(', ')}`, reason: 'elements' };
+  return {
+    kind: 'nft.apply',
+    family,
+    mode: 'elements',
+    commands: cmds,
+    fallback: full,
+    summary: `update table ${name}: ${changes.join(', ')}`,
+    reason: 'elements',
+  };
 }
 
 export function planNft(desired: NftTables, actual: NftTables): NftPlanOp[] {

@@ -9,18 +9,47 @@ import { plan } from './planner.js';
 import { emptyState, type NodeFacts } from './types.js';
 
 const facts: NodeFacts = {
-  node: 'n1', underlayIp: '198.18.0.1', underlayMtu: 1500,
+  node: 'n1',
+  underlayIp: '198.18.0.1',
+  underlayMtu: 1500,
   capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
 };
 
 const ep = (id: string, over: Partial<NodeView['endpoints'][string]>): NodeView['endpoints'][string] => ({
-  id, network: 'a', kind: 'container', owner: `${id}0000000-0000`, name: id, mac: '02:00:00:00:00:01', ip: '10.0.0.5', node: 'n1', vtep: '198.18.0.1', ifindex: 0, ...over,
+  id,
+  network: 'a',
+  kind: 'container',
+  owner: `${id}0000000-0000`,
+  name: id,
+  mac: '02:00:00:00:00:01',
+  ip: '10.0.0.5',
+  node: 'n1',
+  vtep: '198.18.0.1',
+  ifindex: 0,
+  ...over,
 });
 
 function view(over: Partial<NodeView> = {}): NodeView {
   return {
-    node: 'n1', underlayIp: '198.18.0.1', revision: 1, containers: {}, keys: {},
-    networks: { a: { id: 'a', tenant: 't', name: 'a', type: 'vxlan', vni: 100, cidr: '10.0.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: ['198.18.0.2'] } },
+    node: 'n1',
+    underlayIp: '198.18.0.1',
+    revision: 1,
+    containers: {},
+    keys: {},
+    networks: {
+      a: {
+        id: 'a',
+        tenant: 't',
+        name: 'a',
+        type: 'vxlan',
+        vni: 100,
+        cidr: '10.0.0.0/24',
+        gateway: null,
+        mtu: 1450,
+        domain: 'd',
+        flood: ['198.18.0.2'],
+      },
+    },
     endpoints: {
       c1: ep('c1', { owner: 'aaaaaaaa-1111', mac: '02:00:00:00:00:01', ip: '10.0.0.5' }),
       inf: ep('inf', { kind: 'infra', owner: 'bbbbbbbb-2222', mac: '02:00:00:00:00:fe', ip: '10.0.0.254' }),
@@ -32,14 +61,28 @@ function view(over: Partial<NodeView> = {}): NodeView {
 
 /** What `nft -j list` gives back for a table we applied: same structure, counters at zero. */
 function listed(t: NftTable): NftTable {
-  const objs = replaceCommands(t).slice(3).map((c) => {
-    const [kind, body] = Object.entries((c as { add: Record<string, Record<string, unknown>> }).add)[0];
-    if (kind === 'counter') return { counter: { ...body, packets: 7, bytes: 700 } };
-    if (kind === 'element') return { element: body };
-    return { [kind]: body };
-  });
-  const sets = t.sets.map((s) => ({ set: { family: t.family, table: 'freight', name: s.name, type: s.type, elem: s.elems.map((e) => (e.includes(' . ') ? { concat: e.split(' . ') } : e)) } }));
-  return parseTable(t.family, [{ table: { family: t.family, name: 'freight' } }, ...objs.filter((o) => !('set' in o) && !('element' in o)), ...sets])!;
+  const objs = replaceCommands(t)
+    .slice(3)
+    .map((c) => {
+      const [kind, body] = Object.entries((c as { add: Record<string, Record<string, unknown>> }).add)[0];
+      if (kind === 'counter') return { counter: { ...body, packets: 7, bytes: 700 } };
+      if (kind === 'element') return { element: body };
+      return { [kind]: body };
+    });
+  const sets = t.sets.map((s) => ({
+    set: {
+      family: t.family,
+      table: 'freight',
+      name: s.name,
+      type: s.type,
+      elem: s.elems.map((e) => (e.includes(' . ') ? { concat: e.split(' . ') } : e)),
+    },
+  }));
+  return parseTable(t.family, [
+    { table: { family: t.family, name: 'freight' } },
+    ...objs.filter((o) => !('set' in o) && !('element' in o)),
+    ...sets,
+  ])!;
 }
 
 describe('anti-spoofing table (desired)', () => {
@@ -101,8 +144,16 @@ describe('planNft', () => {
     expect(op.mode).toBe('elements');
     expect(op.summary).toBe('update table bridge freight: ports +1 -1, port_mac +1 -1, port_ip +1 -1');
     expect(op.commands.slice(2)).toEqual([
-      { delete: { element: { family: 'bridge', table: 'freight', name: 'port_mac', elem: [{ concat: ['frh-aaaaaaaa0', '02:00:00:00:00:01'] }] } } },
-      { add: { element: { family: 'bridge', table: 'freight', name: 'port_mac', elem: [{ concat: ['frh-eeeeeeee0', '02:00:00:00:00:02'] }] } } },
+      {
+        delete: {
+          element: { family: 'bridge', table: 'freight', name: 'port_mac', elem: [{ concat: ['frh-aaaaaaaa0', '02:00:00:00:00:01'] }] },
+        },
+      },
+      {
+        add: {
+          element: { family: 'bridge', table: 'freight', name: 'port_mac', elem: [{ concat: ['frh-eeeeeeee0', '02:00:00:00:00:02'] }] },
+        },
+      },
       { delete: { element: { family: 'bridge', table: 'freight', name: 'port_ip', elem: [{ concat: ['frh-aaaaaaaa0', '10.0.0.5'] }] } } },
       { add: { element: { family: 'bridge', table: 'freight', name: 'port_ip', elem: [{ concat: ['frh-eeeeeeee0', '10.0.0.6'] }] } } },
     ]);
@@ -113,12 +164,26 @@ describe('planNft', () => {
     a.rules = a.rules.filter((r) => r.comment !== 'fr1 dhcp-server');
     const op = planTable('bridge', d().get('bridge'), a)!;
     expect([op.mode, op.reason]).toEqual(['replace', 'rules drifted']);
-    expect(op.commands).toContainEqual({ add: { counter: { family: 'bridge', table: 'freight', name: 'rogue_dhcp', packets: 7, bytes: 700 } } });
+    expect(op.commands).toContainEqual({
+      add: { counter: { family: 'bridge', table: 'freight', name: 'rogue_dhcp', packets: 7, bytes: 700 } },
+    });
   });
 
   it('deletes the table when the last local port goes', () => {
-    const ops = plan(desiredState(view({ endpoints: {} }), facts), { ...emptyState(), nft: new Map([['bridge', listed(d().get('bridge')!)]]) });
-    expect(ops.filter((o) => o.kind === 'nft.apply')).toEqual([{ kind: 'nft.apply', family: 'bridge', mode: 'delete', commands: [{ delete: { table: { family: 'bridge', name: 'freight' } } }], summary: 'delete table bridge freight', reason: 'not in view' }]);
+    const ops = plan(desiredState(view({ endpoints: {} }), facts), {
+      ...emptyState(),
+      nft: new Map([['bridge', listed(d().get('bridge')!)]]),
+    });
+    expect(ops.filter((o) => o.kind === 'nft.apply')).toEqual([
+      {
+        kind: 'nft.apply',
+        family: 'bridge',
+        mode: 'delete',
+        commands: [{ delete: { table: { family: 'bridge', name: 'freight' } } }],
+        summary: 'delete table bridge freight',
+        reason: 'not in view',
+      },
+    ]);
   });
 });
 
@@ -127,10 +192,25 @@ describe('executor: nft ops', () => {
     const [op] = planNft(desiredState(view(), facts).nft, new Map());
     const elements: Op = { ...op, mode: 'elements', commands: [{ add: { element: {} } }], fallback: op.commands };
     const seen: unknown[] = [];
-    const gws = { route: undefined as never, nft: (c: unknown[]) => { seen.push(c); if (seen.length === 1) throw new Error('boom'); } };
+    const gws = {
+      route: undefined as never,
+      nft: (c: unknown[]) => {
+        seen.push(c);
+        if (seen.length === 1) throw new Error('boom');
+      },
+    };
     expect(await execute([elements], gws, new Map())).toEqual({ applied: 1, errors: [] });
     expect(seen).toEqual([elements.commands, op.commands]);
-    const r = await execute([elements], { route: undefined as never, nft: () => { throw new Error('no nft'); } }, new Map());
+    const r = await execute(
+      [elements],
+      {
+        route: undefined as never,
+        nft: () => {
+          throw new Error('no nft');
+        },
+      },
+      new Map(),
+    );
     expect(r.errors).toEqual([{ op: `${op.summary} (${op.reason})`, network: undefined, code: 'internal', message: 'no nft' }]);
   });
 });

@@ -34,8 +34,10 @@ export const PHASES: OpKind[][] = [
 
 export function describeOp(op: Op): string {
   switch (op.kind) {
-    case 'link.delete': return `delete ${op.linkKind} ${op.name} (${op.reason})`;
-    case 'link.create': return `create ${op.link.kind} ${op.link.name} (${op.reason})`;
+    case 'link.delete':
+      return `delete ${op.linkKind} ${op.name} (${op.reason})`;
+    case 'link.create':
+      return `create ${op.link.kind} ${op.link.name} (${op.reason})`;
     case 'link.set': {
       const mtu = op.mtu !== undefined ? ` mtu ${op.mtu}` : '';
       const master = op.master !== undefined ? ` master ${op.master ?? 'none'}` : '';
@@ -46,10 +48,19 @@ export function describeOp(op: Op): string {
       const isolated = op.isolated ? ' isolated on' : '';
       return `set port ${op.name} learning ${onOff(op.learning)} neigh_suppress ${onOff(op.neighSuppress)}${isolated}`;
     }
-    case 'fdb.del': case 'fdb.add': return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
-    case 'neigh.del': case 'neigh.add': return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
-    case 'sa.del': case 'sa.add': return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;
-    case 'policy.del': case 'policy.add': return `${op.kind} ${op.policy.dir} ${op.policy.src}->${op.policy.dst}:${op.policy.dport}`;
-    case 'nft.apply': return `${op.summary} (${op.reason})`;
+    case 'fdb.del':
+    case 'fdb.add':
+      return `${op.kind} ${op.entry.mac}${op.entry.dst ? ` dst ${op.entry.dst}` : ''} dev ${op.entry.dev} ${op.entry.table}`;
+    case 'neigh.del':
+    case 'neigh.add':
+      return `${op.kind} ${op.entry.ip} lladdr ${op.entry.mac} dev ${op.entry.dev}`;
+    case 'sa.del':
+    case 'sa.add':
+      return `${op.kind} ${op.sa.dir} spi 0x${op.sa.spi.toString(16)} ${op.sa.src}->${op.sa.dst}`;
+    case 'policy.del':
+    case 'policy.add':
+      return `${op.kind} ${op.policy.dir} ${op.policy.src}->${op.policy.dst}:${op.policy.dport}`;
+    case 'nft.apply':
+      return `${op.summary} (${op.reason})`;
   }
 }

@@ -6,17 +6,66 @@ import { plan } from './planner.js';
 import { emptyState, type KernelState, type NodeFacts } from './types.js';
 
 const facts: NodeFacts = {
-  node: 'n1', underlayIp: '198.18.0.1', underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: { geneve: 'module not available' } },
+  node: 'n1',
+  underlayIp: '198.18.0.1',
+  underlayMtu: 1500,
+  capabilities: {
+    vxlan: true,
+    geneve: false,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    details: { geneve: 'module not available' },
+  },
 };
 
 function view(over: Partial<NodeView> = {}): NodeView {
   return {
-    node: 'n1', underlayIp: '198.18.0.1', revision: 1, containers: {}, keys: {},
-    networks: { a: { id: 'a', tenant: 't', name: 'a', type: 'vxlan', vni: 100, cidr: '10.0.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: ['198.18.0.2'] } },
+    node: 'n1',
+    underlayIp: '198.18.0.1',
+    revision: 1,
+    containers: {},
+    keys: {},
+    networks: {
+      a: {
+        id: 'a',
+        tenant: 't',
+        name: 'a',
+        type: 'vxlan',
+        vni: 100,
+        cidr: '10.0.0.0/24',
+        gateway: null,
+        mtu: 1450,
+        domain: 'd',
+        flood: ['198.18.0.2'],
+      },
+    },
     endpoints: {
-      e1: { id: 'e1', network: 'a', kind: 'container', owner: 'c1', name: 'c1', mac: '02:00:00:00:00:01', ip: '10.0.0.5', node: 'n2', vtep: '198.18.0.2', ifindex: 0 },
-      e2: { id: 'e2', network: 'a', kind: 'container', owner: 'c2', name: 'c2', mac: '02:00:00:00:00:02', ip: '10.0.0.6', node: 'n1', vtep: '198.18.0.1', ifindex: 0 },
+      e1: {
+        id: 'e1',
+        network: 'a',
+        kind: 'container',
+        owner: 'c1',
+        name: 'c1',
+        mac: '02:00:00:00:00:01',
+        ip: '10.0.0.5',
+        node: 'n2',
+        vtep: '198.18.0.2',
+        ifindex: 0,
+      },
+      e2: {
+        id: 'e2',
+        network: 'a',
+        kind: 'container',
+        owner: 'c2',
+        name: 'c2',
+        mac: '02:00:00:00:00:02',
+        ip: '10.0.0.6',
+        node: 'n1',
+        vtep: '198.18.0.1',
+        ifindex: 0,
+      },
     },
     ...over,
   };
@@ -24,15 +73,37 @@ function view(over: Partial<NodeView> = {}): NodeView {
 
 /** The kernel after applying a desired state perfectly (no network attribution, as a dump would give). */
 function asActual(s: KernelState): KernelState {
-  const strip = <T extends { network?: string }>(m: Map<string, T>) => new Map([...m].map(([k, v]) => { const { network: _n, ...rest } = v; return [k, rest as T]; }));
-  return { links: strip(s.links), ports: new Map(s.ports), fdb: strip(s.fdb), neigh: strip(s.neigh), sas: strip(s.sas), policies: strip(s.policies), nft: new Map(s.nft) };
+  const strip = <T extends { network?: string }>(m: Map<string, T>) =>
+    new Map(
+      [...m].map(([k, v]) => {
+        const { network: _n, ...rest } = v;
+        return [k, rest as T];
+      }),
+    );
+  return {
+    links: strip(s.links),
+    ports: new Map(s.ports),
+    fdb: strip(s.fdb),
+    neigh: strip(s.neigh),
+    sas: strip(s.sas),
+    policies: strip(s.policies),
+    nft: new Map(s.nft),
+  };
 }
 
 describe('desiredState', () => {
   it('has a bridge, a tunnel, FDB self+master and neigh for remote endpoints only, and flood entries', () => {
     const d = desiredState(view(), facts);
     expect([...d.links.keys()]).toEqual(['frb-100', 'frx-100']);
-    expect(d.links.get('frx-100')).toMatchObject({ vni: 100, local: '198.18.0.1', port: 4789, master: 'frb-100', learning: false, neighSuppress: true, mtu: 1450 });
+    expect(d.links.get('frx-100')).toMatchObject({
+      vni: 100,
+      local: '198.18.0.1',
+      port: 4789,
+      master: 'frb-100',
+      learning: false,
+      neighSuppress: true,
+      mtu: 1450,
+    });
     expect([...d.fdb.keys()].sort()).toEqual([
       'frx-100|master|02:00:00:00:00:01|',
       'frx-100|self|00:00:00:00:00:00|198.18.0.2',
@@ -54,7 +125,9 @@ describe('desiredState', () => {
     const v = view();
     v.networks.g = { ...v.networks.a, id: 'g', name: 'web', tenant: 'acme', type: 'geneve', vni: 200 };
     const d = desiredState(v, facts);
-    expect(d.networkErrors).toEqual([{ network: 'g', message: 'geneve network acme/web (vni 200): kernel lacks geneve (module not available)' }]);
+    expect(d.networkErrors).toEqual([
+      { network: 'g', message: 'geneve network acme/web (vni 200): kernel lacks geneve (module not available)' },
+    ]);
     expect(d.links.has('frb-100')).toBe(true);
     expect(d.links.has('frg-200')).toBe(false);
   });
@@ -64,12 +137,25 @@ describe('desiredState', () => {
     const v = view();
     v.networks.a.type = 'ipsec';
     v.networks.a.mtu = 1400;
-    const key = { id: 'k', network: 'a', peer: 'n2', peerIp: '198.18.0.2', generation: 1, spiOut: 0x101, spiIn: 0x201, keyOut: '1'.repeat(40), keyIn: '2'.repeat(40) };
+    const key = {
+      id: 'k',
+      network: 'a',
+      peer: 'n2',
+      peerIp: '198.18.0.2',
+      generation: 1,
+      spiOut: 0x101,
+      spiIn: 0x201,
+      keyOut: '1'.repeat(40),
+      keyIn: '2'.repeat(40),
+    };
     const inbound = desiredState({ ...v, keys: { k: { ...key, phase: 'inbound' } } }, caps);
     expect([...inbound.sas.values()].map((s) => [s.dir, s.spi])).toEqual([['in', 0x201]]);
     expect(inbound.policies.size).toBe(0);
     const active = desiredState({ ...v, keys: { k: { ...key, phase: 'active' } } }, caps);
-    expect([...active.sas.values()].map((s) => [s.dir, s.spi, s.src, s.dst])).toEqual([['in', 0x201, '198.18.0.2', '198.18.0.1'], ['out', 0x101, '198.18.0.1', '198.18.0.2']]);
+    expect([...active.sas.values()].map((s) => [s.dir, s.spi, s.src, s.dst])).toEqual([
+      ['in', 0x201, '198.18.0.2', '198.18.0.1'],
+      ['out', 0x101, '198.18.0.1', '198.18.0.2'],
+    ]);
     expect([...active.policies.keys()].sort()).toEqual(['in|198.18.0.2|198.18.0.1|4789', 'out|198.18.0.1|198.18.0.2|4789']);
   });
 });
@@ -99,14 +185,20 @@ describe('plan', () => {
     const actual = asActual(d);
     actual.links.set('frx-100', { ...actual.links.get('frx-100')!, local: '198.18.0.9' });
     const ops = plan(d, actual);
-    expect(ops[0]).toEqual({ kind: 'link.delete', name: 'frx-100', linkKind: 'vxlan', reason: 'local 198.18.0.9→198.18.0.1', network: 'a' });
+    expect(ops[0]).toEqual({
+      kind: 'link.delete',
+      name: 'frx-100',
+      linkKind: 'vxlan',
+      reason: 'local 198.18.0.9→198.18.0.1',
+      network: 'a',
+    });
     expect(ops[1]).toMatchObject({ kind: 'link.create', link: { name: 'frx-100' }, reason: 'local 198.18.0.9→198.18.0.1' });
     expect(ops.filter((o) => o.kind === 'fdb.add')).toHaveLength(3);
     expect(ops.some((o) => o.kind === 'fdb.del')).toBe(false);
     expect(ops.some((o) => o.kind === 'port.flags')).toBe(true);
   });
 
-  it('removing a network deletes its links only (their entries go with them) and the last local port\'s guard table', () => {
+  it("removing a network deletes its links only (their entries go with them) and the last local port's guard table", () => {
     const d = desiredState(view(), facts);
     const ops = plan(desiredState(view({ networks: {}, endpoints: {} }), facts), asActual(d));
     expect(ops.map((o) => o.kind)).toEqual(['link.delete', 'link.delete', 'nft.apply']);

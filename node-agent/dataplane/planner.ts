@@ -81,18 +81,22 @@ function planPorts(desired: KernelState, actual: KernelState, ops: Op[]): void {
 }
 
 function planLeaves(desired: KernelState, actual: KernelState, ops: Op[], gone: Set<string>): void {
-  for (const [k, a] of actual.fdb) if (!desired.fdb.has(k) && !gone.has(a.dev)) ops.push({ kind: 'fdb.del', entry: a, reason: 'not in view' });
+  for (const [k, a] of actual.fdb)
+    if (!desired.fdb.has(k) && !gone.has(a.dev)) ops.push({ kind: 'fdb.del', entry: a, reason: 'not in view' });
   for (const [k, a] of actual.neigh) {
     const d = desired.neigh.get(k);
     if (!d && !gone.has(a.dev)) ops.push({ kind: 'neigh.del', entry: a, reason: 'not in view' });
   }
-  for (const [k, d] of desired.fdb) if (!actual.fdb.has(k) || gone.has(d.dev)) ops.push({ kind: 'fdb.add', entry: d, reason: 'missing', network: d.network });
+  for (const [k, d] of desired.fdb)
+    if (!actual.fdb.has(k) || gone.has(d.dev)) ops.push({ kind: 'fdb.add', entry: d, reason: 'missing', network: d.network });
   for (const [k, d] of desired.neigh) {
     const a = actual.neigh.get(k);
-    if (!a || a.mac !== d.mac || gone.has(d.dev)) ops.push({ kind: 'neigh.add', entry: d, reason: a ? `mac ${a.mac}→${d.mac}` : 'missing', network: d.network });
+    if (!a || a.mac !== d.mac || gone.has(d.dev))
+      ops.push({ kind: 'neigh.add', entry: d, reason: a ? `mac ${a.mac}→${d.mac}` : 'missing', network: d.network });
   }
   for (const [k, d] of desired.sas) if (!actual.sas.has(k)) ops.push({ kind: 'sa.add', sa: d, reason: 'missing', network: d.network });
-  for (const [k, d] of desired.policies) if (!actual.policies.has(k)) ops.push({ kind: 'policy.add', policy: d, reason: 'missing', network: d.network });
+  for (const [k, d] of desired.policies)
+    if (!actual.policies.has(k)) ops.push({ kind: 'policy.add', policy: d, reason: 'missing', network: d.network });
   // make before break: a key rotation adds the new outbound SA (the kernel prefers the
   // newest matching state) before the old one goes, so no packet finds no SA
   for (const [k, a] of actual.policies) if (!desired.policies.has(k)) ops.push({ kind: 'policy.del', policy: a, reason: 'not in view' });

@@ -98,4 +98,3 @@ export const policyKey = (p: PolicySpecD): string => `${p.dir}|${p.src}|${p.dst}
 export function emptyState(): KernelState {
   return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map(), nft: new Map() };
 }
-

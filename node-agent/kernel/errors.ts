@@ -1,9 +1,7 @@
 import { constants } from 'node:os';
 
 /** errno number → symbolic name (EEXIST, ENOENT, ...), from Node's own table. */
-const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(
-  Object.entries(constants.errno).map(([name, n]) => [n as number, name]),
-);
+const ERRNO_NAMES: ReadonlyMap<number, string> = new Map(Object.entries(constants.errno).map(([name, n]) => [n, name]));
 
 export function errnoName(errno: number): string {
   return ERRNO_NAMES.get(Math.abs(errno)) ?? `E${Math.abs(errno)}`;
@@ -59,7 +57,10 @@ export class NetlinkError extends Error {
   /** `errno`: the number (its name is looked up) or, with `name`, the name given (socket errors, gateway failures). */
   constructor(opts: { errno: number; name?: string; op: string; target: string; detail?: string; cause?: unknown }) {
     const name = opts.name ?? errnoName(opts.errno);
-    super(`${opts.op} ${opts.target}: ${name}${opts.detail ? ` (${opts.detail})` : ''}`, opts.cause === undefined ? undefined : { cause: opts.cause });
+    super(
+      `${opts.op} ${opts.target}: ${name}${opts.detail ? ` (${opts.detail})` : ''}`,
+      opts.cause === undefined ? undefined : { cause: opts.cause },
+    );
     this.errno = name;
     this.errnoNumber = Math.abs(opts.errno);
     this.code = codeOfErrno(name);
@@ -80,7 +81,11 @@ export function isNetlinkError(e: unknown, code?: NetlinkErrorCode): e is Netlin
 export class NftError extends Error {
   override readonly name = 'NftError';
   readonly code = 'nft_failed';
-  constructor(readonly op: string, readonly target: string, detail: string) {
+  constructor(
+    readonly op: string,
+    readonly target: string,
+    detail: string,
+  ) {
     super(`${op} ${target}: ${detail}`);
   }
 }

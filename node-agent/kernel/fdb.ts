@@ -41,10 +41,12 @@ export function addFdbMsg(e: FdbEntry, ifname = String(e.ifindex)): NlMsg {
     type: RTM.NEWNEIGH,
     // APPEND lets several all-zero-MAC entries coexist (one per remote VTEP)
     flags: NLM_F.CREATE | (self ? NLM_F.APPEND : NLM_F.REPLACE),
-    payload: [packNeigh(
-      { family: AF_BRIDGE, ifindex: e.ifindex, state: self ? NUD.PERMANENT : NUD.NOARP, flags: self ? NTF.SELF : NTF.MASTER },
-      { lladdr: e.mac, dst: self ? e.dst : undefined },
-    )],
+    payload: [
+      packNeigh(
+        { family: AF_BRIDGE, ifindex: e.ifindex, state: self ? NUD.PERMANENT : NUD.NOARP, flags: self ? NTF.SELF : NTF.MASTER },
+        { lladdr: e.mac, dst: self ? e.dst : undefined },
+      ),
+    ],
     op: 'add fdb',
     target: describe(e, ifname),
   };
@@ -54,7 +56,12 @@ export function delFdbMsg(e: FdbEntry, ifname = String(e.ifindex)): NlMsg {
   const self = e.table === 'self';
   return {
     type: RTM.DELNEIGH,
-    payload: [packNeigh({ family: AF_BRIDGE, ifindex: e.ifindex, flags: self ? NTF.SELF : NTF.MASTER }, { lladdr: e.mac, dst: self ? e.dst : undefined })],
+    payload: [
+      packNeigh(
+        { family: AF_BRIDGE, ifindex: e.ifindex, flags: self ? NTF.SELF : NTF.MASTER },
+        { lladdr: e.mac, dst: self ? e.dst : undefined },
+      ),
+    ],
     op: 'delete fdb',
     target: describe(e, ifname),
   };

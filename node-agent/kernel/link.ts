@@ -1,7 +1,20 @@
 /** Generic link operations (any kind): dump, lookup, set MTU/master/up, port flags, delete. */
 import {
-  NLM_F, RTM, bridgePortInfo, ifla, linkPayload, macStr, parseLinkKind, rt,
-  type BridgePortFlags, type LinkAttrs, type LinkMessage, type NetlinkGateway, type NlMsg, type StreamData, linkInfo,
+  NLM_F,
+  RTM,
+  bridgePortInfo,
+  ifla,
+  linkPayload,
+  macStr,
+  parseLinkKind,
+  rt,
+  type BridgePortFlags,
+  type LinkAttrs,
+  type LinkMessage,
+  type NetlinkGateway,
+  type NlMsg,
+  type StreamData,
+  linkInfo,
 } from './netlink.js';
 import { isNetlinkError } from './errors.js';
 
@@ -37,7 +50,11 @@ export function parseLink(m: LinkMessage): LinkState {
   if (info.slaveKind) s.slaveKind = info.slaveKind;
   if (info.slaveKind === 'bridge' && info.slaveData) {
     const p = ifla.parseBridgePort(info.slaveData);
-    s.port = { learning: p.learning === 1, neighSuppress: !!p.neighSuppress && p.neighSuppress[0] === 1, isolated: !!p.isolated && p.isolated[0] === 1 };
+    s.port = {
+      learning: p.learning === 1,
+      neighSuppress: !!p.neighSuppress && p.neighSuppress[0] === 1,
+      isolated: !!p.isolated && p.isolated[0] === 1,
+    };
   }
   return s;
 }
@@ -82,8 +99,11 @@ export function newLinkMsg(spec: NewLinkSpec): NlMsg {
   if (spec.address) attrs.address = Buffer.from(spec.address.split(':').map((x) => parseInt(x, 16)));
   const data = spec.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
   return {
-    type: RTM.NEWLINK, flags: NLM_F.CREATE | NLM_F.EXCL,
-    payload: linkPayload(data, attrs), op: `create ${spec.kind}`, target: spec.ifname,
+    type: RTM.NEWLINK,
+    flags: NLM_F.CREATE | NLM_F.EXCL,
+    payload: linkPayload(data, attrs),
+    op: `create ${spec.kind}`,
+    target: spec.ifname,
   };
 }
 
@@ -110,8 +130,10 @@ export function setLinkMsg(index: number, name: string, c: LinkChange): NlMsg {
 /** Sets bridge port flags (learning, neigh_suppress) on an enslaved link. */
 export function portFlagsMsg(index: number, name: string, flags: BridgePortFlags): NlMsg {
   return {
-    type: RTM.NEWLINK, payload: linkPayload({ index }, { linkinfo: bridgePortInfo(flags) }),
-    op: 'set port flags', target: name,
+    type: RTM.NEWLINK,
+    payload: linkPayload({ index }, { linkinfo: bridgePortInfo(flags) }),
+    op: 'set port flags',
+    target: name,
   };
 }
 

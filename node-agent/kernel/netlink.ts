@@ -69,7 +69,10 @@ export class NetlinkGateway {
   private closed = false;
   private readonly timeoutMs: number;
 
-  private constructor(readonly protocol: Protocol, opts: GatewayOptions) {
+  private constructor(
+    readonly protocol: Protocol,
+    opts: GatewayOptions,
+  ) {
     this.raw = new nl.RawNetlinkSocket(PROTOCOL[protocol], {
       recvBufferSize: opts.recvBuffer ?? RECV_BUFFER,
       sendBufferSize: SEND_BUFFER,
@@ -77,7 +80,9 @@ export class NetlinkGateway {
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.port = this.raw.address().port;
     // Never without an error listener: an unhandled 'error' event kills the process.
-    this.raw.on('error', (e) => this.failAll(new NetlinkError({ errno: e.errno ?? 0, name: e.code, op: 'socket', target: protocol, cause: e })));
+    this.raw.on('error', (e) =>
+      this.failAll(new NetlinkError({ errno: e.errno ?? 0, name: e.code, op: 'socket', target: protocol, cause: e })),
+    );
     this.raw.on('message', (buf) => this.receive(buf));
     for (const g of opts.groups ?? []) this.raw.addMembership(g);
     if (!opts.groups?.length) this.raw.unref();
@@ -145,18 +150,25 @@ export class NetlinkGateway {
     return new Promise((resolve, reject) => {
       if (this.closed) return reject(new NetlinkError({ errno: 0, name: 'ECLOSED', op: msg.op, target: msg.target }));
       const seq = this.nextSeq();
-      const timer = setTimeout(() => {
-        this.waiters.delete(seq);
-        this.settled();
-        reject(new NetlinkError({ errno: 0, name: 'ETIMEDOUT', op: msg.op, target: msg.target }));
-      }, dump ? this.timeoutMs * 8 : this.timeoutMs); // a 100k-entry dump takes seconds
+      const timer = setTimeout(
+        () => {
+          this.waiters.delete(seq);
+          this.settled();
+          reject(new NetlinkError({ errno: 0, name: 'ETIMEDOUT', op: msg.op, target: msg.target }));
+        },
+        dump ? this.timeoutMs * 8 : this.timeoutMs,
+      ); // a 100k-entry dump takes seconds
       this.raw.ref();
       this.waiters.set(seq, {
-        msg, dump, silent: false, replies: [],
+        msg,
+        dump,
+        silent: false,
+        replies: [],
         done: (err, replies) => {
           clearTimeout(timer);
           this.settled();
-          if (err) reject(err); else resolve(replies);
+          if (err) reject(err);
+          else resolve(replies);
         },
       });
       const flags = (msg.flags ?? 0) | NLM_F.REQUEST | NLM_F.ACK;
@@ -183,7 +195,10 @@ export class NetlinkGateway {
         const last = i === to - 1;
         const idx = i;
         this.waiters.set(seq, {
-          msg: msgs[i], dump: false, silent: !last, replies: [],
+          msg: msgs[i],
+          dump: false,
+          silent: !last,
+          replies: [],
           done: (err) => {
             results[idx] = err;
             // the last message's answer closes the chunk: all earlier errors have arrived
@@ -228,7 +243,10 @@ export class NetlinkGateway {
         const w = this.waiters.get(s);
         if (!w) continue;
         this.waiters.delete(s);
-        w.done(new NetlinkError({ errno: err.errno ?? 0, name: err.code, op: w.msg.op, target: w.msg.target, detail: 'send', cause: err }), []);
+        w.done(
+          new NetlinkError({ errno: err.errno ?? 0, name: err.code, op: w.msg.op, target: w.msg.target, detail: 'send', cause: err }),
+          [],
+        );
       }
     });
   }

@@ -12,7 +12,11 @@ const run = promisify(execFile);
 export class NetnsError extends Error {
   override readonly name = 'NetnsError';
   readonly code = 'netns_failed';
-  constructor(readonly op: string, readonly target: string, detail: string) {
+  constructor(
+    readonly op: string,
+    readonly target: string,
+    detail: string,
+  ) {
     super(`${op} netns ${target}: ${detail}`);
   }
 }
@@ -52,11 +56,9 @@ export async function createNetns(name: string): Promise<void> {
 export async function linksUp(name: string, links: string[], addresses: Array<{ dev: string; cidr: string }> = []): Promise<void> {
   checkName('set links up in', name);
   for (const l of [...links, ...addresses.map((a) => a.dev)]) checkName('set links up in', name, l);
-  for (const a of addresses) if (!CIDR_RE.test(a.cidr)) throw new NetnsError('set links up in', name, `${JSON.stringify(a.cidr)} is not an address/prefix`);
-  const lines = [
-    ...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`),
-    ...links.map((l) => `link set dev ${l} up`),
-  ];
+  for (const a of addresses)
+    if (!CIDR_RE.test(a.cidr)) throw new NetnsError('set links up in', name, `${JSON.stringify(a.cidr)} is not an address/prefix`);
+  const lines = [...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`), ...links.map((l) => `link set dev ${l} up`)];
   const script = lines.join('\n') + '\n';
   await new Promise<void>((resolve, reject) => {
     const p = spawn('ip', ['-n', name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });

@@ -51,15 +51,23 @@ function spoofRules(): NftRule[] {
     rule(g, 'arp-mac', [cmp(iifPlus(pl('arp', 'saddr ether')), '!=', '@port_mac'), ...drop('spoof_arp')]),
     // sender IP 0.0.0.0: ARP probes (RFC 5227) of DHCP clients checking their lease
     rule(g, 'arp-ip', [
-      cmp(pl('arp', 'saddr ip'), '!=', '0.0.0.0'), cmp(iifPlus(pl('arp', 'saddr ip')), '!=', '@port_ip'), ...drop('spoof_arp'),
+      cmp(pl('arp', 'saddr ip'), '!=', '0.0.0.0'),
+      cmp(iifPlus(pl('arp', 'saddr ip')), '!=', '@port_ip'),
+      ...drop('spoof_arp'),
     ]),
     rule(g, 'arp', [cmp(pl('ether', 'type'), '==', 'arp'), { accept: null }]),
     rule(g, 'dhcp-client', [
-      cmp(pl('ip', 'saddr'), '==', '0.0.0.0'), cmp(pl('udp', 'sport'), '==', 68), cmp(pl('udp', 'dport'), '==', 67), { accept: null },
+      cmp(pl('ip', 'saddr'), '==', '0.0.0.0'),
+      cmp(pl('udp', 'sport'), '==', 68),
+      cmp(pl('udp', 'dport'), '==', 67),
+      { accept: null },
     ]),
     rule(g, 'ip', [cmp(iifPlus(pl('ip', 'saddr')), '!=', '@port_ip'), ...drop('spoof_ip')]),
     rule(g, 'dhcp-server', [
-      cmp(pl('udp', 'sport'), '==', 67), cmp(pl('udp', 'dport'), '==', 68), cmp(meta('iifname'), '!=', '@dhcp_servers'), ...drop('rogue_dhcp'),
+      cmp(pl('udp', 'sport'), '==', 67),
+      cmp(pl('udp', 'dport'), '==', 68),
+      cmp(meta('iifname'), '!=', '@dhcp_servers'),
+      ...drop('rogue_dhcp'),
     ]),
   ];
 }
@@ -93,10 +101,25 @@ export function ipsecGuardTable(peers: string[], vnis: number[], port = VXLAN_PO
     family: 'inet' satisfies NftFamily,
     counters: [...IPSEC_COUNTERS],
     sets: [{ name: 'ipsec_peers', type: 'ipv4_addr', elems: [...new Set(peers)].sort() }],
-    chains: [{ name: 'input', hook: 'input', prio: 0 }, { name: 'output', hook: 'output', prio: 0 }],
+    chains: [
+      { name: 'input', hook: 'input', prio: 0 },
+      { name: 'output', hook: 'output', prio: 0 },
+    ],
     rules: [
-      rule('input', `ipsec-in ${tag}`, [dport, cmp(pl('ip', 'saddr'), '==', '@ipsec_peers'), vni, cmp(meta('ipsec'), '==', false), ...drop('ipsec_plain_in')]),
-      rule('output', `ipsec-out ${tag}`, [dport, cmp(pl('ip', 'daddr'), '==', '@ipsec_peers'), vni, cmp({ rt: { key: 'ipsec' } }, '==', false), ...drop('ipsec_plain_out')]),
+      rule('input', `ipsec-in ${tag}`, [
+        dport,
+        cmp(pl('ip', 'saddr'), '==', '@ipsec_peers'),
+        vni,
+        cmp(meta('ipsec'), '==', false),
+        ...drop('ipsec_plain_in'),
+      ]),
+      rule('output', `ipsec-out ${tag}`, [
+        dport,
+        cmp(pl('ip', 'daddr'), '==', '@ipsec_peers'),
+        vni,
+        cmp({ rt: { key: 'ipsec' } }, '==', false),
+        ...drop('ipsec_plain_out'),
+      ]),
     ],
   };
 }

@@ -16,7 +16,10 @@ const PROBE_SA = { src: '198.18.255.254', dst: '198.18.255.253', spi: 0xfe00fe00
 async function tryLink(gw: NetlinkGateway, kind: 'vxlan' | 'geneve'): Promise<string | undefined> {
   const stale = await ifindexOf(gw, PROBE_LINK);
   if (stale !== undefined) await gw.request(delLinkMsg(stale, PROBE_LINK));
-  const data = kind === 'vxlan' ? vxlanData({ vni: 16777214, local: '198.18.255.254', port: VXLAN_PORT }) : geneveData({ vni: 16777214, port: GENEVE_PORT, remote: '198.18.255.253' });
+  const data =
+    kind === 'vxlan'
+      ? vxlanData({ vni: 16777214, local: '198.18.255.254', port: VXLAN_PORT })
+      : geneveData({ vni: 16777214, port: GENEVE_PORT, remote: '198.18.255.253' });
   try {
     await gw.request(newLinkMsg({ ifname: PROBE_LINK, kind, data }));
   } catch (e) {

@@ -27,17 +27,26 @@ export interface VethSpec {
  * attributes). The peer is set up afterwards from inside the namespace (netns.ts linksUp).
  */
 export function createVethMsg(v: VethSpec): NlMsg {
-  const peerAttrs = toBuf(
-    ifla.formatLinkAttrs({ ifname: v.peer.name, mtu: v.mtu, address: macBuf(v.peer.mac), netNsFd: v.peer.netNsFd }),
-  );
+  const peerAttrs = toBuf(ifla.formatLinkAttrs({ ifname: v.peer.name, mtu: v.mtu, address: macBuf(v.peer.mac), netNsFd: v.peer.netNsFd }));
   // not up here: the kernel refuses to open a peer before the pair is linked (ENOTCONN)
   const peer = Buffer.concat([rt.formatLink({}), peerAttrs]);
-  const msg = newLinkMsg({ ifname: v.name, kind: 'veth', data: (out) => out.push(VETH_INFO_PEER, peer), mtu: v.mtu, master: v.master, up: true });
+  const msg = newLinkMsg({
+    ifname: v.name,
+    kind: 'veth',
+    data: (out) => out.push(VETH_INFO_PEER, peer),
+    mtu: v.mtu,
+    master: v.master,
+    up: true,
+  });
   return { ...msg, op: 'create veth' };
 }
 
 /** Creates the pair with the peer inside the namespace mounted at `netnsPath`. */
-export async function createVeth(gw: NetlinkGateway, v: Omit<VethSpec, 'peer'> & { peer: { name: string; mac: string } }, netnsPath: string): Promise<void> {
+export async function createVeth(
+  gw: NetlinkGateway,
+  v: Omit<VethSpec, 'peer'> & { peer: { name: string; mac: string } },
+  netnsPath: string,
+): Promise<void> {
   const fd = openSync(netnsPath, 'r');
   try {
     await gw.request(createVethMsg({ ...v, peer: { ...v.peer, netNsFd: fd } }));

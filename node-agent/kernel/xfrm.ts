@@ -88,9 +88,11 @@ export function saInfo(s: SaSpec): Buffer {
 
 export function newSaMsg(s: SaSpec): NlMsg {
   return {
-    type: XFRM_MSG.NEWSA, flags: NLM_F.CREATE | NLM_F.EXCL,
+    type: XFRM_MSG.NEWSA,
+    flags: NLM_F.CREATE | NLM_F.EXCL,
     payload: [saInfo(s), ...aeadAttr(s.key)],
-    op: 'add xfrm state', target: `esp spi 0x${s.spi.toString(16)} ${s.src}->${s.dst}`,
+    op: 'add xfrm state',
+    target: `esp spi 0x${s.spi.toString(16)} ${s.src}->${s.dst}`,
   };
 }
 
@@ -131,9 +133,11 @@ export function policyInfo(p: PolicySpec): Buffer {
 
 export function newPolicyMsg(p: PolicySpec): NlMsg {
   return {
-    type: XFRM_MSG.NEWPOLICY, flags: NLM_F.CREATE | NLM_F.EXCL,
+    type: XFRM_MSG.NEWPOLICY,
+    flags: NLM_F.CREATE | NLM_F.EXCL,
     payload: [policyInfo(p), ...formatAttribute({ type: XFRMA_TMPL, data: userTmpl(p.src, p.dst, p.reqid) })],
-    op: 'add xfrm policy', target: `${p.dir} udp ${p.src}->${p.dst}:${p.dport}`,
+    op: 'add xfrm policy',
+    target: `${p.dir} udp ${p.src}->${p.dst}:${p.dport}`,
   };
 }
 
@@ -145,19 +149,39 @@ export function delPolicyMsg(p: Flow & { dir: XfrmDir }): NlMsg {
   return { type: XFRM_MSG.DELPOLICY, payload: b, op: 'delete xfrm policy', target: `${p.dir} udp ${p.src}->${p.dst}:${p.dport}` };
 }
 
-export interface SaState { src: string; dst: string; spi: number; reqid: number; dport: number }
-export interface PolicyState extends Flow { dir: XfrmDir; proto: number; reqid?: number }
+export interface SaState {
+  src: string;
+  dst: string;
+  spi: number;
+  reqid: number;
+  dport: number;
+}
+export interface PolicyState extends Flow {
+  dir: XfrmDir;
+  proto: number;
+  reqid?: number;
+}
 
 export function parseSelector(b: Buffer, o = 0): Flow & { proto: number } {
-  return { dst: ip4str(b.subarray(o, o + 4))!, src: ip4str(b.subarray(o + 16, o + 20))!, dport: b.readUInt16BE(o + 32), proto: b.readUInt8(o + 44) };
+  return {
+    dst: ip4str(b.subarray(o, o + 4))!,
+    src: ip4str(b.subarray(o + 16, o + 20))!,
+    dport: b.readUInt16BE(o + 32),
+    proto: b.readUInt8(o + 44),
+  };
 }
 
 export async function dumpSas(gw: NetlinkGateway): Promise<SaState[]> {
   const msgs = await gw.dump({ type: XFRM_MSG.GETSA, payload: Buffer.alloc(0), op: 'dump', target: 'xfrm states' });
-  return msgs.filter((m) => m.type === XFRM_MSG.NEWSA && m.data.length >= 224 && m.data.readUInt8(76) === IPPROTO_ESP).map((m) => ({
-    src: ip4str(m.data.subarray(80, 84))!, dst: ip4str(m.data.subarray(56, 60))!,
-    spi: m.data.readUInt32BE(72), reqid: m.data.readUInt32LE(208), dport: m.data.readUInt16BE(32),
-  }));
+  return msgs
+    .filter((m) => m.type === XFRM_MSG.NEWSA && m.data.length >= 224 && m.data.readUInt8(76) === IPPROTO_ESP)
+    .map((m) => ({
+      src: ip4str(m.data.subarray(80, 84))!,
+      dst: ip4str(m.data.subarray(56, 60))!,
+      spi: m.data.readUInt32BE(72),
+      reqid: m.data.readUInt32LE(208),
+      dport: m.data.readUInt16BE(32),
+    }));
 }
 
 export async function dumpPolicies(gw: NetlinkGateway): Promise<PolicyState[]> {

@@ -50,15 +50,20 @@ export function cgroupLayout(): CgroupLayout {
   if (existsSync(unified) && /\bmemory\b/.test(read(unified)) && /\bpids\b/.test(read(unified))) {
     cached = { kind: 'v2', parent: parentV2() };
   } else if (V1_CONTROLLERS.every((c) => existsSync(join(CGROUP_ROOT, c, 'cgroup.procs')))) {
-    const parents = Object.fromEntries(V1_CONTROLLERS.map((c) => {
-      const dir = join(CGROUP_ROOT, c, own.get(c) ?? '/', 'freight');
-      mkdirSync(dir, { recursive: true });
-      return [c, dir];
-    })) as Record<(typeof V1_CONTROLLERS)[number], string>;
+    const parents = Object.fromEntries(
+      V1_CONTROLLERS.map((c) => {
+        const dir = join(CGROUP_ROOT, c, own.get(c) ?? '/', 'freight');
+        mkdirSync(dir, { recursive: true });
+        return [c, dir];
+      }),
+    ) as Record<(typeof V1_CONTROLLERS)[number], string>;
     // with --keep-unit nspawn puts the container below its own cgroup in these and hands that subtree
     // to the container's uid range; below the root cgroup it cannot, and a booted systemd inside fails
     // ("Failed to create /init.scope control group: Permission denied")
-    const extra = [['systemd', 'name=systemd'], ['unified', '']]
+    const extra = [
+      ['systemd', 'name=systemd'],
+      ['unified', ''],
+    ]
       .filter(([dir]) => existsSync(join(CGROUP_ROOT, dir, 'cgroup.procs')))
       .map(([dir, key]) => {
         const p = join(CGROUP_ROOT, dir, own.get(key) ?? '/', 'freight');
@@ -67,7 +72,12 @@ export function cgroupLayout(): CgroupLayout {
       });
     cached = { kind: 'v1', parents, extra };
   } else {
-    throw new RuntimeError('cgroup_unavailable', 'cgroups', CGROUP_ROOT, 'neither cgroup v2 with memory+pids nor cgroup v1 memory, pids, cpu hierarchies');
+    throw new RuntimeError(
+      'cgroup_unavailable',
+      'cgroups',
+      CGROUP_ROOT,
+      'neither cgroup v2 with memory+pids nor cgroup v1 memory, pids, cpu hierarchies',
+    );
   }
   return cached;
 }

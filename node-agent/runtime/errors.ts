@@ -1,4 +1,7 @@
-/** Runtime error catalogue: a stable snake_case `code` (the API's style), the operation and the object it concerns; `cause` when it wraps another error. */
+/**
+ * Runtime error catalogue: a stable snake_case `code` (the API's style), the operation and the
+ * object it concerns; `cause` when it wraps another error.
+ */
 export type RuntimeErrorCode =
   | 'image_not_found'
   | 'image_invalid'

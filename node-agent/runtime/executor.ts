@@ -67,8 +67,14 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
     await releaseResources(ctx, spec).catch((te) => ctx.log.warn({ container: spec.id, err: te }, 'teardown after failed start'));
     const transient = e instanceof RuntimeError && e.transient;
     const next: ContainerState = {
-      ...st, phase: transient ? 'pending' : 'failed', reason: errorMessage(e), exitCode: null,
-      exitedAt: ctx.now(), wrapperPid: null, wrapperStart: null, nspawnPid: null,
+      ...st,
+      phase: transient ? 'pending' : 'failed',
+      reason: errorMessage(e),
+      exitCode: null,
+      exitedAt: ctx.now(),
+      wrapperPid: null,
+      wrapperStart: null,
+      nspawnPid: null,
     };
     await writeState(ctx.stateDir, next);
     ctx.log.warn({ container: spec.id, name: spec.name, err: e }, transient ? 'container start deferred' : 'container start failed');
@@ -79,7 +85,14 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
 /** The read-only layers of the container's root: its RPM image's (verified, installed once per tenant) or its directory image. */
 async function imageLayersOf(ctx: ExecContext, spec: ContainerSpec): Promise<string | string[]> {
   if (spec.imageSource) {
-    return rpmImageLayers({ stateDir: ctx.stateDir, tenant: spec.tenant, image: spec.image, repos: spec.imageSource.repos, what: spec.name, log: ctx.log });
+    return rpmImageLayers({
+      stateDir: ctx.stateDir,
+      tenant: spec.tenant,
+      image: spec.image,
+      repos: spec.imageSource.repos,
+      what: spec.name,
+      log: ctx.log,
+    });
   }
   if (!imageExists(ctx.stateDir, spec.image)) {
     throw new RuntimeError('image_not_found', 'start container', spec.name, `image ${spec.image} not found`);
@@ -92,7 +105,8 @@ export async function observeExit(ctx: ExecContext, st: ContainerState): Promise
   if (st.phase !== 'running' || isAlive(st.wrapperPid, st.wrapperStart)) return st;
   const p = containerPaths(ctx.stateDir, st.spec.id);
   // the kernel's word first: a command killed at its memory limit is `oom`, whatever its exit code says
-  const cls = oomKills(st.spec.id) > 0 ? { kind: 'failed' as const, code: readExit(p), reason: 'oom' } : classifyExit(readExit(p), lastRunOutput(p));
+  const cls =
+    oomKills(st.spec.id) > 0 ? { kind: 'failed' as const, code: readExit(p), reason: 'oom' } : classifyExit(readExit(p), lastRunOutput(p));
   const now = ctx.now();
   const stable = st.startedAt !== null && now - st.startedAt >= ctx.backoff.stableMs;
   await releaseResources(ctx, st.spec).catch((e) => ctx.log.warn({ container: st.spec.id, err: e }, 'teardown after exit'));
@@ -108,7 +122,10 @@ export async function observeExit(ctx: ExecContext, st: ContainerState): Promise
     nspawnPid: null,
   };
   await writeState(ctx.stateDir, next);
-  ctx.log.info({ container: st.spec.id, name: st.spec.name, phase: next.phase, exitCode: next.exitCode, reason: next.reason }, 'container ended');
+  ctx.log.info(
+    { container: st.spec.id, name: st.spec.name, phase: next.phase, exitCode: next.exitCode, reason: next.reason },
+    'container ended',
+  );
   return next;
 }
 
@@ -117,8 +134,14 @@ export async function stopContainer(ctx: ExecContext, st: ContainerState): Promi
   await releaseResources(ctx, st.spec);
   const p = containerPaths(ctx.stateDir, st.spec.id);
   const next: ContainerState = {
-    ...st, phase: 'stopped', exitCode: st.phase === 'running' ? readExit(p) : st.exitCode, exitedAt: ctx.now(),
-    wrapperPid: null, wrapperStart: null, nspawnPid: null, backoff: 0,
+    ...st,
+    phase: 'stopped',
+    exitCode: st.phase === 'running' ? readExit(p) : st.exitCode,
+    exitedAt: ctx.now(),
+    wrapperPid: null,
+    wrapperStart: null,
+    nspawnPid: null,
+    backoff: 0,
   };
   await writeState(ctx.stateDir, next);
   ctx.log.info({ container: st.spec.id, name: st.spec.name }, 'container stopped');

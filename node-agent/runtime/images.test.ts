@@ -38,7 +38,7 @@ describe('images', () => {
     expect(imageExists(state, 'x')).toBe(false);
   });
 
-  it('creates the freight-infra skeleton once, mirroring the host\'s merged-/usr links', async () => {
+  it("creates the freight-infra skeleton once, mirroring the host's merged-/usr links", async () => {
     const dir = await ensureInfraImage(state);
     expect(existsSync(join(dir, 'usr'))).toBe(true);
     expect(existsSync(join(dir, 'etc/freight'))).toBe(true);

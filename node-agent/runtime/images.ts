@@ -62,8 +62,16 @@ export async function importImage(state: string, name: string, source: string, o
     }
     const unsafe = await unsafeEntries(tmp);
     if (unsafe.length && !opts.sanitize) {
-      const list = unsafe.slice(0, 5).map((f) => `${f.path} (${f.problem})`).join(', ');
-      throw new RuntimeError('image_invalid', 'import image', name, `${src} carries ${list}${unsafe.length > 5 ? ', …' : ''}: refused (--sanitize removes device nodes and clears setuid/setgid bits)`);
+      const list = unsafe
+        .slice(0, 5)
+        .map((f) => `${f.path} (${f.problem})`)
+        .join(', ');
+      throw new RuntimeError(
+        'image_invalid',
+        'import image',
+        name,
+        `${src} carries ${list}${unsafe.length > 5 ? ', …' : ''}: refused (--sanitize removes device nodes and clears setuid/setgid bits)`,
+      );
     }
     if (unsafe.length) await sanitize(tmp, await unsafeEntries(tmp, Infinity));
     await replaceDir(tmp, target);

@@ -42,7 +42,10 @@ export function tailLog(paths: ContainerPaths, lines: number, cap = DEFAULT_LOG_
   const text = readTail(paths.logOld, cap) + readTail(paths.log, cap);
   const all = text.split('\n');
   if (all[all.length - 1] === '') all.pop();
-  return all.slice(-Math.max(0, lines)).map((l) => `${l}\n`).join('');
+  return all
+    .slice(-Math.max(0, lines))
+    .map((l) => `${l}\n`)
+    .join('');
 }
 
 const START_MARK = '--- freight: start';

@@ -34,7 +34,10 @@ async function metacopy(): Promise<boolean> {
 
 /** overlayfs: the image read-only below, the container's own upper/work dirs above, so images are shared. */
 /** `lower`: one directory image, or an RPM image's layers (the image first, its base last). */
-export async function mountOverlay(id: string, o: { lower: string | string[]; upper: string; work: string; merged: string }): Promise<void> {
+export async function mountOverlay(
+  id: string,
+  o: { lower: string | string[]; upper: string; work: string; merged: string },
+): Promise<void> {
   if (isMounted(o.merged)) return;
   for (const d of [o.upper, o.work, o.merged]) await mkdir(d, { recursive: true });
   const lowers = typeof o.lower === 'string' ? [o.lower] : o.lower;
@@ -43,9 +46,15 @@ export async function mountOverlay(id: string, o: { lower: string | string[]; up
   }
   const meta = (await metacopy()) ? ',metacopy=on' : '';
   try {
-    await run('mount', ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}${meta}`, o.merged], { timeout: 10_000 });
+    await run(
+      'mount',
+      ['-t', 'overlay', 'overlay', '-o', `lowerdir=${lowers.join(':')},upperdir=${o.upper},workdir=${o.work}${meta}`, o.merged],
+      { timeout: 10_000 },
+    );
   } catch (e) {
-    throw new RuntimeError('mount_failed', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, { cause: e });
+    throw new RuntimeError('mount_failed', 'mount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, {
+      cause: e,
+    });
   }
 }
 
@@ -58,7 +67,9 @@ export async function unmount(id: string, dir: string): Promise<void> {
     try {
       await run('umount', ['-l', dir], { timeout: 10_000 });
     } catch (e) {
-      throw new RuntimeError('mount_failed', 'unmount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, { cause: e });
+      throw new RuntimeError('mount_failed', 'unmount overlay', id, ((e as { stderr?: string }).stderr || String(e)).trim(), false, {
+        cause: e,
+      });
     }
   }
 }

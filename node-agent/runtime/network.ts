@@ -25,7 +25,13 @@ export async function setupNetwork(gw: NetlinkGateway, spec: ContainerSpec): Pro
   for (const i of spec.interfaces) {
     const index = await ifindexOf(gw, i.bridge);
     if (index === undefined) {
-      throw new RuntimeError('bridge_missing', 'start container', spec.name, `bridge ${i.bridge} of network ${i.network} not present yet`, true);
+      throw new RuntimeError(
+        'bridge_missing',
+        'start container',
+        spec.name,
+        `bridge ${i.bridge} of network ${i.network} not present yet`,
+        true,
+      );
     }
     masters.push(index);
   }
@@ -34,7 +40,11 @@ export async function setupNetwork(gw: NetlinkGateway, spec: ContainerSpec): Pro
   await createNetns(stagingNetnsName(spec.id));
   for (const [k, i] of spec.interfaces.entries()) {
     await deleteVeth(gw, i.hostName);
-    await createVeth(gw, { name: i.hostName, master: masters[k], mtu: i.mtu, peer: { name: `eth${i.ifindex}`, mac: i.mac } }, stagingNetnsPath(spec.id));
+    await createVeth(
+      gw,
+      { name: i.hostName, master: masters[k], mtu: i.mtu, peer: { name: `eth${i.ifindex}`, mac: i.mac } },
+      stagingNetnsPath(spec.id),
+    );
   }
 }
 
@@ -88,7 +98,8 @@ export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, t = 
       const links = linksOf(pid);
       if (wanted.every((l) => links.has(l))) break;
     }
-    if (Date.now() > deadline) throw new RuntimeError('nspawn_failed', 'start container', spec.name, 'container network namespace not ready in time');
+    if (Date.now() > deadline)
+      throw new RuntimeError('nspawn_failed', 'start container', spec.name, 'container network namespace not ready in time');
     await sleep(5);
   }
   const statics = spec.kind === 'infra' ? spec.interfaces.map((i) => ({ dev: `eth${i.ifindex}`, cidr: `${i.ip}/${i.prefix}` })) : [];
@@ -115,7 +126,13 @@ export function containerPid(nspawnPid: number): number | null {
 function linksOf(pid: number): Set<string> {
   try {
     const text = readFileSync(`/proc/${pid}/net/dev`, 'utf8');
-    return new Set(text.split('\n').slice(2).map((l) => l.split(':')[0].trim()).filter(Boolean));
+    return new Set(
+      text
+        .split('\n')
+        .slice(2)
+        .map((l) => l.split(':')[0].trim())
+        .filter(Boolean),
+    );
   } catch {
     return new Set();
   }

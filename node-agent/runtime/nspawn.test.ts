@@ -6,22 +6,57 @@ import { restartDelay } from './backoff.js';
 import type { ContainerSpec } from './spec.js';
 
 const spec: ContainerSpec = {
-  id: '1a2b3c4d-5e6f-0000-0000-000000000000', name: 'web', tenant: 't', kind: 'container', image: 'busybox', command: ['sh', '-c', 'x'],
-  boot: false, restart: 'never', desired: 'running', generation: 1, interfaces: [], binds: [{ host: '/a', container: '/b', readOnly: true }],
+  id: '1a2b3c4d-5e6f-0000-0000-000000000000',
+  name: 'web',
+  tenant: 't',
+  kind: 'container',
+  image: 'busybox',
+  command: ['sh', '-c', 'x'],
+  boot: false,
+  restart: 'never',
+  desired: 'running',
+  generation: 1,
+  interfaces: [],
+  binds: [{ host: '/a', container: '/b', readOnly: true }],
 };
 
 describe('nspawn arguments', () => {
   it('single command: as pid 2, own user namespace and netns with the prepared interfaces, no registration, binds', () => {
-    const withIf = { ...spec, interfaces: [0, 2].map((ifindex) => ({ ifindex, network: 'n', hostName: 'h', bridge: 'b', mac: '02:00:00:00:00:01', mtu: 1450, ip: '10.0.0.2', prefix: 24, gateway: null })) };
+    const withIf = {
+      ...spec,
+      interfaces: [0, 2].map((ifindex) => ({
+        ifindex,
+        network: 'n',
+        hostName: 'h',
+        bridge: 'b',
+        mac: '02:00:00:00:00:01',
+        mtu: 1450,
+        ip: '10.0.0.2',
+        prefix: 24,
+        gateway: null,
+      })),
+    };
     const a = nspawnArgs(withIf, '/r');
-    expect(a).toEqual(expect.arrayContaining(['--register=no', '--keep-unit', '--private-users=pick', '--private-users-ownership=auto', '--private-network',
-      '--network-interface=eth0', '--network-interface=eth2', '--machine=frc-1a2b3c4d', '--bind-ro=/a:/b', '--console=pipe']));
+    expect(a).toEqual(
+      expect.arrayContaining([
+        '--register=no',
+        '--keep-unit',
+        '--private-users=pick',
+        '--private-users-ownership=auto',
+        '--private-network',
+        '--network-interface=eth0',
+        '--network-interface=eth2',
+        '--machine=frc-1a2b3c4d',
+        '--bind-ro=/a:/b',
+        '--console=pipe',
+      ]),
+    );
     expect(a.some((x) => x.startsWith('--network-namespace-path'))).toBe(false);
     expect(a.slice(-7)).toEqual(['-D', '/r', '--as-pid2', '--', 'sh', '-c', 'x']);
     expect(isNspawnOf(['systemd-nspawn', ...a], spec.id)).toBe(true);
     expect(isNspawnOf(['systemd-nspawn', ...a], 'ffffffff-0000')).toBe(false);
   });
-  it('a command that looks like nspawn options stays after `--`, and cannot make a process look like a container\'s nspawn', () => {
+  it("a command that looks like nspawn options stays after `--`, and cannot make a process look like a container's nspawn", () => {
     const a = nspawnArgs({ ...spec, command: ['--bind=/:/host', '--capability=all', '--machine=frc-ffffffff'] }, '/r');
     expect(a.slice(a.indexOf('--'))).toEqual(['--', '--bind=/:/host', '--capability=all', '--machine=frc-ffffffff']);
     expect(a.indexOf('--bind=/:/host')).toBeGreaterThan(a.indexOf('--'));
@@ -44,15 +79,22 @@ describe('names', () => {
 });
 
 describe('classifyExit', () => {
-  it('tells nspawn failures from the command\'s own exit', () => {
+  it("tells nspawn failures from the command's own exit", () => {
     expect(classifyExit(0, '')).toEqual({ kind: 'exited', code: 0 });
     expect(classifyExit(3, 'some output\n')).toEqual({ kind: 'exited', code: 3 });
-    expect(classifyExit(1, 'Attempted to remove disk file system under "/run/x", and we can\'t allow that.\nexecv(/bin/nope) failed: No such file or directory\n'))
-      .toEqual({ kind: 'failed', code: 1, reason: 'systemd-nspawn: execv(/bin/nope) failed: No such file or directory' });
+    expect(
+      classifyExit(
+        1,
+        'Attempted to remove disk file system under "/run/x", and we can\'t allow that.\nexecv(/bin/nope) failed: No such file or directory\n',
+      ),
+    ).toEqual({ kind: 'failed', code: 1, reason: 'systemd-nspawn: execv(/bin/nope) failed: No such file or directory' });
     expect(classifyExit(1, 'Failed to resolve path /x: No such file\n').kind).toBe('failed');
     expect(classifyExit(null, '').kind).toBe('failed');
-    expect(classifyExit(127, 'freight-wrap: 3: systemd-nspawn: not found\n'))
-      .toEqual({ kind: 'failed', code: 127, reason: 'freight-wrap: 3: systemd-nspawn: not found' });
+    expect(classifyExit(127, 'freight-wrap: 3: systemd-nspawn: not found\n')).toEqual({
+      kind: 'failed',
+      code: 127,
+      reason: 'freight-wrap: 3: systemd-nspawn: not found',
+    });
   });
 });
 

@@ -4,17 +4,55 @@ import { planContainers, desiredFromView, type ObservedContainer } from './plann
 import { specFromView } from './spec.js';
 
 const ctx = { state: '/var/lib/freight', projectDir: '/opt/freight', backoff: { baseMs: 100, capMs: 1000, stableMs: 5000 } };
-const net: ViewNetwork = { id: 'n1', tenant: 't', name: 'n', type: 'vxlan', vni: 100, cidr: '10.1.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: [] };
+const net: ViewNetwork = {
+  id: 'n1',
+  tenant: 't',
+  name: 'n',
+  type: 'vxlan',
+  vni: 100,
+  cidr: '10.1.0.0/24',
+  gateway: null,
+  mtu: 1450,
+  domain: 'd',
+  flood: [],
+};
 const c = (over: Partial<ViewContainer> = {}): ViewContainer => ({
-  id: 'aaaaaaaa-0000-0000-0000-000000000001', tenant: 't', name: 'c', kind: 'container', image: 'busybox', command: ['sleep', '9'],
-  boot: false, restart: 'never', desired: 'running', generation: 1, ...over,
+  id: 'aaaaaaaa-0000-0000-0000-000000000001',
+  tenant: 't',
+  name: 'c',
+  kind: 'container',
+  image: 'busybox',
+  command: ['sleep', '9'],
+  boot: false,
+  restart: 'never',
+  desired: 'running',
+  generation: 1,
+  ...over,
 });
 const ep = (owner: string, node = 'n-a'): ViewEndpoint => ({
-  id: `e-${owner}`, network: 'n1', kind: 'container', owner, name: 'c', mac: '02:00:00:00:00:01', ip: '10.1.0.5', node, vtep: '198.18.0.1', ifindex: 0,
+  id: `e-${owner}`,
+  network: 'n1',
+  kind: 'container',
+  owner,
+  name: 'c',
+  mac: '02:00:00:00:00:01',
+  ip: '10.1.0.5',
+  node,
+  vtep: '198.18.0.1',
+  ifindex: 0,
 });
-const desired = (cs: ViewContainer[]) => ({ containers: cs, endpointsByOwner: Object.fromEntries(cs.map((x) => [x.id, [ep(x.id)]])), networks: { n1: net } });
+const desired = (cs: ViewContainer[]) => ({
+  containers: cs,
+  endpointsByOwner: Object.fromEntries(cs.map((x) => [x.id, [ep(x.id)]])),
+  networks: { n1: net },
+});
 const observed = (x: ViewContainer, o: Partial<ObservedContainer> = {}): ObservedContainer => ({
-  spec: specFromView(x, [ep(x.id)], { n1: net }, ctx), phase: 'running', exitCode: null, exitedAt: null, backoff: 0, ...o,
+  spec: specFromView(x, [ep(x.id)], { n1: net }, ctx),
+  phase: 'running',
+  exitCode: null,
+  exitedAt: null,
+  backoff: 0,
+  ...o,
 });
 
 describe('planContainers', () => {
@@ -23,7 +61,17 @@ describe('planContainers', () => {
     expect(ops.map((o) => o.op)).toEqual(['create', 'start']);
     const spec = ops[0].op === 'create' ? ops[0].spec : null;
     expect(spec?.interfaces).toEqual([
-      { ifindex: 0, network: 'n1', hostName: 'frh-aaaaaaaa0', bridge: 'frb-100', mac: '02:00:00:00:00:01', mtu: 1450, ip: '10.1.0.5', prefix: 24, gateway: null },
+      {
+        ifindex: 0,
+        network: 'n1',
+        hostName: 'frh-aaaaaaaa0',
+        bridge: 'frb-100',
+        mac: '02:00:00:00:00:01',
+        mtu: 1450,
+        ip: '10.1.0.5',
+        prefix: 24,
+        gateway: null,
+      },
     ]);
   });
 
@@ -59,7 +107,9 @@ describe('planContainers', () => {
 
   it('applies the restart policy with exponential backoff', () => {
     const onFail = c({ restart: 'on-failure' });
-    const exited = (code: number, backoff: number) => ({ [onFail.id]: observed(onFail, { phase: 'exited', exitCode: code, exitedAt: 1000, backoff }) });
+    const exited = (code: number, backoff: number) => ({
+      [onFail.id]: observed(onFail, { phase: 'exited', exitCode: code, exitedAt: 1000, backoff }),
+    });
     // exit 0 is not a failure
     expect(planContainers(desired([onFail]), exited(0, 0), 5000, ctx).ops).toEqual([]);
     // exit 3: 100 ms after the exit, then 200, 400 … capped at 1000
@@ -70,7 +120,9 @@ describe('planContainers', () => {
     const never = c();
     expect(planContainers(desired([never]), { [never.id]: observed(never, { phase: 'failed', exitedAt: 0 }) }, 1e9, ctx).ops).toEqual([]);
     const always = c({ restart: 'always' });
-    expect(planContainers(desired([always]), { [always.id]: observed(always, { phase: 'exited', exitCode: 0, exitedAt: 0 }) }, 1e9, ctx).ops[0]).toMatchObject({ op: 'start', cause: 'policy' });
+    expect(
+      planContainers(desired([always]), { [always.id]: observed(always, { phase: 'exited', exitCode: 0, exitedAt: 0 }) }, 1e9, ctx).ops[0],
+    ).toMatchObject({ op: 'start', cause: 'policy' });
   });
 
   it('retries a pending start (bridge not there yet) whatever the policy', () => {
@@ -79,10 +131,15 @@ describe('planContainers', () => {
     expect(planContainers(desired([x]), obs, 100, ctx).ops).toEqual([{ op: 'start', id: x.id, cause: 'retry' }]);
   });
 
-  it('desiredFromView keeps only this node\'s endpoints', () => {
+  it("desiredFromView keeps only this node's endpoints", () => {
     const x = c();
     const view = {
-      node: 'n-a', underlayIp: '198.18.0.1', revision: 1, networks: { n1: net }, keys: {}, containers: { [x.id]: x },
+      node: 'n-a',
+      underlayIp: '198.18.0.1',
+      revision: 1,
+      networks: { n1: net },
+      keys: {},
+      containers: { [x.id]: x },
       endpoints: { a: ep(x.id, 'n-a'), b: { ...ep('other', 'n-b'), id: 'b' } },
     };
     expect(desiredFromView(view).endpointsByOwner).toEqual({ [x.id]: [ep(x.id, 'n-a')] });

@@ -80,7 +80,12 @@ export function planContainers(
 }
 
 /** The one start/stop step an existing container needs, or when to look again. */
-function stepFor(spec: ContainerSpec, cur: ObservedContainer, now: number, cfg: BackoffConfig): { op?: ContainerOp; wakeAt: number | null } {
+function stepFor(
+  spec: ContainerSpec,
+  cur: ObservedContainer,
+  now: number,
+  cfg: BackoffConfig,
+): { op?: ContainerOp; wakeAt: number | null } {
   const id = spec.id;
   if (spec.desired === 'stopped') {
     return cur.phase === 'running' || cur.phase === 'pending' ? { op: { op: 'stop', id }, wakeAt: null } : { wakeAt: null };

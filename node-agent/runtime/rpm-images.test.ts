@@ -21,7 +21,11 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
   const publish = async (version: string, motd: string) => {
     const tree = await busyboxTree(path.join(tmp, `tree-${version}`));
     await writeFile(path.join(tree, 'etc/motd'), motd);
-    const { rpm } = await buildImage({ manifest: { name: 'busybox', version, command: ['/bin/sh'] }, from: tree, outDir: path.join(tmp, 'out') });
+    const { rpm } = await buildImage({
+      manifest: { name: 'busybox', version, command: ['/bin/sh'] },
+      from: tree,
+      outDir: path.join(tmp, 'out'),
+    });
     await signRpms([rpm], key);
     await publishRepo(path.join(tmp, 'repo'), [rpm]);
   };
@@ -40,7 +44,11 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
     if (tmp) await rm(tmp, { recursive: true, force: true });
   });
 
-  const container = (id: string) => ({ upper: path.join(tmp, id, 'upper'), work: path.join(tmp, id, 'work'), merged: path.join(tmp, id, 'rootfs') });
+  const container = (id: string) => ({
+    upper: path.join(tmp, id, 'upper'),
+    work: path.join(tmp, id, 'work'),
+    merged: path.join(tmp, id, 'rootfs'),
+  });
   const state = () => path.join(tmp, 'state');
   const sh = (root: string, script: string) => execFileSync('chroot', [root, '/bin/sh', '-c', script], { encoding: 'utf8' });
 
@@ -64,7 +72,13 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
   it('upgrades: the newest version is installed beside the old one and the container root remounts on it', async () => {
     await publish('2', 'two\n');
     const installed: string[] = [];
-    const img = await ensureRpmImage({ stateDir: state(), tenant: 'acme', image: 'busybox', repos: [{ url: server.url, publicKey }], onInstall: (n, v) => installed.push(`${n}:${v}`) });
+    const img = await ensureRpmImage({
+      stateDir: state(),
+      tenant: 'acme',
+      image: 'busybox',
+      repos: [{ url: server.url, publicKey }],
+      onInstall: (n, v) => installed.push(`${n}:${v}`),
+    });
     expect(installed).toEqual(['busybox:2']);
     expect(await installedVersions(state(), 'acme')).toEqual(['busybox:1', 'busybox:2']);
     const fresh = container('c');
@@ -76,7 +90,12 @@ describe.skipIf(missing)('runtime: RPM image roots', () => {
   it('a key the tenant no longer lists stops verifying at once', async () => {
     await publish('3', 'three\n');
     const other = await makeKey(tmp, 'other@freight.invalid');
-    const err = await ensureRpmImage({ stateDir: state(), tenant: 'acme', image: 'busybox:3', repos: [{ url: server.url, publicKey: await exportPublicKey(other) }] }).catch((e: unknown) => e);
+    const err = await ensureRpmImage({
+      stateDir: state(),
+      tenant: 'acme',
+      image: 'busybox:3',
+      repos: [{ url: server.url, publicKey: await exportPublicKey(other) }],
+    }).catch((e: unknown) => e);
     expect(isImageError(err, 'unknown_key')).toBe(true);
     expect(await installedVersions(state(), 'acme')).toEqual(['busybox:1', 'busybox:2']);
   });

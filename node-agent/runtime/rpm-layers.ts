@@ -40,7 +40,10 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
   }
   try {
     const r = await ensureRpmImage({
-      stateDir: o.stateDir, tenant: o.tenant, image: o.image, repos: o.repos,
+      stateDir: o.stateDir,
+      tenant: o.tenant,
+      image: o.image,
+      repos: o.repos,
       onInstall: (name, version) => o.log.info({ tenant: o.tenant, image: `${name}:${version}` }, 'image installed'),
     });
     return r.lowerdirs;
@@ -52,5 +55,12 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
 function refused(o: RpmLayersOptions, e: unknown): RuntimeError {
   const code = isImageError(e) ? e.code : 'command_failed';
   const detail = `image ${o.image} ${REFUSED.has(code) ? 'refused' : 'not available'} (${code}): ${errorMessage(e)}`;
-  return new RuntimeError(REFUSED.has(code) ? 'image_refused' : 'image_pull_failed', 'start container', o.what, detail, code === 'repo_unreachable', { cause: e });
+  return new RuntimeError(
+    REFUSED.has(code) ? 'image_refused' : 'image_pull_failed',
+    'start container',
+    o.what,
+    detail,
+    code === 'repo_unreachable',
+    { cause: e },
+  );
 }

@@ -5,7 +5,13 @@ import { NetlinkGateway } from '../kernel/netlink.js';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
 import { RuntimeError, errorMessage } from './errors.js';
 import {
-  createContainer, deleteContainer, observeExit, releaseResources, startContainer, stopContainer, type ExecContext,
+  createContainer,
+  deleteContainer,
+  observeExit,
+  releaseResources,
+  startContainer,
+  stopContainer,
+  type ExecContext,
 } from './executor.js';
 import { ensureInfraImage } from './images.js';
 import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
@@ -150,9 +156,12 @@ export class ContainerRuntime {
 
   private async reconcile(): Promise<void> {
     if (!this.desired) return; // no view yet (agent just started): adopt and watch, change nothing
-    const planNow = () => planContainers(this.desired!, Object.fromEntries(this.states), this.ctx.now(), {
-      state: this.opts.stateDir, projectDir: this.opts.projectDir, backoff: this.ctx.backoff,
-    });
+    const planNow = () =>
+      planContainers(this.desired!, Object.fromEntries(this.states), this.ctx.now(), {
+        state: this.opts.stateDir,
+        projectDir: this.opts.projectDir,
+        backoff: this.ctx.backoff,
+      });
     let plan = planNow();
     // execute, then plan again: a start that failed now has a backoff to wait for (bounded: a
     // failure is never due at once, so the second plan normally has no ops)

@@ -93,7 +93,6 @@ export async function listStates(stateDir: string): Promise<{ states: ContainerS
 }
 
 export function toStatus(st: ContainerState): ContainerStatus {
-  const state: ContainerStatus['state'] =
-    st.phase === 'created' || st.phase === 'stopped' ? 'stopped' : st.phase;
+  const state: ContainerStatus['state'] = st.phase === 'created' || st.phase === 'stopped' ? 'stopped' : st.phase;
   return { id: st.spec.id, state, exitCode: st.exitCode, reason: st.reason?.slice(0, 2000) ?? null, restarts: st.restarts };
 }

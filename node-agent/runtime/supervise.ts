@@ -19,7 +19,8 @@ import { children, cmdline, isAlive, procInfo, signal } from './proc.js';
 const WRAPPER = [
   'exit_file=$1; pid_file=$2; netns=$3; cgroups=$4; shift 4',
   'echo "--- freight: start $(date -u +%Y-%m-%dT%H:%M:%SZ)"',
-  'IFS=:; for f in $cgroups; do echo $$ > "$f" || { echo "freight-wrap: cannot join cgroup $f"; echo 125 > "$exit_file"; exit 125; }; done; unset IFS',
+  'IFS=:; for f in $cgroups; do echo $$ > "$f" || ' +
+    '{ echo "freight-wrap: cannot join cgroup $f"; echo 125 > "$exit_file"; exit 125; }; done; unset IFS',
   'nsenter --net="$netns" -- unshare --mount -- /bin/sh -c \'mount -o remount,bind,ro /sys && exec "$@"\' freight-nspawn "$@" </dev/null &',
   'echo $! > "$pid_file.tmp" && mv "$pid_file.tmp" "$pid_file"',
   'wait $!; rc=$?',
@@ -49,11 +50,26 @@ export async function launch(paths: ContainerPaths, id: string, args: string[], 
   const log = openSync(paths.log, 'a', 0o600);
   let wrapperPid: number | undefined;
   try {
-    if (opts.cgroups.some((f) => f.includes(':'))) throw new RuntimeError('cgroup_failed', 'start container', id, 'cgroup path with a colon');
-    const child = spawn('/bin/sh', ['-c', WRAPPER, 'freight-wrap', paths.exit, paths.nspawnPid, opts.netns, opts.cgroups.join(':'), opts.nspawn ?? 'systemd-nspawn', ...args], {
-      detached: true,
-      stdio: ['ignore', log, log],
-    });
+    if (opts.cgroups.some((f) => f.includes(':')))
+      throw new RuntimeError('cgroup_failed', 'start container', id, 'cgroup path with a colon');
+    const child = spawn(
+      '/bin/sh',
+      [
+        '-c',
+        WRAPPER,
+        'freight-wrap',
+        paths.exit,
+        paths.nspawnPid,
+        opts.netns,
+        opts.cgroups.join(':'),
+        opts.nspawn ?? 'systemd-nspawn',
+        ...args,
+      ],
+      {
+        detached: true,
+        stdio: ['ignore', log, log],
+      },
+    );
     child.on('error', () => {}); // reported below through the missing pid
     child.unref();
     wrapperPid = child.pid;
@@ -64,7 +80,8 @@ export async function launch(paths: ContainerPaths, id: string, args: string[], 
   if (!wrapperPid || !info) throw new RuntimeError('nspawn_failed', 'start container', id, 'wrapper shell did not start');
   const deadline = Date.now() + (opts.timeoutMs ?? 5000);
   while (!existsSync(paths.nspawnPid)) {
-    if (existsSync(paths.exit)) throw new RuntimeError('nspawn_failed', 'start container', id, lastRunOutput(paths).trim().slice(-500) || 'wrapper ended');
+    if (existsSync(paths.exit))
+      throw new RuntimeError('nspawn_failed', 'start container', id, lastRunOutput(paths).trim().slice(-500) || 'wrapper ended');
     if (Date.now() > deadline) throw new RuntimeError('nspawn_failed', 'start container', id, 'nspawn pid not reported');
     await sleep(2);
   }
@@ -106,7 +123,12 @@ export function strayNspawn(paths: ContainerPaths, id: string): { nspawnPid: num
  * SIGTERM to nspawn (it powers a booted system off, kills a single command), SIGKILL after the grace
  * period to nspawn AND the container's PID 1: killing nspawn alone leaves the container running.
  */
-export async function terminate(wrapperPid: number | null, wrapperStart: string | null, nspawnPid: number | null, graceMs: number): Promise<void> {
+export async function terminate(
+  wrapperPid: number | null,
+  wrapperStart: string | null,
+  nspawnPid: number | null,
+  graceMs: number,
+): Promise<void> {
   const alive = () => isAlive(wrapperPid, wrapperStart) || (nspawnPid !== null && isAlive(nspawnPid));
   if (nspawnPid && isAlive(nspawnPid)) signal(nspawnPid, 'SIGTERM');
   if (await waitFor(() => !alive(), graceMs)) return;

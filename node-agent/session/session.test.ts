@@ -11,7 +11,18 @@ import { AgentSession } from './session.js';
 // A scripted controller: the agent's ordering and persistence rules are what is tested here;
 // the real controller is exercised in controller/push/*.test.ts.
 const caps = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
-const net = { id: 'n', tenant: 't', name: 'n', type: 'vxlan' as const, vni: 1, cidr: '10.0.0.0/24', gateway: null, mtu: 1450, domain: 'd', flood: [] };
+const net = {
+  id: 'n',
+  tenant: 't',
+  name: 'n',
+  type: 'vxlan' as const,
+  vni: 1,
+  cidr: '10.0.0.0/24',
+  gateway: null,
+  mtu: 1450,
+  domain: 'd',
+  flood: [],
+};
 const cleanups: Array<() => void | Promise<void>> = [];
 afterEach(async () => {
   for (const f of cleanups.splice(0).reverse()) await f();
@@ -31,13 +42,31 @@ async function scripted() {
       if (m.type === 'ack') acks.push(m.revision);
     });
   });
-  cleanups.push(() => new Promise<void>((r) => { for (const c of wss.clients) c.terminate(); wss.close(() => r()); }));
+  cleanups.push(
+    () =>
+      new Promise<void>((r) => {
+        for (const c of wss.clients) c.terminate();
+        wss.close(() => r());
+      }),
+  );
   const port = (wss.address() as { port: number }).port;
   return { url: `ws://127.0.0.1:${port}`, hellos, acks, conns, send: (m: unknown) => conns[conns.length - 1].send(JSON.stringify(m)) };
 }
 
 function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>) {
-  const s = new AgentSession({ url, token: 't', node: 'a', underlayIp: '198.18.9.1', underlayMtu: 1500, capabilities: caps, stateDir: dir, onView, heartbeatMs: 1000, backoff: { minMs: 20, maxMs: 40 }, allowPlaintext: true });
+  const s = new AgentSession({
+    url,
+    token: 't',
+    node: 'a',
+    underlayIp: '198.18.9.1',
+    underlayMtu: 1500,
+    capabilities: caps,
+    stateDir: dir,
+    onView,
+    heartbeatMs: 1000,
+    backoff: { minMs: 20, maxMs: 40 },
+    allowPlaintext: true,
+  });
   cleanups.push(() => s.stop());
   return s;
 }
@@ -89,7 +118,9 @@ describe('AgentSession', () => {
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
     const ctl = await scripted();
     let fail = true;
-    const s = session(ctl.url, dir, async () => { if (fail) throw new Error('netlink says no'); });
+    const s = session(ctl.url, dir, async () => {
+      if (fail) throw new Error('netlink says no');
+    });
     await s.start();
     await until(() => ctl.hellos.length === 1);
     ctl.send({ type: 'snapshot', revision: 3, view: emptyView('a', '198.18.9.1') });

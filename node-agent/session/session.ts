@@ -1,8 +1,13 @@
 import pino, { type Logger } from 'pino';
 import WebSocket from 'ws';
 import {
-  ControllerMessage, HEARTBEAT_MS, MISSED_HEARTBEATS,
-  type AgentMessage, type Capabilities, type ContainerStatus, type NetworkError,
+  ControllerMessage,
+  HEARTBEAT_MS,
+  MISSED_HEARTBEATS,
+  type AgentMessage,
+  type Capabilities,
+  type ContainerStatus,
+  type NetworkError,
 } from '../../protocol/stream.js';
 import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
@@ -42,7 +47,6 @@ export interface AgentSessionOptions {
 
 export const DEFAULT_MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
-
 /**
  * The agent's stream to the controller: hello with the last applied revision,
  * apply snapshots and in-order deltas, persist, then ack; reconnect with backoff.
@@ -73,7 +77,8 @@ export class AgentSession {
   queuedPeak = 0;
 
   constructor(private readonly o: AgentSessionOptions) {
-    if (!o.url.startsWith('wss:') && !o.allowPlaintext) throw new Error(`agent stream ${o.url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
+    if (!o.url.startsWith('wss:') && !o.allowPlaintext)
+      throw new Error(`agent stream ${o.url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
     this.view = emptyView(o.node, o.underlayIp);
     this.log = (o.log ?? pino({ level: 'silent' })).child({ node: o.node, module: 'session' });
     this.clock = o.clock ?? { now: () => Date.now() };
@@ -126,13 +131,21 @@ export class AgentSession {
   private connect(): void {
     if (this.stopped) return;
     const gen = ++this.gen;
-    const ws = new WebSocket(this.o.url, { headers: { authorization: `Bearer ${this.o.token}` }, handshakeTimeout: 5000, ...(this.o.url.startsWith('wss:') ? { ca: this.o.tls?.ca, rejectUnauthorized: true } : {}) });
+    const ws = new WebSocket(this.o.url, {
+      headers: { authorization: `Bearer ${this.o.token}` },
+      handshakeTimeout: 5000,
+      ...(this.o.url.startsWith('wss:') ? { ca: this.o.tls?.ca, rejectUnauthorized: true } : {}),
+    });
     this.ws = ws;
     ws.on('open', () => {
       this.lastHeard = this.clock.now();
       this.send({
-        type: 'hello', node: this.o.node, underlayIp: this.o.underlayIp, revision: this.view.revision,
-        capabilities: this.o.capabilities, underlayMtu: this.o.underlayMtu,
+        type: 'hello',
+        node: this.o.node,
+        underlayIp: this.o.underlayIp,
+        revision: this.view.revision,
+        capabilities: this.o.capabilities,
+        underlayMtu: this.o.underlayMtu,
         ...(this.resyncNext ? { resync: true } : {}),
       });
     });
@@ -155,10 +168,13 @@ export class AgentSession {
             return this.handle(gen, text);
           })
           .catch((err) => this.resync(gen, `handle: ${String(err)}`))
-          .finally(() => void this.inQueue--));
+          .finally(() => void this.inQueue--),
+      );
     });
     // a TLS verification failure is worth an operator's attention; other errors are the usual reconnects
-    ws.on('error', (err) => this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err }, 'stream error'));
+    ws.on('error', (err) =>
+      this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err }, 'stream error'),
+    );
     ws.on('close', () => {
       if (gen !== this.gen || this.stopped) return;
       this.gen++;
@@ -182,7 +198,10 @@ export class AgentSession {
     this.overflows++;
     this.resyncNext = true;
     this.gen++;
-    this.log.warn({ queued: bytes, bound: this.maxQueued, revision: this.view.revision }, 'inbound queue full: dropping it and resyncing by snapshot');
+    this.log.warn(
+      { queued: bytes, bound: this.maxQueued, revision: this.view.revision },
+      'inbound queue full: dropping it and resyncing by snapshot',
+    );
     this.ws?.terminate();
     this.reconnect('reconnecting for a snapshot');
   }

@@ -13,7 +13,11 @@ const TSX = path.resolve(import.meta.dirname, '../../node_modules/.bin/tsx');
 async function cli(...args: string[]): Promise<any> {
   let out = '';
   let err = '';
-  const code = await runImageCli(args, (t) => (out += t), (t) => (err += t));
+  const code = await runImageCli(
+    args,
+    (t) => (out += t),
+    (t) => (err += t),
+  );
   if (code !== 0) throw new Error(`cli ${args.join(' ')} exited ${code}: ${err}`);
   return JSON.parse(out || 'null');
 }
@@ -23,7 +27,9 @@ const missing = haveTools();
 /** A plain (non-image) package, as a distribution would ship: one file, its own rpm metadata. */
 function packageRpm(dir: string): string {
   const spec = path.join(dir, 'motd.spec');
-  execFileSync('sh', ['-c', `cat > ${spec} <<'S'
+  execFileSync('sh', [
+    '-c',
+    `cat > ${spec} <<'S'
 Name: demo-motd
 Version: 3.1
 Release: 1
@@ -36,8 +42,19 @@ demo
 mkdir -p %{buildroot}/etc && echo 'from a package' > %{buildroot}/etc/motd
 %files
 /etc/motd
-S`]);
-  execFileSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${dir}/top`, '--define', `_rpmdir ${dir}`, '--define', '_rpmfilename %%{NAME}.rpm', spec]);
+S`,
+  ]);
+  execFileSync('rpmbuild', [
+    '-bb',
+    '--quiet',
+    '--define',
+    `_topdir ${dir}/top`,
+    '--define',
+    `_rpmdir ${dir}`,
+    '--define',
+    '_rpmfilename %%{NAME}.rpm',
+    spec,
+  ]);
   return path.join(dir, 'demo-motd.rpm');
 }
 
@@ -57,8 +74,30 @@ describe.skipIf(missing)('images/cli.ts', () => {
   it('builds from packages (keeping their rpm database), signs, publishes, pulls, resolves, lists outdated', async () => {
     const key = await makeKey(tmp, 'cli@freight.invalid');
     const out = path.join(tmp, 'out');
-    const built = await cli('build', 'motd', '--version', '1', '--packages', packageRpm(tmp), '--command', '/bin/cat', '/etc/motd', '--env', 'A=b=c', '--port', '53/udp', '--out', out);
-    expect(built.manifest).toEqual({ name: 'motd', version: '1', command: ['/bin/cat', '/etc/motd'], env: { A: 'b=c' }, ports: [{ port: 53, protocol: 'udp' }] });
+    const built = await cli(
+      'build',
+      'motd',
+      '--version',
+      '1',
+      '--packages',
+      packageRpm(tmp),
+      '--command',
+      '/bin/cat',
+      '/etc/motd',
+      '--env',
+      'A=b=c',
+      '--port',
+      '53/udp',
+      '--out',
+      out,
+    );
+    expect(built.manifest).toEqual({
+      name: 'motd',
+      version: '1',
+      command: ['/bin/cat', '/etc/motd'],
+      env: { A: 'b=c' },
+      ports: [{ port: 53, protocol: 'udp' }],
+    });
     const layer = path.join(tmp, 'v2');
     await mkdir(path.join(layer, 'etc'), { recursive: true });
     const v2 = await cli('build', 'motd', '--version', '1.10', '--from', layer, '--out', out);
@@ -66,7 +105,10 @@ describe.skipIf(missing)('images/cli.ts', () => {
     await cli('publish', path.join(tmp, 'repo'), built.rpm, v2.rpm);
     server = await serveDir(path.join(tmp, 'repo'));
     const keyFile = path.join(tmp, 'key.asc');
-    await writeFile(keyFile, execFileSync('gpg', ['--armor', '--export', key.keyId], { env: { ...process.env, GNUPGHOME: key.gnupgHome } }));
+    await writeFile(
+      keyFile,
+      execFileSync('gpg', ['--armor', '--export', key.keyId], { env: { ...process.env, GNUPGHOME: key.gnupgHome } }),
+    );
 
     const state = path.join(tmp, 'state');
     const pulled = await cli('pull', 'motd:1', '--state-dir', state, '--tenant', 'acme', '--repo', `${server.url}=${keyFile}`);
@@ -77,7 +119,9 @@ describe.skipIf(missing)('images/cli.ts', () => {
     expect(await cli('installed', '--state-dir', state, '--tenant', 'acme')).toEqual([{ name: 'motd', version: '1', release: '1' }]);
 
     expect((await cli('resolve', 'motd', '--repo', server.url)).version).toBe('1.10');
-    expect(await cli('outdated', 'a=motd:1', 'b=motd:1.10', '--repo', server.url)).toEqual([{ container: 'a', name: 'motd', current: '1', newest: '1.10' }]);
+    expect(await cli('outdated', 'a=motd:1', 'b=motd:1.10', '--repo', server.url)).toEqual([
+      { container: 'a', name: 'motd', current: '1', newest: '1.10' },
+    ]);
   });
 
   it('as a process: exits 1 with the error code and a message naming the object', async () => {
@@ -86,6 +130,8 @@ describe.skipIf(missing)('images/cli.ts', () => {
   });
 
   it('refuses a repository given without its key', async () => {
-    await expect(cli('pull', 'motd', '--state-dir', tmp, '--tenant', 'acme', '--repo', server.url)).rejects.toThrow(/error unknown_key: pull motd: repository .* needs its public key/);
+    await expect(cli('pull', 'motd', '--state-dir', tmp, '--tenant', 'acme', '--repo', server.url)).rejects.toThrow(
+      /error unknown_key: pull motd: repository .* needs its public key/,
+    );
   });
 });

@@ -19,11 +19,19 @@ import { busyboxTree, haveTools, makeKey, serveDir, serveWith, stopAgents, tmpBa
 const missing = haveTools();
 if (missing) console.warn(`skipping repository fetch tests: ${missing}`);
 
-const policy = (allowCidrs: string[], allowHttp = true, extra: Partial<FetchPolicy> = {}): FetchPolicy => ({ address: { allowCidrs }, allowHttp, timeoutMs: 5000, ...extra });
+const policy = (allowCidrs: string[], allowHttp = true, extra: Partial<FetchPolicy> = {}): FetchPolicy => ({
+  address: { allowCidrs },
+  allowHttp,
+  timeoutMs: 5000,
+  ...extra,
+});
 const LOOP = policy(['127.0.0.1/32']);
 
 async function refusal(p: Promise<unknown>): Promise<{ code: string; message: string; detail?: string }> {
-  const e = await p.then(() => undefined, (x: unknown) => x);
+  const e = await p.then(
+    () => undefined,
+    (x: unknown) => x,
+  );
   if (!isImageError(e)) throw new Error(`expected an ImageError, got ${String(e)}`);
   return { code: e.code, message: e.message, detail: (e as { detail?: string }).detail };
 }
@@ -56,7 +64,11 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     Object.assign(key, await makeKey(tmp, 'repo@freight.invalid'));
     stranger = await makeKey(tmp, 'stranger@freight.invalid');
     publicKey = await exportPublicKey(key);
-    const bb = await buildImage({ manifest: { name: 'busybox', version: '1', command: ['/bin/sh'] }, from: await busyboxTree(path.join(tmp, 'bb')), outDir: path.join(tmp, 'out') });
+    const bb = await buildImage({
+      manifest: { name: 'busybox', version: '1', command: ['/bin/sh'] },
+      from: await busyboxTree(path.join(tmp, 'bb')),
+      outDir: path.join(tmp, 'out'),
+    });
     repoDir = path.join(tmp, 'repo');
     await publishRepo(repoDir, [bb.rpm]);
     repo = await serveDir(repoDir);
@@ -118,8 +130,13 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     expect(ok.images).toHaveLength(1);
     expect(asked).toEqual(['repo.freight.invalid', 'repo.freight.invalid']); // repomd.xml, primary
     // one bad address among several is enough to refuse
-    const mixed = async () => [{ address: '93.184.216.34', family: 4 }, { address: '127.0.0.1', family: 4 }];
-    expect((await refusal(readRepo({ url: `http://${host}/` }, { policy: policy([], true, { resolve: mixed }) }))).code).toBe('repo_refused');
+    const mixed = async () => [
+      { address: '93.184.216.34', family: 4 },
+      { address: '127.0.0.1', family: 4 },
+    ];
+    expect((await refusal(readRepo({ url: `http://${host}/` }, { policy: policy([], true, { resolve: mixed }) }))).code).toBe(
+      'repo_refused',
+    );
   });
 
   it('tells nothing of an allowed target that fails: no status, no body', async () => {
@@ -135,7 +152,9 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     const silent = await serveWith('127.0.0.1', () => {});
     closers.push(silent.close);
     const t0 = Date.now();
-    expect((await refusal(readRepo({ url: silent.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 300 }) }))).code).toBe('repo_unreachable');
+    expect((await refusal(readRepo({ url: silent.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 300 }) }))).code).toBe(
+      'repo_unreachable',
+    );
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
@@ -148,7 +167,9 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     });
     closers.push(slow.close);
     const t0 = Date.now();
-    expect((await refusal(readRepo({ url: slow.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 400 }) }))).code).toBe('repo_unreachable');
+    expect((await refusal(readRepo({ url: slow.url }, { policy: policy(['127.0.0.1/32'], true, { timeoutMs: 400 }) }))).code).toBe(
+      'repo_unreachable',
+    );
     expect(Date.now() - t0).toBeLessThan(2000);
   });
 
@@ -166,7 +187,8 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
     h.disable();
     expect(r.code, r.message).toBe('repo_too_large');
     expect(r.message).toMatch(/decompressed: larger than 134217728 bytes/);
-    if (process.env.FREIGHT_PRINT_FIGURES) console.log({ bomb: bomb.length, loopMaxMs: h.max / 1e6, rssMiB: (process.memoryUsage().rss - rss0) / MiB });
+    if (process.env.FREIGHT_PRINT_FIGURES)
+      console.log({ bomb: bomb.length, loopMaxMs: h.max / 1e6, rssMiB: (process.memoryUsage().rss - rss0) / MiB });
     expect(h.max / 1e6).toBeLessThan(250); // ms: never one long synchronous step
     expect(process.memoryUsage().rss - rss0).toBeLessThan(400 * MiB);
   }, 30_000);
@@ -174,7 +196,9 @@ describe.skipIf(missing)('repository fetches: addresses, schemes, redirects, cap
   it('refuses a metadata file past its compressed cap', async () => {
     const srv = await fakeRepo(Buffer.alloc(3 * 1024 * 1024, 0x20), false);
     closers.push(srv.close);
-    expect((await refusal(readRepo({ url: srv.url }, { policy: LOOP, limits: { primaryBytes: 1024 * 1024 } }))).code).toBe('repo_too_large');
+    expect((await refusal(readRepo({ url: srv.url }, { policy: LOOP, limits: { primaryBytes: 1024 * 1024 } }))).code).toBe(
+      'repo_too_large',
+    );
   });
 
   it('refuses 2 MB of hostile XML and bad character references with repo_corrupt, quickly', async () => {

@@ -9,12 +9,28 @@ const none = { allowCidrs: [] };
 
 describe('repository address policy', () => {
   it.each([
-    ['127.0.0.1', 'loopback'], ['127.8.9.10', 'loopback'], ['::1', 'loopback'],
-    ['169.254.169.254', 'cloud metadata'], ['fd00:ec2::254', 'cloud metadata'], ['169.254.1.1', 'link-local'], ['fe80::1', 'link-local'],
-    ['10.1.2.3', 'private'], ['172.16.0.1', 'private'], ['192.168.1.1', 'private'], ['fd12::1', 'private'],
-    ['100.64.0.1', 'CGNAT'], ['0.0.0.0', 'unspecified'], ['::', 'unspecified'], ['224.0.0.1', 'multicast'], ['ff02::1', 'multicast'],
-    ['255.255.255.255', 'broadcast'], ['198.18.0.254', 'benchmark'], ['198.19.255.1', 'benchmark'],
-    ['::ffff:127.0.0.1', 'loopback'], ['::ffff:a9fe:a9fe', 'cloud metadata'], ['64:ff9b::a00:1', 'private'],
+    ['127.0.0.1', 'loopback'],
+    ['127.8.9.10', 'loopback'],
+    ['::1', 'loopback'],
+    ['169.254.169.254', 'cloud metadata'],
+    ['fd00:ec2::254', 'cloud metadata'],
+    ['169.254.1.1', 'link-local'],
+    ['fe80::1', 'link-local'],
+    ['10.1.2.3', 'private'],
+    ['172.16.0.1', 'private'],
+    ['192.168.1.1', 'private'],
+    ['fd12::1', 'private'],
+    ['100.64.0.1', 'CGNAT'],
+    ['0.0.0.0', 'unspecified'],
+    ['::', 'unspecified'],
+    ['224.0.0.1', 'multicast'],
+    ['ff02::1', 'multicast'],
+    ['255.255.255.255', 'broadcast'],
+    ['198.18.0.254', 'benchmark'],
+    ['198.19.255.1', 'benchmark'],
+    ['::ffff:127.0.0.1', 'loopback'],
+    ['::ffff:a9fe:a9fe', 'cloud metadata'],
+    ['64:ff9b::a00:1', 'private'],
   ])('refuses %s (%s) without an allow-list', (ip, kind) => {
     expect(addressAllowed(ip, none)).toBe(false);
     expect(addressKind(ip)).toBe(kind);
@@ -33,7 +49,8 @@ describe('repository address policy', () => {
     expect(addressAllowed('not-an-ip', p)).toBe(false);
   });
   it('refuses malformed allow-list entries', () => {
-    for (const bad of ['10.0.0.0/33', 'example.com', '::/129', '1.2.3.4/x', '']) expect(() => parseCidr(bad), bad).toThrow(/allow-list entry/);
+    for (const bad of ['10.0.0.0/33', 'example.com', '::/129', '1.2.3.4/x', ''])
+      expect(() => parseCidr(bad), bad).toThrow(/allow-list entry/);
   });
 });
 
@@ -53,7 +70,7 @@ describe('repository XML', () => {
     'unclosed package blocks': '<metadata>' + '<package type="rpm"><name>freight-image-x</name>'.repeat(M / 48),
     'many attributes': '<metadata><package ' + 'a1="x" '.repeat(M / 7),
     'processing instructions': '<metadata><?x ' + '?'.repeat(M),
-    'CDATA': '<metadata><![CDATA[' + ']'.repeat(M),
+    CDATA: '<metadata><![CDATA[' + ']'.repeat(M),
     'DOCTYPE with entities': '<!DOCTYPE x [' + '<!ENTITY a "&#38;&#38;&#38;">'.repeat(M / 30) + ']><x>&a;</x>',
     'one long text': '<metadata>' + 'x'.repeat(M),
     'one long attribute': '<metadata><package name="' + 'x'.repeat(M),
@@ -82,14 +99,24 @@ describe('repository XML', () => {
       '<metadata><package></name></metadata>',
       '<metadata',
       '',
-    ]) expect(corrupt(() => parsePrimary(xml)), xml).toMatch(/^read primary\.xml: not well-formed/);
+    ])
+      expect(
+        corrupt(() => parsePrimary(xml)),
+        xml,
+      ).toMatch(/^read primary\.xml: not well-formed/);
     expect(corrupt(() => parseRepomd('<repomd><revision>&#99999999;</revision></repomd>'))).toMatch(/^read repomd\.xml: not well-formed/);
   });
   it('reads revision, timestamp and size of the primary data', () => {
     const xml = `<?xml version="1.0" encoding="UTF-8"?>
 <repomd xmlns="http://linux.duke.edu/metadata/repo"><revision>1764582000</revision>
 <data type="primary"><checksum type="sha256">p1</checksum><location href="repodata/p.xml.gz"/><timestamp>1764581999</timestamp><size>812</size><open-size>4000</open-size></data></repomd>`;
-    expect(parseRepomd(xml)).toEqual({ href: 'repodata/p.xml.gz', checksum: { type: 'sha256', value: 'p1' }, revision: '1764582000', timestamp: 1764581999, size: 812 });
+    expect(parseRepomd(xml)).toEqual({
+      href: 'repodata/p.xml.gz',
+      checksum: { type: 'sha256', value: 'p1' },
+      revision: '1764582000',
+      timestamp: 1764581999,
+      size: 812,
+    });
   });
 });
 

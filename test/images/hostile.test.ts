@@ -26,9 +26,19 @@ if (missing) console.warn(`skipping hostile image tests: ${missing}`);
 
 const P = (name: string) => `/var/lib/freight/image-payload/${name}/1`;
 /** A /bin/sh and /var/tmp in the rpm root, so a shell scriptlet can run at all (rpm chroots into it). */
-const SHELL_INSTALL = ['mkdir -p %{buildroot}/bin %{buildroot}/var/tmp', 'cp /bin/busybox %{buildroot}/bin/busybox', 'ln -s busybox %{buildroot}/bin/sh'];
+const SHELL_INSTALL = [
+  'mkdir -p %{buildroot}/bin %{buildroot}/var/tmp',
+  'cp /bin/busybox %{buildroot}/bin/busybox',
+  'ln -s busybox %{buildroot}/bin/sh',
+];
 const SHELL_FILES = ['/bin', '/var/tmp'];
-const SCRIPTS = ['%pre -p <lua>', 'io.open("/marker-lua", "w"):write("lua ran as root on the node\\n")', '', '%post', 'echo "shell ran as root on the node" > /marker-shell'];
+const SCRIPTS = [
+  '%pre -p <lua>',
+  'io.open("/marker-lua", "w"):write("lua ran as root on the node\\n")',
+  '',
+  '%post',
+  'echo "shell ran as root on the node" > /marker-shell',
+];
 
 describe.skipIf(missing)('hostile image RPMs: no package code on the node, no dangerous payloads', () => {
   let tmp: string;
@@ -46,11 +56,29 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
     await writeFile(path.join(tree, 'bin', 'true'), '#!/bin/sh\n');
     const build = (name: string, parts: Parameters<typeof buildHostileImage>[3]) => buildHostileImage(tmp, name, tree, parts);
     rpms.scripted = await build('scripted', { install: SHELL_INSTALL, files: SHELL_FILES, scripts: SCRIPTS });
-    rpms.hostroot = await build('hostroot', { install: [`rm -rf "%{buildroot}${P('hostroot')}/rootfs"`, `ln -s / "%{buildroot}${P('hostroot')}/rootfs"`] });
-    rpms.setuid = await build('setuid', { install: [`cp /bin/busybox "%{buildroot}${P('setuid')}/rootfs/bin/su"`, `chmod 4755 "%{buildroot}${P('setuid')}/rootfs/bin/su"`] });
-    rpms.device = await build('device', { install: [`mkdir -p "%{buildroot}${P('device')}/rootfs/dev"`], files: [`%dev(b,8,0) %attr(0666,root,root) ${P('device')}/rootfs/dev/sda`] });
-    rpms.outside = await build('outside', { install: ['mkdir -p %{buildroot}/var/lib/freight/image-payload/victim/1', 'echo x > %{buildroot}/var/lib/freight/image-payload/victim/1/manifest.json'], files: ['/var/lib/freight/image-payload/victim'] });
-    rpms.manifestlink = await build('manifestlink', { install: [`rm "%{buildroot}${P('manifestlink')}/manifest.json"`, `ln -s /etc/shadow "%{buildroot}${P('manifestlink')}/manifest.json"`] });
+    rpms.hostroot = await build('hostroot', {
+      install: [`rm -rf "%{buildroot}${P('hostroot')}/rootfs"`, `ln -s / "%{buildroot}${P('hostroot')}/rootfs"`],
+    });
+    rpms.setuid = await build('setuid', {
+      install: [`cp /bin/busybox "%{buildroot}${P('setuid')}/rootfs/bin/su"`, `chmod 4755 "%{buildroot}${P('setuid')}/rootfs/bin/su"`],
+    });
+    rpms.device = await build('device', {
+      install: [`mkdir -p "%{buildroot}${P('device')}/rootfs/dev"`],
+      files: [`%dev(b,8,0) %attr(0666,root,root) ${P('device')}/rootfs/dev/sda`],
+    });
+    rpms.outside = await build('outside', {
+      install: [
+        'mkdir -p %{buildroot}/var/lib/freight/image-payload/victim/1',
+        'echo x > %{buildroot}/var/lib/freight/image-payload/victim/1/manifest.json',
+      ],
+      files: ['/var/lib/freight/image-payload/victim'],
+    });
+    rpms.manifestlink = await build('manifestlink', {
+      install: [
+        `rm "%{buildroot}${P('manifestlink')}/manifest.json"`,
+        `ln -s /etc/shadow "%{buildroot}${P('manifestlink')}/manifest.json"`,
+      ],
+    });
     // a tenant signs its own packages: every one of these verifies against its key
     await signRpms(Object.values(rpms), key);
     await publishRepo(path.join(tmp, 'repo'), Object.values(rpms));
@@ -132,7 +160,9 @@ describe.skipIf(missing)('hostile image RPMs: no package code on the node, no da
     });
 
     it('the runtime fails the container for good with the reason naming rootfs (observed: failed)', async () => {
-      const err = await rpmImageLayers({ stateDir, tenant: 'evil', image: 'hostroot:1', repos: [repo], what: 'web', log }).catch((e: unknown) => e);
+      const err = await rpmImageLayers({ stateDir, tenant: 'evil', image: 'hostroot:1', repos: [repo], what: 'web', log }).catch(
+        (e: unknown) => e,
+      );
       expect(err).toBeInstanceOf(RuntimeError);
       expect(err).toMatchObject({ code: 'image_refused', transient: false });
       expect((err as Error).message).toMatch(/^start container web: image hostroot:1 refused \(unsafe_package\): .*rootfs is a symlink/);

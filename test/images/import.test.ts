@@ -4,7 +4,18 @@
  * cleaned with --sanitize; a tarball cannot write through its own symlink out of the image.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, existsSync, lstatSync, mkdirSync, mkdtempSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -29,7 +40,10 @@ describe.skipIf(!root)('image import of hostile trees', () => {
   it('refuses a directory with a setuid binary, naming it; nothing is left behind', async () => {
     const src = tree('suid');
     chmodSync(join(src, 'usr/bin/tool'), 0o4755);
-    await expect(importImage(state, 'suid', src)).rejects.toMatchObject({ code: 'image_invalid', message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\)/) });
+    await expect(importImage(state, 'suid', src)).rejects.toMatchObject({
+      code: 'image_invalid',
+      message: expect.stringMatching(/\/usr\/bin\/tool \(setuid file\)/),
+    });
     expect(readdirSync(join(state, 'images'))).toEqual([]);
   });
 
@@ -37,7 +51,9 @@ describe.skipIf(!root)('image import of hostile trees', () => {
     const src = tree('dev');
     execFileSync('mknod', ['-m', '666', join(src, 'dev/sda'), 'b', '8', '0']);
     execFileSync('tar', ['-cf', join(base, 'dev.tar'), '-C', src, '.']);
-    await expect(importImage(state, 'dev', join(base, 'dev.tar'))).rejects.toMatchObject({ message: expect.stringMatching(/\/dev\/sda \(block device node\)/) });
+    await expect(importImage(state, 'dev', join(base, 'dev.tar'))).rejects.toMatchObject({
+      message: expect.stringMatching(/\/dev\/sda \(block device node\)/),
+    });
     expect(readdirSync(join(state, 'images'))).toEqual([]);
     expect(statSync(join(state, 'images')).mode & 0o777).toBe(0o700);
   });

@@ -31,14 +31,25 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
     Object.assign(key, await makeKey(tmp, 'images@freight.invalid'));
     const stranger = await makeKey(tmp, 'stranger@freight.invalid');
     const out = path.join(tmp, 'out');
-    const bb = await buildImage({ manifest: { name: 'busybox', version: '1', command: ['/bin/sh'] }, from: await busyboxTree(path.join(tmp, 'bb')), outDir: out });
+    const bb = await buildImage({
+      manifest: { name: 'busybox', version: '1', command: ['/bin/sh'] },
+      from: await busyboxTree(path.join(tmp, 'bb')),
+      outDir: out,
+    });
     busybox1 = bb.rpm;
     // a derivative carries only what it overrides
     const layer = path.join(tmp, 'hello');
     await mkdir(path.join(layer, 'etc'), { recursive: true });
     await writeFile(path.join(layer, 'etc', 'motd'), 'hello layer\n');
     const hello = await buildImage({
-      manifest: { name: 'hello', version: '1', command: ['/bin/cat', '/etc/motd'], env: { GREETING: 'hi' }, ports: [{ port: 8080 }], base: { name: 'busybox', version: '1' } },
+      manifest: {
+        name: 'hello',
+        version: '1',
+        command: ['/bin/cat', '/etc/motd'],
+        env: { GREETING: 'hi' },
+        ports: [{ port: 8080 }],
+        base: { name: 'busybox', version: '1' },
+      },
       from: layer,
       outDir: out,
     });
@@ -47,7 +58,11 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
     // the hostile repository: a tampered copy, a stranger's signature, no signature
     const evil = path.join(tmp, 'evil');
     await mkdir(evil);
-    const t = await buildImage({ manifest: { name: 'tampered', version: '1' }, from: path.join(tmp, 'bb'), outDir: path.join(tmp, 'out-t') });
+    const t = await buildImage({
+      manifest: { name: 'tampered', version: '1' },
+      from: path.join(tmp, 'bb'),
+      outDir: path.join(tmp, 'out-t'),
+    });
     await signRpms([t.rpm], key);
     await copyFile(t.rpm, path.join(evil, path.basename(t.rpm)));
     await tamper(path.join(evil, path.basename(t.rpm)));
@@ -78,10 +93,20 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
 
   it('pulls a derivative: base installed first, both verified, layers derivative-first, runnable', async () => {
     const installed: string[] = [];
-    const r = await pullImage({ stateDir, tenant: 'acme', ref: 'hello', repos: [trusted], onInstall: (i) => installed.push(`${i.name}:${i.version}`) });
+    const r = await pullImage({
+      stateDir,
+      tenant: 'acme',
+      ref: 'hello',
+      repos: [trusted],
+      onInstall: (i) => installed.push(`${i.name}:${i.version}`),
+    });
     expect(installed).toEqual(['busybox:1', 'hello:1']);
     expect(r).toMatchObject({ name: 'hello', version: '1' });
-    expect(r.manifest).toMatchObject({ command: ['/bin/cat', '/etc/motd'], env: { GREETING: 'hi' }, ports: [{ port: 8080, protocol: 'tcp' }] });
+    expect(r.manifest).toMatchObject({
+      command: ['/bin/cat', '/etc/motd'],
+      env: { GREETING: 'hi' },
+      ports: [{ port: 8080, protocol: 'tcp' }],
+    });
     const root = tenantRoot(stateDir, 'acme');
     expect(r.lowerdirs).toEqual([
       path.join(root, 'var/lib/freight/image-payload/hello/1/rootfs'),
@@ -108,7 +133,12 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
 
   const refusal = async (ref: string) => {
     const s = path.join(tmp, `state-${ref}`);
-    const err = await pullImage({ stateDir: s, tenant: 'acme', ref, repos: [trusted, { url: bad.url, publicKey: trusted.publicKey }] }).catch((e: unknown) => e);
+    const err = await pullImage({
+      stateDir: s,
+      tenant: 'acme',
+      ref,
+      repos: [trusted, { url: bad.url, publicKey: trusted.publicKey }],
+    }).catch((e: unknown) => e);
     const root = tenantRoot(s, 'acme');
     // nothing unpacked: no payload directory, no image in the rpm database, no download left
     expect(await stat(path.join(root, 'var/lib/freight/image-payload', ref)).catch(() => undefined)).toBeUndefined();
@@ -135,7 +165,11 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
   });
 
   it('version 2 published: NAME resolves to 2 and outdated lists the containers on 1', async () => {
-    const v2 = await buildImage({ manifest: { name: 'busybox', version: '2', command: ['/bin/sh'] }, from: path.join(tmp, 'bb'), outDir: path.join(tmp, 'out2') });
+    const v2 = await buildImage({
+      manifest: { name: 'busybox', version: '2', command: ['/bin/sh'] },
+      from: path.join(tmp, 'bb'),
+      outDir: path.join(tmp, 'out2'),
+    });
     await signRpms([v2.rpm], key);
     await publishRepo(path.join(tmp, 'repo'), [v2.rpm]);
     const index = await fetchRepoIndex(good.url, { policy: LOOPBACK_POLICY });
@@ -150,7 +184,10 @@ describe.skipIf(missing)('image RPMs: build, sign, publish, pull, verify, layer'
     // the upgrade installs 2 beside 1: containers still on 1 keep their tree
     const r = await pullImage({ stateDir, tenant: 'acme', ref: 'busybox', repos: [trusted] });
     expect(r.version).toBe('2');
-    const versions = (await installedImages(tenantRoot(stateDir, 'acme'))).filter((i) => i.name === 'busybox').map((i) => i.version).sort();
+    const versions = (await installedImages(tenantRoot(stateDir, 'acme')))
+      .filter((i) => i.name === 'busybox')
+      .map((i) => i.version)
+      .sort();
     expect(versions).toEqual(['1', '2']);
     expect(busybox1).toMatch(/freight-image-busybox-1-1\..+\.rpm$/);
   });

@@ -37,7 +37,12 @@ describe('image repositories per tenant (PostgreSQL)', () => {
     await expect(addImageRepo(db, 'nobody', body)).rejects.toThrow(/no tenant nobody/);
     expect(ImageRepoCreate.safeParse({ ...body, publicKey: 'ssh-rsa AAAA' }).success).toBe(false);
     expect(ImageRepoCreate.safeParse({ ...body, url: 'file:///etc' }).success).toBe(false);
-    await expect(db.query(`INSERT INTO image_repositories (tenant_id, name, url, public_key) SELECT id, 'x', 'ftp://a', $1 FROM tenants WHERE name = 'acme'`, [KEY])).rejects.toThrow();
+    await expect(
+      db.query(
+        `INSERT INTO image_repositories (tenant_id, name, url, public_key) SELECT id, 'x', 'ftp://a', $1 FROM tenants WHERE name = 'acme'`,
+        [KEY],
+      ),
+    ).rejects.toThrow();
   });
 
   it('removes a repository, and a tenant’s deletion removes its repositories', async () => {

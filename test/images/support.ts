@@ -76,7 +76,9 @@ export async function makeKey(parent: string, email: string): Promise<{ keyId: s
 export async function busyboxTree(dir: string): Promise<string> {
   await mkdir(path.join(dir, 'bin'), { recursive: true });
   await copyFile('/bin/busybox', path.join(dir, 'bin', 'busybox'));
-  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' })
+    .split('\n')
+    .filter((a) => /^[a-z0-9_.[-]+$/.test(a) && a !== 'busybox');
   for (const a of applets) await symlink('busybox', path.join(dir, 'bin', a)).catch(() => {});
   // nspawn wants /usr to accept a tree as an OS root
   for (const d of ['etc', 'tmp', 'proc', 'dev', 'usr']) await mkdir(path.join(dir, d), { recursive: true });
@@ -134,8 +136,26 @@ export async function buildHostileImage(work: string, name: string, tree: string
   const specFile = path.join(dir, 'image.spec');
   await writeFile(specFile, spec);
   const out = path.join(dir, 'out');
-  execFileSync('rpmbuild', ['-bb', '--quiet', '--define', `_topdir ${dir}/top`, '--define', `_tmppath ${dir}`, '--define', `_rpmdir ${out}`,
-    '--define', '_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm', specFile], { stdio: ['ignore', 'ignore', 'pipe'] });
+  execFileSync(
+    'rpmbuild',
+    [
+      '-bb',
+      '--quiet',
+      '--define',
+      `_topdir ${dir}/top`,
+      '--define',
+      `_tmppath ${dir}`,
+      '--define',
+      `_rpmdir ${out}`,
+      '--define',
+      '_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+      specFile,
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
   const { readdir } = await import('node:fs/promises');
-  return path.join(out, (await readdir(out)).find((f) => f.endsWith('.rpm'))!);
+  return path.join(
+    out,
+    (await readdir(out)).find((f) => f.endsWith('.rpm'))!,
+  );
 }

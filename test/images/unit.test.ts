@@ -68,8 +68,26 @@ describe('repository metadata', () => {
   });
   it('lists only image packages, with epoch, release, base and unescaped hrefs', () => {
     expect(parsePrimary(primary)).toEqual([
-      { name: 'hello', epoch: 0, version: '1.2', release: '1', arch: 'x86_64', href: 'pkgs/freight-image-hello-1.2-1.x86_64.rpm', checksum: { type: 'sha256', value: 'abc' }, base: { name: 'busybox', version: '1' } },
-      { name: 'busybox', epoch: 2, version: '1', release: '3', arch: 'x86_64', href: 'a&b.rpm', checksum: { type: 'sha256', value: 'def' }, base: undefined },
+      {
+        name: 'hello',
+        epoch: 0,
+        version: '1.2',
+        release: '1',
+        arch: 'x86_64',
+        href: 'pkgs/freight-image-hello-1.2-1.x86_64.rpm',
+        checksum: { type: 'sha256', value: 'abc' },
+        base: { name: 'busybox', version: '1' },
+      },
+      {
+        name: 'busybox',
+        epoch: 2,
+        version: '1',
+        release: '3',
+        arch: 'x86_64',
+        href: 'a&b.rpm',
+        checksum: { type: 'sha256', value: 'def' },
+        base: undefined,
+      },
     ]);
   });
 });

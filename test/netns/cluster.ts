@@ -72,7 +72,10 @@ export class Cluster {
   private readonly agents = new Map<number, ChildProcess>();
   private readonly nodeTokens = new Map<number, string>();
 
-  private constructor(h: Harness, private readonly o: ClusterOptions) {
+  private constructor(
+    h: Harness,
+    private readonly o: ClusterOptions,
+  ) {
     this.h = h;
     this.dir = mkdtempSync(path.join(os.tmpdir(), 'freight-cluster-'));
   }
@@ -91,10 +94,14 @@ export class Cluster {
         sh(process.execPath, [AGENT, 'image', 'import', 'busybox', image, '--state-dir', c.stateDir(i)]);
         await c.startAgent(i);
       }
-      await c.waitFor(async () => {
-        const r = await c.api('GET', '/v1/nodes');
-        return r.status === 200 && (r.body.items ?? r.body).filter((n: any) => n.ready).length === o.nodes;
-      }, o.readyTimeoutMs ?? 30_000, 'all nodes ready');
+      await c.waitFor(
+        async () => {
+          const r = await c.api('GET', '/v1/nodes');
+          return r.status === 200 && (r.body.items ?? r.body).filter((n: any) => n.ready).length === o.nodes;
+        },
+        o.readyTimeoutMs ?? 30_000,
+        'all nodes ready',
+      );
     } catch (e) {
       c.stop();
       throw e;
@@ -146,12 +153,33 @@ export class Cluster {
     const db = this.o.databaseUrl ? ['--database-url', viaSocket(this.o.databaseUrl)] : ['--data-dir', path.join(this.dir, 'db')];
     const fd = this.logFd('controller');
     const tls = this.o.insecure ? ['--insecure'] : [];
-    this.controller = spawn('ip', ['netns', 'exec', this.h.underlay, process.execPath, CONTROLLER, 'serve', '--listen', `${CONTROLLER_IP}:${PORT}`, '--state-dir', this.controllerStateDir, ...tls, ...db], {
-      stdio: ['ignore', fd, fd],
-      env: { ...process.env, FREIGHT_ADMIN_TOKEN: this.adminToken },
-    });
+    this.controller = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        this.h.underlay,
+        process.execPath,
+        CONTROLLER,
+        'serve',
+        '--listen',
+        `${CONTROLLER_IP}:${PORT}`,
+        '--state-dir',
+        this.controllerStateDir,
+        ...tls,
+        ...db,
+      ],
+      {
+        stdio: ['ignore', fd, fd],
+        env: { ...process.env, FREIGHT_ADMIN_TOKEN: this.adminToken },
+      },
+    );
     this.relay ??= await openRelay(this.h.underlay, CONTROLLER_IP, PORT);
-    await this.waitFor(async () => (await this.api('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200, this.o.readyTimeoutMs ?? 60_000, 'controller healthy');
+    await this.waitFor(
+      async () => (await this.api('GET', '/healthz').catch(() => ({ status: 0 }))).status === 200,
+      this.o.readyTimeoutMs ?? 60_000,
+      'controller healthy',
+    );
   }
 
   async stopController(signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
@@ -165,9 +193,20 @@ export class Cluster {
     // nsenter, not `ip netns exec`: the latter remounts /sys in a private mount namespace,
     // which hides the cgroup hierarchy from systemd-nspawn and the agent's mounts from the host
     const args = [
-      `--net=/run/netns/${n.ns}`, '--', process.execPath, AGENT,
-      '--join', this.joinOf(i), '--node', n.name,
-      '--underlay-ip', n.underlayIp, '--state-dir', this.stateDir(i), '--project-dir', ROOT,
+      `--net=/run/netns/${n.ns}`,
+      '--',
+      process.execPath,
+      AGENT,
+      '--join',
+      this.joinOf(i),
+      '--node',
+      n.name,
+      '--underlay-ip',
+      n.underlayIp,
+      '--state-dir',
+      this.stateDir(i),
+      '--project-dir',
+      ROOT,
     ];
     if (this.o.insecure) args.push('--insecure');
     if (this.o.auditMs) args.push('--audit-ms', String(this.o.auditMs));
@@ -182,8 +221,13 @@ export class Cluster {
   }
 
   async api<T = any>(method: string, url: string, body?: unknown, token = this.adminToken): Promise<ApiResult<T>> {
-    const r = await request(this.apiUrl + url, this.caPem, method, { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body === undefined ? undefined : JSON.stringify(body));
+    const r = await request(
+      this.apiUrl + url,
+      this.caPem,
+      method,
+      { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
+      body === undefined ? undefined : JSON.stringify(body),
+    );
     const text = r.text;
     let parsed: any = text;
     try {
@@ -201,7 +245,9 @@ export class Cluster {
   ctl(args: string[], token = this.adminToken): Promise<{ status: number | null; stdout: string; stderr: string }> {
     return new Promise((resolve) => {
       const trust = this.o.insecure ? ['--insecure'] : ['--ca', this.caFile];
-      const p = spawn(process.execPath, [CTL, '--url', this.apiUrl, ...trust, '--token', token, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p = spawn(process.execPath, [CTL, '--url', this.apiUrl, ...trust, '--token', token, ...args], {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
       let stdout = '';
       let stderr = '';
       p.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -286,7 +332,8 @@ export function viaSocket(url: string): string {
   if (!URL.canParse(url)) return url;
   const u = new URL(url);
   if (u.hostname !== '127.0.0.1' && u.hostname !== 'localhost') return url;
-  const dir = ['/var/run/postgresql', '/run/postgresql', '/tmp'].find((d) => existsSync(`${d}/.s.PGSQL.${u.port || 5432}`)) ?? '/var/run/postgresql';
+  const dir =
+    ['/var/run/postgresql', '/run/postgresql', '/tmp'].find((d) => existsSync(`${d}/.s.PGSQL.${u.port || 5432}`)) ?? '/var/run/postgresql';
   return `postgresql://${u.username || 'postgres'}@/${u.pathname.slice(1)}?host=${encodeURIComponent(dir)}&port=${u.port || 5432}`;
 }
 
@@ -295,15 +342,25 @@ export function viaSocket(url: string): string {
  * a kept-alive socket idle past the controller's keep-alive timeout, reused through the relay, is
  * reset under the next request (seen under qemu, where building the busybox image takes > 10 s).
  */
-export function request(url: string, ca: string | undefined, method: string, headers: Record<string, string>, body?: string): Promise<{ status: number; text: string }> {
+export function request(
+  url: string,
+  ca: string | undefined,
+  method: string,
+  headers: Record<string, string>,
+  body?: string,
+): Promise<{ status: number; text: string }> {
   return new Promise((resolve, reject) => {
     const u = new URL(url);
-    const req = (u.protocol === 'https:' ? https : http).request(u, { method, headers, agent: false, ...(u.protocol === 'https:' ? { ca, rejectUnauthorized: true } : {}) }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
-    });
+    const req = (u.protocol === 'https:' ? https : http).request(
+      u,
+      { method, headers, agent: false, ...(u.protocol === 'https:' ? { ca, rejectUnauthorized: true } : {}) },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c: string) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text }));
+      },
+    );
     req.on('error', (e) => reject(new Error(`${method} ${url}: ${e.message}`, { cause: e })));
     req.end(body);
   });

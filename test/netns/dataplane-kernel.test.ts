@@ -11,12 +11,24 @@ import { newSaMsg, FREIGHT_REQID } from '../../node-agent/kernel/xfrm.js';
 
 if (!isRoot) console.warn(`kernel encoder tests skipped: ${SKIP_REASON}`);
 
-interface Captured { type: number; flags: number; payload: Buffer }
+interface Captured {
+  type: number;
+  flags: number;
+  payload: Buffer;
+}
 
 /** Runs an iproute2 command under strace and returns the netlink messages it sent on fd 3/4. */
 function capture(ns: string, args: string[]): Captured[] {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'strace', '-f', '-e', 'trace=sendmsg', '-e', 'write=3,4', '-xx', '-s', '65535', ...args], { encoding: 'utf8' });
-  const hex = r.stderr.split('\n').filter((l) => l.startsWith(' | ')).map((l) => l.slice(10, 58).replace(/\s+/g, '')).join('');
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', ns, 'strace', '-f', '-e', 'trace=sendmsg', '-e', 'write=3,4', '-xx', '-s', '65535', ...args],
+    { encoding: 'utf8' },
+  );
+  const hex = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith(' | '))
+    .map((l) => l.slice(10, 58).replace(/\s+/g, ''))
+    .join('');
   const buf = Buffer.from(hex, 'hex');
   return nl.parseMessages(buf).map((m) => ({ type: m.type, flags: m.flags, payload: m.data }));
 }
@@ -55,15 +67,48 @@ describe.skipIf(!isRoot)('kernel encoders and objects', () => {
     const db = attrs(ib.get(2)!);
     for (const [t, v] of db) expect(v, `geneve attr ${t}`).toEqual(da.get(t));
     // what iproute2 adds beyond ours are zero defaults (ttl, tos, label)
-    for (const [t, v] of da) if (!db.has(t)) expect(v.every((x) => x === 0), `iproute2-only attr ${t}`).toBe(true);
+    for (const [t, v] of da)
+      if (!db.has(t))
+        expect(
+          v.every((x) => x === 0),
+          `iproute2-only attr ${t}`,
+        ).toBe(true);
     expect([...db.keys()].sort()).toEqual([1, 2, 5]); // id, remote, port
   });
 
   it('ESP SA message matches iproute2 byte for byte (struct and AEAD attribute)', () => {
     const key = '11'.repeat(20);
-    const [ip] = capture(ns, ['ip', 'xfrm', 'state', 'add', 'src', '198.18.0.1', 'dst', '198.18.0.2', 'proto', 'esp', 'spi', '0x101',
-      'reqid', String(FREIGHT_REQID), 'mode', 'transport', 'aead', 'rfc4106(gcm(aes))', `0x${key}`, '128',
-      'sel', 'src', '198.18.0.1', 'dst', '198.18.0.2', 'proto', 'udp', 'dport', '4789']);
+    const [ip] = capture(ns, [
+      'ip',
+      'xfrm',
+      'state',
+      'add',
+      'src',
+      '198.18.0.1',
+      'dst',
+      '198.18.0.2',
+      'proto',
+      'esp',
+      'spi',
+      '0x101',
+      'reqid',
+      String(FREIGHT_REQID),
+      'mode',
+      'transport',
+      'aead',
+      'rfc4106(gcm(aes))',
+      `0x${key}`,
+      '128',
+      'sel',
+      'src',
+      '198.18.0.1',
+      'dst',
+      '198.18.0.2',
+      'proto',
+      'udp',
+      'dport',
+      '4789',
+    ]);
     const me = newSaMsg({ src: '198.18.0.1', dst: '198.18.0.2', spi: 0x101, key, reqid: FREIGHT_REQID, dport: 4789 });
     expect(ip.type).toBe(me.type);
     const mine = ours(me);
@@ -93,9 +138,18 @@ describe.skipIf(!isRoot)('kernel encoders and objects', () => {
       r.after = (await x.dumpPolicies(gw)).length;
       gw.close();
       console.log(JSON.stringify(r));`;
-    const res = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+    const res = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+    });
     expect(res.status, res.stderr).toBe(0);
-    const r = JSON.parse(res.stdout.trim().split('\n').pop()!) as { add: unknown[]; dump: string[]; again: unknown[]; shown: string; del: unknown[]; after: number };
+    const r = JSON.parse(res.stdout.trim().split('\n').pop()!) as {
+      add: unknown[];
+      dump: string[];
+      again: unknown[];
+      shown: string;
+      del: unknown[];
+      after: number;
+    };
     expect(r.add).toEqual([null, null]);
     expect(r.dump).toEqual([`in 198.18.0.2->198.18.0.1:4789 ${FREIGHT_REQID}`, `out 198.18.0.1->198.18.0.2:4789 ${FREIGHT_REQID}`]);
     expect(r.shown).toMatch(/src 198\.18\.0\.1\/32 dst 198\.18\.0\.2\/32 proto udp dport 4789\s+dir out priority 100/);

@@ -33,7 +33,9 @@ describe.skipIf(!isRoot)('dataplane restart safety and drift repair (two nodes)'
   afterAll(() => h?.cleanup());
 
   it('killing and restarting the dataplane during a 10 packets/s ping loses nothing and plans 0 ops', async () => {
-    const ping = spawn('ip', ['netns', 'exec', c[0].ns, 'ping', '-c', '50', '-i', '0.1', '-W', '1', '10.0.0.11'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ping = spawn('ip', ['netns', 'exec', c[0].ns, 'ping', '-c', '50', '-i', '0.1', '-W', '1', '10.0.0.11'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     ping.stdout.on('data', (d: Buffer) => (out += d.toString()));
     const done = new Promise<number | null>((r) => ping.on('exit', r));
@@ -50,7 +52,10 @@ describe.skipIf(!isRoot)('dataplane restart safety and drift repair (two nodes)'
     const ns = h.node(0).ns;
     sh('bridge', ['fdb', 'del', '02:00:00:00:0a:01', 'dev', 'frx-100', 'dst', '198.18.0.2', 'self'], { ns });
     expect(sh('bridge', ['fdb', 'show', 'dev', 'frx-100'], { ns })).not.toContain('02:00:00:00:0a:01 dst');
-    const repaired = await until(() => sh('bridge', ['fdb', 'show', 'dev', 'frx-100'], { ns }).includes('02:00:00:00:0a:01 dst 198.18.0.2 self permanent'), 2500);
+    const repaired = await until(
+      () => sh('bridge', ['fdb', 'show', 'dev', 'frx-100'], { ns }).includes('02:00:00:00:0a:01 dst 198.18.0.2 self permanent'),
+      2500,
+    );
     expect(repaired).toBe(true);
   });
 
@@ -61,7 +66,11 @@ describe.skipIf(!isRoot)('dataplane restart safety and drift repair (two nodes)'
     sh('ip', ['link', 'del', 'frb-100'], { ns });
     const repaired = await until(() => {
       const l = sh('ip', ['-o', 'link', 'show'], { ns });
-      return /frx-100.*master frb-100/.test(l) && new RegExp(`${c[0].hostIf}.*master frb-100`).test(l) && sh('ip', ['neigh', 'show', 'dev', 'frb-100'], { ns, allowFail: true }).includes('10.0.0.11');
+      return (
+        /frx-100.*master frb-100/.test(l) &&
+        new RegExp(`${c[0].hostIf}.*master frb-100`).test(l) &&
+        sh('ip', ['neigh', 'show', 'dev', 'frb-100'], { ns, allowFail: true }).includes('10.0.0.11')
+      );
     }, 2500);
     expect(repaired).toBe(true);
     expect(h.ping(c[0], '10.0.0.11')).toBe(true);

@@ -44,7 +44,9 @@ describe.skipIf(!isRoot)('dataplane across three nodes (vxlan)', () => {
     // net-b on node 2 has no endpoints there, but node 2 still gets the network
     expect(sh('bridge', ['fdb', 'show', 'dev', 'frx-200'], { ns: h.node(2).ns })).toContain('00:00:00:00:00:00 dst 198.18.0.1');
 
-    const c = eps.map((e) => h.addContainerNs(e.nodeIndex, { mac: e.mac, ip: `${e.ip}/24`, bridge: e.network === 'net-a' ? 'frb-100' : 'frb-200', mtu: 1450 }));
+    const c = eps.map((e) =>
+      h.addContainerNs(e.nodeIndex, { mac: e.mac, ip: `${e.ip}/24`, bridge: e.network === 'net-a' ? 'frb-100' : 'frb-200', mtu: 1450 }),
+    );
     expect(h.ping(c[0], '10.0.0.11')).toBe(true);
     expect(h.ping(c[0], '10.0.0.12')).toBe(true);
     expect(h.ping(c[1], '10.0.0.12')).toBe(true);
@@ -61,7 +63,12 @@ describe.skipIf(!isRoot)('dataplane across three nodes (vxlan)', () => {
   });
 
   it('removing an endpoint removes its entries on every node', async () => {
-    const views = viewsFor(h, [netA, netB], eps.filter((e) => e.id !== 'a2'), 2);
+    const views = viewsFor(
+      h,
+      [netA, netB],
+      eps.filter((e) => e.id !== 'a2'),
+      2,
+    );
     const results = await Promise.all(dps.map((d, i) => d.apply(views[i])));
     for (const r of results) expect(r.errors).toEqual([]);
     for (const i of [0, 1]) {
@@ -73,11 +80,18 @@ describe.skipIf(!isRoot)('dataplane across three nodes (vxlan)', () => {
 
   it('a geneve network errors clearly on this kernel while the others still apply', async () => {
     const gen = network({ id: 'net-g', vni: 300, type: 'geneve', name: 'web' });
-    const views = viewsFor(h, [netA, netB, gen], eps.filter((e) => e.id !== 'a2'), 3);
+    const views = viewsFor(
+      h,
+      [netA, netB, gen],
+      eps.filter((e) => e.id !== 'a2'),
+      3,
+    );
     const r = await dps[0].apply(views[0]);
     const caps = (await dps[0].ready).capabilities as { geneve: boolean };
     if (caps.geneve) return; // a kernel with geneve: nothing to refuse
-    expect(r.networkErrors).toEqual([{ network: 'net-g', message: 'geneve network acme/web (vni 300): kernel lacks geneve (module not available)' }]);
+    expect(r.networkErrors).toEqual([
+      { network: 'net-g', message: 'geneve network acme/web (vni 300): kernel lacks geneve (module not available)' },
+    ]);
     expect(r.errors).toEqual([]);
     expect(sh('ip', ['link', 'show'], { ns: h.node(0).ns })).not.toContain('frg-300');
   });

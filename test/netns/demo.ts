@@ -36,7 +36,11 @@ async function run(c: Cluster): Promise<boolean> {
   const made: Made[] = [];
   for (const p of PLAN) {
     const b = await must(c, 'POST', `/v1/tenants/${p.tenant}/containers`, {
-      name: p.name, image: 'busybox', networks: ['net'], node: p.node, command: DHCP_CMD,
+      name: p.name,
+      image: 'busybox',
+      networks: ['net'],
+      node: p.node,
+      command: DHCP_CMD,
     });
     made.push({ tenant: p.tenant, name: p.name, id: b.id, ip: b.endpoints[0].ip, mac: b.endpoints[0].mac, node: p.node });
   }
@@ -51,14 +55,22 @@ async function run(c: Cluster): Promise<boolean> {
 
   let ok = true;
   step('cross-node pings within each tenant');
-  for (const [a, b] of [[0, 1], [2, 3]]) {
+  for (const [a, b] of [
+    [0, 1],
+    [2, 3],
+  ]) {
     const r = ping(c, made[a], made[b].ip);
     ok &&= r.reached;
-    say(`  ${r.reached ? 'ok  ' : 'FAIL'} ${made[a].tenant}/${made[a].name} (${made[a].node}) → ${made[b].name} (${made[b].node}) ${made[b].ip}: ${r.summary}`);
+    say(
+      `  ${r.reached ? 'ok  ' : 'FAIL'} ${made[a].tenant}/${made[a].name} (${made[a].node}) → ${made[b].name} (${made[b].node}) ${made[b].ip}: ${r.summary}`,
+    );
   }
 
   step('isolation: the tenants share 10.0.0.0/24, never a frame');
-  for (const [a, b] of [[0, 3], [3, 0]]) {
+  for (const [a, b] of [
+    [0, 3],
+    [3, 0],
+  ]) {
     const from = made[a];
     const victim = made[b];
     const r = ping(c, from, victim.ip);
@@ -67,7 +79,9 @@ async function run(c: Cluster): Promise<boolean> {
     const isolated = answeredBy !== victim.mac && (!r.reached || answeredBy === same?.mac);
     ok &&= isolated;
     const who = r.reached ? `answered by ${answeredBy} = ${same ? `${same.tenant}/${same.name}` : '?'} (its own tenant)` : 'no reply';
-    say(`  ${isolated ? 'ok  ' : 'FAIL'} ${from.tenant}/${from.name} → ${victim.ip} (also ${victim.tenant}/${victim.name}, ${victim.mac}): ${who}`);
+    say(
+      `  ${isolated ? 'ok  ' : 'FAIL'} ${from.tenant}/${from.name} → ${victim.ip} (also ${victim.tenant}/${victim.name}, ${victim.mac}): ${who}`,
+    );
   }
 
   step('DNS from inside the containers (the infra container answers)');
@@ -79,7 +93,9 @@ async function run(c: Cluster): Promise<boolean> {
     const ptr = dig(c, m, ['+short', '-x', peer.ip]);
     const good = a === peer.ip && short === peer.ip && ptr === `${fqdn}.`;
     ok &&= good;
-    say(`  ${good ? 'ok  ' : 'FAIL'} ${m.tenant}/${m.name}: ${fqdn} → ${a || '(none)'}; ${peer.name} → ${short || '(none)'}; ${peer.ip} → ${ptr || '(none)'}`);
+    say(
+      `  ${good ? 'ok  ' : 'FAIL'} ${m.tenant}/${m.name}: ${fqdn} → ${a || '(none)'}; ${peer.name} → ${short || '(none)'}; ${peer.ip} → ${ptr || '(none)'}`,
+    );
   }
 
   step('status');
@@ -153,12 +169,18 @@ async function main(): Promise<void> {
   });
   let ok = false;
   try {
-    say(`controller at https://198.18.0.254:7400 (namespace ${c.h.underlay}, CA ${c.caFile}; agents joined with pinned join strings); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? " (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)" : ""}`);
+    say(
+      `controller at https://198.18.0.254:7400 (namespace ${c.h.underlay}, CA ${c.caFile}; agents joined with pinned join strings); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? ' (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)' : ''}`,
+    );
     ok = await run(c);
-    say(`\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address' : 'FAIL — see the lines marked FAIL above'}`);
+    say(
+      `\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address' : 'FAIL — see the lines marked FAIL above'}`,
+    );
     if (!once) {
       say('\nThe cluster stays up; try for example:');
-      say(`  ip netns exec ${c.h.underlay} node dist/controller/cli/main.js --url https://198.18.0.254:7400 --ca ${c.caFile} --token ${c.adminToken} endpoints acme`);
+      say(
+        `  ip netns exec ${c.h.underlay} node dist/controller/cli/main.js --url https://198.18.0.254:7400 --ca ${c.caFile} --token ${c.adminToken} endpoints acme`,
+      );
       say('Ctrl-C tears it down.');
       await new Promise(() => {});
     }

@@ -30,7 +30,11 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
 
   async function run(tenant: string, name: string, node: number): Promise<Made> {
     const r = await c.api('POST', `/v1/tenants/${tenant}/containers`, {
-      name, image: 'busybox', networks: ['net'], node: `node${node}`, command: DHCP_CMD,
+      name,
+      image: 'busybox',
+      networks: ['net'],
+      node: `node${node}`,
+      command: DHCP_CMD,
     });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     const m = { tenant, name, id: r.body.id, ip: r.body.endpoints[0].ip, mac: r.body.endpoints[0].mac, node };
@@ -41,10 +45,8 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
   const dig = (from: Made, args: string[]) =>
     c.exec(from.id, 'dig', ['@10.0.0.254', '+time=1', '+tries=3', '+short', ...args]).stdout.trim();
 
-  const fdbHas = (node: number, mac: string) =>
-    c.h.exec(c.h.node(node).ns, 'bridge', ['fdb', 'show']).stdout.toLowerCase().includes(mac);
-  const neighHas = (node: number, ip: string) =>
-    c.h.exec(c.h.node(node).ns, 'ip', ['neigh', 'show', ip]).stdout.includes('lladdr');
+  const fdbHas = (node: number, mac: string) => c.h.exec(c.h.node(node).ns, 'bridge', ['fdb', 'show']).stdout.toLowerCase().includes(mac);
+  const neighHas = (node: number, ip: string) => c.h.exec(c.h.node(node).ns, 'ip', ['neigh', 'show', ip]).stdout.includes('lladdr');
 
   beforeAll(async () => {
     db = await freshDatabase('freight_e2e');
@@ -91,10 +93,14 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     expect(dig(made['globex/g0'], ['a1.net.acme.freight.internal'])).toBe('');
   });
 
-  it('each infra container serves /metrics on its socket in the agent\'s state dir (reachable from the node)', async () => {
+  it("each infra container serves /metrics on its socket in the agent's state dir (reachable from the node)", async () => {
     const sockets = [0, 1, 2].flatMap((i) => {
       const dir = path.join(c.stateDir(i), 'containers');
-      return existsSync(dir) ? readdirSync(dir).map((id) => path.join(dir, id, 'run-freight', 'metrics.sock')).filter((p) => existsSync(p)) : [];
+      return existsSync(dir)
+        ? readdirSync(dir)
+            .map((id) => path.join(dir, id, 'run-freight', 'metrics.sock'))
+            .filter((p) => existsSync(p))
+        : [];
     });
     expect(sockets.length).toBe(2); // one infra container per network: acme's and globex's
     let answered = 0;
@@ -127,7 +133,11 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     await c.waitFor(() => fdbHas(0, victim.mac) && fdbHas(2, victim.mac) && neighHas(0, victim.ip), 20_000, 'entries of the new container');
     expect((await c.api('DELETE', `/v1/tenants/acme/containers/tmp`)).status).toBe(204);
     const t0 = Date.now();
-    await c.waitFor(() => !fdbHas(0, victim.mac) && !fdbHas(2, victim.mac) && !neighHas(0, victim.ip) && !neighHas(2, victim.ip), 1_000, 'entries removed everywhere');
+    await c.waitFor(
+      () => !fdbHas(0, victim.mac) && !fdbHas(2, victim.mac) && !neighHas(0, victim.ip) && !neighHas(2, victim.ip),
+      1_000,
+      'entries removed everywhere',
+    );
     const took = Date.now() - t0;
     expect(took).toBeLessThanOrEqual(1_000);
     await c.waitFor(() => dig(made['acme/a0'], ['tmp']) === '', 3_000, 'the name to stop resolving');
@@ -136,17 +146,23 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
   it('killing an agent during a 10 packets/s ping between two other nodes loses 0 packets; the node goes NotReady and converges after restart', async () => {
     const from = made['acme/a0'];
     const to = made['acme/a2'];
-    const ping = spawn('ip', ['netns', 'exec', c.netnsOf(from.id), 'ping', '-i', '0.1', '-c', '80', '-W', '1', to.ip], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const ping = spawn('ip', ['netns', 'exec', c.netnsOf(from.id), 'ping', '-i', '0.1', '-c', '80', '-W', '1', to.ip], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let out = '';
     ping.stdout.on('data', (d: Buffer) => (out += d));
     const done = new Promise<void>((r) => ping.on('close', () => r()));
 
     await new Promise((r) => setTimeout(r, 1000));
     await c.killAgent(1);
-    await c.waitFor(async () => {
-      const n = await c.api('GET', '/v1/nodes/node1');
-      return n.status === 200 && n.body.ready === false;
-    }, 15_000, 'node1 NotReady');
+    await c.waitFor(
+      async () => {
+        const n = await c.api('GET', '/v1/nodes/node1');
+        return n.status === 200 && n.body.ready === false;
+      },
+      15_000,
+      'node1 NotReady',
+    );
     // a change while node1 is away: a container scheduled onto it waits for the agent
     const late = await run('acme', 'late', 1);
     await c.startAgent(1);
@@ -154,12 +170,16 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     const loss = /(\d+)% packet loss/.exec(out)?.[1];
     expect(loss, out).toBe('0');
 
-    await c.waitFor(async () => {
-      const s = await c.api('GET', '/v1/status');
-      const nodes = s.body.nodes ?? s.body.items ?? [];
-      const n1 = nodes.find((n: { name: string }) => n.name === 'node1');
-      return n1?.ready === true && n1.appliedRevision >= s.body.revision;
-    }, 30_000, 'node1 ready at the latest revision');
+    await c.waitFor(
+      async () => {
+        const s = await c.api('GET', '/v1/status');
+        const nodes = s.body.nodes ?? s.body.items ?? [];
+        const n1 = nodes.find((n: { name: string }) => n.name === 'node1');
+        return n1?.ready === true && n1.appliedRevision >= s.body.revision;
+      },
+      30_000,
+      'node1 ready at the latest revision',
+    );
     // the container created while its agent was down starts and gets its address
     await c.waitFor(() => c.addressOf(late.id) === late.ip, 60_000, 'late container address');
   });

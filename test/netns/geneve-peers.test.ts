@@ -14,8 +14,16 @@ import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns
 if (!isRoot) console.warn(`geneve peer tests skipped: ${SKIP_REASON}`);
 
 function capture(ns: string, args: string[]): Array<{ type: number; flags: number; payload: Buffer }> {
-  const r = spawnSync('ip', ['netns', 'exec', ns, 'strace', '-f', '-e', 'trace=sendmsg', '-e', 'write=3,4', '-xx', '-s', '65535', ...args], { encoding: 'utf8' });
-  const hex = r.stderr.split('\n').filter((l) => l.startsWith(' | ')).map((l) => l.slice(10, 58).replace(/\s+/g, '')).join('');
+  const r = spawnSync(
+    'ip',
+    ['netns', 'exec', ns, 'strace', '-f', '-e', 'trace=sendmsg', '-e', 'write=3,4', '-xx', '-s', '65535', ...args],
+    { encoding: 'utf8' },
+  );
+  const hex = r.stderr
+    .split('\n')
+    .filter((l) => l.startsWith(' | '))
+    .map((l) => l.slice(10, 58).replace(/\s+/g, ''))
+    .join('');
   return nl.parseMessages(Buffer.from(hex, 'hex')).map((m) => ({ type: m.type, flags: m.flags, payload: m.data }));
 }
 
@@ -63,7 +71,9 @@ describe.skipIf(!isRoot)('multi-peer geneve pieces on this kernel', () => {
       const port = (await l.dumpLinks(gw)).find((x) => x.name === 'frg9-00001').port;
       gw.close();
       console.log(JSON.stringify(port));`;
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], { encoding: 'utf8' });
+    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, '--import', 'tsx', '--input-type=module', '-e', code], {
+      encoding: 'utf8',
+    });
     expect(r.status, r.stderr).toBe(0);
     expect(JSON.parse(r.stdout.trim().split('\n').pop()!)).toEqual({ learning: false, neighSuppress: true, isolated: true });
     expect(sh('bridge', ['-d', 'link', 'show', 'dev', 'frg9-00001'], { ns })).toMatch(/learning off.*neigh_suppress on.*isolated on/s);

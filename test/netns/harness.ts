@@ -67,7 +67,24 @@ export class Harness {
     const i = this.nodes.length;
     const ns = this.namespaces.add(`frn${i}-${this.tag}`);
     const n: NodeNs = { index: i, name: `node${i}`, ns, underlayIp: `198.18.0.${i + 1}` };
-    sh('ip', ['-n', this.underlay, 'link', 'add', `n${i}`, 'mtu', String(mtu), 'type', 'veth', 'peer', 'name', 'ul0', 'netns', ns, 'mtu', String(mtu)]);
+    sh('ip', [
+      '-n',
+      this.underlay,
+      'link',
+      'add',
+      `n${i}`,
+      'mtu',
+      String(mtu),
+      'type',
+      'veth',
+      'peer',
+      'name',
+      'ul0',
+      'netns',
+      ns,
+      'mtu',
+      String(mtu),
+    ]);
     sh('ip', ['-n', this.underlay, 'link', 'set', `n${i}`, 'master', 'ul', 'up']);
     sh('ip', ['-n', ns, 'addr', 'add', `${n.underlayIp}/24`, 'dev', 'ul0']);
     sh('ip', ['-n', ns, 'link', 'set', 'ul0', 'up']);
@@ -154,12 +171,33 @@ export class DataplaneProc {
   private readonly waiting: Pending[] = [];
   private exited = false;
 
-  constructor(readonly node: NodeNs, auditMs: number) {
-    this.child = spawn('ip', ['netns', 'exec', node.ns, process.execPath, ...dataplaneCli(),
-      '--node', node.name, '--underlay-ip', node.underlayIp, '--audit-ms', String(auditMs)], { stdio: ['pipe', 'pipe', 'pipe'] });
+  constructor(
+    readonly node: NodeNs,
+    auditMs: number,
+  ) {
+    this.child = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        node.ns,
+        process.execPath,
+        ...dataplaneCli(),
+        '--node',
+        node.name,
+        '--underlay-ip',
+        node.underlayIp,
+        '--audit-ms',
+        String(auditMs),
+      ],
+      { stdio: ['pipe', 'pipe', 'pipe'] },
+    );
     let readyResolve!: (v: Record<string, unknown>) => void;
     let readyReject!: (e: Error) => void;
-    this.ready = new Promise((res, rej) => { readyResolve = res; readyReject = rej; });
+    this.ready = new Promise((res, rej) => {
+      readyResolve = res;
+      readyReject = rej;
+    });
     this.waiting.push({ resolve: readyResolve, reject: readyReject });
     createInterface({ input: this.child.stdout }).on('line', (line) => {
       const msg = JSON.parse(line) as Record<string, unknown>;
@@ -168,7 +206,8 @@ export class DataplaneProc {
     createInterface({ input: this.child.stderr }).on('line', (line) => this.stderr.push(line));
     this.child.on('exit', (code) => {
       this.exited = true;
-      for (const w of this.waiting.splice(0)) w.reject(new Error(`dataplane on ${node.name} exited ${code}: ${this.stderr.slice(-5).join('\n')}`));
+      for (const w of this.waiting.splice(0))
+        w.reject(new Error(`dataplane on ${node.name} exited ${code}: ${this.stderr.slice(-5).join('\n')}`));
     });
   }
 
@@ -189,7 +228,13 @@ export class DataplaneProc {
 
   /** Lines the dataplane logged (pino JSON), parsed. */
   logs(): Array<Record<string, unknown>> {
-    return this.stderr.flatMap((l) => { try { return [JSON.parse(l) as Record<string, unknown>]; } catch { return []; } });
+    return this.stderr.flatMap((l) => {
+      try {
+        return [JSON.parse(l) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
   }
 
   kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
@@ -209,10 +254,26 @@ export interface ApplyOut {
 }
 
 /** Test helper: a network definition for views. */
-export function network(p: { id: string; vni: number; type?: ViewNetwork['type']; cidr?: string; mtu?: number; tenant?: string; name?: string }): ViewNetwork {
+export function network(p: {
+  id: string;
+  vni: number;
+  type?: ViewNetwork['type'];
+  cidr?: string;
+  mtu?: number;
+  tenant?: string;
+  name?: string;
+}): ViewNetwork {
   return {
-    id: p.id, tenant: p.tenant ?? 'acme', name: p.name ?? p.id, type: p.type ?? 'vxlan', vni: p.vni,
-    cidr: p.cidr ?? '10.0.0.0/24', gateway: null, mtu: p.mtu ?? 1450, domain: 'freight.internal', flood: [],
+    id: p.id,
+    tenant: p.tenant ?? 'acme',
+    name: p.name ?? p.id,
+    type: p.type ?? 'vxlan',
+    vni: p.vni,
+    cidr: p.cidr ?? '10.0.0.0/24',
+    gateway: null,
+    mtu: p.mtu ?? 1450,
+    domain: 'freight.internal',
+    flood: [],
   };
 }
 
@@ -220,7 +281,12 @@ export function network(p: { id: string; vni: number; type?: ViewNetwork['type']
  * Builds each node's view the way the controller would: every network with an endpoint
  * anywhere is present on all listed nodes; flood = the other nodes hosting endpoints.
  */
-export function viewsFor(h: Harness, nets: ViewNetwork[], eps: Array<Omit<ViewEndpoint, 'vtep' | 'node'> & { nodeIndex: number }>, revision = 1): NodeView[] {
+export function viewsFor(
+  h: Harness,
+  nets: ViewNetwork[],
+  eps: Array<Omit<ViewEndpoint, 'vtep' | 'node'> & { nodeIndex: number }>,
+  revision = 1,
+): NodeView[] {
   const views: NodeView[] = [];
   for (let i = 0; i < h.nodeCount; i++) {
     const me = h.node(i);

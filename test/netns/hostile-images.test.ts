@@ -50,7 +50,8 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
   }
   const show = (name: string) => ctl(['container', 'show', `acme/${name}`]);
-  const run = (name: string) => ctl(['container', 'run', `acme/${name}`, '--network', 'net', '--image', name, '--node', 'node0', '--', 'sleep', '1000']);
+  const run = (name: string) =>
+    ctl(['container', 'run', `acme/${name}`, '--network', 'net', '--image', name, '--node', 'node0', '--', 'sleep', '1000']);
   const tenantRoot = () => path.join(c.stateDir(0), 'rpm-images', 'acme');
 
   beforeAll(async () => {
@@ -62,12 +63,24 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     const rpms = [
       await build('scripted', {
         // a /bin/sh in the tenant's rpm root, so the %post could run if rpm ran it
-        install: ['mkdir -p %{buildroot}/bin %{buildroot}/var/tmp', 'cp /bin/busybox %{buildroot}/bin/busybox', 'ln -s busybox %{buildroot}/bin/sh'],
+        install: [
+          'mkdir -p %{buildroot}/bin %{buildroot}/var/tmp',
+          'cp /bin/busybox %{buildroot}/bin/busybox',
+          'ln -s busybox %{buildroot}/bin/sh',
+        ],
         files: ['/bin', '/var/tmp'],
         scripts: ['%pre -p <lua>', 'io.open("/marker-lua", "w"):close()', '', '%post', 'touch /marker-shell'],
       }),
-      await build('hostroot', { install: [`rm -rf "%{buildroot}${P('hostroot')}/rootfs"`, `ln -s / "%{buildroot}${P('hostroot')}/rootfs"`] }),
-      await build('setuid', { install: [`rm -f "%{buildroot}${P('setuid')}/rootfs/bin/su"`, `cp /bin/busybox "%{buildroot}${P('setuid')}/rootfs/bin/su"`, `chmod 4755 "%{buildroot}${P('setuid')}/rootfs/bin/su"`] }),
+      await build('hostroot', {
+        install: [`rm -rf "%{buildroot}${P('hostroot')}/rootfs"`, `ln -s / "%{buildroot}${P('hostroot')}/rootfs"`],
+      }),
+      await build('setuid', {
+        install: [
+          `rm -f "%{buildroot}${P('setuid')}/rootfs/bin/su"`,
+          `cp /bin/busybox "%{buildroot}${P('setuid')}/rootfs/bin/su"`,
+          `chmod 4755 "%{buildroot}${P('setuid')}/rootfs/bin/su"`,
+        ],
+      }),
       await build('device', { files: [`%dev(b,8,0) %attr(0666,root,root) ${P('device')}/rootfs/dev/sda`] }),
     ];
     await signRpms(rpms, key);
@@ -77,7 +90,9 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     process.env.FREIGHT_REPO_ALLOW_CIDR = `${REPO_IP}/32`;
     c = await Cluster.start({ nodes: 1, databaseUrl: db.url, heartbeatMs: 500 });
     sh('ip', ['-n', c.h.underlay, 'addr', 'add', `${REPO_IP}/24`, 'dev', 'ul']);
-    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, path.join(tmp, 'repo'), REPO_IP, '8080'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, path.join(tmp, 'repo'), REPO_IP, '8080'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       server!.stdout!.once('data', () => resolve());
       server!.once('exit', (code) => reject(new Error(`repository server exited ${code}`)));
@@ -118,4 +133,3 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     expect((await c.api('GET', '/v1/tenants/acme/containers/sneaky')).status).toBe(404);
   });
 });
-

@@ -51,16 +51,44 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     return r.stdout.trim() ? JSON.parse(r.stdout) : undefined;
   }
   /** build → sign → (tamper) → publish, all through freightctl. */
-  async function release(name: string, version: string, from: string, o: { base?: string; key: { keyId: string; gnupgHome: string }; tampered?: boolean }) {
+  async function release(
+    name: string,
+    version: string,
+    from: string,
+    o: { base?: string; key: { keyId: string; gnupgHome: string }; tampered?: boolean },
+  ) {
     const out = path.join(tmp, 'out', `${name}-${version}`);
-    const built = await ctl(['image', 'build', name, '--version', version, '--from', from, '--out', out, ...(o.base ? ['--base', o.base] : [])]);
+    const built = await ctl([
+      'image',
+      'build',
+      name,
+      '--version',
+      version,
+      '--from',
+      from,
+      '--out',
+      out,
+      ...(o.base ? ['--base', o.base] : []),
+    ]);
     await ctl(['image', 'sign', built.rpm, '--key-id', o.key.keyId, '--gnupg-home', o.key.gnupgHome]);
     if (o.tampered) await tamper(built.rpm);
     // repomd.xml is signed with the repository's key (the one registered), whoever signed the package
     await ctl(['image', 'publish', repo(), built.rpm, '--key-id', trusted.keyId, '--gnupg-home', trusted.gnupgHome]);
   }
   async function run(name: string, image: string, node: number): Promise<any> {
-    const r = await ctl(['container', 'run', `acme/${name}`, '--network', 'net', '--image', image, '--node', `node${node}`, '--', ...DHCP_CMD]);
+    const r = await ctl([
+      'container',
+      'run',
+      `acme/${name}`,
+      '--network',
+      'net',
+      '--image',
+      image,
+      '--node',
+      `node${node}`,
+      '--',
+      ...DHCP_CMD,
+    ]);
     ids[name] = { id: r.id, ip: r.endpoints[0].ip };
     return r;
   }
@@ -89,7 +117,9 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     // the repository lives in the underlay, where the controller and every node reach it
     sh('ip', ['-n', c.h.underlay, 'addr', 'add', `${REPO_IP}/24`, 'dev', 'ul']);
     await mkdir(repo(), { recursive: true });
-    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, repo(), REPO_IP, '8080'], { stdio: ['ignore', 'pipe', 'inherit'] });
+    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, repo(), REPO_IP, '8080'], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     await new Promise<void>((resolve, reject) => {
       server!.stdout!.once('data', () => resolve());
       server!.once('exit', (code) => reject(new Error(`repository server exited ${code}`)));
@@ -119,7 +149,11 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
   it('runs the base image on node0 and the derivative on node1, pinned, verified, layered; they reach each other', async () => {
     expect((await run('web', 'busybox', 0)).image).toBe('busybox:1');
     expect((await run('hi', 'hello', 1)).image).toBe('hello:1');
-    await c.waitFor(() => c.addressOf(ids.web.id) === ids.web.ip && c.addressOf(ids.hi.id) === ids.hi.ip, 60_000, 'DHCP addresses on RPM images');
+    await c.waitFor(
+      () => c.addressOf(ids.web.id) === ids.web.ip && c.addressOf(ids.hi.id) === ids.hi.ip,
+      60_000,
+      'DHCP addresses on RPM images',
+    );
     expect(c.exec(ids.hi.id, 'ping', ['-c', '2', '-W', '2', ids.web.ip]).status).toBe(0);
     // the derivative's own layer over its base: its motd, the base's busybox
     expect(await rootfsFile(1, 'hi', 'etc/motd')).toBe('hello layer\n');
@@ -130,7 +164,11 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
   it('refuses a tampered RPM and one signed by an unknown key: the container fails with the reason', async () => {
     await run('bad1', 'tampered', 0);
     await run('bad2', 'rogue', 0);
-    await c.waitFor(async () => (await show('bad1')).observedState === 'failed' && (await show('bad2')).observedState === 'failed', 30_000, 'both refused');
+    await c.waitFor(
+      async () => (await show('bad1')).observedState === 'failed' && (await show('bad2')).observedState === 'failed',
+      30_000,
+      'both refused',
+    );
     expect((await show('bad1')).reason).toMatch(/refused \(tampered\)/);
     expect((await show('bad2')).reason).toMatch(/refused \(unknown_key\).*not among the tenant's repository keys/);
     // nothing of them was installed
@@ -143,11 +181,17 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     await cp(busyboxImage(), v2, { recursive: true, verbatimSymlinks: true });
     await writeFile(path.join(v2, 'etc', 'image-version'), '2\n');
     await release('busybox', '2', v2, { key: trusted });
-    expect(await ctl(['image', 'outdated', 'acme'])).toEqual([{ tenant: 'acme', container: 'web', name: 'busybox', current: '1', newest: '2' }]);
+    expect(await ctl(['image', 'outdated', 'acme'])).toEqual([
+      { tenant: 'acme', container: 'web', name: 'busybox', current: '1', newest: '2' },
+    ]);
     const up = await ctl(['container', 'upgrade', 'acme/web']);
     expect(up.image).toBe('busybox:2');
     expect(up.endpoints[0].ip).toBe(ids.web.ip);
-    await c.waitFor(async () => (await rootfsFile(0, 'web', 'etc/image-version')) === '2\n' && c.addressOf(ids.web.id) === ids.web.ip, 60_000, 'web on v2 with its address');
+    await c.waitFor(
+      async () => (await rootfsFile(0, 'web', 'etc/image-version')) === '2\n' && c.addressOf(ids.web.id) === ids.web.ip,
+      60_000,
+      'web on v2 with its address',
+    );
     expect((await show('web')).observedState).toBe('running');
     expect(c.exec(ids.hi.id, 'ping', ['-c', '2', '-W', '2', ids.web.ip]).status).toBe(0);
     expect(await ctl(['image', 'outdated', 'acme'])).toEqual([]);
@@ -158,4 +202,3 @@ async function mkdirTmp(): Promise<string> {
   const { mkdtemp } = await import('node:fs/promises');
   return mkdtemp(path.join(os.tmpdir(), 'freight-images-e2e-'));
 }
-

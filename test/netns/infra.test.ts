@@ -47,7 +47,10 @@ async function metrics(): Promise<Record<string, number>> {
   const before = serverOut.length;
   server?.kill('SIGUSR1');
   await waitFor(() => serverOut.slice(before).includes('"msg":"metrics"'), 5000, 'metrics line');
-  const line = serverOut.slice(before).split('\n').find((l) => l.includes('"msg":"metrics"'));
+  const line = serverOut
+    .slice(before)
+    .split('\n')
+    .find((l) => l.includes('"msg":"metrics"'));
   return JSON.parse(line as string).metrics;
 }
 
@@ -62,10 +65,14 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
     link(names.stranger, 'vc3', MACS.stranger);
     sh('ip', ['-n', names.infra, 'addr', 'add', '10.77.0.2/24', 'dev', 'eth0']);
     await writeConfigAtomic(configFile, config);
-    server = spawn('ip', ['netns', 'exec', names.infra, process.execPath, '--import', 'tsx', 'infra-container/main.ts', '--config', configFile], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    server = spawn(
+      'ip',
+      ['netns', 'exec', names.infra, process.execPath, '--import', 'tsx', 'infra-container/main.ts', '--config', configFile],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     server.stdout?.on('data', (d) => (serverOut += d));
     server.stderr?.on('data', (d) => (serverOut += d));
     await waitFor(() => serverOut.includes('freight-infra ready'), 20_000, 'server start');
@@ -85,7 +92,11 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
       `#!/bin/sh\ncase "$1" in bound|renew)\n  ip addr flush dev "$interface"\n  ip addr add "$ip/$mask" dev "$interface"\n  [ -n "$mtu" ] && ip link set dev "$interface" mtu "$mtu"\n  env > ${out}\n;; esac\nexit 0\n`,
     );
     chmodSync(script, 0o755);
-    sh('busybox', ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '1', '-s', script, '-O', 'search', '-O', 'mtu', '-O', 'domain'], { ns: names.web });
+    sh(
+      'busybox',
+      ['udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '4', '-T', '1', '-s', script, '-O', 'search', '-O', 'mtu', '-O', 'domain'],
+      { ns: names.web },
+    );
     const env = readFileSync(out, 'utf8');
     expect(env).toMatch(/^ip=10\.77\.0\.10$/m);
     expect(env).toMatch(/^mtu=1450$/m);
@@ -107,8 +118,15 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
       `#!/bin/sh\ncase "$reason" in BOUND|REBOOT|RENEW)\n  ip addr add "$new_ip_address/$new_subnet_mask" dev "$interface"\n  ip link set dev "$interface" mtu "$new_interface_mtu"\n  env > ${out}\n;; esac\nexit 0\n`,
     );
     chmodSync(script, 0o755);
-    writeFileSync(conf, 'timeout 15;\nretry 1;\nrequest subnet-mask, routers, domain-name, domain-name-servers, domain-search, host-name, interface-mtu;\n');
-    sh('dhclient', ['-1', '-4', '-cf', conf, '-sf', script, '-lf', path.join(dir, 'dhclient.leases'), '-pf', path.join(dir, 'dhclient.pid'), 'eth0'], { ns: names.db });
+    writeFileSync(
+      conf,
+      'timeout 15;\nretry 1;\nrequest subnet-mask, routers, domain-name, domain-name-servers, domain-search, host-name, interface-mtu;\n',
+    );
+    sh(
+      'dhclient',
+      ['-1', '-4', '-cf', conf, '-sf', script, '-lf', path.join(dir, 'dhclient.leases'), '-pf', path.join(dir, 'dhclient.pid'), 'eth0'],
+      { ns: names.db },
+    );
     const env = readFileSync(out, 'utf8');
     expect(env).toMatch(/^new_ip_address=10\.77\.0\.11$/m);
     expect(env).toMatch(/^new_interface_mtu=1450$/m);
@@ -120,7 +138,11 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
   });
 
   it('gives nothing to an unknown MAC', async () => {
-    const r = spawnSync('ip', ['netns', 'exec', names.stranger, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '2', '-T', '1', '-s', '/bin/true'], { encoding: 'utf8' });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', names.stranger, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '2', '-T', '1', '-s', '/bin/true'],
+      { encoding: 'utf8' },
+    );
     expect(r.status).not.toBe(0);
     expect((await metrics()).dhcp_unknown_mac).toBeGreaterThan(0);
   });
@@ -143,7 +165,11 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
     await writeConfigAtomic(configFile, { ...config, revision: 2, bindings: config.bindings.filter((b) => b.name !== 'db') });
     const gone = await waitFor(() => dig(names.web, 'db.net.t1.freight.internal').includes('NXDOMAIN'), 1000, 'db to disappear');
     expect(gone).toBeLessThan(1000);
-    await writeConfigAtomic(configFile, { ...config, revision: 3, bindings: [...config.bindings, { mac: '02:00:00:00:00:12', ip: '10.77.0.12', name: 'cache' }] });
+    await writeConfigAtomic(configFile, {
+      ...config,
+      revision: 3,
+      bindings: [...config.bindings, { mac: '02:00:00:00:00:12', ip: '10.77.0.12', name: 'cache' }],
+    });
     const added = await waitFor(() => dig(names.web, '+short', 'cache').trim() === '10.77.0.12', 1000, 'cache to appear');
     expect(added).toBeLessThan(1000);
     // an invalid file is rejected and the running zone kept
@@ -156,11 +182,15 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
 
   it('survives 10,000 random and mutated DHCP and DNS packets and still answers', async () => {
     const before = await metrics();
-    const r = spawnSync('ip', ['netns', 'exec', names.web, process.execPath, '--import', 'tsx', 'test/netns/infra-fuzz.ts', '10.77.0.2', '10000', '20261130'], {
-      cwd: ROOT,
-      encoding: 'utf8',
-      timeout: 60_000,
-    });
+    const r = spawnSync(
+      'ip',
+      ['netns', 'exec', names.web, process.execPath, '--import', 'tsx', 'test/netns/infra-fuzz.ts', '10.77.0.2', '10000', '20261130'],
+      {
+        cwd: ROOT,
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
     expect(r.status, r.stderr).toBe(0);
     await new Promise((res) => setTimeout(res, 300));
     expect(server?.exitCode).toBeNull();
@@ -169,7 +199,11 @@ describe.skipIf(!isRoot)('infra container DHCP + DNS in namespaces', () => {
     expect(after.dhcp_malformed).toBeGreaterThan(before.dhcp_malformed ?? 0);
     expect(after.dns_packets - (before.dns_packets ?? 0) + after.dhcp_packets - (before.dhcp_packets ?? 0)).toBeGreaterThan(9000);
     expect(dig(names.db, '+short', 'web.net.t1.freight.internal').trim()).toBe('10.77.0.10');
-    const again = spawnSync('ip', ['netns', 'exec', names.web, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true'], { encoding: 'utf8' });
+    const again = spawnSync(
+      'ip',
+      ['netns', 'exec', names.web, 'busybox', 'udhcpc', '-i', 'eth0', '-n', '-q', '-f', '-t', '3', '-T', '1', '-s', '/bin/true'],
+      { encoding: 'utf8' },
+    );
     expect(again.status, again.stderr).toBe(0);
     expect(again.stderr + again.stdout).toContain('10.77.0.10');
   });

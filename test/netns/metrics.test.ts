@@ -56,7 +56,13 @@ describe('controller /metrics', () => {
         expectHistogram(fams, 'freight_http_request_seconds');
         expect(res.body).toMatch(/^freight_http_request_seconds_count\{method="GET",route="\/v1\/tenants",status_class="4xx"\} 1$/m);
         expect(family(fams, 'freight_push_commit_to_ack_seconds').type).toBe('HISTOGRAM');
-        for (const name of ['freight_http_requests_total', 'freight_audit_dropped_total', 'freight_push_revoked_closes_total', 'freight_push_ack_timeouts_total', 'freight_push_overflow_drops_total']) {
+        for (const name of [
+          'freight_http_requests_total',
+          'freight_audit_dropped_total',
+          'freight_push_revoked_closes_total',
+          'freight_push_ack_timeouts_total',
+          'freight_push_overflow_drops_total',
+        ]) {
           expect(family(fams, name).type).toBe('COUNTER');
         }
         expect(family(fams, 'freight_push_agents_connected').type).toBe('GAUGE');
@@ -106,16 +112,41 @@ describe.skipIf(!isRoot)('agent and infra /metrics (namespaces)', () => {
     const socket = path.join(dir, 'run', 'metrics.sock');
     sh('mkdir', ['-p', path.dirname(socket)]);
     let out = '';
-    server = spawn('ip', ['netns', 'exec', name, process.execPath, '--import', 'tsx', 'infra-container/main.ts', '--config', configFile,
-      '--no-dhcp', '--listen', '127.0.0.1', '--dns-port', '5353', '--metrics-socket', socket], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+    server = spawn(
+      'ip',
+      [
+        'netns',
+        'exec',
+        name,
+        process.execPath,
+        '--import',
+        'tsx',
+        'infra-container/main.ts',
+        '--config',
+        configFile,
+        '--no-dhcp',
+        '--listen',
+        '127.0.0.1',
+        '--dns-port',
+        '5353',
+        '--metrics-socket',
+        socket,
+      ],
+      { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     server.stdout?.on('data', (d) => (out += d));
     server.stderr?.on('data', (d) => (out += d));
     const t0 = Date.now();
-    while (!(out.includes('freight-infra ready') && exists(socket)) && Date.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+    while (!(out.includes('freight-infra ready') && exists(socket)) && Date.now() - t0 < 20_000)
+      await new Promise((r) => setTimeout(r, 50));
     expect(exists(socket)).toBe(true);
     expect(statSync(socket).mode & 0o777).toBe(0o600);
     // one answered query inside the namespace
-    const dig = spawnSync('ip', ['netns', 'exec', name, 'dig', '@127.0.0.1', '-p', '5353', '+time=1', '+tries=2', '+short', 'web.net.t1.freight.internal'], { encoding: 'utf8' });
+    const dig = spawnSync(
+      'ip',
+      ['netns', 'exec', name, 'dig', '@127.0.0.1', '-p', '5353', '+time=1', '+tries=2', '+short', 'web.net.t1.freight.internal'],
+      { encoding: 'utf8' },
+    );
     expect(dig.stdout.trim()).toBe('10.77.0.10');
     // from the node (this process, the root namespace): no route into the server's namespace, but the socket
     const fams = parse(await getUnix(socket, '/metrics'));

@@ -32,7 +32,12 @@ function listIn(ns: string, family: NftFamily): NftCommand[] {
   return (JSON.parse(r.stdout) as { nftables: NftCommand[] }).nftables.filter((o) => !('metainfo' in o));
 }
 
-const port = (i: number, infra = false): GuardPort => ({ ifname: `frh-0000000${i}0`, mac: `02:00:00:00:00:0${i}`, ip: `10.0.0.${i}`, dhcpServer: infra });
+const port = (i: number, infra = false): GuardPort => ({
+  ifname: `frh-0000000${i}0`,
+  mac: `02:00:00:00:00:0${i}`,
+  ip: `10.0.0.${i}`,
+  dhcpServer: infra,
+});
 
 describe.skipIf(!isRoot)('nft tables on this kernel', () => {
   const nss = new Namespaces();
@@ -44,14 +49,38 @@ describe.skipIf(!isRoot)('nft tables on this kernel', () => {
     a = nss.add(`frt-a-${tag}`);
     b = nss.add(`frt-b-${tag}`);
     sh('ip', ['link', 'add', 'ul', 'netns', a, 'type', 'veth', 'peer', 'name', 'ul', 'netns', b]);
-    for (const [ns, ip] of [[a, '198.18.9.1'], [b, '198.18.9.2']] as const) {
+    for (const [ns, ip] of [
+      [a, '198.18.9.1'],
+      [b, '198.18.9.2'],
+    ] as const) {
       sh('ip', ['addr', 'add', `${ip}/24`, 'dev', 'ul'], { ns });
       sh('ip', ['link', 'set', 'ul', 'up'], { ns });
       // two VXLAN segments between the nodes: vni 100 is an ipsec network's, 101 a plain one's
-      for (const [vni, net] of [[100, '10.100.0'], [101, '10.101.0']] as const) {
+      for (const [vni, net] of [
+        [100, '10.100.0'],
+        [101, '10.101.0'],
+      ] as const) {
         const dev = `frx-${vni}`;
         const me = ip.endsWith('.1') ? 1 : 2;
-        sh('ip', ['link', 'add', dev, 'type', 'vxlan', 'id', String(vni), 'local', ip, 'remote', me === 1 ? '198.18.9.2' : '198.18.9.1', 'dstport', '4789'], { ns });
+        sh(
+          'ip',
+          [
+            'link',
+            'add',
+            dev,
+            'type',
+            'vxlan',
+            'id',
+            String(vni),
+            'local',
+            ip,
+            'remote',
+            me === 1 ? '198.18.9.2' : '198.18.9.1',
+            'dstport',
+            '4789',
+          ],
+          { ns },
+        );
         sh('ip', ['addr', 'add', `${net}.${me}/24`, 'dev', dev], { ns });
         sh('ip', ['link', 'set', dev, 'up'], { ns });
       }
@@ -63,7 +92,10 @@ describe.skipIf(!isRoot)('nft tables on this kernel', () => {
     const want = spoofGuardTable([port(1), port(2, true)]);
     nftIn(a, replaceCommands(want));
     const got = parseTable('bridge', listIn(a, 'bridge'));
-    expect(got?.sets.find((s) => s.name === 'port_mac')?.elems).toEqual([`${port(1).ifname} . 02:00:00:00:00:01`, `${port(2).ifname} . 02:00:00:00:00:02`]);
+    expect(got?.sets.find((s) => s.name === 'port_mac')?.elems).toEqual([
+      `${port(1).ifname} . 02:00:00:00:00:01`,
+      `${port(2).ifname} . 02:00:00:00:00:02`,
+    ]);
     expect(planTable('bridge', want, got)).toBeUndefined();
   });
 
@@ -77,7 +109,11 @@ describe.skipIf(!isRoot)('nft tables on this kernel', () => {
 
   it('a rule deleted by hand is seen and the replacement restores it', () => {
     const want = spoofGuardTable([port(2, true), port(3)]);
-    const handle = (listIn(a, 'bridge').find((o) => 'rule' in o && (o.rule as { comment?: string }).comment === 'fr1 dhcp-server')!.rule as { handle: number }).handle;
+    const handle = (
+      listIn(a, 'bridge').find((o) => 'rule' in o && (o.rule as { comment?: string }).comment === 'fr1 dhcp-server')!.rule as {
+        handle: number;
+      }
+    ).handle;
     sh('nft', ['delete', 'rule', 'bridge', 'freight', 'guard', 'handle', String(handle)], { ns: a });
     const op = planTable('bridge', want, parseTable('bridge', listIn(a, 'bridge')))!;
     expect([op.mode, op.reason]).toEqual(['replace', 'rules drifted']);

@@ -9,7 +9,7 @@ import { isRoot } from '../support/netns.js';
 import { Seed, TEST_SEALER, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from './push-harness.js';
 
 const HB = 100;
-const PG_VERSION = (spawnSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).sort().pop()) ?? '';
+const PG_VERSION = spawnSync('ls', ['/etc/postgresql'], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).sort().pop() ?? '';
 const canRestartPg = isRoot && PG_VERSION !== '' && spawnSync('which', ['pg_ctlcluster']).status === 0;
 
 /** Asynchronous: the controller and agents of this process must keep running meanwhile. */
@@ -80,9 +80,25 @@ describe('restarts during a stream', () => {
           }
           k++;
           await client.query('BEGIN');
-          const cid = (await client.query('INSERT INTO containers (tenant_id, name, image, node_id) VALUES ($1, $2, $3, $4) RETURNING id', [t, `c${k}`, 'busybox', nodes[k % 2].id])).rows[0].id;
-          await client.query('INSERT INTO endpoints (tenant_id, network_id, container_id, mac, ip, node_id) VALUES ($1, $2, $3, $4, $5, $6)',
-            [t, net, cid, `02:00:00:01:${(k >> 8).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`, `10.1.${k >> 8}.${(k & 255) || 1}`, nodes[k % 2].id]);
+          const cid = (
+            await client.query('INSERT INTO containers (tenant_id, name, image, node_id) VALUES ($1, $2, $3, $4) RETURNING id', [
+              t,
+              `c${k}`,
+              'busybox',
+              nodes[k % 2].id,
+            ])
+          ).rows[0].id;
+          await client.query(
+            'INSERT INTO endpoints (tenant_id, network_id, container_id, mac, ip, node_id) VALUES ($1, $2, $3, $4, $5, $6)',
+            [
+              t,
+              net,
+              cid,
+              `02:00:00:01:${(k >> 8).toString(16).padStart(2, '0')}:${(k & 255).toString(16).padStart(2, '0')}`,
+              `10.1.${k >> 8}.${k & 255 || 1}`,
+              nodes[k % 2].id,
+            ],
+          );
           await client.query('COMMIT');
         } catch {
           await client?.end().catch(() => {});
@@ -111,19 +127,29 @@ describe('restarts during a stream', () => {
     await writer;
 
     for (const a of agents) {
-      await waitFor(`${a.node} converged`, async () => {
-        const want = await expected(a.node);
-        if (process.env.DEBUG_PUSH) process.stderr.write(`DBG ${[a.node, a.session.revision, want.revision, ctl.hub.revision(), a.session.connected, Object.keys(a.view.endpoints).length, Object.keys(want.view.endpoints).length].join(" ")}\n`);
-        return a.session.revision === want.revision &&
-          isDeepStrictEqual({ ...a.view, revision: 0 }, { ...want.view, revision: 0 });
-      }, 15_000);
+      await waitFor(
+        `${a.node} converged`,
+        async () => {
+          const want = await expected(a.node);
+          if (process.env.DEBUG_PUSH)
+            process.stderr.write(
+              `DBG ${[a.node, a.session.revision, want.revision, ctl.hub.revision(), a.session.connected, Object.keys(a.view.endpoints).length, Object.keys(want.view.endpoints).length].join(' ')}\n`,
+            );
+          return a.session.revision === want.revision && isDeepStrictEqual({ ...a.view, revision: 0 }, { ...want.view, revision: 0 });
+        },
+        15_000,
+      );
       expect(a.errors).toEqual([]);
       expect(Object.keys(a.view.endpoints).length).toBeGreaterThan(5);
     }
-    await waitFor('nodes table caught up', async () => {
-      const newest = await seed.newestRevision();
-      const rows = await Promise.all(['w1', 'w2'].map((n) => seed.nodeRow(n)));
-      return rows.every((r) => r.ready && Number(r.applied_revision) === newest && Number(r.desired_revision) === newest);
-    }, 5000);
+    await waitFor(
+      'nodes table caught up',
+      async () => {
+        const newest = await seed.newestRevision();
+        const rows = await Promise.all(['w1', 'w2'].map((n) => seed.nodeRow(n)));
+        return rows.every((r) => r.ready && Number(r.applied_revision) === newest && Number(r.desired_revision) === newest);
+      },
+      5000,
+    );
   });
 });

@@ -20,13 +20,19 @@ if (!canRun) console.warn(`runtime boot tests skipped: ${isRoot ? 'systemd-nspaw
 /** The cached Debian tree, built by debootstrap when missing; null (with the reason) when it cannot be. */
 function debianTree(): { tree: string | null; why: string } {
   if (existsSync(join(TREE, 'usr/lib/systemd/systemd'))) return { tree: TREE, why: '' };
-  if (spawnSync('which', ['debootstrap']).status !== 0) return { tree: null, why: 'debootstrap not installed (apt-get install debootstrap)' };
+  if (spawnSync('which', ['debootstrap']).status !== 0)
+    return { tree: null, why: 'debootstrap not installed (apt-get install debootstrap)' };
   mkdirSync(CACHE, { recursive: true });
   const tmp = `${TREE}.tmp`;
   rmSync(tmp, { recursive: true, force: true });
-  const r = spawnSync('debootstrap', ['--variant=minbase', '--include=systemd,systemd-sysv,iproute2', 'bookworm', tmp, 'http://deb.debian.org/debian'], {
-    encoding: 'utf8', timeout: 240_000,
-  });
+  const r = spawnSync(
+    'debootstrap',
+    ['--variant=minbase', '--include=systemd,systemd-sysv,iproute2', 'bookworm', tmp, 'http://deb.debian.org/debian'],
+    {
+      encoding: 'utf8',
+      timeout: 240_000,
+    },
+  );
   if (r.status !== 0) {
     rmSync(tmp, { recursive: true, force: true });
     return { tree: null, why: `debootstrap failed (${r.status ?? r.signal}): ${(r.stderr || r.stdout).slice(-500)}` };
@@ -77,9 +83,13 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
     const ep = endpoint(c, net, '10.78.0.2', '02:00:00:78:00:02', node);
     await drv.apply(desired([c], [ep], [net]));
     await drv.waitStatus(c.id, (s) => s.state === 'running');
-    await expect.poll(() => sh('ping', ['-c', '1', '-W', '1', '10.78.0.2'], { ns: node, allowFail: true }), { timeout: 30_000, interval: 500 }).toContain('1 received');
+    await expect
+      .poll(() => sh('ping', ['-c', '1', '-W', '1', '10.78.0.2'], { ns: node, allowFail: true }), { timeout: 30_000, interval: 500 })
+      .toContain('1 received');
     const st = await drv.call<ContainerState>('state', { id: c.id });
-    const pid1 = sh('cat', [`/proc/${st.nspawnPid}/task/${st.nspawnPid}/children`]).trim().split(' ')[0];
+    const pid1 = sh('cat', [`/proc/${st.nspawnPid}/task/${st.nspawnPid}/children`])
+      .trim()
+      .split(' ')[0];
     expect(readFileSync(`/proc/${pid1}/comm`, 'utf8').trim()).toBe('systemd');
     c.desired = 'stopped';
     const t0 = Date.now();
@@ -94,12 +104,24 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
   it('busybox image: udhcpc and its default script configure address, route, MTU (option 26) and resolv.conf', async () => {
     const dir = join(state, 'udhcpd');
     mkdirSync(dir, { recursive: true });
-    writeFileSync(join(dir, 'udhcpd.conf'), [
-      'start 10.78.0.50', 'end 10.78.0.60', 'interface frb-200', `lease_file ${dir}/leases`, `pidfile ${dir}/pid`,
-      'static_lease 02:00:00:78:00:04 10.78.0.4',
-      'option subnet 255.255.255.0', 'option router 10.78.0.1', 'option dns 10.78.0.1', 'option domain freight.internal',
-      'option search freight.internal', 'option mtu 1400', '',
-    ].join('\n'));
+    writeFileSync(
+      join(dir, 'udhcpd.conf'),
+      [
+        'start 10.78.0.50',
+        'end 10.78.0.60',
+        'interface frb-200',
+        `lease_file ${dir}/leases`,
+        `pidfile ${dir}/pid`,
+        'static_lease 02:00:00:78:00:04 10.78.0.4',
+        'option subnet 255.255.255.0',
+        'option router 10.78.0.1',
+        'option dns 10.78.0.1',
+        'option domain freight.internal',
+        'option search freight.internal',
+        'option mtu 1400',
+        '',
+      ].join('\n'),
+    );
     writeFileSync(join(dir, 'leases'), '');
     const server = spawn('ip', ['netns', 'exec', node, '/bin/busybox', 'udhcpd', '-f', join(dir, 'udhcpd.conf')], { stdio: 'ignore' });
     try {
@@ -107,7 +129,9 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
       await drv.apply(desired([c], [endpoint(c, net, '10.78.0.4', '02:00:00:78:00:04', node)], [net]));
       await drv.waitStatus(c.id, (x) => x.state === 'running');
       const ns = `frc-${c.id.replace(/-/g, '').slice(0, 8)}`;
-      await expect.poll(() => sh('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'eth0']), { timeout: 15_000, interval: 200 }).toContain('10.78.0.4/24');
+      await expect
+        .poll(() => sh('ip', ['-n', ns, '-o', '-4', 'addr', 'show', 'dev', 'eth0']), { timeout: 15_000, interval: 200 })
+        .toContain('10.78.0.4/24');
       expect(sh('ip', ['-n', ns, '-o', 'link', 'show', 'eth0'])).toContain('mtu 1400');
       expect(sh('ip', ['-n', ns, 'route', 'show', 'default'])).toContain('default via 10.78.0.1 dev eth0');
       const resolv = readFileSync(join(state, 'containers', c.id, 'rootfs/etc/resolv.conf'), 'utf8');
@@ -120,12 +144,20 @@ describe.skipIf(!canRun)('booted and infra containers', () => {
   });
 
   it('runs the freight-infra skeleton with the host Node.js, the project and /etc/freight bound read-only', async () => {
-    const c = container('infra', ['node', '-e', [
-      "const fs=require('fs');",
-      `console.log('cfg=' + fs.readFileSync('/etc/freight/infra.json','utf8'));`,
-      `console.log('pkg=' + JSON.parse(fs.readFileSync('${PROJECT}/package.json','utf8')).name);`,
-      "try { fs.writeFileSync('/etc/freight/x', '1'); } catch (e) { console.log('ro=' + e.code); }",
-    ].join('')], { kind: 'infra', image: 'freight-infra' });
+    const c = container(
+      'infra',
+      [
+        'node',
+        '-e',
+        [
+          "const fs=require('fs');",
+          `console.log('cfg=' + fs.readFileSync('/etc/freight/infra.json','utf8'));`,
+          `console.log('pkg=' + JSON.parse(fs.readFileSync('${PROJECT}/package.json','utf8')).name);`,
+          "try { fs.writeFileSync('/etc/freight/x', '1'); } catch (e) { console.log('ro=' + e.code); }",
+        ].join(''),
+      ],
+      { kind: 'infra', image: 'freight-infra' },
+    );
     const cfgDir = join(state, 'containers', c.id, 'etc-freight');
     mkdirSync(cfgDir, { recursive: true });
     writeFileSync(join(cfgDir, 'infra.json'), '{"hello":1}');

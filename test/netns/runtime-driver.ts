@@ -34,9 +34,7 @@ for await (const line of createInterface({ input: process.stdin })) {
       process.exit(0);
     }
     const result =
-      msg.cmd === 'logs' ? rt.logs(msg.id!, msg.tail ?? 100) :
-      msg.cmd === 'state' ? rt.state(msg.id!) ?? null :
-      rt.statuses();
+      msg.cmd === 'logs' ? rt.logs(msg.id!, msg.tail ?? 100) : msg.cmd === 'state' ? (rt.state(msg.id!) ?? null) : rt.statuses();
     out({ seq: msg.seq, ok: true, result });
   } catch (e) {
     out({ seq: msg.seq, ok: false, error: e instanceof Error ? e.message : String(e) });

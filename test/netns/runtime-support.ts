@@ -14,18 +14,49 @@ import { sh } from '../support/netns.js';
 export const PROJECT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 
 export function network(vni: number, cidr = '10.77.0.0/24', mtu = 1450): ViewNetwork {
-  return { id: `net-${vni}`, tenant: 't1', name: `n${vni}`, type: 'vxlan', vni, cidr, gateway: null, mtu, domain: 'freight.internal', flood: [] };
+  return {
+    id: `net-${vni}`,
+    tenant: 't1',
+    name: `n${vni}`,
+    type: 'vxlan',
+    vni,
+    cidr,
+    gateway: null,
+    mtu,
+    domain: 'freight.internal',
+    flood: [],
+  };
 }
 
 export function container(name: string, command: string[], over: Partial<ViewContainer> = {}): ViewContainer {
   return {
-    id: randomUUID(), tenant: 't1', name, kind: 'container', image: 'busybox', command, boot: false,
-    restart: 'never', desired: 'running', generation: 1, ...over,
+    id: randomUUID(),
+    tenant: 't1',
+    name,
+    kind: 'container',
+    image: 'busybox',
+    command,
+    boot: false,
+    restart: 'never',
+    desired: 'running',
+    generation: 1,
+    ...over,
   };
 }
 
 export function endpoint(c: ViewContainer, net: ViewNetwork, ip: string, mac: string, node: string, ifindex = 0): ViewEndpoint {
-  return { id: `ep-${c.id}-${ifindex}`, network: net.id, kind: 'container', owner: c.id, name: c.name, mac, ip, node, vtep: '198.18.0.1', ifindex };
+  return {
+    id: `ep-${c.id}-${ifindex}`,
+    network: net.id,
+    kind: 'container',
+    owner: c.id,
+    name: c.name,
+    mac,
+    ip,
+    node,
+    vtep: '198.18.0.1',
+    ifindex,
+  };
 }
 
 export function desired(containers: ViewContainer[], endpoints: ViewEndpoint[], networks: ViewNetwork[]): DesiredContainers {
@@ -60,9 +91,14 @@ export class Driver {
   private constructor(readonly proc: ChildProcessWithoutNullStreams) {}
 
   static async start(node: string, state: string): Promise<Driver> {
-    const proc = spawn('nsenter', [`--net=/run/netns/${node}`, 'npx', 'tsx', join(PROJECT, 'test/netns/runtime-driver.ts'), state, PROJECT], {
-      cwd: PROJECT, stdio: ['pipe', 'pipe', 'pipe'],
-    });
+    const proc = spawn(
+      'nsenter',
+      [`--net=/run/netns/${node}`, 'npx', 'tsx', join(PROJECT, 'test/netns/runtime-driver.ts'), state, PROJECT],
+      {
+        cwd: PROJECT,
+        stdio: ['pipe', 'pipe', 'pipe'],
+      },
+    );
     const d = new Driver(proc);
     proc.stderr.on('data', (b: Buffer) => (d.stderr += b.toString()));
     proc.on('exit', (code) => {
@@ -151,7 +187,10 @@ function sessionOf(pid: number): number {
 
 /** Descendants in session `sid` (a detached container wrapper and everything under it are skipped). */
 function descendants(pid: number, sid: number): number[] {
-  const kids = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean).map(Number);
+  const kids = spawnSync('pgrep', ['-P', String(pid)], { encoding: 'utf8' })
+    .stdout.split(/\s+/)
+    .filter(Boolean)
+    .map(Number);
   return kids.filter((k) => sessionOf(k) === sid).flatMap((k) => [k, ...descendants(k, sid)]);
 }
 
@@ -164,8 +203,14 @@ export function cleanupState(state: string): void {
     for (const k of [...kids, pid]) spawnSync('kill', ['-9', k]);
   }
   const mounts = spawnSync('sh', ['-c', `grep -o ' ${state}/containers/[^ ]*/rootfs ' /proc/self/mountinfo`], { encoding: 'utf8' }).stdout;
-  for (const m of mounts.split('\n').map((s) => s.trim()).filter(Boolean)) spawnSync('umount', ['-l', m]);
-  const ids = spawnSync('ls', [join(state, 'containers')], { encoding: 'utf8' }).stdout.split(/\s+/).filter(Boolean);
+  for (const m of mounts
+    .split('\n')
+    .map((s) => s.trim())
+    .filter(Boolean))
+    spawnSync('umount', ['-l', m]);
+  const ids = spawnSync('ls', [join(state, 'containers')], { encoding: 'utf8' })
+    .stdout.split(/\s+/)
+    .filter(Boolean);
   for (const id of ids) {
     reapCgroups(id);
     releaseUidLock(join(state, 'containers', id));

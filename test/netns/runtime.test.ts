@@ -42,7 +42,11 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
 
   /** The dataplane's side of the same view: networks, endpoints (FDB/neigh to the other node). */
   const applyDataplane = async (nets: ViewNetwork[], eps: ViewEndpoint[]) => {
-    const views = viewsFor(h, nets, eps.map((e) => ({ ...e, nodeIndex: e.node === nodes.a ? 0 : 1 })));
+    const views = viewsFor(
+      h,
+      nets,
+      eps.map((e) => ({ ...e, nodeIndex: e.node === nodes.a ? 0 : 1 })),
+    );
     for (const [i, v] of views.entries()) {
       const r = await dps[i].apply(v);
       expect(r.errors, JSON.stringify(r.errors)).toEqual([]);
@@ -166,7 +170,10 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     const noImage = container('noimage', ['true'], { image: 'nope' });
     const noCmd = container('nocmd', ['/bin/does-not-exist']);
     viewA.containers.push(noImage, noCmd);
-    viewA.endpoints.push(endpoint(noImage, net, '10.77.0.21', '02:00:00:77:00:21', nodes.a), endpoint(noCmd, net, '10.77.0.22', '02:00:00:77:00:22', nodes.a));
+    viewA.endpoints.push(
+      endpoint(noImage, net, '10.77.0.21', '02:00:00:77:00:21', nodes.a),
+      endpoint(noCmd, net, '10.77.0.22', '02:00:00:77:00:22', nodes.a),
+    );
     await applyA();
     const s1 = await drvA.waitStatus(noImage.id, (s) => s.state === 'failed');
     expect(s1.reason).toMatch(/image nope not found/);
@@ -191,7 +198,8 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     // when each run started: the first 'running' status of each restart count
     const seen: Array<{ restarts: number; t: number }> = [];
     for (const { t, status } of drvA.history) {
-      if (status.id === flaky.id && status.state === 'running' && seen[seen.length - 1]?.restarts !== status.restarts) seen.push({ restarts: status.restarts, t });
+      if (status.id === flaky.id && status.state === 'running' && seen[seen.length - 1]?.restarts !== status.restarts)
+        seen.push({ restarts: status.restarts, t });
     }
     expect(seen.map((x) => x.restarts).slice(0, 4)).toEqual([0, 1, 2, 3]);
     expect(st.exitCode === 3 || st.state === 'running').toBe(true);
@@ -214,7 +222,10 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     viewA.endpoints = [];
     await applyA();
     await drvB.apply(desired([], [], [net]));
-    for (const [c, state, node] of [[c1, stateA, nodes.a], [c2, stateB, nodes.b]] as const) {
+    for (const [c, state, node] of [
+      [c1, stateA, nodes.a],
+      [c2, stateB, nodes.b],
+    ] as const) {
       expect(nspawnCount(c.id)).toBe('0');
       expect(netnsList()).not.toContain(`frc-${short(c.id)}`);
       expect(sh('ip', ['-o', 'link', 'show'], { ns: node })).not.toContain(`frh-${short(c.id)}`);

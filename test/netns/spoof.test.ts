@@ -18,7 +18,12 @@ import { isRoot, SKIP_REASON } from '../support/netns.js';
 const FAKE_MAC = '02:66:66:66:66:01';
 const INFRA_IP = '10.0.0.254';
 
-interface Made { id: string; ip: string; mac: string; node: number }
+interface Made {
+  id: string;
+  ip: string;
+  mac: string;
+  node: number;
+}
 
 describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agents)', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -28,7 +33,13 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
   const captures: ChildProcess[] = [];
 
   async function run(name: string, node: number): Promise<Made> {
-    const r = await c.api('POST', '/v1/tenants/acme/containers', { name, image: 'busybox', networks: ['net'], node: `node${node}`, command: DHCP_CMD });
+    const r = await c.api('POST', '/v1/tenants/acme/containers', {
+      name,
+      image: 'busybox',
+      networks: ['net'],
+      node: `node${node}`,
+      command: DHCP_CMD,
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
     return (m[name] = { id: r.body.id, ip: r.body.endpoints[0].ip, mac: r.body.endpoints[0].mac, node });
   }
@@ -52,7 +63,11 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     const objs = (JSON.parse(r.stdout) as { nftables: Array<{ counter?: { name: string; packets: number } }> }).nftables;
     return Object.fromEntries(objs.filter((o) => o.counter).map((o) => [o.counter!.name, o.counter!.packets]));
   };
-  const hexIp = (ip: string) => `0x${ip.split('.').map((o) => Number(o).toString(16).padStart(2, '0')).join('')}`;
+  const hexIp = (ip: string) =>
+    `0x${ip
+      .split('.')
+      .map((o) => Number(o).toString(16).padStart(2, '0'))
+      .join('')}`;
   /** The spoofer sends straight to the victims: no ARP of its own that the guard would drop first. */
   const pinVictims = () => {
     for (const v of [m.v0, m.v1]) inNs(m.s, 'ip', ['neigh', 'replace', v.ip, 'lladdr', v.mac, 'dev', 'eth0', 'nud', 'permanent']);
@@ -70,9 +85,15 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     await run('g', 0);
     await c.waitFor(() => Object.values(m).every((x) => c.addressOf(x.id) === x.ip), 120_000, 'DHCP addresses');
     for (const v of ['v0', 'v1']) {
-      captures.push(spawn('ip', ['netns', 'exec', ns(m[v]), 'tcpdump', '-i', 'eth0', '-U', '-n', '-w', join(dir, `${v}.pcap`)], { stdio: 'ignore' }));
+      captures.push(
+        spawn('ip', ['netns', 'exec', ns(m[v]), 'tcpdump', '-i', 'eth0', '-U', '-n', '-w', join(dir, `${v}.pcap`)], { stdio: 'ignore' }),
+      );
     }
-    await c.waitFor(() => ['v0', 'v1'].every((v) => spawnSync('test', ['-s', join(dir, `${v}.pcap`)]).status === 0), 10_000, 'captures running');
+    await c.waitFor(
+      () => ['v0', 'v1'].every((v) => spawnSync('test', ['-s', join(dir, `${v}.pcap`)]).status === 0),
+      10_000,
+      'captures running',
+    );
     pinVictims();
   }, 240_000);
 
@@ -105,7 +126,7 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     expect(counters(0).spoof_mac).toBeGreaterThanOrEqual(before + 2);
   });
 
-  it('(b) packets with another container\'s IP as source reach no victim; its own address still works', async () => {
+  it("(b) packets with another container's IP as source reach no victim; its own address still works", async () => {
     const before = counters(0).spoof_ip;
     pinVictims();
     inNs(m.s, 'ip', ['addr', 'add', `${m.g.ip}/32`, 'dev', 'eth0']);
@@ -120,7 +141,7 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     expect(inNs(m.s, 'ping', ['-c', '1', '-W', '2', m.v1.ip]).status).toBe(0);
   });
 
-  it('(c) gratuitous ARP for another container\'s IP reaches no victim and poisons no cache', async () => {
+  it("(c) gratuitous ARP for another container's IP reaches no victim and poisons no cache", async () => {
     const before = counters(0).spoof_arp;
     inNs(m.s, 'sysctl', ['-qw', 'net.ipv4.ip_nonlocal_bind=1']);
     const r = inNs(m.s, 'busybox', ['arping', '-U', '-c', '3', '-I', 'eth0', '-s', m.g.ip, m.g.ip]);
@@ -131,10 +152,13 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     for (const v of [m.v0, m.v1]) expect(inNs(v, 'ip', ['neigh', 'show', m.g.ip]).stdout).not.toContain(m.s.mac);
   });
 
-  it('(d) the spoofer\'s own DHCP server reaches no victim; the infra container\'s replies do', async () => {
+  it("(d) the spoofer's own DHCP server reaches no victim; the infra container's replies do", async () => {
     const before = counters(0).rogue_dhcp;
     const conf = join(dir, 'udhcpd.conf');
-    writeFileSync(conf, `interface eth0\nstart 10.0.0.100\nend 10.0.0.150\nlease_file ${join(dir, 'leases')}\npidfile ${join(dir, 'udhcpd.pid')}\noption router ${m.s.ip}\noption dns ${m.s.ip}\n`);
+    writeFileSync(
+      conf,
+      `interface eth0\nstart 10.0.0.100\nend 10.0.0.150\nlease_file ${join(dir, 'leases')}\npidfile ${join(dir, 'udhcpd.pid')}\noption router ${m.s.ip}\noption dns ${m.s.ip}\n`,
+    );
     const rogue = spawn('ip', ['netns', 'exec', ns(m.s), 'busybox', 'udhcpd', '-f', '-a', '0', conf], { stdio: 'ignore' });
     try {
       await new Promise((r) => setTimeout(r, 300));
@@ -148,12 +172,13 @@ describe.skipIf(!isRoot)('anti-spoofing on container ports (controller + 2 agent
     }
     // the capture writes asynchronously: wait for the infra container's replies to show
     await settle();
-    for (const v of ['v0', 'v1']) expect(seen(v, `udp src port 67 and src host ${INFRA_IP}`), `${v}: the infra container's replies`).toBeGreaterThan(0);
+    for (const v of ['v0', 'v1'])
+      expect(seen(v, `udp src port 67 and src host ${INFRA_IP}`), `${v}: the infra container's replies`).toBeGreaterThan(0);
     for (const v of ['v0', 'v1']) expect(seen(v, `udp src port 67 and ether src ${m.s.mac}`), v).toBe(0);
     expect(counters(0).rogue_dhcp).toBeGreaterThan(before);
   });
 
-  it('deleting the spoofer removes its elements from its node\'s table', async () => {
+  it("deleting the spoofer removes its elements from its node's table", async () => {
     const port = `frh-${m.s.id.replace(/-/g, '').slice(0, 8)}0`;
     const elems = () => c.h.exec(c.h.node(0).ns, 'nft', ['list', 'set', 'bridge', 'freight', 'port_mac']).stdout;
     expect(elems()).toContain(port);

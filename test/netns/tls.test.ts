@@ -22,7 +22,23 @@ function agentRun(c: Cluster, i: number, args: string[], ms = 20_000): Promise<{
   const dir = mkdtempSync(path.join(os.tmpdir(), 'freight-tls-agent-'));
   return new Promise((resolve) => {
     const n = c.h.node(i);
-    const p = spawn('nsenter', [`--net=/run/netns/${n.ns}`, '--', process.execPath, AGENT, ...args, '--node', n.name, '--underlay-ip', n.underlayIp, '--state-dir', dir], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const p = spawn(
+      'nsenter',
+      [
+        `--net=/run/netns/${n.ns}`,
+        '--',
+        process.execPath,
+        AGENT,
+        ...args,
+        '--node',
+        n.name,
+        '--underlay-ip',
+        n.underlayIp,
+        '--state-dir',
+        dir,
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     p.stdout.on('data', (d: Buffer) => (out += d));
     p.stderr.on('data', (d: Buffer) => (out += d));
@@ -45,7 +61,13 @@ async function ipsecPair(c: Cluster): Promise<void> {
   expect((await c.api('POST', '/v1/tenants', { name: 'acme' })).status).toBe(201);
   expect((await c.api('POST', '/v1/tenants/acme/networks', { name: 'sec', type: 'ipsec', cidr: '10.9.0.0/24' })).status).toBe(201);
   for (const i of [0, 1]) {
-    const r = await c.api('POST', '/v1/tenants/acme/containers', { name: `c${i}`, image: 'busybox', networks: ['sec'], node: `node${i}`, command: ['sleep', '3600'] });
+    const r = await c.api('POST', '/v1/tenants/acme/containers', {
+      name: `c${i}`,
+      image: 'busybox',
+      networks: ['sec'],
+      node: `node${i}`,
+      command: ['sleep', '3600'],
+    });
     expect(r.status, JSON.stringify(r.body)).toBe(201);
   }
 }
@@ -65,7 +87,9 @@ describe.skipIf(!isRoot)('control plane over TLS (real agents, PostgreSQL)', () 
   it('an agent with a wrong CA pin refuses to connect and says why', async () => {
     const r = await agentRun(c, 0, ['--join', c.joinOf(0, `sha256:${'ab'.repeat(32)}`)]);
     expect(r.code).toBe(1);
-    expect(r.out).toContain(`controller ${CONTROLLER_IP}:7400 is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'ab'.repeat(32)}`);
+    expect(r.out).toContain(
+      `controller ${CONTROLLER_IP}:7400 is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'ab'.repeat(32)}`,
+    );
     expect(r.out).not.toContain('controller trust resolved');
   });
 
@@ -75,7 +99,12 @@ describe.skipIf(!isRoot)('control plane over TLS (real agents, PostgreSQL)', () 
     expect(plain.code).toBe(1);
     expect(plain.out).toContain(`controller http://${CONTROLLER_IP}:7400 is plaintext: the stream would carry the node token in clear`);
     // with --insecure it tries ws:// against the TLS port: never connected (no fallback), killed after the wait
-    const tried = await agentRun(c, 0, ['--controller', `http://${CONTROLLER_IP}:7400`, '--token', token, '--insecure', '--heartbeat-ms', '200'], 4000);
+    const tried = await agentRun(
+      c,
+      0,
+      ['--controller', `http://${CONTROLLER_IP}:7400`, '--token', token, '--insecure', '--heartbeat-ms', '200'],
+      4000,
+    );
     expect(tried.out).not.toMatch(/"msg":"(snapshot|applied)/);
     const nodes = await c.api('GET', '/v1/nodes');
     expect(nodes.body.items.filter((n: { ready: boolean }) => n.ready)).toHaveLength(2);
@@ -83,7 +112,11 @@ describe.skipIf(!isRoot)('control plane over TLS (real agents, PostgreSQL)', () 
 
   it('a capture of the agent streams on the underlay shows no byte of the ipsec keys; the key table holds them sealed', async () => {
     const pcap = path.join(c.dir, 'stream.pcap');
-    const dump: ChildProcess = spawn('ip', ['netns', 'exec', c.h.underlay, 'tcpdump', '-i', 'ul', '-s', '0', '-U', '-w', pcap, 'tcp', 'port', '7400'], { stdio: ['ignore', 'ignore', 'pipe'] });
+    const dump: ChildProcess = spawn(
+      'ip',
+      ['netns', 'exec', c.h.underlay, 'tcpdump', '-i', 'ul', '-s', '0', '-U', '-w', pcap, 'tcp', 'port', '7400'],
+      { stdio: ['ignore', 'ignore', 'pipe'] },
+    );
     let dumpErr = '';
     dump.stderr!.on('data', (d: Buffer) => (dumpErr += d));
     await c.waitFor(() => /listening on/.test(dumpErr), 10_000, 'tcpdump listening');
@@ -140,7 +173,11 @@ describe.skipIf(!isRoot)('plaintext with --insecure on both sides', () => {
     } finally {
       await q.end();
     }
-    await c.waitFor(() => Object.keys(viewOf(c, 0)?.endpoints ?? {}).length >= 2 && Object.keys(viewOf(c, 1)?.endpoints ?? {}).length >= 2, 30_000, 'endpoints on both nodes');
+    await c.waitFor(
+      () => Object.keys(viewOf(c, 0)?.endpoints ?? {}).length >= 2 && Object.keys(viewOf(c, 1)?.endpoints ?? {}).length >= 2,
+      30_000,
+      'endpoints on both nodes',
+    );
     await new Promise((r) => setTimeout(r, 1000));
     expect(Object.values(viewOf(c, 0)!.networks).map((n) => n.type)).toContain('ipsec');
     expect(keysOf(viewOf(c, 0))).toEqual([]);

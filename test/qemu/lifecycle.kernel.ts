@@ -44,7 +44,13 @@ function xfrmDetail(ns: string): Array<{ src: string; dst: string; spi: number; 
     .map((b) => {
       const head = /^src (\S+) dst (\S+)\s+proto esp spi (0x[0-9a-f]+)\S* reqid (\d+)/m.exec(b);
       const key = /aead rfc4106\(gcm\(aes\)\) 0x([0-9a-f]+)/.exec(b);
-      return { src: head?.[1] ?? '', dst: head?.[2] ?? '', spi: Number(head?.[3] ?? -1), reqid: Number(head?.[4] ?? -1), key: key?.[1] ?? '' };
+      return {
+        src: head?.[1] ?? '',
+        dst: head?.[2] ?? '',
+        spi: Number(head?.[3] ?? -1),
+        reqid: Number(head?.[4] ?? -1),
+        key: key?.[1] ?? '',
+      };
     });
 }
 
@@ -72,10 +78,22 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     // key material is sealed at rest: open it with the controller's master key (its state directory)
     const sealer = createSealer(parseMasterKey(readFileSync(path.join(cl().controllerStateDir, 'master.key'), 'utf8'), 'master.key'));
     const open = (x: Record<string, unknown>, dir: 'ab' | 'ba') =>
-      sealer.open(String(x[`key_${dir}`]), ipsecKeyAad({ networkId: String(x.network_id), nodeA: String(x.node_a), nodeB: String(x.node_b), generation: Number(x.generation) }, dir));
+      sealer.open(
+        String(x[`key_${dir}`]),
+        ipsecKeyAad(
+          { networkId: String(x.network_id), nodeA: String(x.node_a), nodeB: String(x.node_b), generation: Number(x.generation) },
+          dir,
+        ),
+      );
     const rows = r.rows.map((x) => ({
-      generation: Number(x.generation), phase: String(x.phase), a: String(x.a), b: String(x.b),
-      spiAb: Number(x.spi_ab), spiBa: Number(x.spi_ba), keyAb: open(x, 'ab'), keyBa: open(x, 'ba'),
+      generation: Number(x.generation),
+      phase: String(x.phase),
+      a: String(x.a),
+      b: String(x.b),
+      spiAb: Number(x.spi_ab),
+      spiBa: Number(x.spi_ba),
+      keyAb: open(x, 'ab'),
+      keyBa: open(x, 'ba'),
     }));
     for (const k of rows) seenKeys.add(k.keyAb).add(k.keyBa);
     return rows;
@@ -91,11 +109,15 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
 
   async function steadyKey(generation: number): Promise<KeyRow> {
     let row: KeyRow | undefined;
-    await cl().waitFor(async () => {
-      const rows = await keyRows();
-      row = rows.length === 1 && rows[0].phase === 'active' && rows[0].generation === generation ? rows[0] : undefined;
-      return row !== undefined;
-    }, 120_000, `one active key of generation ${generation}`);
+    await cl().waitFor(
+      async () => {
+        const rows = await keyRows();
+        row = rows.length === 1 && rows[0].phase === 'active' && rows[0].generation === generation ? rows[0] : undefined;
+        return row !== undefined;
+      },
+      120_000,
+      `one active key of generation ${generation}`,
+    );
     return row!;
   }
 
@@ -127,15 +149,29 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     const net = await c.api('POST', '/v1/tenants/acme/networks', { name: 'sec', type: 'ipsec', cidr: '10.0.0.0/24' });
     expect(net.status, JSON.stringify(net.body)).toBe(201);
     for (const node of [0, 1]) {
-      const r = await c.api('POST', '/v1/tenants/acme/containers', { name: `b${node}`, image: 'busybox', networks: ['sec'], node: `node${node}`, command: DHCP_CMD });
+      const r = await c.api('POST', '/v1/tenants/acme/containers', {
+        name: `b${node}`,
+        image: 'busybox',
+        networks: ['sec'],
+        node: `node${node}`,
+        command: DHCP_CMD,
+      });
       expect(r.status, JSON.stringify(r.body)).toBe(201);
       box.push({ id: r.body.id, ip: r.body.endpoints[0].ip, node });
     }
-    await c.waitFor(() => box.every((b) => cl().addressOf(b.id) === b.ip), 180_000, 'DHCP addresses of both containers').catch(async (e) => {
-      const st = await cl().api('GET', '/v1/tenants/acme/containers').catch(() => ({ body: 'unavailable' }));
-      throw new Error(`${String(e)}; containers: ${JSON.stringify(st.body).slice(0, 1500)}; addresses: ${box.map((b) => cl().addressOf(b.id)).join(', ')}; ${containerLogs(cl(), logDir)}`);
-    });
-    report(`setup: postgresql ${((tPg - t0) / 1000).toFixed(1)} s, cluster (controller + 2 agents) ${((tCluster - tPg) / 1000).toFixed(1)} s, containers with DHCP addresses ${((Date.now() - tCluster) / 1000).toFixed(1)} s`);
+    await c
+      .waitFor(() => box.every((b) => cl().addressOf(b.id) === b.ip), 180_000, 'DHCP addresses of both containers')
+      .catch(async (e) => {
+        const st = await cl()
+          .api('GET', '/v1/tenants/acme/containers')
+          .catch(() => ({ body: 'unavailable' }));
+        throw new Error(
+          `${String(e)}; containers: ${JSON.stringify(st.body).slice(0, 1500)}; addresses: ${box.map((b) => cl().addressOf(b.id)).join(', ')}; ${containerLogs(cl(), logDir)}`,
+        );
+      });
+    report(
+      `setup: postgresql ${((tPg - t0) / 1000).toFixed(1)} s, cluster (controller + 2 agents) ${((tCluster - tPg) / 1000).toFixed(1)} s, containers with DHCP addresses ${((Date.now() - tCluster) / 1000).toFixed(1)} s`,
+    );
   }, 420_000);
 
   afterAll(async () => {
@@ -148,7 +184,10 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
   }, 120_000);
 
   it('containers on the two nodes ping each other through the ipsec network', () => {
-    const lines = [[0, 1], [1, 0]].map(([f, t]) => {
+    const lines = [
+      [0, 1],
+      [1, 0],
+    ].map(([f, t]) => {
       const ok = pingWorks(cl().netnsOf(box[f].id), box[t].ip);
       return { ok, line: `${box[f].ip} (node${f}) -> ${box[t].ip} (node${t}): ${ok ? 'ok' : 'FAILED'}` };
     });
@@ -161,7 +200,10 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     for (const node of [0, 1]) {
       const e = expectedSas(k, node);
       const got = xfrmDetail(ns(node));
-      expect([...got].sort((x, y) => x.spi - y.spi), `node${node}`).toEqual(
+      expect(
+        [...got].sort((x, y) => x.spi - y.spi),
+        `node${node}`,
+      ).toEqual(
         [
           { src: ulIp(node), dst: ulIp(1 - node), spi: e.out.spi, reqid: FREIGHT_REQID, key: e.out.key },
           { src: ulIp(1 - node), dst: ulIp(node), spi: e.in.spi, reqid: FREIGHT_REQID, key: e.in.key },
@@ -175,7 +217,9 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     expect(pingWorks(cl().netnsOf(box[0].id), box[1].ip, 5)).toBe(true);
     const after = [count(0, out0), count(1, out0), count(1, out1), count(0, out1)];
     const d = after.map((v, i) => v - before[i]);
-    report(`ESP SAs of generation 1: node0 -> node1 spi ${hex(out0)} (+${d[0]} encrypted on node0, +${d[1]} decrypted on node1), node1 -> node0 spi ${hex(out1)} (+${d[2]} encrypted, +${d[3]} decrypted); reqid ${hex(FREIGHT_REQID)} on all`);
+    report(
+      `ESP SAs of generation 1: node0 -> node1 spi ${hex(out0)} (+${d[0]} encrypted on node0, +${d[1]} decrypted on node1), node1 -> node0 spi ${hex(out1)} (+${d[2]} encrypted, +${d[3]} decrypted); reqid ${hex(FREIGHT_REQID)} on all`,
+    );
     for (const v of d) expect(v).toBeGreaterThanOrEqual(5);
   });
 
@@ -190,7 +234,10 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     }
     report(`capture on node0's underlay (host ${ulIp(1)}): ${[...protos].map(([p, n]) => `${p} ${n}`).join(', ') || 'nothing'}`);
     expect(lines.filter((l) => /ESP\(spi=/.test(l)).length).toBeGreaterThanOrEqual(10);
-    expect(lines.filter((l) => !/ESP\(spi=/.test(l) && !/ARP/.test(l)), lines.join('\n')).toEqual([]);
+    expect(
+      lines.filter((l) => !/ESP\(spi=/.test(l) && !/ARP/.test(l)),
+      lines.join('\n'),
+    ).toEqual([]);
   });
 
   it('rotate-keys under a 10 packets/s ping: 0 lost, inbound before outbound, old SAs removed last', async () => {
@@ -212,10 +259,14 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     const samples = await Promise.all(watches.map((w) => w.stop()));
 
     report(`rotation through the API took ${(took / 1000).toFixed(1)} s (request to generation 1 gone from both kernels)`);
-    report(`ping during rotation: ${result.sent} sent, ${result.received} received, lost ${result.lost.length}${result.lost.length ? ` (seq ${result.lost.join(',')})` : ''}`);
+    report(
+      `ping during rotation: ${result.sent} sent, ${result.received} received, lost ${result.lost.length}${result.lost.length ? ` (seq ${result.lost.join(',')})` : ''}`,
+    );
     for (const node of [0, 1]) {
       const gaps = samples[node].filter((x) => x.out.size === 0).length;
-      report(`node${node} SPIs observed (${describeSampling(samples[node])}): ${describeSteps(samples[node], t0)}; samples without any outbound SA: ${gaps}`);
+      report(
+        `node${node} SPIs observed (${describeSampling(samples[node])}): ${describeSteps(samples[node], t0)}; samples without any outbound SA: ${gaps}`,
+      );
     }
 
     expect(g2.spiAb).not.toBe(g1.spiAb);
@@ -238,27 +289,42 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
       expect(s[0].out.has(old.out.spi) && s[0].in.has(old.in.spi), `node${node} starts on generation 1`).toBe(true);
       expect(newIn, `node${node}: new inbound seen`).toBeGreaterThan(0);
       expect(newOut, `node${node}: new inbound (sample ${newIn}) before new outbound (sample ${newOut})`).toBeGreaterThan(newIn);
-      expect(oldInGone, `node${node}: old inbound removed (sample ${oldInGone}) after the outbound switched (sample ${newOut})`).toBeGreaterThan(newOut);
+      expect(
+        oldInGone,
+        `node${node}: old inbound removed (sample ${oldInGone}) after the outbound switched (sample ${newOut})`,
+      ).toBeGreaterThan(newOut);
       // once switched (the new outbound is added before the old one is deleted), the old outbound never comes back
       const switched = firstSample(s, (x) => x.out.has(e.out.spi) && !x.out.has(old.out.spi));
       expect(switched, `node${node}: old outbound removed`).toBeGreaterThanOrEqual(newOut);
-      expect(s.slice(switched).some((x) => x.out.has(old.out.spi)), `node${node}: old outbound back after the switch`).toBe(false);
+      expect(
+        s.slice(switched).some((x) => x.out.has(old.out.spi)),
+        `node${node}: old outbound back after the switch`,
+      ).toBe(false);
       // make before break: a sample with no outbound SA at all is a window in which packets to the peer are dropped
       const gaps = s.filter((x) => x.out.size === 0).map((x) => x.at - t0);
       expect(gaps, `node${node}: samples (ms after the request) with no outbound SA`).toEqual([]);
       // the peer installed this node's new outbound SPI as inbound before this node sent with it
       const peerIn = firstSample(samples[1 - node], (x) => x.in.has(e.out.spi));
       expect(peerIn, `node${1 - node} saw spi ${hex(e.out.spi)} inbound`).toBeGreaterThanOrEqual(0);
-      expect(samples[1 - node][peerIn].at, `node${1 - node} inbound ${hex(e.out.spi)} before node${node} sends with it`).toBeLessThan(s[newOut].at);
+      expect(samples[1 - node][peerIn].at, `node${1 - node} inbound ${hex(e.out.spi)} before node${node} sends with it`).toBeLessThan(
+        s[newOut].at,
+      );
     }
     // the new SAs carried the end of the ping
     expect(xfrmStates(ns(0)).find((x) => x.spi === expectedSas(g2, 0).out.spi)?.packets).toBeGreaterThan(0);
   }, 240_000);
 
-
   it('the API never returns key material (network, endpoints, containers, nodes, status, audit, rotate-keys)', async () => {
     await keyRows();
-    const urls = ['/v1/tenants/acme/networks/sec', '/v1/tenants/acme/networks', '/v1/tenants/acme/endpoints', '/v1/tenants/acme/containers', '/v1/nodes', '/v1/status', '/v1/audit'];
+    const urls = [
+      '/v1/tenants/acme/networks/sec',
+      '/v1/tenants/acme/networks',
+      '/v1/tenants/acme/endpoints',
+      '/v1/tenants/acme/containers',
+      '/v1/nodes',
+      '/v1/status',
+      '/v1/audit',
+    ];
     const bodies = [rotateBody];
     for (const u of urls) {
       const r = await cl().api('GET', u);
@@ -267,7 +333,9 @@ describe('ipsec key lifecycle: controller, agents, containers', () => {
     }
     const all = bodies.join('\n').toLowerCase();
     const leaked = [...seenKeys].filter((k) => all.includes(k));
-    report(`API: ${urls.length} GET routes + rotate-keys checked against ${seenKeys.size} keys the key manager made: ${leaked.length} found`);
+    report(
+      `API: ${urls.length} GET routes + rotate-keys checked against ${seenKeys.size} keys the key manager made: ${leaked.length} found`,
+    );
     expect(seenKeys.size).toBeGreaterThanOrEqual(4);
     expect(leaked).toEqual([]);
     expect(all).not.toMatch(/"(key_?(ab|ba|in|out)|spi_?(ab|ba|in|out))"/);

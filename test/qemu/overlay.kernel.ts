@@ -56,12 +56,17 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
     for (const r of results) expect(r.ok, r.line).toBe(true);
   });
 
-  it('the tunnel device, FDB and neighbour entries are the agent\'s', () => {
+  it("the tunnel device, FDB and neighbour entries are the agent's", () => {
     const ns = h.node(0).ns;
     // geneve: one isolated port per peer (no per-destination FDB in geneve); this is node0's port to node1
     const dev = type === 'geneve' ? geneveName(vni, h.node(1).underlayIp) : `frx-${vni}`;
     const link = sh('ip', ['-d', 'link', 'show', dev], { ns });
-    expect(link).toMatch(new RegExp(`${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni} .*master frb-${vni}|master frb-${vni}.*${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni}`, 's'));
+    expect(link).toMatch(
+      new RegExp(
+        `${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni} .*master frb-${vni}|master frb-${vni}.*${type === 'geneve' ? 'geneve' : 'vxlan'} id ${vni}`,
+        's',
+      ),
+    );
     expect(sh('ip', ['neigh', 'show', 'dev', `frb-${vni}`], { ns })).toContain(`10.77.0.11 lladdr 02:00:00:77:00:11 PERMANENT`);
     if (type !== 'geneve') {
       const fdb = sh('bridge', ['fdb', 'show', 'dev', dev], { ns });
@@ -84,7 +89,10 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
         const p = /ESP\(spi=/.test(l) ? 'ESP' : /UDP|\.4789[: ]|VXLAN/.test(l) ? 'UDP (plaintext tunnel)' : 'other';
         protos.set(p, (protos.get(p) ?? 0) + 1);
       }
-      report(type, `ESP SA spi 0x${spi.toString(16)}: node0 encrypted ${enc - Math.max(before, 0)} packets during the ping, node1 decrypted ${dec} in all`);
+      report(
+        type,
+        `ESP SA spi 0x${spi.toString(16)}: node0 encrypted ${enc - Math.max(before, 0)} packets during the ping, node1 decrypted ${dec} in all`,
+      );
       report(type, `capture on node0's underlay: ${[...protos].map(([p, n]) => `${p} ${n}`).join(', ') || 'nothing'}`);
       expect(enc).toBeGreaterThanOrEqual(before + 5);
       expect(dec).toBeGreaterThanOrEqual(5);
@@ -92,10 +100,12 @@ describe.each(CASES)('$type network across $nodes nodes, agent-built', ({ type, 
       expect(lines.filter((l) => /\.4789[: ]|VXLAN|UDP/.test(l))).toEqual([]);
     });
 
-    it('removing the inbound SA stops the traffic; the agent\'s audit restores it', async () => {
+    it("removing the inbound SA stops the traffic; the agent's audit restores it", async () => {
       const [n0, n1] = [h.node(0), h.node(1)];
       expect(pingWorks(cs[0].ns, cs[1].ip)).toBe(true);
-      sh('ip', ['xfrm', 'state', 'delete', 'src', n0.underlayIp, 'dst', n1.underlayIp, 'proto', 'esp', 'spi', String(spiOf(0, 1, 1))], { ns: n1.ns });
+      sh('ip', ['xfrm', 'state', 'delete', 'src', n0.underlayIp, 'dst', n1.underlayIp, 'proto', 'esp', 'spi', String(spiOf(0, 1, 1))], {
+        ns: n1.ns,
+      });
       expect(pingOnce(cs[0].ns, cs[1].ip)).toBe(false);
       expect(pingOnce(cs[0].ns, cs[1].ip)).toBe(false);
       expect(pingWorks(cs[0].ns, cs[2].ip)).toBe(true); // the pair node0-node2 keeps its SAs

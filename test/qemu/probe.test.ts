@@ -19,6 +19,7 @@ describe.skipIf(!isRoot)('capability probe on the host kernel', () => {
     expect(caps.aead).toBe(truth.esp);
     if (!truth.geneve) expect(caps.details.geneve).toBeTruthy();
     if (!truth.esp) expect(caps.details.esp).toBeTruthy();
-    if (truth.geneve || truth.esp) console.warn('this host kernel has geneve/ESP: the "unsupported" half runs only on kernels without them');
+    if (truth.geneve || truth.esp)
+      console.warn('this host kernel has geneve/ESP: the "unsupported" half runs only on kernels without them');
   });
 });

@@ -35,7 +35,16 @@ describe('ipsec key rotation during a continuous ping', () => {
   function spis(i: number): { out: number[]; in: number[] } {
     const me = h.node(i).underlayIp;
     const st = xfrmStates(h.node(i).ns);
-    return { out: st.filter((s) => s.src === me).map((s) => s.spi).sort((a, b) => a - b), in: st.filter((s) => s.dst === me).map((s) => s.spi).sort((a, b) => a - b) };
+    return {
+      out: st
+        .filter((s) => s.src === me)
+        .map((s) => s.spi)
+        .sort((a, b) => a - b),
+      in: st
+        .filter((s) => s.dst === me)
+        .map((s) => s.spi)
+        .sort((a, b) => a - b),
+    };
   }
 
   beforeAll(async () => {

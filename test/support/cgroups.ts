@@ -4,7 +4,9 @@ import { existsSync, readFileSync, rmSync, rmdirSync, statSync } from 'node:fs';
 /** The cgroup directories the runtime made for a container (`…/freight/<id>` in every hierarchy). */
 export function containerCgroups(id: string): string[] {
   if (!/^[0-9a-f-]{8,}$/.test(id)) return [];
-  const out = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '8', '-type', 'd', '-path', `*/freight/${id}`], { encoding: 'utf8' }).stdout;
+  const out = spawnSync('find', ['/sys/fs/cgroup', '-maxdepth', '8', '-type', 'd', '-path', `*/freight/${id}`], {
+    encoding: 'utf8',
+  }).stdout;
   return out.split('\n').filter(Boolean);
 }
 

@@ -53,7 +53,15 @@ export function parseMessage(buf: Buffer): Message {
     }
   }
   const flags = buf.readUInt16BE(2);
-  return { id: buf.readUInt16BE(0), flags, rcode: flags & 0xf, questions, answers: sections[0], authority: sections[1], additional: sections[2] };
+  return {
+    id: buf.readUInt16BE(0),
+    flags,
+    rcode: flags & 0xf,
+    questions,
+    answers: sections[0],
+    authority: sections[1],
+    additional: sections[2],
+  };
 }
 
 export interface QueryOptions {

@@ -23,7 +23,8 @@ function pgBin(): string {
 
 function asPostgres(cmd: string, args: string[]): void {
   const r = spawnSync('runuser', ['-u', 'postgres', '--', cmd, ...args], { encoding: 'utf8', timeout: 180_000 });
-  if (r.status !== 0) throw new Error(`${path.basename(cmd)} ${args[0] ?? ''}: exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout).slice(-800)}`);
+  if (r.status !== 0)
+    throw new Error(`${path.basename(cmd)} ${args[0] ?? ''}: exit ${r.status ?? r.signal}: ${(r.stderr || r.stdout).slice(-800)}`);
 }
 
 export function startGuestPg(dir: string): GuestPg {
@@ -38,7 +39,9 @@ export function startGuestPg(dir: string): GuestPg {
   return {
     url: `postgresql://postgres@/postgres?host=${encodeURIComponent(dir)}`,
     stop() {
-      spawnSync('runuser', ['-u', 'postgres', '--', path.join(bin, 'pg_ctl'), '-D', dir, '-m', 'immediate', '-w', 'stop'], { timeout: 60_000 });
+      spawnSync('runuser', ['-u', 'postgres', '--', path.join(bin, 'pg_ctl'), '-D', dir, '-m', 'immediate', '-w', 'stop'], {
+        timeout: 60_000,
+      });
     },
   };
 }

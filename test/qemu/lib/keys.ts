@@ -13,18 +13,20 @@ function keyOf(a: number, b: number, gen: number): string {
 
 /** Key entries of one generation for node `me` towards every other listed node. */
 export function keysFor(h: Harness, network: string, me: number, nodes: number[], gen: number, phase: ViewKey['phase']): ViewKey[] {
-  return nodes.filter((p) => p !== me).map((p) => ({
-    id: `${network}-${h.node(p).name}-g${gen}`,
-    network,
-    peer: h.node(p).name,
-    peerIp: h.node(p).underlayIp,
-    generation: gen,
-    spiOut: spiOf(me, p, gen),
-    spiIn: spiOf(p, me, gen),
-    keyOut: keyOf(me, p, gen),
-    keyIn: keyOf(p, me, gen),
-    phase,
-  }));
+  return nodes
+    .filter((p) => p !== me)
+    .map((p) => ({
+      id: `${network}-${h.node(p).name}-g${gen}`,
+      network,
+      peer: h.node(p).name,
+      peerIp: h.node(p).underlayIp,
+      generation: gen,
+      spiOut: spiOf(me, p, gen),
+      spiIn: spiOf(p, me, gen),
+      keyOut: keyOf(me, p, gen),
+      keyIn: keyOf(p, me, gen),
+      phase,
+    }));
 }
 
 /** The view with its keys replaced. */

@@ -24,8 +24,25 @@ export function kernelTruth(): { geneve: boolean; esp: boolean } {
   try {
     return {
       geneve: ok(['link', 'add', 'g0', 'type', 'geneve', 'id', '5', 'remote', '198.18.9.2']),
-      esp: ok(['xfrm', 'state', 'add', 'src', '198.18.9.1', 'dst', '198.18.9.2', 'proto', 'esp', 'spi', '0x100',
-        'mode', 'transport', 'aead', 'rfc4106(gcm(aes))', '0x' + '01'.repeat(20), '128']),
+      esp: ok([
+        'xfrm',
+        'state',
+        'add',
+        'src',
+        '198.18.9.1',
+        'dst',
+        '198.18.9.2',
+        'proto',
+        'esp',
+        'spi',
+        '0x100',
+        'mode',
+        'transport',
+        'aead',
+        'rfc4106(gcm(aes))',
+        '0x' + '01'.repeat(20),
+        '128',
+      ]),
     };
   } finally {
     nss.cleanup();

@@ -102,27 +102,3 @@ export function compileView(state: ClusterState, nodeName: string, revision: num
   }
   return view;
 }
-
-export function networkEqual(a: ViewNetwork | undefined, b: ViewNetwork | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  return (
-    a.id === b.id &&
-    a.tenant === b.tenant &&
-    a.name === b.name &&
-    a.type === b.type &&
-    a.vni === b.vni &&
-    a.cidr === b.cidr &&
-    a.gateway === b.gateway &&
-    a.mtu === b.mtu &&
-    a.domain === b.domain &&
-    a.flood.length === b.flood.length &&
-    a.flood.every((ip, i) => ip === b.flood[i])
-  );
-}
-
-export function keyEqual(a: ViewKey | undefined, b: ViewKey | undefined): boolean {
-  if (a === b) return true;
-  if (!a || !b) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
-}

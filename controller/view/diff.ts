@@ -1,7 +1,17 @@
 import type { NodeView, ViewOp } from '../../protocol/view.js';
 import type { Effects } from './apply.js';
-import { containerFor, endpointFor, keyEqual, keyFor, networkEqual, networkFor, type FloodMemo } from './compile.js';
+import { isDeepStrictEqual } from 'node:util';
+import { containerFor, endpointFor, keyFor, networkFor, type FloodMemo } from './compile.js';
 import type { ClusterState } from './state.js';
+
+/**
+ * The one equality rule for view items: the same value. Identity first (the compiler memoises
+ * unchanged endpoints and containers, so that is the common case), then deep equality, which
+ * holds for every field a view item has or gains, in any key order.
+ */
+export function sameItem(a: unknown, b: unknown): boolean {
+  return a === b || (a !== undefined && b !== undefined && isDeepStrictEqual(a, b));
+}
 
 /** One change_log row, as the push reads it. */
 export interface ChangeRow {
@@ -27,7 +37,7 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, sent: 
   const keyIds = new Set(fx.keys);
   for (const netId of fx.networks) {
     const cur = networkFor(state, nodeId, netId, memo);
-    if (!networkEqual(cur, sent.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
+    if (!sameItem(cur, sent.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
     if (!fx.flips.get(netId)?.has(nodeId)) continue;
     // the network appeared on or left this node: all its items are touched
     for (const id of state.epsByNetwork.get(netId) ?? []) epIds.add(id);
@@ -37,15 +47,15 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, sent: 
   }
   for (const id of epIds) {
     const cur = endpointFor(state, nodeId, id);
-    if (cur !== sent.endpoints[id]) ops.push({ kind: 'endpoints', id, value: cur });
+    if (!sameItem(cur, sent.endpoints[id])) ops.push({ kind: 'endpoints', id, value: cur });
   }
   for (const id of fx.containers) {
     const cur = containerFor(state, nodeId, id);
-    if (cur !== sent.containers[id]) ops.push({ kind: 'containers', id, value: cur });
+    if (!sameItem(cur, sent.containers[id])) ops.push({ kind: 'containers', id, value: cur });
   }
   for (const id of keyIds) {
     const cur = keyFor(state, nodeId, id);
-    if (!keyEqual(cur, sent.keys[id])) ops.push({ kind: 'keys', id, value: cur });
+    if (!sameItem(cur, sent.keys[id])) ops.push({ kind: 'keys', id, value: cur });
   }
   applyInPlace(sent, ops);
   return ops;
@@ -119,7 +129,7 @@ export function fullOps(from: NodeView, to: NodeView): ViewOp[] {
     const b = to[kind] as Record<string, unknown>;
     for (const id of Object.keys(a)) if (!(id in b)) ops.push({ kind, id });
     for (const [id, v] of Object.entries(b)) {
-      if (JSON.stringify(a[id]) !== JSON.stringify(v)) ops.push({ kind, id, value: v } as ViewOp);
+      if (!sameItem(a[id], v)) ops.push({ kind, id, value: v } as ViewOp);
     }
   }
   applyInPlace(from, ops);

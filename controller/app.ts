@@ -9,7 +9,7 @@ import { CONTENT_TYPE, Registry } from '../lib/metrics.js';
 import { schedulePending } from './scheduler.js';
 import { createBatcher } from './store/batch.js';
 import { openApiDocument } from './api/openapi.js';
-import { register, type Deps, type RouteDef, type Seen } from './api/route.js';
+import { register, type Deps, type RouteDef, type AuthByRequest } from './api/route.js';
 import { createAuditLog, type AuditLog, type AuditOptions } from './audit.js';
 import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
@@ -100,7 +100,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
     idempotency: createIdempotency(opts.db, opts.idempotency),
   };
 
-  const seen: Seen = new WeakMap();
+  const seen: AuthByRequest = new WeakMap();
   const codes = new WeakMap<object, string>();
   installParsing(app);
   installErrors(app, codes);

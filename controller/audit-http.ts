@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { AuditLog } from './audit.js';
 import { auditObject } from './audit-object.js';
-import type { RouteDef, Seen } from './api/route.js';
+import type { RouteDef, AuthByRequest } from './api/route.js';
 
 const AUTH_CODES = new Set(['unauthenticated', 'too_many_auth_failures']);
 
@@ -15,7 +15,7 @@ export function installAudit(
   app: FastifyInstance,
   routes: RouteDef[],
   audit: AuditLog,
-  seen: Seen,
+  seen: AuthByRequest,
   codes: WeakMap<object, string>,
   now: () => Date,
 ): void {

@@ -124,9 +124,9 @@ function tenantOf(tenant: ScopedTenant | null, name: string, op: string): Scoped
 }
 
 /** Who made a request, for the audit log (set once the token is known). */
-export type Seen = WeakMap<FastifyRequest, { principal: Principal; tenantId: string | null }>;
+export type AuthByRequest = WeakMap<FastifyRequest, { principal: Principal; tenantId: string | null }>;
 
-export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, seen: Seen): void {
+export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, seen: AuthByRequest): void {
   for (const def of defs) {
     if (def.owner && def.auth !== 'admin') throw new Error(`route ${def.method} ${def.url}: only admin routes may run as the owner`);
     app.route({

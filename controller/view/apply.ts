@@ -19,11 +19,11 @@ export interface Effects {
   networks: Set<string>;
   keys: Set<string>;
   /** network → nodes for which the network appeared or disappeared (they need all its items). */
-  flips: Map<string, Set<string>>;
+  presenceChanged: Map<string, Set<string>>;
 }
 
 export function emptyEffects(): Effects {
-  return { endpoints: new Set(), containers: new Set(), networks: new Set(), keys: new Set(), flips: new Map() };
+  return { endpoints: new Set(), containers: new Set(), networks: new Set(), keys: new Set(), presenceChanged: new Map() };
 }
 
 /** Fresh rows for touched ids; `null` = the row no longer exists. */
@@ -113,7 +113,7 @@ export function containerView(state: ClusterState, c: ContainerRow): ViewContain
 }
 
 function addFlip(fx: Effects, networkId: string, nodeId: string): void {
-  indexAdd(fx.flips, networkId, nodeId);
+  indexAdd(fx.presenceChanged, networkId, nodeId);
   fx.networks.add(networkId);
 }
 

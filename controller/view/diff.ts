@@ -38,7 +38,7 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, sent: 
   for (const netId of fx.networks) {
     const cur = networkFor(state, nodeId, netId, memo);
     if (!sameItem(cur, sent.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
-    if (!fx.flips.get(netId)?.has(nodeId)) continue;
+    if (!fx.presenceChanged.get(netId)?.has(nodeId)) continue;
     // the network appeared on or left this node: all its items are touched
     for (const id of state.epsByNetwork.get(netId) ?? []) epIds.add(id);
     for (const id of state.keysByNetwork.get(netId) ?? []) keyIds.add(id);

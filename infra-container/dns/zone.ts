@@ -40,7 +40,8 @@ interface Rec {
 }
 
 const HEADER = 12;
-const C00C = pointer(HEADER);
+// a compression pointer to the question name, which always starts right after the header
+const QNAME_POINTER = pointer(HEADER);
 
 export function keyOf(name: string): string {
   const wire = encodeName(name);
@@ -60,7 +61,7 @@ export function buildZone(config: InfraConfig): ZoneIndex {
   };
   const infraName = `infra.${zone}`;
   add(zone, 'forward', { type: TYPE.SOA, rdata: forwardSoaRdata(HEADER, tail) });
-  add(zone, 'forward', { type: TYPE.NS, rdata: Buffer.concat([Buffer.from('\x05infra', 'latin1'), C00C]) });
+  add(zone, 'forward', { type: TYPE.NS, rdata: Buffer.concat([Buffer.from('\x05infra', 'latin1'), QNAME_POINTER]) });
   add(reverseZone, 'reverse', { type: TYPE.SOA, rdata: reverseSoaRdata(zone, tail) });
   add(reverseZone, 'reverse', { type: TYPE.NS, rdata: encodeName(infraName) });
   add(infraName, 'forward', { type: TYPE.A, rdata: ip4Bytes(config.server.ip) });
@@ -105,7 +106,7 @@ function positive(z: ZoneIndex, key: string, base: number, recs: Rec[]): Precomp
   const an = new RrWriter(base);
   const nsRdata: number[] = [];
   for (const r of recs) {
-    const at = an.add(C00C, r.type, r.rdata);
+    const at = an.add(QNAME_POINTER, r.type, r.rdata);
     if (r.type === TYPE.NS && key === z.apexKey) nsRdata.push(at);
   }
   // NS at the apex: glue A for infra.<zone>, named by a pointer into the NS rdata

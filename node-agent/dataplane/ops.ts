@@ -1,6 +1,6 @@
 /** Planned operations: what the executor applies, in this vocabulary. */
 import type { NftPlanOp } from './nft-table.js';
-import type { FdbSpec, LinkSpec, NeighSpec, PolicySpecD, SaSpecD } from './types.js';
+import type { FdbSpec, LinkSpec, NeighSpec, XfrmPolicySpec, XfrmStateSpec } from './types.js';
 
 export type Op =
   | { kind: 'link.delete'; name: string; linkKind: string; reason: string; network?: string }
@@ -11,10 +11,10 @@ export type Op =
   | { kind: 'fdb.add'; entry: FdbSpec; reason: string; network?: string }
   | { kind: 'neigh.del'; entry: NeighSpec; reason: string; network?: string }
   | { kind: 'neigh.add'; entry: NeighSpec; reason: string; network?: string }
-  | { kind: 'sa.del'; sa: SaSpecD; reason: string; network?: string }
-  | { kind: 'sa.add'; sa: SaSpecD; reason: string; network?: string }
-  | { kind: 'policy.del'; policy: PolicySpecD; reason: string; network?: string }
-  | { kind: 'policy.add'; policy: PolicySpecD; reason: string; network?: string }
+  | { kind: 'sa.del'; sa: XfrmStateSpec; reason: string; network?: string }
+  | { kind: 'sa.add'; sa: XfrmStateSpec; reason: string; network?: string }
+  | { kind: 'policy.del'; policy: XfrmPolicySpec; reason: string; network?: string }
+  | { kind: 'policy.add'; policy: XfrmPolicySpec; reason: string; network?: string }
   | (NftPlanOp & { network?: string });
 
 export type OpKind = Op['kind'];

@@ -40,7 +40,7 @@ export interface NeighSpec {
   network?: string;
 }
 
-export interface SaSpecD {
+export interface XfrmStateSpec {
   dir: 'in' | 'out';
   src: string;
   dst: string;
@@ -50,7 +50,7 @@ export interface SaSpecD {
   network?: string;
 }
 
-export interface PolicySpecD {
+export interface XfrmPolicySpec {
   dir: 'in' | 'out';
   src: string;
   dst: string;
@@ -70,8 +70,8 @@ export interface KernelState {
   ports: Map<string, PortSpec>;
   fdb: Map<string, FdbSpec>;
   neigh: Map<string, NeighSpec>;
-  sas: Map<string, SaSpecD>;
-  policies: Map<string, PolicySpecD>;
+  sas: Map<string, XfrmStateSpec>;
+  policies: Map<string, XfrmPolicySpec>;
   /** the agent's nft tables (`bridge freight`, `inet freight`); absent family = no table */
   nft: Map<NftFamily, NftTable>;
 }
@@ -92,8 +92,8 @@ export interface NodeFacts {
 
 export const fdbKey = (f: FdbSpec): string => `${f.dev}|${f.table}|${f.mac}|${f.dst ?? ''}`;
 export const neighKey = (n: NeighSpec): string => `${n.dev}|${n.ip}`;
-export const saKey = (s: SaSpecD): string => `${s.dir}|${s.spi}|${s.dst}`;
-export const policyKey = (p: PolicySpecD): string => `${p.dir}|${p.src}|${p.dst}|${p.dport}`;
+export const saKey = (s: XfrmStateSpec): string => `${s.dir}|${s.spi}|${s.dst}`;
+export const policyKey = (p: XfrmPolicySpec): string => `${p.dir}|${p.src}|${p.dst}|${p.dport}`;
 
 export function emptyState(): KernelState {
   return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map(), nft: new Map() };

@@ -320,6 +320,8 @@ export function reapContainers(stateDir: string): void {
     reapCgroups(id);
     releaseUidLock(path.join(dir, id));
     spawnSync('ip', ['netns', 'del', `frs-${id.replace(/-/g, '').slice(0, 8)}`], { stdio: 'ignore' });
+    // nspawn removes its propagation directory (named after --machine) when it exits; killed, it cannot
+    rmSync(`/run/systemd/nspawn/propagate/${ns}`, { recursive: true, force: true });
   }
 }
 

@@ -5,7 +5,7 @@
  * the reserved infra image. Controller, agent, nspawn, rpm are real; each attack must fail
  * with its reason in `container show` and leave nothing on the node.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
@@ -15,26 +15,14 @@ import { publishRepo } from '../../images/publish.js';
 import { exportPublicKey, signRpms } from '../../images/sign.js';
 import { buildHostileImage, haveTools, makeKey, stopAgents } from '../images/support.js';
 import { freshDatabase } from '../support/pg.js';
-import { isRoot, sh } from '../support/netns.js';
+import { isRoot } from '../support/netns.js';
 import { busyboxImage, Cluster } from './cluster.js';
+import { serveRepo } from './repo-server.js';
 
 const REPO_IP = '198.18.0.252';
 const REPO_URL = `http://${REPO_IP}:8080/`;
 const missing = !isRoot ? 'not root' : haveTools();
 if (missing) console.warn(`skipping hostile image test: ${missing}`);
-
-const SERVER = `
-const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
-const [dir, host, port] = process.argv.slice(1);
-http.createServer((req, res) => {
-  const file = path.join(dir, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-  fs.stat(file, (err, s) => {
-    if (err || !s.isFile() || !file.startsWith(dir)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': s.size });
-    fs.createReadStream(file).pipe(res);
-  });
-}).listen(Number(port), host, () => console.log('listening'));
-`;
 
 const P = (name: string) => `/var/lib/freight/image-payload/${name}/1`;
 
@@ -89,14 +77,7 @@ describe.skipIf(missing)('hostile tenant images end to end', () => {
     // the repository is on the underlay (198.18/15, refused by default): the admin allows its address
     process.env.FREIGHT_REPO_ALLOW_CIDR = `${REPO_IP}/32`;
     c = await Cluster.start({ nodes: 1, databaseUrl: db.url, heartbeatMs: 500 });
-    sh('ip', ['-n', c.h.underlay, 'addr', 'add', `${REPO_IP}/24`, 'dev', 'ul']);
-    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, path.join(tmp, 'repo'), REPO_IP, '8080'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (code) => reject(new Error(`repository server exited ${code}`)));
-    });
+    server = await serveRepo(c, path.join(tmp, 'repo'), REPO_IP);
     await ctl(['tenant', 'create', 'acme']);
     await ctl(['network', 'create', 'acme/net', '--cidr', '10.0.0.0/24']);
     await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--allow-http', '--key', path.join(tmp, 'key.asc')]);

@@ -6,7 +6,7 @@
  * their reasons; a new version shows up in `image outdated`, and `container upgrade`
  * restarts the container on it with the same address.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { cp, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
@@ -14,27 +14,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { exportPublicKey } from '../../images/sign.js';
 import { haveTools, makeKey, stopAgents, tamper } from '../images/support.js';
 import { freshDatabase } from '../support/pg.js';
-import { isRoot, sh } from '../support/netns.js';
+import { isRoot } from '../support/netns.js';
 import { busyboxImage, Cluster, DHCP_CMD } from './cluster.js';
+import { serveRepo } from './repo-server.js';
 
 const REPO_IP = '198.18.0.253';
 const REPO_URL = `http://${REPO_IP}:8080/`;
 const missing = !isRoot ? 'not root' : haveTools();
 if (missing) console.warn(`skipping RPM image end-to-end test: ${missing}`);
-
-/** A static file server (what a yum repository needs), run inside the underlay namespace. */
-const SERVER = `
-const http = require('node:http'), fs = require('node:fs'), path = require('node:path');
-const [dir, host, port] = process.argv.slice(1);
-http.createServer((req, res) => {
-  const file = path.join(dir, path.normalize(decodeURIComponent(new URL(req.url, 'http://x').pathname)));
-  fs.stat(file, (err, s) => {
-    if (err || !s.isFile() || !file.startsWith(dir)) return void res.writeHead(404).end();
-    res.writeHead(200, { 'content-length': s.size });
-    fs.createReadStream(file).pipe(res);
-  });
-}).listen(Number(port), host, () => console.log('listening'));
-`;
 
 describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, agents, nspawn', () => {
   let db: Awaited<ReturnType<typeof freshDatabase>>;
@@ -115,15 +102,8 @@ describe.skipIf(missing)('signed RPM images end to end: freightctl, controller, 
     await release('tampered', '1', busyboxImage(), { key: trusted, tampered: true });
     await release('rogue', '1', layer, { key: stranger });
     // the repository lives in the underlay, where the controller and every node reach it
-    sh('ip', ['-n', c.h.underlay, 'addr', 'add', `${REPO_IP}/24`, 'dev', 'ul']);
     await mkdir(repo(), { recursive: true });
-    server = spawn('ip', ['netns', 'exec', c.h.underlay, process.execPath, '-e', SERVER, repo(), REPO_IP, '8080'], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    await new Promise<void>((resolve, reject) => {
-      server!.stdout!.once('data', () => resolve());
-      server!.once('exit', (code) => reject(new Error(`repository server exited ${code}`)));
-    });
+    server = await serveRepo(c, repo(), REPO_IP);
     await ctl(['tenant', 'create', 'acme']);
     await ctl(['network', 'create', 'acme/net', '--cidr', '10.0.0.0/24']);
     await ctl(['image', 'repo', 'add', 'acme', 'main', REPO_URL, '--allow-http', '--key', path.join(tmp, 'key.asc')]);

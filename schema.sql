@@ -536,3 +536,87 @@ BEGIN
     EXECUTE 'REVOKE ALL ON idempotency_keys FROM freight_api';
   END IF;
 END $$;
+
+-- Tenant routers (docs/dataplane.md "Routers"): a network is attached to at most one router of its
+-- tenant (networks.router_id); a router with networks attached cannot be deleted (RESTRICT). `slot`
+-- numbers the router cluster-wide: each node derives the router's transfer link addresses from it.
+CREATE TABLE IF NOT EXISTS routers (
+  id         uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id  uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  name       text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  external   boolean NOT NULL DEFAULT false,
+  slot       int NOT NULL UNIQUE CHECK (slot BETWEEN 0 AND 8191),
+  created_at timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, name)
+);
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS router_id uuid REFERENCES routers(id) ON DELETE RESTRICT;
+CREATE INDEX IF NOT EXISTS networks_router ON networks (router_id);
+
+-- A network and its router belong to one tenant.
+CREATE OR REPLACE FUNCTION network_router_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NEW.router_id IS NOT NULL AND NOT EXISTS (SELECT 1 FROM public.routers r WHERE r.id = NEW.router_id AND r.tenant_id = NEW.tenant_id) THEN
+    RAISE EXCEPTION 'router of another tenant' USING ERRCODE = '23514', CONSTRAINT = 'networks_router_same_tenant';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS networks_router_check ON networks;
+CREATE TRIGGER networks_router_check BEFORE INSERT OR UPDATE OF router_id ON networks
+  FOR EACH ROW EXECUTE FUNCTION network_router_check();
+
+-- Attaching or detaching a network changes which nodes need the router's other networks: every
+-- network of the old and new router is logged, naming the nodes that host any of them, so an agent
+-- resuming across the change re-reads those networks whole (controller/view/diff.ts resumeOps).
+CREATE OR REPLACE FUNCTION log_network_router() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE nodes uuid[]; n record;
+BEGIN
+  SELECT pg_catalog.array_agg(DISTINCT e.node_id) INTO nodes FROM public.endpoints e JOIN public.networks x ON x.id = e.network_id
+   WHERE x.router_id IN (OLD.router_id, NEW.router_id) OR x.id = NEW.id;
+  FOR n IN SELECT x.id, x.tenant_id FROM public.networks x WHERE x.router_id IN (OLD.router_id, NEW.router_id) OR x.id = NEW.id LOOP
+    PERFORM public.record_change('networks', n.id, 'update', n.tenant_id, n.id, COALESCE(nodes, '{}'));
+  END LOOP;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS networks_router_log ON networks;
+CREATE TRIGGER networks_router_log AFTER UPDATE OF router_id ON networks FOR EACH ROW
+  WHEN (OLD.router_id IS DISTINCT FROM NEW.router_id) EXECUTE FUNCTION log_network_router();
+
+-- A router's own fields are part of its networks' view items: log each attached network.
+CREATE OR REPLACE FUNCTION log_router() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n record;
+BEGIN
+  FOR n IN SELECT x.id, x.tenant_id FROM public.networks x WHERE x.router_id = NEW.id LOOP
+    PERFORM public.record_change('networks', n.id, 'update', n.tenant_id, n.id, '{}');
+  END LOOP;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS routers_log ON routers;
+CREATE TRIGGER routers_log AFTER UPDATE ON routers FOR EACH ROW EXECUTE FUNCTION log_router();
+REVOKE ALL ON FUNCTION network_router_check(), log_network_router(), log_router() FROM PUBLIC;
+
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON routers TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE routers ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON routers';
+    EXECUTE 'CREATE POLICY tenant_scope ON routers USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;
+-- Router slots are unique cluster-wide: a tenant-scoped transaction cannot see the others' slots.
+CREATE OR REPLACE FUNCTION freight_free_router_slot() RETURNS int
+LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT s FROM pg_catalog.generate_series(0, 8191) s WHERE NOT EXISTS (SELECT 1 FROM public.routers r WHERE r.slot = s) LIMIT 1
+$$;
+REVOKE ALL ON FUNCTION freight_free_router_slot() FROM PUBLIC;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT EXECUTE ON FUNCTION freight_free_router_slot() TO freight_api';
+  END IF;
+END $$;

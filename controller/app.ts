@@ -13,6 +13,7 @@ import { register, type Deps, type RouteDef, type AuthByRequest } from './api/ro
 import { createAuditLog, type AuditLog, type AuditOptions } from './audit.js';
 import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
+import { routerRoutes } from './api/routers.js';
 import { containerRoutes } from './api/containers.js';
 import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
@@ -56,7 +57,15 @@ export interface AppOptions {
   idempotency?: Partial<IdempotencyOptions>;
 }
 
-export const ROUTES: RouteDef[] = [...tenantRoutes, ...networkRoutes, ...containerRoutes, ...clusterRoutes, ...auditRoutes, ...imageRoutes];
+export const ROUTES: RouteDef[] = [
+  ...tenantRoutes,
+  ...networkRoutes,
+  ...routerRoutes,
+  ...containerRoutes,
+  ...clusterRoutes,
+  ...auditRoutes,
+  ...imageRoutes,
+];
 
 /** The part of the push hub the API uses (logs, metrics, shutdown). */
 export type ApiHub = Pick<PushHub, 'requestLogs' | 'metrics' | 'close'>;

@@ -6,7 +6,7 @@ import type { RouteDef, AuthByRequest } from './api/route.js';
 const AUTH_CODES = new Set(['unauthenticated', 'too_many_auth_failures']);
 
 /**
- * Every POST and DELETE under /v1/ becomes an audit row after the answer (who, from where, what,
+ * Every POST, PATCH and DELETE under /v1/ becomes an audit row after the answer (who, from where, what,
  * which object, outcome). Failed authentications of any method are counted per address instead
  * (one row per address and interval), so a flood of guesses cannot flood the table. `codes`
  * holds the error code each failed request was answered with (set by the error handler).
@@ -41,7 +41,7 @@ export function installAudit(
     if (code && AUTH_CODES.has(code)) {
       return audit.authFailure({ at: now(), source: req.ip, method: req.method, path, status: reply.statusCode, code });
     }
-    if (req.method !== 'POST' && req.method !== 'DELETE') return;
+    if (req.method !== 'POST' && req.method !== 'PATCH' && req.method !== 'DELETE') return;
     const who = seen.get(req);
     const key = `${req.method} ${req.routeOptions.url}`;
     const name = (req.body as { name?: unknown } | undefined)?.name;

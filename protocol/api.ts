@@ -56,6 +56,20 @@ export const ContainerCreate = z
     pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
   })
   .strict();
+/** `POST /v1/tenants/:tenant/routers`. */
+export const RouterCreate = z
+  .object({
+    name: Name,
+    external: z.boolean().default(false).describe('egress: traffic leaving the tenant is source-NATed to the node underlay address'),
+  })
+  .strict();
+export type RouterCreate = z.infer<typeof RouterCreate>;
+/** `PATCH /v1/tenants/:tenant/routers/:router` (JSON merge patch of the settable fields). */
+export const RouterUpdate = z.object({ external: z.boolean().optional() }).strict();
+export type RouterUpdate = z.infer<typeof RouterUpdate>;
+/** `POST …/routers/:router/attach` and `…/detach`: one of the tenant's networks. */
+export const RouterAttach = z.object({ network: Name }).strict();
+export type RouterAttach = z.infer<typeof RouterAttach>;
 export const TokenCreate = z
   .object({
     kind: z.enum(['admin', 'tenant', 'node']),

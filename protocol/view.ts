@@ -5,6 +5,18 @@ import { Cidr4, Ipv4, Mac, NetworkType, RestartPolicy } from './common.js';
  * A node's view: exactly the state one node needs, keyed by object id so that
  * deltas are upserts and removals of single items.
  */
+/**
+ * A tenant router as its networks carry it: every node hosting one of its networks gets all of
+ * them (distributed routing). `slot` is unique cluster-wide: the node's transfer link addresses.
+ */
+export const ViewRouter = z.object({
+  id: z.string(),
+  name: z.string(),
+  external: z.boolean(),
+  slot: z.number().int().min(0).max(8191),
+});
+export type ViewRouter = z.infer<typeof ViewRouter>;
+
 export const ViewNetwork = z.object({
   id: z.string(),
   tenant: z.string(),
@@ -18,6 +30,8 @@ export const ViewNetwork = z.object({
   domain: z.string(),
   /** Underlay IPs of the other nodes with endpoints on this network: head-end replication targets. */
   flood: z.array(Ipv4),
+  /** The tenant router the network is attached to (absent: none, or an older controller). */
+  router: ViewRouter.optional(),
 });
 export type ViewNetwork = z.infer<typeof ViewNetwork>;
 
@@ -67,6 +81,15 @@ export const ContainerLimits = z.object({
 export type ContainerLimits = z.infer<typeof ContainerLimits>;
 export const DEFAULT_LIMITS: ContainerLimits = { memory: 512 * 1024 * 1024, cpus: null, pids: 1024 };
 
+/** A published port (`--publish 8080:80/tcp`): DNAT on the hosting node from hostIp:hostPort (underlay IP when absent). */
+export const ViewPublish = z.object({
+  proto: z.enum(['tcp', 'udp']),
+  hostIp: Ipv4.optional(),
+  hostPort: z.number().int().min(1).max(65535),
+  port: z.number().int().min(1).max(65535),
+});
+export type ViewPublish = z.infer<typeof ViewPublish>;
+
 /** A container this node runs (also the infra instances, kind `infra`). */
 export const ViewContainer = z.object({
   id: z.string(),
@@ -84,6 +107,8 @@ export const ViewContainer = z.object({
   imageSource: ImageSource.optional(),
   /** Optional (older controllers omit it): the node applies DEFAULT_LIMITS then. */
   limits: ContainerLimits.optional(),
+  /** Published ports, reached through the router of the container's first routed network. */
+  publish: z.array(ViewPublish).optional(),
 });
 export type ViewContainer = z.infer<typeof ViewContainer>;
 

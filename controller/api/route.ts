@@ -49,7 +49,7 @@ export interface Ctx<B, Q> {
 
 /** A route, declared once: fastify registers it, /openapi.json documents it. */
 export interface RouteDef<B = unknown, Q = unknown> {
-  method: 'GET' | 'POST' | 'DELETE';
+  method: 'GET' | 'POST' | 'PATCH' | 'DELETE';
   url: string;
   summary: string;
   /** `any` = admin or tenant token; node tokens are for the agent stream only. */

@@ -22,7 +22,7 @@ export interface ClientOptions {
   invocationKey?: string;
 }
 
-export type Request = (method: 'GET' | 'POST' | 'DELETE', path: string, body?: unknown) => Promise<unknown>;
+export type Request = (method: 'GET' | 'POST' | 'PATCH' | 'DELETE', path: string, body?: unknown) => Promise<unknown>;
 export type Send = (
   method: string,
   url: string,

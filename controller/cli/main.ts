@@ -5,6 +5,7 @@ import { pinOf, sender, trustOf } from './transport.js';
 import type { Io } from './output.js';
 import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
+import { routerCommands } from './routers.js';
 import { containerCommands } from './containers.js';
 import { imageCommands, upgradeCommand } from './images.js';
 
@@ -36,6 +37,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   tenantCommands(program, io);
   tokenCommands(program, io);
   networkCommands(program, io);
+  routerCommands(program, io);
   nodeCommands(program, io);
   containerCommands(program, io);
   upgradeCommand(program, io);

@@ -13,6 +13,8 @@ export const LOCKS = {
   VNI: 7405520,
   /** The ipsec key manager's leader (session-level lock). */
   KEY_MANAGER: 7405521,
+  /** Router slot allocation (transfer link addresses), one at a time. */
+  ROUTER_SLOT: 7405523,
 } as const;
 
 /** `SELECT pg_catalog.pg_advisory_xact_lock(<id>)` for a registered lock (qualified: no search_path can shadow it). */

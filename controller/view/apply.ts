@@ -3,6 +3,7 @@ import { imageSourceFor, isRpmImage } from './repos.js';
 import {
   indexAdd,
   indexDel,
+  routedSiblings,
   type ClusterState,
   type ContainerRow,
   type EndpointRow,
@@ -138,13 +139,30 @@ export function setNode(state: ClusterState, id: string, row: NodeRow | null, fx
 }
 
 export function setNetwork(state: ClusterState, id: string, row: NetworkRow | null, fx: Effects): void {
-  const existed = state.networks.has(id);
+  const old = state.networks.get(id);
+  const before = old?.router?.id;
+  const after = row?.router?.id;
+  // the old router's networks, taken before the row changes them
+  const touched = new Set([...(before ? routedSiblings(state, id) : []), id]);
   if (row) state.networks.set(id, row);
   else state.networks.delete(id);
+  if (before !== after) {
+    indexDel(state.netsByRouter, before, id);
+    indexAdd(state.netsByRouter, row ? after : undefined, id);
+    for (const s of routedSiblings(state, id)) touched.add(s);
+    flipRouted(state, touched, fx);
+  }
   fx.networks.add(id);
-  if (existed !== Boolean(row)) {
+  if (Boolean(old) !== Boolean(row)) {
     for (const nodeId of state.hosts.get(id)?.keys() ?? []) addFlip(fx, id, nodeId);
   }
+}
+
+/** A routing change: every node hosting one of these networks may gain or lose all of them. */
+function flipRouted(state: ClusterState, nets: Set<string>, fx: Effects): void {
+  const nodes = new Set<string>();
+  for (const n of nets) for (const nodeId of state.hosts.get(n)?.keys() ?? []) nodes.add(nodeId);
+  for (const n of nets) for (const nodeId of nodes) addFlip(fx, n, nodeId);
 }
 
 export function setContainer(state: ClusterState, id: string, row: ContainerRow | null, fx: Effects): void {
@@ -173,6 +191,8 @@ function hostCount(state: ClusterState, networkId: string, nodeId: string, delta
   if (before > 0 !== after > 0) {
     if (after > 0) indexAdd(state.netsByNode, nodeId, networkId);
     else indexDel(state.netsByNode, nodeId, networkId);
+    // the node's routed siblings of the network come and go with it
+    for (const s of routedSiblings(state, networkId)) addFlip(fx, s, nodeId);
     addFlip(fx, networkId, nodeId);
   }
 }

@@ -17,6 +17,7 @@ const net = (id: string, tenant: string, extra: Partial<NetworkRow> = {}): Netwo
   gateway: null,
   mtu: null,
   domain: 'freight.internal',
+  router: null,
   ...extra,
 });
 const ct = (id: string, tenant: string, nodeId: string | null, extra: Partial<ContainerRow> = {}): ContainerRow => ({

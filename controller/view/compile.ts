@@ -1,7 +1,7 @@
 import { ip4ToInt } from '../../protocol/addr.js';
 import { DEFAULT_UNDERLAY_MTU, OVERHEAD } from '../../protocol/common.js';
 import { emptyView, type NodeView, type ViewContainer, type ViewEndpoint, type ViewKey, type ViewNetwork } from '../../protocol/view.js';
-import { hostsNetwork, type ClusterState } from './state.js';
+import { hostsNetwork, networksOfNode, type ClusterState } from './state.js';
 
 /**
  * The view compiler: pure functions of (cluster state, node). The whole view is
@@ -40,6 +40,7 @@ export function networkFor(state: ClusterState, nodeId: string, networkId: strin
     mtu: net.mtu ?? (node.underlayMtu || DEFAULT_UNDERLAY_MTU) - OVERHEAD[net.type],
     domain: net.domain,
     flood: hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
+    ...(net.router ? { router: net.router } : {}),
   };
 }
 
@@ -83,7 +84,7 @@ export function compileView(state: ClusterState, nodeName: string, revision: num
   const node = nodeId ? state.nodes.get(nodeId) : undefined;
   if (!nodeId || !node) return { ...emptyView(nodeName, '0.0.0.0'), revision };
   const view: NodeView = { ...emptyView(nodeName, node.underlayIp), revision };
-  for (const netId of state.netsByNode.get(nodeId) ?? []) {
+  for (const netId of networksOfNode(state, nodeId)) {
     const net = networkFor(state, nodeId, netId);
     if (!net) continue;
     view.networks[netId] = net;

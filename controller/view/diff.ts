@@ -2,7 +2,7 @@ import type { NodeView, ViewOp } from '../../protocol/view.js';
 import type { Effects } from './apply.js';
 import { isDeepStrictEqual } from 'node:util';
 import { containerFor, endpointFor, keyFor, networkFor, type FloodMemo } from './compile.js';
-import type { ClusterState } from './state.js';
+import { routedSiblings, type ClusterState } from './state.js';
 
 /**
  * The one equality rule for view items: the same value. Identity first (the compiler memoises
@@ -78,7 +78,12 @@ export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
  */
 export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[], cur: NodeView): ViewOp[] {
   const expand = new Set<string>();
-  for (const r of rows) if (r.kind === 'endpoints' && r.networkId && r.nodeIds.includes(nodeId)) expand.add(r.networkId);
+  for (const r of rows) {
+    if (!r.networkId || !r.nodeIds.includes(nodeId)) continue;
+    // an endpoint here, or a router attach/detach naming this node (schema.sql log_network_router)
+    if (r.kind === 'endpoints') for (const id of routedSiblings(state, r.networkId)) expand.add(id);
+    if (r.kind === 'networks') expand.add(r.networkId);
+  }
   const mayHold = (netId: string | null) => netId !== null && (expand.has(netId) || cur.networks[netId] !== undefined);
   const t = { networks: new Set<string>(), endpoints: new Set<string>(), containers: new Set<string>(), keys: new Set<string>() };
   for (const r of rows) {

@@ -17,7 +17,8 @@ import {
 const SQL = {
   nodes: `SELECT id::text, name, host(underlay_ip) AS ip, underlay_mtu, ready FROM nodes`,
   networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
-             host(n.gateway) AS gateway, n.mtu, n.domain FROM networks n JOIN tenants t ON t.id = n.tenant_id`,
+             host(n.gateway) AS gateway, n.mtu, n.domain, r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
+             r.slot AS router_slot FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
                c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
@@ -50,6 +51,10 @@ const toNetwork = (r: Raw): NetworkRow => ({
   gateway: strOrNull(r.gateway),
   mtu: r.mtu === null ? null : Number(r.mtu),
   domain: str(r.domain),
+  router:
+    r.router_id === null || r.router_id === undefined
+      ? null
+      : { id: str(r.router_id), name: str(r.router_name), external: Boolean(r.router_external), slot: Number(r.router_slot) },
 });
 const toContainer = (r: Raw): ContainerRow => ({
   id: str(r.id),

@@ -1,5 +1,5 @@
 import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
-import type { ViewContainer, ViewEndpoint } from '../../protocol/view.js';
+import type { ViewContainer, ViewEndpoint, ViewRouter } from '../../protocol/view.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
 export interface NodeRow {
@@ -20,6 +20,8 @@ export interface NetworkRow {
   gateway: string | null;
   mtu: number | null;
   domain: string;
+  /** The router the network is attached to, with the router's fields (null: none). */
+  router: ViewRouter | null;
 }
 export interface ContainerRow {
   id: string;
@@ -90,6 +92,8 @@ export interface ClusterState {
   hosts: Map<string, Map<string, number>>;
   /** node → networks it hosts (derived from `hosts`). */
   netsByNode: Map<string, Set<string>>;
+  /** router → its attached networks. */
+  netsByRouter: Map<string, Set<string>>;
   epsByNetwork: Map<string, Set<string>>;
   epsByNode: Map<string, Set<string>>;
   epsByContainer: Map<string, Set<string>>;
@@ -112,6 +116,7 @@ export function emptyState(): ClusterState {
     reposByTenant: new Map(),
     hosts: new Map(),
     netsByNode: new Map(),
+    netsByRouter: new Map(),
     epsByNetwork: new Map(),
     epsByNode: new Map(),
     epsByContainer: new Map(),
@@ -138,6 +143,29 @@ export function indexDel<K, V>(m: Map<K, Set<V>>, k: K | null | undefined, v: V)
   if (s.size === 0) m.delete(k);
 }
 
-export function hostsNetwork(state: ClusterState, nodeId: string, networkId: string): boolean {
+/** The node has an endpoint of the network. */
+export function hostsDirectly(state: ClusterState, nodeId: string, networkId: string): boolean {
   return (state.hosts.get(networkId)?.get(nodeId) ?? 0) > 0;
+}
+
+/** The networks attached to the same router as `networkId` (itself included; just itself when unrouted). */
+export function routedSiblings(state: ClusterState, networkId: string): Iterable<string> {
+  const r = state.networks.get(networkId)?.router;
+  return r ? (state.netsByRouter.get(r.id) ?? [networkId]) : [networkId];
+}
+
+/**
+ * The node needs the network: it has an endpoint of it, or of another network of the same
+ * router (distributed routing: the source node routes into every network of its router).
+ */
+export function hostsNetwork(state: ClusterState, nodeId: string, networkId: string): boolean {
+  for (const id of routedSiblings(state, networkId)) if (hostsDirectly(state, nodeId, id)) return true;
+  return false;
+}
+
+/** Every network the node needs: the ones it hosts and their routed siblings. */
+export function networksOfNode(state: ClusterState, nodeId: string): Set<string> {
+  const out = new Set<string>();
+  for (const id of state.netsByNode.get(nodeId) ?? []) for (const s of routedSiblings(state, id)) out.add(s);
+  return out;
 }

@@ -1,0 +1,60 @@
+import type { Command } from 'commander';
+import { enc, listAll, splitRef } from './client.js';
+import { details, table } from './format.js';
+import { emit, type Io } from './output.js';
+
+type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
+const nets = (r: Row) => (r.networks as Row[]).map((n) => `${n.name} ${n.gateway}`).join(', ') || '-';
+
+/** `freightctl router create|attach|detach|set|list|show|delete` (like `openstack router …`). */
+export function routerCommands(program: Command, io: () => Io): void {
+  const r = program.command('router').description('tenant routers: routing between a tenant’s networks, egress');
+  const path = (ref: string) => {
+    const { tenant, name } = splitRef(ref);
+    return `/v1/tenants/${enc(tenant)}/routers/${enc(name!)}`;
+  };
+  r.command('create <tenant/name>')
+    .option('--external', 'egress: traffic leaving the tenant is source-NATed to the hosting node underlay address')
+    .action(async (ref: string, o: Row) => {
+      const { tenant, name } = splitRef(ref);
+      const x = (await io().req('POST', `/v1/tenants/${enc(tenant)}/routers`, { name, external: Boolean(o.external) })) as Row;
+      emit(io(), x, () => `router ${tenant}/${x.name} created${x.external ? ' (external)' : ''}\n`);
+    });
+  r.command('set <tenant/name>')
+    .option('--external', 'give the router egress')
+    .option('--no-external', 'take egress away')
+    .action(async (ref: string, o: Row) => {
+      const body = o.external === undefined ? {} : { external: Boolean(o.external) };
+      const x = (await io().req('PATCH', path(ref), body)) as Row;
+      emit(io(), x, () => `router ${ref}: external ${x.external}\n`);
+    });
+  r.command('attach <tenant/router> <network>')
+    .description('attach a network: the router answers at its gateway')
+    .action(async (ref: string, network: string) => {
+      const x = (await io().req('POST', `${path(ref)}/attach`, { network })) as Row;
+      const gw = (x.networks as Row[]).find((n) => n.name === network)?.gateway;
+      emit(io(), x, () => `network ${network} attached to router ${ref} (gateway ${gw})\n`);
+    });
+  r.command('detach <tenant/router> <network>').action(async (ref: string, network: string) => {
+    const x = (await io().req('POST', `${path(ref)}/detach`, { network })) as Row;
+    emit(io(), x, () => `network ${network} detached from router ${ref}\n`);
+  });
+  r.command('list <tenant>').action(async (tenant: string) => {
+    const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/routers`);
+    emit(io(), items, () =>
+      table(
+        ['TENANT', 'NAME', 'EXTERNAL', 'NETWORKS'],
+        items.map((x) => [x.tenant, x.name, x.external, nets(x)]),
+      ),
+    );
+  });
+  r.command('show <tenant/name>').action(async (ref: string) => {
+    const x = (await io().req('GET', path(ref))) as Row;
+    emit(io(), x, () => details({ ...x, networks: nets(x) }));
+  });
+  r.command('delete <tenant/name>').action(async (ref: string) => {
+    await io().req('DELETE', path(ref));
+    emit(io(), { deleted: ref }, () => `router ${ref} deleted\n`);
+  });
+}

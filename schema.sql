@@ -620,3 +620,38 @@ BEGIN
     EXECUTE 'GRANT EXECUTE ON FUNCTION freight_free_router_slot() TO freight_api';
   END IF;
 END $$;
+-- Events stream (controller/events/, docs/api.md "Events"): tenants are logged like every other
+-- object, so `GET /v1/events` reports their creation and removal with a revision. The push hub
+-- ignores kinds it does not know. tenant_id is the tenant's own id (a tenant token sees its row).
+CREATE OR REPLACE FUNCTION log_tenant() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.tenants%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM public.record_change('tenants', r.id, TG_OP, r.id, NULL, '{}');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS tenants_log ON tenants;
+CREATE TRIGGER tenants_log AFTER INSERT OR DELETE ON tenants FOR EACH ROW EXECUTE FUNCTION log_tenant();
+
+-- Observed state is bookkeeping, not logged (no revision, no push work), but the events stream
+-- reports it live: a NOTIFY on freight_status naming the object ('containers:<id>', 'nodes:<id>')
+-- when a container's observed state or a node's applied/desired revision or last-seen changes.
+-- The payload names the object only; the events hub reads it and applies the tenant scope.
+CREATE OR REPLACE FUNCTION notify_status() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM pg_catalog.pg_notify('freight_status', TG_TABLE_NAME || ':' || NEW.id::pg_catalog.text);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS containers_status ON containers;
+CREATE TRIGGER containers_status AFTER UPDATE OF observed_state, exit_code, reason, restarts ON containers FOR EACH ROW
+  WHEN (OLD.observed_state IS DISTINCT FROM NEW.observed_state OR OLD.exit_code IS DISTINCT FROM NEW.exit_code
+        OR OLD.reason IS DISTINCT FROM NEW.reason OR OLD.restarts IS DISTINCT FROM NEW.restarts)
+  EXECUTE FUNCTION notify_status();
+DROP TRIGGER IF EXISTS nodes_status ON nodes;
+CREATE TRIGGER nodes_status AFTER UPDATE OF applied_revision, desired_revision, capabilities ON nodes FOR EACH ROW
+  WHEN (OLD.applied_revision IS DISTINCT FROM NEW.applied_revision OR OLD.desired_revision IS DISTINCT FROM NEW.desired_revision
+        OR OLD.capabilities IS DISTINCT FROM NEW.capabilities)
+  EXECUTE FUNCTION notify_status();
+REVOKE ALL ON FUNCTION log_tenant(), notify_status() FROM PUBLIC;

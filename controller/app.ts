@@ -25,6 +25,9 @@ import { applyServerLimits, fastifyLimitOptions, SERVER_LIMITS, type ServerLimit
 import { isTimeout } from './store/db.js';
 import { BODY_LIMITS } from './api/route.js';
 import { createIdempotency, type IdempotencyOptions } from './api/idempotency.js';
+import { eventRoutes } from './api/events.js';
+import { EventHub, EVENTS_DEFAULTS, type EventsOptions } from './events/hub.js';
+import { registerConsole } from './console.js';
 
 export interface AppOptions {
   db: Db;
@@ -55,6 +58,10 @@ export interface AppOptions {
   pushOptions?: PushOptions;
   /** Idempotency-Key answers: kept 24 h by default. */
   idempotency?: Partial<IdempotencyOptions>;
+  /** The events stream (GET /v1/events): its limits, or false for none. */
+  events?: Partial<EventsOptions> | false;
+  /** Where the web console's built assets are (default: dist/web beside the code); false: no console. */
+  consoleDir?: string | false;
 }
 
 export const ROUTES: RouteDef[] = [
@@ -65,6 +72,7 @@ export const ROUTES: RouteDef[] = [
   ...clusterRoutes,
   ...auditRoutes,
   ...imageRoutes,
+  ...eventRoutes,
 ];
 
 /** The part of the push hub the API uses (logs, metrics, shutdown). */
@@ -95,7 +103,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   const hubRef: { hub: ApiHub } = { hub: noPush };
   const audit = createAuditLog(opts.db, opts.log, opts.auditOptions, registry);
   const now = opts.now ?? (() => new Date());
+  const events =
+    opts.events === false
+      ? undefined
+      : new EventHub(opts.db, opts.log.child({ module: 'events' }), { ...EVENTS_DEFAULTS, ...opts.events }, registry);
+  await events?.start();
   const deps: Deps = {
+    events,
     db: opts.db,
     log: opts.log,
     get push() {
@@ -139,7 +153,13 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
       registry,
     });
   } else if (opts.push) hubRef.hub = opts.push;
+  if (opts.consoleDir !== false) await registerConsole(app, opts.consoleDir);
+  app.addHook('preClose', async () => {
+    // open streams would keep close() waiting for their connections
+    await events?.close();
+  });
   app.addHook('onClose', async () => {
+    await events?.close();
     await hubRef.hub.close();
     await audit.close();
   });

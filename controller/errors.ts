@@ -34,6 +34,7 @@ export const ERROR_STATUS = {
   unsupported_media_type: 415,
   database_unavailable: 503,
   node_unavailable: 503,
+  too_many_streams: 503,
   image_repo_unavailable: 503,
   internal: 500,
 } as const;

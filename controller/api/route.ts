@@ -12,6 +12,7 @@ import { ApiError, fromZod, toApiError } from '../errors.js';
 import { idempotencyKeyOf, requestHash, type Answer, type Idempotency } from './idempotency.js';
 import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
 import { retryThenApiError } from './retry-map.js';
+import type { EventHub } from '../events/hub.js';
 
 /** What every handler may use: injected, never module-level. */
 export interface Deps {
@@ -29,6 +30,8 @@ export interface Deps {
   images: ResolveDeps;
   /** Idempotency-Key answers (owner connection). */
   idempotency: Idempotency;
+  /** The events stream's hub (GET /v1/events); absent when the app runs without it. */
+  events?: EventHub;
 }
 
 export interface Ctx<B, Q> {
@@ -160,6 +163,7 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
         };
         const hash = key ? requestHash(req.method, req.url.split('?')[0], req.body) : '';
         const answer = key ? await idempotent(deps, principal.tokenId, key, hash, def.op, run, reply) : await run();
+        if (reply.sent) return reply; // a stream (GET /v1/events) took the connection over
         if (answer.status === 204) return reply.code(204).send();
         return reply.code(answer.status).send(answer.body);
       },

@@ -248,3 +248,12 @@ export async function setDesiredState(q: Queryable, t: Tenant, name: string, sta
 }
 
 export { assignNode };
+
+/** Containers of either kind by id, as the API shows them plus their kind: the events stream's loader. */
+export async function containersByIds(q: Queryable, ids: string[]): Promise<Array<Container & { kind: string }>> {
+  const { rows } = await q.query<Row & { kind: string }>(
+    `SELECT s.*, k.kind FROM (${SELECT} WHERE c.id = ANY($1::uuid[])) s JOIN containers k ON k.id = s.id`,
+    [ids],
+  );
+  return rows.map((r) => ({ ...toContainer(r), kind: r.kind }));
+}

@@ -38,3 +38,16 @@ export async function listEndpoints(
     (r) => r, // the query names its columns as the API does
   );
 }
+
+/** Endpoints by id, as `list endpoints` shows them (with their id): the events stream's loader. */
+export async function endpointsByIds(q: Queryable, ids: string[]): Promise<Array<Endpoint & { id: string }>> {
+  const { rows } = await q.query<Endpoint & { id: string }>(
+    `SELECT e.id::text AS id, c.name AS container, c.kind, n.name AS network, host(e.ip) AS ip, e.mac::text AS mac,
+            nd.name AS node, host(nd.underlay_ip) AS "nodeUnderlayIp"
+       FROM endpoints e JOIN containers c ON c.id = e.container_id JOIN networks n ON n.id = e.network_id
+       LEFT JOIN nodes nd ON nd.id = e.node_id
+      WHERE e.id = ANY($1::uuid[])`,
+    [ids],
+  );
+  return rows;
+}

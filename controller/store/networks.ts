@@ -145,3 +145,9 @@ export async function requestKeyRotation(
   await q.query("SELECT pg_notify('freight_keys', $1)", [rows[0].id]);
   return { network: name, requestedAt: new Date(r.rows[0].requested_at).toISOString() };
 }
+
+/** Networks by id, as the API shows them: the events stream's loader. */
+export async function networksByIds(q: Queryable, ids: string[]): Promise<Network[]> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE n.id = ANY($1::uuid[])`, [ids]);
+  return rows.map(toNetwork);
+}

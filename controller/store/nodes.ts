@@ -86,3 +86,9 @@ export async function clusterStatus(q: Queryable) {
     })),
   };
 }
+
+/** Nodes by id, as the API shows them: the events stream's loader. */
+export async function nodesByIds(q: Queryable, ids: string[]): Promise<Node[]> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE n.id = ANY($1::uuid[])`, [ids]);
+  return rows.map(toNode);
+}

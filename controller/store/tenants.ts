@@ -45,3 +45,9 @@ export async function deleteTenant(q: Queryable, t: Tenant, op: string): Promise
   }
   await q.query('DELETE FROM tenants WHERE id = $1', [t.id]);
 }
+
+/** Tenants by id: the events stream's loader. */
+export async function tenantsByIds(q: Queryable, ids: string[]): Promise<Tenant[]> {
+  const { rows } = await q.query<Row>('SELECT id, name, created_at FROM tenants WHERE id = ANY($1::uuid[])', [ids]);
+  return rows.map(toTenant);
+}

@@ -7,6 +7,7 @@ import { SseClient } from '../../test/support/sse.js';
 import { buildApp, type AppOptions } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { migrate, openDb, type Db } from '../store/db.js';
+import { run } from '../cli/main.js';
 
 const ADMIN = 'admin-secret-for-events-tests';
 const log = pino({ level: 'silent' });
@@ -155,6 +156,46 @@ describe('GET /v1/events', () => {
       expect(got.map((e) => e.revision)).toEqual(want);
       expect(got.some((e) => e.kind === 'tenant' && e.object?.name === 'offline')).toBe(true);
     }
+  });
+
+  it('freightctl events and container list --watch print the changes', async () => {
+    const ctl = (args: string[]) => {
+      let out = '';
+      let err = '';
+      const done = run(
+        args,
+        { FREIGHT_URL: base, FREIGHT_TOKEN: ADMIN, FREIGHT_INSECURE: '1' },
+        (x) => (out += x),
+        (x) => (err += x),
+      );
+      return { done, out: () => out, err: () => err };
+    };
+    const { rows } = await db.query<{ r: string }>('SELECT max(revision)::text AS r FROM change_log');
+    const since = Number(rows[0].r);
+    await call('POST', '/v1/tenants', { name: 'cli' });
+    await call('POST', '/v1/tenants/cli/networks', { name: 'lan', cidr: '10.4.0.0/24' });
+    const lines = ctl(['events', '--since', String(since), '--limit', '2']);
+    expect(await lines.done).toBe(0);
+    expect(lines.out()).toMatch(
+      new RegExp(`^\\s*${since + 1}  create  tenant +cli\n\\s*${since + 2}  create  network +cli/lan  vxlan  10.4.0.0/24`),
+    );
+    const json = ctl(['--json', 'events', '--since', String(since), '--limit', '4']);
+    expect(await json.done).toBe(0);
+    const evs = json
+      .out()
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
+    expect(evs.map((e) => e.revision)).toEqual([since + 1, since + 2, since + 3, since + 4]);
+    // --watch: the list first, then a line per container change
+    const watch = ctl(['container', 'list', 'cli', '--watch', '--limit', '1']);
+    const w = new SseClient(); // only for its until()
+    await w.until('the list', () => watch.out().includes('TENANT'));
+    await call('POST', '/v1/tenants/cli/containers', { name: 'watched', image: 'busybox', networks: ['lan'] });
+    expect(await watch.done).toBe(0);
+    expect(watch.out()).toMatch(/^TENANT.*\nCREATE {2}cli +watched +busybox/m);
+    const bad = ctl(['events', '--since', 'x']);
+    expect(await bad.done).toBe(2);
   });
 
   it('answers resync when the log no longer reaches back, and 400 for a bad since', async () => {

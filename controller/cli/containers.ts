@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
 import { emit, type Io } from './output.js';
+import { followEvents } from './events.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -39,17 +40,31 @@ export function containerCommands(program: Command, io: () => Io): void {
       const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);
     });
-  c.command('list [tenant]').action(async (tenant?: string) => {
-    const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
-    const items: Row[] = [];
-    for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers`)));
-    emit(io(), items, () =>
-      table(
-        ['TENANT', 'NAME', 'IMAGE', 'NODE', 'DESIRED', 'OBSERVED', 'RESTARTS', 'ADDRESSES'],
-        items.map((x) => [x.tenant, x.name, x.image, x.node, x.desiredState, x.observedState, x.restarts, ips(x)]),
-      ),
-    );
-  });
+  const HEAD = ['TENANT', 'NAME', 'IMAGE', 'NODE', 'DESIRED', 'OBSERVED', 'RESTARTS', 'ADDRESSES'];
+  const cells = (x: Row) => [x.tenant, x.name, x.image, x.node, x.desiredState, x.observedState, x.restarts, ips(x)];
+  c.command('list [tenant]')
+    .option('-w, --watch', 'after the list, print a line for every change of a container (GET /v1/events) until interrupted')
+    .option('--limit <n>', 'with --watch: stop after this many changes')
+    .action(async (tenant: string | undefined, o: { watch?: boolean; limit?: string }) => {
+      const list = async () => {
+        const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
+        const items: Row[] = [];
+        for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers`)));
+        emit(io(), items, () => table(HEAD, items.map(cells)));
+      };
+      if (!o.watch) return list();
+      // the stream first, then the list: a change made while listing is printed after it, none is missed
+      await followEvents(io(), {
+        json: io().json,
+        limit: o.limit === undefined ? undefined : Number(o.limit),
+        onReady: list,
+        filter: (e) => e.kind === 'container' && e.object?.kind !== 'infra' && (!tenant || e.tenant === tenant),
+        format: (e) =>
+          e.object
+            ? `${e.op.toUpperCase()}  ${table(HEAD, [cells(e.object)]).split('\n')[1]}\n`
+            : `${e.op.toUpperCase()}  ${e.tenant ?? '-'}  ${e.id}\n`,
+      });
+    });
   c.command('show <tenant/name>').action(async (ref: string) => {
     const r = (await io().req('GET', path(ref))) as Row;
     emit(io(), r, () => details(r));

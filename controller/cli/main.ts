@@ -8,6 +8,8 @@ import { endpointsCommand, networkCommands } from './tenant-objects.js';
 import { routerCommands } from './routers.js';
 import { containerCommands } from './containers.js';
 import { imageCommands, upgradeCommand } from './images.js';
+import { eventsCommand } from './events.js';
+import { follower, type Follow } from './stream.js';
 
 /** Builds the freightctl program; `write`/`writeErr` and `env` are injected for tests. */
 export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Command {
@@ -21,7 +23,8 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
     .option('--json', 'print JSON for scripts')
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr });
-  let conn: { req: Io['req']; pin?: string } | undefined; // one trust resolution (and pin handshake) per run
+  // one trust resolution (and pin handshake) per run
+  let conn: { req: Io['req']; pin?: string; follow: Follow; token?: string } | undefined;
   const io = (): Io => {
     const o = program.opts<{ url: string; token?: string; json?: boolean; ca?: string; caFingerprint?: string; insecure?: boolean }>();
     if (!conn) {
@@ -30,9 +33,20 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
         caFingerprint: o.caFingerprint ?? env.FREIGHT_CA_FINGERPRINT,
         insecure: o.insecure ?? env.FREIGHT_INSECURE === '1',
       });
-      conn = { req: client({ url: o.url, token: o.token ?? env.FREIGHT_TOKEN }, sender(o.url, trust)), pin: pinOf(trust) };
+      const token = o.token ?? env.FREIGHT_TOKEN;
+      conn = { req: client({ url: o.url, token }, sender(o.url, trust)), pin: pinOf(trust), follow: follower(o.url, trust), token };
     }
-    return { req: conn.req, json: Boolean(o.json), write, now: () => new Date(), url: o.url, caPin: conn.pin };
+    const c = conn;
+    return {
+      req: c.req,
+      json: Boolean(o.json),
+      write,
+      writeErr,
+      now: () => new Date(),
+      url: o.url,
+      caPin: c.pin,
+      follow: (path, f) => c.follow(path, { ...f, token: c.token }),
+    };
   };
   tenantCommands(program, io);
   tokenCommands(program, io);
@@ -45,6 +59,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   endpointsCommand(program, io);
   statusCommand(program, io);
   auditCommand(program, io);
+  eventsCommand(program, io);
   for (const c of program.commands) c.exitOverride().configureOutput({ writeOut: write, writeErr });
   return program;
 }

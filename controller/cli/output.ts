@@ -1,4 +1,5 @@
 import type { Request } from './client.js';
+import type { Follow } from './stream.js';
 
 /** What a command needs: the API, where to print, and the clock. */
 export interface Io {
@@ -9,6 +10,10 @@ export interface Io {
   /** The controller URL and the CA pin this run trusts (for join strings). */
   url?: string;
   caPin?: string;
+  /** Follows a Server-Sent Events stream (freightctl events, --watch) with the run's token and trust. */
+  follow?: (path: string, o: Omit<Parameters<Follow>[1], 'token'>) => Promise<void>;
+  /** Diagnostics that are not the command's output (stderr). */
+  writeErr?: (text: string) => void;
 }
 
 /** Prints `data` as JSON with --json, else the human form. */

@@ -655,3 +655,18 @@ CREATE TRIGGER nodes_status AFTER UPDATE OF applied_revision, desired_revision, 
         OR OLD.capabilities IS DISTINCT FROM NEW.capabilities)
   EXECUTE FUNCTION notify_status();
 REVOKE ALL ON FUNCTION log_tenant(), notify_status() FROM PUBLIC;
+
+-- Routers' own rows in the change log (kind 'routers'), for the events stream: creation, removal
+-- and changes of a router as such. The push hub ignores the kind (a router reaches the views
+-- through its networks' rows, logged above).
+CREATE OR REPLACE FUNCTION log_router_row() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.routers%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM public.record_change('routers', r.id, TG_OP, r.tenant_id, NULL, '{}');
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS routers_row_log ON routers;
+CREATE TRIGGER routers_row_log AFTER INSERT OR UPDATE OR DELETE ON routers FOR EACH ROW EXECUTE FUNCTION log_router_row();
+REVOKE ALL ON FUNCTION log_router_row() FROM PUBLIC;

@@ -72,7 +72,11 @@ describe('GET /v1/events', () => {
     await call('POST', '/v1/tenants/acme/networks', { name: 'blue', cidr: '10.1.0.0/24' });
     await call('POST', '/v1/tenants/acme/containers', { name: 'web', image: 'busybox', networks: ['blue'] });
     await call('POST', '/v1/tenants/acme/containers/web/actions', { action: 'stop' });
+    await call('POST', '/v1/tenants/acme/routers', { name: 'r1' });
+    await call('POST', '/v1/tenants/acme/routers/r1/attach', { network: 'blue' });
     await call('DELETE', '/v1/tenants/acme/containers/web');
+    await call('POST', '/v1/tenants/acme/routers/r1/detach', { network: 'blue' });
+    await call('DELETE', '/v1/tenants/acme/routers/r1');
     await call('DELETE', '/v1/tenants/acme/networks/blue');
     await call('DELETE', '/v1/tenants/acme');
     const want = await logged(from);
@@ -84,6 +88,8 @@ describe('GET /v1/events', () => {
       expect(seen).toContain(k);
     }
     for (const k of ['container:delete', 'endpoint:delete', 'network:delete', 'tenant:delete']) expect(seen).toContain(k);
+    for (const k of ['router:create', 'router:delete', 'network:update']) expect(seen).toContain(k);
+    expect(got.find((e) => e.kind === 'router' && e.op === 'create').object).toMatchObject({ name: 'r1', tenant: 'acme' });
     // objects as the API shows them; deleted objects are null
     const created = got.find((e) => e.kind === 'container' && e.op === 'create' && e.object?.name === 'web');
     expect(created.tenant).toBe('acme');

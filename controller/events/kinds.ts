@@ -4,6 +4,7 @@ import { endpointsByIds } from '../store/endpoints.js';
 import { networksByIds } from '../store/networks.js';
 import { nodesByIds } from '../store/nodes.js';
 import { tenantsByIds } from '../store/tenants.js';
+import { routersByIds } from '../store/routers.js';
 
 /** Reads objects of one kind by id, as the REST API shows them (objects without `id` are dropped). */
 export type Loader = (q: Queryable, ids: string[]) => Promise<Array<{ id: string }>>;
@@ -28,6 +29,7 @@ export const EVENT_KINDS: Record<string, EventKind> = {
   containers: { name: 'container', load: containersByIds },
   endpoints: { name: 'endpoint', load: endpointsByIds },
   nodes: { name: 'node', load: nodesByIds },
+  routers: { name: 'router', load: routersByIds },
   image_repositories: { name: 'image_repository' },
   ipsec_keys: { name: 'ipsec_key', hidden: true },
   tokens: { name: 'token', hidden: true },

@@ -128,3 +128,9 @@ export async function detachNetwork(q: Queryable, t: Tenant, router: string, net
   await q.query('UPDATE networks SET router_id = NULL WHERE id = $1', [net.id]);
   return getRouter(q, t, router, op);
 }
+
+/** Routers by id, as the API shows them plus their id: the events stream's loader. */
+export async function routersByIds(q: Queryable, ids: string[]): Promise<Array<Router & { id: string }>> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE r.id = ANY($1::uuid[])`, [ids]);
+  return rows.map((r) => ({ id: r.id, ...toRouter(r) }));
+}

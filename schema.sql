@@ -670,3 +670,101 @@ END $$;
 DROP TRIGGER IF EXISTS routers_row_log ON routers;
 CREATE TRIGGER routers_row_log AFTER INSERT OR UPDATE OR DELETE ON routers FOR EACH ROW EXECUTE FUNCTION log_router_row();
 REVOKE ALL ON FUNCTION log_router_row() FROM PUBLIC;
+
+-- Physical networks and per-type parameters (docs/dataplane.md "Physical networks"). Each type's
+-- parameters are typed columns, present only for their type: vxlan/geneve a UDP port (NULL: the type's
+-- IANA port, 4789/6081, what rows of older schemas always used; the API stores it explicitly), ipsec an
+-- optional rotation period (NULL: the controller's --ipsec-rotate-hours), physical the physical network
+-- name nodes map to an interface and an optional 802.1Q VLAN ID. A physical network has no VNI.
+-- A VLAN is unique per physical network across all tenants; one flat (untagged) network per physical
+-- network. dhcp = false: nodes configure container addresses themselves, the infra serves DNS only.
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'networks_type_check'
+                  AND pg_get_constraintdef(oid) LIKE '%physical%') THEN
+    ALTER TABLE networks DROP CONSTRAINT IF EXISTS networks_type_check;
+    ALTER TABLE networks ADD CONSTRAINT networks_type_check CHECK (type IN ('vxlan', 'geneve', 'ipsec', 'physical'));
+  END IF;
+END $$;
+ALTER TABLE networks ALTER COLUMN vni DROP NOT NULL;
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS tunnel_port int CHECK (tunnel_port IS NULL OR tunnel_port BETWEEN 1 AND 65535);
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS rotate_hours double precision CHECK (rotate_hours IS NULL OR rotate_hours BETWEEN 0.01 AND 8760);
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS physical_network text
+  CHECK (physical_network IS NULL OR physical_network ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$');
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS vlan int CHECK (vlan IS NULL OR vlan BETWEEN 1 AND 4094);
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS dhcp boolean NOT NULL DEFAULT true;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'networks_params') THEN
+    ALTER TABLE networks ADD CONSTRAINT networks_params CHECK (CASE type
+      WHEN 'vxlan' THEN vni IS NOT NULL AND rotate_hours IS NULL AND physical_network IS NULL AND vlan IS NULL
+      WHEN 'geneve' THEN vni IS NOT NULL AND rotate_hours IS NULL AND physical_network IS NULL AND vlan IS NULL
+      WHEN 'ipsec' THEN vni IS NOT NULL AND tunnel_port IS NULL AND physical_network IS NULL AND vlan IS NULL
+      WHEN 'physical' THEN vni IS NULL AND tunnel_port IS NULL AND rotate_hours IS NULL AND physical_network IS NOT NULL
+    END);
+  END IF;
+END $$;
+CREATE UNIQUE INDEX IF NOT EXISTS networks_physical_vlan ON networks (physical_network, vlan) WHERE vlan IS NOT NULL;
+CREATE UNIQUE INDEX IF NOT EXISTS networks_physical_flat ON networks (physical_network) WHERE type = 'physical' AND vlan IS NULL;
+
+-- Allocation pools: when a network has any, container and infra addresses come only from them (a
+-- physical segment has hosts Freight does not own). Inside the network's host range, never covering
+-- the gateway, never overlapping one another (checked by pool_check and the exclusion constraint).
+CREATE TABLE IF NOT EXISTS network_pools (
+  network_id uuid NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+  tenant_id  uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  first_ip   inet NOT NULL CHECK (family(first_ip) = 4 AND masklen(first_ip) = 32),
+  last_ip    inet NOT NULL CHECK (family(last_ip) = 4 AND masklen(last_ip) = 32),
+  CHECK (first_ip <= last_ip),
+  CONSTRAINT network_pools_no_overlap EXCLUDE USING gist (
+    network_id WITH =, int8range(first_ip - '0.0.0.0'::inet, last_ip - '0.0.0.0'::inet, '[]') WITH &&)
+);
+CREATE OR REPLACE FUNCTION pool_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE n public.networks%ROWTYPE;
+BEGIN
+  SELECT * INTO n FROM public.networks WHERE id = NEW.network_id;
+  IF NOT (NEW.first_ip << n.cidr AND NEW.last_ip << n.cidr)
+     OR pg_catalog.host(NEW.first_ip) = pg_catalog.host(pg_catalog.network(n.cidr))
+     OR pg_catalog.host(NEW.last_ip) = pg_catalog.host(pg_catalog.broadcast(n.cidr)) THEN
+    RAISE EXCEPTION 'pool %-% is not inside the host addresses of network % (%)', pg_catalog.host(NEW.first_ip),
+      pg_catalog.host(NEW.last_ip), n.name, n.cidr USING ERRCODE = '23514', CONSTRAINT = 'network_pools_in_network';
+  END IF;
+  IF n.gateway IS NOT NULL AND pg_catalog.host(n.gateway)::pg_catalog.inet BETWEEN NEW.first_ip AND NEW.last_ip THEN
+    RAISE EXCEPTION 'pool %-% contains the gateway of network %', pg_catalog.host(NEW.first_ip), pg_catalog.host(NEW.last_ip), n.name
+      USING ERRCODE = '23514', CONSTRAINT = 'network_pools_gateway';
+  END IF;
+  IF NEW.tenant_id <> n.tenant_id THEN
+    RAISE EXCEPTION 'pool tenant differs from its network''s tenant' USING ERRCODE = '23514', CONSTRAINT = 'network_pools_same_tenant';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS network_pools_check ON network_pools;
+CREATE TRIGGER network_pools_check BEFORE INSERT OR UPDATE ON network_pools FOR EACH ROW EXECUTE FUNCTION pool_check();
+REVOKE ALL ON FUNCTION pool_check() FROM PUBLIC;
+
+-- A node's mappings are forwarding state (the view's MTU of its physical networks): log capability changes.
+CREATE OR REPLACE FUNCTION log_node() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.nodes%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' AND OLD.underlay_ip = NEW.underlay_ip AND OLD.underlay_mtu = NEW.underlay_mtu
+     AND OLD.ready = NEW.ready AND OLD.capabilities = NEW.capabilities THEN
+    RETURN NULL;  -- heartbeats and acks are not forwarding state
+  END IF;
+  PERFORM public.record_change('nodes', r.id, TG_OP, NULL, NULL, ARRAY[r.id]);
+  RETURN NULL;
+END $$;
+
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, DELETE ON network_pools TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE network_pools ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON network_pools';
+    EXECUTE 'CREATE POLICY tenant_scope ON network_pools USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;

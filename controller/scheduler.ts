@@ -5,37 +5,59 @@ export interface NodeLoad {
   name: string;
   ready: boolean;
   containers: number;
+  /** physical networks the node maps to an interface (its agent's --physical-network) */
+  physical: string[];
 }
 
-/** The ready node with the fewest containers (ties: by name, for stable answers); null when none is ready. */
-export function chooseNode(nodes: NodeLoad[]): NodeLoad | null {
+/** Whether the node maps every physical network in `needs`. */
+export const mapsAll = (n: NodeLoad, needs: readonly string[]): boolean => needs.every((p) => n.physical.includes(p));
+
+/**
+ * The ready node with the fewest containers among those that map every physical network in
+ * `needs` (ties: by name, for stable answers); null when none is.
+ */
+export function chooseNode(nodes: NodeLoad[], needs: readonly string[] = []): NodeLoad | null {
   let best: NodeLoad | null = null;
   for (const n of nodes) {
-    if (!n.ready) continue;
+    if (!n.ready || !mapsAll(n, needs)) continue;
     if (!best || n.containers < best.containers || (n.containers === best.containers && n.name < best.name)) best = n;
   }
   return best;
 }
 
-/** Assigns `count` containers one by one, each to the least loaded ready node at that moment. */
-export function assignMany(nodes: NodeLoad[], count: number): Array<NodeLoad | null> {
+/** Why a container got no node: what `container show` says while it is pending. */
+export function unplacedReason(needs: readonly string[]): string {
+  return needs.length
+    ? `no ready node maps physical network ${needs.join(', ')} (freight-agent --physical-network ${needs[0]}=IFACE)`
+    : 'no ready node';
+}
+
+/** Assigns containers one by one (each with the physical networks it needs), each to the least loaded eligible node at that moment. */
+export function assignMany(nodes: NodeLoad[], wants: number | ReadonlyArray<readonly string[]>): Array<NodeLoad | null> {
+  const list = typeof wants === 'number' ? Array.from({ length: wants }, () => [] as string[]) : wants;
   const loads = nodes.map((n) => ({ ...n }));
   const out: Array<NodeLoad | null> = [];
-  for (let i = 0; i < count; i++) {
-    const n = chooseNode(loads);
+  for (const needs of list) {
+    const n = chooseNode(loads, needs);
     out.push(n ? nodes.find((x) => x.id === n.id)! : null);
     if (n) n.containers++;
   }
   return out;
 }
 
-/** Every tenant's containers count (a SECURITY DEFINER function: a tenant-scoped caller sees only its own rows). */
+/**
+ * Every tenant's containers count (a SECURITY DEFINER function: a tenant-scoped caller sees only
+ * its own rows); the mappings come from the node's reported capabilities.
+ */
 export async function nodeLoads(q: Queryable, readyOnly: boolean): Promise<NodeLoad[]> {
-  const { rows } = await q.query<{ id: string; name: string; ready: boolean; containers: string }>(
-    'SELECT id, name, ready, containers FROM freight_node_loads($1)',
+  const { rows } = await q.query<{ id: string; name: string; ready: boolean; containers: string; physical: string[] | null }>(
+    `SELECT l.id, l.name, l.ready, l.containers,
+            ARRAY(SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(n.capabilities -> 'physicalNetworks') = 'object'
+                                                THEN n.capabilities -> 'physicalNetworks' ELSE '{}'::jsonb END)) AS physical
+       FROM freight_node_loads($1) l JOIN nodes n ON n.id = l.id`,
     [readyOnly],
   );
-  return rows.map((r) => ({ id: r.id, name: r.name, ready: r.ready, containers: Number(r.containers) }));
+  return rows.map((r) => ({ id: r.id, name: r.name, ready: r.ready, containers: Number(r.containers), physical: r.physical ?? [] }));
 }
 
 /** Sets a container's node, and its endpoints' node (endpoints.node_id mirrors containers.node_id). */
@@ -45,8 +67,9 @@ export async function assignNode(q: Queryable, containerId: string, nodeId: stri
 }
 
 /**
- * Assigns pending containers (node_id NULL) to ready nodes. Safe to run from several
- * replicas at once: rows being scheduled elsewhere are skipped. Returns how many were placed.
+ * Assigns pending containers (node_id NULL) to ready nodes that map the physical networks they
+ * need. Safe to run from several replicas at once: rows being scheduled elsewhere are skipped.
+ * One that fits no node keeps a reason. Returns how many were placed.
  */
 export async function schedulePending(db: Db, batch = 500): Promise<number> {
   return db.tx(async (q) => {
@@ -55,15 +78,38 @@ export async function schedulePending(db: Db, batch = 500): Promise<number> {
       [batch],
     );
     if (rows.length === 0) return 0;
+    const needs = await physicalNeeds(
+      q,
+      rows.map((r) => r.id),
+    );
     const nodes = await nodeLoads(q, true);
-    const plan = assignMany(nodes, rows.length);
+    const plan = assignMany(
+      nodes,
+      rows.map((r) => needs.get(r.id) ?? []),
+    );
     let placed = 0;
     for (let i = 0; i < rows.length; i++) {
       const node = plan[i];
-      if (!node) break;
-      await assignNode(q, rows[i].id, node.id);
-      placed++;
+      if (node) {
+        await assignNode(q, rows[i].id, node.id);
+        await q.query('UPDATE containers SET reason = NULL WHERE id = $1 AND reason IS NOT NULL', [rows[i].id]);
+        placed++;
+      } else {
+        const why = unplacedReason(needs.get(rows[i].id) ?? []);
+        await q.query('UPDATE containers SET reason = $2 WHERE id = $1 AND reason IS DISTINCT FROM $2', [rows[i].id, why]);
+      }
     }
     return placed;
   });
+}
+
+/** Per container: the physical networks of its endpoints' networks (none for overlay-only containers). */
+async function physicalNeeds(q: Queryable, ids: string[]): Promise<Map<string, string[]>> {
+  const { rows } = await q.query<{ id: string; physical: string[] }>(
+    `SELECT e.container_id AS id, array_agg(DISTINCT n.physical_network) AS physical
+       FROM endpoints e JOIN networks n ON n.id = e.network_id
+      WHERE e.container_id = ANY($1::uuid[]) AND n.physical_network IS NOT NULL GROUP BY e.container_id`,
+    [ids],
+  );
+  return new Map(rows.map((r) => [r.id, r.physical]));
 }

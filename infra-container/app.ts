@@ -33,8 +33,9 @@ interface Compiled {
   dhcp: DhcpIndex;
 }
 
+/** A --no-dhcp network's server answers DNS only: its DHCP index holds no binding, so no client gets an answer. */
 function compile(config: InfraConfig): Compiled {
-  return { zone: buildZone(config), dhcp: buildDhcpIndex(config) };
+  return { zone: buildZone(config), dhcp: buildDhcpIndex(config.dhcp === false ? { ...config, bindings: [] } : config) };
 }
 
 /**

@@ -28,6 +28,8 @@ export interface AgentOptions {
   /** Bound of the stream's inbound queue (default 64 MiB): past it the agent resyncs by snapshot. */
   maxQueuedBytes?: number;
   dnsUpstreams?: string[];
+  /** physical network → host interface (`--physical-network NAME=IFACE`), checked at start */
+  physicalNetworks?: ReadonlyMap<string, string>;
   log: Logger;
 }
 
@@ -71,6 +73,7 @@ export class Agent {
       node: o.node,
       underlayIp: o.underlayIp,
       underlayMtu: o.underlayMtu,
+      physicalNetworks: o.physicalNetworks,
       auditMs: o.auditMs,
       log: o.log,
       registry: this.registry,

@@ -32,6 +32,7 @@ export function buildInfraConfig(view: NodeView, infra: ViewContainer, upstreams
       domain: net.domain,
     },
     server: { ip: own.ip, mac: own.mac, interface: 'eth0' },
+    dhcp: net.dhcp !== false,
     leaseSeconds: 3600,
     bindings,
     upstreams,

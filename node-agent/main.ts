@@ -8,6 +8,7 @@ import { serveMetrics } from '../lib/metrics.js';
 import { imageCommand } from './runtime/image-cli.js';
 import { DEFAULT_STATE_DIR } from './runtime/paths.js';
 import { resolvePin, resolveTarget } from './target.js';
+import { parseMappings } from './kernel/uplink.js';
 
 /** dist/node-agent/main.js or node-agent/main.ts → the project root two or one levels up. */
 function projectRoot(): string {
@@ -25,7 +26,8 @@ function metricsListen(addr: string): { host: string; port: number } {
   return { host: host.replace(/^\[|\]$/g, ''), port: Number(port) };
 }
 
-async function run(o: Record<string, string | undefined>): Promise<void> {
+async function run(o: Record<string, string | undefined>, physical: string[]): Promise<void> {
+  parseMappings(physical); // a typo fails here, before anything connects
   const log = pino({ base: { svc: 'freight-agent', node: o.node } });
   const need = (k: string) => {
     const v = o[k];
@@ -64,6 +66,7 @@ async function run(o: Record<string, string | undefined>): Promise<void> {
     heartbeatMs: o.heartbeatMs ? Number(o.heartbeatMs) : undefined,
     maxQueuedBytes: o.maxQueuedMib ? Math.round(Number(o.maxQueuedMib) * 1024 * 1024) : undefined,
     dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
+    physicalNetworks: parseMappings(physical),
     log,
   });
   if (o.metrics) await serveMetrics(agent.registry, metricsListen(o.metrics));
@@ -113,10 +116,22 @@ const program = new Command('freight-agent')
   .option('--max-queued-mib <n>', 'inbound stream queue bound; past it the agent resyncs by snapshot (default 64)')
   .option('--dns-upstream <ips>', 'comma-separated DNS servers the infra containers forward other names to')
   .option('--metrics <addr>', 'serve Prometheus /metrics on HOST:PORT')
+  .addOption(
+    new Option(
+      '--physical-network <NAME=IFACE>',
+      'map a physical network to a dedicated host interface (repeatable; env FREIGHT_PHYSICAL_NETWORKS, space- or comma-separated)',
+    )
+      .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+      .default(undefined),
+  )
   .showHelpAfterError()
   // options before a subcommand belong to the agent; `image import … --state-dir` to the subcommand
   .enablePositionalOptions()
-  .action((o) => run(o));
+  .action((o: Record<string, string | undefined> & { physicalNetwork?: string[] }) => {
+    const { physicalNetwork, ...rest } = o;
+    const fromEnv = (env('FREIGHT_PHYSICAL_NETWORKS') ?? '').split(/[\s,]+/).filter(Boolean);
+    return run(rest, physicalNetwork ?? fromEnv);
+  });
 program.addCommand(imageCommand());
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`freight-agent: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -1,15 +1,34 @@
+import { createHash } from 'node:crypto';
 import { ip4ToInt } from '../protocol/addr.js';
+import type { ViewNetwork } from '../protocol/view.js';
 
 /**
  * The node's kernel object names and tunnel ports, in one place for the dataplane, the
  * runtime and the probe. Every name carries the `fr` prefix and fits IFNAMSIZ-1 (15):
- * `frb-` bridges, `frx-` vxlan, `frg…` geneve, `frh-` container veth host ends (runtime),
- * `frc-` container netns, `frp-` the capability probe.
+ * `frb-` bridges, `frx-` vxlan, `frg…` geneve, `frm-` physical network bridges, `frv-` their VLAN
+ * sub-interfaces, `frh-` container veth host ends (runtime), `frc-` container netns, `frp-` the
+ * capability probe. The one exception is a physical network's mapped interface (the operator names it
+ * with --physical-network NAME=IFACE): the dataplane enslaves it to a flat network's bridge and
+ * stacks VLAN sub-interfaces on it, and changes nothing else about it.
  */
 
-/** IANA UDP ports of the tunnels (RFC 7348, RFC 8926). */
+/** IANA UDP ports of the tunnels (RFC 7348, RFC 8926): the defaults, a network's params may name others. */
 export const VXLAN_PORT = 4789;
 export const GENEVE_PORT = 6081;
+
+/** 6 hex digits of SHA-256 of a physical network's name: its names fit 15 characters whatever its length. */
+export const physicalTag = (physicalNetwork: string): string => createHash('sha256').update(physicalNetwork).digest('hex').slice(0, 6);
+/** The bridge of a physical network: `frm-<tag>` flat, `frm-<tag>-<vlan>` per VLAN (at most 15). */
+export const physicalBridgeName = (physicalNetwork: string, vlan?: number): string =>
+  `frm-${physicalTag(physicalNetwork)}${vlan === undefined ? '' : `-${vlan}`}`;
+/** The 802.1Q sub-interface of the mapped interface for one VLAN: `frv-<tag>-<vlan>`. */
+export const vlanName = (physicalNetwork: string, vlan: number): string => `frv-${physicalTag(physicalNetwork)}-${vlan}`;
+
+/** The bridge a network's container ports join on this node. */
+export function networkBridge(n: Pick<ViewNetwork, 'type' | 'vni' | 'params'>): string {
+  if (n.params?.type === 'physical') return physicalBridgeName(n.params.physicalNetwork, n.params.vlan);
+  return bridgeName(n.vni ?? 0);
+}
 
 export const bridgeName = (vni: number): string => `frb-${vni}`;
 export const vxlanName = (vni: number): string => `frx-${vni}`;
@@ -23,7 +42,7 @@ export const geneveName = (vni: number, peer: string): string => {
   return `frg${vni.toString(16)}-${low.toString(16).padStart(5, '0')}`;
 };
 /** Links the dataplane owns (bridges and tunnels); `frh-` (runtime veths) and `frp-` (probe) are not. */
-export const isOwnedLink = (name: string): boolean => /^fr[bxg]-/.test(name) || /^frg[0-9a-f]{1,6}-[0-9a-f]{5}$/.test(name);
+export const isOwnedLink = (name: string): boolean => /^fr[bxgmv]-/.test(name) || /^frg[0-9a-f]{1,6}-[0-9a-f]{5}$/.test(name);
 export const isRuntimePort = (name: string): boolean => name.startsWith('frh-');
 
 /** The capability probe's throw-away tunnel (kernel/probe.ts). */

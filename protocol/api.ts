@@ -1,12 +1,16 @@
 import { z } from 'zod';
 import { Cidr4, Domain, Ipv4, Name, NAME_RE, NetworkType, RestartPolicy } from './common.js';
+import { AddressPool, defaultParams, NetworkParams } from './network-params.js';
+import { networkIssues } from './network-rules.js';
 
 /** REST request bodies. Every create route validates with one of these. */
 export const TenantCreate = z.object({ name: Name }).strict();
 export const NetworkCreate = z
   .object({
     name: Name,
-    type: NetworkType.default('vxlan'),
+    /** The network's type; the type of `params` when omitted, else vxlan. */
+    type: NetworkType.optional(),
+    params: NetworkParams.optional().describe('per-type parameters (defaults per type; required for physical networks)'),
     cidr: Cidr4,
     gateway: Ipv4.optional(),
     mtu: z.number().int().min(576).max(9000).optional(),
@@ -18,8 +22,25 @@ export const NetworkCreate = z
       .max(16_777_215)
       .optional()
       .describe('admin tokens only (a tenant token gets 403 admin_only_field); drawn at random among the free VNIs when omitted'),
+    pools: z
+      .array(AddressPool)
+      .min(1)
+      .max(16)
+      .optional()
+      .describe('allocation pools: container and infra addresses come only from these (required for physical networks)'),
+    dhcp: z
+      .boolean()
+      .default(true)
+      .describe('false: the node configures each container address, route and resolver; the infra container serves DNS only'),
   })
-  .strict();
+  .strict()
+  .superRefine((v, ctx) => {
+    for (const issue of networkIssues(v)) ctx.addIssue({ code: 'custom', ...issue });
+  })
+  .transform((v) => {
+    const type = v.params?.type ?? v.type ?? 'vxlan';
+    return { ...v, type, params: v.params ?? defaultParams(type as 'vxlan') };
+  });
 const SIZE_UNITS: Record<string, number> = { '': 1, k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40 };
 /** A size in bytes: an integer, or a number with K/M/G/T (binary: 512M = 512 MiB). */
 export const ByteSize = z
@@ -99,7 +120,8 @@ export const Pagination = z.object({
 });
 
 export type TenantCreate = z.infer<typeof TenantCreate>;
-export type NetworkCreate = z.infer<typeof NetworkCreate>;
+export type NetworkCreate = z.output<typeof NetworkCreate>;
+export type NetworkCreateInput = z.input<typeof NetworkCreate>;
 export type ContainerCreate = z.infer<typeof ContainerCreate>;
 export type TokenCreate = z.infer<typeof TokenCreate>;
 

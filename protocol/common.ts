@@ -26,7 +26,7 @@ export const Domain = z
   .string()
   .max(200)
   .regex(/^([a-z0-9]([a-z0-9-]*[a-z0-9])?\.)*[a-z0-9]([a-z0-9-]*[a-z0-9])?$/, 'a DNS domain such as freight.internal');
-export const NetworkType = z.enum(['vxlan', 'geneve', 'ipsec']);
+export const NetworkType = z.enum(['vxlan', 'geneve', 'ipsec', 'physical']);
 export type NetworkType = z.infer<typeof NetworkType>;
 export const RestartPolicy = z.enum(['never', 'on-failure', 'always']);
 export type RestartPolicy = z.infer<typeof RestartPolicy>;
@@ -37,6 +37,8 @@ export const OVERHEAD: Record<NetworkType, number> = {
   geneve: 50,
   // vxlan inside ESP transport: + ESP header 8, IV 8, ICV 16, trailer up to 2+15 padding
   ipsec: 50 + 40,
+  // no encapsulation: the mapped interface's MTU is the network's
+  physical: 0,
 };
 export const DEFAULT_UNDERLAY_MTU = 1500;
 export const DEFAULT_DOMAIN = 'freight.internal';

@@ -15,6 +15,8 @@ export const InfraConfig = z.object({
     domain: z.string(),
   }),
   server: z.object({ ip: Ipv4, mac: Mac, interface: z.string().default('eth0') }),
+  /** false: the network's nodes configure addresses themselves; this server answers DNS only, never DHCP. */
+  dhcp: z.boolean().default(true),
   leaseSeconds: z.number().int().min(60).default(3600),
   bindings: z.array(z.object({ mac: Mac, ip: Ipv4, name: z.string() })),
   /** DNS servers to forward other names to; empty = answer REFUSED for names outside the zone. */

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Ipv4 } from './common.js';
+import { Ipv4, Name } from './common.js';
 import { NodeView, ViewOp } from './view.js';
 
 /** A network this node cannot carry, and why (the agent's dataplane reports it in its status). */
@@ -14,6 +14,12 @@ export const Capabilities = z.object({
   aead: z.boolean(),
   nft: z.boolean(),
   nspawn: z.boolean(),
+  /** 802.1Q VLAN sub-interfaces (probed on a mapped interface; false without mappings). Optional for older agents. */
+  vlan: z.boolean().default(false),
+  /** The node's physical network mappings (`--physical-network NAME=IFACE`) and each interface's MTU. */
+  physicalNetworks: z
+    .record(Name, z.object({ interface: z.string().min(1).max(15), mtu: z.number().int().min(68).max(65535) }))
+    .default({}),
   details: z.record(z.string(), z.string()).default({}),
 });
 export type Capabilities = z.infer<typeof Capabilities>;

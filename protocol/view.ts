@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Cidr4, Ipv4, Mac, NetworkType, RestartPolicy } from './common.js';
+import { NetworkParams } from './network-params.js';
 
 /**
  * A node's view: exactly the state one node needs, keyed by object id so that
@@ -22,7 +23,12 @@ export const ViewNetwork = z.object({
   tenant: z.string(),
   name: z.string(),
   type: NetworkType,
-  vni: z.number().int(),
+  /** null for physical networks (no tunnel). */
+  vni: z.number().int().nullable(),
+  /** Optional (older controllers omit it): the type's defaults (ports 4789/6081) then. */
+  params: NetworkParams.optional(),
+  /** Optional (older controllers omit it: true). false: the node configures addresses itself, the infra container serves DNS only. */
+  dhcp: z.boolean().optional(),
   cidr: Cidr4,
   gateway: Ipv4.nullable(),
   /** MTU inside the network (veths, DHCP option 26): underlay MTU minus overhead, or the admin's value. */

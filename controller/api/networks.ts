@@ -25,7 +25,10 @@ export const networkRoutes = [
     body: NetworkCreate,
     adminFields: ['vni'],
     status: 201,
-    handler: ({ body, tenant, op, deps }) => {
+    handler: ({ body, tenant, op, deps, principal }) => {
+      // a physical segment is the operator's: putting a tenant on it (and choosing its VLAN) is an admin's decision
+      if (body.type === 'physical' && principal.kind !== 'admin')
+        throw new ApiError('admin_only_network_type', `${op}: physical networks are created with an admin token only`, 'type');
       checkGateway(body, op);
       return deps.db.tx(async (q) => createNetwork(q, tenant, body, op));
     },

@@ -109,13 +109,24 @@ export function statusCommand(program: Command, io: () => Io): void {
 /** Node fields, then one line per capability: `esp: unsupported (reason)` says why a network type is refused. */
 export function nodeDetails(r: Row): string {
   const { capabilities, ...rest } = r;
-  const caps = (capabilities ?? {}) as { details?: Record<string, string> } & Record<string, unknown>;
+  const caps = (capabilities ?? {}) as {
+    details?: Record<string, string>;
+    physicalNetworks?: Record<string, { interface: string; mtu: number }>;
+  } & Record<string, unknown>;
   const why = caps.details ?? {};
   const lines = Object.entries(caps)
     .filter(([k, v]) => k !== 'details' && typeof v === 'boolean')
     .map(([k, v]) => `  ${k}: ${v ? 'supported' : 'unsupported'}${why[k] ? ` (${why[k]})` : ''}`);
   for (const [k, v] of Object.entries(why)) if (!(k in caps)) lines.push(`  ${k}: ${v}`);
-  return details(rest) + `capabilities${lines.length ? '' : '  -'}\n` + lines.map((l) => `${l}\n`).join('');
+  // the agent's --physical-network mappings: what containers of physical networks can be scheduled here
+  const maps = Object.entries(caps.physicalNetworks ?? {}).map(([name, m]) => `  ${name}: ${m.interface} (mtu ${m.mtu})`);
+  return (
+    details(rest) +
+    `capabilities${lines.length ? '' : '  -'}\n` +
+    lines.map((l) => `${l}\n`).join('') +
+    `physical networks${maps.length ? '' : '  -'}\n` +
+    maps.map((l) => `${l}\n`).join('')
+  );
 }
 
 export function auditCommand(program: Command, io: () => Io): void {

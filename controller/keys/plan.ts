@@ -29,6 +29,8 @@ export interface PlanInput {
   /** Database clock, ms. */
   now: number;
   rotateAfterMs: number;
+  /** ipsec network → its own rotation period (params.rotateHours), overriding rotateAfterMs */
+  rotateAfter?: Map<string, number>;
   /** ipsec network → nodes hosting at least one of its endpoints. */
   hosts: Map<string, Set<string>>;
   keys: KeyState[];
@@ -127,7 +129,7 @@ function planPair(input: PlanInput, pair: Pair, rows: KeyState[], out: Plan): vo
     out.waiting = true;
     return;
   }
-  const dueAt = newest.createdAt + input.rotateAfterMs;
+  const dueAt = newest.createdAt + (input.rotateAfter?.get(pair.networkId) ?? input.rotateAfterMs);
   const requested = input.requests.get(pair.networkId);
   if (dueAt <= input.now || (requested !== undefined && requested > newest.createdAt)) {
     out.actions.push({ kind: 'create', ...pair, generation: newest.generation + 1 });

@@ -28,6 +28,9 @@ export async function loadPlanInput(db: Db, rotateAfterMs: number): Promise<Plan
       'SELECT network_id::text AS network, (extract(epoch FROM requested_at) * 1000)::float8 AS at FROM ipsec_rotations',
     );
     const now = await q.query<Raw>('SELECT (extract(epoch FROM clock_timestamp()) * 1000)::float8 AS now');
+    const periods = await q.query<Raw>(
+      "SELECT id::text AS network, rotate_hours FROM networks WHERE type = 'ipsec' AND rotate_hours IS NOT NULL",
+    );
     const hosts = new Map<string, Set<string>>();
     for (const r of hosted.rows) {
       const net = String(r.network);
@@ -37,6 +40,7 @@ export async function loadPlanInput(db: Db, rotateAfterMs: number): Promise<Plan
     return {
       now: Number(now.rows[0].now),
       rotateAfterMs,
+      rotateAfter: new Map(periods.rows.map((r) => [String(r.network), Number(r.rotate_hours) * 3_600_000])),
       hosts,
       keys: keys.rows.map(toKey),
       applied: new Map(nodes.rows.map((r) => [String(r.id), Number(r.applied)])),

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto';
 import type { Queryable } from './db.js';
 import { ApiError } from '../errors.js';
 import { hostRange, intToIp4 } from '../../protocol/addr.js';
-import { macFor, randomMac, reservedAddresses } from '../ipam.js';
+import type { AddressPool } from '../../protocol/network-params.js';
+import { allocationRanges, macFor, randomMac, reservedAddresses } from '../ipam.js';
 
 /** What allocation needs to know of a network (its row must be locked FOR UPDATE by the caller). */
 export interface NetRef {
@@ -10,30 +11,38 @@ export interface NetRef {
   name: string;
   cidr: string;
   gateway: string | null;
-  vni: number;
+  /** null: a physical network (MACs are random then) */
+  vni: number | null;
+  /** the physical network it lies on, for scheduling */
+  physical: string | null;
+  /** allocation pools (empty: the host range) */
+  pools: AddressPool[];
 }
 
 /**
- * The lowest free addresses of the network, ascending, at most `limit`: for each gap
- * (a `used + 1` that is itself unused) the addresses up to the next used one, where
- * "used" is the allocated endpoints plus the network address, gateway and infra.
- * The caller holds the network row lock, so the list stays free until it commits.
+ * The lowest free addresses of the network, ascending, at most `limit`. The ranges are the
+ * network's pools, or its host range without pools; a gap starts at a range's first address
+ * or after a used one (endpoints, gateway, infra) and runs to the next used address or the
+ * range's end. The caller holds the network row lock, so the list stays free until it commits.
  */
 export async function freeAddresses(q: Queryable, net: NetRef, limit: number): Promise<string[]> {
-  const r = hostRange(net.cidr);
-  const sentinels = [r.network, ...reservedAddresses(net.cidr, net.gateway)];
+  const ranges = allocationRanges(net.cidr, net.pools);
+  const sentinels = reservedAddresses(net.cidr, net.gateway, net.pools);
   const { rows } = await q.query<{ a: string }>(
     `WITH used AS MATERIALIZED (
        SELECT (ip - '0.0.0.0'::inet) AS a FROM endpoints WHERE network_id = $1
        UNION ALL SELECT unnest($2::bigint[])),
+     ranges AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS r(first, last)),
      starts AS (
-       SELECT u.a + 1 AS s FROM used u
-        WHERE u.a + 1 <= $3 AND NOT EXISTS (SELECT 1 FROM used v WHERE v.a = u.a + 1)
-        ORDER BY u.a LIMIT $4)
-     SELECT g AS a FROM starts, LATERAL generate_series(starts.s, LEAST($3::bigint, starts.s + $4 - 1)) AS g
+       SELECT x.s, x.e FROM (
+         SELECT r.first AS s, r.last AS e FROM ranges r
+         UNION ALL SELECT u.a + 1, r.last FROM used u JOIN ranges r ON u.a + 1 BETWEEN r.first AND r.last) x
+        WHERE NOT EXISTS (SELECT 1 FROM used v WHERE v.a = x.s)
+        ORDER BY x.s LIMIT $5)
+     SELECT g AS a FROM starts, LATERAL generate_series(starts.s, LEAST(starts.e, starts.s + $5 - 1)) AS g
       WHERE NOT EXISTS (SELECT 1 FROM used v WHERE v.a = g)
-      ORDER BY g LIMIT $4`,
-    [net.id, sentinels, r.last, limit],
+      ORDER BY g LIMIT $5`,
+    [net.id, sentinels, ranges.map((r) => r.first), ranges.map((r) => r.last), limit],
   );
   return rows.map((x) => intToIp4(Number(x.a)));
 }
@@ -42,14 +51,16 @@ export async function freeAddresses(q: Queryable, net: NetRef, limit: number): P
 export async function allocateIp(q: Queryable, net: NetRef, op: string, pool?: string[]): Promise<string> {
   if (pool && pool.length === 0) pool.push(...(await freeAddresses(q, net, 64)));
   const ip = pool ? pool.shift() : (await freeAddresses(q, net, 1))[0];
-  if (!ip) throw new ApiError('pool_exhausted', `${op}: network ${net.name} (${net.cidr}) has no free address`);
+  const where = net.pools.length ? net.pools.map((p) => `${p.start}-${p.end}`).join(', ') : net.cidr;
+  if (!ip) throw new ApiError('pool_exhausted', `${op}: network ${net.name} (${where}) has no free address`);
   return ip;
 }
 
 /** MAC from VNI + address; networks wider than /16 can repeat it, so then check and fall back to random. */
 export async function allocateMac(q: Queryable, net: NetRef, ip: string): Promise<string> {
-  let mac = macFor(net.vni, ip);
-  if (hostRange(net.cidr).prefix >= 16) return mac;
+  // physical networks: random (a segment shared with hosts Freight does not own), checked like wide networks
+  let mac = net.vni === null ? randomMac(randomBytes(5)) : macFor(net.vni, ip);
+  if (net.vni !== null && hostRange(net.cidr).prefix >= 16) return mac;
   for (;;) {
     const { rows } = await q.query('SELECT 1 FROM endpoints WHERE network_id = $1 AND mac = $2::macaddr', [net.id, mac]);
     if (rows.length === 0) return mac;

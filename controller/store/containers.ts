@@ -1,7 +1,7 @@
 import type { Queryable } from './db.js';
 import type { ContainerCreate } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
-import { assignNode, chooseNode, nodeLoads, type NodeLoad } from '../scheduler.js';
+import { assignNode, chooseNode, nodeLoads, unplacedReason, type NodeLoad } from '../scheduler.js';
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -106,32 +106,44 @@ async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string
   const key = (n: string) => `${t.id}/${n}`;
   const wanted = names.filter((n) => !memo.nets.has(key(n)));
   if (wanted.length > 0) {
-    const { rows } = await q.query<NetRef & { vni: number }>(
-      `SELECT id, name, cidr::text AS cidr, host(gateway) AS gateway, vni FROM networks
-        WHERE tenant_id = $1 AND name = ANY($2::text[]) ORDER BY id FOR UPDATE`,
+    const { rows } = await q.query<Omit<NetRef, 'pools'> & { pools: NetRef['pools'] | null }>(
+      `SELECT n.id, n.name, n.cidr::text AS cidr, host(n.gateway) AS gateway, n.vni, n.physical_network AS physical,
+              (SELECT json_agg(json_build_object('start', host(p.first_ip), 'end', host(p.last_ip)) ORDER BY p.first_ip)
+                 FROM network_pools p WHERE p.network_id = n.id) AS pools
+         FROM networks n WHERE n.tenant_id = $1 AND n.name = ANY($2::text[]) ORDER BY n.id FOR UPDATE OF n`,
       [t.id, wanted],
     );
-    for (const r of rows) memo.nets.set(key(r.name), { ...r, vni: Number(r.vni) });
+    for (const r of rows) memo.nets.set(key(r.name), { ...r, vni: r.vni === null ? null : Number(r.vni), pools: r.pools ?? [] });
   }
   const missing = names.find((n) => !memo.nets.has(key(n)));
   if (missing) throw new ApiError('network_not_found', `${op}: network ${missing} not found in tenant ${t.name}`);
   return new Map(names.map((n) => [n, memo.nets.get(key(n))!]));
 }
 
+/** The least loaded ready node that maps every physical network in `needs`, or the pinned one (which must map them). */
 async function pickNode(
   q: Queryable,
   requested: string | undefined,
+  needs: string[],
   op: string,
   memo: TxMemo,
 ): Promise<{ id: string; name: string } | null> {
   if (requested === undefined) {
     memo.loads ??= await nodeLoads(q, true);
-    const n = chooseNode(memo.loads);
+    const n = chooseNode(memo.loads, needs);
     if (n) n.containers++;
     return n;
   }
-  const { rows } = await q.query<{ id: string }>('SELECT id FROM nodes WHERE name = $1', [requested]);
+  const { rows } = await q.query<{ id: string; physical: string[] }>(
+    `SELECT id, ARRAY(SELECT jsonb_object_keys(CASE WHEN jsonb_typeof(capabilities -> 'physicalNetworks') = 'object'
+                                                 THEN capabilities -> 'physicalNetworks' ELSE '{}'::jsonb END)) AS physical
+       FROM nodes WHERE name = $1`,
+    [requested],
+  );
   if (!rows[0]) throw new ApiError('node_not_found', `${op}: node ${requested} not found`);
+  const missing = needs.find((p) => !rows[0].physical.includes(p));
+  if (missing !== undefined)
+    throw new ApiError('node_lacks_physical_network', `${op}: node ${requested} does not map physical network ${missing}`, 'node');
   const known = memo.loads?.find((l) => l.id === rows[0].id);
   if (known) known.containers++;
   return { id: rows[0].id, name: requested };
@@ -147,11 +159,12 @@ async function insertWithEndpoints(
   nodeId: string | null,
   networkIds: string[],
   endpoints: Container['endpoints'],
+  reason: string | null,
 ): Promise<{ id: string; created_at: Date | string }> {
   const { rows } = await q.query<{ id: string; created_at: Date | string }>(
     `WITH c AS (
-       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14) RETURNING id, created_at),
+       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max, reason)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14, $15) RETURNING id, created_at),
      e AS (
        INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
        SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
@@ -172,6 +185,7 @@ async function insertWithEndpoints(
       body.memory,
       cpuMillis(body.cpus),
       body.pids,
+      reason,
     ],
   );
   return rows[0];
@@ -192,7 +206,8 @@ export async function createContainer(
   const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
   if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
   const nets = await lockNetworks(q, t, body.networks, op, memo);
-  const node = await pickNode(q, body.node, op, memo);
+  const needs = [...new Set(body.networks.map((n) => nets.get(n)!.physical).filter((p): p is string => p !== null))].sort();
+  const node = await pickNode(q, body.node, needs, op, memo);
   const endpoints: Container['endpoints'] = [];
   for (const name of body.networks) {
     const net = nets.get(name)!;
@@ -207,6 +222,7 @@ export async function createContainer(
     node?.id ?? null,
     body.networks.map((n) => nets.get(n)!.id),
     endpoints,
+    node ? null : unplacedReason(needs),
   );
   return {
     id: row.id,
@@ -220,7 +236,7 @@ export async function createContainer(
     desiredState: 'running',
     observedState: 'pending',
     exitCode: null,
-    reason: null,
+    reason: node ? null : unplacedReason(needs),
     restarts: 0,
     memory: body.memory,
     cpus: body.cpus === undefined ? null : cpuMillis(body.cpus)! / 1000,

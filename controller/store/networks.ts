@@ -1,9 +1,11 @@
 import type { Queryable } from './db.js';
 import type { NetworkCreate } from '../../protocol/api.js';
+import { DEFAULT_GENEVE_PORT, DEFAULT_VXLAN_PORT, type AddressPool, type NetworkParams } from '../../protocol/network-params.js';
 import { DEFAULT_DOMAIN } from '../../protocol/common.js';
 import { ApiError } from '../errors.js';
-import { infraAddress, macFor } from '../ipam.js';
-import { chooseNode, nodeLoads } from '../scheduler.js';
+import { randomBytes } from 'node:crypto';
+import { infraAddress, macFor, randomMac } from '../ipam.js';
+import { chooseNode, nodeLoads, unplacedReason } from '../scheduler.js';
 import { allocateVni, insertEndpoint } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -14,9 +16,14 @@ export interface Network {
   tenant: string;
   name: string;
   type: string;
-  vni: number;
+  /** null for physical networks */
+  vni: number | null;
+  params: NetworkParams;
   cidr: string;
   gateway: string | null;
+  /** allocation pools (empty: the whole host range) */
+  pools: AddressPool[];
+  dhcp: boolean;
   mtu: number | null;
   domain: string;
   infra: { name: string; ip: string; mac: string; node: string | null } | null;
@@ -27,7 +34,13 @@ interface Row {
   tenant: string;
   name: string;
   type: string;
-  vni: number;
+  vni: number | null;
+  tunnel_port: number | null;
+  rotate_hours: number | null;
+  physical_network: string | null;
+  vlan: number | null;
+  dhcp: boolean;
+  pools: Array<{ start: string; end: string }> | string | null;
   cidr: string;
   gateway: string | null;
   mtu: number | null;
@@ -39,7 +52,10 @@ interface Row {
   infra_node: string | null;
 }
 const SELECT = `
-  SELECT n.id, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr, host(n.gateway) AS gateway, n.mtu, n.domain, n.created_at,
+  SELECT n.id, t.name AS tenant, n.name, n.type, n.vni, n.tunnel_port, n.rotate_hours, n.physical_network, n.vlan, n.dhcp,
+         (SELECT json_agg(json_build_object('start', host(p.first_ip), 'end', host(p.last_ip)) ORDER BY p.first_ip)
+            FROM network_pools p WHERE p.network_id = n.id) AS pools,
+         n.cidr::text AS cidr, host(n.gateway) AS gateway, n.mtu, n.domain, n.created_at,
          c.name AS infra_name, host(e.ip) AS infra_ip, e.mac::text AS infra_mac, nd.name AS infra_node
     FROM networks n JOIN tenants t ON t.id = n.tenant_id
     LEFT JOIN containers c ON c.network_id = n.id AND c.kind = 'infra'
@@ -50,14 +66,41 @@ const toNetwork = (r: Row): Network => ({
   tenant: r.tenant,
   name: r.name,
   type: r.type,
-  vni: Number(r.vni),
+  vni: r.vni === null ? null : Number(r.vni),
+  params: paramsOf(r),
   cidr: r.cidr,
   gateway: r.gateway,
+  pools: (typeof r.pools === 'string' ? (JSON.parse(r.pools) as AddressPool[]) : r.pools) ?? [],
+  dhcp: r.dhcp,
   mtu: r.mtu,
   domain: r.domain,
   infra: r.infra_ip ? { name: r.infra_name!, ip: r.infra_ip, mac: r.infra_mac!, node: r.infra_node } : null,
   createdAt: new Date(r.created_at).toISOString(),
 });
+
+const DEFAULT_PORT = { vxlan: DEFAULT_VXLAN_PORT, geneve: DEFAULT_GENEVE_PORT };
+
+/** The typed parameters from their columns (schema.sql networks_params: exactly the type's are set). */
+export function paramsOf(r: Pick<Row, 'type' | 'tunnel_port' | 'rotate_hours' | 'physical_network' | 'vlan'>): NetworkParams {
+  switch (r.type) {
+    case 'vxlan':
+    case 'geneve':
+      return { type: r.type, port: r.tunnel_port === null ? DEFAULT_PORT[r.type] : Number(r.tunnel_port) };
+    case 'ipsec':
+      return r.rotate_hours === null ? { type: 'ipsec' } : { type: 'ipsec', rotateHours: Number(r.rotate_hours) };
+    default:
+      return r.vlan === null
+        ? { type: 'physical', physicalNetwork: r.physical_network! }
+        : { type: 'physical', physicalNetwork: r.physical_network!, vlan: Number(r.vlan) };
+  }
+}
+
+/** The params' columns: tunnel_port, rotate_hours, physical_network, vlan. */
+function paramColumns(p: NetworkParams): [number | null, number | null, string | null, number | null] {
+  if (p.type === 'vxlan' || p.type === 'geneve') return [p.port, null, null, null];
+  if (p.type === 'ipsec') return [null, p.rotateHours ?? null, null, null];
+  return [null, null, p.physicalNetwork, p.vlan ?? null];
+}
 
 /** `infra-<network>`, cut to the 63-character name limit. */
 export const infraName = (network: string) => `infra-${network}`.slice(0, 63).replace(/-+$/, '');
@@ -80,30 +123,53 @@ export async function listNetworks(q: Queryable, t: Tenant, limit: number, after
 
 /** Creates the network and, in the same transaction, its scheduled infra instance on the reserved address. */
 export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate, op: string): Promise<Network> {
+  const physical = body.params.type === 'physical' ? body.params.physicalNetwork : undefined;
   // VNI choice, one at a time, also for an admin's chosen VNI: an allocated one then never
   // collides, and a tenant never hears of another network's VNI
-  await q.query(xactLock(LOCKS.VNI));
-  const vni = body.vni ?? (await allocateVni(q, op));
+  let vni: number | null = null;
+  if (physical === undefined) {
+    await q.query(xactLock(LOCKS.VNI));
+    vni = body.vni ?? (await allocateVni(q, op));
+  }
   const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain)
-     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8) RETURNING id`,
-    [t.id, body.name, body.type, vni, body.cidr, body.gateway ?? null, body.mtu ?? null, body.domain ?? DEFAULT_DOMAIN],
+    `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain, tunnel_port, rotate_hours, physical_network, vlan, dhcp)
+     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+    [
+      t.id,
+      body.name,
+      body.type,
+      vni,
+      body.cidr,
+      body.gateway ?? null,
+      body.mtu ?? null,
+      body.domain ?? DEFAULT_DOMAIN,
+      ...paramColumns(body.params),
+      body.dhcp,
+    ],
   );
   const networkId = rows[0].id;
-  const node = chooseNode(await nodeLoads(q, true));
+  const pools = body.pools ?? [];
+  if (pools.length)
+    await q.query(
+      `INSERT INTO network_pools (network_id, tenant_id, first_ip, last_ip)
+       SELECT $1, $2, a, b FROM unnest($3::inet[], $4::inet[]) AS x(a, b)`,
+      [networkId, t.id, pools.map((p) => p.start), pools.map((p) => p.end)],
+    );
+  const needs = physical === undefined ? [] : [physical];
+  const node = chooseNode(await nodeLoads(q, true), needs);
   const infra = await q.query<{ id: string }>(
-    `INSERT INTO containers (tenant_id, name, kind, network_id, image, command, restart, node_id)
-     VALUES ($1, $2, 'infra', $3, 'freight-infra', '{}', 'always', $4) RETURNING id`,
-    [t.id, infraName(body.name), networkId, node?.id ?? null],
+    `INSERT INTO containers (tenant_id, name, kind, network_id, image, command, restart, node_id, reason)
+     VALUES ($1, $2, 'infra', $3, 'freight-infra', '{}', 'always', $4, $5) RETURNING id`,
+    [t.id, infraName(body.name), networkId, node?.id ?? null, node ? null : unplacedReason(needs)],
   );
-  const ip = infraAddress(body.cidr, body.gateway);
+  const ip = infraAddress(body.cidr, body.gateway, pools);
   await insertEndpoint(q, {
     tenantId: t.id,
     networkId,
     containerId: infra.rows[0].id,
     ifindex: 0,
     ip,
-    mac: macFor(vni, ip),
+    mac: vni === null ? randomMac(randomBytes(5)) : macFor(vni, ip),
     nodeId: node?.id ?? null,
   });
   return getNetwork(q, t, body.name, op);

@@ -125,7 +125,13 @@ export function setNode(state: ClusterState, id: string, row: NodeRow | null, fx
     state.nodes.set(id, row);
     state.nodeIdByName.set(row.name, id);
   } else state.nodes.delete(id);
-  const moved = !old || !row || old.underlayIp !== row.underlayIp || old.underlayMtu !== row.underlayMtu || old.name !== row.name;
+  const moved =
+    !old ||
+    !row ||
+    old.underlayIp !== row.underlayIp ||
+    old.underlayMtu !== row.underlayMtu ||
+    old.name !== row.name ||
+    JSON.stringify(old.physicalMtus) !== JSON.stringify(row.physicalMtus);
   if (!moved) return;
   // vtep, flood and mtu depend on the node's underlay; everything it appears in is touched
   for (const epId of state.epsByNode.get(id) ?? []) refreshEndpointView(state, epId, fx);

@@ -5,7 +5,14 @@ import { compileView } from './compile.js';
 import { liveOps, resumeOps, type ChangeRow } from './diff.js';
 import { emptyState, type ContainerRow, type EndpointRow, type NetworkRow, type NodeRow } from './state.js';
 
-const node = (id: string, ip: string, mtu = 1500): NodeRow => ({ id, name: id, underlayIp: ip, underlayMtu: mtu, ready: true });
+const node = (id: string, ip: string, mtu = 1500): NodeRow => ({
+  id,
+  name: id,
+  underlayIp: ip,
+  underlayMtu: mtu,
+  ready: true,
+  physicalMtus: {},
+});
 const net = (id: string, tenant: string, extra: Partial<NetworkRow> = {}): NetworkRow => ({
   id,
   tenantId: tenant,
@@ -18,6 +25,8 @@ const net = (id: string, tenant: string, extra: Partial<NetworkRow> = {}): Netwo
   mtu: null,
   domain: 'freight.internal',
   router: null,
+  params: extra.type === 'ipsec' ? { type: 'ipsec' } : { type: 'vxlan', port: 4789 },
+  dhcp: true,
   ...extra,
 });
 const ct = (id: string, tenant: string, nodeId: string | null, extra: Partial<ContainerRow> = {}): ContainerRow => ({

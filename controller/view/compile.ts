@@ -1,7 +1,7 @@
 import { ip4ToInt } from '../../protocol/addr.js';
 import { DEFAULT_UNDERLAY_MTU, OVERHEAD } from '../../protocol/common.js';
 import { emptyView, type NodeView, type ViewContainer, type ViewEndpoint, type ViewKey, type ViewNetwork } from '../../protocol/view.js';
-import { hostsNetwork, networksOfNode, type ClusterState } from './state.js';
+import { hostsNetwork, networksOfNode, type ClusterState, type NetworkRow, type NodeRow } from './state.js';
 
 /**
  * The view compiler: pure functions of (cluster state, node). The whole view is
@@ -35,13 +35,22 @@ export function networkFor(state: ClusterState, nodeId: string, networkId: strin
     name: net.name,
     type: net.type,
     vni: net.vni,
+    params: net.params,
+    dhcp: net.dhcp,
     cidr: net.cidr,
     gateway: net.gateway,
-    mtu: net.mtu ?? (node.underlayMtu || DEFAULT_UNDERLAY_MTU) - OVERHEAD[net.type],
+    mtu: net.mtu ?? mtuOf(net, node),
     domain: net.domain,
-    flood: hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
+    // physical networks: the segment carries the frames, nothing is flooded to other nodes
+    flood: net.type === 'physical' ? [] : hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
     ...(net.router ? { router: net.router } : {}),
   };
+}
+
+/** The MTU a node derives: its underlay MTU minus the encapsulation, or its mapped interface's for a physical network. */
+function mtuOf(net: NetworkRow, node: NodeRow): number {
+  if (net.params.type === 'physical') return node.physicalMtus[net.params.physicalNetwork] ?? DEFAULT_UNDERLAY_MTU;
+  return (node.underlayMtu || DEFAULT_UNDERLAY_MTU) - OVERHEAD[net.type];
 }
 
 export function endpointFor(state: ClusterState, nodeId: string, endpointId: string): ViewEndpoint | undefined {

@@ -1,6 +1,7 @@
 import type { Queryable } from '../store/db.js';
 import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { applyRefresh, type Refresh } from './apply.js';
+import { paramsOf } from '../store/networks.js';
 import type { ChangeRow } from './diff.js';
 import {
   emptyState,
@@ -15,9 +16,10 @@ import {
 
 /** SQL that loads the cluster model; `$1` (uuid[]) restricts to touched ids when given. */
 const SQL = {
-  nodes: `SELECT id::text, name, host(underlay_ip) AS ip, underlay_mtu, ready FROM nodes`,
+  nodes: `SELECT id::text, name, host(underlay_ip) AS ip, underlay_mtu, ready, capabilities -> 'physicalNetworks' AS physical FROM nodes`,
   networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
-             host(n.gateway) AS gateway, n.mtu, n.domain, r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
+             host(n.gateway) AS gateway, n.mtu, n.domain, n.tunnel_port, n.rotate_hours, n.physical_network, n.vlan, n.dhcp,
+             r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
              r.slot AS router_slot FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
                c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max
@@ -39,14 +41,28 @@ const toNode = (r: Raw): NodeRow => ({
   underlayIp: str(r.ip),
   underlayMtu: Number(r.underlay_mtu),
   ready: Boolean(r.ready),
+  physicalMtus: physicalMtus(r.physical),
 });
+
+/** `capabilities.physicalNetworks` (name → { interface, mtu }) → name → mtu; anything malformed is skipped. */
+function physicalMtus(v: unknown): Record<string, number> {
+  const raw = typeof v === 'string' ? (JSON.parse(v) as unknown) : v;
+  const out: Record<string, number> = {};
+  if (!raw || typeof raw !== 'object') return out;
+  for (const [name, m] of Object.entries(raw as Record<string, { mtu?: unknown }>)) {
+    if (m && typeof m === 'object' && Number.isInteger(m.mtu)) out[name] = Number(m.mtu);
+  }
+  return out;
+}
 const toNetwork = (r: Raw): NetworkRow => ({
   id: str(r.id),
   tenantId: str(r.tenant_id),
   tenant: str(r.tenant),
   name: str(r.name),
   type: r.type as NetworkRow['type'],
-  vni: Number(r.vni),
+  vni: r.vni === null ? null : Number(r.vni),
+  params: paramsOf(r as Parameters<typeof paramsOf>[0]),
+  dhcp: r.dhcp !== false,
   cidr: str(r.cidr),
   gateway: strOrNull(r.gateway),
   mtu: r.mtu === null ? null : Number(r.mtu),

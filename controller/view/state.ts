@@ -1,4 +1,5 @@
 import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
+import type { NetworkParams } from '../../protocol/network-params.js';
 import type { ViewContainer, ViewEndpoint, ViewRouter } from '../../protocol/view.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
@@ -8,6 +9,8 @@ export interface NodeRow {
   underlayIp: string;
   underlayMtu: number;
   ready: boolean;
+  /** physical network → MTU of the interface the node maps it to (its agent's report) */
+  physicalMtus: Record<string, number>;
 }
 export interface NetworkRow {
   id: string;
@@ -15,7 +18,9 @@ export interface NetworkRow {
   tenant: string;
   name: string;
   type: NetworkType;
-  vni: number;
+  vni: number | null;
+  params: NetworkParams;
+  dhcp: boolean;
   cidr: string;
   gateway: string | null;
   mtu: number | null;

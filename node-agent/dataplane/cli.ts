@@ -2,7 +2,7 @@
  * Dataplane driver: runs a Dataplane in the calling process's network namespace
  * (`ip netns exec NODE node --import tsx node-agent/dataplane/cli.ts …`).
  *
- *   --node NAME --underlay-ip IP [--underlay-mtu N] [--audit-ms N] [--view FILE]
+ *   --node NAME --underlay-ip IP [--underlay-mtu N] [--audit-ms N] [--view FILE] [--physical-network NAME=IFACE]…
  *
  * stdin, one JSON object per line:
  *   {"cmd":"apply","view":NodeView} | {"cmd":"attach","ifname":"frh-…","network":ID}
@@ -17,6 +17,7 @@ import { parseArgs } from 'node:util';
 import pino from 'pino';
 import { NodeView } from '../../protocol/view.js';
 import { Dataplane } from './dataplane.js';
+import { parseMappings } from '../kernel/uplink.js';
 
 function out(o: unknown): void {
   process.stdout.write(`${JSON.stringify(o)}\n`);
@@ -53,6 +54,7 @@ async function main(): Promise<void> {
       'underlay-mtu': { type: 'string', default: '1500' },
       'audit-ms': { type: 'string', default: '10000' },
       view: { type: 'string' },
+      'physical-network': { type: 'string', multiple: true },
     },
   });
   if (!values['underlay-ip']) throw new Error('--underlay-ip is required');
@@ -62,6 +64,7 @@ async function main(): Promise<void> {
     underlayIp: values['underlay-ip'],
     underlayMtu: Number(values['underlay-mtu']),
     auditMs: Number(values['audit-ms']),
+    physicalNetworks: parseMappings(values['physical-network'] ?? []),
     log,
   });
   await dp.start();

@@ -8,6 +8,7 @@ import type { Logger } from 'pino';
 import type { NodeView } from '../../protocol/view.js';
 import { NetlinkGateway, RTM, RTNLGRP } from '../kernel/netlink.js';
 import { probeCapabilities } from '../kernel/probe.js';
+import { resolveMappings } from '../kernel/uplink.js';
 import { desiredState } from './desired.js';
 import { execute, type OpError } from './executor.js';
 import { countersOf, emptyMetrics, registerDataplaneMetrics, type DataplaneMetrics } from './metrics.js';
@@ -22,6 +23,8 @@ export interface DataplaneOptions {
   node: string;
   underlayIp: string;
   underlayMtu?: number;
+  /** physical network → mapped interface (`--physical-network NAME=IFACE`), checked at start */
+  physicalNetworks?: ReadonlyMap<string, string>;
   /** skip the probe (tests of pure behaviour, or a caller that probed already) */
   capabilities?: NodeFacts['capabilities'];
   auditMs?: number;
@@ -68,7 +71,9 @@ export class Dataplane {
   async start(): Promise<void> {
     this.route = NetlinkGateway.open('route');
     this.xfrm = NetlinkGateway.open('xfrm');
-    const capabilities = this.opts.capabilities ?? (await probeCapabilities(this.route));
+    const capabilities =
+      this.opts.capabilities ??
+      (await probeCapabilities(this.route, await resolveMappings(this.route, this.opts.physicalNetworks ?? new Map())));
     this.facts = { node: this.opts.node, underlayIp: this.opts.underlayIp, underlayMtu: this.opts.underlayMtu ?? 1500, capabilities };
     this.events = NetlinkGateway.open('route', { groups: [RTNLGRP.LINK, RTNLGRP.NEIGH] });
     this.events.onEvent((msgs) => {
@@ -137,13 +142,16 @@ export class Dataplane {
   private async reconcile(why: string): Promise<ApplyResult> {
     if (!this.route || !this.facts || !this.view) throw new Error('dataplane not started');
     const desired = desiredState(this.view, this.facts, this.attachments);
-    const actual = await readActual(this.route, this.xfrm);
+    const uplinks = new Set(Object.values(this.facts.capabilities.physicalNetworks ?? {}).map((m) => m.interface));
+    const actual = await readActual(this.route, this.xfrm, uplinks);
     orientSas(actual, this.facts.underlayIp);
     if (this.facts.capabilities.nft) actual.nft = readNft();
     this.nftCounters = countersOf(actual.nft);
     const ops = plan(desired, actual);
     const t0 = performance.now();
-    const res = ops.length ? await execute(ops, { route: this.route, xfrm: this.xfrm }, actual.ifindex) : { applied: 0, errors: [] };
+    const res = ops.length
+      ? await execute(ops, { route: this.route, xfrm: this.xfrm }, actual.ifindex, uplinks)
+      : { applied: 0, errors: [] };
     if (ops.length) this.applySeconds.observe({ node: this.opts.node }, since(t0));
     this.account(why, ops.length, res.applied, res.errors.length, desired.networkErrors.length);
     const out = { revision: this.view.revision, ops: ops.map(describeOp), errors: res.errors, networkErrors: desired.networkErrors };

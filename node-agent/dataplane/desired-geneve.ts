@@ -19,7 +19,8 @@ export function genevePeers(n: ViewNetwork, view: NodeView, f: NodeFacts): strin
   return [...peers].sort();
 }
 
-export function addGeneve(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFacts, bridge: string): void {
+export function addGeneve(s: DesiredState, n: ViewNetwork & { vni: number }, view: NodeView, f: NodeFacts, bridge: string): void {
+  const port = n.params?.type === 'geneve' ? n.params.port : GENEVE_PORT;
   const owner = new Map<string, string>();
   for (const peer of genevePeers(n, view, f)) {
     const name = geneveName(n.vni, peer);
@@ -39,7 +40,7 @@ export function addGeneve(s: DesiredState, n: ViewNetwork, view: NodeView, f: No
       up: true,
       master: bridge,
       vni: n.vni,
-      port: GENEVE_PORT,
+      port,
       remote: peer,
       learning: false,
       neighSuppress: true,

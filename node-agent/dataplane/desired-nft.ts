@@ -30,7 +30,7 @@ export function ipsecGuard(view: NodeView, underlayIp: string): { peers: string[
   const peers = new Set<string>();
   for (const n of nets) for (const ip of n.flood) if (ip !== underlayIp) peers.add(ip);
   for (const k of Object.values(view.keys)) if (nets.some((n) => n.id === k.network)) peers.add(k.peerIp);
-  return { peers: [...peers], vnis: nets.map((n) => n.vni) };
+  return { peers: [...peers], vnis: nets.map((n) => n.vni).filter((v): v is number => v !== null) };
 }
 
 export function addGuards(s: DesiredState, view: NodeView, facts: NodeFacts): void {

@@ -4,14 +4,17 @@ import { OVERHEAD } from '../../protocol/common.js';
 import { ZERO_MAC } from '../kernel/fdb.js';
 import { addGeneve } from './desired-geneve.js';
 import { addGuards, guardPorts } from './desired-nft.js';
-import { bridgeName, geneveName, VXLAN_PORT, vxlanName } from '../names.js';
+import { addPhysical, isPhysical, physicalUnsupported, tagCollisions } from './desired-physical.js';
+import { bridgeName, geneveName, networkBridge, VXLAN_PORT, vxlanName } from '../names.js';
 import { emptyState, fdbKey, neighKey, policyKey, saKey, type DesiredState, type NodeFacts, type PortSpec } from './types.js';
 
 /** Why this node cannot carry the network, or undefined when it can. */
 export function unsupported(n: ViewNetwork, f: NodeFacts): string | undefined {
   const c = f.capabilities;
   const lacks = (what: string): string => `kernel lacks ${what} (${c.details[what] ?? 'not supported'})`;
+  if (n.type === 'physical') return physicalUnsupported(n, f, `physical network ${n.tenant}/${n.name}`);
   const where = `${n.type} network ${n.tenant}/${n.name} (vni ${n.vni})`;
+  if (n.vni === null) return `${where}: no VNI`;
   if (n.type === 'geneve' && !c.geneve) return `${where}: ${lacks('geneve')}`;
   if (n.type !== 'geneve' && !c.vxlan) return `${where}: ${lacks('vxlan')}`;
   if (n.type === 'ipsec' && !c.esp) return `${where}: ${lacks('esp')}`;
@@ -29,17 +32,22 @@ export function unsupported(n: ViewNetwork, f: NodeFacts): string | undefined {
  */
 export function desiredState(view: NodeView, facts: NodeFacts, attachments: ReadonlyMap<string, string> = new Map()): DesiredState {
   const s: DesiredState = { ...emptyState(), networkErrors: [] };
-  const nets = Object.values(view.networks).sort((a, b) => a.vni - b.vni);
+  const nets = Object.values(view.networks).sort((a, b) => (a.vni ?? -1) - (b.vni ?? -1) || a.id.localeCompare(b.id));
   const ok = new Map<string, ViewNetwork>();
+  const collisions = tagCollisions(nets);
   for (const n of nets) {
-    const why = unsupported(n, facts);
+    const why = unsupported(n, facts) ?? collisions.get(n.id);
     if (why) s.networkErrors.push({ network: n.id, message: why });
     else ok.set(n.id, n);
   }
-  for (const n of ok.values()) addNetwork(s, n, view, facts);
+  for (const n of ok.values()) {
+    if (isPhysical(n)) addPhysical(s, n, facts);
+    else addNetwork(s, n as ViewNetwork & { vni: number }, view, facts);
+  }
   for (const e of Object.values(view.endpoints)) {
     const n = ok.get(e.network);
     if (!n || e.node === view.node || e.vtep === facts.underlayIp) continue; // local: the bridge learns it
+    if (n.vni === null || isPhysical(n)) continue; // the segment carries it: nothing into tunnels
     const dev = n.type === 'geneve' ? geneveName(n.vni, e.vtep) : vxlanName(n.vni);
     // a geneve peer whose device name collided (reported): never point its MACs at another peer
     if (n.type === 'geneve' && s.links.get(dev)?.remote !== e.vtep) continue;
@@ -61,15 +69,16 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
   for (const [name, netId] of attachments) ports.set(name, netId);
   for (const [name, netId] of ports) {
     const n = ok.get(netId);
-    if (n) s.ports.set(name, { name, master: bridgeName(n.vni) } satisfies PortSpec);
+    if (n) s.ports.set(name, { name, master: networkBridge(n) } satisfies PortSpec);
   }
   return s;
 }
 
-function addNetwork(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFacts): void {
+function addNetwork(s: DesiredState, n: ViewNetwork & { vni: number }, view: NodeView, f: NodeFacts): void {
   const br = bridgeName(n.vni);
   s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, vni: n.vni, network: n.id });
   if (n.type === 'geneve') return addGeneve(s, n, view, f, br);
+  const port = n.params?.type === 'vxlan' ? n.params.port : VXLAN_PORT; // ipsec: always 4789 (its xfrm policies and guard)
   const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();
   const name = vxlanName(n.vni);
   s.links.set(name, {
@@ -80,7 +89,7 @@ function addNetwork(s: DesiredState, n: ViewNetwork, view: NodeView, f: NodeFact
     master: br,
     vni: n.vni,
     local: f.underlayIp,
-    port: VXLAN_PORT,
+    port,
     learning: false,
     neighSuppress: true,
     network: n.id,

@@ -12,6 +12,7 @@ import { NftError } from '../kernel/errors.js';
 import { NetlinkError, type NetlinkGateway, type NlMsg } from '../kernel/netlink.js';
 import { nftApply, type NftCommand } from '../kernel/nft.js';
 import { createVxlanMsg } from '../kernel/vxlan.js';
+import { createVlanMsg } from '../kernel/vlan.js';
 import { delPolicyMsg, delSaMsg, FREIGHT_REQID, newPolicyMsg, newSaMsg } from '../kernel/xfrm.js';
 import { VXLAN_PORT } from '../names.js';
 import { describeOp, PHASES, type Op } from './ops.js';
@@ -38,11 +39,12 @@ export interface Gateways {
 
 type Resolve = (name: string) => number | undefined;
 
-export async function execute(ops: Op[], gws: Gateways, ifindex: Map<string, number>): Promise<ExecResult> {
+/** @param uplinks mapped interfaces of physical networks (parents and ports the ops may name) */
+export async function execute(ops: Op[], gws: Gateways, ifindex: Map<string, number>, uplinks?: ReadonlySet<string>): Promise<ExecResult> {
   const res: ExecResult = { applied: 0, errors: [] };
   let names = ifindex;
   const refresh = async (): Promise<void> => {
-    names = (await readLinks(gws.route)).ifindex;
+    names = (await readLinks(gws.route, uplinks)).ifindex;
   };
   for (const phase of PHASES) {
     const batch = ops.filter((o) => phase.includes(o.kind));
@@ -146,6 +148,8 @@ export function encode(op: Op, resolve: Resolve): NlMsg {
       const l = op.link;
       if (l.kind === 'bridge') return createBridgeMsg({ name: l.name, mtu: l.mtu, vni: l.vni });
       const master = l.master ? need(resolve, l.master, `create ${l.kind}`) : undefined;
+      if (l.kind === 'vlan')
+        return createVlanMsg({ name: l.name, parent: need(resolve, l.parent ?? '', 'create vlan'), vlan: l.vlan!, mtu: l.mtu, master });
       if (l.kind === 'vxlan') return createVxlanMsg({ name: l.name, vni: l.vni!, local: l.local!, port: l.port!, mtu: l.mtu, master });
       return createGeneveMsg({ name: l.name, vni: l.vni!, remote: l.remote, port: l.port!, mtu: l.mtu, master });
     }

@@ -14,6 +14,7 @@ export function plan(desired: KernelState, actual: KernelState): Op[] {
   const gone = new Set<string>(); // links deleted by this plan (their FDB goes with them)
   planLinks(desired, actual, ops, gone);
   planPorts(desired, actual, ops);
+  planUplinks(desired, actual, ops, gone);
   planLeaves(desired, actual, ops, gone);
   ops.push(...planNft(desired.nft, actual.nft ?? new Map()));
   return ops;
@@ -21,7 +22,7 @@ export function plan(desired: KernelState, actual: KernelState): Op[] {
 
 function immutableChange(d: LinkSpec, a: LinkSpec): string | undefined {
   if (d.kind !== a.kind) return `kind ${a.kind}→${d.kind}`;
-  for (const k of ['vni', 'local', 'port', 'remote'] as const) {
+  for (const k of ['vni', 'local', 'port', 'remote', 'vlan', 'parent'] as const) {
     if (d.kind !== 'bridge' && d[k] !== a[k]) return `${k} ${a[k] ?? 'none'}→${d[k] ?? 'none'}`;
   }
   return undefined;
@@ -77,6 +78,21 @@ function planPorts(desired: KernelState, actual: KernelState, ops: Op[]): void {
   for (const d of desired.ports.values()) {
     const a = actual.ports.get(d.name);
     if (a && a.master !== d.master) ops.push({ kind: 'link.set', name: d.name, master: d.master, reason: 'runtime port detached' });
+  }
+}
+
+/**
+ * Mapped interfaces: set up, and enslaved to their flat network's bridge (a bridge created by this
+ * plan has a new ifindex: enslave again). Never created, deleted or detached: not ours.
+ */
+function planUplinks(desired: KernelState, actual: KernelState, ops: Op[], gone: Set<string>): void {
+  for (const d of desired.uplinks.values()) {
+    const a = actual.uplinks.get(d.name);
+    if (!a) continue; // gone from the kernel: the ops on its bridge and sub-interfaces report it
+    const set: Extract<Op, { kind: 'link.set' }> = { kind: 'link.set', name: d.name, reason: 'uplink', network: d.network };
+    if (d.master !== undefined && (a.master !== d.master || gone.has(d.master))) set.master = d.master;
+    if (d.up && !a.up) set.up = true;
+    if (set.master !== undefined || set.up !== undefined) ops.push(set);
   }
 }
 

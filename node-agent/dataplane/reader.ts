@@ -12,6 +12,7 @@ import { parseGeneveData } from '../kernel/geneve.js';
 import { nftList, type NftCommand, type NftFamily, type NftTable } from '../kernel/nft.js';
 import { parseTable } from './nft-table.js';
 import { parseVxlanData } from '../kernel/vxlan.js';
+import { parseVlanData } from '../kernel/vlan.js';
 import { dumpPolicies, dumpSas, FREIGHT_REQID } from '../kernel/xfrm.js';
 import { isOwnedLink, isRuntimePort } from '../names.js';
 import { emptyState, fdbKey, neighKey, policyKey, saKey, type KernelState, type LinkSpec } from './types.js';
@@ -30,6 +31,8 @@ export function linkSpec(l: LinkState, names: Map<number, string>): LinkSpec {
   } else if (l.kind === 'geneve') {
     const g = parseGeneveData(l.data);
     Object.assign(s, { vni: g.vni, port: g.port, remote: g.remote });
+  } else if (l.kind === 'vlan') {
+    Object.assign(s, { vlan: parseVlanData(l.data).vlan, parent: l.link !== undefined ? names.get(l.link) : undefined });
   }
   if (l.kind !== 'bridge' && l.port) {
     s.learning = l.port.learning;
@@ -39,12 +42,17 @@ export function linkSpec(l: LinkState, names: Map<number, string>): LinkSpec {
   return s;
 }
 
-export async function readLinks(gw: NetlinkGateway): Promise<ActualState> {
+/** @param uplinks the mapped interfaces of physical networks: read for their master and state only */
+export async function readLinks(gw: NetlinkGateway, uplinks: ReadonlySet<string> = new Set()): Promise<ActualState> {
   const st: ActualState = { ...emptyState(), ifindex: new Map() };
   const all = await dumpLinks(gw);
   const names = new Map(all.map((l) => [l.index, l.name]));
   for (const l of all) {
-    if (isOwnedLink(l.name)) {
+    if (uplinks.has(l.name)) {
+      const master = l.master !== undefined ? names.get(l.master) : undefined;
+      st.uplinks.set(l.name, { name: l.name, up: l.up, ...(master ? { master } : {}) });
+      st.ifindex.set(l.name, l.index);
+    } else if (isOwnedLink(l.name)) {
       st.links.set(l.name, linkSpec(l, names));
       st.ifindex.set(l.name, l.index);
     } else if (isRuntimePort(l.name)) {
@@ -55,10 +63,12 @@ export async function readLinks(gw: NetlinkGateway): Promise<ActualState> {
   return st;
 }
 
-export async function readActual(gw: NetlinkGateway, xfrm?: NetlinkGateway): Promise<ActualState> {
-  const st = await readLinks(gw);
+export async function readActual(gw: NetlinkGateway, xfrm?: NetlinkGateway, uplinks?: ReadonlySet<string>): Promise<ActualState> {
+  const st = await readLinks(gw, uplinks);
   const byIndex = new Map([...st.ifindex].map(([n, i]) => [i, n]));
-  const tunnels = new Set([...st.links.values()].filter((l) => l.kind !== 'bridge').map((l) => st.ifindex.get(l.name)!));
+  const tunnels = new Set(
+    [...st.links.values()].filter((l) => l.kind !== 'bridge' && l.kind !== 'vlan').map((l) => st.ifindex.get(l.name)!),
+  );
   const bridges = new Set([...st.links.values()].filter((l) => l.kind === 'bridge').map((l) => st.ifindex.get(l.name)!));
   for (const e of await dumpFdb(gw, tunnels)) {
     // master entries: only static ones are ours (permanent = the port's own address)

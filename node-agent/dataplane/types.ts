@@ -6,7 +6,7 @@ export type TunnelKind = 'vxlan' | 'geneve';
 
 export interface LinkSpec {
   name: string;
-  kind: 'bridge' | TunnelKind;
+  kind: 'bridge' | TunnelKind | 'vlan';
   mtu: number;
   up: boolean;
   /** name of the bridge this link is enslaved to */
@@ -19,6 +19,9 @@ export interface LinkSpec {
   /** tunnels: bridge port flags */
   learning?: boolean;
   neighSuppress?: boolean;
+  /** vlan sub-interfaces: the 802.1Q ID and the parent link's name (immutable) */
+  vlan?: number;
+  parent?: string;
   /** per-peer geneve ports: no bridging between them (absent = off) */
   isolated?: boolean;
   /** network id, for error attribution (desired only) */
@@ -64,10 +67,23 @@ export interface PortSpec {
   master: string;
 }
 
+/**
+ * A physical network's mapped interface (not ours: the operator names it): kept up, and enslaved
+ * to the flat network's bridge when there is one (`master`); nothing else about it is changed.
+ */
+export interface UplinkSpec {
+  name: string;
+  master?: string;
+  up: boolean;
+  network?: string;
+}
+
 export interface KernelState {
   links: Map<string, LinkSpec>;
   /** runtime-owned ports (frh-…): only their master is managed */
   ports: Map<string, PortSpec>;
+  /** mapped interfaces of physical networks (desired: those in use; actual: every mapped one) */
+  uplinks: Map<string, UplinkSpec>;
   fdb: Map<string, FdbSpec>;
   neigh: Map<string, NeighSpec>;
   sas: Map<string, XfrmStateSpec>;
@@ -90,11 +106,23 @@ export interface NodeFacts {
   capabilities: Capabilities;
 }
 
+/** The interface and its MTU this node maps a physical network to. */
+export type PhysicalMappings = Capabilities['physicalNetworks'];
+
 export const fdbKey = (f: FdbSpec): string => `${f.dev}|${f.table}|${f.mac}|${f.dst ?? ''}`;
 export const neighKey = (n: NeighSpec): string => `${n.dev}|${n.ip}`;
 export const saKey = (s: XfrmStateSpec): string => `${s.dir}|${s.spi}|${s.dst}`;
 export const policyKey = (p: XfrmPolicySpec): string => `${p.dir}|${p.src}|${p.dst}|${p.dport}`;
 
 export function emptyState(): KernelState {
-  return { links: new Map(), ports: new Map(), fdb: new Map(), neigh: new Map(), sas: new Map(), policies: new Map(), nft: new Map() };
+  return {
+    links: new Map(),
+    ports: new Map(),
+    uplinks: new Map(),
+    fdb: new Map(),
+    neigh: new Map(),
+    sas: new Map(),
+    policies: new Map(),
+    nft: new Map(),
+  };
 }

@@ -16,6 +16,7 @@ import {
   type StreamData,
   linkInfo,
 } from './netlink.js';
+import { endianness } from 'node:os';
 import { isNetlinkError } from './errors.js';
 
 export interface LinkState {
@@ -33,6 +34,8 @@ export interface LinkState {
   port?: { learning: boolean; neighSuppress: boolean; isolated: boolean };
   /** kind-specific data (IFLA_INFO_DATA), decoded by the kind's file */
   data?: Buffer;
+  /** IFLA_LINK: ifindex of the parent (vlan sub-interfaces) */
+  link?: number;
 }
 
 export function parseLink(m: LinkMessage): LinkState {
@@ -47,6 +50,7 @@ export function parseLink(m: LinkMessage): LinkState {
     data: info.data,
   };
   if (m.attrs.master) s.master = m.attrs.master;
+  if (m.attrs.link && m.attrs.link.length >= 4) s.link = u32(m.attrs.link);
   if (info.slaveKind) s.slaveKind = info.slaveKind;
   if (info.slaveKind === 'bridge' && info.slaveData) {
     const p = ifla.parseBridgePort(info.slaveData);
@@ -88,7 +92,19 @@ export interface NewLinkSpec {
   address?: string;
   /** create the link directly inside the namespace of this fd (e.g. /run/netns/NAME) */
   netNsFd?: number;
+  /** IFLA_LINK: the parent's ifindex (vlan) */
+  link?: number;
 }
+
+/** IFLA_LINK and other u32 attributes the library leaves as raw bytes: host byte order. */
+const LE = endianness() === 'LE';
+const u32 = (b: Buffer): number => (LE ? b.readUInt32LE(0) : b.readUInt32BE(0));
+const u32Buf = (n: number): Buffer => {
+  const b = Buffer.alloc(4);
+  if (LE) b.writeUInt32LE(n);
+  else b.writeUInt32BE(n);
+  return b;
+};
 
 /** RTM_NEWLINK with CREATE|EXCL: creates a link of any kind. */
 export function newLinkMsg(spec: NewLinkSpec): NlMsg {
@@ -96,6 +112,7 @@ export function newLinkMsg(spec: NewLinkSpec): NlMsg {
   if (spec.mtu) attrs.mtu = spec.mtu;
   if (spec.master) attrs.master = spec.master;
   if (spec.netNsFd !== undefined) attrs.netNsFd = spec.netNsFd;
+  if (spec.link !== undefined) attrs.link = u32Buf(spec.link);
   if (spec.address) attrs.address = Buffer.from(spec.address.split(':').map((x) => parseInt(x, 16)));
   const data = spec.up ? { flags: { up: true as const }, change: { up: true as const } } : {};
   return {

@@ -37,6 +37,7 @@ async function ip(op: string, name: string, args: string[]): Promise<void> {
 /** A namespace or link name as `ip` reads it: never an option, never two batch words. */
 const NAME_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,62}$/;
 const CIDR_RE = /^[0-9A-Fa-f.:]{2,39}\/\d{1,3}$/;
+const IP4_RE = /^\d{1,3}(\.\d{1,3}){3}$/;
 function checkName(op: string, name: string, what = name): void {
   if (!NAME_RE.test(what)) throw new NetnsError(op, name, `${JSON.stringify(what)} is not a valid interface or namespace name`);
 }
@@ -53,12 +54,24 @@ export async function createNetns(name: string): Promise<void> {
  * one `ip -batch` for all links. Static addresses (the infra container's reserved one) go
  * in the same batch.
  */
-export async function linksUp(name: string, links: string[], addresses: Array<{ dev: string; cidr: string }> = []): Promise<void> {
+export async function linksUp(
+  name: string,
+  links: string[],
+  addresses: Array<{ dev: string; cidr: string }> = [],
+  routes: Array<{ dev: string; via: string }> = [],
+): Promise<void> {
   checkName('set links up in', name);
-  for (const l of [...links, ...addresses.map((a) => a.dev)]) checkName('set links up in', name, l);
+  for (const l of [...links, ...addresses.map((a) => a.dev), ...routes.map((r) => r.dev)]) checkName('set links up in', name, l);
   for (const a of addresses)
     if (!CIDR_RE.test(a.cidr)) throw new NetnsError('set links up in', name, `${JSON.stringify(a.cidr)} is not an address/prefix`);
-  const lines = [...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`), ...links.map((l) => `link set dev ${l} up`)];
+  for (const r of routes)
+    if (!IP4_RE.test(r.via)) throw new NetnsError('set links up in', name, `${JSON.stringify(r.via)} is not an IPv4 address`);
+  // routes last: a gateway route needs its link up
+  const lines = [
+    ...addresses.map((a) => `address replace ${a.cidr} dev ${a.dev}`),
+    ...links.map((l) => `link set dev ${l} up`),
+    ...routes.map((r) => `route replace default via ${r.via} dev ${r.dev}`),
+  ];
   const script = lines.join('\n') + '\n';
   await new Promise<void>((resolve, reject) => {
     const p = spawn('ip', ['-n', name, '-batch', '-'], { stdio: ['pipe', 'ignore', 'pipe'] });

@@ -8,6 +8,8 @@ import { GENEVE_PORT, PROBE_LINK, VXLAN_PORT } from '../names.js';
 import { delLinkMsg, ifindexOf, newLinkMsg } from './link.js';
 import { NetlinkGateway } from './netlink.js';
 import { vxlanData } from './vxlan.js';
+import type { PhysicalMappings } from './uplink.js';
+import { createVlanMsg } from './vlan.js';
 import { geneveData } from './geneve.js';
 import { delSaMsg, newSaMsg } from './xfrm.js';
 
@@ -55,8 +57,26 @@ function tryNspawn(): string | undefined {
   return r.status === 0 ? undefined : 'systemd-nspawn not installed';
 }
 
-/** Probes what this kernel/host supports; `details` says why something is missing. */
-export async function probeCapabilities(gw: NetlinkGateway): Promise<Capabilities> {
+/** A throw-away VLAN sub-interface on a mapped interface (the only parent an agent may use). */
+async function tryVlan(gw: NetlinkGateway, parent: string | undefined): Promise<string | undefined> {
+  if (!parent) return 'no physical network mapped';
+  const stale = await ifindexOf(gw, PROBE_LINK);
+  if (stale !== undefined) await gw.request(delLinkMsg(stale, PROBE_LINK));
+  const index = await ifindexOf(gw, parent);
+  if (index === undefined) return `no interface ${parent}`;
+  try {
+    await gw.request(createVlanMsg({ name: PROBE_LINK, parent: index, vlan: 4094, mtu: 0 }));
+  } catch (e) {
+    const m = e instanceof Error ? e.message : String(e);
+    return m.includes('EOPNOTSUPP') ? 'module 8021q not available' : m;
+  }
+  const idx = await ifindexOf(gw, PROBE_LINK);
+  if (idx !== undefined) await gw.request(delLinkMsg(idx, PROBE_LINK, 'vlan'));
+  return undefined;
+}
+
+/** Probes what this kernel/host supports; `details` says why something is missing. `physical`: the checked mappings. */
+export async function probeCapabilities(gw: NetlinkGateway, physical: PhysicalMappings = {}): Promise<Capabilities> {
   const details: Record<string, string> = {};
   const vx = await tryLink(gw, 'vxlan');
   if (vx) details.vxlan = vx;
@@ -72,5 +92,7 @@ export async function probeCapabilities(gw: NetlinkGateway): Promise<Capabilitie
   if (nft) details.nft = nft;
   const nspawn = tryNspawn();
   if (nspawn) details.nspawn = nspawn;
-  return { vxlan: !vx, geneve: !gn, esp: !esp, aead: !esp, nft: !nft, nspawn: !nspawn, details };
+  const vlan = await tryVlan(gw, Object.values(physical)[0]?.interface);
+  if (vlan) details.vlan = vlan;
+  return { vxlan: !vx, geneve: !gn, esp: !esp, aead: !esp, nft: !nft, nspawn: !nspawn, vlan: !vlan, physicalNetworks: physical, details };
 }

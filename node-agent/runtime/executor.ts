@@ -12,7 +12,8 @@ import { rpmImageLayers } from './rpm-layers.js';
 import { nspawnArgs } from './nspawn.js';
 import { containerPaths, imageDir, stagingNetnsPath } from './paths.js';
 import { isAlive } from './proc.js';
-import type { ContainerSpec } from './spec.js';
+import { resolvConf, type ContainerSpec } from './spec.js';
+import { writeFileAtomic } from '../../lib/atomic-write.js';
 import { freshState, writeState, type ContainerState } from './state.js';
 import { launch, readExit, terminate } from './supervise.js';
 
@@ -43,6 +44,12 @@ export async function createContainer(ctx: ExecContext, spec: ContainerSpec): Pr
   return st;
 }
 
+/** The resolver file of --no-dhcp interfaces (bound read-only into the container), before nspawn starts. */
+async function writeResolv(file: string, spec: ContainerSpec): Promise<void> {
+  const text = resolvConf(spec);
+  if (text !== null) await writeFileAtomic(file, text, 0o644);
+}
+
 /** Network, overlay, nspawn. Any failure undoes what was set up and leaves the container failed (or pending). */
 export async function startContainer(ctx: ExecContext, st: ContainerState): Promise<ContainerState> {
   const { spec } = st;
@@ -50,6 +57,7 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
   try {
     const lower = await imageLayersOf(ctx, spec);
     await setupNetwork(ctx.gw, spec);
+    await writeResolv(p.resolv, spec);
     await mountOverlay(spec.name, { lower, upper: p.upper, work: p.work, merged: p.merged });
     const cgroups = await prepareCgroup(spec.id, spec.limits);
     const l = await launch(p, spec.id, nspawnArgs(spec, p.merged), { nspawn: ctx.nspawn, netns: stagingNetnsPath(spec.id), cgroups });

@@ -102,10 +102,19 @@ export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, t = 
       throw new RuntimeError('nspawn_failed', 'start container', spec.name, 'container network namespace not ready in time');
     await sleep(5);
   }
-  const statics = spec.kind === 'infra' ? spec.interfaces.map((i) => ({ dev: `eth${i.ifindex}`, cidr: `${i.ip}/${i.prefix}` })) : [];
-  await linksUp(ns, ['lo', ...wanted], statics);
+  // the infra container's reserved address, and every interface of a --no-dhcp network (address and default route)
+  const own = spec.interfaces.filter((i) => spec.kind === 'infra' || i.static);
+  const statics = own.map((i) => ({ dev: `eth${i.ifindex}`, cidr: `${i.ip}/${i.prefix}` }));
+  const routes = spec.kind === 'infra' ? [] : defaultRoute(spec);
+  await linksUp(ns, ['lo', ...wanted], statics, routes);
   await deleteNetns(stagingNetnsName(spec.id)); // nspawn keeps it alive while it runs; the name is not needed
   return true;
+}
+
+/** The default route of a container's static interfaces: via the first one with a gateway (one default route). */
+function defaultRoute(spec: ContainerSpec): Array<{ dev: string; via: string }> {
+  const i = spec.interfaces.find((x) => x.static && x.gateway);
+  return i ? [{ dev: `eth${i.ifindex}`, via: i.gateway! }] : [];
 }
 
 /** How long nspawn may take before the container process exists (first-start chown), and then to move the links. */

@@ -24,6 +24,8 @@ export function containerPaths(state: string, id: string) {
     logOld: join(dir, 'output.log.1'),
     exit: join(dir, 'exit'),
     nspawnPid: join(dir, 'nspawn.pid'),
+    /** Bound read-only to /etc/resolv.conf of containers on --no-dhcp networks. */
+    resolv: join(dir, 'resolv.conf'),
     /** Bound to /etc/freight inside infra containers; the agent writes infra.json here. */
     config: join(dir, 'etc-freight'),
     /** Bound writable to /run/freight inside infra containers: their /metrics unix socket (docs/infra.md). */

@@ -71,6 +71,9 @@ describe('planContainers', () => {
         ip: '10.1.0.5',
         prefix: 24,
         gateway: null,
+        static: false,
+        dns: null,
+        search: null,
       },
     ]);
   });

@@ -8,6 +8,8 @@ export interface DesiredContainers {
   containers: ViewContainer[];
   endpointsByOwner: Record<string, ViewEndpoint[]>;
   networks: Record<string, ViewNetwork>;
+  /** network → its infra instance's address (the DNS server of --no-dhcp interfaces) */
+  infraIps?: Record<string, string>;
 }
 
 /** The slice of a container's recorded state the planner looks at. */
@@ -40,11 +42,13 @@ export interface Plan {
 /** Groups a node view into the planner's input: only endpoints hosted on this node. */
 export function desiredFromView(view: NodeView): DesiredContainers {
   const endpointsByOwner: Record<string, ViewEndpoint[]> = {};
+  const infraIps: Record<string, string> = {};
   for (const ep of Object.values(view.endpoints)) {
+    if (ep.kind === 'infra') infraIps[ep.network] = ep.ip;
     if (ep.node !== view.node) continue;
     (endpointsByOwner[ep.owner] ??= []).push(ep);
   }
-  return { containers: Object.values(view.containers), endpointsByOwner, networks: view.networks };
+  return { containers: Object.values(view.containers), endpointsByOwner, networks: view.networks, infraIps };
 }
 
 /** desired × observed → ops. Pure: the clock comes in as `now`; re-planning a converged state yields no ops. */
@@ -59,7 +63,7 @@ export function planContainers(
   const wanted = new Set<string>();
   for (const c of desired.containers) {
     wanted.add(c.id);
-    const spec = specFromView(c, desired.endpointsByOwner[c.id] ?? [], desired.networks, ctx);
+    const spec = specFromView(c, desired.endpointsByOwner[c.id] ?? [], desired.networks, ctx, desired.infraIps);
     const cur = actual[c.id];
     if (!cur) {
       ops.push({ op: 'create', spec });

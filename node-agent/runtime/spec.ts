@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { ContainerLimits, DEFAULT_LIMITS, ViewContainer, type ViewEndpoint, type ViewNetwork } from '../../protocol/view.js';
 import { infraBinds, infraCommand } from './images.js';
-import { bridgeName, hostVethName } from '../names.js';
+import { hostVethName, networkBridge } from '../names.js';
 import { containerPaths } from './paths.js';
 
 /** One interface of a container: eth<ifindex> inside, frh-<8><ifindex> in the network's bridge. */
@@ -15,6 +15,11 @@ export const InterfaceSpec = z.object({
   ip: z.string(),
   prefix: z.number().int(),
   gateway: z.string().nullable(),
+  /** --no-dhcp networks: the agent sets the address, default route and resolver (older state files: false) */
+  static: z.boolean().default(false),
+  /** the network's infra address (its DNS server) and zone, for the resolver of a static interface */
+  dns: z.string().nullable().default(null),
+  search: z.string().nullable().default(null),
 });
 export type InterfaceSpec = z.infer<typeof InterfaceSpec>;
 
@@ -45,6 +50,7 @@ export function specFromView(
   endpoints: ViewEndpoint[],
   networks: Record<string, ViewNetwork>,
   ctx: SpecContext,
+  infraIps: Record<string, string> = {},
 ): ContainerSpec {
   const interfaces: InterfaceSpec[] = [];
   for (const ep of [...endpoints].sort((a, b) => a.ifindex - b.ifindex)) {
@@ -54,18 +60,25 @@ export function specFromView(
       ifindex: ep.ifindex,
       network: net.id,
       hostName: hostVethName(c.id, ep.ifindex),
-      bridge: bridgeName(net.vni),
+      bridge: networkBridge(net),
       mac: ep.mac,
       mtu: net.mtu,
       ip: ep.ip,
       prefix: Number(net.cidr.split('/')[1]),
       gateway: net.gateway,
+      // the infra instance has its static address anyway; a container only on --no-dhcp networks
+      static: c.kind !== 'infra' && net.dhcp === false,
+      dns: c.kind !== 'infra' && net.dhcp === false ? (infraIps[net.id] ?? null) : null,
+      search: c.kind !== 'infra' && net.dhcp === false ? `${net.name}.${net.tenant}.${net.domain}` : null,
     });
   }
   // the view's kind only: an image name is tenant data (a tenant naming its image freight-infra gets nothing)
   const infra = c.kind === 'infra';
   const command = infra && c.command.length === 0 ? infraCommand(ctx.projectDir) : c.command;
-  const binds = infra ? infraBinds(ctx.projectDir, containerPaths(ctx.state, c.id).config, containerPaths(ctx.state, c.id).run) : [];
+  const paths = containerPaths(ctx.state, c.id);
+  const binds = infra ? infraBinds(ctx.projectDir, paths.config, paths.run) : [];
+  // the resolver of --no-dhcp interfaces: a file the agent writes, bound read-only (nspawn resolves the target inside the root)
+  if (interfaces.some((i) => i.static && i.dns)) binds.push({ host: paths.resolv, container: '/etc/resolv.conf', readOnly: true });
   return {
     id: c.id,
     name: c.name,
@@ -88,4 +101,13 @@ export function specFromView(
 /** What must match for a running container to be kept: anything else restarts it. */
 export function runKey(s: ContainerSpec): string {
   return JSON.stringify([s.image, s.command, s.boot, s.generation, s.interfaces, s.binds, s.limits]);
+}
+
+/** /etc/resolv.conf of a container with --no-dhcp interfaces: their infra DNS servers and zones. */
+export function resolvConf(s: ContainerSpec): string | null {
+  const st = s.interfaces.filter((i) => i.static && i.dns);
+  if (!st.length) return null;
+  const servers = [...new Set(st.map((i) => i.dns!))].map((ip) => `nameserver ${ip}`);
+  const search = [...new Set(st.map((i) => i.search).filter((x): x is string => !!x))];
+  return [...servers, ...(search.length ? [`search ${search.join(' ')}`] : [])].join('\n') + '\n';
 }

@@ -1,7 +1,7 @@
 import type { Queryable } from './db.js';
 import type { RouterCreate, RouterUpdate } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
-import { freeAddresses } from './alloc.js';
+import { freeAddresses, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
 import { LOCKS, xactLock } from './locks.js';
@@ -83,24 +83,22 @@ export async function deleteRouter(q: Queryable, t: Tenant, name: string, op: st
   await q.query('DELETE FROM routers WHERE tenant_id = $1 AND name = $2', [t.id, name]);
 }
 
-interface NetLock {
-  id: string;
-  name: string;
+interface NetLock extends NetRef {
   type: string;
-  cidr: string;
-  gateway: string | null;
-  vni: number;
   router: string | null;
 }
 
 async function lockNetwork(q: Queryable, t: Tenant, name: string, op: string): Promise<NetLock> {
   const { rows } = await q.query<NetLock>(
-    `SELECT n.id, n.name, n.type, n.cidr::text AS cidr, host(n.gateway) AS gateway, n.vni, r.name AS router
+    `SELECT n.id, n.name, n.type, n.cidr::text AS cidr, host(n.gateway) AS gateway, n.vni, r.name AS router,
+            n.physical_network AS physical,
+            COALESCE((SELECT json_agg(json_build_object('start', host(p.first_ip), 'end', host(p.last_ip)) ORDER BY p.first_ip)
+                        FROM network_pools p WHERE p.network_id = n.id), '[]') AS pools
        FROM networks n LEFT JOIN routers r ON r.id = n.router_id WHERE n.tenant_id = $1 AND n.name = $2 FOR UPDATE OF n`,
     [t.id, name],
   );
   if (!rows[0]) throw new ApiError('network_not_found', `${op}: network ${name} not found in tenant ${t.name}`, 'network');
-  return { ...rows[0], vni: Number(rows[0].vni) };
+  return { ...rows[0], vni: rows[0].vni === null ? null : Number(rows[0].vni) };
 }
 
 /**

@@ -119,7 +119,9 @@ export function nodeDetails(r: Row): string {
     .map(([k, v]) => `  ${k}: ${v ? 'supported' : 'unsupported'}${why[k] ? ` (${why[k]})` : ''}`);
   for (const [k, v] of Object.entries(why)) if (!(k in caps)) lines.push(`  ${k}: ${v}`);
   // the agent's --physical-network mappings: what containers of physical networks can be scheduled here
-  const maps = Object.entries(caps.physicalNetworks ?? {}).map(([name, m]) => `  ${name}: ${m.interface} (mtu ${m.mtu})`);
+  const maps = Object.entries(caps.physicalNetworks ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, m]) => `  ${name}: ${m.interface} (mtu ${m.mtu})`);
   return (
     details(rest) +
     `capabilities${lines.length ? '' : '  -'}\n` +

@@ -47,6 +47,10 @@ export interface ClusterOptions {
   readyTimeoutMs?: number;
   /** Plaintext controller and agents (`--insecure` on both sides). */
   insecure?: boolean;
+  /** Runs once the node namespaces exist, before any agent starts (e.g. a datacenter switch, test/netns/switch.ts). */
+  beforeAgents?: (h: Harness) => void;
+  /** Extra arguments of node i's agent (e.g. `--physical-network datacenter=eth1`). */
+  agentArgs?: (i: number) => string[];
 }
 
 export interface ApiResult<T = any> {
@@ -86,6 +90,7 @@ export class Cluster {
     try {
       sh('ip', ['-n', h.underlay, 'addr', 'add', `${CONTROLLER_IP}/24`, 'dev', 'ul']);
       await c.startController();
+      o.beforeAgents?.(h);
       const image = busyboxImage();
       for (let i = 0; i < o.nodes; i++) {
         const tok = await c.api('POST', '/v1/tokens', { kind: 'node', node: h.node(i).name });
@@ -211,6 +216,7 @@ export class Cluster {
     if (this.o.insecure) args.push('--insecure');
     if (this.o.auditMs) args.push('--audit-ms', String(this.o.auditMs));
     if (this.o.heartbeatMs) args.push('--heartbeat-ms', String(this.o.heartbeatMs));
+    args.push(...(this.o.agentArgs?.(i) ?? []));
     this.agents.set(i, spawn('nsenter', args, { stdio: ['ignore', fd, fd] }));
   }
 

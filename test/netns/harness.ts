@@ -91,6 +91,11 @@ export class Harness {
     this.nodes.push(n);
   }
 
+  /** Another namespace of this harness (`<prefix>-<tag>`), removed by cleanup(). */
+  addNamespace(prefix: string): string {
+    return this.namespaces.add(`${prefix}-${this.tag}`);
+  }
+
   node(i: number): NodeNs {
     const n = this.nodes[i];
     if (!n) throw new Error(`no node ${i}`);
@@ -174,6 +179,7 @@ export class DataplaneProc {
   constructor(
     readonly node: NodeNs,
     auditMs: number,
+    extraArgs: string[] = [],
   ) {
     this.child = spawn(
       'ip',
@@ -189,6 +195,7 @@ export class DataplaneProc {
         node.underlayIp,
         '--audit-ms',
         String(auditMs),
+        ...extraArgs,
       ],
       { stdio: ['pipe', 'pipe', 'pipe'] },
     );

@@ -7,9 +7,9 @@ import { DataplaneProc, type NodeNs } from '../../netns/harness.js';
 
 export { DataplaneProc as Driver };
 
-/** Starts one driver per node, in parallel, and waits until all are ready. */
-export async function startDrivers(nodes: NodeNs[]): Promise<DataplaneProc[]> {
-  const ds = nodes.map((n) => new DataplaneProc(n, 3_600_000));
+/** Starts one driver per node, in parallel, and waits until all are ready. `args`: extra CLI options (--physical-network …). */
+export async function startDrivers(nodes: NodeNs[], args: string[] = []): Promise<DataplaneProc[]> {
+  const ds = nodes.map((n) => new DataplaneProc(n, 3_600_000, args));
   await Promise.all(ds.map((d) => d.ready));
   return ds;
 }

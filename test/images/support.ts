@@ -159,3 +159,48 @@ export async function buildHostileImage(work: string, name: string, tree: string
     (await readdir(out)).find((f) => f.endsWith('.rpm'))!,
   );
 }
+
+/**
+ * A small ordinary RPM (not an image): `/usr/share/NAME/version` holding `VERSION-RELEASE`,
+ * noarch, no scriptlets. What `image build --packages` installs and a package repository offers.
+ */
+export async function buildComponentRpm(work: string, name: string, version: string, release = '1'): Promise<string> {
+  const dir = await mkdtemp(path.join(work, `pkg-${name}-`));
+  const spec = [
+    `Name: ${name}`,
+    `Version: ${version}`,
+    `Release: ${release}`,
+    `Summary: test component ${name}`,
+    'License: MIT',
+    'BuildArch: noarch',
+    '%define _build_id_links none',
+    '%description',
+    `test component ${name}`,
+    '%install',
+    `mkdir -p %{buildroot}/usr/share/${name}`,
+    `echo ${version}-${release} > %{buildroot}/usr/share/${name}/version`,
+    '%files',
+    `/usr/share/${name}`,
+    '',
+  ].join('\n');
+  await writeFile(path.join(dir, `${name}.spec`), spec);
+  const out = path.join(dir, 'out');
+  execFileSync(
+    'rpmbuild',
+    [
+      '-bb',
+      '--quiet',
+      '--define',
+      `_topdir ${dir}/top`,
+      '--define',
+      `_tmppath ${dir}`,
+      '--define',
+      `_rpmdir ${out}`,
+      '--define',
+      '_rpmfilename %%{NAME}-%%{VERSION}-%%{RELEASE}.%%{ARCH}.rpm',
+      path.join(dir, `${name}.spec`),
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  return path.join(out, `${name}-${version}-${release}.noarch.rpm`);
+}

@@ -766,5 +766,34 @@ BEGIN
     EXECUTE 'ALTER TABLE network_pools ENABLE ROW LEVEL SECURITY';
     EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON network_pools';
     EXECUTE 'CREATE POLICY tenant_scope ON network_pools USING (freight_scope_visible(tenant_id))';
+
+-- Package repositories (docs/images.md "Components"): ordinary yum repositories a tenant adds (a
+-- distribution mirror, its own builds) with the key their packages must be signed with. The
+-- controller compares containers' components with them (`container outdated`); they are never
+-- part of a node's view (nodes install images, not packages), hence no change-log trigger.
+CREATE TABLE IF NOT EXISTS package_repositories (
+  id                 uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id          uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  name               text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  url                text NOT NULL CHECK (url ~ '^https?://[^[:space:]]+$'),
+  public_key         text NOT NULL CHECK (public_key LIKE '%-----BEGIN PGP PUBLIC KEY BLOCK-----%'),
+  allow_http         boolean NOT NULL DEFAULT false,
+  metadata_revision  bigint,
+  metadata_timestamp bigint,
+  metadata_signed    boolean NOT NULL DEFAULT false,
+  created_at         timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, name),
+  UNIQUE (tenant_id, url)
+);
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, DELETE ON package_repositories TO freight_api';
+    EXECUTE 'GRANT UPDATE (metadata_revision, metadata_timestamp, metadata_signed) ON package_repositories TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE package_repositories ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON package_repositories';
+    EXECUTE 'CREATE POLICY tenant_scope ON package_repositories USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;

@@ -18,6 +18,7 @@ import { containerRoutes } from './api/containers.js';
 import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
 import { auditRoutes } from './api/audit.js';
+import { componentRoutes } from './api/components.js';
 import { createAuthLimiter, type AuthLimitOptions } from './auth-limit.js';
 import { resolveDepsFromEnv, type ResolveDeps } from './images/resolve.js';
 import { installAudit } from './audit-http.js';
@@ -73,13 +74,17 @@ export const ROUTES: RouteDef[] = [
   ...auditRoutes,
   ...imageRoutes,
   ...eventRoutes,
+  ...componentRoutes,
 ];
 
 /** The part of the push hub the API uses (logs, metrics, shutdown). */
-export type ApiHub = Pick<PushHub, 'requestLogs' | 'metrics' | 'close'>;
+export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'>;
 
 const noPush: ApiHub = {
   requestLogs: async () => {
+    throw new Error('no push hub');
+  },
+  requestPackages: async () => {
     throw new Error('no push hub');
   },
   metrics: async () => '',

@@ -20,6 +20,7 @@ export const ERROR_STATUS = {
   image_not_found: 404,
   image_repo_not_found: 404,
   router_not_found: 404,
+  package_repo_not_found: 404,
   conflict: 409,
   overlap: 409,
   in_use: 409,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { ImageError } from './errors.js';
 import { runOk } from './exec.js';
 import { Manifest, type ManifestInput } from './manifest.js';
+import { readPackages, type Component } from './packages.js';
 import { rpmDefines } from './rpmroot.js';
 import { assertSpecSafePath, renderSpec } from './spec.js';
 import { pkgName } from './ref.js';
@@ -23,6 +24,8 @@ export interface BuildOptions {
 export interface BuildResult {
   rpm: string;
   manifest: Manifest;
+  /** The packages of the tree's rpm database (none for a tree without one). */
+  components: Component[];
 }
 
 /** Builds an image RPM `freight-image-NAME-VERSION-1.ARCH.rpm` into outDir. */
@@ -56,10 +59,12 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
           .join(', ')}${unsafe.length > 5 ? ', …' : ''}; nodes refuse images with device nodes, sockets or setuid/setgid files`,
       );
     }
+    // what the tree's own rpm database lists goes into the image's metadata (freight-component provides)
+    const { packages: components } = await readPackages(rootfs, work);
     const manifestFile = path.join(work, 'manifest.json');
     await writeFile(manifestFile, JSON.stringify(manifest, null, 2) + '\n');
     const specFile = path.join(work, 'image.spec');
-    await writeFile(specFile, renderSpec({ manifest, rootfsDir: path.resolve(rootfs), manifestFile }));
+    await writeFile(specFile, renderSpec({ manifest, rootfsDir: path.resolve(rootfs), manifestFile, components }));
     const outDir = path.resolve(opts.outDir);
     await runOk(what, 'build_failed', 'rpmbuild', [
       '-bb',
@@ -73,7 +78,7 @@ export async function buildImage(opts: BuildOptions): Promise<BuildResult> {
     const prefix = `${pkgName(manifest.name)}-${manifest.version}-1.`;
     const rpm = (await readdir(outDir)).find((f) => f.startsWith(prefix) && f.endsWith('.rpm'));
     if (!rpm) throw new ImageError('build_failed', `${what}: rpmbuild wrote no ${prefix}*.rpm in ${outDir}`);
-    return { rpm: path.join(outDir, rpm), manifest };
+    return { rpm: path.join(outDir, rpm), manifest, components };
   } finally {
     await rm(work, { recursive: true, force: true });
   }

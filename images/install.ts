@@ -69,3 +69,23 @@ export async function readInstalledManifest(root: string, name: string, version:
   await assertRealDirs(root, p.dir, `image ${name}:${version}`);
   return parseManifest(await readRegularFile(p.manifest, MAX_MANIFEST, `image ${name}:${version}`), p.manifest);
 }
+
+/**
+ * The key ids (16 hex digits) an installed image version was signed with, from the tenant
+ * root's rpm database (recorded at install; rpm checked them then). Empty when unknown.
+ */
+export async function installedImageKeys(root: string, name: string, version: string): Promise<string[]> {
+  const r = await run('rpm', [
+    '--root',
+    root,
+    ...rpmDefines(),
+    '-q',
+    '--qf',
+    '%|RSAHEADER?{%{RSAHEADER:pgpsig}\n}|%|DSAHEADER?{%{DSAHEADER:pgpsig}\n}|%|SIGPGP?{%{SIGPGP:pgpsig}\n}|%|SIGGPG?{%{SIGGPG:pgpsig}\n}|',
+    '--',
+    `${pkgName(name)}-${version}`,
+  ]);
+  if (r.code !== 0) return [];
+  const ids = r.stdout.split('\n').map((l) => /Key ID ([0-9a-f]{8,40})$/i.exec(l.trim())?.[1]?.toLowerCase());
+  return [...new Set(ids.filter((x): x is string => !!x))];
+}

@@ -7,7 +7,7 @@ import { StringDecoder } from 'node:string_decoder';
 import { createGunzip } from 'node:zlib';
 import { ImageError, isImageError } from './errors.js';
 import { byteCap, openGuarded, readCapped, type FetchPolicy } from './http-get.js';
-import { PrimaryReader, parseRepomd, type RepoImage, type RepomdEntry } from './repodata.js';
+import { PrimaryReader, parseRepomd, type RepoImage, type RepoPackage, type RepomdEntry } from './repodata.js';
 import { verifyRepomd } from './repomd-sig.js';
 
 /** An image version together with the repository (base URL) that offers it. */
@@ -65,14 +65,23 @@ export interface RepoRevision {
   signed?: boolean;
 }
 
+/** An ordinary package together with the repository (base URL) that offers it. */
+export interface IndexedPackage extends RepoPackage {
+  repo: string;
+}
+
 export interface RepoIndex extends RepoRevision {
   images: IndexedImage[];
+  /** Ordinary packages named in FetchOptions.wanted. */
+  packages: IndexedPackage[];
   signed: boolean;
 }
 
 export interface FetchOptions {
   policy?: FetchPolicy;
   limits?: Partial<RepoLimits>;
+  /** Names of ordinary packages to keep from primary.xml (a container's components); images are always kept. */
+  wanted?: ReadonlySet<string>;
 }
 
 const base = (url: string) => (url.endsWith('/') ? url : `${url}/`);
@@ -145,13 +154,26 @@ export async function readRepo(src: RepoSource, o: FetchOptions = {}): Promise<R
   const signed = await checkSigned(src, raw, p, lim);
   const rev: RepoRevision = { revision: numeric(repomd.revision), timestamp: repomd.timestamp };
   checkRevision(src.seen, rev, `fetch ${src.url}`);
-  const images = await readPrimary(join(repomd.href, src.url, `fetch ${src.url}`), repomd, p, lim, src.url);
-  return { images: images.map((i) => ({ ...i, repo: base(src.url) })), ...rev, signed };
+  const reader = new PrimaryReader(o.wanted);
+  await readPrimary(join(repomd.href, src.url, `fetch ${src.url}`), repomd, p, lim, src.url, reader);
+  const repo = base(src.url);
+  return {
+    images: reader.images.map((i) => ({ ...i, repo })),
+    packages: reader.packages.map((i) => ({ ...i, repo })),
+    ...rev,
+    signed,
+  };
 }
 
-async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: RepoLimits, shown: string): Promise<RepoImage[]> {
+async function readPrimary(
+  url: string,
+  md: RepomdEntry,
+  p: FetchPolicy,
+  lim: RepoLimits,
+  shown: string,
+  reader: PrimaryReader,
+): Promise<void> {
   const hash = createHash(hashName(md.checksum.type, `fetch ${url}`));
-  const reader = new PrimaryReader();
   const decoder = new StringDecoder('utf8');
   const o = await openGuarded(url, p, shown);
   const stages: NodeJS.ReadWriteStream[] = [byteCap(Math.min(lim.primaryBytes, md.size ?? Infinity), `fetch ${url}`), tap(hash)];
@@ -180,7 +202,7 @@ async function readPrimary(url: string, md: RepomdEntry, p: FetchPolicy, lim: Re
   if (got !== md.checksum.value)
     throw new ImageError('checksum_mismatch', `fetch ${url}: ${md.checksum.type} ${got} differs from repomd.xml's ${md.checksum.value}`);
   reader.write(decoder.end());
-  return reader.end();
+  reader.end();
 }
 
 /** Reads repodata/repomd.xml and the primary metadata it names (checksum-checked) into a list of images. */
@@ -193,8 +215,12 @@ export async function fetchIndexes(repos: Array<string | RepoSource>, o: FetchOp
   return (await Promise.all(repos.map((r) => fetchRepoIndex(r, o)))).flat();
 }
 
-/** Downloads an image's RPM to `dest`: capped to its declared size, checking the checksum the metadata gives. */
-export async function downloadImage(image: IndexedImage, dest: string, o: FetchOptions & { timeoutMs?: number } = {}): Promise<void> {
+/** Downloads an image's (or package's) RPM to `dest`: capped to its declared size, checking the checksum the metadata gives. */
+export async function downloadImage(
+  image: IndexedImage | IndexedPackage,
+  dest: string,
+  o: FetchOptions & { timeoutMs?: number } = {},
+): Promise<void> {
   const url = join(image.href, image.repo, `fetch ${image.repo}`);
   const lim = { ...DEFAULT_LIMITS, ...o.limits };
   const p = { ...(o.policy ?? STRICT_POLICY), ...(o.timeoutMs ? { timeoutMs: o.timeoutMs } : {}) };

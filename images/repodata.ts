@@ -16,7 +16,29 @@ export interface RepoImage {
   base?: { name: string; version: string };
   /** Package size in bytes as primary.xml declares it (the download is capped to it). */
   size?: number;
+  /** The packages built into it (`Provides: freight-component(NAME) = E:V-R`, written by `image build`). */
+  components?: ComponentVersion[];
 }
+
+/** A package name at one epoch:version-release. */
+export interface ComponentVersion {
+  name: string;
+  epoch: number;
+  version: string;
+  release: string;
+}
+
+/** An ordinary package a (package) repository offers: what a container's component may be updated to. */
+export interface RepoPackage extends ComponentVersion {
+  arch: string;
+  href: string;
+  checksum: { type: string; value: string };
+  size?: number;
+}
+
+/** What of an image's provides names a component. */
+export const COMPONENT_RE = /^freight-component\(([A-Za-z0-9_+][A-Za-z0-9._+-]{0,199})\)$/;
+const EVR_PART = /^[A-Za-z0-9._+~^]{1,128}$/;
 
 export interface RepomdEntry {
   href: string;
@@ -73,7 +95,11 @@ interface Draft {
   cs: string;
   size?: string;
   base?: RepoImage['base'];
+  components: ComponentVersion[];
 }
+
+/** At most this many components per image are kept (a hostile repository cannot grow an image's entry without bound). */
+const MAX_COMPONENTS = 20_000;
 
 /**
  * Reads primary.xml as it streams in, keeping only the image packages
@@ -81,12 +107,16 @@ interface Draft {
  */
 export class PrimaryReader {
   readonly images: RepoImage[] = [];
+  /** Ordinary packages named in `wanted` (all versions offered); none unless asked. */
+  readonly packages: RepoPackage[] = [];
   private readonly xml: XmlStream;
   private d: Draft | undefined;
   private field = '';
   private inRequires = false;
+  private inProvides = false;
 
-  constructor() {
+  /** `wanted`: names of ordinary packages to keep (a container's components); images are always kept. */
+  constructor(private readonly wanted?: ReadonlySet<string>) {
     this.xml = new XmlStream('primary.xml', {
       open: (name, attrs) => this.open(name, attrs),
       close: (name) => this.close(name),
@@ -109,7 +139,7 @@ export class PrimaryReader {
 
   private open(name: string, attrs: Record<string, string>): void {
     if (name === 'package') {
-      this.d = { name: '', arch: '', cs: '' };
+      this.d = { name: '', arch: '', cs: '', components: [] };
       return;
     }
     const d = this.d;
@@ -120,6 +150,8 @@ export class PrimaryReader {
     else if (name === 'checksum') d.csType = attrs.type;
     else if (name === 'size') d.size = attrs.package;
     else if (name === 'rpm:requires') this.inRequires = true;
+    else if (name === 'rpm:provides') this.inProvides = true;
+    else if (name === 'rpm:entry' && this.inProvides) this.provide(d, attrs);
     else if (name === 'rpm:entry' && this.inRequires && !d.base) {
       const base = /^freight-image\(([^)]+)\)$/.exec(attrs.name ?? '')?.[1];
       if (base && attrs.ver) d.base = { name: base, version: attrs.ver };
@@ -129,11 +161,40 @@ export class PrimaryReader {
   private close(name: string): void {
     this.field = '';
     if (name === 'rpm:requires') this.inRequires = false;
+    if (name === 'rpm:provides') this.inProvides = false;
     if (name !== 'package' || !this.d) return;
     const img = finish(this.d);
     if (img) this.images.push(img);
+    else if (this.wanted?.has(this.d.name)) {
+      const pkg = finishPackage(this.d);
+      if (pkg) this.packages.push(pkg);
+    }
     this.d = undefined;
   }
+
+  /** `freight-component(NAME)` with flags EQ and a well-formed version: a component the image contains. */
+  private provide(d: Draft, a: Record<string, string>): void {
+    const m = COMPONENT_RE.exec(a.name ?? '');
+    if (!m || a.flags !== 'EQ' || !EVR_PART.test(a.ver ?? '') || d.components.length >= MAX_COMPONENTS) return;
+    if (a.rel !== undefined && !EVR_PART.test(a.rel)) return;
+    d.components.push({ name: m[1], epoch: num(a.epoch) ?? 0, version: a.ver, release: a.rel ?? '' });
+  }
+}
+
+/** An ordinary package's entry; a malformed one is skipped (a mirror's odd entry must not hide the rest). */
+function finishPackage(d: Draft): RepoPackage | undefined {
+  const v = d.ver;
+  if (!v?.ver || !EVR_PART.test(v.ver) || (v.rel && !EVR_PART.test(v.rel)) || !d.href || !d.csType || !d.cs.trim()) return undefined;
+  return {
+    name: d.name,
+    epoch: num(v.epoch) ?? 0,
+    version: v.ver,
+    release: v.rel ?? '',
+    arch: d.arch.trim(),
+    href: d.href,
+    checksum: { type: d.csType, value: d.cs.trim() },
+    ...(num(d.size) !== undefined ? { size: num(d.size) } : {}),
+  };
 }
 
 function finish(d: Draft): RepoImage | undefined {
@@ -152,6 +213,7 @@ function finish(d: Draft): RepoImage | undefined {
     checksum: { type: d.csType, value: d.cs.trim() },
     base: d.base,
     ...(num(d.size) !== undefined ? { size: num(d.size) } : {}),
+    ...(d.components.length ? { components: d.components } : {}),
   };
 }
 

@@ -9,6 +9,11 @@ export interface SpecInput {
   /** The manifest.json file to ship beside rootfs/. */
   manifestFile: string;
   release?: string;
+  /**
+   * The packages of the tree's rpm database, provided as `freight-component(NAME) = E:V-R`:
+   * a repository's metadata then says what each image version contains.
+   */
+  components?: ReadonlyArray<{ name: string; epoch: number; version: string; release: string }>;
 }
 
 /**
@@ -30,6 +35,7 @@ export function renderSpec(input: SpecInput): string {
     'AutoReqProv: no',
     `Provides: ${capability(m.name)} = ${m.version}`,
     ...(m.base ? [`Requires: ${capability(m.base.name)} = ${m.base.version}`] : []),
+    ...(input.components ?? []).map((c) => `Provides: freight-component(${c.name}) = ${c.epoch}:${c.version}-${c.release}`),
     '%define debug_package %{nil}',
     '%define __os_install_post %{nil}',
     '%define _build_id_links none',

@@ -30,6 +30,8 @@ export interface AgentOptions {
   dnsUpstreams?: string[];
   /** physical network → host interface (`--physical-network NAME=IFACE`), checked at start */
   physicalNetworks?: ReadonlyMap<string, string>;
+  /** Unused image versions are removed after this long (runtime default 1 h). */
+  imageGcGraceMs?: number;
   log: Logger;
 }
 
@@ -84,6 +86,7 @@ export class Agent {
       projectDir: o.projectDir,
       log: o.log.child({ module: 'runtime' }),
       onStatus: () => this.reportSoon(),
+      imageGcGraceMs: o.imageGcGraceMs,
     });
     // A restarted agent re-asserts what it last applied before it hears from the
     // controller: identical state plans zero ops, and nothing is ever flushed.
@@ -103,6 +106,7 @@ export class Agent {
       maxQueuedBytes: o.maxQueuedBytes,
       onView: (view) => this.apply(view),
       onLogs: async (container, tail) => this.runtime.logs(container, tail),
+      onPackages: (container) => this.runtime.packages(container),
       onApplied: (_rev, how) => {
         if (how !== 'ping') this.reportSoon();
       },

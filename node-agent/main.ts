@@ -67,6 +67,7 @@ async function run(o: Record<string, string | undefined>, physical: string[]): P
     maxQueuedBytes: o.maxQueuedMib ? Math.round(Number(o.maxQueuedMib) * 1024 * 1024) : undefined,
     dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
     physicalNetworks: parseMappings(physical),
+    imageGcGraceMs: o.imageGcGrace !== undefined ? seconds(o.imageGcGrace, '--image-gc-grace') : undefined,
     log,
   });
   if (o.metrics) await serveMetrics(agent.registry, metricsListen(o.metrics));
@@ -124,6 +125,11 @@ const program = new Command('freight-agent')
       .argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
       .default(undefined),
   )
+  .addOption(
+    new Option('--image-gc-grace <seconds>', 'remove image versions no container on the node uses after this long (default 3600)').default(
+      env('FREIGHT_IMAGE_GC_GRACE'),
+    ),
+  )
   .showHelpAfterError()
   // options before a subcommand belong to the agent; `image import … --state-dir` to the subcommand
   .enablePositionalOptions()
@@ -132,6 +138,14 @@ const program = new Command('freight-agent')
     const fromEnv = (env('FREIGHT_PHYSICAL_NETWORKS') ?? '').split(/[\s,]+/).filter(Boolean);
     return run(rest, physicalNetwork ?? fromEnv);
   });
+
+/** A non-negative number of seconds → ms; anything else fails the start with the option's name. */
+function seconds(v: string, opt: string): number {
+  const n = Number(v);
+  if (!/^\d+(\.\d+)?$/.test(v.trim()) || !Number.isFinite(n)) throw new Error(`${opt} ${JSON.stringify(v)}: expected seconds`);
+  return Math.round(n * 1000);
+}
+
 program.addCommand(imageCommand());
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`freight-agent: ${err instanceof Error ? err.message : String(err)}\n`);

@@ -33,6 +33,21 @@ export const ContainerStatus = z.object({
 });
 export type ContainerStatus = z.infer<typeof ContainerStatus>;
 
+/** One component of a container's root, as its own rpm database records it (images/packages.ts checks each field). */
+export const PackageRecord = z.object({
+  name: z.string().max(200),
+  epoch: z.number().int().min(0),
+  version: z.string().max(128),
+  release: z.string().max(128),
+  arch: z.string().max(32),
+  /** Key id of the package's signature (hex), null when installed unsigned. */
+  key: z.string().max(40).nullable(),
+});
+export type PackageRecord = z.infer<typeof PackageRecord>;
+
+/** Bounds of one packages answer: what a node reads of a root at most (PACKAGE_LIMITS). */
+export const MAX_PACKAGES = 20_000;
+
 /** Agent → controller. */
 export const AgentMessage = z.discriminatedUnion('type', [
   z.object({
@@ -53,6 +68,16 @@ export const AgentMessage = z.discriminatedUnion('type', [
     networkErrors: z.array(NetworkError).max(10_000).default([]),
   }),
   z.object({ type: z.literal('logs'), requestId: z.string(), text: z.string(), error: z.string().optional() }),
+  /** The answer to a packages request: the container root's rpm database, read on the node (never run). */
+  z.object({
+    type: z.literal('packages'),
+    requestId: z.string(),
+    packages: z.array(PackageRecord).max(MAX_PACKAGES).default([]),
+    /** records of the database dropped as malformed */
+    invalid: z.number().int().min(0).default(0),
+    truncated: z.boolean().default(false),
+    error: z.string().max(2000).optional(),
+  }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
@@ -63,6 +88,7 @@ export const ControllerMessage = z.discriminatedUnion('type', [
   /** Heartbeat; `revision` is the newest revision the controller has processed (nothing for this node up to it). */
   z.object({ type: z.literal('ping'), revision: z.number().int(), t: z.number() }),
   z.object({ type: z.literal('logs'), requestId: z.string(), container: z.string(), tail: z.number().int() }),
+  z.object({ type: z.literal('packages'), requestId: z.string(), container: z.string() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
 ]);
 export type ControllerMessage = z.infer<typeof ControllerMessage>;

@@ -9,7 +9,11 @@ import { ApiError } from '../errors.js';
 import { DEFAULT_MAX_REPOS_PER_TENANT, pin, tenantIndex, type ResolveDeps } from '../images/resolve.js';
 import { containerImage, pinnedContainers, setContainerImage } from '../images/store.js';
 import { getContainer } from '../store/containers.js';
-import { BODY_LIMITS, route } from './route.js';
+import { BODY_LIMITS, route, type Deps } from './route.js';
+import { keyIdOf } from '../../images/pgp-key.js';
+import type { IndexedImage } from '../../images/repo-client.js';
+import type { ComponentUpdate } from '../../images/updates.js';
+import { updatesFor } from '../images/components.js';
 
 /**
  * Who may register what: plain http only with `allowHttp`, which only an admin may set
@@ -30,6 +34,38 @@ async function addCapped(q: Queryable, tenant: string, body: ImageRepoCreate, d:
   if (have !== null && have >= max)
     throw new ApiError('too_many_image_repos', `${op}: tenant ${tenant} already has ${have} image repositories (at most ${max})`);
   return addImageRepo(q, tenant, body);
+}
+
+/**
+ * The audit log says which key stopped verifying (besides the removal itself): nodes refuse new
+ * starts of images signed only by it from now on, and report their running containers on it.
+ */
+function auditKeyRevoked(
+  deps: Deps,
+  p: Principal,
+  tenantId: string,
+  tenant: string,
+  repo: string,
+  publicKey: string,
+  req: { method: string; url: string; ip: string },
+): void {
+  let keyId = 'unreadable';
+  try {
+    keyId = keyIdOf(publicKey);
+  } catch {
+    // a key the nodes could not import either: its id is unknown, the removal is still recorded
+  }
+  deps.audit.record({
+    at: deps.now(),
+    actor: `${p.kind}:${p.tokenId}`,
+    tenantId,
+    method: req.method,
+    path: req.url.split('?')[0].slice(0, 500),
+    status: 204,
+    source: req.ip,
+    action: 'revoke image key',
+    object: `key ${keyId} of tenant ${tenant} (image repository ${repo}): new starts of images signed only by it are refused`,
+  });
 }
 
 const repoRoutes = [
@@ -77,13 +113,26 @@ const repoRoutes = [
     op: 'remove image repository',
     target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: async ({ params, tenant, op, deps }) => {
+    handler: async ({ params, tenant, principal, op, deps, reply }) => {
       const gone = await deps.db.tx((q) => removeImageRepo(q, tenant.name, params.name));
       if (!gone) throw new ApiError('image_repo_not_found', `${op}: no image repository ${params.name} in tenant ${tenant.name}`);
+      auditKeyRevoked(deps, principal, tenant.id, tenant.name, params.name, gone, reply.request);
       return undefined;
     },
   }),
 ];
+
+/**
+ * The components an image version records (its `freight-component` provides in the repository's
+ * metadata) with newer versions in the tenant's package repositories or newer image versions.
+ */
+async function recordedUpdates(deps: Deps, tenant: string, image: string, index: IndexedImage[], op: string): Promise<ComponentUpdate[]> {
+  const ref = parseImageRef(image);
+  const img = index.find((i) => i.name === ref.name && i.version === ref.version);
+  if (!img?.components?.length) return [];
+  const installed = img.components.map((c) => ({ ...c, arch: 'noarch', key: null }));
+  return updatesFor(deps.db, tenant, installed, image, op, deps.images);
+}
 
 const upgradeRoutes = [
   route({
@@ -97,10 +146,22 @@ const upgradeRoutes = [
       const pinned = await pinnedContainers(deps.db, t.id);
       if (pinned.length === 0) return { items: [], next: null };
       const index = (await tenantIndex(deps.db, t.name, op, deps.images)) ?? [];
-      const items = outdated(
+      const newer = outdated(
         pinned.map((c) => ({ container: c.name, image: c.image })),
         index,
-      ).map((o) => ({ tenant: t.name, ...o }));
+      );
+      const items = [];
+      for (const c of pinned) {
+        const ref = parseImageRef(c.image);
+        const hit = newer.find((o) => o.container === c.name);
+        const components = await recordedUpdates(deps, t.name, c.image, index, op);
+        if (!hit && !components.length) continue;
+        items.push({
+          tenant: t.name,
+          ...(hit ?? { container: c.name, name: ref.name, current: ref.version!, newest: ref.version! }),
+          ...(components.length ? { components } : {}),
+        });
+      }
       return { items, next: null };
     },
   }),

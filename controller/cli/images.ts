@@ -5,6 +5,8 @@ import { buildInput, withBuildOptions, type BuildOptions } from '../../images/cl
 import { isImageError } from '../../images/errors.js';
 import { publishRepo } from '../../images/publish.js';
 import { signRpms } from '../../images/sign.js';
+import { rebuildImage, type RepoEntry } from '../../images/rebuild.js';
+import { STRICT_POLICY } from '../../images/repo-client.js';
 import { CliError, enc, listAll, splitRef } from './client.js';
 import { table } from './format.js';
 import { emit, type Io } from './output.js';
@@ -27,12 +29,22 @@ async function local<T>(fn: () => Promise<T>): Promise<T> {
  */
 export function imageCommands(program: Command, io: () => Io): void {
   const img = program.command('image').description('container images as signed RPMs (docs/images.md)');
-  withBuildOptions(img.command('build <name>').description('build an image RPM locally (no controller involved)')).action(
-    async (name: string, o: Row) => {
-      const r = await local(() => buildImage(buildInput(name, o as BuildOptions)));
-      emit(io(), r, () => `${r.rpm}\n`);
-    },
-  );
+  withBuildOptions(
+    img
+      .command('build <name>')
+      .description('build an image RPM locally (no controller involved, except --from-image: the tenant’s repositories)')
+      .option('--from-image <name:version>', 'start from this image version of the tenant’s repositories (downloaded and verified here)')
+      .option('--update', 'with --from-image: update the components that have newer signed versions in the tenant’s package repositories')
+      .option('--tenant <tenant>', 'with --from-image: whose repositories'),
+  ).action(async (name: string, o: Row) => {
+    if (o.fromImage) {
+      const r = await rebuildCommand(io(), name, o);
+      emit(io(), r, () => `${r.rpm}\n${r.updated.map((u) => `updated ${u.name} ${u.from} → ${u.to} (${u.repository})\n`).join('')}`);
+      return;
+    }
+    const r = await local(() => buildImage(buildInput(name, o as BuildOptions)));
+    emit(io(), r, () => `${r.rpm}\n`);
+  });
   img
     .command('sign <rpm...>')
     .description('sign image RPMs in place with rpmsign')
@@ -69,6 +81,35 @@ export function imageCommands(program: Command, io: () => Io): void {
       );
     });
   repoCommands(img, io);
+}
+
+/** `image build --from-image`: the tenant's repositories from the controller, everything else here. */
+async function rebuildCommand(io: Io, name: string, o: Row) {
+  if (!o.tenant) throw new CliError('usage', 'image build --from-image: give --tenant (whose repositories hold the image)', 2);
+  if (o.from || o.packages) throw new CliError('usage', 'image build: --from-image excludes --from and --packages', 2);
+  const list = async (kind: string) => ((await io.req('GET', `/v1/tenants/${enc(o.tenant)}/${kind}`)) as Row).items as RepoEntry[];
+  const [imageRepos, packageRepos] = [await list('image-repositories'), await list('package-repositories')];
+  const allowCidrs = (process.env.FREIGHT_REPO_ALLOW_CIDR ?? '')
+    .split(',')
+    .map((c) => c.trim())
+    .filter(Boolean);
+  const m = buildInput(name, { ...(o as BuildOptions), from: '.' }).manifest;
+  return local(() =>
+    rebuildImage(name, {
+      version: o.version,
+      fromImage: o.fromImage,
+      update: o.update === true,
+      imageRepos,
+      packageRepos,
+      policy: { ...STRICT_POLICY, address: { allowCidrs } },
+      outDir: o.out,
+      overrides: {
+        ...(o.command ? { command: m.command } : {}),
+        ...(o.env ? { env: m.env } : {}),
+        ...(o.port ? { ports: m.ports } : {}),
+      },
+    }),
+  );
 }
 
 function repoCommands(img: Command, io: () => Io): void {

@@ -10,6 +10,7 @@ import { containerCommands } from './containers.js';
 import { imageCommands, upgradeCommand } from './images.js';
 import { eventsCommand } from './events.js';
 import { follower, type Follow } from './stream.js';
+import { componentCommands, packageRepoCommands } from './components.js';
 
 /** Builds the freightctl program; `write`/`writeErr` and `env` are injected for tests. */
 export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, writeErr: (s: string) => void): Command {
@@ -55,7 +56,9 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   nodeCommands(program, io);
   containerCommands(program, io);
   upgradeCommand(program, io);
+  componentCommands(program, io);
   imageCommands(program, io);
+  packageRepoCommands(program, io);
   endpointsCommand(program, io);
   statusCommand(program, io);
   auditCommand(program, io);

@@ -1,9 +1,9 @@
 import type { Logger } from 'pino';
 import { ImageError, isImageError } from '../../images/errors.js';
 import { parseImageRef, type ImageRef } from '../../images/ref.js';
-import { DEFAULT_LIMITS, readRepo, type IndexedImage, type RepoLimits } from '../../images/repo-client.js';
+import { DEFAULT_LIMITS, readRepo, type IndexedImage, type RepoIndex, type RepoLimits } from '../../images/repo-client.js';
 import { newestOf, resolveImage } from '../../images/resolve.js';
-import { listImageRepos, recordRepoRevision, type ImageRepo } from './repos-store.js';
+import { listImageRepos, recordRepoRevision, type ImageRepo, type RepoKind } from './repos-store.js';
 import { parseCidr } from '../../images/net-policy.js';
 import type { Queryable } from '../store/db.js';
 import { ApiError, type ErrorCode } from '../errors.js';
@@ -59,16 +59,32 @@ function repoError(e: ImageError, repo: ImageRepo, tenant: string, op: string): 
 }
 
 async function readOne(q: Queryable, repo: ImageRepo, tenant: string, op: string, d: ResolveDeps): Promise<IndexedImage[]> {
+  return (await readIndex(q, repo, tenant, op, d)).images;
+}
+
+/** The controller's fetch policy: global addresses and https unless the admin said otherwise. */
+export const controllerPolicy = (d: ResolveDeps, timeoutMs = d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS) => ({
+  address: { allowCidrs: d.allowCidrs ?? [] },
+  allowHttp: false,
+  timeoutMs,
+});
+
+/** Reads one repository of the tenant (rollback refused, revision recorded); errors as the tenant may see them. */
+export async function readIndex(
+  q: Queryable,
+  repo: ImageRepo,
+  tenant: string,
+  op: string,
+  d: ResolveDeps,
+  o: { kind?: RepoKind; wanted?: ReadonlySet<string> } = {},
+): Promise<RepoIndex> {
   try {
     const r = await readRepo(
       { url: repo.url, allowHttp: repo.allowHttp, publicKey: repo.publicKey, seen: repo.metadata },
-      {
-        policy: { address: { allowCidrs: d.allowCidrs ?? [] }, allowHttp: false, timeoutMs: d.timeoutMs ?? DEFAULT_REPO_TIMEOUT_MS },
-        limits: d.limits,
-      },
+      { policy: controllerPolicy(d), limits: d.limits, wanted: o.wanted },
     );
-    await recordRepoRevision(q, repo.id, r);
-    return r.images;
+    await recordRepoRevision(q, repo.id, r, o.kind);
+    return r;
   } catch (e) {
     if (!isImageError(e)) throw e;
     d.log?.warn(

@@ -47,6 +47,15 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       clearTimeout(p.timer);
       if (msg.error) p.reject(new PushError('node_unavailable', `logs from node ${c.tokenNode}: ${msg.error}`));
       else p.resolve(msg.text);
+      return;
+    }
+    case 'packages': {
+      const p = c.logs.get(msg.requestId);
+      if (!p) return;
+      c.logs.delete(msg.requestId);
+      clearTimeout(p.timer);
+      if (msg.error) p.reject(new PushError('node_unavailable', `packages from node ${c.tokenNode}: ${msg.error}`));
+      else p.resolve({ packages: msg.packages, invalid: msg.invalid, truncated: msg.truncated });
     }
   }
 }

@@ -1,3 +1,4 @@
+import type { PackageRecord } from '../../protocol/stream.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -22,6 +23,13 @@ import { AgentConn } from './session.js';
  * messages (handshake.ts), ack bookkeeping (acks.ts). Every change of the model and every
  * delta goes through one serial queue, so deltas leave in revision order.
  */
+/** What a node answers about a container's packages. */
+export interface PackagesAnswer {
+  packages: PackageRecord[];
+  invalid: number;
+  truncated: boolean;
+}
+
 export class Hub {
   private readonly core: PushCore;
   private readonly acks: AckBook;
@@ -152,6 +160,23 @@ export class Hub {
       }, timeoutMs);
       c.logs.set(requestId, { resolve, reject, timer });
       c.send({ type: 'logs', requestId, container, tail });
+    });
+  }
+
+  /** The components of a container's root, read by its node from the root's rpm database. */
+  requestPackages(node: string, container: string): Promise<PackagesAnswer> {
+    const c = this.core.byNode.get(node);
+    if (!c || !c.live) return Promise.reject(new PushError('node_unavailable', `packages of ${container}: node ${node} is not connected`));
+    const requestId = randomUUID();
+    // reading a database can take longer than a log tail
+    const timeoutMs = Math.max(this.core.opts.logsTimeoutMs, 30_000);
+    return new Promise<PackagesAnswer>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        c.logs.delete(requestId);
+        reject(new PushError('timeout', `packages of ${container} from node ${node}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      c.logs.set(requestId, { resolve, reject, timer });
+      c.send({ type: 'packages', requestId, container });
     });
   }
 

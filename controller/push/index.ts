@@ -8,7 +8,7 @@ import { isUnavailable, type Db } from '../store/db.js';
 import type { Sealer } from '../secrets/sealer.js';
 import { createAuthLimiter, type AuthLimiter } from '../auth-limit.js';
 import { bearerHash, nodeForToken } from './auth.js';
-import { Hub } from './hub.js';
+import { Hub, type PackagesAnswer } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
 import type { Registry } from '../../lib/metrics.js';
@@ -24,6 +24,8 @@ export { PushError } from './errors.js';
 export interface PushHub {
   /** Asks the agent hosting a container for its output; rejects when the node is not connected. */
   requestLogs(node: string, containerId: string, tail: number): Promise<string>;
+  /** Asks the agent hosting a container for the packages of its root (its rpm database). */
+  requestPackages(node: string, containerId: string): Promise<PackagesAnswer>;
   /** Prometheus text of the hub's registry. */
   metrics(): Promise<string>;
   close(): Promise<void>;
@@ -143,6 +145,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
 
   return {
     requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
+    requestPackages: (node, containerId) => hub.requestPackages(node, containerId),
     metrics: () => hub.metrics(),
     revision: () => hub.cursor,
     connected: () => hub.connected(),

@@ -3,8 +3,9 @@ import type { ControllerMessage, NetworkError } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { PushError } from './errors.js';
 
+/** A question to the agent waiting for its answer (logs, packages), by request id. */
 interface PendingLogs {
-  resolve(text: string): void;
+  resolve(value: unknown): void;
   reject(err: Error): void;
   timer: NodeJS.Timeout;
 }

@@ -6,6 +6,7 @@ import { parseImageRef } from '../../images/ref.js';
 import { tenantRoot } from '../../images/rpmroot.js';
 import { RuntimeError, errorMessage } from './errors.js';
 import { ensureRpmImage } from './rpm-images.js';
+import { revokedKeyOf } from './image-keys.js';
 
 export interface RpmLayersOptions {
   stateDir: string;
@@ -36,7 +37,11 @@ export async function rpmImageLayers(o: RpmLayersOptions): Promise<string[]> {
       if (isImageError(e, 'unsafe_package')) throw refused(o, e);
       return undefined;
     });
-    if (installed) return installed.lowerdirs;
+    if (installed) {
+      const revoked = await revokedKeyOf(root, ref.name, ref.version, o.repos);
+      if (revoked) throw refused(o, revoked);
+      return installed.lowerdirs;
+    }
   }
   try {
     const r = await ensureRpmImage({

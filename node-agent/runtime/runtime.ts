@@ -21,6 +21,12 @@ import { desiredFromView, planContainers, type ContainerOp, type DesiredContaine
 import { listStates, privateDir, toStatus, writeState, type ContainerState } from './state.js';
 import { adoptable, strayNspawn, terminate } from './supervise.js';
 import { Serial } from '../../lib/serial.js';
+import type { ReadPackagesResult } from '../../images/packages.js';
+import { containerPackages } from './packages.js';
+import { listInstalled, planImageGc, removeInstalled, usedKey } from './image-gc.js';
+import { revokedKeyOf } from './image-keys.js';
+import { parseImageRef } from '../../images/ref.js';
+import { tenantRoot } from '../../images/rpmroot.js';
 
 export interface RuntimeOptions {
   stateDir: string;
@@ -38,7 +44,13 @@ export interface RuntimeOptions {
   nspawn?: string;
   /** every change of a container's reported status */
   onStatus?: (s: ContainerStatus) => void;
+  /** Image versions no container on the node uses are removed after this long (default 1 h). */
+  imageGcGraceMs?: number;
+  /** How often unused image versions are looked for (default: a minute, or the grace period if shorter). */
+  imageGcEveryMs?: number;
 }
+
+export const DEFAULT_IMAGE_GC_GRACE_MS = 3_600_000;
 
 /**
  * The node's container runtime: plans from the node view, executes the ops, watches the processes,
@@ -50,6 +62,8 @@ export class ContainerRuntime {
   private desired: DesiredContainers | null = null;
   private readonly queue = new Serial();
   private poller: NodeJS.Timeout | null = null;
+  private gcTimer: NodeJS.Timeout | null = null;
+  private unusedSince = new Map<string, number>();
   private waker: NodeJS.Timeout | null = null;
   private readonly ctx: ExecContext;
   private readonly ownGw: boolean;
@@ -86,6 +100,9 @@ export class ContainerRuntime {
     for (const st of rt.states.values()) rt.report(st);
     rt.poller = setInterval(() => void rt.serial(() => rt.poll()), opts.pollMs ?? 250);
     rt.poller.unref();
+    const grace = opts.imageGcGraceMs ?? DEFAULT_IMAGE_GC_GRACE_MS;
+    rt.gcTimer = setInterval(() => void rt.serial(() => rt.collectImages()), opts.imageGcEveryMs ?? Math.min(60_000, Math.max(grace, 250)));
+    rt.gcTimer.unref();
     return rt;
   }
 
@@ -125,9 +142,17 @@ export class ContainerRuntime {
     return tailLog(containerPaths(this.opts.stateDir, id), tail, this.opts.logCap ?? DEFAULT_LOG_CAP);
   }
 
+  /** The packages of the container's root as its rpm database records them (read on the node, nothing of the image runs). */
+  async packages(id: string): Promise<ReadPackagesResult> {
+    const st = this.states.get(id);
+    if (!st) throw new RuntimeError('container_not_found', 'packages', id, 'no such container on this node');
+    return containerPackages(this.opts.stateDir, st.spec);
+  }
+
   /** Stops watching; the containers keep running (a new runtime adopts them). */
   async close(): Promise<void> {
     if (this.poller) clearInterval(this.poller);
+    if (this.gcTimer) clearInterval(this.gcTimer);
     if (this.waker) clearTimeout(this.waker);
     await this.queue.idle();
     if (this.ownGw) this.ctx.gw.close();
@@ -138,6 +163,51 @@ export class ContainerRuntime {
     const next = this.queue.run(fn);
     next.catch((e) => this.ctx.log.error({ err: e }, 'runtime step failed'));
     return next;
+  }
+
+  /** Removes image versions no container here has used for the grace period (in the serial queue: no start races it). */
+  private async collectImages(): Promise<void> {
+    const used = new Set<string>();
+    for (const st of this.states.values()) {
+      const k = usedKey(st.spec);
+      if (k) used.add(k);
+    }
+    // nothing installed is judged before the first view: the containers of the node are not known yet
+    if (!this.desired) return;
+    const plan = planImageGc({
+      installed: await listInstalled(this.opts.stateDir),
+      used,
+      unusedSince: this.unusedSince,
+      now: this.ctx.now(),
+      graceMs: this.opts.imageGcGraceMs ?? DEFAULT_IMAGE_GC_GRACE_MS,
+    });
+    this.unusedSince = plan.unusedSince;
+    for (const i of plan.remove) {
+      try {
+        await removeInstalled(this.opts.stateDir, i);
+        this.unusedSince.delete(i.key);
+        this.ctx.log.info({ tenant: i.tenant, image: `${i.name}:${i.version}` }, 'unused image version removed');
+      } catch (e) {
+        this.ctx.log.warn({ tenant: i.tenant, image: `${i.name}:${i.version}`, err: e }, 'remove unused image version failed');
+      }
+    }
+  }
+
+  /**
+   * A running container whose image is no longer signed by any of its tenant's keys keeps
+   * running (never killed for it) and says so in its status; new starts are refused.
+   */
+  private async keyStatus(st: ContainerState): Promise<ContainerState> {
+    if (st.phase !== 'running' || !st.spec.imageSource || !st.spec.image.includes(':')) return st;
+    const ref = parseImageRef(st.spec.image);
+    const revoked = await revokedKeyOf(
+      tenantRoot(this.opts.stateDir, st.spec.tenant),
+      ref.name,
+      ref.version!,
+      st.spec.imageSource.repos,
+    ).catch(() => null);
+    const reason = revoked ? `running, but new starts are refused: ${revoked.message}` : null;
+    return reason === st.reason ? st : { ...st, reason };
   }
 
   private async poll(): Promise<void> {
@@ -196,7 +266,7 @@ export class ContainerRuntime {
         return this.set(await createContainer(ctx, op.spec));
       case 'update': {
         const st = this.get(op.spec.id);
-        const next = { ...st, spec: op.spec };
+        const next = await this.keyStatus({ ...st, spec: op.spec });
         await writeState(ctx.stateDir, next);
         return this.set(next);
       }

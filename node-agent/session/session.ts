@@ -8,6 +8,7 @@ import {
   type Capabilities,
   type ContainerStatus,
   type NetworkError,
+  type PackageRecord,
 } from '../../protocol/stream.js';
 import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
@@ -31,6 +32,8 @@ export interface AgentSessionOptions {
   /** Applies a view to the node (dataplane, runtime). Only after it resolves is the view persisted and acked. */
   onView(view: NodeView, ops?: ViewOp[]): Promise<void>;
   onLogs?(container: string, tail: number): Promise<string>;
+  /** The packages of a container's root (its rpm database, read, never run). */
+  onPackages?(container: string): Promise<{ packages: PackageRecord[]; invalid: number; truncated: boolean }>;
   /** Called after each persisted revision (snapshot, delta or heartbeat). */
   onApplied?(revision: number, how: 'snapshot' | 'delta' | 'ping'): void;
   clock?: { now(): number };
@@ -233,6 +236,9 @@ export class AgentSession {
       case 'logs':
         void this.answerLogs(msg.requestId, msg.container, msg.tail);
         return;
+      case 'packages':
+        void this.answerPackages(msg.requestId, msg.container);
+        return;
       case 'error':
         this.log.warn({ code: msg.code, message: msg.message }, 'controller refused');
         return;
@@ -256,6 +262,22 @@ export class AgentSession {
       this.send({ type: 'logs', requestId, text: await this.o.onLogs(container, tail) });
     } catch (err) {
       this.send({ type: 'logs', requestId, text: '', error: String((err as Error).message ?? err) });
+    }
+  }
+
+  private async answerPackages(requestId: string, container: string): Promise<void> {
+    try {
+      if (!this.o.onPackages) throw new Error('packages not supported by this agent');
+      this.send({ type: 'packages', requestId, ...(await this.o.onPackages(container)) });
+    } catch (err) {
+      this.send({
+        type: 'packages',
+        requestId,
+        packages: [],
+        invalid: 0,
+        truncated: false,
+        error: String((err as Error).message ?? err).slice(0, 2000),
+      });
     }
   }
 

@@ -766,6 +766,8 @@ BEGIN
     EXECUTE 'ALTER TABLE network_pools ENABLE ROW LEVEL SECURITY';
     EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON network_pools';
     EXECUTE 'CREATE POLICY tenant_scope ON network_pools USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;
 
 -- Package repositories (docs/images.md "Components"): ordinary yum repositories a tenant adds (a
 -- distribution mirror, its own builds) with the key their packages must be signed with. The

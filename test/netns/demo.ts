@@ -3,9 +3,16 @@
  * embedded database. Two tenants share 10.0.0.0/24 on their own vxlan networks; four
  * busybox containers get their addresses by DHCP from each network's infra container;
  * the demo prints the endpoints table, pings across nodes, DNS answers, and a verdict.
+ * Every node also has `eth1` into a "datacenter switch" namespace, mapped as physical network
+ * `datacenter`: a flat physical network puts two containers on that segment, where they reach
+ * a bare-metal server namespace (192.168.10.5) that Freight does not own.
  */
 import { readFileSync } from 'node:fs';
 import { Cluster, DHCP_CMD } from './cluster.js';
+import { addSwitch, mappingArgs, type Segment, type Switch } from './switch.js';
+
+const SEGMENTS: Segment[] = [{ name: 'datacenter', servers: [{ address: '192.168.10.5/24' }] }];
+const BARE_METAL = '192.168.10.5';
 
 const once = process.argv.includes('--once');
 const PLAN = [
@@ -24,7 +31,7 @@ async function must(c: Cluster, method: string, url: string, body?: unknown) {
   return r.body;
 }
 
-async function run(c: Cluster): Promise<boolean> {
+async function run(c: Cluster, sw: Switch): Promise<boolean> {
   step('tenants and networks (both tenants use 10.0.0.0/24)');
   for (const t of ['acme', 'globex']) {
     await must(c, 'POST', '/v1/tenants', { name: t });
@@ -98,8 +105,52 @@ async function run(c: Cluster): Promise<boolean> {
     );
   }
 
+  ok = (await physical(c, sw)) && ok;
+
   step('status');
   await show(c, ['status']);
+  return ok;
+}
+
+/** A flat physical network on the datacenter switch: containers on two nodes reach the bare-metal server. */
+async function physical(c: Cluster, sw: Switch): Promise<boolean> {
+  step('physical network: the datacenter segment (every node maps datacenter=eth1)');
+  await show(c, ['node', 'show', 'node0']);
+  await show(c, [
+    'network',
+    'create',
+    'acme/dc',
+    '--type',
+    'physical',
+    '--physical-network',
+    'datacenter',
+    '--cidr',
+    '192.168.10.0/24',
+    '--gateway',
+    '192.168.10.1',
+    '--pool',
+    '192.168.10.100-192.168.10.199',
+  ]);
+  const made: Made[] = [];
+  for (const [name, node] of [
+    ['db1', 'node0'],
+    ['db2', 'node2'],
+  ]) {
+    const b = await must(c, 'POST', '/v1/tenants/acme/containers', { name, image: 'busybox', networks: ['dc'], node, command: DHCP_CMD });
+    made.push({ tenant: 'acme', name, id: b.id, ip: b.endpoints[0].ip, mac: b.endpoints[0].mac, node });
+  }
+  await c.waitFor(() => made.every((m) => c.addressOf(m.id) === m.ip), 90_000, 'the datacenter containers to hold their pool addresses');
+  let ok = true;
+  for (const m of made) {
+    const r = ping(c, m, BARE_METAL);
+    ok &&= r.reached;
+    say(`  ${r.reached ? 'ok  ' : 'FAIL'} acme/${m.name} (${m.node}, ${m.ip} by DHCP) → bare-metal server ${BARE_METAL}: ${r.summary}`);
+  }
+  const back = c.h.exec(sw.servers[0][0], 'ping', ['-c', '3', '-i', '0.2', '-W', '1', made[1].ip]);
+  ok &&= back.status === 0;
+  say(
+    `  ${back.status === 0 ? 'ok  ' : 'FAIL'} bare-metal server → acme/${made[1].name} ${made[1].ip}: ${back.status === 0 ? 'reached' : 'no reply'}`,
+  );
   return ok;
 }
 
@@ -150,8 +201,14 @@ async function main(): Promise<void> {
     say('npm run demo needs root: it creates network namespaces and containers.');
     process.exit(2);
   }
-  say('Freight demo: 3 nodes, embedded database, 2 tenants, 4 containers');
-  const c = await Cluster.start({ nodes: 3 });
+  say('Freight demo: 3 nodes, embedded database, 2 tenants, 4 containers on overlays, 2 on a physical network');
+  let sw!: Switch;
+  const c = await Cluster.start({
+    nodes: 3,
+    readyTimeoutMs: 180_000,
+    beforeAgents: (h) => (sw = addSwitch(h, SEGMENTS)),
+    agentArgs: () => mappingArgs(SEGMENTS),
+  });
   let cleaned = false;
   const cleanup = () => {
     if (cleaned) return;
@@ -172,9 +229,9 @@ async function main(): Promise<void> {
     say(
       `controller at https://198.18.0.254:7400 (namespace ${c.h.underlay}, CA ${c.caFile}; agents joined with pinned join strings); logs in ${c.logDir}${once && !process.env.FREIGHT_KEEP_LOGS ? ' (removed at the end; FREIGHT_KEEP_LOGS=1 keeps them)' : ''}`,
     );
-    ok = await run(c);
+    ok = await run(c, sw);
     say(
-      `\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address' : 'FAIL — see the lines marked FAIL above'}`,
+      `\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address, a physical network reaching a bare-metal server' : 'FAIL — see the lines marked FAIL above'}`,
     );
     if (!once) {
       say('\nThe cluster stays up; try for example:');

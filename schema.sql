@@ -799,3 +799,42 @@ BEGIN
     EXECUTE 'CREATE POLICY tenant_scope ON package_repositories USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;
+
+-- Published ports (`container run --publish 8080:80/tcp`): DNAT on the hosting node from its underlay
+-- address (or host_ip) and host_port to the container's port. node_id mirrors the container's node
+-- (trigger below), so a port moves with the container and the unique index refuses a second
+-- container asking for the same node address, protocol and port (409).
+CREATE TABLE IF NOT EXISTS published_ports (
+  container_id uuid NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  tenant_id    uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  proto        text NOT NULL CHECK (proto IN ('tcp', 'udp')),
+  host_port    int NOT NULL CHECK (host_port BETWEEN 1 AND 65535),
+  port         int NOT NULL CHECK (port BETWEEN 1 AND 65535),
+  host_ip      inet CHECK (host_ip IS NULL OR (family(host_ip) = 4 AND masklen(host_ip) = 32)),
+  node_id      uuid REFERENCES nodes(id) ON DELETE SET NULL,
+  PRIMARY KEY (container_id, proto, host_port)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS published_ports_node_port
+  ON published_ports (node_id, COALESCE(host_ip, '0.0.0.0'::inet), proto, host_port) WHERE node_id IS NOT NULL;
+
+CREATE OR REPLACE FUNCTION published_ports_follow() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  UPDATE public.published_ports SET node_id = NEW.node_id WHERE container_id = NEW.id AND node_id IS DISTINCT FROM NEW.node_id;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS containers_published_ports ON containers;
+CREATE TRIGGER containers_published_ports AFTER UPDATE OF node_id ON containers FOR EACH ROW
+  WHEN (OLD.node_id IS DISTINCT FROM NEW.node_id) EXECUTE FUNCTION published_ports_follow();
+REVOKE ALL ON FUNCTION published_ports_follow() FROM PUBLIC;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, DELETE ON published_ports TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE published_ports ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON published_ports';
+    EXECUTE 'CREATE POLICY tenant_scope ON published_ports USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;

@@ -91,6 +91,7 @@ const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
   endpoints_network_id_ip_key: ['conflict', 'the address is already allocated in the network'],
   endpoints_network_id_mac_key: ['conflict', 'the MAC is already allocated in the network'],
   routers_tenant_id_name_key: ['conflict', 'a router with this name already exists in the tenant'],
+  published_ports_node_port: ['conflict', 'the port is already published on that node address'],
   nodes_name_key: ['conflict', 'a node with this name already exists'],
   tokens_hash_key: ['conflict', 'the token already exists'],
   image_repositories_tenant_id_name_key: ['conflict', 'the tenant already has an image repository of this name'],

@@ -5,6 +5,8 @@ import type { NodeView } from '../protocol/view.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import type { NetworkError } from './dataplane/types.js';
 import { InfraFiles } from './infra-files.js';
+import { Routers } from './router/routers.js';
+import { isIp4 } from '../protocol/addr.js';
 import { ContainerRuntime } from './runtime/runtime.js';
 import { AgentSession } from './session/session.js';
 import { loadView } from './session/store.js';
@@ -32,6 +34,8 @@ export interface AgentOptions {
   physicalNetworks?: ReadonlyMap<string, string>;
   /** Unused image versions are removed after this long (runtime default 1 h). */
   imageGcGraceMs?: number;
+  /** Addresses/CIDRs tenant traffic routed through this node never reaches (the controller's host is always in). */
+  egressDeny?: string[];
   log: Logger;
 }
 
@@ -49,6 +53,9 @@ export function streamUrl(controller: string): string {
  */
 export class Agent {
   private dataplane!: Dataplane;
+  private routers!: Routers;
+  private routerTimer?: NodeJS.Timeout;
+  private lastView?: NodeView;
   private runtime!: ContainerRuntime;
   private session!: AgentSession;
   private readonly infra: InfraFiles;
@@ -81,6 +88,13 @@ export class Agent {
       registry: this.registry,
     });
     await this.dataplane.start();
+    const controllerHost = new URL(o.controller).hostname;
+    this.routers = new Routers({
+      underlayIp: o.underlayIp,
+      stateDir: o.stateDir,
+      deny: [...(isIp4(controllerHost) ? [controllerHost] : []), ...(o.egressDeny ?? [])],
+      log: o.log.child({ module: 'router' }),
+    });
     this.runtime = await ContainerRuntime.open({
       stateDir: o.stateDir,
       projectDir: o.projectDir,
@@ -113,6 +127,11 @@ export class Agent {
       log: o.log,
     });
     await this.session.start();
+    // routers are audited like links: drift (a port deleted by hand, an infra netns started later) is repaired
+    this.routerTimer = setInterval(() => {
+      if (this.lastView) void this.routers.apply(this.lastView, true);
+    }, o.auditMs ?? 10_000);
+    this.routerTimer.unref();
     // statuses are idempotent: re-send now and then so a controller that missed one (restart, replica switch) catches up
     this.resendTimer = setInterval(() => this.report(), 10_000);
     this.resendTimer.unref();
@@ -125,7 +144,9 @@ export class Agent {
 
   async apply(view: NodeView): Promise<void> {
     const r = await this.dataplane.apply(view);
-    this.networkErrors = r.networkErrors.map((e) => ({ network: e.network, message: e.message }));
+    this.lastView = view;
+    const routed = await this.routers.apply(view);
+    this.networkErrors = [...r.networkErrors, ...routed].map((e) => ({ network: e.network, message: e.message }));
     await this.infra.sync(view);
     await this.runtime.apply(view);
     this.reportSoon();
@@ -152,6 +173,7 @@ export class Agent {
   async stop(): Promise<void> {
     clearTimeout(this.statusTimer);
     clearInterval(this.resendTimer);
+    clearInterval(this.routerTimer);
     await this.session?.stop();
     await this.runtime?.close();
     this.dataplane?.stop();

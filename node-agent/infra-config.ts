@@ -20,13 +20,22 @@ export function buildInfraConfig(view: NodeView, infra: ViewContainer, upstreams
     .filter((e) => e.network === net.id && e.kind === 'container')
     .map((e) => ({ mac: e.mac, ip: e.ip, name: e.name }))
     .sort((a, b) => (a.ip < b.ip ? -1 : a.ip > b.ip ? 1 : 0));
+  // a gateway only where a router answers at it; its other networks as classless routes
+  const gateway = net.router ? net.gateway : null;
+  const routes = gateway
+    ? Object.values(view.networks)
+        .filter((n) => n.router?.id === net.router!.id && n.id !== net.id)
+        .map((n) => ({ cidr: n.cidr, via: gateway }))
+        .sort((a, b) => (a.cidr < b.cidr ? -1 : 1))
+    : [];
   return {
     revision: view.revision,
     network: {
       tenant: net.tenant,
       name: net.name,
       cidr: net.cidr,
-      gateway: net.gateway,
+      gateway,
+      routes,
       mtu: net.mtu,
       zone: zoneOf(net),
       domain: net.domain,

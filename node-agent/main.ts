@@ -68,6 +68,7 @@ async function run(o: Record<string, string | undefined>, physical: string[]): P
     dnsUpstreams: o.dnsUpstream ? o.dnsUpstream.split(',').filter(Boolean) : [],
     physicalNetworks: parseMappings(physical),
     imageGcGraceMs: o.imageGcGrace !== undefined ? seconds(o.imageGcGrace, '--image-gc-grace') : undefined,
+    egressDeny: egressDeny(o.egressDeny),
     log,
   });
   if (o.metrics) await serveMetrics(agent.registry, metricsListen(o.metrics));
@@ -130,6 +131,11 @@ const program = new Command('freight-agent')
       env('FREIGHT_IMAGE_GC_GRACE'),
     ),
   )
+  .option(
+    '--egress-deny <cidrs>',
+    'comma-separated addresses/CIDRs routed tenant traffic never reaches (the database, the management network); ' +
+      'the controller, this node and the nodes in its view are always denied',
+  )
   .showHelpAfterError()
   // options before a subcommand belong to the agent; `image import … --state-dir` to the subcommand
   .enablePositionalOptions()
@@ -147,6 +153,13 @@ function seconds(v: string, opt: string): number {
 }
 
 program.addCommand(imageCommand());
+
+function egressDeny(v: string | undefined): string[] {
+  const list = (v ?? '').split(',').filter(Boolean);
+  for (const c of list)
+    if (!/^\d{1,3}(\.\d{1,3}){3}(\/\d{1,2})?$/.test(c)) throw new Error(`--egress-deny: ${c} is not an IPv4 address or CIDR`);
+  return list;
+}
 program.parseAsync(process.argv).catch((err: unknown) => {
   process.stderr.write(`freight-agent: ${err instanceof Error ? err.message : String(err)}\n`);
   process.exit(1);

@@ -63,3 +63,30 @@ export function hostVethName(id: string, ifindex: number): string {
   if (!Number.isInteger(ifindex) || ifindex < 0 || ifindex > 999) throw new Error(`veth name for ${id}: ifindex ${ifindex} out of range`);
   return `frh-${shortId(id)}${ifindex}`;
 }
+
+/**
+ * Tenant routers (docs/dataplane.md "Routers"): one netns per router per node,
+ * `frr<6 hex of the router id>-<low 20 bits of the node's underlay IP, 5 hex>` (15 chars: unique
+ * per router, and per node on a machine that runs several test nodes, like the geneve names);
+ * per attached network a veth `frq-<vni>` (host end, port of `frb-<vni>`) ↔ `frn-<vni>`
+ * (inside, the gateway address and MAC); for egress and published ports a transfer veth
+ * `fre-<slot>` (host) ↔ `fre-out` (inside) with the /31 of the router's slot in TRANSFER_BASE.
+ */
+const underlaySuffix = (underlayIp: string): string => (ip4ToInt(underlayIp) & 0xfffff).toString(16).padStart(5, '0');
+export const routerNetnsName = (routerId: string, underlayIp: string): string =>
+  `frr${routerId.replace(/-/g, '').toLowerCase().slice(0, 6)}-${underlaySuffix(underlayIp)}`;
+export const routerPortName = (vni: number): string => `frq-${vni}`;
+export const routerInnerName = (vni: number): string => `frn-${vni}`;
+export const transferHostName = (slot: number): string => `fre-${slot}`;
+export const TRANSFER_INNER = 'fre-out';
+/** 169.254.0.0/18: 8192 /31s, one per router slot (clear of 169.254.169.254, the cloud metadata address). */
+export const TRANSFER_BASE = '169.254.0.0';
+/** A router netns of the node with this underlay address (other nodes' ones on the same machine are not ours). */
+export const isRouterNetnsOf = (name: string, underlayIp: string): boolean =>
+  /^frr[0-9a-z]{6}-[0-9a-f]{5}$/.test(name) && name.endsWith(`-${underlaySuffix(underlayIp)}`);
+
+/** The gateway MAC of a routed network, the same on every node: `06:<vni 3 bytes>:00:01` (locally administered). */
+export function gatewayMac(vni: number): string {
+  const h = (n: number) => n.toString(16).padStart(2, '0');
+  return ['06', h((vni >>> 16) & 255), h((vni >>> 8) & 255), h(vni & 255), '00', '01'].join(':');
+}

@@ -73,6 +73,28 @@ export const ContainerCreate = z
     memory: ByteSize.pipe(z.number().int().min(LIMIT_BOUNDS.memory.min).max(LIMIT_BOUNDS.memory.max)).default(LIMIT_BOUNDS.memory.default),
     /** CPU quota in cores (0.5 = half a core); absent: no quota, a fair share */
     cpus: z.number().min(LIMIT_BOUNDS.cpus.min).max(LIMIT_BOUNDS.cpus.max).optional(),
+    /** published ports (`--publish 8080:80/tcp`): DNAT from the hosting node; the first network must be on a router */
+    publish: z
+      .array(
+        z
+          .object({
+            hostPort: z.number().int().min(1).max(65535),
+            port: z.number().int().min(1).max(65535),
+            proto: z.enum(['tcp', 'udp']).default('tcp'),
+            hostIp: Ipv4.optional().describe("an address of the node to publish on (default: the node's underlay address)"),
+          })
+          .strict(),
+      )
+      .max(16)
+      .default([])
+      .superRefine((list, ctx) => {
+        const seen = new Set<string>();
+        list.forEach((p, i) => {
+          const k = `${p.proto}/${p.hostPort}`;
+          if (seen.has(k)) ctx.addIssue({ code: 'custom', path: [i, 'hostPort'], message: `${k} published twice` });
+          seen.add(k);
+        });
+      }),
     /** tasks (processes and threads) at most (default 1024) */
     pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
   })

@@ -8,7 +8,10 @@ export const InfraConfig = z.object({
     tenant: z.string(),
     name: z.string(),
     cidr: Cidr4,
+    /** The router's address on the network (DHCP option 3); null when the network is on no router. */
     gateway: Ipv4.nullable(),
+    /** Classless static routes (DHCP option 121): the router's other networks via the gateway. */
+    routes: z.array(z.object({ cidr: Cidr4, via: Ipv4 })).default([]),
     mtu: z.number().int(),
     /** Zone this server is authoritative for: `<network>.<tenant>.<domain>`. */
     zone: z.string(),

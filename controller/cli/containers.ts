@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { enc, listAll, splitRef } from './client.js';
+import { CliError, enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
 import { emit, type Io } from './output.js';
 import { followEvents } from './events.js';
@@ -12,6 +12,15 @@ const path = (ref: string) => {
 };
 const ips = (c: Row) => (c.endpoints as Row[]).map((e) => `${e.network}=${e.ip}`).join(',');
 
+const collect = (v: string, prev: string[]) => [...prev, v];
+
+/** `8080:80`, `8080:80/udp` → the API's publish entry. */
+export function parsePublish(v: string, hostIp?: string): Row {
+  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(v);
+  if (!m) throw new CliError('usage', `--publish ${v}: expected HOSTPORT:PORT[/tcp|udp], e.g. 8080:80`, 2);
+  return { hostPort: Number(m[1]), port: Number(m[2]), proto: m[3] ?? 'tcp', ...(hostIp ? { hostIp } : {}) };
+}
+
 export function containerCommands(program: Command, io: () => Io): void {
   const c = program.command('container').description('containers');
   c.command('run <tenant/name> [command...]')
@@ -23,6 +32,8 @@ export function containerCommands(program: Command, io: () => Io): void {
     .option('--memory <size>', 'memory limit, e.g. 256M or 2G (default 512M)')
     .option('--cpus <n>', 'CPU quota in cores, e.g. 0.5 (default: no quota)')
     .option('--pids <n>', 'at most this many tasks (default 1024)')
+    .option('--publish <host:port[/proto]>', 'publish a port at the node address, like docker -p 8080:80/tcp (repeatable)', collect, [])
+    .option('--publish-ip <ip>', 'node address to publish on (default: its underlay address)')
     .action(async (ref: string, command: string[], o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = {
@@ -36,6 +47,7 @@ export function containerCommands(program: Command, io: () => Io): void {
         ...(o.memory !== undefined ? { memory: /^\d+$/.test(o.memory) ? Number(o.memory) : o.memory } : {}),
         ...(o.cpus !== undefined ? { cpus: Number(o.cpus) } : {}),
         ...(o.pids !== undefined ? { pids: Number(o.pids) } : {}),
+        ...((o.publish as string[]).length > 0 ? { publish: (o.publish as string[]).map((p) => parsePublish(p, o.publishIp)) } : {}),
       };
       const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);

@@ -25,6 +25,7 @@ export interface Container {
   cpus: number | null;
   pids: number;
   endpoints: Array<{ network: string; ip: string; mac: string }>;
+  publish: Array<{ hostPort: number; port: number; proto: string; hostIp: string | null }>;
   createdAt: string;
 }
 interface Row {
@@ -46,12 +47,15 @@ interface Row {
   pids_max: number;
   created_at: Date | string;
   endpoints: Array<{ network: string; ip: string; mac: string }> | string;
+  publish: Container['publish'] | string;
 }
 const SELECT = `
   SELECT c.id, t.name AS tenant, c.name, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
          c.observed_state, c.exit_code, c.reason, c.restarts, c.memory_bytes, c.cpu_millis, c.pids_max, c.created_at,
          COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
-                     FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints
+                     FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints,
+         COALESCE((SELECT json_agg(json_build_object('hostPort', p.host_port, 'port', p.port, 'proto', p.proto, 'hostIp', host(p.host_ip))
+                            ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id), '[]') AS publish
     FROM containers c JOIN tenants t ON t.id = c.tenant_id LEFT JOIN nodes nd ON nd.id = c.node_id`;
 const toContainer = (r: Row): Container => ({
   id: r.id,
@@ -71,6 +75,7 @@ const toContainer = (r: Row): Container => ({
   cpus: r.cpu_millis === null ? null : r.cpu_millis / 1000,
   pids: r.pids_max,
   endpoints: typeof r.endpoints === 'string' ? JSON.parse(r.endpoints) : r.endpoints,
+  publish: typeof r.publish === 'string' ? JSON.parse(r.publish) : r.publish,
   createdAt: new Date(r.created_at).toISOString(),
 });
 
@@ -224,6 +229,7 @@ export async function createContainer(
     endpoints,
     node ? null : unplacedReason(needs),
   );
+  if (body.publish.length > 0) await insertPublished(q, t, row.id, node?.id ?? null, body, nets, op);
   return {
     id: row.id,
     tenant: t.name,
@@ -242,8 +248,40 @@ export async function createContainer(
     cpus: body.cpus === undefined ? null : cpuMillis(body.cpus)! / 1000,
     pids: body.pids,
     endpoints,
+    publish: body.publish.map((p) => ({ hostPort: p.hostPort, port: p.port, proto: p.proto, hostIp: p.hostIp ?? null })),
     createdAt: new Date(row.created_at).toISOString(),
   };
+}
+
+/** Published ports reach the container through a router: one of its networks must be attached to one. */
+async function insertPublished(
+  q: Queryable,
+  t: Tenant,
+  containerId: string,
+  nodeId: string | null,
+  body: ContainerCreate,
+  nets: Map<string, NetRef>,
+  op: string,
+): Promise<void> {
+  const routed = await q.query('SELECT 1 FROM networks WHERE id = ANY($1::uuid[]) AND router_id IS NOT NULL', [
+    [...nets.values()].map((n) => n.id),
+  ]);
+  if (routed.rows.length === 0)
+    throw new ApiError('invalid', `${op}: publishing ports needs a network attached to a router (freightctl router attach)`, 'publish');
+  await q.query(
+    `INSERT INTO published_ports (container_id, tenant_id, proto, host_port, port, host_ip, node_id)
+     SELECT $1, $2, x.proto, x.host_port, x.port, x.host_ip, $3
+       FROM unnest($4::text[], $5::int[], $6::int[], $7::inet[]) AS x(proto, host_port, port, host_ip)`,
+    [
+      containerId,
+      t.id,
+      nodeId,
+      body.publish.map((p) => p.proto),
+      body.publish.map((p) => p.hostPort),
+      body.publish.map((p) => p.port),
+      body.publish.map((p) => p.hostIp ?? null),
+    ],
+  );
 }
 
 export async function deleteContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<void> {

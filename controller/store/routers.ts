@@ -111,6 +111,8 @@ export async function attachNetwork(q: Queryable, t: Tenant, router: string, net
   const net = await lockNetwork(q, t, network, op);
   if (net.router === router) return getRouter(q, t, router, op);
   if (net.router) throw new ApiError('conflict', `${op}: network ${network} is already attached to router ${net.router}`, 'network');
+  if (net.vni === null)
+    throw new ApiError('invalid', `${op}: physical networks cannot be attached to a router (the segment has its own routers)`, 'network');
   if (net.type === 'ipsec')
     throw new ApiError('invalid', `${op}: ipsec networks cannot be attached to a router (routed traffic would bypass ESP)`, 'network');
   const gateway = net.gateway ?? (await freeAddresses(q, { ...net }, 1))[0];

@@ -110,6 +110,7 @@ export function containerView(state: ClusterState, c: ContainerRow): ViewContain
     generation: c.generation,
     limits: { memory: c.memory, cpus: c.cpuMillis === null ? null : c.cpuMillis / 1000, pids: c.pids },
     ...(imageSource ? { imageSource } : {}),
+    ...(c.publish.length > 0 ? { publish: c.publish.map((p) => ({ ...p })) } : {}),
   };
 }
 

@@ -46,6 +46,7 @@ const ct = (id: string, tenant: string, nodeId: string | null, extra: Partial<Co
   memory: 536870912,
   cpuMillis: null,
   pids: 1024,
+  publish: [],
   ...extra,
 });
 let macN = 0;

@@ -22,7 +22,9 @@ const SQL = {
              r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
              r.slot AS router_slot FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
-               c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max
+               c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max,
+               (SELECT json_agg(json_build_object('proto', p.proto, 'hostPort', p.host_port, 'port', p.port, 'hostIp', host(p.host_ip))
+                                ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id) AS publish
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
   endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text
                 FROM endpoints`,
@@ -89,7 +91,22 @@ const toContainer = (r: Raw): ContainerRow => ({
   memory: Number(r.memory_bytes),
   cpuMillis: r.cpu_millis === null || r.cpu_millis === undefined ? null : Number(r.cpu_millis),
   pids: Number(r.pids_max),
+  publish: publishOf(r.publish),
 });
+function publishOf(v: unknown): ContainerRow['publish'] {
+  const list = (typeof v === 'string' ? JSON.parse(v) : (v ?? [])) as Array<{
+    proto: 'tcp' | 'udp';
+    hostPort: number;
+    port: number;
+    hostIp: string | null;
+  }>;
+  return list.map((p) => ({
+    proto: p.proto,
+    hostPort: Number(p.hostPort),
+    port: Number(p.port),
+    ...(p.hostIp ? { hostIp: p.hostIp } : {}),
+  }));
+}
 const toEndpoint = (r: Raw): EndpointRow => ({
   id: str(r.id),
   networkId: str(r.network_id),

@@ -30,6 +30,7 @@ const ct = (id: string, tenant: string, nodeId: string, image: string): Containe
   memory: 536870912,
   cpuMillis: null,
   pids: 1024,
+  publish: [],
 });
 const pairs = <T extends { id: string }>(rows: T[]): Array<[string, T]> => rows.map((r) => [r.id, r]);
 

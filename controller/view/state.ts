@@ -1,6 +1,6 @@
 import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
 import type { NetworkParams } from '../../protocol/network-params.js';
-import type { ViewContainer, ViewEndpoint, ViewRouter } from '../../protocol/view.js';
+import type { ViewContainer, ViewEndpoint, ViewPublish, ViewRouter } from '../../protocol/view.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
 export interface NodeRow {
@@ -46,6 +46,8 @@ export interface ContainerRow {
   memory: number;
   cpuMillis: number | null;
   pids: number;
+  /** published ports (`--publish`), empty for most */
+  publish: ViewPublish[];
 }
 export interface EndpointRow {
   id: string;

@@ -1,6 +1,6 @@
 import { ip4ToInt, mask4, maskString4, parseCidr4 } from '../../protocol/addr.js';
 import type { InfraConfig } from '../../protocol/infra-config.js';
-import { encodeDomainSearch, encodeOptions, ipv4, MSG, OPT, text, u16, u32, u8, type OptionList } from './options.js';
+import { classlessRoutes, encodeDomainSearch, encodeOptions, ipv4, MSG, OPT, text, u16, u32, u8, type OptionList } from './options.js';
 
 export interface Binding {
   ip: string;
@@ -26,6 +26,9 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
   const { addr: base, prefix } = parseCidr4(config.network.cidr);
   const network: OptionList = [[OPT.SUBNET_MASK, ipv4(maskString4(prefix))]];
   if (config.network.gateway) network.push([OPT.ROUTER, ipv4(config.network.gateway)]);
+  // RFC 3442: a client that takes option 121 ignores option 3, so the default route goes in too
+  if (config.network.gateway && config.network.routes.length > 0)
+    network.push([OPT.CLASSLESS_ROUTES, classlessRoutes([...config.network.routes, { cidr: '0.0.0.0/0', via: config.network.gateway }])]);
   network.push(
     [OPT.DNS, ipv4(config.server.ip)],
     [OPT.DOMAIN_NAME, text(config.network.zone)],

@@ -2,7 +2,7 @@ import { ip4Bytes } from '../../protocol/addr.js';
 import { InfraError } from '../errors.js';
 import { decodeName, encodeNamesCompressed } from '../dns/name.js';
 
-/** DHCP option codes (RFC 2132, 3397, 3046) and message types. */
+/** DHCP option codes (RFC 2132, 3397, 3046, 3442) and message types. */
 export const OPT = {
   PAD: 0,
   SUBNET_MASK: 1,
@@ -22,6 +22,7 @@ export const OPT = {
   T2: 59,
   RELAY_AGENT: 82,
   DOMAIN_SEARCH: 119,
+  CLASSLESS_ROUTES: 121,
   END: 255,
 } as const;
 
@@ -52,6 +53,17 @@ export const u16 = (n: number): Buffer => {
 };
 export const u8 = (n: number): Buffer => Buffer.from([n]);
 export const text = (s: string): Buffer => Buffer.from(s, 'latin1');
+
+/** RFC 3442: per route the prefix length, the significant octets of the destination, the router. */
+export function classlessRoutes(routes: Array<{ cidr: string; via: string }>): Buffer {
+  const parts: Buffer[] = [];
+  for (const r of routes) {
+    const [dest, len] = r.cidr.split('/');
+    const width = Number(len);
+    parts.push(Buffer.from([width]), ip4Bytes(dest).subarray(0, Math.ceil(width / 8)), ip4Bytes(r.via));
+  }
+  return Buffer.concat(parts);
+}
 
 /** RFC 3397: the search list as DNS names, pointers relative to the start of the option data. */
 export function encodeDomainSearch(domains: string[], compress = true): Buffer {

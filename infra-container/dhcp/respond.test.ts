@@ -43,6 +43,24 @@ describe('dhcp respond', () => {
     expect(parseDhcp(r.reply!.packet).options.has(OPT.ROUTER)).toBe(false);
   });
 
+  it('sends the router’s other networks as classless static routes (option 121, RFC 3442), with the default route', () => {
+    const routed = buildDhcpIndex(
+      sampleConfig({
+        network: {
+          ...sampleConfig().network,
+          routes: [
+            { cidr: '10.78.0.0/16', via: '10.77.0.1' },
+            { cidr: '10.79.1.0/24', via: '10.77.0.1' },
+          ],
+        },
+      }),
+    );
+    const o = parseDhcp(respond(routed, parseDhcp(clientMessage(MSG.DISCOVER, WEB)), NOW).reply!.packet).options;
+    expect([...o.get(OPT.CLASSLESS_ROUTES)!]).toEqual([16, 10, 78, 10, 77, 0, 1, 24, 10, 79, 1, 10, 77, 0, 1, 0, 10, 77, 0, 1]);
+    expect([...o.get(OPT.ROUTER)!]).toEqual([10, 77, 0, 1]);
+    expect(index.network.some(([code]) => code === OPT.CLASSLESS_ROUTES)).toBe(false); // no router, no routes
+  });
+
   it('ignores an unknown MAC for every message type', () => {
     for (const t of [MSG.DISCOVER, MSG.REQUEST, MSG.INFORM]) {
       expect(run(clientMessage(t, '02:00:00:00:00:99', {}, [opt50('10.77.0.10')]))).toMatchObject({ outcome: 'unknown_mac', reply: null });

@@ -5,7 +5,7 @@ import { ZERO_MAC } from '../kernel/fdb.js';
 import { addGeneve } from './desired-geneve.js';
 import { addGuards, guardPorts } from './desired-nft.js';
 import { addPhysical, isPhysical, physicalUnsupported, tagCollisions } from './desired-physical.js';
-import { bridgeName, geneveName, networkBridge, VXLAN_PORT, vxlanName } from '../names.js';
+import { bridgeName, gatewayMac, geneveName, networkBridge, VXLAN_PORT, vxlanName } from '../names.js';
 import { emptyState, fdbKey, neighKey, policyKey, saKey, type DesiredState, type NodeFacts, type PortSpec } from './types.js';
 
 /** Why this node cannot carry the network, or undefined when it can. */
@@ -77,6 +77,11 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
 function addNetwork(s: DesiredState, n: ViewNetwork & { vni: number }, view: NodeView, f: NodeFacts): void {
   const br = bridgeName(n.vni);
   s.links.set(br, { name: br, kind: 'bridge', mtu: n.mtu, up: true, vni: n.vni, network: n.id });
+  if (n.router && n.gateway) {
+    // the router answers at the gateway on every node: ARP for it is suppressed here, never flooded
+    const gw = { dev: br, ip: n.gateway, mac: gatewayMac(n.vni), network: n.id };
+    s.neigh.set(neighKey(gw), gw);
+  }
   if (n.type === 'geneve') return addGeneve(s, n, view, f, br);
   const port = n.params?.type === 'vxlan' ? n.params.port : VXLAN_PORT; // ipsec: always 4789 (its xfrm policies and guard)
   const flood = [...new Set(n.flood)].filter((ip) => ip !== f.underlayIp).sort();

@@ -297,7 +297,10 @@ export class Cluster {
     this.agents.clear();
     this.controller?.kill('SIGKILL');
     void this.relay?.close();
-    for (let i = 0; i < this.h.nodeCount; i++) reapContainers(this.stateDir(i));
+    for (let i = 0; i < this.h.nodeCount; i++) {
+      reapContainers(this.stateDir(i));
+      reapRouters(this.stateDir(i));
+    }
     this.h.cleanup();
     if (!this.o.logDir && !process.env.FREIGHT_KEEP_LOGS) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -328,6 +331,20 @@ export function reapContainers(stateDir: string): void {
     spawnSync('ip', ['netns', 'del', `frs-${id.replace(/-/g, '').slice(0, 8)}`], { stdio: 'ignore' });
     // nspawn removes its propagation directory (named after --machine) when it exits; killed, it cannot
     rmSync(`/run/systemd/nspawn/propagate/${ns}`, { recursive: true, force: true });
+  }
+}
+
+/** Deletes the router namespaces an agent recorded as its own (node-agent/router/routers.ts, routers.json). */
+export function reapRouters(stateDir: string): void {
+  let names: unknown;
+  try {
+    names = JSON.parse(readFileSync(path.join(stateDir, 'routers.json'), 'utf8'));
+  } catch {
+    return;
+  }
+  for (const ns of Array.isArray(names) ? names : []) {
+    if (typeof ns === 'string' && /^frr[0-9a-z]{6}-[0-9a-f]{5}$/.test(ns) && existsSync(`/run/netns/${ns}`))
+      spawnSync('ip', ['netns', 'del', ns]);
   }
 }
 

@@ -9,6 +9,7 @@ export function sampleConfig(over: Partial<InfraConfig> = {}): InfraConfig {
       name: 'net',
       cidr: '10.77.0.0/24',
       gateway: '10.77.0.1',
+      routes: [],
       mtu: 1450,
       zone: 'net.t1.freight.internal',
       domain: 'freight.internal',

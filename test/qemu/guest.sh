@@ -7,7 +7,7 @@ export TMPDIR=/tmp HOME=/tmp/home XDG_CACHE_HOME=/tmp/cache npm_config_cache=/tm
 export FREIGHT_VITEST_CACHE=/tmp/vitest-cache CI=1 NO_COLOR=1 FREIGHT_DATAPLANE_DIST=1
 mkdir -p "$HOME" "$XDG_CACHE_HOME"
 # the modules the suites need, loaded up front so a missing one fails loudly here
-for m in veth bridge vxlan geneve esp4 xfrm_user nf_tables; do
+for m in veth bridge vxlan geneve esp4 xfrm_user nf_tables 8021q; do
     modprobe "$m" || echo "guest: modprobe $m failed"
 done
 exec node node_modules/vitest/vitest.mjs run --config test/qemu/vitest.config.ts \

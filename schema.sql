@@ -838,3 +838,48 @@ BEGIN
     EXECUTE 'CREATE POLICY tenant_scope ON published_ports USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;
+
+-- Objects change in place (PATCH, docs/api.md "Changing objects"): a description, labels (string →
+-- string, for `-l k=v` selectors) and when the object last changed, on tenants, networks, containers.
+-- Networks also carry their DHCP options (routes = option 121, NTP = 42, extra DNS servers,
+-- search domains) and DNS upstreams (NULL: the agent's --dns-upstream; []: forward nothing).
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS description text CHECK (description IS NULL OR length(description) <= 1024);
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS labels jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object');
+ALTER TABLE tenants ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS description text CHECK (description IS NULL OR length(description) <= 1024);
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS labels jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object');
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS updated_at timestamptz NOT NULL DEFAULT now();
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS dhcp_options jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(dhcp_options) = 'object');
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS dns_upstreams text[] CHECK (dns_upstreams IS NULL OR cardinality(dns_upstreams) <= 8);
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS description text CHECK (description IS NULL OR length(description) <= 1024);
+ALTER TABLE containers ADD COLUMN IF NOT EXISTS labels jsonb NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object');
+CREATE INDEX IF NOT EXISTS networks_labels ON networks USING gin (labels);
+CREATE INDEX IF NOT EXISTS containers_labels ON containers USING gin (labels);
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT UPDATE (description, labels, updated_at) ON tenants TO freight_api';
+  END IF;
+END $$;
+
+-- A container's restart policy and limits reach its node too (applied there without a restart); its
+-- labels and description are logged for the events stream (its view item does not change).
+CREATE OR REPLACE FUNCTION log_container() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.containers%ROWTYPE; old_node uuid;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  IF TG_OP = 'UPDATE' THEN
+    -- observed state and timestamps are bookkeeping, not desired state
+    IF OLD.node_id IS NOT DISTINCT FROM NEW.node_id AND OLD.desired_state = NEW.desired_state
+       AND OLD.generation = NEW.generation AND OLD.restart = NEW.restart AND OLD.memory_bytes = NEW.memory_bytes
+       AND OLD.cpu_millis IS NOT DISTINCT FROM NEW.cpu_millis AND OLD.pids_max = NEW.pids_max
+       AND OLD.labels = NEW.labels AND OLD.description IS NOT DISTINCT FROM NEW.description THEN
+      RETURN NULL;
+    END IF;
+    old_node := OLD.node_id;
+  END IF;
+  PERFORM public.record_change('containers', r.id, TG_OP, r.tenant_id, r.network_id, ARRAY[old_node, r.node_id]);
+  RETURN NULL;
+END $$;
+REVOKE ALL ON FUNCTION log_container() FROM PUBLIC;

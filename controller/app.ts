@@ -1,3 +1,4 @@
+import { MERGE_PATCH_TYPE } from '../protocol/merge-patch.js';
 import Fastify, { LogController, type FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
 import type { Db } from './store/db.js';
@@ -174,7 +175,8 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
 /** JSON bodies: an empty body is "no body" (DELETE from curl -H content-type), bad JSON a 400. */
 function installParsing(app: FastifyInstance): void {
   app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_req, body, done) => {
+  // PATCH bodies are JSON merge patches (RFC 7386); plain application/json is taken there too
+  app.addContentTypeParser(['application/json', MERGE_PATCH_TYPE], { parseAs: 'string' }, (_req, body, done) => {
     const text = String(body);
     if (text.trim() === '') return done(null, undefined);
     try {

@@ -44,6 +44,8 @@ export function buildInfraConfig(view: NodeView, infra: ViewContainer, upstreams
     dhcp: net.dhcp !== false,
     leaseSeconds: 3600,
     bindings,
-    upstreams,
+    // the network's own upstreams, when it has them, override the agent's flag ([] forwards nothing)
+    upstreams: net.dnsUpstreams ?? upstreams,
+    dhcpOptions: net.dhcpOptions ?? {},
   };
 }

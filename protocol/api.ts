@@ -2,9 +2,10 @@ import { z } from 'zod';
 import { Cidr4, Domain, Ipv4, Name, NAME_RE, NetworkType, RestartPolicy } from './common.js';
 import { AddressPool, defaultParams, NetworkParams } from './network-params.js';
 import { networkIssues } from './network-rules.js';
+import { Description, DhcpOptions, DnsUpstreams, Labels } from './meta.js';
 
 /** REST request bodies. Every create route validates with one of these. */
-export const TenantCreate = z.object({ name: Name }).strict();
+export const TenantCreate = z.object({ name: Name, description: Description.optional(), labels: Labels.optional() }).strict();
 export const NetworkCreate = z
   .object({
     name: Name,
@@ -32,6 +33,10 @@ export const NetworkCreate = z
       .boolean()
       .default(true)
       .describe('false: the node configures each container address, route and resolver; the infra container serves DNS only'),
+    description: Description.optional(),
+    labels: Labels.optional(),
+    dhcpOptions: DhcpOptions.optional(),
+    dnsUpstreams: DnsUpstreams.optional().describe("absent: the agent's --dns-upstream; []: forward nothing (REFUSED)"),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -97,6 +102,8 @@ export const ContainerCreate = z
       }),
     /** tasks (processes and threads) at most (default 1024) */
     pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
+    description: Description.optional(),
+    labels: Labels.optional(),
   })
   .strict();
 /** `POST /v1/tenants/:tenant/routers`. */
@@ -136,10 +143,13 @@ export const ContainerUpgrade = z
   .strict()
   .default({});
 export type ContainerUpgrade = z.infer<typeof ContainerUpgrade>;
-export const Pagination = z.object({
-  limit: z.coerce.number().int().min(1).max(1000).default(100),
-  after: z.string().max(200).optional(),
-});
+/** List query parameters; strict: an unknown one answers 400 unknown_parameter. */
+export const Pagination = z
+  .object({
+    limit: z.coerce.number().int().min(1).max(1000).default(100),
+    after: z.string().max(200).optional(),
+  })
+  .strict();
 
 export type TenantCreate = z.infer<typeof TenantCreate>;
 export type NetworkCreate = z.output<typeof NetworkCreate>;

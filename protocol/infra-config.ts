@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Cidr4, Ipv4, Mac } from './common.js';
+import { DhcpOptions } from './meta.js';
 
 /** The file the agent writes (atomically) for the infra container of one network. */
 export const InfraConfig = z.object({
@@ -24,6 +25,8 @@ export const InfraConfig = z.object({
   bindings: z.array(z.object({ mac: Mac, ip: Ipv4, name: z.string() })),
   /** DNS servers to forward other names to; empty = answer REFUSED for names outside the zone. */
   upstreams: z.array(z.string()).default([]),
+  /** The network's own DHCP options: classless routes (121), NTP (42), more DNS servers (6), search domains (119). */
+  dhcpOptions: DhcpOptions.default({}),
 });
 export type InfraConfig = z.infer<typeof InfraConfig>;
 

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { Cidr4, Ipv4, Mac, NetworkType, RestartPolicy } from './common.js';
 import { NetworkParams } from './network-params.js';
+import { DhcpOptions, DnsUpstreams } from './meta.js';
 
 /**
  * A node's view: exactly the state one node needs, keyed by object id so that
@@ -34,6 +35,10 @@ export const ViewNetwork = z.object({
   /** MTU inside the network (veths, DHCP option 26): underlay MTU minus overhead, or the admin's value. */
   mtu: z.number().int(),
   domain: z.string(),
+  /** Optional (older controllers omit it): DHCP options the network's infra adds (routes, NTP, DNS servers, search). */
+  dhcpOptions: DhcpOptions.optional(),
+  /** Optional: where the network's infra forwards other names; absent → the agent's --dns-upstream. */
+  dnsUpstreams: DnsUpstreams.optional(),
   /** Underlay IPs of the other nodes with endpoints on this network: head-end replication targets. */
   flood: z.array(Ipv4),
   /** The tenant router the network is attached to (absent: none, or an older controller). */

@@ -2,6 +2,8 @@ import { z } from 'zod';
 import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { assertNotReserved } from '../reserved.js';
+import { ContainerPatch } from '../../protocol/patch.js';
+import { patchContainer } from '../store/container-patch.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { imageForCreate } from '../images/resolve.js';
 import { BODY_LIMITS, route } from './route.js';
@@ -48,6 +50,18 @@ export const containerRoutes = [
     target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
     handler: async ({ params, tenant, op, deps }) => getContainer(deps.db, tenant, params.name, op),
+  }),
+  route<ContainerPatch>({
+    method: 'PATCH',
+    url: '/v1/tenants/:tenant/containers/:name',
+    summary:
+      'change a container in place (JSON merge patch: null resets a field): restart policy, limits (applied to the running ' +
+      'container), description, labels; name, image, command, boot, networks and node are fixed (409 immutable_field)',
+    op: 'update container',
+    target: ({ params }) => `${params.tenant}/${params.name}`,
+    auth: 'any',
+    body: ContainerPatch,
+    handler: ({ params, body, tenant, op, deps }) => deps.db.tx(async (q) => patchContainer(q, tenant, params.name, body, op)),
   }),
   route({
     method: 'DELETE',

@@ -2,7 +2,10 @@ import { type z } from 'zod';
 import { NetworkCreate, Pagination } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ip4ToInt } from '../../protocol/addr.js';
+import { NetworkPatch } from '../../protocol/patch.js';
 import { createNetwork, deleteNetwork, getNetwork, listNetworks, requestKeyRotation } from '../store/networks.js';
+import { patchNetwork } from '../store/network-patch.js';
+import { checkDhcpOptions } from '../dhcp-options.js';
 import { route } from './route.js';
 
 /** The gateway must be a host address of the CIDR; checked here to answer with its field path. */
@@ -30,6 +33,7 @@ export const networkRoutes = [
       if (body.type === 'physical' && principal.kind !== 'admin')
         throw new ApiError('admin_only_network_type', `${op}: physical networks are created with an admin token only`, 'type');
       checkGateway(body, op);
+      checkDhcpOptions(body.cidr, body.dhcpOptions, op);
       return deps.db.tx(async (q) => createNetwork(q, tenant, body, op));
     },
   }),
@@ -51,6 +55,18 @@ export const networkRoutes = [
     target: ({ params }) => `${params.tenant}/${params.network}`,
     auth: 'any',
     handler: async ({ params, tenant, op, deps }) => getNetwork(deps.db, tenant, params.network, op),
+  }),
+  route<NetworkPatch>({
+    method: 'PATCH',
+    url: '/v1/tenants/:tenant/networks/:network',
+    summary:
+      'change a network in place (JSON merge patch: null resets a field): mtu, domain, DHCP options, DNS upstreams, description, ' +
+      'labels; name, type, cidr, gateway and vni are fixed (409 immutable_field)',
+    op: 'update network',
+    target: ({ params }) => `${params.tenant}/${params.network}`,
+    auth: 'any',
+    body: NetworkPatch,
+    handler: ({ params, body, tenant, op, deps }) => deps.db.tx(async (q) => patchNetwork(q, tenant, params.network, body, op)),
   }),
   route({
     method: 'DELETE',

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ApiError as ApiErrorSchema } from '../../protocol/api.js';
 import { ERROR_STATUS } from '../errors.js';
+import { MERGE_PATCH_TYPE } from '../../protocol/merge-patch.js';
 import type { RouteDef } from './route.js';
 
 // OpenAPI 3.1 schemas are JSON Schema 2020-12, zod's default target; only the $schema tag goes
@@ -18,6 +19,9 @@ const IDEMPOTENCY_PARAM = {
     '(header Idempotent-Replayed: true), the same key with another request 422 idempotency_key_reused; kept 24 h',
   schema: { type: 'string', minLength: 16, maxLength: 255 },
 };
+
+/** PATCH bodies are JSON merge patches (RFC 7386); the API takes application/json there too. */
+const bodyType = (d: RouteDef) => (d.method === 'PATCH' ? MERGE_PATCH_TYPE : 'application/json');
 
 /** The OpenAPI 3 document, generated from the route table and its zod schemas. */
 export function openApiDocument(defs: RouteDef[], version: string): Record<string, unknown> {
@@ -41,7 +45,7 @@ export function openApiDocument(defs: RouteDef[], version: string): Record<strin
       security: [{ bearer: [] }],
       parameters: [...params, ...query, ...(d.method === 'POST' ? [IDEMPOTENCY_PARAM] : [])],
       ...(d.adminFields ? { 'x-admin-only-fields': d.adminFields } : {}),
-      ...(d.body ? { requestBody: { required: true, content: { 'application/json': { schema: toJson(d.body, 'input') } } } } : {}),
+      ...(d.body ? { requestBody: { required: true, content: { [bodyType(d)]: { schema: toJson(d.body, 'input') } } } } : {}),
       responses: { [String(d.status ?? 200)]: { description: 'success' }, ...errors },
     };
   }

@@ -143,7 +143,7 @@ export function register(app: FastifyInstance, defs: RouteDef[], deps: Deps, see
         let body, query, key;
         try {
           body = def.body ? parse(def.body, req.body ?? undefined, def.op) : undefined;
-          query = def.query ? parse(def.query, req.query, def.op) : undefined;
+          query = def.query ? parseQuery(def.query, req.query, def.op) : undefined;
           key = def.method === 'POST' ? idempotencyKeyOf(req.headers, def.op) : undefined;
         } catch (err) {
           // another tenant's URL answers 404 whatever the body or key: nothing to learn from a 400
@@ -219,6 +219,18 @@ async function idempotent(
   // the work is committed: a failure here leaves the claim pending until it goes stale
   await b.finish(answer).catch((err) => deps.log.warn({ err }, 'idempotency: recording an answer failed'));
   return answer;
+}
+
+/** Query parameters: a list validates them all, so an unknown one is a 400 naming it (never silently ignored). */
+function parseQuery<T>(schema: z.ZodType<T>, value: unknown, op: string): T {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const unknown = r.error.issues.find((i) => i.code === 'unrecognized_keys');
+  if (unknown && unknown.code === 'unrecognized_keys') {
+    const key = unknown.keys[0];
+    throw new ApiError('unknown_parameter', `${op}: unknown query parameter ${key}`, key);
+  }
+  throw fromZod(r.error, op);
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown, op: string): T {

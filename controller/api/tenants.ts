@@ -1,6 +1,7 @@
 import { type z } from 'zod';
 import { Pagination, TenantCreate } from '../../protocol/api.js';
-import { createTenant, deleteTenant, listTenants } from '../store/tenants.js';
+import { TenantPatch } from '../../protocol/patch.js';
+import { createTenant, deleteTenant, getTenant, listTenants, patchTenant } from '../store/tenants.js';
 import { route } from './route.js';
 
 export const tenantRoutes = [
@@ -13,7 +14,7 @@ export const tenantRoutes = [
     body: TenantCreate,
     status: 201,
     target: ({ body }) => body.name,
-    handler: ({ body, deps }) => createTenant(deps.db, body.name),
+    handler: ({ body, deps }) => createTenant(deps.db, body),
   }),
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
@@ -30,7 +31,17 @@ export const tenantRoutes = [
     summary: 'show a tenant',
     op: 'get tenant',
     auth: 'any',
-    handler: async ({ tenant }) => tenant,
+    handler: async ({ tenant, deps }) => getTenant(deps.db, tenant),
+  }),
+  route<TenantPatch>({
+    method: 'PATCH',
+    url: '/v1/tenants/:tenant',
+    summary: "change a tenant's description or labels (JSON merge patch: null removes a field or label)",
+    op: 'update tenant',
+    target: ({ params }) => params.tenant,
+    auth: 'admin',
+    body: TenantPatch,
+    handler: ({ body, tenant, op, deps }) => deps.db.tx(async (q) => patchTenant(q, tenant, body, op)),
   }),
   route({
     method: 'DELETE',

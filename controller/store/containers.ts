@@ -1,5 +1,6 @@
 import type { Queryable } from './db.js';
 import type { ContainerCreate } from '../../protocol/api.js';
+import type { Labels } from '../../protocol/meta.js';
 import { ApiError } from '../errors.js';
 import { assignNode, chooseNode, nodeLoads, unplacedReason, type NodeLoad } from '../scheduler.js';
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
@@ -26,7 +27,10 @@ export interface Container {
   pids: number;
   endpoints: Array<{ network: string; ip: string; mac: string }>;
   publish: Array<{ hostPort: number; port: number; proto: string; hostIp: string | null }>;
+  description: string | null;
+  labels: Labels;
   createdAt: string;
+  updatedAt: string;
 }
 interface Row {
   id: string;
@@ -46,12 +50,16 @@ interface Row {
   cpu_millis: number | null;
   pids_max: number;
   created_at: Date | string;
+  updated_at: Date | string;
+  description: string | null;
+  labels: Labels;
   endpoints: Array<{ network: string; ip: string; mac: string }> | string;
   publish: Container['publish'] | string;
 }
 const SELECT = `
   SELECT c.id, t.name AS tenant, c.name, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
          c.observed_state, c.exit_code, c.reason, c.restarts, c.memory_bytes, c.cpu_millis, c.pids_max, c.created_at,
+         c.updated_at, c.description, c.labels,
          COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
                      FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints,
          COALESCE((SELECT json_agg(json_build_object('hostPort', p.host_port, 'port', p.port, 'proto', p.proto, 'hostIp', host(p.host_ip))
@@ -76,7 +84,10 @@ const toContainer = (r: Row): Container => ({
   pids: r.pids_max,
   endpoints: typeof r.endpoints === 'string' ? JSON.parse(r.endpoints) : r.endpoints,
   publish: typeof r.publish === 'string' ? JSON.parse(r.publish) : r.publish,
+  description: r.description,
+  labels: r.labels ?? {},
   createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
 });
 
 export async function getContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<Container> {
@@ -168,8 +179,9 @@ async function insertWithEndpoints(
 ): Promise<{ id: string; created_at: Date | string }> {
   const { rows } = await q.query<{ id: string; created_at: Date | string }>(
     `WITH c AS (
-       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max, reason)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14, $15) RETURNING id, created_at),
+       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max, reason,
+                               description, labels)
+       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14, $15, $16, $17::jsonb) RETURNING id, created_at),
      e AS (
        INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
        SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
@@ -191,6 +203,8 @@ async function insertWithEndpoints(
       cpuMillis(body.cpus),
       body.pids,
       reason,
+      body.description ?? null,
+      JSON.stringify(body.labels ?? {}),
     ],
   );
   return rows[0];
@@ -249,7 +263,10 @@ export async function createContainer(
     pids: body.pids,
     endpoints,
     publish: body.publish.map((p) => ({ hostPort: p.hostPort, port: p.port, proto: p.proto, hostIp: p.hostIp ?? null })),
+    description: body.description ?? null,
+    labels: body.labels ?? {},
     createdAt: new Date(row.created_at).toISOString(),
+    updatedAt: new Date(row.created_at).toISOString(),
   };
 }
 

@@ -1,6 +1,7 @@
 import type { Queryable } from './db.js';
 import type { NetworkCreate } from '../../protocol/api.js';
 import { DEFAULT_GENEVE_PORT, DEFAULT_VXLAN_PORT, type AddressPool, type NetworkParams } from '../../protocol/network-params.js';
+import type { DhcpOptions, Labels } from '../../protocol/meta.js';
 import { DEFAULT_DOMAIN } from '../../protocol/common.js';
 import { ApiError } from '../errors.js';
 import { randomBytes } from 'node:crypto';
@@ -27,7 +28,13 @@ export interface Network {
   mtu: number | null;
   domain: string;
   infra: { name: string; ip: string; mac: string; node: string | null } | null;
+  description: string | null;
+  labels: Labels;
+  dhcpOptions: DhcpOptions;
+  /** null: the agent's --dns-upstream */
+  dnsUpstreams: string[] | null;
   createdAt: string;
+  updatedAt: string;
 }
 interface Row {
   id: string;
@@ -45,7 +52,12 @@ interface Row {
   gateway: string | null;
   mtu: number | null;
   domain: string;
+  description: string | null;
+  labels: Labels;
+  dhcp_options: DhcpOptions;
+  dns_upstreams: string[] | null;
   created_at: Date | string;
+  updated_at: Date | string;
   infra_name: string | null;
   infra_ip: string | null;
   infra_mac: string | null;
@@ -56,6 +68,7 @@ const SELECT = `
          (SELECT json_agg(json_build_object('start', host(p.first_ip), 'end', host(p.last_ip)) ORDER BY p.first_ip)
             FROM network_pools p WHERE p.network_id = n.id) AS pools,
          n.cidr::text AS cidr, host(n.gateway) AS gateway, n.mtu, n.domain, n.created_at,
+         n.description, n.labels, n.dhcp_options, n.dns_upstreams, n.updated_at,
          c.name AS infra_name, host(e.ip) AS infra_ip, e.mac::text AS infra_mac, nd.name AS infra_node
     FROM networks n JOIN tenants t ON t.id = n.tenant_id
     LEFT JOIN containers c ON c.network_id = n.id AND c.kind = 'infra'
@@ -75,7 +88,12 @@ const toNetwork = (r: Row): Network => ({
   mtu: r.mtu,
   domain: r.domain,
   infra: r.infra_ip ? { name: r.infra_name!, ip: r.infra_ip, mac: r.infra_mac!, node: r.infra_node } : null,
+  description: r.description,
+  labels: r.labels ?? {},
+  dhcpOptions: r.dhcp_options ?? {},
+  dnsUpstreams: r.dns_upstreams,
   createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
 });
 
 const DEFAULT_PORT = { vxlan: DEFAULT_VXLAN_PORT, geneve: DEFAULT_GENEVE_PORT };
@@ -132,8 +150,9 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
     vni = body.vni ?? (await allocateVni(q, op));
   }
   const { rows } = await q.query<{ id: string }>(
-    `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain, tunnel_port, rotate_hours, physical_network, vlan, dhcp)
-     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8, $9, $10, $11, $12, $13) RETURNING id`,
+    `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain, tunnel_port, rotate_hours, physical_network, vlan, dhcp,
+                           description, labels, dhcp_options, dns_upstreams)
+     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb, $17::text[]) RETURNING id`,
     [
       t.id,
       body.name,
@@ -145,6 +164,10 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
       body.domain ?? DEFAULT_DOMAIN,
       ...paramColumns(body.params),
       body.dhcp,
+      body.description ?? null,
+      JSON.stringify(body.labels ?? {}),
+      JSON.stringify(body.dhcpOptions ?? {}),
+      body.dnsUpstreams ?? null,
     ],
   );
   const networkId = rows[0].id;

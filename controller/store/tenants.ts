@@ -1,36 +1,85 @@
 import type { Queryable } from './db.js';
 import { ApiError } from '../errors.js';
 import type { Principal } from '../auth.js';
+import type { Labels } from '../../protocol/meta.js';
+import { TenantSettings, type TenantPatch } from '../../protocol/patch.js';
+import { mergeSettings } from '../api/patch.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 
+/** What handlers need of a tenant (the URL's, looked up with the token). */
 export interface Tenant {
   id: string;
   name: string;
   createdAt: string;
 }
+/** A tenant as the API shows it. */
+export interface TenantDetails extends Tenant {
+  description: string | null;
+  labels: Labels;
+  updatedAt: string;
+}
 interface Row {
   id: string;
   name: string;
   created_at: Date | string;
+  updated_at: Date | string;
+  description: string | null;
+  labels: Labels;
 }
-const toTenant = (r: Row): Tenant => ({ id: r.id, name: r.name, createdAt: new Date(r.created_at).toISOString() });
+const COLUMNS = 'id, name, created_at, updated_at, description, labels';
+const toTenant = (r: Row): TenantDetails => ({
+  id: r.id,
+  name: r.name,
+  description: r.description,
+  labels: r.labels ?? {},
+  createdAt: new Date(r.created_at).toISOString(),
+  updatedAt: new Date(r.updated_at).toISOString(),
+});
 
-export async function createTenant(q: Queryable, name: string): Promise<Tenant> {
-  const { rows } = await q.query<Row>('INSERT INTO tenants (name) VALUES ($1) RETURNING id, name, created_at', [name]);
+export async function createTenant(q: Queryable, body: { name: string; description?: string; labels?: Labels }): Promise<TenantDetails> {
+  const { rows } = await q.query<Row>(`INSERT INTO tenants (name, description, labels) VALUES ($1, $2, $3::jsonb) RETURNING ${COLUMNS}`, [
+    body.name,
+    body.description ?? null,
+    JSON.stringify(body.labels ?? {}),
+  ]);
   return toTenant(rows[0]);
 }
 
-export async function listTenants(q: Queryable, p: Principal, limit: number, after?: string): Promise<Page<Tenant>> {
+export async function getTenant(q: Queryable, t: Tenant): Promise<TenantDetails> {
+  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1`, [t.id]);
+  return toTenant(rows[0]);
+}
+
+export async function listTenants(
+  q: Queryable,
+  p: Principal,
+  limit: number,
+  after?: string,
+  labels: Labels = {},
+): Promise<Page<TenantDetails>> {
   const cur = decodeCursor(after, 1);
   const { rows } = await q.query<Row>(
-    `SELECT id, name, created_at FROM tenants
-      WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2)
+    `SELECT ${COLUMNS} FROM tenants
+      WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2) AND labels @> $4::jsonb
       ORDER BY name LIMIT $3`,
-    [p.kind === 'tenant' ? p.tenantId : null, cur?.[0] ?? null, limit + 1],
+    [p.kind === 'tenant' ? p.tenantId : null, cur?.[0] ?? null, limit + 1, JSON.stringify(labels)],
   );
   return toPage(rows, limit, (r) => [r.name], toTenant);
 }
 
+/** PATCH of a tenant: its description and labels (the name is fixed). */
+export async function patchTenant(q: Queryable, t: Tenant, patch: TenantPatch, op: string): Promise<TenantDetails> {
+  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM tenants WHERE id = $1 FOR UPDATE`, [t.id]);
+  const r = rows[0];
+  const current = { description: r.description, labels: r.labels };
+  const { settings: s, changed } = mergeSettings(TenantSettings, current, { name: r.name }, patch, op);
+  if (changed.length === 0) return toTenant(r);
+  const u = await q.query<Row>(
+    `UPDATE tenants SET description = $2, labels = $3::jsonb, updated_at = now() WHERE id = $1 RETURNING ${COLUMNS}`,
+    [t.id, s.description ?? null, JSON.stringify(s.labels)],
+  );
+  return toTenant(u.rows[0]);
+}
 /** Deletes a tenant with no networks and no containers (its tokens go with it). */
 export async function deleteTenant(q: Queryable, t: Tenant, op: string): Promise<void> {
   await q.query('SELECT id FROM tenants WHERE id = $1 FOR UPDATE', [t.id]);

@@ -41,6 +41,9 @@ export function networkFor(state: ClusterState, nodeId: string, networkId: strin
     gateway: net.gateway,
     mtu: net.mtu ?? mtuOf(net, node),
     domain: net.domain,
+    // only when set: a network without them has the view item older agents know
+    ...(net.dhcpOptions && Object.keys(net.dhcpOptions).length > 0 ? { dhcpOptions: net.dhcpOptions } : {}),
+    ...(net.dnsUpstreams ? { dnsUpstreams: net.dnsUpstreams } : {}),
     // physical networks: the segment carries the frames, nothing is flooded to other nodes
     flood: net.type === 'physical' ? [] : hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
     ...(net.router ? { router: net.router } : {}),

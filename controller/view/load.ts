@@ -19,6 +19,7 @@ const SQL = {
   nodes: `SELECT id::text, name, host(underlay_ip) AS ip, underlay_mtu, ready, capabilities -> 'physicalNetworks' AS physical FROM nodes`,
   networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
              host(n.gateway) AS gateway, n.mtu, n.domain, n.tunnel_port, n.rotate_hours, n.physical_network, n.vlan, n.dhcp,
+             n.dhcp_options, n.dns_upstreams,
              r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
              r.slot AS router_slot FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
@@ -73,6 +74,8 @@ const toNetwork = (r: Raw): NetworkRow => ({
     r.router_id === null || r.router_id === undefined
       ? null
       : { id: str(r.router_id), name: str(r.router_name), external: Boolean(r.router_external), slot: Number(r.router_slot) },
+  dhcpOptions: (r.dhcp_options as NetworkRow['dhcpOptions'] | null) ?? {},
+  dnsUpstreams: (r.dns_upstreams as string[] | null) ?? null,
 });
 const toContainer = (r: Raw): ContainerRow => ({
   id: str(r.id),

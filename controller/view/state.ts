@@ -1,6 +1,7 @@
 import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
 import type { NetworkParams } from '../../protocol/network-params.js';
 import type { ViewContainer, ViewEndpoint, ViewPublish, ViewRouter } from '../../protocol/view.js';
+import type { DhcpOptions } from '../../protocol/meta.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
 export interface NodeRow {
@@ -27,6 +28,10 @@ export interface NetworkRow {
   domain: string;
   /** The router the network is attached to, with the router's fields (null: none). */
   router: ViewRouter | null;
+  /** absent or empty: none (the built-in options only) */
+  dhcpOptions?: DhcpOptions;
+  /** absent or null: the agent's --dns-upstream */
+  dnsUpstreams?: string[] | null;
 }
 export interface ContainerRow {
   id: string;

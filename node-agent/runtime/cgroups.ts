@@ -137,6 +137,20 @@ export async function prepareCgroup(id: string, limits: ContainerLimits): Promis
   await removeCgroup(id);
   const dirs = cgroupDirs(id, layout);
   for (const d of dirs) mkdirSync(d, { recursive: true });
+  writeLimits(id, limits, layout);
+  return dirs.map((d) => join(d, 'cgroup.procs'));
+}
+
+/**
+ * New limits for a running container, in place (a PATCH of memory, cpus or pids): the kernel applies
+ * them at once; memory below the current usage is reclaimed, or the container is OOM-killed.
+ */
+export function setLimits(id: string, limits: ContainerLimits): void {
+  writeLimits(id, limits, cgroupLayout());
+}
+
+function writeLimits(id: string, limits: ContainerLimits, layout: CgroupLayout): void {
+  const dirs = cgroupDirs(id, layout);
   for (const f of limitFiles(layout.kind, limits)) {
     const dir = layout.kind === 'v2' ? dirs[0] : join(layout.parents[f.controller as 'memory'], id);
     const path = join(dir, f.file);
@@ -147,7 +161,6 @@ export async function prepareCgroup(id: string, limits: ContainerLimits): Promis
       throw new RuntimeError('cgroup_failed', 'set limit', path, `${f.value}: ${errorMessage(e)}`, false, { cause: e });
     }
   }
-  return dirs.map((d) => join(d, 'cgroup.procs'));
 }
 
 /** How many processes the kernel's OOM killer killed in the container's cgroup (0 when unknown). */

@@ -108,6 +108,14 @@ describe('planContainers', () => {
     expect(planContainers(desired([c({ restart: 'always' })]), { [x.id]: observed(x) }, 0, ctx).ops.map((o) => o.op)).toEqual(['update']);
   });
 
+  it('changing only the limits updates the record (the runtime writes them into the running cgroup) without a restart', () => {
+    const x = c();
+    const limits = { memory: 256 * 2 ** 20, cpus: 0.5, pids: 200 };
+    const { ops } = planContainers(desired([c({ limits })]), { [x.id]: observed(x) }, 0, ctx);
+    expect(ops.map((o) => o.op)).toEqual(['update']);
+    expect(ops[0]).toMatchObject({ spec: { limits } });
+  });
+
   it('applies the restart policy with exponential backoff', () => {
     const onFail = c({ restart: 'on-failure' });
     const exited = (code: number, backoff: number) => ({

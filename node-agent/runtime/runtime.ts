@@ -16,7 +16,7 @@ import {
 import { ensureInfraImage } from './images.js';
 import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
 import { containerPaths, containersDir } from './paths.js';
-import { cgroupLayout } from './cgroups.js';
+import { cgroupLayout, setLimits } from './cgroups.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
 import { listStates, privateDir, toStatus, writeState, type ContainerState } from './state.js';
 import { adoptable, strayNspawn, terminate } from './supervise.js';
@@ -266,6 +266,16 @@ export class ContainerRuntime {
         return this.set(await createContainer(ctx, op.spec));
       case 'update': {
         const st = this.get(op.spec.id);
+        // new limits apply to the running container in place; a stopped one gets them at its next start
+        if (st.phase === 'running' && JSON.stringify(st.spec.limits) !== JSON.stringify(op.spec.limits)) {
+          try {
+            setLimits(op.spec.id, op.spec.limits);
+            ctx.log.info({ container: op.spec.id, limits: op.spec.limits }, 'container limits changed in place');
+          } catch (err) {
+            // it keeps running under the old limits; the new ones apply at its next start
+            ctx.log.warn({ container: op.spec.id, err }, 'changing limits in place failed');
+          }
+        }
         const next = await this.keyStatus({ ...st, spec: op.spec });
         await writeState(ctx.stateDir, next);
         return this.set(next);

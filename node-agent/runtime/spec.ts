@@ -98,9 +98,12 @@ export function specFromView(
   };
 }
 
-/** What must match for a running container to be kept: anything else restarts it. */
+/**
+ * What must match for a running container to be kept: anything else restarts it. Limits are not
+ * in it: the runtime writes new ones into the running container's cgroup (an `update`).
+ */
 export function runKey(s: ContainerSpec): string {
-  return JSON.stringify([s.image, s.command, s.boot, s.generation, s.interfaces, s.binds, s.limits]);
+  return JSON.stringify([s.image, s.command, s.boot, s.generation, s.interfaces, s.binds]);
 }
 
 /** /etc/resolv.conf of a container with --no-dhcp interfaces: their infra DNS servers and zones. */

@@ -1,0 +1,69 @@
+import type { Queryable } from './db.js';
+import { ContainerSettings, type ContainerPatch } from '../../protocol/patch.js';
+import { ApiError } from '../errors.js';
+import { mergeSettings } from '../api/patch.js';
+import { getContainer, type Container } from './containers.js';
+import type { Tenant } from './tenants.js';
+
+interface Row {
+  id: string;
+  name: string;
+  image: string;
+  command: string[];
+  boot: boolean;
+  node: string | null;
+  networks: string[];
+  restart: string;
+  memory_bytes: string | number;
+  cpu_millis: number | null;
+  pids_max: number;
+  description: string | null;
+  labels: Record<string, string>;
+}
+
+/**
+ * PATCH of a container: merges the patch into its settings under the row lock and writes them in
+ * one UPDATE. Restart policy and limits reach the node through the push (the change-log trigger
+ * records them) and the agent applies them to the running container without a restart; labels and
+ * description stay in the database. Fields kept in other tables (published ports, security groups)
+ * get their writer here, after the column update, from `changed`.
+ */
+export async function patchContainer(q: Queryable, t: Tenant, name: string, patch: ContainerPatch, op: string): Promise<Container> {
+  const { rows } = await q.query<Row>(
+    `SELECT c.id, c.name, c.image, c.command, c.boot, nd.name AS node, c.restart, c.memory_bytes, c.cpu_millis, c.pids_max,
+            c.description, c.labels,
+            ARRAY(SELECT n.name FROM endpoints e JOIN networks n ON n.id = e.network_id
+                   WHERE e.container_id = c.id ORDER BY e.ifindex) AS networks
+       FROM containers c LEFT JOIN nodes nd ON nd.id = c.node_id
+      WHERE c.tenant_id = $1 AND c.name = $2 AND c.kind = 'container' FOR UPDATE OF c`,
+    [t.id, name],
+  );
+  const r = rows[0];
+  if (!r) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
+  const current = {
+    restart: r.restart,
+    memory: Number(r.memory_bytes),
+    cpus: r.cpu_millis === null ? null : r.cpu_millis / 1000,
+    pids: r.pids_max,
+    description: r.description,
+    labels: r.labels,
+  };
+  const fixed = { name: r.name, image: r.image, command: r.command, boot: r.boot, networks: r.networks, node: r.node };
+  const { settings: s, changed } = mergeSettings(ContainerSettings, current, fixed, patch, op);
+  if (changed.length === 0) return getContainer(q, t, name, op);
+  await q.query(
+    `UPDATE containers SET restart = $2, memory_bytes = $3, cpu_millis = $4, pids_max = $5, description = $6, labels = $7::jsonb,
+            updated_at = now()
+      WHERE id = $1`,
+    [
+      r.id,
+      s.restart,
+      s.memory,
+      s.cpus === undefined ? null : Math.max(10, Math.round(s.cpus * 1000)),
+      s.pids,
+      s.description ?? null,
+      JSON.stringify(s.labels),
+    ],
+  );
+  return getContainer(q, t, name, op);
+}

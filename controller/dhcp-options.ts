@@ -7,7 +7,9 @@ export function checkDhcpOptions(cidr: string, dhcp: DhcpOptions | undefined, op
   const r = hostRange(cidr);
   (dhcp?.routes ?? []).forEach((route, i) => {
     const gw = ip4ToInt(route.gateway);
-    if (gw < r.first || gw > r.last)
-      throw new ApiError('invalid', `${op}: route gateway ${route.gateway} is not a host address of ${cidr}`, `dhcpOptions.routes.${i}.gateway`);
+    if (gw < r.first || gw > r.last) {
+      const path = `dhcpOptions.routes.${i}.gateway`;
+      throw new ApiError('invalid', `${op}: route gateway ${route.gateway} is not a host address of ${cidr}`, path);
+    }
   });
 }

@@ -6,6 +6,7 @@ import { NetworkPatch } from '../../protocol/patch.js';
 import { createNetwork, deleteNetwork, getNetwork, listNetworks, requestKeyRotation } from '../store/networks.js';
 import { patchNetwork } from '../store/network-patch.js';
 import { checkDhcpOptions } from '../dhcp-options.js';
+import { assertNetworkNameFree } from '../reserved.js';
 import { route } from './route.js';
 
 /** The gateway must be a host address of the CIDR; checked here to answer with its field path. */
@@ -34,6 +35,7 @@ export const networkRoutes = [
         throw new ApiError('admin_only_network_type', `${op}: physical networks are created with an admin token only`, 'type');
       checkGateway(body, op);
       checkDhcpOptions(body.cidr, body.dhcpOptions, op);
+      assertNetworkNameFree(body.name, op);
       return deps.db.tx(async (q) => createNetwork(q, tenant, body, op));
     },
   }),

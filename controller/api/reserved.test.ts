@@ -67,6 +67,17 @@ describe('reserved names on postgres', () => {
     expect((await call('POST', '/v1/tenants/acme/networks', { name: 'green', cidr: '10.1.0.0/24' }, tenantToken)).status).toBe(201);
   });
 
+  it('refuses a container named infra (infra.<zone> is the name server: a second A record) and network names whose infra name would be cut', async () => {
+    const r = await create({ name: 'infra' }, tenantToken);
+    expect([r.status, r.json.code, r.json.path]).toEqual([400, 'reserved_name', 'name']);
+    expect(r.json.message).toMatch(/infra is reserved/);
+    // infra-<58 characters> would be cut to 63 and could equal another network's infra name
+    const long = await call('POST', '/v1/tenants/acme/networks', { name: 'n'.repeat(58), cidr: '10.5.0.0/24' }, tenantToken);
+    expect([long.status, long.json.code, long.json.path]).toEqual([400, 'reserved_name', 'name']);
+    const fits = await call('POST', '/v1/tenants/acme/networks', { name: 'n'.repeat(57), cidr: '10.5.0.0/24' }, tenantToken);
+    expect([fits.status, fits.json.infra.name]).toEqual([201, `infra-${'n'.repeat(57)}`]);
+  });
+
   it('still accepts ordinary images and names; OpenAPI lists the code', async () => {
     expect((await create({ name: 'web', image: 'busybox' }, tenantToken)).status).toBe(201);
     expect((await create({ name: 'infrastructure', image: 'freight-infra-tools' }, tenantToken)).status).toBe(201);

@@ -26,15 +26,21 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
   const { addr: base, prefix } = parseCidr4(config.network.cidr);
   const network: OptionList = [[OPT.SUBNET_MASK, ipv4(maskString4(prefix))]];
   if (config.network.gateway) network.push([OPT.ROUTER, ipv4(config.network.gateway)]);
-  // RFC 3442: a client that takes option 121 ignores option 3, so the default route goes in too
-  if (config.network.gateway && config.network.routes.length > 0)
-    network.push([OPT.CLASSLESS_ROUTES, classlessRoutes([...config.network.routes, { cidr: '0.0.0.0/0', via: config.network.gateway }])]);
+  // the network's own options (PATCH dhcpOptions) after the built-in ones: its name server and zone first
+  const extra = config.dhcpOptions ?? {};
+  // RFC 3442: a client that takes option 121 ignores option 3, so with router routes the default route goes in too;
+  // the network's own routes are sent as given (it adds 0.0.0.0/0 itself when it wants one)
+  const own = (extra.routes ?? []).map((r) => ({ cidr: r.destination, via: r.gateway }));
+  const routed = config.network.gateway && config.network.routes.length > 0;
+  const routes = routed ? [...config.network.routes, ...own, { cidr: '0.0.0.0/0', via: config.network.gateway! }] : own;
+  if (routes.length > 0) network.push([OPT.CLASSLESS_ROUTES, classlessRoutes(routes)]);
   network.push(
-    [OPT.DNS, ipv4(config.server.ip)],
+    [OPT.DNS, ipv4(config.server.ip, ...(extra.dns ?? []))],
     [OPT.DOMAIN_NAME, text(config.network.zone)],
-    [OPT.DOMAIN_SEARCH, encodeDomainSearch([config.network.zone])],
+    [OPT.DOMAIN_SEARCH, encodeDomainSearch([config.network.zone, ...(extra.search ?? [])])],
     [OPT.MTU, u16(config.network.mtu)],
   );
+  if (extra.ntp?.length) network.push([OPT.NTP, ipv4(...extra.ntp)]);
   const index: DhcpIndex = {
     serverIp: config.server.ip,
     leaseSeconds: config.leaseSeconds,

@@ -10,6 +10,7 @@ export const OPT = {
   DNS: 6,
   HOSTNAME: 12,
   DOMAIN_NAME: 15,
+  NTP: 42,
   MTU: 26,
   REQUESTED_IP: 50,
   LEASE_TIME: 51,

@@ -37,6 +37,28 @@ describe('dhcp respond', () => {
     expect(r.reply!.packet.length).toBeGreaterThanOrEqual(300);
   });
 
+  it("adds the network's own options: classless routes (121), NTP (42), more DNS servers and search domains", () => {
+    const dhcpOptions = {
+      routes: [
+        { destination: '192.168.0.0/16', gateway: '10.77.0.1' },
+        { destination: '0.0.0.0/0', gateway: '10.77.0.1' },
+        { destination: '172.16.5.128/25', gateway: '10.77.0.3' },
+      ],
+      ntp: ['10.77.0.4', '10.77.0.5'],
+      dns: ['10.77.0.6'],
+      search: ['corp.example'],
+    };
+    const idx = buildDhcpIndex({ ...sampleConfig(), dhcpOptions });
+    const o = parseDhcp(respond(idx, parseDhcp(clientMessage(MSG.DISCOVER, WEB)), NOW).reply!.packet).options;
+    expect([...o.get(OPT.CLASSLESS_ROUTES)!]).toEqual([16, 192, 168, 10, 77, 0, 1, 0, 10, 77, 0, 1, 25, 172, 16, 5, 128, 10, 77, 0, 3]);
+    expect([...o.get(OPT.NTP)!]).toEqual([10, 77, 0, 4, 10, 77, 0, 5]);
+    expect([...o.get(OPT.DNS)!]).toEqual([10, 77, 0, 2, 10, 77, 0, 6]);
+    expect(decodeDomainSearch(o.get(OPT.DOMAIN_SEARCH)!)).toEqual(['net.t1.freight.internal', 'corp.example']);
+    // none set: neither 121 nor 42
+    const plain = parseDhcp(run(clientMessage(MSG.DISCOVER, WEB)).reply!.packet).options;
+    expect([plain.has(OPT.CLASSLESS_ROUTES), plain.has(OPT.NTP)]).toEqual([false, false]);
+  });
+
   it('omits the router when the network has no gateway', () => {
     const noGw = buildDhcpIndex(sampleConfig({ network: { ...sampleConfig().network, gateway: null } }));
     const r = respond(noGw, parseDhcp(clientMessage(MSG.DISCOVER, WEB)), NOW);

@@ -21,6 +21,8 @@ export function sampleConfig(over: Partial<InfraConfig> = {}): InfraConfig {
       { mac: '02:00:00:00:00:11', ip: '10.77.0.11', name: 'db' },
     ],
     upstreams: [],
+    dhcp: true,
+    dhcpOptions: {},
     ...over,
   };
 }

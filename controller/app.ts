@@ -30,6 +30,7 @@ import { createIdempotency, type IdempotencyOptions } from './api/idempotency.js
 import { eventRoutes } from './api/events.js';
 import { EventHub, EVENTS_DEFAULTS, type EventsOptions } from './events/hub.js';
 import { registerConsole } from './console.js';
+import { installExec, type ExecLimits } from './api/exec.js';
 
 export interface AppOptions {
   db: Db;
@@ -64,6 +65,8 @@ export interface AppOptions {
   events?: Partial<EventsOptions> | false;
   /** Where the web console's built assets are (default: dist/web beside the code); false: no console. */
   consoleDir?: string | false;
+  /** `container exec` limits (controller/api/exec.ts). */
+  execLimits?: Partial<ExecLimits>;
 }
 
 export const ROUTES: RouteDef[] = [
@@ -78,8 +81,8 @@ export const ROUTES: RouteDef[] = [
   ...componentRoutes,
 ];
 
-/** The part of the push hub the API uses (logs, metrics, shutdown). */
-export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'>;
+/** The part of the push hub the API uses (logs, packages, metrics, shutdown; exec where the hub relays it). */
+export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> & Partial<Pick<PushHub, 'exec'>>;
 
 const noPush: ApiHub = {
   requestLogs: async () => {
@@ -139,6 +142,7 @@ export async function buildApp(opts: AppOptions): Promise<FastifyInstance & { pu
   });
 
   register(app, ROUTES, deps, seen);
+  installExec(app, { db: opts.db, log: opts.log, hub: () => hubRef.hub, audit, authLimit: deps.authLimit, limits: opts.execLimits });
   // a hub the app made registers in the app's registry; one passed in keeps its own
   installSystemRoutes(
     app,

@@ -8,6 +8,7 @@ import { InfraFiles } from './infra-files.js';
 import { Routers } from './router/routers.js';
 import { isIp4 } from '../protocol/addr.js';
 import { ContainerRuntime } from './runtime/runtime.js';
+import { ExecRunner } from './runtime/exec.js';
 import { AgentSession } from './session/session.js';
 import { loadView } from './session/store.js';
 import { Registry } from '../lib/metrics.js';
@@ -57,6 +58,7 @@ export class Agent {
   private routerTimer?: NodeJS.Timeout;
   private lastView?: NodeView;
   private runtime!: ContainerRuntime;
+  private execs!: ExecRunner;
   private session!: AgentSession;
   private readonly infra: InfraFiles;
   private networkErrors: NetworkError[] = [];
@@ -102,6 +104,9 @@ export class Agent {
       onStatus: () => this.reportSoon(),
       imageGcGraceMs: o.imageGcGraceMs,
     });
+    this.execs = new ExecRunner({ log: o.log.child({ module: 'exec' }) });
+    const execs = this.execs;
+    const runtime = this.runtime;
     // A restarted agent re-asserts what it last applied before it hears from the
     // controller: identical state plans zero ops, and nothing is ever flushed.
     const saved = await loadView(o.stateDir);
@@ -121,6 +126,13 @@ export class Agent {
       onView: (view) => this.apply(view),
       onLogs: async (container, tail) => this.runtime.logs(container, tail),
       onPackages: (container) => this.runtime.packages(container),
+      exec: {
+        start: (id, req, sink) => void execs.start(id, req, () => runtime.execTarget(req.container), sink),
+        input: (id, data, eof) => execs.input(id, data, eof),
+        resize: (id, size) => execs.resize(id, size),
+        kill: (id) => execs.kill(id),
+        killAll: () => execs.killAll(),
+      },
       onApplied: (_rev, how) => {
         if (how !== 'ping') this.reportSoon();
       },
@@ -175,6 +187,7 @@ export class Agent {
     clearInterval(this.resendTimer);
     clearInterval(this.routerTimer);
     await this.session?.stop();
+    this.execs?.killAll();
     await this.runtime?.close();
     this.dataplane?.stop();
   }

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Ipv4, Name } from './common.js';
+import { ExecArgv, ExecData, ExecExit, ExecSize, ExecStream } from './exec.js';
 import { NodeView, ViewOp } from './view.js';
 
 /** A network this node cannot carry, and why (the agent's dataplane reports it in its status). */
@@ -48,6 +49,9 @@ export type PackageRecord = z.infer<typeof PackageRecord>;
 /** Bounds of one packages answer: what a node reads of a root at most (PACKAGE_LIMITS). */
 export const MAX_PACKAGES = 20_000;
 
+/** One exec on one stream (chosen by the controller). */
+const ExecId = z.uuid();
+
 /** Agent → controller. */
 export const AgentMessage = z.discriminatedUnion('type', [
   z.object({
@@ -78,6 +82,10 @@ export const AgentMessage = z.discriminatedUnion('type', [
     truncated: z.boolean().default(false),
     error: z.string().max(2000).optional(),
   }),
+  /** `container exec` (docs/push.md): the process runs, its output, how it ended. */
+  z.object({ type: z.literal('exec-started'), execId: ExecId }),
+  z.object({ type: z.literal('exec-output'), execId: ExecId, stream: ExecStream, data: ExecData }),
+  ExecExit.extend({ type: z.literal('exec-exit'), execId: ExecId }),
 ]);
 export type AgentMessage = z.infer<typeof AgentMessage>;
 
@@ -90,6 +98,18 @@ export const ControllerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('logs'), requestId: z.string(), container: z.string(), tail: z.number().int() }),
   z.object({ type: z.literal('packages'), requestId: z.string(), container: z.string() }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
+  /** `container exec` (docs/push.md): start a command in a container, its input, its terminal size, kill it. */
+  z.object({
+    type: z.literal('exec'),
+    execId: ExecId,
+    container: z.string().max(64),
+    argv: ExecArgv,
+    tty: z.boolean(),
+    size: ExecSize.optional(),
+  }),
+  z.object({ type: z.literal('exec-input'), execId: ExecId, data: ExecData.optional(), eof: z.boolean().optional() }),
+  z.object({ type: z.literal('exec-resize'), execId: ExecId, size: ExecSize }),
+  z.object({ type: z.literal('exec-kill'), execId: ExecId }),
 ]);
 export type ControllerMessage = z.infer<typeof ControllerMessage>;
 

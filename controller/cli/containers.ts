@@ -3,6 +3,7 @@ import { CliError, enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
 import { emit, type Io } from './output.js';
 import { followEvents } from './events.js';
+import { execCommand } from './exec.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -97,4 +98,5 @@ export function containerCommands(program: Command, io: () => Io): void {
       const r = (await io().req('GET', `${path(ref)}/logs?tail=${enc(o.tail)}`)) as Row;
       emit(io(), r, () => String(r.text ?? ''));
     });
+  execCommand(c, io);
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { CliError, client } from './client.js';
-import { pinOf, sender, trustOf } from './transport.js';
+import { dialer, pinOf, sender, trustOf, type Dial } from './transport.js';
+import { CommandExit } from './exec.js';
 import type { Io } from './output.js';
 import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
@@ -25,7 +26,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
     .exitOverride()
     .configureOutput({ writeOut: write, writeErr });
   // one trust resolution (and pin handshake) per run
-  let conn: { req: Io['req']; pin?: string; follow: Follow; token?: string } | undefined;
+  let conn: { req: Io['req']; pin?: string; follow: Follow; dial: Dial; token?: string } | undefined;
   const io = (): Io => {
     const o = program.opts<{ url: string; token?: string; json?: boolean; ca?: string; caFingerprint?: string; insecure?: boolean }>();
     if (!conn) {
@@ -35,7 +36,13 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
         insecure: o.insecure ?? env.FREIGHT_INSECURE === '1',
       });
       const token = o.token ?? env.FREIGHT_TOKEN;
-      conn = { req: client({ url: o.url, token }, sender(o.url, trust)), pin: pinOf(trust), follow: follower(o.url, trust), token };
+      conn = {
+        req: client({ url: o.url, token }, sender(o.url, trust)),
+        pin: pinOf(trust),
+        follow: follower(o.url, trust),
+        dial: dialer(o.url, trust),
+        token,
+      };
     }
     const c = conn;
     return {
@@ -47,6 +54,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
       url: o.url,
       caPin: c.pin,
       follow: (path, f) => c.follow(path, { ...f, token: c.token }),
+      dial: (path) => c.dial(path, c.token),
     };
   };
   tenantCommands(program, io);
@@ -79,6 +87,7 @@ export async function run(
     return 0;
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? 0 : 2;
+    if (err instanceof CommandExit) return err.status; // `container exec`: the command's own exit status
     if (err instanceof CliError) {
       writeErr(`freightctl: ${err.code}: ${err.message}\n`);
       return err.exitCode;

@@ -1,5 +1,6 @@
 import type { Request } from './client.js';
 import type { Follow } from './stream.js';
+import type { Dial } from './transport.js';
 
 /** What a command needs: the API, where to print, and the clock. */
 export interface Io {
@@ -14,6 +15,8 @@ export interface Io {
   follow?: (path: string, o: Omit<Parameters<Follow>[1], 'token'>) => Promise<void>;
   /** Diagnostics that are not the command's output (stderr). */
   writeErr?: (text: string) => void;
+  /** A WebSocket to the controller with this run's trust and token (`container exec`). */
+  dial?: (path: string) => ReturnType<Dial>;
 }
 
 /** Prints `data` as JSON with --json, else the human form. */

@@ -8,6 +8,7 @@ import https from 'node:https';
 import { readFileSync } from 'node:fs';
 import { normalizeFingerprint } from '../../protocol/join.js';
 import { fetchPinnedCa, fingerprintOfPem, TrustError, type Trust } from '../../protocol/tls-trust.js';
+import WebSocket from 'ws';
 import { CliError } from './client.js';
 
 export interface TrustFlags {
@@ -58,9 +59,10 @@ export function pinOf(trust: Trust): string | undefined {
 
 const TLS_CODES = /CERT|SELF_SIGNED|UNABLE_TO_VERIFY|ALTNAME|UNABLE_TO_GET_ISSUER/;
 
-export function sender(base: string, trust: Trust): Send {
+/** The CA to verify the controller against (a pin is resolved once, on first use). */
+export function caResolver(base: string, trust: Trust): () => Promise<string | undefined> {
   let ca: Promise<string | undefined> | undefined;
-  const caOf = () =>
+  return () =>
     (ca ??=
       trust.kind === 'pin'
         ? fetchPinnedCa(base, trust.fingerprint).catch((err: unknown) => {
@@ -68,6 +70,27 @@ export function sender(base: string, trust: Trust): Send {
             throw new CliError('unreachable', `cannot reach the controller at ${base}: ${(err as Error).message}`, 3);
           })
         : Promise.resolve(trust.kind === 'ca' ? trust.pem : undefined));
+}
+
+/** Opens a WebSocket to a path of the controller (wss:// under the same trust as the requests). */
+export type Dial = (path: string, token: string | undefined) => Promise<WebSocket>;
+
+export function dialer(base: string, trust: Trust): Dial {
+  const caOf = caResolver(base, trust);
+  return async (path, token) => {
+    const u = new URL(base.replace(/\/+$/, '') + path);
+    const secure = u.protocol === 'https:';
+    u.protocol = secure ? 'wss:' : 'ws:';
+    return new WebSocket(u, {
+      headers: token ? { authorization: `Bearer ${token}` } : {},
+      handshakeTimeout: 30_000,
+      ...(secure ? { ca: await caOf(), rejectUnauthorized: true } : {}),
+    });
+  };
+}
+
+export function sender(base: string, trust: Trust): Send {
+  const caOf = caResolver(base, trust);
   return async (method, url, headers, body) => {
     const u = new URL(url);
     const options = u.protocol === 'https:' ? { ca: await caOf(), rejectUnauthorized: true } : {};

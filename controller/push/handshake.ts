@@ -8,6 +8,7 @@ import { PushError } from './errors.js';
 import { helloNode, saveStatus } from './nodes.js';
 import type { AgentConn } from './session.js';
 import { sendDelta } from './wire.js';
+import { onExecMessage } from './exec.js';
 
 type Hello = Extract<AgentMessage, { type: 'hello' }>;
 
@@ -56,7 +57,12 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       clearTimeout(p.timer);
       if (msg.error) p.reject(new PushError('node_unavailable', `packages from node ${c.tokenNode}: ${msg.error}`));
       else p.resolve({ packages: msg.packages, invalid: msg.invalid, truncated: msg.truncated });
+      return;
     }
+    case 'exec-started':
+    case 'exec-output':
+    case 'exec-exit':
+      return onExecMessage(c, msg);
   }
 }
 

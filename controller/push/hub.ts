@@ -16,6 +16,8 @@ import type { ResolvedOptions } from './options.js';
 import { counterOf, gaugeOf, Registry } from '../../lib/metrics.js';
 import { Serial } from '../../lib/serial.js';
 import { AgentConn } from './session.js';
+import { dropExecs, startExec, type ExecHandle, type ExecRelaySink } from './exec.js';
+import type { ExecStart } from '../../protocol/exec.js';
 
 /**
  * One replica's push engine: owns the connections and puts the parts together — the model
@@ -98,6 +100,7 @@ export class Hub {
     this.core.log.warn({ node: c.node ?? c.tokenNode, token: c.tokenId, why }, 'closing a revoked agent stream');
     c.kill(1008, 'revoked');
     c.dropLogs();
+    dropExecs(c);
   }
 
   /** Backstop of revocation: closes the streams whose token is no longer valid (or whose node is gone). */
@@ -131,6 +134,7 @@ export class Hub {
     if (c.node && byNode.get(c.node) === c) byNode.delete(c.node);
     counters.bytes += c.bytesSent;
     c.dropLogs();
+    dropExecs(c);
     this.acks.closed(c);
   }
 
@@ -178,6 +182,11 @@ export class Hub {
       c.logs.set(requestId, { resolve, reject, timer });
       c.send({ type: 'packages', requestId, container });
     });
+  }
+
+  /** Runs a command in a container on the node, through its stream (controller/push/exec.ts). */
+  exec(node: string, container: string, req: ExecStart, sink: ExecRelaySink): ExecHandle {
+    return startExec(this.core, node, container, req, sink);
   }
 
   /** Prometheus text of this hub's registry (the app's, when the app made the hub). */

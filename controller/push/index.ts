@@ -15,6 +15,9 @@ import type { Registry } from '../../lib/metrics.js';
 
 export type { PushOptions } from './options.js';
 export { PushError } from './errors.js';
+export type { ExecHandle, ExecRelaySink } from './exec.js';
+import type { ExecHandle, ExecRelaySink } from './exec.js';
+import type { ExecStart } from '../../protocol/exec.js';
 
 /**
  * The controller's side of the agent stream: a WebSocket at /v1/agent/stream on
@@ -26,6 +29,8 @@ export interface PushHub {
   requestLogs(node: string, containerId: string, tail: number): Promise<string>;
   /** Asks the agent hosting a container for the packages of its root (its rpm database). */
   requestPackages(node: string, containerId: string): Promise<PackagesAnswer>;
+  /** Runs a command in a container on its node (the agent stream's exec messages); throws node_unavailable. */
+  exec(node: string, containerId: string, req: ExecStart, sink: ExecRelaySink): ExecHandle;
   /** Prometheus text of the hub's registry. */
   metrics(): Promise<string>;
   close(): Promise<void>;
@@ -146,6 +151,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   return {
     requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
     requestPackages: (node, containerId) => hub.requestPackages(node, containerId),
+    exec: (node, containerId, req, sink) => hub.exec(node, containerId, req, sink),
     metrics: () => hub.metrics(),
     revision: () => hub.cursor,
     connected: () => hub.connected(),

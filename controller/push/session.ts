@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { ControllerMessage, NetworkError } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { PushError } from './errors.js';
+import type { ExecRelaySink } from './exec-sink.js';
 
 /** A question to the agent waiting for its answer (logs, packages), by request id. */
 interface PendingLogs {
@@ -43,6 +44,8 @@ export class AgentConn {
   private unacked: Array<[number, number]> = [];
   networkErrors: NetworkError[] = [];
   readonly logs = new Map<string, PendingLogs>();
+  /** Execs running through this connection, by exec id. */
+  readonly execs = new Map<string, ExecRelaySink>();
 
   constructor(
     readonly ws: WebSocket,

@@ -11,6 +11,8 @@ export interface Container {
   id: string;
   tenant: string;
   name: string;
+  /** `infra`: a network's infra instance (DHCP and DNS), shown and logged like a container, made by the controller */
+  kind: 'container' | 'infra';
   image: string;
   command: string[];
   boot: boolean;
@@ -36,6 +38,7 @@ interface Row {
   id: string;
   tenant: string;
   name: string;
+  kind: 'container' | 'infra';
   image: string;
   command: string[];
   boot: boolean;
@@ -57,7 +60,7 @@ interface Row {
   publish: Container['publish'] | string;
 }
 const SELECT = `
-  SELECT c.id, t.name AS tenant, c.name, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
+  SELECT c.id, t.name AS tenant, c.name, c.kind, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
          c.observed_state, c.exit_code, c.reason, c.restarts, c.memory_bytes, c.cpu_millis, c.pids_max, c.created_at,
          c.updated_at, c.description, c.labels,
          COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
@@ -69,6 +72,7 @@ const toContainer = (r: Row): Container => ({
   id: r.id,
   tenant: r.tenant,
   name: r.name,
+  kind: r.kind,
   image: r.image,
   command: r.command,
   boot: r.boot,
@@ -90,8 +94,9 @@ const toContainer = (r: Row): Container => ({
   updatedAt: new Date(r.updated_at).toISOString(),
 });
 
+/** A container, or a network's infra instance by its name (`infra-<network>`: ordinary containers cannot take such names). */
 export async function getContainer(q: Queryable, t: Tenant, name: string, op: string): Promise<Container> {
-  const { rows } = await q.query<Row>(`${SELECT} WHERE c.tenant_id = $1 AND c.name = $2 AND c.kind = 'container'`, [t.id, name]);
+  const { rows } = await q.query<Row>(`${SELECT} WHERE c.tenant_id = $1 AND c.name = $2 ORDER BY c.kind = 'infra' LIMIT 1`, [t.id, name]);
   if (!rows[0]) throw new ApiError('container_not_found', `${op}: container ${name} not found in tenant ${t.name}`);
   return toContainer(rows[0]);
 }
@@ -248,6 +253,7 @@ export async function createContainer(
     id: row.id,
     tenant: t.name,
     name: body.name,
+    kind: 'container',
     image: body.image,
     command: body.command,
     boot: body.boot,

@@ -20,6 +20,10 @@ export type RuntimeErrorCode =
   | 'cgroup_unavailable'
   | 'cgroup_failed'
   | 'command_failed'
+  /** `container exec`: the container does not run, the node's exec limit is reached, the command could not start */
+  | 'container_not_running'
+  | 'too_many_execs'
+  | 'exec_failed'
   | 'state_invalid';
 
 export class RuntimeError extends Error {

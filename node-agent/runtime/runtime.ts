@@ -20,6 +20,8 @@ import { cgroupLayout, setLimits } from './cgroups.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
 import { listStates, privateDir, toStatus, writeState, type ContainerState } from './state.js';
 import { adoptable, strayNspawn, terminate } from './supervise.js';
+import { execTarget, type ExecTarget } from './exec.js';
+import { containerPid } from './network.js';
 import { Serial } from '../../lib/serial.js';
 import type { ReadPackagesResult } from '../../images/packages.js';
 import { containerPackages } from './packages.js';
@@ -147,6 +149,14 @@ export class ContainerRuntime {
     const st = this.states.get(id);
     if (!st) throw new RuntimeError('container_not_found', 'packages', id, 'no such container on this node');
     return containerPackages(this.opts.stateDir, st.spec);
+  }
+
+  /** Where `container exec` enters a running container (its PID 1 and cgroups), or why it cannot. */
+  execTarget(id: string): ExecTarget {
+    const st = this.states.get(id);
+    if (!st) throw new RuntimeError('container_not_found', 'exec in', id, 'no such container on this node');
+    const pid = st.phase === 'running' && st.nspawnPid ? containerPid(st.nspawnPid) : null;
+    return execTarget(id, st.spec.name, pid);
   }
 
   /** Stops watching; the containers keep running (a new runtime adopts them). */

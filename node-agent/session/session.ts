@@ -14,6 +14,20 @@ import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/
 import { backoffDelay } from './backoff.js';
 import { loadView, saveView } from './store.js';
 import { Serial } from '../../lib/serial.js';
+import type { ExecSize } from '../../protocol/exec.js';
+import type { ExecRequest, ExecSink } from '../runtime/exec.js';
+
+/** The node's execs, as the stream drives them (runtime/exec.ts). */
+export interface ExecPort {
+  start(execId: string, req: ExecRequest, sink: ExecSink): void;
+  input(execId: string, data?: Buffer, eof?: boolean): void;
+  resize(execId: string, size: ExecSize): void;
+  kill(execId: string): void;
+  killAll(): void;
+}
+
+/** Past this many bytes queued towards the controller, an exec's output ends it (the controller does not read). */
+const EXEC_BACKLOG_BYTES = 8 * 1024 * 1024;
 
 export interface AgentSessionOptions {
   /** wss://host:port/v1/agent/stream (ws:// only with allowPlaintext) */
@@ -34,6 +48,8 @@ export interface AgentSessionOptions {
   onLogs?(container: string, tail: number): Promise<string>;
   /** The packages of a container's root (its rpm database, read, never run). */
   onPackages?(container: string): Promise<{ packages: PackageRecord[]; invalid: number; truncated: boolean }>;
+  /** `container exec` (docs/push.md); without it exec requests are answered exec_unsupported. */
+  exec?: ExecPort;
   /** Called after each persisted revision (snapshot, delta or heartbeat). */
   onApplied?(revision: number, how: 'snapshot' | 'delta' | 'ping'): void;
   clock?: { now(): number };
@@ -179,6 +195,8 @@ export class AgentSession {
       this.log[/certificate|altnames|self.signed|verify/i.test(String(err)) ? 'error' : 'debug']({ err }, 'stream error'),
     );
     ws.on('close', () => {
+      // nobody reads an exec's output any more: end them all
+      this.o.exec?.killAll();
       if (gen !== this.gen || this.stopped) return;
       this.gen++;
       this.reconnect('stream closed: reconnecting');
@@ -242,7 +260,44 @@ export class AgentSession {
       case 'error':
         this.log.warn({ code: msg.code, message: msg.message }, 'controller refused');
         return;
+      case 'exec':
+        return this.startExec(msg);
+      case 'exec-input':
+        return this.o.exec?.input(msg.execId, msg.data ? Buffer.from(msg.data, 'base64') : undefined, msg.eof);
+      case 'exec-resize':
+        return this.o.exec?.resize(msg.execId, msg.size);
+      case 'exec-kill':
+        return this.o.exec?.kill(msg.execId);
     }
+  }
+
+  private startExec(msg: Extract<ControllerMessage, { type: 'exec' }>): void {
+    const { execId } = msg;
+    const exec = this.o.exec;
+    if (!exec) {
+      this.send({
+        type: 'exec-exit',
+        execId,
+        code: null,
+        signal: null,
+        error: { code: 'exec_unsupported', message: 'exec not supported by this agent' },
+      });
+      return;
+    }
+    exec.start(
+      execId,
+      { container: msg.container, argv: msg.argv, tty: msg.tty, size: msg.size },
+      {
+        started: () => void this.send({ type: 'exec-started', execId }),
+        output: (stream, data) => {
+          if ((this.ws?.bufferedAmount ?? 0) > EXEC_BACKLOG_BYTES) return exec.kill(execId);
+          for (let i = 0; i < data.length; i += 48 * 1024) {
+            this.send({ type: 'exec-output', execId, stream, data: data.subarray(i, i + 48 * 1024).toString('base64') });
+          }
+        },
+        exit: (e) => void this.send({ type: 'exec-exit', execId, ...e }),
+      },
+    );
   }
 
   /** Apply (unless only the revision moved), persist, then ack. */

@@ -97,6 +97,6 @@ export async function deleteTenant(q: Queryable, t: Tenant, op: string): Promise
 
 /** Tenants by id: the events stream's loader. */
 export async function tenantsByIds(q: Queryable, ids: string[]): Promise<Tenant[]> {
-  const { rows } = await q.query<Row>('SELECT id, name, created_at FROM tenants WHERE id = ANY($1::uuid[])', [ids]);
+  const { rows } = await q.query<Row>(`SELECT ${COLUMNS} FROM tenants WHERE id = ANY($1::uuid[])`, [ids]);
   return rows.map(toTenant);
 }

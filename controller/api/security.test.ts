@@ -177,6 +177,7 @@ describe('API security on postgres', () => {
     };
     let tenantRoutes = 0;
     for (const r of ROUTES) {
+      if (r.url === '/v1/events') continue; // a stream that never ends: its tenant scope is shown in events.test.ts
       const url = r.url.replace(/:(\w+)/g, (_, p: string) => params[p]);
       const res = await call(r.method, url, bodies[`${r.method} ${r.url}`], token);
       if (r.url.includes(':tenant') && r.auth === 'any') {

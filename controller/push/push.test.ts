@@ -173,6 +173,8 @@ describe('agent stream', () => {
     const back = agent(ctl2.url, n3.token, 'n3', '198.18.0.3', a3.stateDir);
     await back.start();
     await waitFor('n3 ready again', async () => (await seed.nodeRow('n3')).ready, 3000);
+    // the DB row is ready at hello; onNodeReady runs after the resume, a moment later
+    await waitFor('onNodeReady(n3)', () => ready.includes('n3'), 3000);
     expect(ready).toContain('n3');
     // it resumed from its persisted revision: no snapshot needed
     await waitFor('n3 applied something', () => back.applied.length > 0);

@@ -113,6 +113,30 @@ describe('AgentSession', () => {
     expect(again.currentView.networks.n.mtu).toBe(1400);
   });
 
+  it('says in its next hello the revision a commit of the previous connection finished at', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-session-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ctl = await scripted();
+    let release!: () => void;
+    const gate = new Promise<void>((r) => (release = r));
+    let applying = false;
+    const s = session(ctl.url, dir, async () => {
+      applying = true;
+      await gate;
+    });
+    await s.start();
+    await until(() => ctl.hellos.length === 1);
+    ctl.send({ type: 'snapshot', revision: 5, view: emptyView('a', '198.18.9.1') });
+    await until(() => applying);
+    // the connection drops while the snapshot is being applied; the agent reconnects at once
+    ctl.conns[0].terminate();
+    await new Promise((r) => setTimeout(r, 200));
+    release();
+    await until(() => ctl.hellos.length === 2);
+    expect(s.revision).toBe(5);
+    expect(ctl.hellos[1]).toMatchObject({ revision: 5 });
+  });
+
   it('does not persist or ack a view its apply rejected, and keeps the previous one', async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'freight-session-'));
     cleanups.push(() => rmSync(dir, { recursive: true, force: true }));

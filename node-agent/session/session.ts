@@ -158,14 +158,19 @@ export class AgentSession {
     this.ws = ws;
     ws.on('open', () => {
       this.lastHeard = this.clock.now();
-      this.send({
-        type: 'hello',
-        node: this.o.node,
-        underlayIp: this.o.underlayIp,
-        revision: this.view.revision,
-        capabilities: this.o.capabilities,
-        underlayMtu: this.o.underlayMtu,
-        ...(this.resyncNext ? { resync: true } : {}),
+      // behind what the previous connection still applies: a commit finishing after the hello
+      // would leave the controller resuming from a revision we have already moved past
+      void this.inbound.run(() => {
+        if (gen !== this.gen) return;
+        this.send({
+          type: 'hello',
+          node: this.o.node,
+          underlayIp: this.o.underlayIp,
+          revision: this.view.revision,
+          capabilities: this.o.capabilities,
+          underlayMtu: this.o.underlayMtu,
+          ...(this.resyncNext ? { resync: true } : {}),
+        });
       });
     });
     // bytes received on this connection that wait behind a message being handled

@@ -3,6 +3,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { promisify } from 'node:util';
 import { RuntimeError } from './errors.js';
+import { rebaseUpper } from './upper-rebase.js';
 
 const run = promisify(execFile);
 
@@ -45,6 +46,7 @@ export async function mountOverlay(
     if (/[,:\s]/.test(d)) throw new RuntimeError('mount_failed', 'mount overlay', id, `path ${d} has a comma, colon or blank`);
   }
   const meta = (await metacopy()) ? ',metacopy=on' : '';
+  if (meta) await rebaseUpper(id, o.upper, lowers);
   try {
     await run(
       'mount',

@@ -883,3 +883,171 @@ BEGIN
   RETURN NULL;
 END $$;
 REVOKE ALL ON FUNCTION log_container() FROM PUBLIC;
+
+-- Security groups (docs/security.md "Security groups"): a tenant's named rule sets. A container is a
+-- member of the groups listed in container_security_groups, or of its tenant's `default` group when
+-- it lists none (the effective groups, freight_effective_groups below). Every tenant has a `default`
+-- group (made with the tenant, never deleted): all egress, ingress from members of `default` only.
+-- A rule with neither remote_cidr nor remote_group_id matches any address. Rules reference groups of
+-- their own tenant only (trigger). Changes are logged as the view items they touch: the containers
+-- of the group (their rules, on their node) and a container's endpoints (its addresses in the
+-- members' sets on every node of its networks).
+CREATE TABLE IF NOT EXISTS security_groups (
+  id          uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id   uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  name        text NOT NULL CHECK (name ~ '^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$'),
+  description text CHECK (description IS NULL OR length(description) <= 1024),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (tenant_id, name)
+);
+CREATE TABLE IF NOT EXISTS security_group_rules (
+  id              uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  group_id        uuid NOT NULL REFERENCES security_groups(id) ON DELETE CASCADE,
+  tenant_id       uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  direction       text NOT NULL CHECK (direction IN ('ingress', 'egress')),
+  proto           text NOT NULL CHECK (proto IN ('tcp', 'udp', 'icmp', 'any')),
+  port_min        int CHECK (port_min BETWEEN 1 AND 65535),
+  port_max        int CHECK (port_max BETWEEN 1 AND 65535),
+  remote_cidr     cidr CHECK (remote_cidr IS NULL OR family(remote_cidr) = 4),
+  -- NO ACTION (checked at statement end): a tenant's delete cascades through its groups and rules
+  remote_group_id uuid REFERENCES security_groups(id),
+  created_at      timestamptz NOT NULL DEFAULT now(),
+  CONSTRAINT security_group_rules_one_remote CHECK (remote_cidr IS NULL OR remote_group_id IS NULL),
+  CONSTRAINT security_group_rules_ports CHECK ((port_min IS NULL) = (port_max IS NULL)
+    AND (port_min IS NULL OR (proto IN ('tcp', 'udp') AND port_min <= port_max)))
+);
+CREATE UNIQUE INDEX IF NOT EXISTS security_group_rules_unique ON security_group_rules (group_id, direction, proto,
+  COALESCE(port_min, 0), COALESCE(port_max, 0), COALESCE(remote_cidr, '0.0.0.0/0'::cidr),
+  COALESCE(remote_group_id, '00000000-0000-0000-0000-000000000000'::uuid));
+CREATE INDEX IF NOT EXISTS security_group_rules_remote ON security_group_rules (remote_group_id) WHERE remote_group_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS container_security_groups (
+  container_id uuid NOT NULL REFERENCES containers(id) ON DELETE CASCADE,
+  group_id     uuid NOT NULL REFERENCES security_groups(id),
+  tenant_id    uuid NOT NULL REFERENCES tenants(id) ON DELETE CASCADE,
+  PRIMARY KEY (container_id, group_id)
+);
+CREATE INDEX IF NOT EXISTS container_security_groups_group ON container_security_groups (group_id);
+
+-- A rule's remote group and a membership's group belong to the row's tenant.
+CREATE OR REPLACE FUNCTION security_group_tenant_check() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_TABLE_NAME = 'security_group_rules' THEN
+    IF NOT EXISTS (SELECT 1 FROM public.security_groups g WHERE g.id = NEW.group_id AND g.tenant_id = NEW.tenant_id)
+       OR (NEW.remote_group_id IS NOT NULL AND NOT EXISTS (
+            SELECT 1 FROM public.security_groups g WHERE g.id = NEW.remote_group_id AND g.tenant_id = NEW.tenant_id)) THEN
+      RAISE EXCEPTION 'security group of another tenant' USING ERRCODE = '23514', CONSTRAINT = 'security_groups_same_tenant';
+    END IF;
+  ELSIF NOT EXISTS (SELECT 1 FROM public.security_groups g WHERE g.id = NEW.group_id AND g.tenant_id = NEW.tenant_id)
+     OR NOT EXISTS (SELECT 1 FROM public.containers c WHERE c.id = NEW.container_id AND c.tenant_id = NEW.tenant_id) THEN
+    RAISE EXCEPTION 'security group of another tenant' USING ERRCODE = '23514', CONSTRAINT = 'security_groups_same_tenant';
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS security_group_rules_check ON security_group_rules;
+CREATE TRIGGER security_group_rules_check BEFORE INSERT OR UPDATE ON security_group_rules
+  FOR EACH ROW EXECUTE FUNCTION security_group_tenant_check();
+DROP TRIGGER IF EXISTS container_security_groups_check ON container_security_groups;
+CREATE TRIGGER container_security_groups_check BEFORE INSERT OR UPDATE ON container_security_groups
+  FOR EACH ROW EXECUTE FUNCTION security_group_tenant_check();
+
+-- Every tenant has its `default` group: all egress, ingress from the group's own members.
+CREATE OR REPLACE FUNCTION security_group_default(tenant uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE g uuid;
+BEGIN
+  INSERT INTO public.security_groups (tenant_id, name, description)
+  VALUES (tenant, 'default', 'all egress; ingress from members of default only') ON CONFLICT (tenant_id, name) DO NOTHING
+  RETURNING id INTO g;
+  IF g IS NOT NULL THEN
+    INSERT INTO public.security_group_rules (group_id, tenant_id, direction, proto) VALUES (g, tenant, 'egress', 'any');
+    INSERT INTO public.security_group_rules (group_id, tenant_id, direction, proto, remote_group_id) VALUES (g, tenant, 'ingress', 'any', g);
+  END IF;
+END $$;
+CREATE OR REPLACE FUNCTION tenant_default_group() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM public.security_group_default(NEW.id);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS tenants_default_group ON tenants;
+CREATE TRIGGER tenants_default_group AFTER INSERT ON tenants FOR EACH ROW EXECUTE FUNCTION tenant_default_group();
+DO $$
+DECLARE t uuid;
+BEGIN
+  FOR t IN SELECT id FROM tenants x WHERE NOT EXISTS (SELECT 1 FROM security_groups g WHERE g.tenant_id = x.id AND g.name = 'default') LOOP
+    PERFORM security_group_default(t);
+  END LOOP;
+END $$;
+
+-- The groups a container is in: its listed ones, else its tenant's default (none for infra instances).
+-- Invoker's rights: under the API role, row-level security applies to what it reads.
+CREATE OR REPLACE FUNCTION freight_effective_groups(container uuid) RETURNS uuid[] LANGUAGE sql STABLE SECURITY INVOKER
+SET search_path = pg_catalog, pg_temp AS $$
+  SELECT CASE WHEN c.kind <> 'container' THEN '{}'::uuid[]
+              WHEN EXISTS (SELECT 1 FROM public.container_security_groups m WHERE m.container_id = c.id)
+                THEN ARRAY(SELECT m.group_id FROM public.container_security_groups m WHERE m.container_id = c.id ORDER BY m.group_id)
+              ELSE ARRAY(SELECT g.id FROM public.security_groups g WHERE g.tenant_id = c.tenant_id AND g.name = 'default') END
+    FROM public.containers c WHERE c.id = container
+$$;
+
+-- A container's groups changed: its own item (rules, on its node) and its endpoints (its addresses in
+-- the members' sets) are logged.
+CREATE OR REPLACE FUNCTION log_container_groups(container uuid) RETURNS void LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE c record; e record;
+BEGIN
+  SELECT x.id, x.tenant_id, x.network_id, x.node_id INTO c FROM public.containers x WHERE x.id = container;
+  IF c.id IS NULL THEN RETURN; END IF;  -- the container itself is being deleted (logged by its own trigger)
+  PERFORM public.record_change('containers', c.id, 'update', c.tenant_id, c.network_id, ARRAY[c.node_id]);
+  FOR e IN SELECT x.id, x.network_id, x.node_id FROM public.endpoints x WHERE x.container_id = c.id LOOP
+    PERFORM public.record_change('endpoints', e.id, 'update', c.tenant_id, e.network_id, ARRAY[e.node_id]);
+  END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION log_membership() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.container_security_groups%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  PERFORM public.log_container_groups(r.container_id);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS container_security_groups_log ON container_security_groups;
+CREATE TRIGGER container_security_groups_log AFTER INSERT OR DELETE ON container_security_groups
+  FOR EACH ROW EXECUTE FUNCTION log_membership();
+
+-- A rule changed: every container whose effective groups include the group gets its rules again.
+CREATE OR REPLACE FUNCTION log_security_rule() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.security_group_rules%ROWTYPE; c record;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  FOR c IN SELECT x.id, x.tenant_id, x.network_id, x.node_id FROM public.containers x
+            WHERE x.tenant_id = r.tenant_id AND x.kind = 'container' AND r.group_id = ANY(public.freight_effective_groups(x.id)) LOOP
+    PERFORM public.record_change('containers', c.id, 'update', c.tenant_id, c.network_id, ARRAY[c.node_id]);
+  END LOOP;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS security_group_rules_log ON security_group_rules;
+CREATE TRIGGER security_group_rules_log AFTER INSERT OR UPDATE OR DELETE ON security_group_rules
+  FOR EACH ROW EXECUTE FUNCTION log_security_rule();
+REVOKE ALL ON FUNCTION security_group_tenant_check(), security_group_default(uuid), tenant_default_group(),
+  log_container_groups(uuid), log_membership(), log_security_rule(), freight_effective_groups(uuid) FROM PUBLIC;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT SELECT, INSERT, UPDATE, DELETE ON security_groups, security_group_rules, container_security_groups TO freight_api';
+    EXECUTE 'GRANT EXECUTE ON FUNCTION freight_effective_groups(uuid) TO freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE security_groups ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON security_groups';
+    EXECUTE 'CREATE POLICY tenant_scope ON security_groups USING (freight_scope_visible(tenant_id))';
+    EXECUTE 'ALTER TABLE security_group_rules ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON security_group_rules';
+    EXECUTE 'CREATE POLICY tenant_scope ON security_group_rules USING (freight_scope_visible(tenant_id))';
+    EXECUTE 'ALTER TABLE container_security_groups ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON container_security_groups';
+    EXECUTE 'CREATE POLICY tenant_scope ON container_security_groups USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;

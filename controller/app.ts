@@ -15,6 +15,7 @@ import { createAuditLog, type AuditLog, type AuditOptions } from './audit.js';
 import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
 import { routerRoutes } from './api/routers.js';
+import { securityGroupRoutes } from './api/security-groups.js';
 import { containerRoutes } from './api/containers.js';
 import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
@@ -73,6 +74,7 @@ export const ROUTES: RouteDef[] = [
   ...tenantRoutes,
   ...networkRoutes,
   ...routerRoutes,
+  ...securityGroupRoutes,
   ...containerRoutes,
   ...clusterRoutes,
   ...auditRoutes,

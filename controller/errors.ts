@@ -22,6 +22,10 @@ export const ERROR_STATUS = {
   image_repo_not_found: 404,
   router_not_found: 404,
   package_repo_not_found: 404,
+  security_group_not_found: 404,
+  security_rule_not_found: 404,
+  cross_tenant_group: 403,
+  too_many_rules: 409,
   conflict: 409,
   container_not_running: 409,
   overlap: 409,
@@ -95,6 +99,8 @@ const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
   endpoints_network_id_ip_key: ['conflict', 'the address is already allocated in the network'],
   endpoints_network_id_mac_key: ['conflict', 'the MAC is already allocated in the network'],
   routers_tenant_id_name_key: ['conflict', 'a router with this name already exists in the tenant'],
+  security_groups_tenant_id_name_key: ['conflict', 'a security group with this name already exists in the tenant'],
+  security_group_rules_unique: ['conflict', 'the group already has this rule'],
   published_ports_node_port: ['conflict', 'the port is already published on that node address'],
   nodes_name_key: ['conflict', 'a node with this name already exists'],
   tokens_hash_key: ['conflict', 'the token already exists'],
@@ -110,6 +116,8 @@ export function fromDatabase(err: unknown, op: string): ApiError | undefined {
   const constraint = String((err as { constraint?: unknown }).constraint ?? '');
   const detail = String((err as Error).message ?? '');
   const known = CONSTRAINTS[constraint];
+  if (constraint === 'security_groups_same_tenant')
+    return new ApiError('cross_tenant_group', `${op}: a security group of another tenant`, undefined, { cause: err });
   switch (state) {
     case '23505':
     case '23P01':

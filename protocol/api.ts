@@ -3,6 +3,7 @@ import { Cidr4, Domain, Ipv4, Name, NAME_RE, NetworkType, RestartPolicy } from '
 import { AddressPool, defaultParams, NetworkParams } from './network-params.js';
 import { networkIssues } from './network-rules.js';
 import { Description, DhcpOptions, DnsUpstreams, Labels } from './meta.js';
+import { ContainerGroups } from './security-groups.js';
 
 /** REST request bodies. Every create route validates with one of these. */
 export const TenantCreate = z.object({ name: Name, description: Description.optional(), labels: Labels.optional() }).strict();
@@ -102,6 +103,7 @@ export const ContainerCreate = z
       }),
     /** tasks (processes and threads) at most (default 1024) */
     pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
+    securityGroups: ContainerGroups.optional().describe("security groups of the container's tenant (absent or []: the tenant's default)"),
     description: Description.optional(),
     labels: Labels.optional(),
   })

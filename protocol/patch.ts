@@ -3,6 +3,7 @@ import { ByteSize, LIMIT_BOUNDS } from './api.js';
 import { DEFAULT_DOMAIN, Domain, RestartPolicy } from './common.js';
 import { Description, DhcpOptions, DhcpOptionsPatch, DnsUpstreams, Labels, LabelsPatch, Mtu } from './meta.js';
 import { NetworkParams } from './network-params.js';
+import { ContainerGroups } from './security-groups.js';
 
 /**
  * What can change on an object after it is created (PATCH, a JSON merge patch: RFC 7386) and
@@ -67,6 +68,7 @@ export const ContainerSettings = z
     memory: z.number().int().min(LIMIT_BOUNDS.memory.min).max(LIMIT_BOUNDS.memory.max).default(LIMIT_BOUNDS.memory.default),
     cpus: Cpus.optional(),
     pids: Pids.default(LIMIT_BOUNDS.pids.default),
+    securityGroups: ContainerGroups.default([]),
     description: Description.optional(),
     labels: Labels.default({}),
   })
@@ -78,6 +80,9 @@ export const ContainerPatch = z
     memory: Memory.nullable().describe('bytes or a size such as 512M; null: the default (512M); applied to the running container'),
     cpus: Cpus.nullable().describe('cores; null: no quota; applied to the running container'),
     pids: Pids.nullable().describe('null: the default (1024); applied to the running container'),
+    securityGroups: ContainerGroups.nullable().describe(
+      "the container's security groups, replaced whole (null or []: the tenant's default)",
+    ),
     description: Description.nullable(),
     labels: LabelsPatch.nullable(),
     name: immutable('delete and run to rename'),

@@ -4,6 +4,7 @@ import { details, table } from './format.js';
 import { emit, type Io } from './output.js';
 import { followEvents } from './events.js';
 import { execCommand } from './exec.js';
+import { collectSg, sgOption } from './security-groups.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -35,6 +36,7 @@ export function containerCommands(program: Command, io: () => Io): void {
     .option('--pids <n>', 'at most this many tasks (default 1024)')
     .option('--publish <host:port[/proto]>', 'publish a port at the node address, like docker -p 8080:80/tcp (repeatable)', collect, [])
     .option('--publish-ip <ip>', 'node address to publish on (default: its underlay address)')
+    .option('--sg <group>', "a security group of the tenant (repeatable; default: the tenant's default)", collectSg, [])
     .action(async (ref: string, command: string[], o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = {
@@ -49,6 +51,7 @@ export function containerCommands(program: Command, io: () => Io): void {
         ...(o.cpus !== undefined ? { cpus: Number(o.cpus) } : {}),
         ...(o.pids !== undefined ? { pids: Number(o.pids) } : {}),
         ...((o.publish as string[]).length > 0 ? { publish: (o.publish as string[]).map((p) => parsePublish(p, o.publishIp)) } : {}),
+        ...sgOption(o.sg as string[]),
       };
       const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);

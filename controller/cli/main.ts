@@ -7,6 +7,7 @@ import type { Io } from './output.js';
 import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommands } from './admin.js';
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
 import { routerCommands } from './routers.js';
+import { securityGroupCommands } from './security-groups.js';
 import { containerCommands } from './containers.js';
 import { imageCommands, upgradeCommand } from './images.js';
 import { eventsCommand } from './events.js';
@@ -63,6 +64,7 @@ export function buildCli(env: NodeJS.ProcessEnv, write: (s: string) => void, wri
   routerCommands(program, io);
   nodeCommands(program, io);
   containerCommands(program, io);
+  securityGroupCommands(program, io);
   upgradeCommand(program, io);
   componentCommands(program, io);
   imageCommands(program, io);

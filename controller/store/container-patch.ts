@@ -4,6 +4,7 @@ import { ApiError } from '../errors.js';
 import { mergeSettings } from '../api/patch.js';
 import { getContainer, type Container } from './containers.js';
 import type { Tenant } from './tenants.js';
+import { listedGroups, setContainerGroups } from './security-groups.js';
 
 interface Row {
   id: string;
@@ -45,12 +46,15 @@ export async function patchContainer(q: Queryable, t: Tenant, name: string, patc
     memory: Number(r.memory_bytes),
     cpus: r.cpu_millis === null ? null : r.cpu_millis / 1000,
     pids: r.pids_max,
+    securityGroups: await listedGroups(q, r.id),
     description: r.description,
     labels: r.labels,
   };
   const fixed = { name: r.name, image: r.image, command: r.command, boot: r.boot, networks: r.networks, node: r.node };
   const { settings: s, changed } = mergeSettings(ContainerSettings, current, fixed, patch, op);
   if (changed.length === 0) return getContainer(q, t, name, op);
+  // validated before the row is written: an unknown group leaves everything as it was
+  if (changed.includes('securityGroups')) await setContainerGroups(q, t, r.id, s.securityGroups, op);
   await q.query(
     `UPDATE containers SET restart = $2, memory_bytes = $3, cpu_millis = $4, pids_max = $5, description = $6, labels = $7::jsonb,
             updated_at = now()

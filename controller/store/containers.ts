@@ -6,6 +6,7 @@ import { assignNode, chooseNode, nodeLoads, unplacedReason, type NodeLoad } from
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
+import { GROUP_NAMES_SQL, insertMemberships, resolveGroups } from './security-groups.js';
 
 export interface Container {
   id: string;
@@ -29,6 +30,8 @@ export interface Container {
   pids: number;
   endpoints: Array<{ network: string; ip: string; mac: string }>;
   publish: Array<{ hostPort: number; port: number; proto: string; hostIp: string | null }>;
+  /** effective security groups (the tenant's default when it lists none; none for infra instances) */
+  securityGroups: string[];
   description: string | null;
   labels: Labels;
   createdAt: string;
@@ -58,6 +61,7 @@ interface Row {
   labels: Labels;
   endpoints: Array<{ network: string; ip: string; mac: string }> | string;
   publish: Container['publish'] | string;
+  security_groups: string[] | null;
 }
 const SELECT = `
   SELECT c.id, t.name AS tenant, c.name, c.kind, c.image, c.command, c.boot, c.restart, nd.name AS node, c.desired_state,
@@ -66,7 +70,8 @@ const SELECT = `
          COALESCE((SELECT json_agg(json_build_object('network', n.name, 'ip', host(e.ip), 'mac', e.mac::text) ORDER BY e.ifindex)
                      FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id), '[]') AS endpoints,
          COALESCE((SELECT json_agg(json_build_object('hostPort', p.host_port, 'port', p.port, 'proto', p.proto, 'hostIp', host(p.host_ip))
-                            ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id), '[]') AS publish
+                            ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id), '[]') AS publish,
+         ${GROUP_NAMES_SQL} AS security_groups
     FROM containers c JOIN tenants t ON t.id = c.tenant_id LEFT JOIN nodes nd ON nd.id = c.node_id`;
 const toContainer = (r: Row): Container => ({
   id: r.id,
@@ -88,6 +93,7 @@ const toContainer = (r: Row): Container => ({
   pids: r.pids_max,
   endpoints: typeof r.endpoints === 'string' ? JSON.parse(r.endpoints) : r.endpoints,
   publish: typeof r.publish === 'string' ? JSON.parse(r.publish) : r.publish,
+  securityGroups: r.security_groups ?? [],
   description: r.description,
   labels: r.labels ?? {},
   createdAt: new Date(r.created_at).toISOString(),
@@ -232,6 +238,8 @@ export async function createContainer(
   const nets = await lockNetworks(q, t, body.networks, op, memo);
   const needs = [...new Set(body.networks.map((n) => nets.get(n)!.physical).filter((p): p is string => p !== null))].sort();
   const node = await pickNode(q, body.node, needs, op, memo);
+  // resolved before anything is written: a job of a batch may fail only before it writes
+  const groups = await resolveGroups(q, t, body.securityGroups ?? [], op);
   const endpoints: Container['endpoints'] = [];
   for (const name of body.networks) {
     const net = nets.get(name)!;
@@ -249,6 +257,7 @@ export async function createContainer(
     node ? null : unplacedReason(needs),
   );
   if (body.publish.length > 0) await insertPublished(q, t, row.id, node?.id ?? null, body, nets, op);
+  await insertMemberships(q, t, row.id, groups.ids);
   return {
     id: row.id,
     tenant: t.name,
@@ -269,6 +278,7 @@ export async function createContainer(
     pids: body.pids,
     endpoints,
     publish: body.publish.map((p) => ({ hostPort: p.hostPort, port: p.port, proto: p.proto, hostIp: p.hostIp ?? null })),
+    securityGroups: groups.names,
     description: body.description ?? null,
     labels: body.labels ?? {},
     createdAt: new Date(row.created_at).toISOString(),

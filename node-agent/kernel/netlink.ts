@@ -30,6 +30,8 @@ export type Protocol = keyof typeof PROTOCOL;
 export const RECV_BUFFER = 8 << 20;
 export const SEND_BUFFER = 4 << 20;
 export const DEFAULT_CHUNK = 1000;
+/** Receive buffer of one recvmsg: the kernel caps dump skbs at 32 KiB unless a message needs more. */
+export const MSG_BUFFER = 64 << 10;
 const DEFAULT_TIMEOUT_MS = 15_000;
 
 /** One netlink request: message type, flags (REQUEST/ACK are added), payload, and names for errors. */
@@ -76,6 +78,12 @@ export class NetlinkGateway {
     this.raw = new nl.RawNetlinkSocket(PROTOCOL[protocol], {
       recvBufferSize: opts.recvBuffer ?? RECV_BUFFER,
       sendBufferSize: SEND_BUFFER,
+      // One big buffer per recvmsg instead of the library's peek-then-read: the kernel sizes
+      // the skbs of a dump by the largest recvmsg buffer it has seen (up to 32 KiB), and the
+      // vxlan FDB dump walks every entry before its resume point for each new skb. With
+      // peeking, skbs stayed one page (~48 entries): a 100k-entry dump took 8 s, now 8× fewer restarts.
+      messagePeeking: false,
+      msgBufferSize: MSG_BUFFER,
     });
     this.timeoutMs = opts.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.port = this.raw.address().port;
@@ -83,7 +91,20 @@ export class NetlinkGateway {
     this.raw.on('error', (e) =>
       this.failAll(new NetlinkError({ errno: e.errno ?? 0, name: e.code, op: 'socket', target: protocol, cause: e })),
     );
-    this.raw.on('message', (buf) => this.receive(buf));
+    // a copy of the exact size: the library hands over its whole 64 KiB allocation
+    this.raw.on('message', (buf) => this.receive(Buffer.from(buf)));
+    // larger than MSG_BUFFER: its answer is lost, so whoever waits must fail rather than hang
+    this.raw.on('truncatedMessage', (_buf, rinfo) =>
+      this.failAll(
+        new NetlinkError({
+          errno: 0,
+          name: 'EMSGSIZE',
+          op: 'receive',
+          target: protocol,
+          detail: `message of ${String(rinfo.truncated)} bytes`,
+        }),
+      ),
+    );
     for (const g of opts.groups ?? []) this.raw.addMembership(g);
     if (!opts.groups?.length) this.raw.unref();
   }

@@ -9,10 +9,10 @@ import tseslint from 'typescript-eslint';
 const TESTS = ['**/*.test.ts', '**/*.kernel.ts', 'test/**/*.ts', 'bench/**/*.ts'];
 
 export default tseslint.config(
-  { ignores: ['dist/', 'node_modules/', 'coverage/', '.freight/', '.scratch/'] },
+  { ignores: ['dist/', 'node_modules/', 'coverage/', '.freight/', '.scratch/', 'test-artifacts/'] },
   js.configs.recommended,
   {
-    files: ['**/*.ts'],
+    files: ['**/*.ts', 'web/**/*.tsx'],
     extends: [tseslint.configs.recommendedTypeChecked],
     languageOptions: {
       parserOptions: { project: './tsconfig.eslint.json', tsconfigRootDir: import.meta.dirname },
@@ -42,6 +42,14 @@ export default tseslint.config(
       '@typescript-eslint/require-await': 'off',
       // flags String(unknown) and ws RawData (a Buffer with ws's default binaryType)
       '@typescript-eslint/no-base-to-string': 'off',
+    },
+  },
+  {
+    // the web console (browser code, bundled by esbuild): its own tsconfig (DOM, Preact JSX)
+    files: ['web/**/*.ts', 'web/**/*.tsx'],
+    languageOptions: {
+      globals: globals.browser,
+      parserOptions: { project: './web/tsconfig.json', tsconfigRootDir: import.meta.dirname },
     },
   },
   {

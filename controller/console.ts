@@ -6,10 +6,14 @@ import fastifyStatic from '@fastify/static';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 
-/** The console's built assets: dist/web (from dist/controller, or from the sources through tsx/vitest). */
+/**
+ * The console's built assets: dist/web (from dist/controller, or from the sources through tsx/vitest).
+ * A directory counts only with the bundle in it: from controller/, `../web` is the console's sources
+ * (web/index.html, no app.js), which must never be served.
+ */
 export function consoleAssets(dir?: string): string | undefined {
   const candidates = dir ? [dir] : [path.resolve(here, '../web'), path.resolve(here, '../dist/web')];
-  return candidates.find((d) => existsSync(path.join(d, 'index.html')));
+  return candidates.find((d) => existsSync(path.join(d, 'index.html')) && existsSync(path.join(d, 'app.js')));
 }
 
 /**

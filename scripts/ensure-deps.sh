@@ -9,13 +9,14 @@
 #   rpm createrepo-c gpg-agent gnupg  image RPMs: build, sign, publish, verify
 #   debootstrap        a Debian tree booted with systemd inside a container (runtime test)
 #   attr               getfattr: the agent finds overlayfs metacopy entries when an upgrade changes the layers
+#   chromium           real headless Chromium for the web console's browser tests (test/browser/)
 # and the npm packages (from package-lock.json) when node_modules is absent or stale.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(systemd-container busybox-static iproute2 nftables dnsutils isc-dhcp-client iperf3 tcpdump
       iputils-ping strace qemu-system-x86 kmod xz-utils rpm createrepo-c gpg-agent gnupg debootstrap
-      attr
+      attr chromium
       ${FREIGHT_EXTRA_PACKAGES:-})
 missing=()
 for p in "${pkgs[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done

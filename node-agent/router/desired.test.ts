@@ -124,4 +124,10 @@ describe('router desired state', () => {
     expect(routerTableText(r)).toContain('iifname "fre-out" tcp dport 8080 dnat to 10.1.0.2:80');
     expect(routerTableText(r)).not.toContain('no_egress');
   });
+
+  it('east-west between the own networks of the router skips conntrack; egress and published flows keep it', () => {
+    const t = routerTableText(desiredRouters(view()).get(R1.id)!);
+    expect(t).toMatch(/iifname "frn-\*" ip daddr \{ 10\.1\.0\.0\/24, 10\.2\.0\.0\/24 \} notrack/);
+    expect(t).toContain('ct state established,related accept');
+  });
 });

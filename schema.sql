@@ -839,6 +839,37 @@ BEGIN
   END IF;
 END $$;
 
+-- Which published ports each node holds, every tenant's (the scheduler keeps a container off a node
+-- where its port is taken): node, protocol, port and address only, never the container or tenant.
+CREATE OR REPLACE FUNCTION freight_taken_ports()
+RETURNS TABLE (node_id uuid, proto text, host_port int, host_ip text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT p.node_id, p.proto, p.host_port, pg_catalog.host(p.host_ip) FROM public.published_ports p WHERE p.node_id IS NOT NULL
+$$;
+REVOKE ALL ON FUNCTION freight_taken_ports() FROM PUBLIC;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT EXECUTE ON FUNCTION freight_taken_ports() TO freight_api';
+  END IF;
+END $$;
+
+-- A container's published ports are part of its view item: a change to them alone (PATCH publish)
+-- logs the container, naming its node. Rows removed with their container (cascade) log nothing more.
+CREATE OR REPLACE FUNCTION log_published_port() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.published_ports%ROWTYPE; c public.containers%ROWTYPE;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  SELECT * INTO c FROM public.containers WHERE id = r.container_id;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  PERFORM public.record_change('containers', c.id, 'update', c.tenant_id, c.network_id, ARRAY[c.node_id]);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS published_ports_log ON published_ports;
+CREATE TRIGGER published_ports_log AFTER INSERT OR DELETE ON published_ports FOR EACH ROW EXECUTE FUNCTION log_published_port();
+REVOKE ALL ON FUNCTION log_published_port() FROM PUBLIC;
+
 -- Objects change in place (PATCH, docs/api.md "Changing objects"): a description, labels (string →
 -- string, for `-l k=v` selectors) and when the object last changed, on tenants, networks, containers.
 -- Networks also carry their DHCP options (routes = option 121, NTP = 42, extra DNS servers,

@@ -7,7 +7,14 @@ export interface NodeLoad {
   containers: number;
   /** physical networks the node maps to an interface (its agent's --physical-network) */
   physical: string[];
+  /** published ports other containers hold on the node (`portKey`); absent: none known */
+  taken?: Set<string>;
 }
+
+/** A published port as the unique index sees it: node address (null: the underlay address), protocol, port. */
+export const portKey = (p: { proto: string; hostPort: number; hostIp?: string | null }): string =>
+  `${p.hostIp ?? '*'}|${p.proto}/${p.hostPort}`;
+const portName = (k: string) => (k.startsWith('*|') ? k.slice(2) : k.replace('|', ' '));
 
 /** Whether the node maps every physical network in `needs`. */
 export const mapsAll = (n: NodeLoad, needs: readonly string[]): boolean => needs.every((p) => n.physical.includes(p));
@@ -16,32 +23,51 @@ export const mapsAll = (n: NodeLoad, needs: readonly string[]): boolean => needs
  * The ready node with the fewest containers among those that map every physical network in
  * `needs` (ties: by name, for stable answers); null when none is.
  */
-export function chooseNode(nodes: NodeLoad[], needs: readonly string[] = []): NodeLoad | null {
+export function chooseNode(nodes: NodeLoad[], needs: readonly string[] = [], ports: readonly string[] = []): NodeLoad | null {
   let best: NodeLoad | null = null;
   for (const n of nodes) {
-    if (!n.ready || !mapsAll(n, needs)) continue;
+    if (!n.ready || !mapsAll(n, needs) || ports.some((k) => n.taken?.has(k))) continue;
     if (!best || n.containers < best.containers || (n.containers === best.containers && n.name < best.name)) best = n;
   }
   return best;
 }
 
-/** Why a container got no node: what `container show` says while it is pending. */
-export function unplacedReason(needs: readonly string[]): string {
+/**
+ * Why a container got no node: what `container show` says while it is pending. With `nodes`, a
+ * container that only its published ports keep out says which port (docs/api.md "Published ports").
+ */
+export function unplacedReason(needs: readonly string[], nodes?: NodeLoad[], ports: readonly string[] = []): string {
+  const eligible = nodes?.filter((n) => n.ready && mapsAll(n, needs)) ?? [];
+  if (ports.length > 0 && eligible.length > 0) {
+    const blocking = ports.filter((k) => eligible.some((n) => n.taken?.has(k))).map(portName);
+    return `published port ${blocking.join(', ')} is taken on every eligible node (freightctl container set --publish another port)`;
+  }
   return needs.length
     ? `no ready node maps physical network ${needs.join(', ')} (freight-agent --physical-network ${needs[0]}=IFACE)`
     : 'no ready node';
 }
 
-/** Assigns containers one by one (each with the physical networks it needs), each to the least loaded eligible node at that moment. */
-export function assignMany(nodes: NodeLoad[], wants: number | ReadonlyArray<readonly string[]>): Array<NodeLoad | null> {
+/**
+ * Assigns containers one by one (each with the physical networks it needs and the ports it
+ * publishes), each to the least loaded eligible node at that moment; a port given to one
+ * container of the batch is taken for the next.
+ */
+export function assignMany(
+  nodes: NodeLoad[],
+  wants: number | ReadonlyArray<readonly string[]>,
+  ports: ReadonlyArray<readonly string[]> = [],
+): Array<NodeLoad | null> {
   const list = typeof wants === 'number' ? Array.from({ length: wants }, () => [] as string[]) : wants;
-  const loads = nodes.map((n) => ({ ...n }));
+  const loads = nodes.map((n) => ({ ...n, taken: new Set(n.taken) }));
   const out: Array<NodeLoad | null> = [];
-  for (const needs of list) {
-    const n = chooseNode(loads, needs);
+  list.forEach((needs, i) => {
+    const n = chooseNode(loads, needs, ports[i]);
     out.push(n ? nodes.find((x) => x.id === n.id)! : null);
-    if (n) n.containers++;
-  }
+    if (n) {
+      n.containers++;
+      for (const k of ports[i] ?? []) n.taken?.add(k);
+    }
+  });
   return out;
 }
 
@@ -78,14 +104,14 @@ export async function schedulePending(db: Db, batch = 500): Promise<number> {
       [batch],
     );
     if (rows.length === 0) return 0;
-    const needs = await physicalNeeds(
-      q,
-      rows.map((r) => r.id),
-    );
-    const nodes = await nodeLoads(q, true);
+    const ids = rows.map((r) => r.id);
+    const needs = await physicalNeeds(q, ids);
+    const ports = await publishedKeys(q, ids);
+    const nodes = await withTakenPorts(q, await nodeLoads(q, true));
     const plan = assignMany(
       nodes,
       rows.map((r) => needs.get(r.id) ?? []),
+      rows.map((r) => ports.get(r.id) ?? []),
     );
     let placed = 0;
     for (let i = 0; i < rows.length; i++) {
@@ -95,7 +121,7 @@ export async function schedulePending(db: Db, batch = 500): Promise<number> {
         await q.query('UPDATE containers SET reason = NULL WHERE id = $1 AND reason IS NOT NULL', [rows[i].id]);
         placed++;
       } else {
-        const why = unplacedReason(needs.get(rows[i].id) ?? []);
+        const why = unplacedReason(needs.get(rows[i].id) ?? [], nodes, ports.get(rows[i].id));
         await q.query('UPDATE containers SET reason = $2 WHERE id = $1 AND reason IS DISTINCT FROM $2', [rows[i].id, why]);
       }
     }
@@ -112,4 +138,32 @@ async function physicalNeeds(q: Queryable, ids: string[]): Promise<Map<string, s
     [ids],
   );
   return new Map(rows.map((r) => [r.id, r.physical]));
+}
+
+/** Per container: its published ports (`portKey`). */
+async function publishedKeys(q: Queryable, ids: string[]): Promise<Map<string, string[]>> {
+  const { rows } = await q.query<{ id: string; proto: string; host_port: number; host_ip: string | null }>(
+    'SELECT container_id AS id, proto, host_port, host(host_ip) AS host_ip FROM published_ports WHERE container_id = ANY($1::uuid[])',
+    [ids],
+  );
+  const out = new Map<string, string[]>();
+  for (const r of rows) out.set(r.id, [...(out.get(r.id) ?? []), portKey({ proto: r.proto, hostPort: r.host_port, hostIp: r.host_ip })]);
+  return out;
+}
+
+/**
+ * The published ports every node already holds, all tenants' (a SECURITY DEFINER function: a
+ * tenant-scoped caller learns which node has which port taken, never whose), so a container is
+ * never placed where its port would collide: it goes elsewhere or stays pending with a reason.
+ */
+export async function withTakenPorts(q: Queryable, nodes: NodeLoad[]): Promise<NodeLoad[]> {
+  const { rows } = await q.query<{ node_id: string; proto: string; host_port: number; host_ip: string | null }>(
+    'SELECT node_id, proto, host_port, host_ip FROM freight_taken_ports()',
+  );
+  const taken = new Map<string, Set<string>>();
+  for (const r of rows) {
+    if (!taken.has(r.node_id)) taken.set(r.node_id, new Set());
+    taken.get(r.node_id)!.add(portKey({ proto: r.proto, hostPort: r.host_port, hostIp: r.host_ip }));
+  }
+  return nodes.map((n) => ({ ...n, taken: taken.get(n.id) ?? new Set() }));
 }

@@ -62,6 +62,28 @@ export const LIMIT_BOUNDS = {
   cpus: { min: 0.01, max: 1024 },
   pids: { min: 16, max: 4_194_304, default: 1024 },
 };
+/** One published port (`--publish 8080:80/tcp`). */
+export const PublishEntry = z
+  .object({
+    hostPort: z.number().int().min(1).max(65535),
+    port: z.number().int().min(1).max(65535),
+    proto: z.enum(['tcp', 'udp']).default('tcp'),
+    hostIp: Ipv4.nullable().optional().describe("an address of the node to publish on (absent or null: the node's underlay address)"),
+  })
+  .strict();
+export type PublishEntry = z.infer<typeof PublishEntry>;
+/** A container's published ports: at most 16, each protocol/host port once. */
+export const PublishList = z
+  .array(PublishEntry)
+  .max(16)
+  .superRefine((list, ctx) => {
+    const seen = new Set<string>();
+    list.forEach((p, i) => {
+      const k = `${p.proto}/${p.hostPort}`;
+      if (seen.has(k)) ctx.addIssue({ code: 'custom', path: [i, 'hostPort'], message: `${k} published twice` });
+      seen.add(k);
+    });
+  });
 export const ContainerCreate = z
   .object({
     name: Name,
@@ -80,27 +102,7 @@ export const ContainerCreate = z
     /** CPU quota in cores (0.5 = half a core); absent: no quota, a fair share */
     cpus: z.number().min(LIMIT_BOUNDS.cpus.min).max(LIMIT_BOUNDS.cpus.max).optional(),
     /** published ports (`--publish 8080:80/tcp`): DNAT from the hosting node; the first network must be on a router */
-    publish: z
-      .array(
-        z
-          .object({
-            hostPort: z.number().int().min(1).max(65535),
-            port: z.number().int().min(1).max(65535),
-            proto: z.enum(['tcp', 'udp']).default('tcp'),
-            hostIp: Ipv4.optional().describe("an address of the node to publish on (default: the node's underlay address)"),
-          })
-          .strict(),
-      )
-      .max(16)
-      .default([])
-      .superRefine((list, ctx) => {
-        const seen = new Set<string>();
-        list.forEach((p, i) => {
-          const k = `${p.proto}/${p.hostPort}`;
-          if (seen.has(k)) ctx.addIssue({ code: 'custom', path: [i, 'hostPort'], message: `${k} published twice` });
-          seen.add(k);
-        });
-      }),
+    publish: PublishList.default([]),
     /** tasks (processes and threads) at most (default 1024) */
     pids: z.number().int().min(LIMIT_BOUNDS.pids.min).max(LIMIT_BOUNDS.pids.max).default(LIMIT_BOUNDS.pids.default),
     securityGroups: ContainerGroups.optional().describe("security groups of the container's tenant (absent or []: the tenant's default)"),

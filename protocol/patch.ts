@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ByteSize, LIMIT_BOUNDS } from './api.js';
+import { ByteSize, LIMIT_BOUNDS, PublishList } from './api.js';
 import { DEFAULT_DOMAIN, Domain, RestartPolicy } from './common.js';
 import { Description, DhcpOptions, DhcpOptionsPatch, DnsUpstreams, Labels, LabelsPatch, Mtu } from './meta.js';
 import { NetworkParams } from './network-params.js';
@@ -71,6 +71,7 @@ export const ContainerSettings = z
     securityGroups: ContainerGroups.default([]),
     description: Description.optional(),
     labels: Labels.default({}),
+    publish: PublishList.default([]),
   })
   .strict();
 export type ContainerSettings = z.infer<typeof ContainerSettings>;
@@ -85,6 +86,10 @@ export const ContainerPatch = z
     ),
     description: Description.nullable(),
     labels: LabelsPatch.nullable(),
+    publish: PublishList.nullable().describe(
+      'published ports, the whole list (a merge patch replaces arrays); null or []: none. Needs a network on a router; ' +
+        'a node address and port another container holds answers 409 port_in_use',
+    ),
     name: immutable('delete and run to rename'),
     image: immutable('POST …/upgrade for another version'),
     command: immutable('it is what runs'),

@@ -234,6 +234,72 @@ describe('PATCH a container', () => {
   });
 });
 
+describe('PATCH published ports', () => {
+  it('publish reaches the view (the whole list), a port another container holds on the node is 409 port_in_use, null removes them', async () => {
+    const gen = viewCt().generation;
+    // not routed yet: refused naming the field, nothing written
+    const unrouted = await call('PATCH', ctUrl, { publish: [{ hostPort: 8080, port: 80 }] });
+    expect([unrouted.status, unrouted.json.code, unrouted.json.path]).toEqual([400, 'invalid', 'publish']);
+    expect((await ok('GET', ctUrl)).publish).toEqual([]);
+    await ok('POST', '/v1/tenants/acme/routers', { name: 'r1' });
+    await ok('POST', '/v1/tenants/acme/routers/r1/attach', { network: 'blue' });
+    const r = await ok('PATCH', ctUrl, {
+      publish: [
+        { hostPort: 8080, port: 80 },
+        { hostPort: 5353, port: 53, proto: 'udp' },
+      ],
+    });
+    expect(r.publish).toEqual([
+      { hostPort: 8080, port: 80, proto: 'tcp', hostIp: null },
+      { hostPort: 5353, port: 53, proto: 'udp', hostIp: null },
+    ]);
+    await waitFor('published ports in the view', () => viewCt().publish?.length === 2, 20_000);
+    expect(viewCt().publish).toEqual([
+      { proto: 'tcp', hostPort: 8080, port: 80 },
+      { proto: 'udp', hostPort: 5353, port: 53 },
+    ]);
+    expect(viewCt().generation).toBe(gen); // no restart: the router's NAT changes, not the container
+    // re-sending what GET answered (hostIp null) is no change
+    const rev = await newestRevision();
+    await ok('PATCH', ctUrl, { publish: r.publish });
+    expect(await newestRevision()).toBe(rev);
+    // another container on the node asking for tcp/8080: 409 port_in_use, its list unchanged
+    const otherId = (await ok('POST', '/v1/tenants/acme/containers', { name: 'other', image: 'busybox', networks: ['blue'], node: 'n1' }))
+      .id;
+    await ok('PATCH', '/v1/tenants/acme/containers/other', { publish: [{ hostPort: 9090, port: 80 }] });
+    const dup = await call('PATCH', '/v1/tenants/acme/containers/other', {
+      publish: [
+        { hostPort: 9091, port: 80 },
+        { hostPort: 8080, port: 80 },
+      ],
+    });
+    expect([dup.status, dup.json.code]).toEqual([409, 'port_in_use']);
+    expect((await ok('GET', '/v1/tenants/acme/containers/other')).publish).toEqual([
+      { hostPort: 9090, port: 80, proto: 'tcp', hostIp: null },
+    ]);
+    // the same port on another address of the node is another socket: accepted
+    const ip = await ok('PATCH', '/v1/tenants/acme/containers/other', { publish: [{ hostPort: 8080, port: 80, hostIp: '198.18.0.77' }] });
+    expect(ip.publish).toEqual([{ hostPort: 8080, port: 80, proto: 'tcp', hostIp: '198.18.0.77' }]);
+    await waitFor(
+      'the other container published on its address',
+      () => agent.view.containers[otherId]?.publish?.[0]?.hostIp === '198.18.0.77',
+      20_000,
+    );
+    const bad = await call('PATCH', ctUrl, {
+      publish: [
+        { hostPort: 8080, port: 80 },
+        { hostPort: 8080, port: 81 },
+      ],
+    });
+    expect([bad.status, bad.json.code, bad.json.path]).toEqual([400, 'invalid', 'publish.1.hostPort']);
+    expect((await ok('PATCH', ctUrl, { publish: null })).publish).toEqual([]);
+    await waitFor('published ports gone from the view', () => !viewCt().publish?.length, 20_000);
+    await ok('DELETE', '/v1/tenants/acme/containers/other');
+    await ok('POST', '/v1/tenants/acme/routers/r1/detach', { network: 'blue' });
+    await ok('DELETE', '/v1/tenants/acme/routers/r1');
+  });
+});
+
 describe('PATCH a tenant', () => {
   it('takes description and labels (admin), keeps the name', async () => {
     const r = await ok('PATCH', '/v1/tenants/acme', { description: 'ACME corp', labels: { billing: 'b42' } });

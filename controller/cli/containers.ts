@@ -1,10 +1,13 @@
 import type { Command } from 'commander';
-import { CliError, enc, listAll, splitRef } from './client.js';
+import { enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
 import { emit, type Io } from './output.js';
 import { followEvents } from './events.js';
 import { execCommand } from './exec.js';
 import { collectSg, sgOption } from './security-groups.js';
+import { containerSetCommand, parsePublish } from './container-set.js';
+
+export { parsePublish };
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -15,13 +18,6 @@ const path = (ref: string) => {
 const ips = (c: Row) => (c.endpoints as Row[]).map((e) => `${e.network}=${e.ip}`).join(',');
 
 const collect = (v: string, prev: string[]) => [...prev, v];
-
-/** `8080:80`, `8080:80/udp` → the API's publish entry. */
-export function parsePublish(v: string, hostIp?: string): Row {
-  const m = /^(\d{1,5}):(\d{1,5})(?:\/(tcp|udp))?$/.exec(v);
-  if (!m) throw new CliError('usage', `--publish ${v}: expected HOSTPORT:PORT[/tcp|udp], e.g. 8080:80`, 2);
-  return { hostPort: Number(m[1]), port: Number(m[2]), proto: m[3] ?? 'tcp', ...(hostIp ? { hostIp } : {}) };
-}
 
 export function containerCommands(program: Command, io: () => Io): void {
   const c = program.command('container').description('containers');
@@ -102,4 +98,5 @@ export function containerCommands(program: Command, io: () => Io): void {
       emit(io(), r, () => String(r.text ?? ''));
     });
   execCommand(c, io);
+  containerSetCommand(c, io);
 }

@@ -2,7 +2,7 @@ import type { Queryable } from './db.js';
 import type { ContainerCreate } from '../../protocol/api.js';
 import type { Labels } from '../../protocol/meta.js';
 import { ApiError } from '../errors.js';
-import { assignNode, chooseNode, nodeLoads, unplacedReason, type NodeLoad } from '../scheduler.js';
+import { assignNode, chooseNode, nodeLoads, portKey, unplacedReason, withTakenPorts, type NodeLoad } from '../scheduler.js';
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -125,6 +125,8 @@ export interface TxMemo {
   /** Per network id: addresses known free in this transaction (lowest first). */
   free: Map<string, string[]>;
   loads?: NodeLoad[];
+  /** whether `loads` carry the published ports each node holds (read once, for the first create that publishes) */
+  ports?: boolean;
 }
 export const newMemo = (): TxMemo => ({ nets: new Map(), free: new Map() });
 
@@ -152,13 +154,22 @@ async function pickNode(
   q: Queryable,
   requested: string | undefined,
   needs: string[],
+  ports: string[],
   op: string,
   memo: TxMemo,
 ): Promise<{ id: string; name: string } | null> {
   if (requested === undefined) {
     memo.loads ??= await nodeLoads(q, true);
-    const n = chooseNode(memo.loads, needs);
-    if (n) n.containers++;
+    if (ports.length > 0 && !memo.ports) {
+      memo.loads = await withTakenPorts(q, memo.loads);
+      memo.ports = true;
+    }
+    // a node where a port is taken is passed over: the container goes elsewhere or stays pending
+    const n = chooseNode(memo.loads, needs, ports);
+    if (n) {
+      n.containers++;
+      for (const k of ports) n.taken?.add(k);
+    }
     return n;
   }
   const { rows } = await q.query<{ id: string; physical: string[] }>(
@@ -237,7 +248,9 @@ export async function createContainer(
   if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
   const nets = await lockNetworks(q, t, body.networks, op, memo);
   const needs = [...new Set(body.networks.map((n) => nets.get(n)!.physical).filter((p): p is string => p !== null))].sort();
-  const node = await pickNode(q, body.node, needs, op, memo);
+  const ports = body.publish.map(portKey);
+  const node = await pickNode(q, body.node, needs, ports, op, memo);
+  const reason = node ? null : unplacedReason(needs, memo.loads, ports);
   // resolved before anything is written: a job of a batch may fail only before it writes
   const groups = await resolveGroups(q, t, body.securityGroups ?? [], op);
   const endpoints: Container['endpoints'] = [];
@@ -254,7 +267,7 @@ export async function createContainer(
     node?.id ?? null,
     body.networks.map((n) => nets.get(n)!.id),
     endpoints,
-    node ? null : unplacedReason(needs),
+    reason,
   );
   if (body.publish.length > 0) await insertPublished(q, t, row.id, node?.id ?? null, body, nets, op);
   await insertMemberships(q, t, row.id, groups.ids);
@@ -271,7 +284,7 @@ export async function createContainer(
     desiredState: 'running',
     observedState: 'pending',
     exitCode: null,
-    reason: node ? null : unplacedReason(needs),
+    reason,
     restarts: 0,
     memory: body.memory,
     cpus: body.cpus === undefined ? null : cpuMillis(body.cpus)! / 1000,
@@ -296,9 +309,25 @@ async function insertPublished(
   nets: Map<string, NetRef>,
   op: string,
 ): Promise<void> {
-  const routed = await q.query('SELECT 1 FROM networks WHERE id = ANY($1::uuid[]) AND router_id IS NOT NULL', [
-    [...nets.values()].map((n) => n.id),
-  ]);
+  const ids = [...nets.values()].map((n) => n.id);
+  await writePublished(q, t, { id: containerId, nodeId, networkIds: ids }, body.publish, op);
+}
+
+/**
+ * Replaces a container's published ports with `list` (create and PATCH). The unique index per node
+ * address, protocol and port refuses one another container holds (409 port_in_use); the
+ * published_ports trigger logs the container, so its node's view follows.
+ */
+export async function writePublished(
+  q: Queryable,
+  t: Tenant,
+  c: { id: string; nodeId: string | null; networkIds: string[] },
+  list: ReadonlyArray<{ proto: string; hostPort: number; port: number; hostIp?: string | null }>,
+  op: string,
+): Promise<void> {
+  await q.query('DELETE FROM published_ports WHERE container_id = $1', [c.id]);
+  if (list.length === 0) return;
+  const routed = await q.query('SELECT 1 FROM networks WHERE id = ANY($1::uuid[]) AND router_id IS NOT NULL', [c.networkIds]);
   if (routed.rows.length === 0)
     throw new ApiError('invalid', `${op}: publishing ports needs a network attached to a router (freightctl router attach)`, 'publish');
   await q.query(
@@ -306,13 +335,13 @@ async function insertPublished(
      SELECT $1, $2, x.proto, x.host_port, x.port, x.host_ip, $3
        FROM unnest($4::text[], $5::int[], $6::int[], $7::inet[]) AS x(proto, host_port, port, host_ip)`,
     [
-      containerId,
+      c.id,
       t.id,
-      nodeId,
-      body.publish.map((p) => p.proto),
-      body.publish.map((p) => p.hostPort),
-      body.publish.map((p) => p.port),
-      body.publish.map((p) => p.hostIp ?? null),
+      c.nodeId,
+      list.map((p) => p.proto),
+      list.map((p) => p.hostPort),
+      list.map((p) => p.port),
+      list.map((p) => p.hostIp ?? null),
     ],
   );
 }

@@ -296,7 +296,26 @@ describe.skipIf(!isRoot)('tenant routers end to end (PostgreSQL)', () => {
       node: 'node0',
       publish: [{ hostPort: 8080, port: 80 }],
     });
-    expect([dup.status, dup.body.code]).toEqual([409, 'conflict']);
+    expect([dup.status, dup.body.code]).toEqual([409, 'port_in_use']);
+    // the update path: `container set` publishes another port on the running container (the list given replaces the old one)
+    const set = await c.ctl(['container', 'set', 'acme/pub', '--publish', '8080:80', '--publish', '8090:80']);
+    expect(set.status, set.stderr).toBe(0);
+    expect(set.stdout).toContain('8090->80/tcp');
+    const fetchAt = (ip: string, port: number) => out.exec('curl', ['-s', '-m', '3', `http://${ip}:${port}/`]).stdout;
+    await c.waitFor(() => fetchAt(c.h.node(0).underlayIp, 8090).includes('published-page'), 60_000, 'port published by PATCH on node0');
+    // another container of node0 asking for 8080 through the update path: 409 port_in_use, nothing written
+    await ok('POST', '/v1/tenants/acme/containers', {
+      name: 'pub4',
+      image: 'busybox',
+      networks: ['web'],
+      node: 'node0',
+      command: DHCP_CMD,
+    });
+    const taken = await c.ctl(['container', 'set', 'acme/pub4', '--publish', '8080:80']);
+    expect(taken.status).not.toBe(0);
+    expect(taken.stderr).toContain('port_in_use');
+    expect((await ok('GET', '/v1/tenants/acme/containers/pub4')).publish).toEqual([]);
+    await ok('DELETE', '/v1/tenants/acme/containers/pub4');
     const unrouted = await c.api('POST', '/v1/tenants/acme/containers', {
       name: 'pub3',
       image: 'busybox',
@@ -312,5 +331,6 @@ describe.skipIf(!isRoot)('tenant routers end to end (PostgreSQL)', () => {
     expect((await c.api('DELETE', '/v1/nodes/node0')).status).toBe(204);
     await c.waitFor(async () => (await c.api('GET', '/v1/tenants/acme/containers/pub')).body.node === 'node1', 60_000, 'rescheduled');
     await c.waitFor(() => fetchFrom(c.h.node(1).underlayIp).includes('published-page'), 180_000, 'published port on node1');
+    expect(fetchAt(c.h.node(1).underlayIp, 8090)).toContain('published-page');
   }, 600_000);
 });

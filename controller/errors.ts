@@ -83,7 +83,32 @@ export function fromZod(err: ZodError, what: string): ApiError {
   const issue = err.issues[0];
   const path = issue ? zodPath(issue.path) : '';
   const where = path ? `${path}: ` : '';
-  return new ApiError('invalid', `${what}: ${where}${issue?.message ?? 'invalid'}`, path || undefined);
+  return new ApiError('invalid', `${what}: ${where}${issue ? plainIssue(issue) : 'invalid'}`, path || undefined);
+}
+
+const UNITS: Record<string, string> = { string: ' characters', array: ' items', set: ' items' };
+const article = (t: string) => (/^[aeiou]/.test(t) ? `an ${t}` : `a ${t}`);
+
+/** A zod issue in plain words: zod's own defaults ("Too big: expected number to be <=1000") reach users otherwise. */
+export function plainIssue(issue: ZodError['issues'][number]): string {
+  // a schema's own message is kept; zod's defaults start with these
+  if (!/^(Invalid input|Too big|Too small|Invalid option|Unrecognized key)/.test(issue.message)) return issue.message;
+  switch (issue.code) {
+    case 'invalid_type':
+      return /received undefined$/.test(issue.message) ? 'required' : `expected ${article(issue.expected)}`;
+    case 'too_big':
+      return `at most ${String(issue.maximum)}${UNITS[issue.origin] ?? ''}${issue.inclusive === false ? ' (exclusive)' : ''}`;
+    case 'too_small':
+      return issue.origin === 'string' && issue.minimum === 1
+        ? 'must not be empty'
+        : `at least ${String(issue.minimum)}${UNITS[issue.origin] ?? ''}`;
+    case 'invalid_value':
+      return `expected one of ${issue.values.map(String).join(', ')}`;
+    case 'unrecognized_keys':
+      return `unknown field${issue.keys.length > 1 ? 's' : ''} ${issue.keys.join(', ')}`;
+    default:
+      return issue.message;
+  }
 }
 
 // Constraint → (code, message) for PostgreSQL integrity errors.

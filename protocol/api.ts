@@ -4,6 +4,7 @@ import { AddressPool, defaultParams, NetworkParams } from './network-params.js';
 import { networkIssues } from './network-rules.js';
 import { Description, DhcpOptions, DnsUpstreams, Labels } from './meta.js';
 import { ContainerGroups } from './security-groups.js';
+import { LabelSelector } from './selectors.js';
 
 /** REST request bodies. Every create route validates with one of these. */
 export const TenantCreate = z.object({ name: Name, description: Description.optional(), labels: Labels.optional() }).strict();
@@ -154,6 +155,25 @@ export const Pagination = z
     after: z.string().max(200).optional(),
   })
   .strict();
+
+/** List filters (`-l`, `--filter`): a label selector and field = value; strict like Pagination (unknown → 400). */
+export const TenantListQuery = Pagination.extend({ label: LabelSelector.optional() }).strict();
+export const NetworkListQuery = Pagination.extend({
+  label: LabelSelector.optional(),
+  type: NetworkType.optional().describe('only networks of this type'),
+  domain: Domain.optional().describe('only networks with this DNS domain'),
+}).strict();
+export const ContainerListQuery = Pagination.extend({
+  label: LabelSelector.optional(),
+  image: z.string().max(200).optional().describe('only containers of this image (NAME or NAME:VERSION as stored)'),
+  node: Name.optional().describe('only containers placed on this node'),
+  network: Name.optional().describe('only containers with an interface on this network'),
+  state: z.enum(['running', 'stopped']).optional().describe('only containers with this desired state'),
+  observed: z.enum(['pending', 'running', 'stopped', 'exited', 'failed']).optional().describe('only containers in this observed state'),
+}).strict();
+export type TenantListQuery = z.output<typeof TenantListQuery>;
+export type NetworkListQuery = z.output<typeof NetworkListQuery>;
+export type ContainerListQuery = z.output<typeof ContainerListQuery>;
 
 export type TenantCreate = z.infer<typeof TenantCreate>;
 export type NetworkCreate = z.output<typeof NetworkCreate>;

@@ -3,6 +3,7 @@ import { Pagination, TokenCreate } from '../../protocol/api.js';
 import { Name } from '../../protocol/common.js';
 import { schedulePending } from '../scheduler.js';
 import { listEndpoints } from '../store/endpoints.js';
+import { getNetwork } from '../store/networks.js';
 import { clusterStatus, deleteNode, getNode, listNodes } from '../store/nodes.js';
 import { createToken, listTokens, revokeToken } from '../store/tokens.js';
 import { route } from './route.js';
@@ -18,7 +19,11 @@ export const clusterRoutes = [
     target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
     query: EndpointsQuery,
-    handler: async ({ query, tenant, deps }) => listEndpoints(deps.db, tenant, query.network, query.limit, query.after),
+    handler: async ({ query, tenant, op, deps }) => {
+      // a network that does not exist is a 404 like every other missing object, not an empty table
+      if (query.network !== undefined) await getNetwork(deps.db, tenant, query.network, op);
+      return listEndpoints(deps.db, tenant, query.network, query.limit, query.after);
+    },
   }),
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ContainerAction, ContainerCreate, Pagination } from '../../protocol/api.js';
+import { ContainerAction, ContainerCreate, ContainerListQuery } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { assertNotReserved } from '../reserved.js';
 import { ContainerPatch } from '../../protocol/patch.js';
@@ -32,15 +32,16 @@ export const containerRoutes = [
       return deps.batch.run((q, memo) => createContainer(q, tenant, pinned, op, memo));
     },
   }),
-  route<undefined, z.infer<typeof Pagination>>({
+  route<undefined, ContainerListQuery>({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers',
     summary: "list a tenant's containers",
     op: 'list containers',
     target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
-    query: Pagination,
-    handler: async ({ query, tenant, deps }) => listContainers(deps.db, tenant, query.limit, query.after),
+    query: ContainerListQuery,
+    handler: async ({ query: { limit, after, label, ...fields }, tenant, deps }) =>
+      listContainers(deps.db, tenant, limit, after, { label, fields }),
   }),
   route({
     method: 'GET',

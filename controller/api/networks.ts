@@ -1,5 +1,4 @@
-import { type z } from 'zod';
-import { NetworkCreate, Pagination } from '../../protocol/api.js';
+import { NetworkCreate, NetworkListQuery } from '../../protocol/api.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ip4ToInt } from '../../protocol/addr.js';
 import { NetworkPatch } from '../../protocol/patch.js';
@@ -39,15 +38,16 @@ export const networkRoutes = [
       return deps.db.tx(async (q) => createNetwork(q, tenant, body, op));
     },
   }),
-  route<undefined, z.infer<typeof Pagination>>({
+  route<undefined, NetworkListQuery>({
     method: 'GET',
     url: '/v1/tenants/:tenant/networks',
     summary: "list a tenant's networks",
     op: 'list networks',
     target: ({ params }) => `of ${params.tenant}`,
     auth: 'any',
-    query: Pagination,
-    handler: async ({ query, tenant, deps }) => listNetworks(deps.db, tenant, query.limit, query.after),
+    query: NetworkListQuery,
+    handler: async ({ query: { limit, after, label, ...fields }, tenant, deps }) =>
+      listNetworks(deps.db, tenant, limit, after, { label, fields }),
   }),
   route({
     method: 'GET',

@@ -1,5 +1,4 @@
-import { type z } from 'zod';
-import { Pagination, TenantCreate } from '../../protocol/api.js';
+import { TenantCreate, TenantListQuery } from '../../protocol/api.js';
 import { TenantPatch } from '../../protocol/patch.js';
 import { createTenant, deleteTenant, getTenant, listTenants, patchTenant } from '../store/tenants.js';
 import { route } from './route.js';
@@ -16,14 +15,14 @@ export const tenantRoutes = [
     target: ({ body }) => body.name,
     handler: ({ body, deps }) => createTenant(deps.db, body),
   }),
-  route<undefined, z.infer<typeof Pagination>>({
+  route<undefined, TenantListQuery>({
     method: 'GET',
     url: '/v1/tenants',
     summary: 'list tenants (a tenant token sees its own)',
     op: 'list tenants',
     auth: 'any',
-    query: Pagination,
-    handler: ({ query, principal, deps }) => listTenants(deps.db, principal, query.limit, query.after),
+    query: TenantListQuery,
+    handler: ({ query, principal, deps }) => listTenants(deps.db, principal, query.limit, query.after, { label: query.label }),
   }),
   route({
     method: 'GET',

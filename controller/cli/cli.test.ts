@@ -137,11 +137,11 @@ describe('freightctl against a served controller', () => {
     const token = (await ctl(['token', 'create', '--tenant', 'other'])).out.trim();
     expect(token).toMatch(/^frt_/);
     const denied = await ctl(['container', 'show', 'acme/web'], token);
-    expect([denied.code, denied.err]).toEqual([1, 'freightctl: tenant_not_found: get container acme/web: tenant acme not found\n']);
+    expect([denied.code, denied.err]).toEqual([3, 'freightctl: tenant_not_found: get container acme/web: tenant acme not found\n']);
     expect((await ctl(['--json', 'tenant', 'list'], token)).out).toMatch(/"name": "other"/);
     const id = JSON.parse((await ctl(['--json', 'token', 'list'])).out).find((t: { kind: string }) => t.kind === 'tenant').id;
     expect((await ctl(['token', 'revoke', id])).code).toBe(0);
-    expect((await ctl(['tenant', 'list'], token)).code).toBe(1);
+    expect((await ctl(['tenant', 'list'], token)).code).toBe(1); // 401: the token was revoked
     expect((await ctl(['token', 'create', '--admin', '--node', 'x'])).code).toBe(2);
   });
 
@@ -241,12 +241,14 @@ describe('freightctl against a served controller', () => {
       FREIGHT_CA: tls.caFile,
     });
     expect(bad.code).toBe(1);
-    expect(bad.stderr).toMatch(/^freightctl: invalid: create network: cidr: .* \(field cidr\)\n$/);
+    // the field is named once, by the API's message
+    expect(bad.stderr).toMatch(/^freightctl: invalid: create network: cidr: an IPv4 network in CIDR form[^\n]*\n$/);
+    expect(bad.stderr.match(/cidr/g)).toHaveLength(1);
     const conflict = await ctl(['network', 'delete', 'acme/blue']);
-    expect([conflict.code, conflict.err]).toEqual([1, 'freightctl: in_use: delete network acme/blue: 1 containers still attached (web)\n']);
+    expect([conflict.code, conflict.err]).toEqual([4, 'freightctl: in_use: delete network acme/blue: 1 containers still attached (web)\n']);
     const closed = await closedPort();
     const down = await freightctl(['tenant', 'list', '--url', `https://127.0.0.1:${closed}`], { FREIGHT_TOKEN: ADMIN });
-    expect(down.code).toBe(3);
+    expect(down.code).toBe(5);
     expect(down.stderr).toBe(`freightctl: unreachable: cannot reach the controller at https://127.0.0.1:${closed}: ECONNREFUSED\n`);
     expect((await ctl(['network', 'show', 'no-slash'])).code).toBe(2);
     const help = await ctl(['--help']);
@@ -259,13 +261,13 @@ describe('freightctl against a served controller', () => {
     const base = { FREIGHT_URL: url, FREIGHT_TOKEN: ADMIN };
     expect((await freightctl(['tenant', 'list', '--ca-fingerprint', tls.fingerprint], base)).code).toBe(0);
     const wrong = await freightctl(['tenant', 'list', '--ca-fingerprint', `sha256:${'0'.repeat(64)}`], base);
-    expect(wrong.code).toBe(3);
+    expect(wrong.code).toBe(5);
     expect(wrong.stderr).toContain(
       `freightctl: ca_pin_mismatch: controller 127.0.0.1:${new URL(url).port} is not the one the join string names: no certificate it presented matches the pinned CA sha256:${'0'.repeat(64)} (presented `,
     );
     expect(wrong.stderr).toContain(tls.fingerprint);
     const none = await freightctl(['tenant', 'list'], base);
-    expect(none.code).toBe(3);
+    expect(none.code).toBe(5);
     expect(none.stderr).toMatch(
       /^freightctl: tls_unverified: the controller at https:\/\/127\.0\.0\.1:\d+ presented a certificate that is not trusted \(SELF_SIGNED_CERT_IN_CHAIN\): give --ca FILE/,
     );

@@ -1,16 +1,26 @@
 /** freightctl's HTTP client: one request function, errors carrying the API's code. */
 import { randomUUID } from 'node:crypto';
+import { EXIT, exitForStatus } from './exit.js';
 
 export class CliError extends Error {
   constructor(
     readonly code: string,
     message: string,
-    /** Process exit status: 1 API error, 2 usage, 3 controller unreachable. */
+    /** Process exit status (controller/cli/exit.ts): 1 API error, 2 usage, 3 not found, 4 conflict, 5 unreachable. */
     readonly exitCode: number,
+    /** The field the error is about (the API's `path`), for `-o json` errors. */
+    readonly path?: string,
+    /** The HTTP status of an API answer. */
+    readonly status?: number,
   ) {
     super(message);
   }
 }
+
+/** Where tokens come from, for a request sent without one. */
+export const TOKEN_HINT =
+  "give --token TOKEN or set FREIGHT_TOKEN: the admin token is in the controller's STATE_DIR/admin-token, " +
+  'and `freightctl token create --tenant NAME` makes tenant tokens';
 
 export interface ClientOptions {
   url: string;
@@ -77,12 +87,23 @@ export function client(opts: ClientOptions, send: Send): Request {
           await delay(opts.retryDelayMs ?? 250, attempt);
           continue;
         }
-        const where = e.path ? ` (field ${e.path})` : '';
-        throw new CliError(e.code ?? `http_${res.status}`, `${e.message ?? text.slice(0, 200)}${where}`, 1);
+        throw apiError(res.status, e, text, Boolean(opts.token));
       }
       return json;
     }
   };
+}
+
+/** The CliError of an error answer: the API's code, its message naming the field once, a hint where one helps. */
+function apiError(status: number, e: { code?: string; message?: string; path?: string }, text: string, hadToken: boolean): CliError {
+  let message = e.message ?? (text.slice(0, 200) || `HTTP ${status}`);
+  // the API's messages name their field already ("cidr: …"); say it only where they do not
+  if (e.path && !message.includes(e.path)) message += ` (field ${e.path})`;
+  if (status === 401)
+    message += hadToken
+      ? ": the controller refused the token (revoked, mistyped, or another controller's)"
+      : `: no token was given; ${TOKEN_HINT}`;
+  return new CliError(e.code ?? `http_${status}`, message, exitForStatus(status), e.path, status);
 }
 
 const delay = (ms: number, attempt: number) => new Promise((r) => setTimeout(r, ms * 2 ** attempt));
@@ -107,7 +128,7 @@ export async function listAll<T>(req: Request, path: string): Promise<T[]> {
 export function splitRef(ref: string, nameOptional = false): { tenant: string; name?: string } {
   const [tenant, name, ...rest] = ref.split('/');
   if (!tenant || rest.length || (!nameOptional && !name))
-    throw new CliError('usage', `expected ${nameOptional ? 'TENANT[/NAME]' : 'TENANT/NAME'}, got ${ref}`, 2);
+    throw new CliError('usage', `expected ${nameOptional ? 'TENANT[/NAME]' : 'TENANT/NAME'}, got ${ref}`, EXIT.usage);
   return { tenant, name: name || undefined };
 }
 

@@ -65,18 +65,24 @@ export function packageRepoCommands(program: Command, io: () => Io): void {
       })) as Row;
       emit(io(), r, () => `package repository ${tenant}/${r.name} added: ${r.url}\n`);
     });
-  repo.command('list <tenant>').action(async (tenant: string) => {
-    const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/package-repositories`)) as Row).items as Row[];
-    emit(io(), items, () =>
-      table(
-        ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
-        items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
-      ),
-    );
-  });
-  repo.command('remove <tenant/name>').action(async (ref: string) => {
-    const { tenant, name } = splitRef(ref);
-    await io().req('DELETE', `/v1/tenants/${enc(tenant)}/package-repositories/${enc(name!)}`);
-    emit(io(), { removed: ref }, () => `package repository ${ref} removed\n`);
-  });
+  repo
+    .command('list <tenant>')
+    .description("list a tenant's repositories")
+    .action(async (tenant: string) => {
+      const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/package-repositories`)) as Row).items as Row[];
+      emit(io(), items, () =>
+        table(
+          ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
+          items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
+        ),
+      );
+    });
+  repo
+    .command('remove <tenant/name>')
+    .description('remove a repository (images already pulled stay)')
+    .action(async (ref: string) => {
+      const { tenant, name } = splitRef(ref);
+      await io().req('DELETE', `/v1/tenants/${enc(tenant)}/package-repositories/${enc(name!)}`);
+      emit(io(), { removed: ref }, () => `package repository ${ref} removed\n`);
+    });
 }

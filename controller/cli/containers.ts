@@ -1,7 +1,10 @@
 import type { Command } from 'commander';
 import { enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
-import { emit, type Io } from './output.js';
+import { emit, emitList, type Column, type Io } from './output.js';
+import { keyValue, positiveInt } from './parse.js';
+import { listQuery, selectorOptions, type SelectorFlags } from './selectors.js';
+import { patchAndShow } from './tenant-objects.js';
 import { followEvents } from './events.js';
 import { execCommand } from './exec.js';
 import { collectSg, sgOption } from './security-groups.js';
@@ -20,8 +23,12 @@ const ips = (c: Row) => (c.endpoints as Row[]).map((e) => `${e.network}=${e.ip}`
 const collect = (v: string, prev: string[]) => [...prev, v];
 
 export function containerCommands(program: Command, io: () => Io): void {
-  const c = program.command('container').description('containers');
+  const c = program
+    .command('container')
+    .description('containers: run, list, show, change, start/stop, logs, exec, delete')
+    .addHelpText('after', CONTAINER_HELP);
   c.command('run <tenant/name> [command...]')
+    .description("run a container on one or more networks; its command goes after -- (default: the image's)")
     .requiredOption('--network <nets>', 'network name(s), comma separated')
     .requiredOption('--image <image>', 'image name')
     .option('--node <node>', 'place on this node (admin tokens only)')
@@ -33,6 +40,19 @@ export function containerCommands(program: Command, io: () => Io): void {
     .option('--publish <host:port[/proto]>', 'publish a port at the node address, like docker -p 8080:80/tcp (repeatable)', collect, [])
     .option('--publish-ip <ip>', 'node address to publish on (default: its underlay address)')
     .option('--sg <group>', "a security group of the tenant (repeatable; default: the tenant's default)", collectSg, [])
+    .option('--description <text>', 'free text')
+    .option('--label <key=value>', 'a label (repeatable)', keyValue('KEY'))
+    .addHelpText(
+      'after',
+      `
+The container's command and its arguments go after --, so that their options are not freightctl's.
+
+Examples:
+  freightctl container run acme/a --network web --image busybox -- sh -c 'echo hi; exec sleep 3600'
+  freightctl container run acme/db --network web,back --image postgres:16 --memory 2G --cpus 1.5 --restart always
+  freightctl container run acme/www --network web --image busybox --publish 8080:80 --label tier=front -- httpd -f -p 80
+`,
+    )
     .action(async (ref: string, command: string[], o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = {
@@ -48,27 +68,34 @@ export function containerCommands(program: Command, io: () => Io): void {
         ...(o.pids !== undefined ? { pids: Number(o.pids) } : {}),
         ...((o.publish as string[]).length > 0 ? { publish: (o.publish as string[]).map((p) => parsePublish(p, o.publishIp)) } : {}),
         ...sgOption(o.sg as string[]),
+        ...(o.description !== undefined ? { description: o.description } : {}),
+        ...(o.label ? { labels: o.label } : {}),
       };
       const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);
     });
-  const HEAD = ['TENANT', 'NAME', 'IMAGE', 'NODE', 'DESIRED', 'OBSERVED', 'RESTARTS', 'ADDRESSES'];
-  const cells = (x: Row) => [x.tenant, x.name, x.image, x.node, x.desiredState, x.observedState, x.restarts, ips(x)];
-  c.command('list [tenant]')
+  const HEAD = CONTAINER_COLUMNS.filter((x) => !x.wide).map((x) => x.header);
+  const cells = (x: Row) => CONTAINER_COLUMNS.filter((x) => !x.wide).map((col) => col.get(x));
+  selectorOptions(
+    c
+      .command('list [tenant]')
+      .description('list containers: of one tenant, or of every tenant the token sees')
+      .addHelpText('after', '\nFilters (--filter): image, node, network, state (desired), observed\n'),
+  )
     .option('-w, --watch', 'after the list, print a line for every change of a container (GET /v1/events) until interrupted')
-    .option('--limit <n>', 'with --watch: stop after this many changes')
-    .action(async (tenant: string | undefined, o: { watch?: boolean; limit?: string }) => {
+    .option('--limit <n>', 'with --watch: stop after this many changes', positiveInt)
+    .action(async (tenant: string | undefined, o: { watch?: boolean; limit?: number } & SelectorFlags) => {
       const list = async () => {
         const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
         const items: Row[] = [];
-        for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers`)));
-        emit(io(), items, () => table(HEAD, items.map(cells)));
+        for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers${listQuery(o)}`)));
+        emitList(io(), items, CONTAINER_COLUMNS);
       };
       if (!o.watch) return list();
       // the stream first, then the list: a change made while listing is printed after it, none is missed
       await followEvents(io(), {
         json: io().json,
-        limit: o.limit === undefined ? undefined : Number(o.limit),
+        limit: o.limit,
         onReady: list,
         filter: (e) => e.kind === 'container' && e.object?.kind !== 'infra' && (!tenant || e.tenant === tenant),
         format: (e) =>
@@ -77,26 +104,80 @@ export function containerCommands(program: Command, io: () => Io): void {
             : `${e.op.toUpperCase()}  ${e.tenant ?? '-'}  ${e.id}\n`,
       });
     });
-  c.command('show <tenant/name>').action(async (ref: string) => {
-    const r = (await io().req('GET', path(ref))) as Row;
-    emit(io(), r, () => details(r));
-  });
-  for (const action of ['start', 'stop'] as const) {
-    c.command(`${action} <tenant/name>`).action(async (ref: string) => {
-      const r = (await io().req('POST', `${path(ref)}/actions`, { action })) as Row;
-      emit(io(), r, () => `container ${ref}: desired state ${r.desiredState}\n`);
+  c.command('show <tenant/name>')
+    .description("show a container: state, node, addresses, limits (TENANT/infra-NET: the network's infra instance)")
+    .action(async (ref: string) => {
+      const r = (await io().req('GET', path(ref))) as Row;
+      emit(io(), r, () => containerDetails(r));
     });
+  c.command('unset <tenant/name>')
+    .description('reset container settings to their defaults (PATCH with null)')
+    .option('--restart', 'never')
+    .option('--memory', 'the default, 512M')
+    .option('--cpus', 'no CPU quota')
+    .option('--pids', 'the default, 1024')
+    .option('--description', 'no description')
+    .option('--label <key>', 'remove this label (repeatable)', (v: string, prev: string[] = []) => [...prev, v])
+    .action(async (ref: string, o: Row) => {
+      const patch = {
+        ...Object.fromEntries(['restart', 'memory', 'cpus', 'pids', 'description'].filter((k) => o[k]).map((k) => [k, null])),
+        ...(o.label ? { labels: Object.fromEntries((o.label as string[]).map((k) => [k, null])) } : {}),
+      };
+      await patchAndShow(io(), 'container', ref, path(ref), patch, containerDetails);
+    });
+  for (const action of ['start', 'stop'] as const) {
+    c.command(`${action} <tenant/name>`)
+      .description(action === 'start' ? 'start a stopped container (desired state running)' : 'stop a container (desired state stopped)')
+      .action(async (ref: string) => {
+        const r = (await io().req('POST', `${path(ref)}/actions`, { action })) as Row;
+        emit(io(), r, () => `container ${ref}: desired state ${r.desiredState}\n`);
+      });
   }
-  c.command('delete <tenant/name>').action(async (ref: string) => {
-    await io().req('DELETE', path(ref));
-    emit(io(), { deleted: ref }, () => `container ${ref} deleted\n`);
-  });
+  c.command('delete <tenant/name>')
+    .description('delete a container: its node stops it and removes its interfaces; its addresses are freed')
+    .action(async (ref: string) => {
+      await io().req('DELETE', path(ref));
+      emit(io(), { deleted: ref }, () => `container ${ref} deleted\n`);
+    });
   c.command('logs <tenant/name>')
-    .option('--tail <n>', 'last N lines', '100')
-    .action(async (ref: string, o: { tail: string }) => {
-      const r = (await io().req('GET', `${path(ref)}/logs?tail=${enc(o.tail)}`)) as Row;
+    .description("the container's journal, read on its node (TENANT/infra-NET: the infra instance's)")
+    .option('--tail <n>', 'last N lines (at most 100000)', positiveInt, 100)
+    .action(async (ref: string, o: { tail: number }) => {
+      const r = (await io().req('GET', `${path(ref)}/logs?tail=${o.tail}`)) as Row;
       emit(io(), r, () => String(r.text ?? ''));
     });
   execCommand(c, io);
   containerSetCommand(c, io);
 }
+
+const labelsOf = (l: Record<string, string> | undefined) =>
+  Object.entries(l ?? {})
+    .map(([k, v]) => `${k}=${v}`)
+    .join(',');
+
+export const CONTAINER_COLUMNS: Array<Column<Row>> = [
+  { header: 'TENANT', get: (x) => x.tenant },
+  { header: 'NAME', get: (x) => x.name },
+  { header: 'IMAGE', get: (x) => x.image },
+  { header: 'NODE', get: (x) => x.node },
+  { header: 'DESIRED', get: (x) => x.desiredState },
+  { header: 'OBSERVED', get: (x) => x.observedState },
+  { header: 'RESTARTS', get: (x) => x.restarts },
+  { header: 'ADDRESSES', get: ips },
+  { header: 'RESTART', get: (x) => x.restart, wide: true },
+  { header: 'MEMORY', get: (x) => x.memory, wide: true },
+  { header: 'CPUS', get: (x) => x.cpus, wide: true },
+  { header: 'LABELS', get: (x) => labelsOf(x.labels), wide: true },
+  { header: 'REASON', get: (x) => x.reason, wide: true },
+];
+
+export const containerDetails = (r: Row) => details({ ...r, labels: labelsOf(r.labels) || undefined });
+
+const CONTAINER_HELP = `
+Examples:
+  freightctl container run acme/a --network web --image busybox -- sh -c 'echo hi; exec sleep 3600'
+  freightctl container list acme -l tier=front --filter network=web -o wide
+  freightctl container set acme/a --memory 1G --label tier=front
+  freightctl container exec acme/a -- cat /etc/hostname
+  freightctl container logs acme/infra-web --tail 20
+`;

@@ -4,6 +4,7 @@ import type WebSocket from 'ws';
 import { ExecServerMessage, type ExecClientMessage } from '../../protocol/exec.js';
 import { CliError, enc, splitRef } from './client.js';
 import type { Io } from './output.js';
+import { EXIT, exitForCode, exitForStatus } from './exit.js';
 
 /** Ends freightctl with the exec'd command's own exit status. */
 export class CommandExit extends Error {
@@ -81,10 +82,18 @@ export function runExec(
         } catch {
           /* not the API's error body */
         }
-        finish(() => reject(new CliError(e.code ?? `http_${res.statusCode}`, e.message ?? `exec refused (HTTP ${res.statusCode})`, 1)));
+        finish(() =>
+          reject(
+            new CliError(
+              e.code ?? `http_${res.statusCode}`,
+              e.message ?? `exec refused (HTTP ${res.statusCode})`,
+              exitForStatus(res.statusCode ?? 0),
+            ),
+          ),
+        );
       });
     });
-    ws.on('error', (err) => finish(() => reject(new CliError('unreachable', `exec: ${err.message}`, 3))));
+    ws.on('error', (err) => finish(() => reject(new CliError('unreachable', `exec: ${err.message}`, EXIT.unreachable))));
     ws.on('open', () => {
       const s = tty ? size() : undefined;
       send({ type: 'start', argv, tty, ...(s ? { size: s } : {}) });
@@ -105,14 +114,16 @@ export function runExec(
       if (!parsed.success) return;
       const m = parsed.data;
       if (m.type === 'output') (m.stream === 'stderr' ? stderr : stdout).write(Buffer.from(m.data, 'base64'));
-      else if (m.type === 'error') finish(() => reject(new CliError(m.code, m.message, 1)));
+      else if (m.type === 'error') finish(() => reject(new CliError(m.code, m.message, exitForCode(m.code))));
       else if (m.type === 'exit') {
-        if (m.error) return finish(() => reject(new CliError(m.error!.code, m.error!.message, 1)));
+        if (m.error) return finish(() => reject(new CliError(m.error!.code, m.error!.message, exitForCode(m.error!.code))));
         const signo = m.signal ? (constants.signals as Record<string, number>)[m.signal] : undefined;
         finish(() => resolve(m.code ?? 128 + (signo ?? 1)));
       }
     });
-    ws.on('close', () => finish(() => reject(new CliError('unreachable', 'exec: the connection closed before the command ended', 3))));
+    ws.on('close', () =>
+      finish(() => reject(new CliError('unreachable', 'exec: the connection closed before the command ended', EXIT.unreachable))),
+    );
   });
 }
 

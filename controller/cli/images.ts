@@ -132,20 +132,26 @@ function repoCommands(img: Command, io: () => Io): void {
       })) as Row;
       emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
     });
-  repo.command('list <tenant>').action(async (tenant: string) => {
-    const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
-    emit(io(), items, () =>
-      table(
-        ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
-        items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
-      ),
-    );
-  });
-  repo.command('remove <tenant/name>').action(async (ref: string) => {
-    const { tenant, name } = splitRef(ref);
-    await io().req('DELETE', `/v1/tenants/${enc(tenant)}/image-repositories/${enc(name!)}`);
-    emit(io(), { removed: ref }, () => `image repository ${ref} removed\n`);
-  });
+  repo
+    .command('list <tenant>')
+    .description("list a tenant's repositories")
+    .action(async (tenant: string) => {
+      const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
+      emit(io(), items, () =>
+        table(
+          ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
+          items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
+        ),
+      );
+    });
+  repo
+    .command('remove <tenant/name>')
+    .description('remove a repository (images already pulled stay)')
+    .action(async (ref: string) => {
+      const { tenant, name } = splitRef(ref);
+      await io().req('DELETE', `/v1/tenants/${enc(tenant)}/image-repositories/${enc(name!)}`);
+      emit(io(), { removed: ref }, () => `image repository ${ref} removed\n`);
+    });
 }
 
 /** `freightctl container upgrade TENANT/NAME [--version V]`, added to the existing `container` command. */

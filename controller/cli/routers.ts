@@ -15,6 +15,7 @@ export function routerCommands(program: Command, io: () => Io): void {
     return `/v1/tenants/${enc(tenant)}/routers/${enc(name!)}`;
   };
   r.command('create <tenant/name>')
+    .description('create a router (no networks attached yet)')
     .option('--external', 'egress: traffic leaving the tenant is source-NATed to the hosting node underlay address')
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
@@ -22,6 +23,7 @@ export function routerCommands(program: Command, io: () => Io): void {
       emit(io(), x, () => `router ${tenant}/${x.name} created${x.external ? ' (external)' : ''}\n`);
     });
   r.command('set <tenant/name>')
+    .description("change a router's egress")
     .option('--external', 'give the router egress')
     .option('--no-external', 'take egress away')
     .action(async (ref: string, o: Row) => {
@@ -36,25 +38,33 @@ export function routerCommands(program: Command, io: () => Io): void {
       const gw = (x.networks as Row[]).find((n) => n.name === network)?.gateway;
       emit(io(), x, () => `network ${network} attached to router ${ref} (gateway ${gw})\n`);
     });
-  r.command('detach <tenant/router> <network>').action(async (ref: string, network: string) => {
-    const x = (await io().req('POST', `${path(ref)}/detach`, { network })) as Row;
-    emit(io(), x, () => `network ${network} detached from router ${ref}\n`);
-  });
-  r.command('list <tenant>').action(async (tenant: string) => {
-    const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/routers`);
-    emit(io(), items, () =>
-      table(
-        ['TENANT', 'NAME', 'EXTERNAL', 'NETWORKS'],
-        items.map((x) => [x.tenant, x.name, x.external, nets(x)]),
-      ),
-    );
-  });
-  r.command('show <tenant/name>').action(async (ref: string) => {
-    const x = (await io().req('GET', path(ref))) as Row;
-    emit(io(), x, () => details({ ...x, networks: nets(x) }));
-  });
-  r.command('delete <tenant/name>').action(async (ref: string) => {
-    await io().req('DELETE', path(ref));
-    emit(io(), { deleted: ref }, () => `router ${ref} deleted\n`);
-  });
+  r.command('detach <tenant/router> <network>')
+    .description('detach a network from the router')
+    .action(async (ref: string, network: string) => {
+      const x = (await io().req('POST', `${path(ref)}/detach`, { network })) as Row;
+      emit(io(), x, () => `network ${network} detached from router ${ref}\n`);
+    });
+  r.command('list <tenant>')
+    .description("list a tenant's routers")
+    .action(async (tenant: string) => {
+      const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/routers`);
+      emit(io(), items, () =>
+        table(
+          ['TENANT', 'NAME', 'EXTERNAL', 'NETWORKS'],
+          items.map((x) => [x.tenant, x.name, x.external, nets(x)]),
+        ),
+      );
+    });
+  r.command('show <tenant/name>')
+    .description('show a router and its networks')
+    .action(async (ref: string) => {
+      const x = (await io().req('GET', path(ref))) as Row;
+      emit(io(), x, () => details({ ...x, networks: nets(x) }));
+    });
+  r.command('delete <tenant/name>')
+    .description('delete a router with no networks attached')
+    .action(async (ref: string) => {
+      await io().req('DELETE', path(ref));
+      emit(io(), { deleted: ref }, () => `router ${ref} deleted\n`);
+    });
 }

@@ -7,6 +7,7 @@ import http from 'node:http';
 import https from 'node:https';
 import { fetchPinnedCa, type Trust } from '../../protocol/tls-trust.js';
 import { CliError } from './client.js';
+import { EXIT, exitForStatus } from './exit.js';
 
 export interface SseMessage {
   event: string;
@@ -37,8 +38,9 @@ export function follower(base: string, trust: Trust): Follow {
       last = r.last;
       if (r.stopped) return;
       if (r.status === 200) connected = true;
-      else if (r.status !== 0) throw new CliError(r.code ?? `http_${r.status}`, r.message ?? `events: HTTP ${r.status}`, 1);
-      else if (!connected) throw new CliError('unreachable', `cannot reach the controller at ${base}`, 3);
+      else if (r.status !== 0)
+        throw new CliError(r.code ?? `http_${r.status}`, r.message ?? `events: HTTP ${r.status}`, exitForStatus(r.status));
+      else if (!connected) throw new CliError('unreachable', `cannot reach the controller at ${base}`, EXIT.unreachable);
       // lost after it worked: the controller restarts or a proxy cut the stream; resume from `last`
       if (r.received) attempt = 0;
       await new Promise((res) => setTimeout(res, Math.min(5000, (o.retryMs ?? 1000) * (attempt + 1))));

@@ -10,6 +10,7 @@ import { normalizeFingerprint } from '../../protocol/join.js';
 import { fetchPinnedCa, fingerprintOfPem, TrustError, type Trust } from '../../protocol/tls-trust.js';
 import WebSocket from 'ws';
 import { CliError } from './client.js';
+import { EXIT } from './exit.js';
 
 export interface TrustFlags {
   ca?: string;
@@ -66,8 +67,8 @@ export function caResolver(base: string, trust: Trust): () => Promise<string | u
     (ca ??=
       trust.kind === 'pin'
         ? fetchPinnedCa(base, trust.fingerprint).catch((err: unknown) => {
-            if (err instanceof TrustError && err.code === 'ca_pin_mismatch') throw new CliError(err.code, err.message, 3);
-            throw new CliError('unreachable', `cannot reach the controller at ${base}: ${(err as Error).message}`, 3);
+            if (err instanceof TrustError && err.code === 'ca_pin_mismatch') throw new CliError(err.code, err.message, EXIT.unreachable);
+            throw new CliError('unreachable', `cannot reach the controller at ${base}: ${(err as Error).message}`, EXIT.unreachable);
           })
         : Promise.resolve(trust.kind === 'ca' ? trust.pem : undefined));
 }
@@ -111,11 +112,13 @@ export function sender(base: string, trust: Trust): Send {
               'tls_unverified',
               `the controller at ${base} presented a certificate that is not trusted (${code}): ` +
                 `give --ca FILE (the controller's STATE_DIR/tls/ca.crt), FREIGHT_CA, or --ca-fingerprint sha256:…`,
-              3,
+              EXIT.unreachable,
             ),
           );
         // the cause tells the client's retry whether the request may have been sent (ECONNRESET)
-        reject(Object.assign(new CliError('unreachable', `cannot reach the controller at ${base}: ${code}`, 3), { cause: err }));
+        reject(
+          Object.assign(new CliError('unreachable', `cannot reach the controller at ${base}: ${code}`, EXIT.unreachable), { cause: err }),
+        );
       });
       req.end(body);
     });

@@ -4,6 +4,7 @@ import type { Labels } from '../../protocol/meta.js';
 import { ApiError } from '../errors.js';
 import { assignNode, chooseNode, nodeLoads, portKey, unplacedReason, withTakenPorts, type NodeLoad } from '../scheduler.js';
 import { allocateIp, allocateMac, type NetRef } from './alloc.js';
+import { filterSql, type ListFilter } from './filters.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
 import { GROUP_NAMES_SQL, insertMemberships, resolveGroups } from './security-groups.js';
@@ -107,11 +108,30 @@ export async function getContainer(q: Queryable, t: Tenant, name: string, op: st
   return toContainer(rows[0]);
 }
 
-export async function listContainers(q: Queryable, t: Tenant, limit: number, after?: string): Promise<Page<Container>> {
+export async function listContainers(
+  q: Queryable,
+  t: Tenant,
+  limit: number,
+  after?: string,
+  filter?: ListFilter,
+): Promise<Page<Container>> {
   const cur = decodeCursor(after, 1);
+  const params: unknown[] = [t.id, cur?.[0] ?? null, limit + 1];
+  const where = filterSql(
+    filter,
+    'c.labels',
+    {
+      image: 'c.image = $?',
+      node: 'nd.name = $?',
+      state: 'c.desired_state = $?',
+      observed: 'c.observed_state = $?',
+      network: 'EXISTS (SELECT 1 FROM endpoints e JOIN networks n ON n.id = e.network_id WHERE e.container_id = c.id AND n.name = $?)',
+    },
+    params,
+  );
   const { rows } = await q.query<Row>(
-    `${SELECT} WHERE c.tenant_id = $1 AND c.kind = 'container' AND ($2::text IS NULL OR c.name > $2) ORDER BY c.name LIMIT $3`,
-    [t.id, cur?.[0] ?? null, limit + 1],
+    `${SELECT} WHERE c.tenant_id = $1 AND c.kind = 'container' AND ($2::text IS NULL OR c.name > $2)${where} ORDER BY c.name LIMIT $3`,
+    params,
   );
   return toPage(rows, limit, (r) => [r.name], toContainer);
 }

@@ -8,6 +8,7 @@ import { randomBytes } from 'node:crypto';
 import { infraAddress, macFor, randomMac } from '../ipam.js';
 import { chooseNode, nodeLoads, unplacedReason } from '../scheduler.js';
 import { allocateVni, insertEndpoint } from './alloc.js';
+import { filterSql, type ListFilter } from './filters.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
 import { LOCKS, xactLock } from './locks.js';
@@ -129,14 +130,28 @@ export async function getNetwork(q: Queryable, t: Tenant, name: string, op: stri
   return toNetwork(rows[0]);
 }
 
-export async function listNetworks(q: Queryable, t: Tenant, limit: number, after?: string): Promise<Page<Network>> {
+export async function listNetworks(q: Queryable, t: Tenant, limit: number, after?: string, filter?: ListFilter): Promise<Page<Network>> {
   const cur = decodeCursor(after, 1);
-  const { rows } = await q.query<Row>(`${SELECT} WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.name > $2) ORDER BY n.name LIMIT $3`, [
-    t.id,
-    cur?.[0] ?? null,
-    limit + 1,
-  ]);
+  const params: unknown[] = [t.id, cur?.[0] ?? null, limit + 1];
+  const where = filterSql(filter, 'n.labels', { type: 'n.type = $?', domain: 'n.domain = $?' }, params);
+  const { rows } = await q.query<Row>(
+    `${SELECT} WHERE n.tenant_id = $1 AND ($2::text IS NULL OR n.name > $2)${where} ORDER BY n.name LIMIT $3`,
+    params,
+  );
   return toPage(rows, limit, (r) => [r.name], toNetwork);
+}
+
+/**
+ * 409 overlap naming the tenant's network the CIDR overlaps (the networks_no_overlap constraint
+ * still decides a race between two creates; its message names no network).
+ */
+async function assertNoOverlap(q: Queryable, t: Tenant, cidr: string, op: string): Promise<void> {
+  const { rows } = await q.query<{ name: string; cidr: string }>(
+    'SELECT name, cidr::text AS cidr FROM networks WHERE tenant_id = $1 AND cidr && $2::cidr ORDER BY name LIMIT 1',
+    [t.id, cidr],
+  );
+  if (rows[0])
+    throw new ApiError('overlap', `${op}: cidr ${cidr} overlaps network ${rows[0].name} (${rows[0].cidr}) of tenant ${t.name}`, 'cidr');
 }
 
 /** Creates the network and, in the same transaction, its scheduled infra instance on the reserved address. */
@@ -149,6 +164,7 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
     await q.query(xactLock(LOCKS.VNI));
     vni = body.vni ?? (await allocateVni(q, op));
   }
+  await assertNoOverlap(q, t, body.cidr, op);
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain, tunnel_port, rotate_hours, physical_network, vlan, dhcp,
                            description, labels, dhcp_options, dns_upstreams)

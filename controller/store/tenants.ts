@@ -4,6 +4,7 @@ import type { Principal } from '../auth.js';
 import type { Labels } from '../../protocol/meta.js';
 import { TenantSettings, type TenantPatch } from '../../protocol/patch.js';
 import { mergeSettings } from '../api/patch.js';
+import { filterSql, type ListFilter } from './filters.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 
 /** What handlers need of a tenant (the URL's, looked up with the token). */
@@ -55,14 +56,14 @@ export async function listTenants(
   p: Principal,
   limit: number,
   after?: string,
-  labels: Labels = {},
+  filter?: ListFilter,
 ): Promise<Page<TenantDetails>> {
   const cur = decodeCursor(after, 1);
+  const params: unknown[] = [p.kind === 'tenant' ? p.tenantId : null, cur?.[0] ?? null, limit + 1];
+  const where = filterSql(filter, 'labels', {}, params);
   const { rows } = await q.query<Row>(
-    `SELECT ${COLUMNS} FROM tenants
-      WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2) AND labels @> $4::jsonb
-      ORDER BY name LIMIT $3`,
-    [p.kind === 'tenant' ? p.tenantId : null, cur?.[0] ?? null, limit + 1, JSON.stringify(labels)],
+    `SELECT ${COLUMNS} FROM tenants WHERE ($1::uuid IS NULL OR id = $1) AND ($2::text IS NULL OR name > $2)${where} ORDER BY name LIMIT $3`,
+    params,
   );
   return toPage(rows, limit, (r) => [r.name], toTenant);
 }

@@ -123,11 +123,11 @@ describe.skipIf(!isRoot)('container exec and infra instances, end to end (Postgr
 
   it("a tenant token reaches its own containers only: globex's token gets 404 on acme's", async () => {
     const r = await exec(['acme/a', '--', 'id'], globexToken);
-    expect(r.status).toBe(1);
+    expect(r.status).toBe(3); // not found (freightctl's exit statuses)
     expect(r.stderr).toContain('tenant_not_found');
     expect(r.stdout).toBe('');
     const missing = await exec(['acme/nosuch', '--', 'id'], acmeToken);
-    expect(missing.status).toBe(1);
+    expect(missing.status).toBe(3);
     expect(missing.stderr).toContain('container_not_found');
     // a tenant may not exec in its network's infra instance
     const infra = await exec(['acme/infra-net', '--', 'id'], acmeToken);

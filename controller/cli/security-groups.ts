@@ -37,6 +37,7 @@ function ruleTable(rules: Row[], stats?: Record<string, Row>): string {
 export function securityGroupCommands(program: Command, io: () => Io): void {
   const sg = program.command('sg').description('security groups: stateful per-container firewall rules');
   sg.command('create <tenant/name>')
+    .description('create a security group (no rules: members accept only replies, DHCP and DNS)')
     .option('--description <text>', 'what the group is for')
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
@@ -44,16 +45,19 @@ export function securityGroupCommands(program: Command, io: () => Io): void {
       const x = (await io().req('POST', `/v1/tenants/${enc(tenant)}/security-groups`, body)) as Row;
       emit(io(), x, () => `security group ${tenant}/${x.name} created\n`);
     });
-  sg.command('list <tenant>').action(async (tenant: string) => {
-    const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/security-groups`);
-    emit(io(), items, () =>
-      table(
-        ['TENANT', 'NAME', 'RULES', 'MEMBERS'],
-        items.map((x) => [x.tenant, x.name, (x.rules as Row[]).length, (x.members as string[]).join(',') || '-']),
-      ),
-    );
-  });
+  sg.command('list <tenant>')
+    .description("list a tenant's security groups")
+    .action(async (tenant: string) => {
+      const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/security-groups`);
+      emit(io(), items, () =>
+        table(
+          ['TENANT', 'NAME', 'RULES', 'MEMBERS'],
+          items.map((x) => [x.tenant, x.name, (x.rules as Row[]).length, (x.members as string[]).join(',') || '-']),
+        ),
+      );
+    });
   sg.command('show <tenant/name>')
+    .description('show a security group and its rules')
     .option('--stats', "per-rule packet and byte counters, summed over the nodes' agents")
     .action(async (ref: string, o: Row) => {
       const x = (await io().req('GET', groupPath(ref))) as Row;
@@ -64,13 +68,16 @@ export function securityGroupCommands(program: Command, io: () => Io): void {
         return `${details({ ...rest, members: (members as string[]).join(', ') || '-' })}\n${ruleTable(rules as Row[], stats?.rules)}`;
       });
     });
-  sg.command('delete <tenant/name>').action(async (ref: string) => {
-    await io().req('DELETE', groupPath(ref));
-    emit(io(), { deleted: ref }, () => `security group ${ref} deleted\n`);
-  });
+  sg.command('delete <tenant/name>')
+    .description('delete a security group no container or rule uses')
+    .action(async (ref: string) => {
+      await io().req('DELETE', groupPath(ref));
+      emit(io(), { deleted: ref }, () => `security group ${ref} deleted\n`);
+    });
   const rule = sg.command('rule').description("a security group's rules");
   rule
     .command('add <tenant/group>')
+    .description('add a rule to a security group')
     .option('--ingress', 'traffic to the members (the default)')
     .option('--egress', 'traffic from the members')
     .option('--proto <proto>', 'tcp | udp | icmp | any', 'any')
@@ -89,10 +96,13 @@ export function securityGroupCommands(program: Command, io: () => Io): void {
       const r = (await io().req('POST', `${groupPath(ref)}/rules`, body)) as Row;
       emit(io(), r, () => `rule ${r.id} added to ${ref}: ${r.direction} ${r.proto} ${ports(r)} from/to ${remote(r)}\n`);
     });
-  rule.command('delete <tenant/group> <rule-id>').action(async (ref: string, id: string) => {
-    await io().req('DELETE', `${groupPath(ref)}/rules/${enc(id)}`);
-    emit(io(), { deleted: id }, () => `rule ${id} deleted from ${ref}\n`);
-  });
+  rule
+    .command('delete <tenant/group> <rule-id>')
+    .description('delete a rule by its id')
+    .action(async (ref: string, id: string) => {
+      await io().req('DELETE', `${groupPath(ref)}/rules/${enc(id)}`);
+      emit(io(), { deleted: id }, () => `rule ${id} deleted from ${ref}\n`);
+    });
   const container = program.commands.find((c) => c.name() === 'container');
   if (container && !container.commands.some((c) => c.name() === 'set')) {
     container

@@ -2,7 +2,8 @@
  * IPAM pure helpers: the reserved infra address and MAC derivation (address arithmetic
  * is protocol/addr.ts). The SQL side (controller/store/alloc.ts) uses these under a row lock.
  */
-import { hostRange, intToIp4, ip4ToInt } from '../protocol/addr.js';
+import { Address4 } from 'ip-address';
+import { hostRange, inCidr, intToIp4, ip4ToInt, parseCidr, parseIp } from '../protocol/addr.js';
 import type { AddressPool } from '../protocol/network-params.js';
 
 /**
@@ -47,4 +48,52 @@ export function macFor(vni: number, ip: string): string {
 /** A random locally administered unicast MAC from 5 random bytes. */
 export function randomMac(bytes: Uint8Array): string {
   return ['02', ...Array.from(bytes.slice(0, 5), hex)].join(':');
+}
+
+/** Why a chosen address cannot be a container's: 400 (not a usable address here) or 409 (held by the network itself). */
+export interface ChosenProblem {
+  code: 'invalid' | 'address_reserved';
+  why: string;
+}
+
+/**
+ * Checks a chosen address (docker --ip, Neutron --fixed-ip) against the network, with `ip-address`:
+ * inside the CIDR and, when the network has pools, inside one of them; not the network or broadcast
+ * address; not the gateway or the infra instance's address. Whether a container holds it is the
+ * store's question (alloc.ts). Pure.
+ */
+export function chosenAddressProblem(
+  ip: string,
+  net: { cidr: string; gateway?: string | null; pools?: readonly AddressPool[] },
+): ChosenProblem | null {
+  const a = parseIp(ip);
+  const cidr = parseCidr(net.cidr);
+  if (!(a instanceof Address4) || !(cidr instanceof Address4)) return { code: 'invalid', why: `${ip} is not an IPv4 address` };
+  if (!inCidr(a, cidr)) return { code: 'invalid', why: `${ip} is not in the network's ${net.cidr}` };
+  if (a.correctForm() === cidr.startAddress().correctForm()) return { code: 'invalid', why: `${ip} is the network address of ${net.cidr}` };
+  if (a.correctForm() === cidr.endAddress().correctForm()) return { code: 'invalid', why: `${ip} is the broadcast address of ${net.cidr}` };
+  const pools = net.pools ?? [];
+  const n = a.bigInt();
+  if (pools.length && !pools.some((p) => n >= new Address4(p.start).bigInt() && n <= new Address4(p.end).bigInt()))
+    return {
+      code: 'invalid',
+      why: `${ip} is outside the network's allocation pools ${pools.map((p) => `${p.start}-${p.end}`).join(', ')}`,
+    };
+  if (net.gateway && a.correctForm() === new Address4(net.gateway).correctForm())
+    return { code: 'address_reserved', why: `${ip} is the network's gateway` };
+  if (a.correctForm() === infraAddress(net.cidr, net.gateway, pools))
+    return { code: 'address_reserved', why: `${ip} is the address of the network's infra instance (DHCP and DNS)` };
+  return null;
+}
+
+/**
+ * A chosen MAC on an overlay network up to /16 must not look like an automatic one (`02:<vni>:<low
+ * 16 bits of an address>`, which is not checked for uniqueness: macFor), unless it is its own address's.
+ */
+export function chosenMacProblem(mac: string, ip: string, vni: number | null, cidr: string): string | null {
+  if (vni === null || hostRange(cidr).prefix < 16) return null;
+  const auto = macFor(vni, ip);
+  return mac !== auto && mac.slice(0, 11) === auto.slice(0, 11)
+    ? `${mac} lies in the network's automatic MAC range ${auto.slice(0, 11)}:xx:xx (chosen MACs must be outside it)`
+    : null;
 }

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { Cidr4, Domain, Ipv4, Name, NAME_RE, NetworkType, RestartPolicy } from './common.js';
+import { Cidr4, Domain, Ipv4, Mac, Name, NAME_RE, NetworkType, RestartPolicy } from './common.js';
 import { AddressPool, defaultParams, NetworkParams } from './network-params.js';
 import { networkIssues } from './network-rules.js';
 import { Description, DhcpOptions, DnsUpstreams, Labels } from './meta.js';
@@ -85,6 +85,27 @@ export const PublishList = z
       seen.add(k);
     });
   });
+/** A unicast MAC (the group bit of the first octet clear) other than all zeros: locally administered or not. */
+export const UnicastMac = Mac.refine(
+  (m) => (parseInt(m.slice(0, 2), 16) & 1) === 0 && m !== '00:00:00:00:00:00',
+  'a unicast MAC (even first octet, not all zeros) such as 02:00:00:00:00:01',
+);
+/**
+ * One network of a container with an optional chosen address and MAC (docker `--ip`/`--mac-address`,
+ * Neutron `--fixed-ip`): the address must be a free host address of the network (of its pools when it
+ * has pools), not its gateway or infra address; the MAC unique in the network.
+ */
+export const NetworkAttachment = z
+  .object({
+    network: Name,
+    ip: Ipv4.optional().describe('a chosen address (default: the lowest free one)'),
+    mac: UnicastMac.optional().describe('a chosen MAC (default: derived from the VNI and the address)'),
+  })
+  .strict();
+export type NetworkAttachment = z.infer<typeof NetworkAttachment>;
+/** `POST …/containers/:name/networks`: plug a network into a container (docker network connect). */
+export const ContainerAttach = NetworkAttachment;
+export type ContainerAttach = NetworkAttachment;
 export const ContainerCreate = z
   .object({
     name: Name,
@@ -93,7 +114,12 @@ export const ContainerCreate = z
       .min(1)
       .max(200)
       .regex(/^[A-Za-z0-9][A-Za-z0-9._:+~^-]*$/, 'an image name such as busybox, or NAME:VERSION'),
-    networks: z.array(Name).min(1).max(8),
+    networks: z
+      .array(z.union([Name, NetworkAttachment]))
+      .min(1)
+      .max(8)
+      .describe('network names, or {network, ip, mac} to choose the address or MAC; eth0, eth1… in this order')
+      .transform((l) => l.map((n): NetworkAttachment => (typeof n === 'string' ? { network: n } : n))),
     command: z.array(z.string().max(4096)).max(256).default([]),
     node: Name.optional().describe('pin to this node: admin tokens only (a tenant token gets 403 admin_only_field)'),
     restart: RestartPolicy.default('never'),

@@ -323,7 +323,7 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
       .catch((e: unknown) => e);
     expect(sqlState(err)).toBe('23505');
     expect((err as { constraint?: string }).constraint).toBe('endpoints_network_id_ip_key');
-    expect(fromDatabase(err, 'insert endpoint')).toMatchObject({ status: 409, code: 'conflict' });
+    expect(fromDatabase(err, 'insert endpoint')).toMatchObject({ status: 409, code: 'address_in_use' });
     const outside = await db
       .query('INSERT INTO endpoints (tenant_id, network_id, container_id, ip, mac, ifindex) VALUES ($1, $2, $3, $4, $5, 5)', [
         rows[0].tenant_id,

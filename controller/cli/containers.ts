@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { enc, listAll, splitRef } from './client.js';
+import { CliError, enc, listAll, splitRef } from './client.js';
 import { details, table } from './format.js';
 import { emit, emitList, type Column, type Io } from './output.js';
 import { keyValue, positiveInt } from './parse.js';
@@ -22,6 +22,24 @@ const ips = (c: Row) => (c.endpoints as Row[]).map((e) => `${e.network}=${e.ip}`
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 
+/**
+ * `--network web,db --ip 10.0.0.50 --mac db=02:…` → the API's networks list: a bare `--ip`/`--mac`
+ * is for the first network (docker's --ip with one --network), `NET=VALUE` for any of them.
+ */
+export function networkAttachments(networks: string[], ips: string[], macs: string[]): Array<string | Row> {
+  const chosen = new Map<string, Row>(networks.map((n) => [n, {}]));
+  const put = (flag: 'ip' | 'mac', v: string) => {
+    const eq = v.indexOf('=');
+    const net = eq >= 0 ? v.slice(0, eq) : networks[0];
+    if (!chosen.has(net)) throw new CliError('usage', `--${flag} ${v}: ${net} is not one of --network ${networks.join(',')}`, 2);
+    if (chosen.get(net)![flag] !== undefined) throw new CliError('usage', `--${flag}: given twice for network ${net}`, 2);
+    chosen.get(net)![flag] = eq >= 0 ? v.slice(eq + 1) : v;
+  };
+  ips.forEach((v) => put('ip', v));
+  macs.forEach((v) => put('mac', v));
+  return networks.map((n) => (Object.keys(chosen.get(n)!).length ? { network: n, ...chosen.get(n) } : n));
+}
+
 export function containerCommands(program: Command, io: () => Io): void {
   const c = program
     .command('container')
@@ -40,6 +58,8 @@ export function containerCommands(program: Command, io: () => Io): void {
     .option('--publish <host:port[/proto]>', 'publish a port at the node address, like docker -p 8080:80/tcp (repeatable)', collect, [])
     .option('--publish-ip <ip>', 'node address to publish on (default: its underlay address)')
     .option('--sg <group>', "a security group of the tenant (repeatable; default: the tenant's default)", collectSg, [])
+    .option('--ip <[net=]address>', 'a chosen address, like docker --ip (bare: the first network; repeatable)', collect, [])
+    .option('--mac <[net=]mac>', 'a chosen MAC, like docker --mac-address (bare: the first network; repeatable)', collect, [])
     .option('--description <text>', 'free text')
     .option('--label <key=value>', 'a label (repeatable)', keyValue('KEY'))
     .addHelpText(
@@ -58,7 +78,7 @@ Examples:
       const body = {
         name,
         image: o.image,
-        networks: String(o.network).split(',').filter(Boolean),
+        networks: networkAttachments(String(o.network).split(',').filter(Boolean), o.ip as string[], o.mac as string[]),
         command,
         ...(o.node ? { node: o.node } : {}),
         ...(o.restart ? { restart: o.restart } : {}),

@@ -3,7 +3,7 @@ import type { Queryable } from './db.js';
 import { ApiError } from '../errors.js';
 import { hostRange, intToIp4 } from '../../protocol/addr.js';
 import type { AddressPool } from '../../protocol/network-params.js';
-import { allocationRanges, macFor, randomMac, reservedAddresses } from '../ipam.js';
+import { allocationRanges, chosenAddressProblem, chosenMacProblem, macFor, randomMac, reservedAddresses } from '../ipam.js';
 
 /** What allocation needs to know of a network (its row must be locked FOR UPDATE by the caller). */
 export interface NetRef {
@@ -66,6 +66,61 @@ export async function allocateMac(q: Queryable, net: NetRef, ip: string): Promis
     if (rows.length === 0) return mac;
     mac = randomMac(randomBytes(5));
   }
+}
+
+/** Who holds an address or MAC of the network: a container name, as far as the caller's scope shows it. */
+async function holder(q: Queryable, net: NetRef, column: 'ip' | 'mac', value: string): Promise<string | null | undefined> {
+  const cast = column === 'ip' ? 'inet' : 'macaddr';
+  const { rows } = await q.query<{ name: string | null }>(
+    `SELECT c.name FROM endpoints e LEFT JOIN containers c ON c.id = e.container_id WHERE e.network_id = $1 AND e.${column} = $2::${cast}`,
+    [net.id, value],
+  );
+  return rows.length ? rows[0].name : undefined;
+}
+
+/**
+ * The address and MAC of one network attachment: the chosen ones, checked (400 when the address
+ * cannot be a container's, 409 address_reserved for the gateway or infra address, 409
+ * address_in_use / mac_in_use naming the container that holds it), else allocated. Only reads:
+ * the caller writes the endpoints in one statement afterwards (a refusal leaves nothing written).
+ * `free`: the addresses this transaction knows free; a chosen one leaves it.
+ */
+export async function claimAddress(
+  q: Queryable,
+  net: NetRef,
+  chosen: { ip?: string; mac?: string },
+  op: string,
+  path: string,
+  free?: string[],
+): Promise<{ ip: string; mac: string }> {
+  let ip: string;
+  if (chosen.ip !== undefined) {
+    ip = chosen.ip;
+    const problem = chosenAddressProblem(ip, net);
+    if (problem) throw new ApiError(problem.code, `${op}: network ${net.name}: ${problem.why}`, `${path}.ip`);
+    const by = await holder(q, net, 'ip', ip);
+    if (by !== undefined)
+      throw new ApiError(
+        'address_in_use',
+        `${op}: address ${ip} of network ${net.name} is in use${by ? ` by container ${by}` : ''}`,
+        `${path}.ip`,
+      );
+    if (free) {
+      const i = free.indexOf(ip);
+      if (i >= 0) free.splice(i, 1);
+    }
+  } else ip = await allocateIp(q, net, op, free);
+  if (chosen.mac === undefined) return { ip, mac: await allocateMac(q, net, ip) };
+  const why = chosenMacProblem(chosen.mac, ip, net.vni, net.cidr);
+  if (why) throw new ApiError('invalid', `${op}: network ${net.name}: ${why}`, `${path}.mac`);
+  const by = await holder(q, net, 'mac', chosen.mac);
+  if (by !== undefined)
+    throw new ApiError(
+      'mac_in_use',
+      `${op}: MAC ${chosen.mac} of network ${net.name} is in use${by ? ` by container ${by}` : ''}`,
+      `${path}.mac`,
+    );
+  return { ip, mac: chosen.mac };
 }
 
 /**

@@ -3,7 +3,7 @@ import type { ContainerCreate } from '../../protocol/api.js';
 import type { Labels } from '../../protocol/meta.js';
 import { ApiError } from '../errors.js';
 import { assignNode, chooseNode, nodeLoads, portKey, unplacedReason, withTakenPorts, type NodeLoad } from '../scheduler.js';
-import { allocateIp, allocateMac, type NetRef } from './alloc.js';
+import { claimAddress, type NetRef } from './alloc.js';
 import { filterSql, type ListFilter } from './filters.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -264,28 +264,29 @@ export async function createContainer(
   op: string,
   memo: TxMemo = newMemo(),
 ): Promise<Container> {
-  const dup = body.networks.findIndex((n, i) => body.networks.indexOf(n) !== i);
-  if (dup >= 0) throw new ApiError('invalid', `${op}: network ${body.networks[dup]} listed twice`, `networks.${dup}`);
-  const nets = await lockNetworks(q, t, body.networks, op, memo);
-  const needs = [...new Set(body.networks.map((n) => nets.get(n)!.physical).filter((p): p is string => p !== null))].sort();
+  const names = body.networks.map((n) => n.network);
+  const dup = names.findIndex((n, i) => names.indexOf(n) !== i);
+  if (dup >= 0) throw new ApiError('invalid', `${op}: network ${names[dup]} listed twice`, `networks.${dup}`);
+  const nets = await lockNetworks(q, t, names, op, memo);
+  const needs = [...new Set(names.map((n) => nets.get(n)!.physical).filter((p): p is string => p !== null))].sort();
   const ports = body.publish.map(portKey);
   const node = await pickNode(q, body.node, needs, ports, op, memo);
   const reason = node ? null : unplacedReason(needs, memo.loads, ports);
   // resolved before anything is written: a job of a batch may fail only before it writes
   const groups = await resolveGroups(q, t, body.securityGroups ?? [], op);
   const endpoints: Container['endpoints'] = [];
-  for (const name of body.networks) {
-    const net = nets.get(name)!;
+  for (const [i, att] of body.networks.entries()) {
+    const net = nets.get(att.network)!;
     if (!memo.free.has(net.id)) memo.free.set(net.id, []);
-    const ip = await allocateIp(q, net, op, memo.free.get(net.id));
-    endpoints.push({ network: name, ip, mac: await allocateMac(q, net, ip) });
+    const { ip, mac } = await claimAddress(q, net, att, op, `networks.${i}`, memo.free.get(net.id));
+    endpoints.push({ network: att.network, ip, mac });
   }
   const row = await insertWithEndpoints(
     q,
     t,
     body,
     node?.id ?? null,
-    body.networks.map((n) => nets.get(n)!.id),
+    names.map((n) => nets.get(n)!.id),
     endpoints,
     reason,
   );

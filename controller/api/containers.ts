@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { ContainerAction, ContainerCreate, ContainerListQuery } from '../../protocol/api.js';
+import { ContainerAction, ContainerAttach, ContainerCreate, ContainerListQuery } from '../../protocol/api.js';
+import { attachContainerNetwork, detachContainerNetwork } from '../store/attach.js';
 import { ApiError } from '../errors.js';
 import { assertNotReserved } from '../reserved.js';
 import { ContainerPatch } from '../../protocol/patch.js';
@@ -88,6 +89,27 @@ export const containerRoutes = [
       const state = body.action === 'start' ? 'running' : 'stopped';
       return setDesiredState(deps.db, tenant, params.name, state, op);
     },
+  }),
+  route<ContainerAttach>({
+    method: 'POST',
+    url: '/v1/tenants/:tenant/containers/:name/networks',
+    summary:
+      'plug a network into a container (docker network connect), running or not: the next interface (eth1…), its address and ' +
+      'MAC chosen or allocated; a running container gets it hot-plugged and takes its address by DHCP',
+    op: 'attach container',
+    describe: ({ params, body }) => `attach container ${params.tenant}/${params.name} to network ${body.network}`,
+    auth: 'any',
+    body: ContainerAttach,
+    handler: ({ params, body, tenant, op, deps }) => deps.db.tx(async (q) => attachContainerNetwork(q, tenant, params.name, body, op)),
+  }),
+  route({
+    method: 'DELETE',
+    url: '/v1/tenants/:tenant/containers/:name/networks/:network',
+    summary: 'unplug a network from a container (docker network disconnect): its interface and address go',
+    op: 'detach container',
+    describe: ({ params }) => `detach container ${params.tenant}/${params.name} from network ${params.network}`,
+    auth: 'any',
+    handler: ({ params, tenant, op, deps }) => deps.db.tx(async (q) => detachContainerNetwork(q, tenant, params.name, params.network, op)),
   }),
   route<undefined, z.infer<typeof LogsQuery>>({
     method: 'GET',

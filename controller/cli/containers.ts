@@ -11,6 +11,7 @@ import { collectSg, sgOption } from './security-groups.js';
 import { containerSetCommand, parsePublish } from './container-set.js';
 
 export { parsePublish };
+import { attachCommands } from './attach.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -168,6 +169,7 @@ Examples:
     });
   execCommand(c, io);
   containerSetCommand(c, io);
+  attachCommands(c, io);
 }
 
 const labelsOf = (l: Record<string, string> | undefined) =>

@@ -83,7 +83,8 @@ async function holder(q: Queryable, net: NetRef, column: 'ip' | 'mac', value: st
  * cannot be a container's, 409 address_reserved for the gateway or infra address, 409
  * address_in_use / mac_in_use naming the container that holds it), else allocated. Only reads:
  * the caller writes the endpoints in one statement afterwards (a refusal leaves nothing written).
- * `free`: the addresses this transaction knows free; a chosen one leaves it.
+ * `path`: where the attachment is in the body ('' at its top). `free`: the addresses this
+ * transaction knows free; a chosen one leaves it.
  */
 export async function claimAddress(
   q: Queryable,
@@ -93,17 +94,18 @@ export async function claimAddress(
   path: string,
   free?: string[],
 ): Promise<{ ip: string; mac: string }> {
+  const at = (field: string) => (path ? `${path}.${field}` : field);
   let ip: string;
   if (chosen.ip !== undefined) {
     ip = chosen.ip;
     const problem = chosenAddressProblem(ip, net);
-    if (problem) throw new ApiError(problem.code, `${op}: network ${net.name}: ${problem.why}`, `${path}.ip`);
+    if (problem) throw new ApiError(problem.code, `${op}: network ${net.name}: ${problem.why}`, at('ip'));
     const by = await holder(q, net, 'ip', ip);
     if (by !== undefined)
       throw new ApiError(
         'address_in_use',
         `${op}: address ${ip} of network ${net.name} is in use${by ? ` by container ${by}` : ''}`,
-        `${path}.ip`,
+        at('ip'),
       );
     if (free) {
       const i = free.indexOf(ip);
@@ -112,13 +114,13 @@ export async function claimAddress(
   } else ip = await allocateIp(q, net, op, free);
   if (chosen.mac === undefined) return { ip, mac: await allocateMac(q, net, ip) };
   const why = chosenMacProblem(chosen.mac, ip, net.vni, net.cidr);
-  if (why) throw new ApiError('invalid', `${op}: network ${net.name}: ${why}`, `${path}.mac`);
+  if (why) throw new ApiError('invalid', `${op}: network ${net.name}: ${why}`, at('mac'));
   const by = await holder(q, net, 'mac', chosen.mac);
   if (by !== undefined)
     throw new ApiError(
       'mac_in_use',
       `${op}: MAC ${chosen.mac} of network ${net.name} is in use${by ? ` by container ${by}` : ''}`,
-      `${path}.mac`,
+      at('mac'),
     );
   return { ip, mac: chosen.mac };
 }

@@ -151,7 +151,7 @@ export interface TxMemo {
 export const newMemo = (): TxMemo => ({ nets: new Map(), free: new Map() });
 
 /** The networks a container joins, locked in id order (no deadlocks) so allocation is exclusive per network. */
-async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string, memo: TxMemo): Promise<Map<string, NetRef>> {
+export async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string, memo: TxMemo): Promise<Map<string, NetRef>> {
   const key = (n: string) => `${t.id}/${n}`;
   const wanted = names.filter((n) => !memo.nets.has(key(n)));
   if (wanted.length > 0) {

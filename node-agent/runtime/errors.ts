@@ -16,6 +16,8 @@ export type RuntimeErrorCode =
   | 'veth_failed'
   | 'mount_failed'
   | 'nspawn_failed'
+  /** an interface plugged into a running container got no usable DHCP answer */
+  | 'dhcp_failed'
   /** no usable cgroup hierarchy, or the agent's v2 cgroup is not delegated: no container runs without limits */
   | 'cgroup_unavailable'
   | 'cgroup_failed'

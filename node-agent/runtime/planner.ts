@@ -1,6 +1,7 @@
 import type { NodeView, ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import { restartDelay, type BackoffConfig } from './backoff.js';
-import { runKey, specFromView, type ContainerSpec, type SpecContext } from './spec.js';
+import { runKey, specFromView, type ContainerSpec, type InterfaceSpec, type SpecContext } from './spec.js';
+import { interfaceChange } from './hotplug.js';
 import type { Phase } from './state.js';
 
 /** What the node view asks for: its containers, their local endpoints grouped by owner, the networks. */
@@ -29,7 +30,9 @@ export type ContainerOp =
   | { op: 'update'; spec: ContainerSpec }
   | { op: 'start'; id: string; cause: 'request' | 'policy' | 'retry' }
   | { op: 'stop'; id: string }
-  /** the run-relevant spec changed (image, command, generation, interfaces, binds) */
+  /** a running container gains or loses interfaces (container attach|detach): hot-plugged, no restart */
+  | { op: 'plug'; spec: ContainerSpec; add: InterfaceSpec[]; remove: InterfaceSpec[] }
+  /** the run-relevant spec changed (image, command, generation, interfaces changed in place, binds) */
   | { op: 'restart'; spec: ContainerSpec }
   | { op: 'delete'; id: string };
 
@@ -71,8 +74,16 @@ export function planContainers(
       continue;
     }
     if (runKey(cur.spec) !== runKey(spec)) {
-      ops.push({ op: 'restart', spec });
-      continue;
+      const plug = plugOnly(cur.spec, spec);
+      if (!plug) {
+        ops.push({ op: 'restart', spec });
+        continue;
+      }
+      // a running container gets the interfaces plugged; another one starts with them next time
+      if (cur.phase === 'running') {
+        ops.push({ op: 'plug', spec, ...plug });
+        continue;
+      }
     }
     if (JSON.stringify(cur.spec) !== JSON.stringify(spec)) ops.push({ op: 'update', spec });
     const step = stepFor(spec, cur, now, ctx.backoff);
@@ -81,6 +92,12 @@ export function planContainers(
   }
   for (const id of Object.keys(actual).sort()) if (!wanted.has(id)) ops.push({ op: 'delete', id });
   return { ops, wakeAt };
+}
+
+/** Interfaces added or removed and nothing else run-relevant changed: the plugs, else null (a restart). */
+function plugOnly(from: ContainerSpec, to: ContainerSpec): { add: InterfaceSpec[]; remove: InterfaceSpec[] } | null {
+  if (runKey({ ...from, interfaces: [] }) !== runKey({ ...to, interfaces: [] })) return null;
+  return interfaceChange(from.interfaces, to.interfaces);
 }
 
 /** The one start/stop step an existing container needs, or when to look again. */

@@ -22,6 +22,7 @@ import { listStates, privateDir, toStatus, writeState, type ContainerState } fro
 import { adoptable, strayNspawn, terminate } from './supervise.js';
 import { execTarget, type ExecTarget } from './exec.js';
 import { containerPid } from './network.js';
+import { dhcpInterface, plugInterface, unplugInterface } from './hotplug.js';
 import { Serial } from '../../lib/serial.js';
 import type { ReadPackagesResult } from '../../images/packages.js';
 import { containerPackages } from './packages.js';
@@ -258,7 +259,7 @@ export class ContainerRuntime {
   }
 
   private async execute(op: ContainerOp): Promise<void> {
-    const id = op.op === 'create' || op.op === 'update' || op.op === 'restart' ? op.spec.id : op.id;
+    const id = 'spec' in op ? op.spec.id : op.id;
     try {
       await this.executeOp(op);
     } catch (e) {
@@ -297,6 +298,8 @@ export class ContainerRuntime {
       }
       case 'stop':
         return this.set(await stopContainer(ctx, this.get(op.id)));
+      case 'plug':
+        return this.plug(op);
       case 'restart': {
         const stopped = await stopContainer(ctx, this.get(op.spec.id));
         const next: ContainerState = { ...stopped, spec: op.spec, phase: 'created', backoff: 0 };
@@ -311,6 +314,45 @@ export class ContainerRuntime {
         this.reported.delete(op.id);
         return;
     }
+  }
+
+  /**
+   * Unplugs and plugs interfaces of a running container (container attach|detach). A plug that
+   * fails leaves the interface out of the recorded spec (the next plan tries again) and says why
+   * in the status; the container keeps running either way.
+   */
+  private async plug(op: Extract<ContainerOp, { op: 'plug' }>): Promise<void> {
+    const ctx = this.ctx;
+    const st = this.get(op.spec.id);
+    const log = { container: op.spec.id, name: op.spec.name };
+    let interfaces = st.spec.interfaces;
+    let reason = st.reason;
+    for (const i of op.remove) {
+      await unplugInterface(ctx.gw, i);
+      interfaces = interfaces.filter((x) => x.ifindex !== i.ifindex);
+      ctx.log.info({ ...log, ifname: `eth${i.ifindex}`, network: i.network }, 'interface unplugged');
+    }
+    for (const i of op.add) {
+      try {
+        await plugInterface(ctx.gw, op.spec, i);
+      } catch (err) {
+        ctx.log.warn({ ...log, ifname: `eth${i.ifindex}`, network: i.network, err }, 'plugging an interface failed');
+        reason = `attach eth${i.ifindex}: ${errorMessage(err)}`;
+        continue;
+      }
+      interfaces = [...interfaces.filter((x) => x.ifindex !== i.ifindex), i].sort((a, b) => a.ifindex - b.ifindex);
+      ctx.log.info({ ...log, ifname: `eth${i.ifindex}`, network: i.network }, 'interface plugged');
+      // outside the serial queue: a slow DHCP answer holds up no other container
+      if (!i.static)
+        void dhcpInterface(this.opts.stateDir, op.spec, i, i.network).then(
+          (cidr) => ctx.log.info({ ...log, ifname: `eth${i.ifindex}`, cidr }, 'plugged interface configured by DHCP'),
+          (err: unknown) => ctx.log.warn({ ...log, ifname: `eth${i.ifindex}`, err }, 'plugged interface got no DHCP address'),
+        );
+    }
+    // only the interfaces: any other change of the same view is the next round's update (limits applied in place there)
+    const next: ContainerState = { ...st, spec: { ...st.spec, interfaces }, reason };
+    await writeState(ctx.stateDir, next);
+    this.set(next);
   }
 
   private get(id: string): ContainerState {

@@ -63,6 +63,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
     underlayMtu: z.number().int().min(576).max(65535).default(1500),
     /** The agent dropped deltas it could not keep up with: answer with a snapshot, whatever `revision` says. */
     resync: z.boolean().optional(),
+    /** Delta encodings the agent reads besides plain ops (`ops1`: protocol/compact-ops.ts); unknown ones are ignored. */
+    encodings: z.array(z.string().max(32)).max(16).optional(),
   }),
   z.object({ type: z.literal('ack'), revision: z.number().int().min(0) }),
   z.object({ type: z.literal('ping'), t: z.number() }),

@@ -7,7 +7,7 @@ import { validTokens } from './auth.js';
 import type { PushCore } from './core.js';
 import { ClusterModel } from './model.js';
 import { isRevoked, revokedIn } from './revoke.js';
-import { sendDelta, type OpJson } from './wire.js';
+import { newOpJson, sendDelta } from './wire.js';
 
 const BATCH_ROWS = 5000;
 
@@ -28,7 +28,7 @@ export async function catchUpNow(core: PushCore): Promise<void> {
     const fx = applyRefresh(model.state, await loadRefresh(db, rows, core.keys));
     const revision = rows[rows.length - 1].revision;
     const memo: FloodMemo = new Map();
-    const json: OpJson = new WeakMap();
+    const json = newOpJson();
     const t0 = performance.now();
     model.cursor = revision;
     for (const c of core.conns) {

@@ -8,6 +8,7 @@ import { PushError } from './errors.js';
 import { helloNode, saveStatus } from './nodes.js';
 import type { AgentConn } from './session.js';
 import { sendDelta } from './wire.js';
+import { OPS1 } from '../../protocol/compact-ops.js';
 import { onExecMessage } from './exec.js';
 
 type Hello = Extract<AgentMessage, { type: 'hello' }>;
@@ -72,6 +73,7 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
     return c.fail('forbidden', `hello as node ${h.node}: the token belongs to node ${c.tokenNode}`);
   }
   c.helloSeen = true;
+  c.compact = h.encodings?.includes(OPS1) ?? false;
   let known: { wasReady: boolean } | undefined;
   try {
     known = await helloNode(core.db, h, c.tokenId);

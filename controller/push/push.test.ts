@@ -109,6 +109,42 @@ describe('agent stream', () => {
     expect(await ctl.hub.metrics()).toMatch(/^freight_push_commit_to_ack_seconds_count [1-9]\d*$/m);
   });
 
+  it('sends ops1 deltas only to an agent whose hello lists it; both decode to the same ops', async () => {
+    const listen = (token: string, node: string, ip: string, encodings?: string[]) => {
+      const msgs: Array<Record<string, unknown>> = [];
+      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${token}` }, ca: TEST_TLS.ca });
+      ws.on('open', () =>
+        ws.send(
+          JSON.stringify({ type: 'hello', node, underlayIp: ip, revision: 0, capabilities: CAPS, ...(encodings ? { encodings } : {}) }),
+        ),
+      );
+      ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
+      return { ws, msgs };
+    };
+    // nodes of their own (the other tests' agents hold n1–n3), each hosting a container of web
+    const n4 = await seed.node('n4', '198.18.0.4');
+    const n5 = await seed.node('n5', '198.18.0.5');
+    await seed.attach(red, netRed, 'd4', n4.id, '10.0.0.14');
+    await seed.attach(red, netRed, 'd5', n5.id, '10.0.0.15');
+    const plain = listen(n4.token, 'n4', '198.18.0.4');
+    const compact = listen(n5.token, 'n5', '198.18.0.5', ['ops1', 'zstd-someday']);
+    await waitFor('snapshots', () => plain.msgs.some((m) => m.type === 'snapshot') && compact.msgs.some((m) => m.type === 'snapshot'));
+    const c = await seed.attach(red, netRed, 'e', n4.id, '10.0.0.16');
+    const deltaWith = (l: typeof plain) => l.msgs.find((m) => m.type === 'delta' && JSON.stringify(m).includes('10.0.0.16'));
+    await waitFor('deltas', () => deltaWith(plain) !== undefined && deltaWith(compact) !== undefined);
+    const p = deltaWith(plain)!;
+    const k = deltaWith(compact)!;
+    expect(p.ops).toBeDefined();
+    expect(k.ops).toBeUndefined();
+    expect(k.c).toBeDefined();
+    const { decodeMessage } = await import('../../protocol/compact-ops.js');
+    const ep = (m: Record<string, unknown>) => (m.ops as Array<{ kind: string; id: string }>).find((o) => o.id === c.endpoint);
+    expect(ep(decodeMessage(k) as Record<string, unknown>)).toEqual(ep(p));
+    expect(JSON.stringify(k).length).toBeLessThan(JSON.stringify(p).length);
+    plain.ws.close();
+    compact.ws.close();
+  });
+
   it('rejects a hello for another node, a bad token and an invalid message, and keeps serving', async () => {
     const wrong = await rawClient(ctl.url, n1.token, {
       type: 'hello',

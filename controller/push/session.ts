@@ -22,6 +22,8 @@ export class AgentConn {
   live = false;
   /** A valid hello arrived (it may still be being answered). */
   helloSeen = false;
+  /** The agent reads deltas in the compact encoding (protocol/compact-ops.ts), from its hello. */
+  compact = false;
   /** Revoked, overflowed or failed: nothing more is sent or accepted. */
   ended = false;
   /** Past the ack timeout (NotReady until it acks). */

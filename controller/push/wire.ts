@@ -1,22 +1,48 @@
+import { compactOpJson, compactValueJson } from '../../protocol/compact-ops.js';
 import type { ViewOp } from '../../protocol/view.js';
 import type { Counters } from './core.js';
 import type { AgentConn } from './session.js';
 
 /** Serialised op values, shared by every session of one batch (endpoint and container values are shared objects). */
-export type OpJson = WeakMap<object, string>;
+export interface OpJson {
+  plain: WeakMap<object, string>;
+  /** ops1 tuples; `null`: the value does not fit the tuple (sent in the generic form) */
+  compact: WeakMap<object, string | null>;
+}
+export const newOpJson = (): OpJson => ({ plain: new WeakMap(), compact: new WeakMap() });
+
+function valueJson(value: object, cache: OpJson): string {
+  let v = cache.plain.get(value);
+  if (v === undefined) cache.plain.set(value, (v = JSON.stringify(value)));
+  return v;
+}
 
 function opJson(op: ViewOp, cache: OpJson): string {
   const head = `{"kind":"${op.kind}","id":${JSON.stringify(op.id)}`;
   if (op.value === undefined) return `${head}}`;
-  let v = cache.get(op.value);
-  if (v === undefined) cache.set(op.value, (v = JSON.stringify(op.value)));
-  return `${head},"value":${v}}`;
+  return `${head},"value":${valueJson(op.value, cache)}}`;
+}
+
+function compactJson(op: ViewOp, cache: OpJson): string {
+  const value = op.value;
+  return compactOpJson(
+    op,
+    () => valueJson(value!, cache),
+    () => {
+      let t = cache.compact.get(value!);
+      if (t === undefined) cache.compact.set(value!, (t = compactValueJson(op) ?? null));
+      return t ?? undefined;
+    },
+  );
 }
 
 /** Sends `delta {from: position, revision, ops}` (nothing when there are no ops) and moves the connection's position. */
-export function sendDelta(c: AgentConn, ops: ViewOp[], revision: number, counters: Counters, json: OpJson = new WeakMap()): void {
+export function sendDelta(c: AgentConn, ops: ViewOp[], revision: number, counters: Counters, json: OpJson = newOpJson()): void {
   if (ops.length === 0) return;
-  c.sendText(`{"type":"delta","from":${c.position},"revision":${revision},"ops":[${ops.map((op) => opJson(op, json)).join(',')}]}`);
+  const body = c.compact
+    ? `"c":[${ops.map((op) => compactJson(op, json)).join(',')}]`
+    : `"ops":[${ops.map((op) => opJson(op, json)).join(',')}]`;
+  c.sendText(`{"type":"delta","from":${c.position},"revision":${revision},${body}}`);
   c.position = revision;
   c.desired = revision;
   c.dirty = true;

@@ -11,6 +11,7 @@ import {
   type PackageRecord,
 } from '../../protocol/stream.js';
 import { applyOps, emptyView, type NodeView, type ViewOp } from '../../protocol/view.js';
+import { decodeMessage, OPS1 } from '../../protocol/compact-ops.js';
 import { backoffDelay } from './backoff.js';
 import { loadView, saveView } from './store.js';
 import { Serial } from '../../lib/serial.js';
@@ -170,6 +171,7 @@ export class AgentSession {
           capabilities: this.o.capabilities,
           underlayMtu: this.o.underlayMtu,
           ...(this.resyncNext ? { resync: true } : {}),
+          encodings: [OPS1],
         });
       });
     });
@@ -241,7 +243,7 @@ export class AgentSession {
 
   private async handle(gen: number, text: string): Promise<void> {
     if (gen !== this.gen) return;
-    const parsed = ControllerMessage.safeParse(JSON.parse(text));
+    const parsed = ControllerMessage.safeParse(decodeMessage(JSON.parse(text)));
     if (!parsed.success) return this.resync(gen, `invalid message: ${parsed.error.issues[0]?.message}`);
     const msg = parsed.data;
     this.attempt = 0;

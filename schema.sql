@@ -107,6 +107,9 @@ CREATE TABLE IF NOT EXISTS endpoints (
   UNIQUE (container_id, ifindex)
 );
 CREATE INDEX IF NOT EXISTS endpoints_node ON endpoints (node_id);
+-- plugged into an existing container (container attach): its node runs the DHCP exchange for this interface
+-- (the container's own client was started for the interfaces it was created with), at the plug and every start
+ALTER TABLE endpoints ADD COLUMN IF NOT EXISTS plugged boolean NOT NULL DEFAULT false;
 
 -- An endpoint's address lies inside its network, is not the network, broadcast or
 -- gateway address, and its container belongs to the network's tenant.

@@ -62,6 +62,8 @@ export const ViewEndpoint = z.object({
   vtep: Ipv4,
   /** Index of the interface inside the container: 0 → eth0. */
   ifindex: z.number().int().min(0),
+  /** Plugged into the container after its creation (container attach): its node runs the DHCP exchange for it. */
+  plugged: z.boolean().optional(),
 });
 export type ViewEndpoint = z.infer<typeof ViewEndpoint>;
 

@@ -76,7 +76,9 @@ describe.each(BACKENDS)('container attach/detach on $name', (backend) => {
     expect(r.json.updatedAt > r.json.createdAt).toBe(true);
     const v1 = await view('n1');
     const mine = Object.values(v1.endpoints).find((e) => e.name === 'a' && e.ip === '10.2.0.77')!;
-    expect([mine.ifindex, mine.node]).toEqual([1, 'n1']);
+    expect([mine.ifindex, mine.node, mine.plugged]).toEqual([1, 'n1', true]);
+    // the interface it was created with is left to the container's own DHCP client
+    expect(Object.values(v1.endpoints).find((e) => e.name === 'a' && e.ifindex === 0)!.plugged).toBeUndefined();
     expect(Object.values(v1.networks).map((n) => n.name)).toEqual(expect.arrayContaining(['web', 'db']));
     // b's node learns a's new address (FDB, neighbour entry, flood list)
     const v2 = await view('n2');

@@ -137,11 +137,21 @@ export async function allocateVni(q: Queryable, op: string): Promise<number> {
 
 export async function insertEndpoint(
   q: Queryable,
-  e: { tenantId: string; networkId: string; containerId: string; ifindex: number; ip: string; mac: string; nodeId: string | null },
+  e: {
+    tenantId: string;
+    networkId: string;
+    containerId: string;
+    ifindex: number;
+    ip: string;
+    mac: string;
+    nodeId: string | null;
+    /** plugged into an existing container (container attach) */
+    plugged?: boolean;
+  },
 ): Promise<void> {
   await q.query(
-    `INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
-     VALUES ($1, $2, $3, $4, $5::inet, $6::macaddr, $7)`,
-    [e.tenantId, e.networkId, e.containerId, e.ifindex, e.ip, e.mac, e.nodeId],
+    `INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id, plugged)
+     VALUES ($1, $2, $3, $4, $5::inet, $6::macaddr, $7, $8)`,
+    [e.tenantId, e.networkId, e.containerId, e.ifindex, e.ip, e.mac, e.nodeId, e.plugged ?? false],
   );
 }

@@ -67,7 +67,7 @@ export async function attachContainerNetwork(
       'network',
     );
   const { ip, mac } = await claimAddress(q, net, body, op, '');
-  await insertEndpoint(q, { tenantId: t.id, networkId: net.id, containerId: c.id, ifindex, ip, mac, nodeId: c.nodeId });
+  await insertEndpoint(q, { tenantId: t.id, networkId: net.id, containerId: c.id, ifindex, ip, mac, nodeId: c.nodeId, plugged: true });
   await q.query('UPDATE containers SET updated_at = now() WHERE id = $1', [c.id]);
   return getContainer(q, t, name, op);
 }

@@ -61,7 +61,8 @@ function sameEndpoint(a: ViewEndpoint, b: ViewEndpoint): boolean {
     a.ip === b.ip &&
     a.node === b.node &&
     a.vtep === b.vtep &&
-    a.ifindex === b.ifindex
+    a.ifindex === b.ifindex &&
+    a.plugged === b.plugged
   );
 }
 
@@ -81,6 +82,7 @@ function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | unde
     node: node.name,
     vtep: node.underlayIp,
     ifindex: ep.ifindex,
+    ...(ep.plugged ? { plugged: true } : {}),
   };
 }
 

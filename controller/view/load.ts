@@ -27,7 +27,7 @@ const SQL = {
                (SELECT json_agg(json_build_object('proto', p.proto, 'hostPort', p.host_port, 'port', p.port, 'hostIp', host(p.host_ip))
                                 ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id) AS publish
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
-  endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text
+  endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text, plugged
                 FROM endpoints`,
   keys: `SELECT id::text, network_id::text, node_a::text, node_b::text, generation, spi_ab, spi_ba, key_ab, key_ba, phase FROM ipsec_keys`,
   repos: `SELECT id::text, tenant_id::text, name, url, public_key FROM image_repositories`,
@@ -118,6 +118,7 @@ const toEndpoint = (r: Raw): EndpointRow => ({
   mac: str(r.mac).toLowerCase(),
   ip: str(r.ip),
   nodeId: strOrNull(r.node_id),
+  ...(r.plugged === true ? { plugged: true } : {}),
 });
 const toKey = (r: Raw): KeyRow => ({
   id: str(r.id),

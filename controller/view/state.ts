@@ -62,6 +62,8 @@ export interface EndpointRow {
   mac: string;
   ip: string;
   nodeId: string | null;
+  /** plugged into an existing container (container attach): its node runs the DHCP exchange */
+  plugged?: boolean;
 }
 /** A tenant's image repository (yum URL + signing key): part of its RPM containers' view items. */
 export interface RepoRow {

@@ -7,6 +7,7 @@ import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
 import { mountOverlay, unmount } from './mounts.js';
 import { attachNetwork, setupNetwork, teardownNetwork } from './network.js';
+import { dhcpInBackground } from './hotplug.js';
 import { oomKills, prepareCgroup, removeCgroup } from './cgroups.js';
 import { rpmImageLayers } from './rpm-layers.js';
 import { nspawnArgs } from './nspawn.js';
@@ -70,6 +71,8 @@ export async function startContainer(ctx: ExecContext, st: ContainerState): Prom
     const next: ContainerState = { ...st, ...l, phase: 'running', startedAt: ctx.now(), exitCode: null, reason: null };
     await writeState(ctx.stateDir, next);
     ctx.log.info({ container: spec.id, name: spec.name, pid: l.nspawnPid }, 'container started');
+    // interfaces plugged after the container's creation: its own DHCP client does not know them
+    for (const i of spec.interfaces) if (i.nodeDhcp) dhcpInBackground(ctx.stateDir, ctx.log, spec, i);
     return next;
   } catch (e) {
     await releaseResources(ctx, spec).catch((te) => ctx.log.warn({ container: spec.id, err: te }, 'teardown after failed start'));

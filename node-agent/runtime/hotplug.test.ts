@@ -43,6 +43,7 @@ const ep = (network: string, ifindex: number): ViewEndpoint => ({
   node: 'n-a',
   vtep: '198.18.0.1',
   ifindex,
+  ...(ifindex > 0 ? { plugged: true } : {}),
 });
 const spec = (eps: ViewEndpoint[], n: Record<string, ViewNetwork> = nets) => specFromView(c, eps, n, ctx);
 const observed = (eps: ViewEndpoint[], phase: ObservedContainer['phase'] = 'running'): Record<string, ObservedContainer> => ({
@@ -58,8 +59,12 @@ describe('hot-plugged interfaces', () => {
     expect(ops[0]).toMatchObject({
       op: 'plug',
       remove: [],
-      add: [{ ifindex: 1, network: 'db', mac: '02:00:00:00:00:02', ip: '10.2.0.5' }],
+      add: [{ ifindex: 1, network: 'db', mac: '02:00:00:00:00:02', ip: '10.2.0.5', nodeDhcp: true }],
     });
+  });
+
+  it('the interface it was created with is left to its own DHCP client', () => {
+    expect(spec([ep('web', 0)]).interfaces[0].nodeDhcp).toBe(false);
   });
 
   it('detach on a running container: one unplug, no restart', () => {

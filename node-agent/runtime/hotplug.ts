@@ -1,4 +1,5 @@
 import { execFile } from 'node:child_process';
+import type { Logger } from 'pino';
 import { existsSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { writeFileAtomic } from '../../lib/atomic-write.js';
@@ -94,4 +95,16 @@ export async function dhcpInterface(stateDir: string, spec: ContainerSpec, i: In
     );
   await linksUp(ns, [dev], [{ dev, cidr: `${ip}/${i.prefix}` }]);
   return `${ip}/${i.prefix}`;
+}
+
+/**
+ * The DHCP exchange of a plugged interface, outside the runtime's serial queue (a slow answer holds
+ * up no other container); the outcome is logged. At the plug and at every start of the container.
+ */
+export function dhcpInBackground(stateDir: string, log: Logger, spec: ContainerSpec, i: InterfaceSpec): void {
+  const at = { container: spec.id, name: spec.name, ifname: `eth${i.ifindex}` };
+  void dhcpInterface(stateDir, spec, i, i.network).then(
+    (cidr) => log.info({ ...at, cidr }, 'plugged interface configured by DHCP'),
+    (err: unknown) => log.warn({ ...at, err }, 'plugged interface got no DHCP address'),
+  );
 }

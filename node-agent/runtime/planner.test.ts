@@ -74,6 +74,7 @@ describe('planContainers', () => {
         static: false,
         dns: null,
         search: null,
+        nodeDhcp: false,
       },
     ]);
   });

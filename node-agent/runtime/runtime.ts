@@ -22,7 +22,7 @@ import { listStates, privateDir, toStatus, writeState, type ContainerState } fro
 import { adoptable, strayNspawn, terminate } from './supervise.js';
 import { execTarget, type ExecTarget } from './exec.js';
 import { containerPid } from './network.js';
-import { dhcpInterface, plugInterface, unplugInterface } from './hotplug.js';
+import { dhcpInBackground, plugInterface, unplugInterface } from './hotplug.js';
 import { Serial } from '../../lib/serial.js';
 import type { ReadPackagesResult } from '../../images/packages.js';
 import { containerPackages } from './packages.js';
@@ -342,12 +342,7 @@ export class ContainerRuntime {
       }
       interfaces = [...interfaces.filter((x) => x.ifindex !== i.ifindex), i].sort((a, b) => a.ifindex - b.ifindex);
       ctx.log.info({ ...log, ifname: `eth${i.ifindex}`, network: i.network }, 'interface plugged');
-      // outside the serial queue: a slow DHCP answer holds up no other container
-      if (!i.static)
-        void dhcpInterface(this.opts.stateDir, op.spec, i, i.network).then(
-          (cidr) => ctx.log.info({ ...log, ifname: `eth${i.ifindex}`, cidr }, 'plugged interface configured by DHCP'),
-          (err: unknown) => ctx.log.warn({ ...log, ifname: `eth${i.ifindex}`, err }, 'plugged interface got no DHCP address'),
-        );
+      if (i.nodeDhcp) dhcpInBackground(this.opts.stateDir, ctx.log, op.spec, i);
     }
     // only the interfaces: any other change of the same view is the next round's update (limits applied in place there)
     const next: ContainerState = { ...st, spec: { ...st.spec, interfaces }, reason };

@@ -20,6 +20,8 @@ export const InterfaceSpec = z.object({
   /** the network's infra address (its DNS server) and zone, for the resolver of a static interface */
   dns: z.string().nullable().default(null),
   search: z.string().nullable().default(null),
+  /** plugged after the container's creation (container attach): the node runs one DHCP exchange for it at the plug and each start */
+  nodeDhcp: z.boolean().default(false),
 });
 export type InterfaceSpec = z.infer<typeof InterfaceSpec>;
 
@@ -70,6 +72,7 @@ export function specFromView(
       static: c.kind !== 'infra' && net.dhcp === false,
       dns: c.kind !== 'infra' && net.dhcp === false ? (infraIps[net.id] ?? null) : null,
       search: c.kind !== 'infra' && net.dhcp === false ? `${net.name}.${net.tenant}.${net.domain}` : null,
+      nodeDhcp: c.kind !== 'infra' && net.dhcp !== false && ep.plugged === true,
     });
   }
   // the view's kind only: an image name is tenant data (a tenant naming its image freight-infra gets nothing)

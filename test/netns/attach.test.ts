@@ -106,6 +106,22 @@ describe.skipIf(!isRoot)('chosen addresses, container attach and detach, end to 
     expect((await c.api('GET', '/v1/tenants/acme/containers/a')).body).toMatchObject({ observedState: 'running', restarts: 0 });
   });
 
+  it('a restart of the container brings eth1 back with its address by DHCP, eth0 its chosen one', async () => {
+    expect((await c.ctl(['container', 'stop', 'acme/a'])).status).toBe(0);
+    await c.waitFor(
+      async () => (await c.api('GET', '/v1/tenants/acme/containers/a')).body.observedState === 'stopped',
+      30_000,
+      'a stopped',
+    );
+    expect((await c.ctl(['container', 'start', 'acme/a'])).status).toBe(0);
+    await c.waitFor(
+      () => c.addressOf(a.id) === A_IP && addrOn(a.id, 'eth1') === A_DB_IP,
+      60_000,
+      'eth0 and eth1 addresses after the restart',
+    );
+    expect(ping(b.id, A_DB_IP)).toBe(0);
+  });
+
   it('detach: eth1 is gone, so is its FDB entry on the other node, b no longer reaches it, a runs on', async () => {
     const before = startedAt();
     const r = await c.ctl(['container', 'detach', 'acme/a', 'db']);

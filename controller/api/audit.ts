@@ -1,4 +1,5 @@
 import { type z } from 'zod';
+import { AuditEntryResponse, Page } from '../../protocol/responses.js';
 import { Pagination } from '../../protocol/api.js';
 import { listAudit } from '../store/audit.js';
 import { route } from './route.js';
@@ -7,6 +8,7 @@ export const auditRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: '/v1/audit',
+    response: Page(AuditEntryResponse),
     summary: 'the audit log of mutating calls (who, what, when), newest first; bodies are never recorded',
     op: 'list audit',
     auth: 'admin',

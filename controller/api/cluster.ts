@@ -1,4 +1,5 @@
 import { type z } from 'zod';
+import { EndpointResponse, NodeResponse, Page, StatusResponse, TokenCreated, TokenResponse } from '../../protocol/responses.js';
 import { Pagination, TokenCreate } from '../../protocol/api.js';
 import { Name } from '../../protocol/common.js';
 import { schedulePending } from '../scheduler.js';
@@ -14,6 +15,8 @@ export const clusterRoutes = [
   route<undefined, z.infer<typeof EndpointsQuery>>({
     method: 'GET',
     url: '/v1/tenants/:tenant/endpoints',
+    response: Page(EndpointResponse),
+    errors: ['network_not_found'],
     summary: 'the IP/MAC → node mapping table of a tenant (infra endpoints included)',
     op: 'list endpoints',
     target: ({ params }) => `of ${params.tenant}`,
@@ -28,6 +31,7 @@ export const clusterRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: '/v1/nodes',
+    response: Page(NodeResponse),
     summary: 'list nodes',
     op: 'list nodes',
     auth: 'admin',
@@ -37,6 +41,7 @@ export const clusterRoutes = [
   route({
     method: 'GET',
     url: '/v1/nodes/:node',
+    response: NodeResponse,
     summary: 'show a node',
     op: 'get node',
     target: ({ params }) => params.node,
@@ -46,6 +51,7 @@ export const clusterRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/nodes/:node',
+    response: null,
     summary: 'remove a node; its containers are rescheduled',
     op: 'delete node',
     target: ({ params }) => params.node,
@@ -60,6 +66,7 @@ export const clusterRoutes = [
   route({
     method: 'GET',
     url: '/v1/status',
+    response: StatusResponse,
     summary: 'per node: ready, last seen, desired and applied revision, lag; newest revision',
     op: 'status',
     auth: 'admin',
@@ -68,6 +75,8 @@ export const clusterRoutes = [
   route<TokenCreate>({
     method: 'POST',
     url: '/v1/tokens',
+    response: TokenCreated,
+    errors: ['tenant_not_found'],
     summary: 'create a token (the secret is shown once)',
     op: 'create token',
     describe: ({ body }) => `create ${body.kind} token`,
@@ -80,6 +89,7 @@ export const clusterRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: '/v1/tokens',
+    response: Page(TokenResponse),
     summary: 'list tokens (no secrets)',
     op: 'list tokens',
     auth: 'admin',
@@ -90,6 +100,7 @@ export const clusterRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tokens/:id',
+    response: TokenResponse,
     summary: 'revoke a token',
     op: 'revoke token',
     target: ({ params }) => params.id,

@@ -1,4 +1,5 @@
 import { ImageRepoCreate } from '../../protocol/api.js';
+import { ComponentsOutdatedResponse, PackagesResponse, Page, RepositoryResponse } from '../../protocol/responses.js';
 import type { Principal } from '../auth.js';
 import { nodeError, updatesFor } from '../images/components.js';
 import { addImageRepo, countImageReposLocked, listImageRepos, removeImageRepo } from '../images/repos-store.js';
@@ -23,6 +24,8 @@ const containerRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name/packages',
+    response: PackagesResponse,
+    errors: ['node_unavailable', 'container_not_running'],
     summary: "the packages of a container's root as its own rpm database records them (read on its node, nothing run)",
     op: 'container packages',
     describe: ({ params }) => `packages of container ${params.tenant}/${params.name}`,
@@ -35,6 +38,15 @@ const containerRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name/outdated',
+    response: ComponentsOutdatedResponse,
+    errors: [
+      'node_unavailable',
+      'container_not_running',
+      'image_repo_unavailable',
+      'image_repo_invalid',
+      'image_repo_bad_signature',
+      'image_repo_rollback',
+    ],
     summary: "a container's components with newer versions in the tenant's package and image repositories (rpm version order)",
     op: 'container outdated',
     describe: ({ params }) => `outdated components of container ${params.tenant}/${params.name}`,
@@ -59,6 +71,8 @@ const packageRepoRoutes = [
   route<ImageRepoCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/package-repositories',
+    response: RepositoryResponse,
+    errors: ['repo_url_insecure', 'too_many_image_repos'],
     summary: "add a package repository (yum URL + the key its packages are signed with) that containers' components are compared with",
     op: 'add package repository',
     target: ({ params, body }) => `${params.tenant}/${body.name}`,
@@ -83,6 +97,7 @@ const packageRepoRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/package-repositories',
+    response: Page(RepositoryResponse),
     summary: "a tenant's package repositories (URL and public key)",
     op: 'list package repositories',
     target: ({ params }) => `of ${params.tenant}`,
@@ -92,6 +107,7 @@ const packageRepoRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/package-repositories/:name',
+    response: null,
     summary: "remove a tenant's package repository",
     op: 'remove package repository',
     target: ({ params }) => `${params.tenant}/${params.name}`,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ContainerResponse, LogsResponse, Page } from '../../protocol/responses.js';
 import { ContainerAction, ContainerAttach, ContainerCreate, ContainerListQuery } from '../../protocol/api.js';
 import { attachContainerNetwork, detachContainerNetwork } from '../store/attach.js';
 import { ApiError } from '../errors.js';
@@ -15,6 +16,24 @@ export const containerRoutes = [
   route<ContainerCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/containers',
+    response: ContainerResponse,
+    errors: [
+      'reserved_name',
+      'network_not_found',
+      'pool_exhausted',
+      'port_in_use',
+      'image_not_found',
+      'node_not_found',
+      'node_lacks_physical_network',
+      'security_group_not_found',
+      'address_in_use',
+      'address_reserved',
+      'mac_in_use',
+      'image_repo_unavailable',
+      'image_repo_invalid',
+      'image_repo_bad_signature',
+      'image_repo_rollback',
+    ],
     summary:
       'create a container: schedule it, allocate its addresses and MACs ' +
       '(image freight-infra and names infra-* are reserved: 400 reserved_name)',
@@ -36,6 +55,7 @@ export const containerRoutes = [
   route<undefined, ContainerListQuery>({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers',
+    response: Page(ContainerResponse),
     summary: "list a tenant's containers",
     op: 'list containers',
     target: ({ params }) => `of ${params.tenant}`,
@@ -47,6 +67,7 @@ export const containerRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name',
+    response: ContainerResponse,
     summary: 'show a container',
     op: 'get container',
     target: ({ params }) => `${params.tenant}/${params.name}`,
@@ -56,6 +77,8 @@ export const containerRoutes = [
   route<ContainerPatch>({
     method: 'PATCH',
     url: '/v1/tenants/:tenant/containers/:name',
+    response: ContainerResponse,
+    errors: ['port_in_use', 'security_group_not_found'],
     summary:
       'change a container in place (JSON merge patch: null resets a field): restart policy, limits (applied to the running ' +
       'container), description, labels; name, image, command, boot, networks and node are fixed (409 immutable_field)',
@@ -68,6 +91,7 @@ export const containerRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/containers/:name',
+    response: null,
     summary: 'delete a container and free its addresses',
     op: 'delete container',
     target: ({ params }) => `${params.tenant}/${params.name}`,
@@ -80,6 +104,7 @@ export const containerRoutes = [
   route<z.infer<typeof ContainerAction>>({
     method: 'POST',
     url: '/v1/tenants/:tenant/containers/:name/actions',
+    response: ContainerResponse,
     summary: 'start or stop a container (sets its desired state)',
     op: 'container action',
     describe: ({ params, body }) => `${body.action} container ${params.tenant}/${params.name}`,
@@ -100,6 +125,8 @@ export const containerRoutes = [
     describe: ({ params, body }) => `attach container ${params.tenant}/${params.name} to network ${body.network}`,
     auth: 'any',
     body: ContainerAttach,
+    response: ContainerResponse,
+    errors: ['network_not_found', 'pool_exhausted', 'address_in_use', 'address_reserved', 'mac_in_use'],
     handler: ({ params, body, tenant, op, deps }) => deps.db.tx(async (q) => attachContainerNetwork(q, tenant, params.name, body, op)),
   }),
   route({
@@ -109,11 +136,14 @@ export const containerRoutes = [
     op: 'detach container',
     describe: ({ params }) => `detach container ${params.tenant}/${params.name} from network ${params.network}`,
     auth: 'any',
+    response: ContainerResponse,
     handler: ({ params, tenant, op, deps }) => deps.db.tx(async (q) => detachContainerNetwork(q, tenant, params.name, params.network, op)),
   }),
   route<undefined, z.infer<typeof LogsQuery>>({
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name/logs',
+    response: LogsResponse,
+    errors: ['node_unavailable', 'container_not_running'],
     summary: "a container's recent output, fetched from its node",
     op: 'container logs',
     describe: ({ params }) => `logs of container ${params.tenant}/${params.name}`,

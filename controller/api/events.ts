@@ -7,6 +7,8 @@ export const eventRoutes = [
   route<undefined, EventsQuery>({
     method: 'GET',
     url: '/v1/events',
+    response: 'text/event-stream',
+    errors: ['invalid', 'too_many_streams'],
     summary:
       'Server-Sent Events: every change of tenants, networks, containers, endpoints, nodes (and any kind logged later) with its ' +
       'change-log revision (SSE id), observed state as status events; ?since=REVISION or Last-Event-ID resumes, resync when the ' +

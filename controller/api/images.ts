@@ -1,4 +1,5 @@
 import { ContainerUpgrade } from '../../protocol/api.js';
+import { ContainerResponse, ImageOutdatedResponse, Page, RepositoryResponse } from '../../protocol/responses.js';
 import { addImageRepo, countImageReposLocked, listImageRepos, removeImageRepo } from '../images/repos-store.js';
 import { ImageRepoCreate } from '../../protocol/api.js';
 import type { Principal } from '../auth.js';
@@ -72,6 +73,8 @@ const repoRoutes = [
   route<ImageRepoCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/image-repositories',
+    response: RepositoryResponse,
+    errors: ['repo_url_insecure', 'too_many_image_repos'],
     summary: 'let a tenant pull RPM images from a yum repository signed with this public key',
     op: 'add image repository',
     target: ({ params, body }) => `${params.tenant}/${body.name}`,
@@ -87,6 +90,7 @@ const repoRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/image-repositories',
+    response: Page(RepositoryResponse),
     summary: "a tenant's image repositories (URL and public key)",
     op: 'list image repositories',
     target: ({ params }) => `of ${params.tenant}`,
@@ -96,6 +100,7 @@ const repoRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/image-repositories/:name',
+    response: RepositoryResponse,
     summary: 'show an image repository',
     op: 'get image repository',
     target: ({ params }) => `${params.tenant}/${params.name}`,
@@ -109,6 +114,7 @@ const repoRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/image-repositories/:name',
+    response: null,
     summary: "remove a tenant's image repository (its key stops verifying on the nodes)",
     op: 'remove image repository',
     target: ({ params }) => `${params.tenant}/${params.name}`,
@@ -138,6 +144,8 @@ const upgradeRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/images/outdated',
+    response: Page(ImageOutdatedResponse),
+    errors: ['image_repo_unavailable', 'image_repo_invalid', 'image_repo_bad_signature', 'image_repo_rollback'],
     summary: "the tenant's containers whose RPM image has a newer version in its repositories",
     op: 'outdated images',
     target: ({ params }) => `of ${params.tenant}`,
@@ -168,6 +176,16 @@ const upgradeRoutes = [
   route<ContainerUpgrade>({
     method: 'POST',
     url: '/v1/tenants/:tenant/containers/:name/upgrade',
+    response: ContainerResponse,
+    errors: [
+      'invalid',
+      'image_not_found',
+      'image_repo_unavailable',
+      'image_repo_invalid',
+      'image_repo_bad_signature',
+      'image_repo_rollback',
+      'container_not_running',
+    ],
     summary: 'run a container on another version of its RPM image (newest by default), keeping its addresses',
     op: 'upgrade container',
     target: ({ params }) => `${params.tenant}/${params.name}`,

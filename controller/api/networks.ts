@@ -1,4 +1,5 @@
 import { NetworkCreate, NetworkListQuery } from '../../protocol/api.js';
+import { KeyRotationResponse, NetworkResponse, Page } from '../../protocol/responses.js';
 import { ApiError } from '../errors.js';
 import { hostRange, ip4ToInt } from '../../protocol/addr.js';
 import { NetworkPatch } from '../../protocol/patch.js';
@@ -21,6 +22,8 @@ export const networkRoutes = [
   route<NetworkCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/networks',
+    response: NetworkResponse,
+    errors: ['overlap', 'admin_only_network_type', 'reserved_name', 'pool_exhausted'],
     summary: 'create a network and its infra instance',
     op: 'create network',
     target: ({ params, body }) => `${params.tenant}/${body.name}`,
@@ -41,6 +44,7 @@ export const networkRoutes = [
   route<undefined, NetworkListQuery>({
     method: 'GET',
     url: '/v1/tenants/:tenant/networks',
+    response: Page(NetworkResponse),
     summary: "list a tenant's networks",
     op: 'list networks',
     target: ({ params }) => `of ${params.tenant}`,
@@ -52,6 +56,7 @@ export const networkRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/networks/:network',
+    response: NetworkResponse,
     summary: 'show a network',
     op: 'get network',
     target: ({ params }) => `${params.tenant}/${params.network}`,
@@ -61,6 +66,8 @@ export const networkRoutes = [
   route<NetworkPatch>({
     method: 'PATCH',
     url: '/v1/tenants/:tenant/networks/:network',
+    response: NetworkResponse,
+    errors: ['invalid'],
     summary:
       'change a network in place (JSON merge patch: null resets a field): mtu, domain, DHCP options, DNS upstreams, description, ' +
       'labels; name, type, cidr, gateway and vni are fixed (409 immutable_field)',
@@ -73,6 +80,8 @@ export const networkRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/networks/:network',
+    response: null,
+    errors: ['in_use'],
     summary: 'delete a network with no containers attached (its infra instance goes with it)',
     op: 'delete network',
     target: ({ params }) => `${params.tenant}/${params.network}`,
@@ -85,6 +94,7 @@ export const networkRoutes = [
   route({
     method: 'POST',
     url: '/v1/tenants/:tenant/networks/:network/rotate-keys',
+    response: KeyRotationResponse,
     summary: "rotate an ipsec network's keys now (the key manager does it with overlap; keys are never returned)",
     op: 'rotate keys',
     target: ({ params }) => `of network ${params.tenant}/${params.network}`,

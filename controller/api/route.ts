@@ -8,7 +8,7 @@ import type { AuthLimiter } from '../auth-limit.js';
 import type { AuditLog } from '../audit.js';
 import type { PushHub } from '../push/index.js';
 import type { ResolveDeps } from '../images/resolve.js';
-import { ApiError, fromZod, toApiError } from '../errors.js';
+import { ApiError, fromZod, toApiError, type ErrorCode } from '../errors.js';
 import { idempotencyKeyOf, requestHash, type Answer, type Idempotency } from './idempotency.js';
 import { ALL_TENANTS, scopedDb, type Scope } from '../store/scope.js';
 import { retryThenApiError } from './retry-map.js';
@@ -59,6 +59,17 @@ export interface RouteDef<B = unknown, Q = unknown> {
   auth: 'admin' | 'any';
   body?: z.ZodType<B>;
   query?: z.ZodType<Q>;
+  /**
+   * The success answer's schema (protocol/responses.ts, shared with freightctl): /openapi.json
+   * documents it and controller/api/openapi.test.ts checks real answers against it. `null`: the
+   * route answers 204 without a body; 'text/event-stream': a Server-Sent Events stream.
+   */
+  response: z.ZodType | null | 'text/event-stream';
+  /**
+   * Error codes this route can answer beyond the ones its shape implies (controller/api/openapi.ts
+   * `errorsOf`: authentication, validation, the tenant and the objects its URL names, idempotency).
+   */
+  errors?: readonly ErrorCode[];
   status?: number;
   /** Largest request body in bytes (default: the app's, BODY_LIMITS.default); larger → 413 body_too_large. */
   bodyLimit?: number;

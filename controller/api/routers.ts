@@ -1,4 +1,5 @@
 import { type z } from 'zod';
+import { Page, RouterResponse } from '../../protocol/responses.js';
 import { Pagination, RouterAttach, RouterCreate, RouterUpdate } from '../../protocol/api.js';
 import { attachNetwork, createRouter, deleteRouter, detachNetwork, getRouter, listRouters, updateRouter } from '../store/routers.js';
 import { route } from './route.js';
@@ -8,6 +9,7 @@ export const routerRoutes = [
   route<RouterCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/routers',
+    response: RouterResponse,
     summary: 'create a router (external: egress with source NAT through the hosting node)',
     op: 'create router',
     target: ({ params, body }) => `${params.tenant}/${body.name}`,
@@ -19,6 +21,7 @@ export const routerRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: '/v1/tenants/:tenant/routers',
+    response: Page(RouterResponse),
     summary: "list a tenant's routers",
     op: 'list routers',
     target: ({ params }) => `of ${params.tenant}`,
@@ -29,6 +32,7 @@ export const routerRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/routers/:router',
+    response: RouterResponse,
     summary: 'show a router and its attached networks',
     op: 'get router',
     target: ({ params }) => `${params.tenant}/${params.router}`,
@@ -38,6 +42,7 @@ export const routerRoutes = [
   route<RouterUpdate>({
     method: 'PATCH',
     url: '/v1/tenants/:tenant/routers/:router',
+    response: RouterResponse,
     summary: "change a router's settings (JSON merge patch: external)",
     op: 'update router',
     target: ({ params }) => `${params.tenant}/${params.router}`,
@@ -48,6 +53,8 @@ export const routerRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/routers/:router',
+    response: null,
+    errors: ['in_use'],
     summary: 'delete a router with no network attached',
     op: 'delete router',
     target: ({ params }) => `${params.tenant}/${params.router}`,
@@ -60,6 +67,8 @@ export const routerRoutes = [
   route<RouterAttach>({
     method: 'POST',
     url: '/v1/tenants/:tenant/routers/:router/attach',
+    response: RouterResponse,
+    errors: ['network_not_found', 'pool_exhausted'],
     summary: "attach a network: the router answers at its gateway (reserved when unset) on every node hosting the router's networks",
     op: 'attach network',
     describe: ({ params, body }) => `attach network ${params.tenant}/${body.network} to router ${params.router}`,
@@ -70,6 +79,8 @@ export const routerRoutes = [
   route<RouterAttach>({
     method: 'POST',
     url: '/v1/tenants/:tenant/routers/:router/detach',
+    response: RouterResponse,
+    errors: ['network_not_found'],
     summary: 'detach a network from the router (its gateway address stays reserved)',
     op: 'detach network',
     describe: ({ params, body }) => `detach network ${params.tenant}/${body.network} from router ${params.router}`,

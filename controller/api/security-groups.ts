@@ -1,4 +1,5 @@
 import { type z } from 'zod';
+import { Page, SecurityGroupResponse, SecurityRuleResponse } from '../../protocol/responses.js';
 import { Pagination } from '../../protocol/api.js';
 import { SecurityGroupCreate, SecurityRuleCreate } from '../../protocol/security-groups.js';
 import {
@@ -18,6 +19,7 @@ export const securityGroupRoutes = [
   route<SecurityGroupCreate>({
     method: 'POST',
     url: BASE,
+    response: SecurityGroupResponse,
     summary: 'create a security group (no rules: its members accept nothing but replies, DHCP and DNS, and send nothing)',
     op: 'create security group',
     target: ({ params, body }) => `${params.tenant}/${body.name}`,
@@ -29,6 +31,7 @@ export const securityGroupRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: BASE,
+    response: Page(SecurityGroupResponse),
     summary: "list a tenant's security groups with their rules and members",
     op: 'list security groups',
     target: ({ params }) => `of ${params.tenant}`,
@@ -39,6 +42,7 @@ export const securityGroupRoutes = [
   route({
     method: 'GET',
     url: `${BASE}/:group`,
+    response: SecurityGroupResponse,
     summary: 'show a security group, its rules and its members',
     op: 'get security group',
     target: ({ params }) => `${params.tenant}/${params.group}`,
@@ -48,6 +52,8 @@ export const securityGroupRoutes = [
   route({
     method: 'DELETE',
     url: `${BASE}/:group`,
+    response: null,
+    errors: ['in_use'],
     summary: 'delete a security group no container lists and no other rule names (the default group stays)',
     op: 'delete security group',
     target: ({ params }) => `${params.tenant}/${params.group}`,
@@ -60,6 +66,8 @@ export const securityGroupRoutes = [
   route<SecurityRuleCreate>({
     method: 'POST',
     url: `${BASE}/:group/rules`,
+    response: SecurityRuleResponse,
+    errors: ['cross_tenant_group', 'too_many_rules'],
     summary: 'add a rule: direction, proto (tcp|udp|icmp|any), ports (tcp/udp), remote CIDR or remote group of the tenant (default any)',
     op: 'add security rule',
     describe: ({ params, body }) => `add ${body.direction} rule to security group ${params.tenant}/${params.group}`,
@@ -71,6 +79,7 @@ export const securityGroupRoutes = [
   route({
     method: 'DELETE',
     url: `${BASE}/:group/rules/:rule`,
+    response: null,
     summary: 'delete a rule (connections it admitted keep flowing: docs/security.md)',
     op: 'delete security rule',
     target: ({ params }) => `${params.tenant}/${params.group} rule ${params.rule}`,

@@ -1,4 +1,5 @@
 import { TenantCreate, TenantListQuery } from '../../protocol/api.js';
+import { Page, TenantResponse } from '../../protocol/responses.js';
 import { TenantPatch } from '../../protocol/patch.js';
 import { createTenant, deleteTenant, getTenant, listTenants, patchTenant } from '../store/tenants.js';
 import { route } from './route.js';
@@ -7,6 +8,7 @@ export const tenantRoutes = [
   route<TenantCreate>({
     method: 'POST',
     url: '/v1/tenants',
+    response: TenantResponse,
     summary: 'create a tenant',
     op: 'create tenant',
     auth: 'admin',
@@ -18,6 +20,7 @@ export const tenantRoutes = [
   route<undefined, TenantListQuery>({
     method: 'GET',
     url: '/v1/tenants',
+    response: Page(TenantResponse),
     summary: 'list tenants (a tenant token sees its own)',
     op: 'list tenants',
     auth: 'any',
@@ -27,6 +30,7 @@ export const tenantRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant',
+    response: TenantResponse,
     summary: 'show a tenant',
     op: 'get tenant',
     auth: 'any',
@@ -35,6 +39,7 @@ export const tenantRoutes = [
   route<TenantPatch>({
     method: 'PATCH',
     url: '/v1/tenants/:tenant',
+    response: TenantResponse,
     summary: "change a tenant's description or labels (JSON merge patch: null removes a field or label)",
     op: 'update tenant',
     target: ({ params }) => params.tenant,
@@ -45,6 +50,8 @@ export const tenantRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant',
+    response: null,
+    errors: ['in_use'],
     summary: 'delete a tenant with no networks or containers',
     op: 'delete tenant',
     target: ({ params }) => params.tenant,

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { CliError, enc, listAll } from './client.js';
+import { CliError, enc, listAll, typed } from './client.js';
+import { NodeResponse, StatusResponse, TenantResponse, TokenResponse } from '../../protocol/responses.js';
 import { encodeJoin } from '../../protocol/join.js';
 import { age, details, table } from './format.js';
 import { emit, emitList, type Io } from './output.js';
@@ -24,7 +25,7 @@ export function tenantCommands(program: Command, io: () => Io): void {
       emit(io(), r, () => `tenant ${r.name} created (${r.id})\n`);
     });
   selectorOptions(t.command('list').description('list the tenants the token sees')).action(async (o: SelectorFlags) => {
-    const items = await listAll<Row>(io().req, `/v1/tenants${listQuery(o)}`);
+    const items = await listAll(io().req, `/v1/tenants${listQuery(o)}`, TenantResponse);
     emitList(io(), items, [
       { header: 'NAME', get: (x) => x.name },
       { header: 'ID', get: (x) => x.id },
@@ -36,7 +37,7 @@ export function tenantCommands(program: Command, io: () => Io): void {
   t.command('show <name>')
     .description('show a tenant')
     .action(async (name: string) => {
-      const r = (await io().req('GET', `/v1/tenants/${enc(name)}`)) as Row;
+      const r = typed(TenantResponse, await io().req('GET', `/v1/tenants/${enc(name)}`), `tenant ${name}`);
       emit(io(), r, () => details({ ...r, labels: labelsOf(r.labels) || undefined }));
     });
   t.command('set <name>')
@@ -100,7 +101,7 @@ export function tokenCommands(program: Command, io: () => Io): void {
   t.command('list')
     .description('list tokens (never their secrets)')
     .action(async () => {
-      const items = await listAll<Row>(io().req, '/v1/tokens');
+      const items = await listAll(io().req, '/v1/tokens', TokenResponse);
       emitList(io(), items, [
         { header: 'ID', get: (x) => x.id },
         { header: 'KIND', get: (x) => x.kind },
@@ -123,7 +124,7 @@ export function nodeCommands(program: Command, io: () => Io): void {
   n.command('list')
     .description('list nodes: readiness, revisions, containers')
     .action(async () => {
-      const items = await listAll<Row>(io().req, '/v1/nodes');
+      const items = await listAll(io().req, '/v1/nodes', NodeResponse);
       const now = io().now();
       emitList(io(), items, [
         { header: 'NAME', get: (x) => x.name },
@@ -139,7 +140,7 @@ export function nodeCommands(program: Command, io: () => Io): void {
   n.command('show <name>')
     .description('show a node: kernel capabilities (and why one is missing), physical network mappings')
     .action(async (name: string) => {
-      const r = (await io().req('GET', `/v1/nodes/${enc(name)}`)) as Row;
+      const r = typed(NodeResponse, await io().req('GET', `/v1/nodes/${enc(name)}`), `node ${name}`);
       emit(io(), r, () => nodeDetails(r));
     });
   n.command('delete <name>')
@@ -155,7 +156,7 @@ export function statusCommand(program: Command, io: () => Io): void {
     .command('status')
     .description('per node: ready, desired vs applied revision')
     .action(async () => {
-      const r = (await io().req('GET', '/v1/status')) as { revision: number; nodes: Row[] };
+      const r = typed(StatusResponse, await io().req('GET', '/v1/status'), 'status');
       const now = io().now();
       emit(
         io(),

@@ -1,5 +1,6 @@
 /** freightctl's HTTP client: one request function, errors carrying the API's code. */
 import { randomUUID } from 'node:crypto';
+import type { z } from 'zod';
 import { EXIT, exitForStatus } from './exit.js';
 
 export class CliError extends Error {
@@ -108,17 +109,29 @@ function apiError(status: number, e: { code?: string; message?: string; path?: s
 
 const delay = (ms: number, attempt: number) => new Promise((r) => setTimeout(r, ms * 2 ** attempt));
 
-/** Follows `next` cursors to the end of a list. */
-export async function listAll<T>(req: Request, path: string): Promise<T[]> {
+/**
+ * An answer read as the protocol type the API documents for it (protocol/responses.ts): a
+ * controller answering something else is an error here, not a crash deep in a formatter.
+ */
+export function typed<S extends z.ZodType>(schema: S, value: unknown, what: string): z.output<S> {
+  const r = schema.safeParse(value);
+  if (r.success) return r.data;
+  const issue = r.error.issues[0];
+  const where = issue?.path.length ? ` at ${issue.path.join('.')}` : '';
+  throw new CliError('bad_response', `${what}: the controller's answer is not what its API documents${where}: ${issue?.message}`, EXIT.api);
+}
+
+/** Follows `next` cursors to the end of a list; with `item`, each is read as that protocol type. */
+export async function listAll<T>(req: Request, path: string, item?: z.ZodType<T>): Promise<T[]> {
   const out: T[] = [];
   let after: string | null = null;
   do {
     const sep = path.includes('?') ? '&' : '?';
     const page = (await req('GET', `${path}${sep}limit=1000${after ? `&after=${encodeURIComponent(after)}` : ''}`)) as {
-      items: T[];
+      items: unknown[];
       next: string | null;
     };
-    out.push(...page.items);
+    out.push(...(item ? page.items.map((x) => typed(item, x, `GET ${path}`)) : (page.items as T[])));
     after = page.next;
   } while (after);
   return out;

@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { CliError, enc, listAll, splitRef } from './client.js';
+import { CliError, enc, listAll, splitRef, typed } from './client.js';
+import { ContainerResponse } from '../../protocol/responses.js';
 import { details, table } from './format.js';
 import { emit, emitList, type Column, type Io } from './output.js';
 import { keyValue, positiveInt } from './parse.js';
@@ -92,7 +93,7 @@ Examples:
         ...(o.description !== undefined ? { description: o.description } : {}),
         ...(o.label ? { labels: o.label } : {}),
       };
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body)) as Row;
+      const r = typed(ContainerResponse, await io().req('POST', `/v1/tenants/${enc(tenant)}/containers`, body), 'run container');
       emit(io(), r, () => `container ${tenant}/${r.name} created on ${r.node ?? '(pending)'}: ${ips(r)}\n`);
     });
   const HEAD = CONTAINER_COLUMNS.filter((x) => !x.wide).map((x) => x.header);
@@ -108,8 +109,9 @@ Examples:
     .action(async (tenant: string | undefined, o: { watch?: boolean; limit?: number } & SelectorFlags) => {
       const list = async () => {
         const tenants = tenant ? [tenant] : (await listAll<Row>(io().req, '/v1/tenants')).map((t) => t.name as string);
-        const items: Row[] = [];
-        for (const t of tenants) items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/containers${listQuery(o)}`)));
+        const items: ContainerResponse[] = [];
+        for (const t of tenants)
+          items.push(...(await listAll(io().req, `/v1/tenants/${enc(t)}/containers${listQuery(o)}`, ContainerResponse)));
         emitList(io(), items, CONTAINER_COLUMNS);
       };
       if (!o.watch) return list();
@@ -128,7 +130,7 @@ Examples:
   c.command('show <tenant/name>')
     .description("show a container: state, node, addresses, limits (TENANT/infra-NET: the network's infra instance)")
     .action(async (ref: string) => {
-      const r = (await io().req('GET', path(ref))) as Row;
+      const r = typed(ContainerResponse, await io().req('GET', path(ref)), `container ${ref}`);
       emit(io(), r, () => containerDetails(r));
     });
   c.command('unset <tenant/name>')

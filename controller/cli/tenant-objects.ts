@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { CliError, enc, listAll, splitRef } from './client.js';
+import { CliError, enc, listAll, splitRef, typed } from './client.js';
+import { EndpointResponse, NetworkResponse } from '../../protocol/responses.js';
 import { details } from './format.js';
 import { emit, emitList, type Column, type Io } from './output.js';
 import { EXIT } from './exit.js';
@@ -131,8 +132,8 @@ export function networkCommands(program: Command, io: () => Io): void {
         dhcpOptions: dhcpOptionsOf(o),
         dnsUpstreams: o.dnsUpstream,
       };
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/networks`, body)) as Row;
-      const what = r.type === 'physical' ? describePhysical(r.params as Row) : `vni ${r.vni}`;
+      const r = typed(NetworkResponse, await io().req('POST', `/v1/tenants/${enc(tenant)}/networks`, body), 'create network');
+      const what = r.type === 'physical' ? describePhysical(r.params) : `vni ${r.vni}`;
       emit(io(), r, () => `network ${tenant}/${r.name} created: ${what}, ${r.cidr}, infra ${r.infra?.ip}\n`);
     });
   selectorOptions(
@@ -141,16 +142,16 @@ export function networkCommands(program: Command, io: () => Io): void {
       .description('list networks: of one tenant, or of every tenant the token sees')
       .addHelpText('after', '\nFilters (--filter): type, domain\n'),
   ).action(async (tenant: string | undefined, o: SelectorFlags) => {
-    const items: Row[] = [];
+    const items: NetworkResponse[] = [];
     for (const t of await tenantsOf(io(), tenant))
-      items.push(...(await listAll<Row>(io().req, `/v1/tenants/${enc(t)}/networks${listQuery(o)}`)));
+      items.push(...(await listAll(io().req, `/v1/tenants/${enc(t)}/networks${listQuery(o)}`, NetworkResponse)));
     emitList(io(), items, NETWORK_COLUMNS);
   });
   n.command('show <tenant/name>')
     .description('show a network: type, addresses, MTU, DHCP options, its infra instance')
     .action(async (ref: string) => {
       const { tenant, name } = splitRef(ref);
-      const r = (await io().req('GET', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`)) as Row;
+      const r = typed(NetworkResponse, await io().req('GET', `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`), `network ${ref}`);
       emit(io(), r, () => networkDetails(r));
     });
   n.command('set <tenant/name>')
@@ -260,7 +261,7 @@ export function endpointsCommand(program: Command, io: () => Io): void {
     .addHelpText('after', '\nExamples:\n  freightctl endpoints acme\n  freightctl endpoints acme/web -o json\n')
     .action(async (ref: string) => {
       const { tenant, name } = splitRef(ref, true);
-      const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/endpoints${name ? `?network=${enc(name)}` : ''}`);
+      const items = await listAll(io().req, `/v1/tenants/${enc(tenant)}/endpoints${name ? `?network=${enc(name)}` : ''}`, EndpointResponse);
       emitList(io(), items, ENDPOINT_COLUMNS);
     });
 }

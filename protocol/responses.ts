@@ -1,0 +1,223 @@
+import { z } from 'zod';
+import { Labels, DhcpOptions } from './meta.js';
+import { AddressPool, NetworkParams } from './network-params.js';
+
+/**
+ * What the REST API answers: one zod schema per object, shared by the controller (its
+ * /openapi.json response schemas, checked against real answers by controller/api/openapi.test.ts)
+ * and freightctl (which parses answers with them). Objects are loose: a field added to an answer
+ * is not an error for an older freightctl, and freightctl's `-o json` prints it; every field
+ * listed here must be present with its type.
+ */
+
+const Time = z.string().describe('RFC 3339 time, UTC');
+const Nullable = <T extends z.ZodType>(t: T) => t.nullable();
+
+export const TenantResponse = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  description: Nullable(z.string()),
+  labels: Labels,
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type TenantResponse = z.infer<typeof TenantResponse>;
+
+export const NetworkResponse = z.looseObject({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  type: z.enum(['vxlan', 'geneve', 'ipsec', 'physical']),
+  vni: Nullable(z.number().int()).describe('null for physical networks'),
+  params: NetworkParams,
+  cidr: z.string(),
+  gateway: Nullable(z.string()),
+  pools: z.array(AddressPool),
+  dhcp: z.boolean(),
+  mtu: Nullable(z.number().int()).describe("null: each node's underlay MTU minus the encapsulation overhead"),
+  domain: z.string(),
+  infra: Nullable(z.looseObject({ name: z.string(), ip: z.string(), mac: z.string(), node: Nullable(z.string()) })),
+  description: Nullable(z.string()),
+  labels: Labels,
+  dhcpOptions: DhcpOptions,
+  dnsUpstreams: Nullable(z.array(z.string())).describe("null: the hosting agent's --dns-upstream"),
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type NetworkResponse = z.infer<typeof NetworkResponse>;
+
+export const ContainerResponse = z.looseObject({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  kind: z.enum(['container', 'infra']),
+  image: z.string(),
+  command: z.array(z.string()),
+  boot: z.boolean(),
+  restart: z.string(),
+  node: Nullable(z.string()),
+  desiredState: z.string(),
+  observedState: z.string(),
+  exitCode: Nullable(z.number().int()),
+  reason: Nullable(z.string()),
+  restarts: z.number().int(),
+  memory: z.number().int().describe('bytes'),
+  cpus: Nullable(z.number()).describe('cores; null: no quota'),
+  pids: z.number().int(),
+  endpoints: z.array(z.looseObject({ network: z.string(), ip: z.string(), mac: z.string() })),
+  publish: z.array(z.looseObject({ hostPort: z.number().int(), port: z.number().int(), proto: z.string(), hostIp: Nullable(z.string()) })),
+  description: Nullable(z.string()),
+  labels: Labels,
+  createdAt: Time,
+  updatedAt: Time,
+});
+export type ContainerResponse = z.infer<typeof ContainerResponse>;
+
+export const RouterResponse = z.looseObject({
+  tenant: z.string(),
+  name: z.string(),
+  external: z.boolean(),
+  networks: z.array(z.looseObject({ name: z.string(), cidr: z.string(), gateway: Nullable(z.string()) })),
+  createdAt: Time,
+});
+
+export const SecurityRuleResponse = z.looseObject({
+  id: z.string(),
+  direction: z.enum(['ingress', 'egress']),
+  proto: z.enum(['tcp', 'udp', 'icmp', 'any']),
+  portMin: Nullable(z.number().int()),
+  portMax: Nullable(z.number().int()),
+  remoteCidr: Nullable(z.string()),
+  remoteGroup: Nullable(z.string()),
+});
+export const SecurityGroupResponse = z.looseObject({
+  tenant: z.string(),
+  name: z.string(),
+  description: Nullable(z.string()),
+  rules: z.array(SecurityRuleResponse),
+  members: z.array(z.string()),
+  createdAt: Time,
+});
+
+export const EndpointResponse = z.looseObject({
+  container: z.string(),
+  kind: z.enum(['container', 'infra']),
+  network: z.string(),
+  ip: z.string(),
+  mac: z.string(),
+  node: Nullable(z.string()),
+  nodeUnderlayIp: Nullable(z.string()),
+});
+
+export const NodeResponse = z.looseObject({
+  id: z.string(),
+  name: z.string(),
+  underlayIp: z.string(),
+  underlayMtu: z.number().int(),
+  ready: z.boolean(),
+  lastSeen: Nullable(Time),
+  capabilities: z.unknown().describe('kernel capabilities the agent reported (vxlan, geneve, esp, …, details, physicalNetworks)'),
+  appliedRevision: z.number().int(),
+  desiredRevision: z.number().int(),
+  lag: z.number().int(),
+  containers: z.number().int(),
+});
+
+export const StatusResponse = z.looseObject({
+  revision: z.number().int(),
+  nodes: z.array(
+    z.looseObject({
+      name: z.string(),
+      ready: z.boolean(),
+      lastSeen: Nullable(Time),
+      desiredRevision: z.number().int(),
+      appliedRevision: z.number().int(),
+      lag: z.number().int(),
+      containers: z.number().int(),
+    }),
+  ),
+});
+
+export const TokenResponse = z.looseObject({
+  id: z.string(),
+  kind: z.enum(['admin', 'tenant', 'node']),
+  tenant: Nullable(z.string()),
+  node: Nullable(z.string()),
+  createdAt: Time,
+  revokedAt: Nullable(Time),
+});
+export const TokenCreated = TokenResponse.extend({ token: z.string().describe('the secret, shown this once') });
+
+export const AuditEntryResponse = z.looseObject({
+  id: z.number().int(),
+  at: Time,
+  actor: z.string(),
+  tenant: Nullable(z.string()),
+  method: z.string(),
+  path: z.string(),
+  status: z.number().int(),
+  source: Nullable(z.string()),
+  action: Nullable(z.string()),
+  object: Nullable(z.string()),
+  outcome: z.enum(['success', 'failure']),
+  code: Nullable(z.string()),
+  count: z.number().int(),
+});
+
+export const KeyRotationResponse = z.looseObject({ network: z.string(), requestedAt: Time });
+export const LogsResponse = z.looseObject({ container: z.string(), node: Nullable(z.string()), text: z.string() });
+
+export const RepositoryResponse = z.looseObject({
+  id: z.string(),
+  tenant: z.string(),
+  name: z.string(),
+  url: z.string(),
+  publicKey: z.string(),
+  allowHttp: z.boolean(),
+  metadata: z.looseObject({ revision: Nullable(z.number()), timestamp: Nullable(z.number()), signed: z.boolean() }),
+  createdAt: Time,
+});
+
+const Component = z.looseObject({
+  name: z.string(),
+  epoch: z.number().int(),
+  version: z.string(),
+  release: z.string(),
+  arch: z.string(),
+  key: Nullable(z.string()),
+});
+export const PackagesResponse = z.looseObject({
+  container: z.string(),
+  node: Nullable(z.string()),
+  image: z.string(),
+  items: z.array(Component),
+  invalid: z.number().int(),
+  truncated: z.boolean(),
+});
+const ComponentUpdate = z.looseObject({
+  name: z.string(),
+  arch: z.string(),
+  current: z.string(),
+  newest: z.string(),
+  repository: z.string(),
+  trusted: z.boolean(),
+  reason: z.string().optional(),
+  image: Nullable(z.string()),
+});
+export const ComponentsOutdatedResponse = z.looseObject({
+  container: z.string(),
+  image: z.string(),
+  items: z.array(ComponentUpdate),
+  next: z.null(),
+});
+export const ImageOutdatedResponse = z.looseObject({
+  tenant: z.string(),
+  container: z.string(),
+  name: z.string(),
+  current: z.string(),
+  newest: z.string(),
+  components: z.array(ComponentUpdate).optional(),
+});
+
+/** A page of a list: `next` is the cursor of the following page (`?after=`), null on the last. */
+export const Page = <T extends z.ZodType>(item: T) => z.looseObject({ items: z.array(item), next: z.string().nullable() });

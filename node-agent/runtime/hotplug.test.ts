@@ -85,6 +85,19 @@ describe('hot-plugged interfaces', () => {
     expect(plan([ep('web', 0), ep('db', 1)], observed([ep('web', 0), ep('db', 1)]))).toEqual([]);
   });
 
+  it('a --no-dhcp network plugs with its address set by the node; the first one restarts (its resolver file is bound at start)', () => {
+    const st = { ...nets, db: net('db', 2, { dhcp: false }) };
+    const ops = planContainers(
+      { containers: [c], endpointsByOwner: { [c.id]: [ep('web', 0), ep('db', 1)] }, networks: st, infraIps: { db: '10.2.0.254' } },
+      observed([ep('web', 0)]),
+      0,
+      ctx,
+    ).ops;
+    expect(ops.map((o) => o.op)).toEqual(['restart']);
+    const spec2 = specFromView(c, [ep('web', 0), ep('db', 1)], st, ctx, { db: '10.2.0.254' });
+    expect(spec2.interfaces[1]).toMatchObject({ static: true, nodeDhcp: false, dns: '10.2.0.254' });
+  });
+
   it('an interface changed in place (the MTU of its network) or another run-relevant change still restarts', () => {
     const mtu = { ...nets, web: net('web', 1, { mtu: 1400 }) };
     expect(plan([ep('web', 0)], observed([ep('web', 0)]), mtu).map((o) => o.op)).toEqual(['restart']);

@@ -1034,8 +1034,9 @@ BEGIN
   SELECT x.id, x.tenant_id, x.network_id, x.node_id INTO c FROM public.containers x WHERE x.id = container;
   IF c.id IS NULL THEN RETURN; END IF;  -- the container itself is being deleted (logged by its own trigger)
   PERFORM public.record_change('containers', c.id, 'update', c.tenant_id, c.network_id, ARRAY[c.node_id]);
-  FOR e IN SELECT x.id, x.network_id, x.node_id FROM public.endpoints x WHERE x.container_id = c.id LOOP
-    PERFORM public.record_change('endpoints', e.id, 'update', c.tenant_id, e.network_id, ARRAY[e.node_id]);
+  -- no node ids: nothing moved, so a resuming agent re-reads this endpoint alone, never its whole network
+  FOR e IN SELECT x.id, x.network_id FROM public.endpoints x WHERE x.container_id = c.id LOOP
+    PERFORM public.record_change('endpoints', e.id, 'update', c.tenant_id, e.network_id, '{}');
   END LOOP;
 END $$;
 CREATE OR REPLACE FUNCTION log_membership() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER

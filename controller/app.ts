@@ -84,7 +84,8 @@ export const ROUTES: RouteDef[] = [
 ];
 
 /** The part of the push hub the API uses (logs, packages, metrics, shutdown; exec where the hub relays it). */
-export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> & Partial<Pick<PushHub, 'exec'>>;
+export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> &
+  Partial<Pick<PushHub, 'exec' | 'requestSgStats'>>;
 
 const noPush: ApiHub = {
   requestLogs: async () => {

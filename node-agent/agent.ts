@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import type { Logger } from 'pino';
 import type { Capabilities } from '../protocol/stream.js';
 import type { NodeView } from '../protocol/view.js';
+import { holdBackGuarded, inetFailed } from './policy-gate.js';
 import { Dataplane } from './dataplane/dataplane.js';
 import type { NetworkError } from './dataplane/types.js';
 import { InfraFiles } from './infra-files.js';
@@ -57,6 +58,8 @@ export class Agent {
   private routers!: Routers;
   private routerTimer?: NodeJS.Timeout;
   private lastView?: NodeView;
+  /** containers the runtime was last given (the policy gate lets these keep running) */
+  private started = new Set<string>();
   private runtime!: ContainerRuntime;
   private execs!: ExecRunner;
   private session!: AgentSession;
@@ -104,6 +107,8 @@ export class Agent {
       onStatus: () => this.reportSoon(),
       imageGcGraceMs: o.imageGcGraceMs,
     });
+    // adopted containers run already: the policy gate never stops them
+    this.started = new Set(this.runtime.statuses().map((s) => s.id));
     this.execs = new ExecRunner({ log: o.log.child({ module: 'exec' }) });
     const execs = this.execs;
     const runtime = this.runtime;
@@ -126,6 +131,7 @@ export class Agent {
       onView: (view) => this.apply(view),
       onLogs: async (container, tail) => this.runtime.logs(container, tail),
       onPackages: (container) => this.runtime.packages(container),
+      onSgStats: (rules) => this.dataplane.ruleCounters(rules),
       exec: {
         start: (id, req, sink) => void execs.start(id, req, () => runtime.execTarget(req.container), sink),
         input: (id, data, eof) => execs.input(id, data, eof),
@@ -160,7 +166,14 @@ export class Agent {
     const routed = await this.routers.apply(view);
     this.networkErrors = [...r.networkErrors, ...routed].map((e) => ({ network: e.network, message: e.message }));
     await this.infra.sync(view);
-    await this.runtime.apply(view);
+    // fail closed: a container under policy does not start while its rules failed to install
+    const gate = inetFailed(r.errors) ? holdBackGuarded(view, this.started) : { view, held: [] };
+    for (const id of gate.held) {
+      const net = Object.values(view.endpoints).find((e) => e.owner === id)?.network;
+      if (net) this.networkErrors.push({ network: net, message: `container ${id} held back: its security group rules failed to install` });
+    }
+    await this.runtime.apply(gate.view);
+    this.started = new Set(Object.keys(gate.view.containers));
     this.reportSoon();
   }
 

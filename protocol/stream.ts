@@ -84,6 +84,13 @@ export const AgentMessage = z.discriminatedUnion('type', [
     truncated: z.boolean().default(false),
     error: z.string().max(2000).optional(),
   }),
+  /** The answer to an sg-stats request: packets and bytes per security group rule id, read from nft now. */
+  z.object({
+    type: z.literal('sg-stats'),
+    requestId: z.string(),
+    rules: z.record(z.string(), z.object({ packets: z.number().min(0), bytes: z.number().min(0) })).default({}),
+    error: z.string().max(2000).optional(),
+  }),
   /** `container exec` (docs/push.md): the process runs, its output, how it ended. */
   z.object({ type: z.literal('exec-started'), execId: ExecId }),
   z.object({ type: z.literal('exec-output'), execId: ExecId, stream: ExecStream, data: ExecData }),
@@ -99,6 +106,8 @@ export const ControllerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ping'), revision: z.number().int(), t: z.number() }),
   z.object({ type: z.literal('logs'), requestId: z.string(), container: z.string(), tail: z.number().int() }),
   z.object({ type: z.literal('packages'), requestId: z.string(), container: z.string() }),
+  /** Per-rule counters of these security group rules (`sg show --stats`). */
+  z.object({ type: z.literal('sg-stats'), requestId: z.string(), rules: z.array(z.string().max(64)).max(1000) }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   /** `container exec` (docs/push.md): start a command in a container, its input, its terminal size, kill it. */
   z.object({

@@ -46,6 +46,23 @@ export const ViewNetwork = z.object({
 });
 export type ViewNetwork = z.infer<typeof ViewNetwork>;
 
+/**
+ * A security group rule as nodes enforce it (docs/security.md). `remoteGroup` is a group id: its
+ * members' addresses come from the endpoints' `groups`; neither remote: any address.
+ */
+export const ViewSecurityRule = z.object({
+  id: z.string(),
+  direction: z.enum(['ingress', 'egress']),
+  proto: z.enum(['tcp', 'udp', 'icmp', 'any']),
+  portMin: z.number().int().min(1).max(65535).optional(),
+  portMax: z.number().int().min(1).max(65535).optional(),
+  remoteCidr: z.string().optional(),
+  remoteGroup: z.string().optional(),
+});
+export type ViewSecurityRule = z.infer<typeof ViewSecurityRule>;
+export const ViewSecurityGroup = z.object({ id: z.string(), name: z.string(), rules: z.array(ViewSecurityRule) });
+export type ViewSecurityGroup = z.infer<typeof ViewSecurityGroup>;
+
 /** One row of the IP/MAC → node mapping table, for every endpoint of the node's networks. */
 export const ViewEndpoint = z.object({
   id: z.string(),
@@ -64,6 +81,11 @@ export const ViewEndpoint = z.object({
   ifindex: z.number().int().min(0),
   /** Plugged into the container after its creation (container attach): its node runs the DHCP exchange for it. */
   plugged: z.boolean().optional(),
+  /**
+   * The security group ids of its container (kind container): a membership change is this one
+   * small item. Absent (infra, older controllers): the address is in no group.
+   */
+  groups: z.array(z.string()).optional(),
 });
 export type ViewEndpoint = z.infer<typeof ViewEndpoint>;
 
@@ -122,6 +144,11 @@ export const ViewContainer = z.object({
   limits: ContainerLimits.optional(),
   /** Published ports, reached through the router of the container's first routed network. */
   publish: z.array(ViewPublish).optional(),
+  /**
+   * Its security groups with their rules (kind container). Present: its ports are filtered (an
+   * empty list accepts only replies, DHCP and DNS); absent (infra, older controllers): unfiltered.
+   */
+  securityGroups: z.array(ViewSecurityGroup).optional(),
 });
 export type ViewContainer = z.infer<typeof ViewContainer>;
 

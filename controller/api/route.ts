@@ -19,7 +19,7 @@ export interface Deps {
   /** In a handler: the request's row-level security scope (freight_api, its tenant or '*'). */
   db: Db;
   log: Logger;
-  push: Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'>;
+  push: Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> & Partial<Pick<PushHub, 'requestSgStats'>>;
   now: () => Date;
   /** Group commit for container creates. */
   batch: Batcher;

@@ -5,6 +5,9 @@ import { BACKENDS } from '../../test/support/backends.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { migrate, type Db } from '../store/db.js';
+import { compileView } from '../view/compile.js';
+import { resumeOps } from '../view/diff.js';
+import { loadState, readChanges } from '../view/load.js';
 
 const ADMIN = 'admin-secret-for-security-group-tests';
 const log = pino({ level: 'silent' });
@@ -186,6 +189,36 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
     expect((await call('DELETE', `${G}/web`, undefined, acme)).json.code).toBe('in_use');
     expect((await ok('PATCH', '/v1/tenants/acme/containers/b', { securityGroups: null }, acme)).securityGroups).toEqual(['default']);
     expect((await ok('GET', `${G}/default`, undefined, acme)).members).toEqual(['b']);
+  });
+
+  it("compiles groups into views: rules with the member's container, membership on its endpoint; a change is that endpoint alone", async () => {
+    const { state, revision } = await loadState(db, null);
+    const v = compileView(state, 'n1', revision);
+    const a = Object.values(v.containers).find((x) => x.name === 'a')!;
+    expect(a.securityGroups!.map((g) => [g.name, g.rules.length])).toEqual([['web', 2]]);
+    const webId = a.securityGroups![0].id;
+    const epA = Object.values(v.endpoints).find((e) => e.name === 'a')!;
+    expect(epA.groups).toEqual([webId]);
+    const infra = Object.values(v.endpoints).find((e) => e.kind === 'infra')!;
+    expect(infra.groups).toBeUndefined();
+    expect(Object.values(v.containers).find((x) => x.kind === 'infra')?.securityGroups).toBeUndefined();
+
+    await ok('PATCH', '/v1/tenants/acme/containers/a', { securityGroups: ['default'] }, acme);
+    const after = await loadState(db, null);
+    const node = after.state.nodeIdByName.get('n1')!;
+    const ops = resumeOps(after.state, node, await readChanges(db, revision), compileView(after.state, 'n1', after.revision));
+    const defaultId = (
+      await db.query<{ id: string }>(
+        "SELECT g.id FROM security_groups g JOIN tenants t ON t.id = g.tenant_id WHERE t.name = 'acme' AND g.name = 'default'",
+      )
+    ).rows[0].id;
+    // the other nodes of the network get the address alone: one endpoint item, a few hundred bytes
+    const eps = ops.filter((o) => o.kind === 'endpoints');
+    expect(eps).toEqual([{ kind: 'endpoints', id: epA.id, value: { ...epA, groups: [defaultId] } }]);
+    expect(JSON.stringify(eps[0]).length).toBeLessThan(400);
+    // its own node gets its container item with the new group's rules
+    expect(ops.filter((o) => o.kind === 'containers').map((o) => o.value?.securityGroups?.map((g) => g.name))).toEqual([['default']]);
+    await ok('PATCH', '/v1/tenants/acme/containers/a', { securityGroups: ['web'] }, acme);
   });
 
   it('audits security group calls and documents them in OpenAPI', async () => {

@@ -8,6 +8,7 @@ import {
   deleteSecurityGroup,
   deleteSecurityRule,
   getSecurityGroup,
+  groupNodes,
   listSecurityGroups,
 } from '../store/security-groups.js';
 import { route } from './route.js';
@@ -48,6 +49,38 @@ export const securityGroupRoutes = [
     target: ({ params }) => `${params.tenant}/${params.group}`,
     auth: 'any',
     handler: async ({ params, tenant, op, deps }) => getSecurityGroup(deps.db, tenant, params.group, op),
+  }),
+  route({
+    method: 'GET',
+    url: `${BASE}/:group/stats`,
+    summary: "per-rule packets and bytes, summed over the nodes hosting the group's members (asked over their streams)",
+    op: 'security group stats',
+    target: ({ params }) => `${params.tenant}/${params.group}`,
+    auth: 'any',
+    handler: async ({ params, tenant, op, deps }) => {
+      const g = await getSecurityGroup(deps.db, tenant, params.group, op);
+      const nodes = await groupNodes(deps.db, tenant, params.group);
+      const rules: Record<string, { packets: number; bytes: number }> = Object.fromEntries(
+        g.rules.map((r) => [r.id, { packets: 0, bytes: 0 }]),
+      );
+      const missing: string[] = [];
+      await Promise.all(
+        nodes.map(async (node) => {
+          try {
+            if (!deps.push.requestSgStats) throw new Error('no push hub');
+            const got = await deps.push.requestSgStats(node, Object.keys(rules));
+            for (const [id, c] of Object.entries(got)) {
+              if (!rules[id]) continue;
+              rules[id].packets += c.packets;
+              rules[id].bytes += c.bytes;
+            }
+          } catch {
+            missing.push(node); // not connected to this replica, or slow: the sums lack its share, and say so
+          }
+        }),
+      );
+      return { group: g.name, nodes: nodes.filter((n) => !missing.includes(n)), missing: missing.sort(), rules };
+    },
   }),
   route({
     method: 'DELETE',

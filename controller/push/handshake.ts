@@ -60,6 +60,15 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       else p.resolve({ packages: msg.packages, invalid: msg.invalid, truncated: msg.truncated });
       return;
     }
+    case 'sg-stats': {
+      const p = c.logs.get(msg.requestId);
+      if (!p) return;
+      c.logs.delete(msg.requestId);
+      clearTimeout(p.timer);
+      if (msg.error) p.reject(new PushError('node_unavailable', `sg stats from node ${c.tokenNode}: ${msg.error}`));
+      else p.resolve(msg.rules);
+      return;
+    }
     case 'exec-started':
     case 'exec-output':
     case 'exec-exit':

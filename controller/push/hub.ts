@@ -32,6 +32,9 @@ export interface PackagesAnswer {
   truncated: boolean;
 }
 
+/** What a node answers about security group rules: packets and bytes by rule id. */
+export type SgStats = Record<string, { packets: number; bytes: number }>;
+
 export class Hub {
   private readonly core: PushCore;
   private readonly acks: AckBook;
@@ -181,6 +184,22 @@ export class Hub {
       }, timeoutMs);
       c.logs.set(requestId, { resolve, reject, timer });
       c.send({ type: 'packages', requestId, container });
+    });
+  }
+
+  /** Packets and bytes of these security group rules on the node (its nft counters, read when asked). */
+  requestSgStats(node: string, rules: string[]): Promise<SgStats> {
+    const c = this.core.byNode.get(node);
+    if (!c || !c.live) return Promise.reject(new PushError('node_unavailable', `sg stats: node ${node} is not connected`));
+    const requestId = randomUUID();
+    const timeoutMs = this.core.opts.logsTimeoutMs;
+    return new Promise<SgStats>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        c.logs.delete(requestId);
+        reject(new PushError('timeout', `sg stats from node ${node}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      c.logs.set(requestId, { resolve: resolve, reject, timer });
+      c.send({ type: 'sg-stats', requestId, rules });
     });
   }
 

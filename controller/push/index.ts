@@ -8,7 +8,7 @@ import { isUnavailable, type Db } from '../store/db.js';
 import type { Sealer } from '../secrets/sealer.js';
 import { createAuthLimiter, type AuthLimiter } from '../auth-limit.js';
 import { bearerHash, nodeForToken } from './auth.js';
-import { Hub, type PackagesAnswer } from './hub.js';
+import { Hub, type PackagesAnswer, type SgStats } from './hub.js';
 import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
 import type { Registry } from '../../lib/metrics.js';
@@ -29,6 +29,8 @@ export interface PushHub {
   requestLogs(node: string, containerId: string, tail: number): Promise<string>;
   /** Asks the agent hosting a container for the packages of its root (its rpm database). */
   requestPackages(node: string, containerId: string): Promise<PackagesAnswer>;
+  /** Asks a node for the counters of these security group rules. */
+  requestSgStats(node: string, rules: string[]): Promise<SgStats>;
   /** Runs a command in a container on its node (the agent stream's exec messages); throws node_unavailable. */
   exec(node: string, containerId: string, req: ExecStart, sink: ExecRelaySink): ExecHandle;
   /** Prometheus text of the hub's registry. */
@@ -151,6 +153,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   return {
     requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
     requestPackages: (node, containerId) => hub.requestPackages(node, containerId),
+    requestSgStats: (node, rules) => hub.requestSgStats(node, rules),
     exec: (node, containerId, req, sink) => hub.exec(node, containerId, req, sink),
     metrics: () => hub.metrics(),
     revision: () => hub.cursor,

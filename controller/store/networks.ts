@@ -211,7 +211,22 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
     mac: vni === null ? randomMac(randomBytes(5)) : macFor(vni, ip),
     nodeId: node?.id ?? null,
   });
+  if (physical !== undefined) await admitSegment(q, t, body.cidr);
   return getNetwork(q, t, body.name, op);
+}
+
+/**
+ * A physical network's bare-metal side (servers, routers of the segment) can join no group: the
+ * tenant's default group gets a visible, deletable rule admitting ingress from the network's
+ * CIDR (docs/security.md "Defaults").
+ */
+async function admitSegment(q: Queryable, t: Tenant, cidr: string): Promise<void> {
+  await q.query(
+    `INSERT INTO security_group_rules (group_id, tenant_id, direction, proto, remote_cidr)
+     SELECT g.id, g.tenant_id, 'ingress', 'any', $2::cidr FROM security_groups g WHERE g.tenant_id = $1 AND g.name = 'default'
+     ON CONFLICT DO NOTHING`,
+    [t.id, cidr],
+  );
 }
 
 /** Deletes a network with no containers attached other than its infra instance (which goes with it). */

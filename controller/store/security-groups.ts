@@ -189,3 +189,13 @@ export async function listedGroups(q: Queryable, containerId: string): Promise<s
 /** The names of a container's effective groups, for container show. */
 export const GROUP_NAMES_SQL = `ARRAY(SELECT g.name FROM security_groups g
   WHERE g.id = ANY(freight_effective_groups(c.id)) ORDER BY g.name)`;
+
+/** The nodes hosting members of a group (where its rules are installed), by name. */
+export async function groupNodes(q: Queryable, t: Tenant, name: string): Promise<string[]> {
+  const { rows } = await q.query<{ name: string }>(
+    `SELECT DISTINCT n.name FROM containers c JOIN nodes n ON n.id = c.node_id JOIN security_groups g ON g.tenant_id = c.tenant_id
+      WHERE c.tenant_id = $1 AND g.name = $2 AND c.kind = 'container' AND g.id = ANY(freight_effective_groups(c.id)) ORDER BY n.name`,
+    [t.id, name],
+  );
+  return rows.map((r) => r.name);
+}

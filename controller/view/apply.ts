@@ -62,7 +62,9 @@ function sameEndpoint(a: ViewEndpoint, b: ViewEndpoint): boolean {
     a.node === b.node &&
     a.vtep === b.vtep &&
     a.ifindex === b.ifindex &&
-    a.plugged === b.plugged
+    a.plugged === b.plugged &&
+    (a.groups === undefined) === (b.groups === undefined) &&
+    (a.groups ?? []).join() === (b.groups ?? []).join()
   );
 }
 
@@ -83,6 +85,7 @@ function endpointView(state: ClusterState, ep: EndpointRow): ViewEndpoint | unde
     vtep: node.underlayIp,
     ifindex: ep.ifindex,
     ...(ep.plugged ? { plugged: true } : {}),
+    ...(ct.groups ? { groups: [...ct.groups] } : {}),
   };
 }
 
@@ -113,6 +116,7 @@ export function containerView(state: ClusterState, c: ContainerRow): ViewContain
     limits: { memory: c.memory, cpus: c.cpuMillis === null ? null : c.cpuMillis / 1000, pids: c.pids },
     ...(imageSource ? { imageSource } : {}),
     ...(c.publish.length > 0 ? { publish: c.publish.map((p) => ({ ...p })) } : {}),
+    ...(c.securityGroups ? { securityGroups: c.securityGroups } : {}),
   };
 }
 

@@ -3,6 +3,7 @@ import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import { paramsOf } from '../store/networks.js';
 import type { ChangeRow } from './diff.js';
+import type { ViewSecurityGroup } from '../../protocol/view.js';
 import {
   emptyState,
   type ClusterState,
@@ -13,6 +14,20 @@ import {
   type NodeRow,
   type RepoRow,
 } from './state.js';
+
+/**
+ * A container's effective groups (schema.sql freight_effective_groups, inlined: a function with a
+ * pinned search_path is not inlined, and the full load reads every container). Their rules are
+ * read once per load for all of them (groupsById), not once per container.
+ */
+const GROUPS_SQL = `CASE WHEN c.kind = 'container' THEN COALESCE(
+    (SELECT array_agg(m.group_id::text ORDER BY m.group_id) FROM container_security_groups m WHERE m.container_id = c.id),
+    ARRAY(SELECT g.id::text FROM security_groups g WHERE g.tenant_id = c.tenant_id AND g.name = 'default')) END`;
+const GROUP_RULES_SQL = `SELECT g.id::text, g.name, COALESCE((
+    SELECT json_agg(json_strip_nulls(json_build_object('id', r.id::text, 'direction', r.direction, 'proto', r.proto,
+             'portMin', r.port_min, 'portMax', r.port_max, 'remoteCidr', r.remote_cidr::text, 'remoteGroup', r.remote_group_id::text))
+             ORDER BY r.id) FROM security_group_rules r WHERE r.group_id = g.id), '[]'::json) AS rules
+  FROM security_groups g WHERE g.id = ANY($1::uuid[])`;
 
 /** SQL that loads the cluster model; `$1` (uuid[]) restricts to touched ids when given. */
 const SQL = {
@@ -25,7 +40,8 @@ const SQL = {
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
                c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max,
                (SELECT json_agg(json_build_object('proto', p.proto, 'hostPort', p.host_port, 'port', p.port, 'hostIp', host(p.host_ip))
-                                ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id) AS publish
+                                ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id) AS publish,
+               ${GROUPS_SQL} AS groups
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
   endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text, plugged
                 FROM endpoints`,
@@ -95,7 +111,29 @@ const toContainer = (r: Raw): ContainerRow => ({
   cpuMillis: r.cpu_millis === null || r.cpu_millis === undefined ? null : Number(r.cpu_millis),
   pids: Number(r.pids_max),
   publish: publishOf(r.publish),
+  ...(r.kind === 'container' && Array.isArray(r.groups) ? { groups: (r.groups as string[]).map(String) } : {}),
 });
+
+/** The groups (with their rules) of these containers, attached as their `securityGroups`. */
+async function attachGroups(q: Queryable, containers: ContainerRow[]): Promise<void> {
+  const ids = [...new Set(containers.flatMap((c) => c.groups ?? []))];
+  if (ids.length === 0) {
+    for (const c of containers) if (c.groups) c.securityGroups = [];
+    return;
+  }
+  const { rows } = await q.query<Raw>(GROUP_RULES_SQL, [ids]);
+  const byId = new Map<string, ViewSecurityGroup>();
+  for (const r of rows) {
+    const rules = (typeof r.rules === 'string' ? JSON.parse(r.rules) : r.rules) as ViewSecurityGroup['rules'];
+    byId.set(str(r.id), {
+      id: str(r.id),
+      name: str(r.name),
+      rules: rules.map((x) => ({ ...x, ...(x.portMin !== undefined ? { portMin: Number(x.portMin), portMax: Number(x.portMax) } : {}) })),
+    });
+  }
+  // one object per group, shared by its members (the view items compare by value)
+  for (const c of containers) if (c.groups) c.securityGroups = c.groups.map((g) => byId.get(g)).filter((g): g is ViewSecurityGroup => !!g);
+}
 function publishOf(v: unknown): ContainerRow['publish'] {
   const list = (typeof v === 'string' ? JSON.parse(v) : (v ?? [])) as Array<{
     proto: 'tcp' | 'udp';
@@ -161,6 +199,7 @@ async function rowsOf<K extends Kind>(q: Queryable, kind: K, keys: KeyAccess, id
   const sql = ids ? `${SQL[kind]} WHERE ${ALIAS[kind]}id = ANY($1::uuid[])` : SQL[kind];
   const { rows } = await q.query<Raw>(sql, ids ? [ids] : []);
   const out = rows.map((r) => MAP[kind](r) as ReturnType<(typeof MAP)[K]>);
+  if (kind === 'containers') await attachGroups(q, out as ContainerRow[]);
   return kind === 'keys' ? ((out as KeyRow[]).map((k) => openKey(k, keys!)) as typeof out) : out;
 }
 

@@ -1,6 +1,6 @@
 import type { NetworkType, RestartPolicy } from '../../protocol/common.js';
 import type { NetworkParams } from '../../protocol/network-params.js';
-import type { ViewContainer, ViewEndpoint, ViewPublish, ViewRouter } from '../../protocol/view.js';
+import type { ViewContainer, ViewEndpoint, ViewPublish, ViewRouter, ViewSecurityGroup } from '../../protocol/view.js';
 import type { DhcpOptions } from '../../protocol/meta.js';
 
 /** Rows of the cluster model, as loaded from the database (ids are uuids). */
@@ -53,6 +53,9 @@ export interface ContainerRow {
   pids: number;
   /** published ports (`--publish`), empty for most */
   publish: ViewPublish[];
+  /** effective security group ids (kind container; absent: unfiltered) and those groups with their rules */
+  groups?: string[];
+  securityGroups?: ViewSecurityGroup[];
 }
 export interface EndpointRow {
   id: string;

@@ -13,6 +13,7 @@ import { desiredState } from './desired.js';
 import { execute, type OpError } from './executor.js';
 import { countersOf, emptyMetrics, registerDataplaneMetrics, type DataplaneMetrics } from './metrics.js';
 import { describeOp } from './ops.js';
+import { sgDrops, sgRuleCounters, type SgDrop } from './sg-counters.js';
 import { plan } from './planner.js';
 import { orientSas, readActual, readNft } from './reader.js';
 import type { NetworkError, NodeFacts } from './types.js';
@@ -55,13 +56,20 @@ export class Dataplane {
   private eventTimer?: NodeJS.Timeout;
   private stopped = false;
   private nftCounters: Record<string, number> = {};
+  private sgCounters: { drops: SgDrop[]; rules: ReturnType<typeof sgRuleCounters> } = { drops: [], rules: {} };
 
   private readonly registry: Registry;
   private readonly applySeconds: Histogram<'node'>;
 
   constructor(private readonly opts: DataplaneOptions) {
     this.registry = opts.registry ?? new Registry();
-    this.applySeconds = registerDataplaneMetrics(this.registry, opts.node, this.metricsState, () => this.nftCounters);
+    this.applySeconds = registerDataplaneMetrics(
+      this.registry,
+      opts.node,
+      this.metricsState,
+      () => this.nftCounters,
+      () => this.sgCounters.drops,
+    );
   }
 
   get capabilities(): NodeFacts['capabilities'] | undefined {
@@ -118,6 +126,18 @@ export class Dataplane {
     return { ...this.nftCounters };
   }
 
+  /** Security group counters as of the last apply or audit: drops per container, packets and bytes per rule id. */
+  get securityGroupCounters(): { drops: SgDrop[]; rules: ReturnType<typeof sgRuleCounters> } {
+    return this.sgCounters;
+  }
+
+  /** Packets and bytes of these security group rules, read from the kernel now (rules this node lacks are absent). */
+  ruleCounters(rules: string[]): Record<string, { packets: number; bytes: number }> {
+    if (!this.facts?.capabilities.nft) return {};
+    const all = sgRuleCounters(readNft().get('inet'));
+    return Object.fromEntries(rules.filter((id) => all[id]).map((id) => [id, all[id]]));
+  }
+
   stop(): void {
     this.stopped = true;
     clearInterval(this.auditTimer);
@@ -147,6 +167,7 @@ export class Dataplane {
     orientSas(actual, this.facts.underlayIp);
     if (this.facts.capabilities.nft) actual.nft = readNft();
     this.nftCounters = countersOf(actual.nft);
+    this.sgCounters = { drops: sgDrops(actual.nft.get('inet'), this.view), rules: sgRuleCounters(actual.nft.get('inet')) };
     const ops = plan(desired, actual);
     const t0 = performance.now();
     const res = ops.length

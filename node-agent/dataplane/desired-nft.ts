@@ -3,6 +3,7 @@ import type { NodeView } from '../../protocol/view.js';
 import { ipsecGuardTable, spoofGuardTable, type GuardPort } from '../kernel/nft-rules.js';
 import { hostVethName } from '../names.js';
 import type { DesiredState, NodeFacts } from './types.js';
+import { withSecurityGroups } from './desired-sg.js';
 
 /** Every local endpoint's runtime port (containers and the infra container), as the runtime names it. */
 export function guardPorts(view: NodeView): (GuardPort & { network: string })[] {
@@ -45,8 +46,22 @@ export function addGuards(s: DesiredState, view: NodeView, facts: NodeFacts): vo
     for (const n of Object.values(view.networks).filter((x) => x.type === 'ipsec')) {
       s.networkErrors.push({ network: n.id, message: `ipsec plaintext guard off on node ${facts.node}: ${why}` });
     }
+    sgOff(s, view, facts, why);
     return;
   }
   if (ports.length) s.nft.set('bridge', spoofGuardTable(ports.map(({ network: _n, ...p }) => p)));
-  if (ipsec) s.nft.set('inet', ipsecGuardTable(ipsec.peers, ipsec.vnis));
+  const brnf = facts.capabilities.details.brNetfilter;
+  if (brnf) sgOff(s, view, facts, brnf);
+  const inet = brnf ? undefined : withSecurityGroups(ipsec ? ipsecGuardTable(ipsec.peers, ipsec.vnis) : undefined, view);
+  const table = inet ?? (ipsec ? ipsecGuardTable(ipsec.peers, ipsec.vnis) : undefined);
+  if (table) s.nft.set('inet', table);
+}
+
+/** Security groups cannot be enforced here: every network with a container under policy hears why. */
+function sgOff(s: DesiredState, view: NodeView, facts: NodeFacts, why: string): void {
+  const nets = new Set<string>();
+  for (const e of Object.values(view.endpoints)) {
+    if (e.node === view.node && view.containers[e.owner]?.securityGroups) nets.add(e.network);
+  }
+  for (const id of [...nets].sort()) s.networkErrors.push({ network: id, message: `security groups off on node ${facts.node}: ${why}` });
 }

@@ -1,6 +1,7 @@
 /** Dataplane metrics (prom-client), registered in the registry the agent gives the dataplane. */
 import { Counter, Gauge, Histogram, LATENCY_BUCKETS, type Registry } from '../../lib/metrics.js';
 import type { NftFamily, NftTable } from '../kernel/nft.js';
+import type { SgDrop } from './sg-counters.js';
 
 export interface DataplaneMetrics {
   applies: number;
@@ -21,6 +22,7 @@ export function registerDataplaneMetrics(
   node: string,
   m: DataplaneMetrics,
   nft: () => Record<string, number>,
+  sgDrops: () => SgDrop[] = () => [],
 ): Histogram<'node'> {
   const counter = (name: string, help: string, read: () => number) =>
     new Counter({
@@ -58,6 +60,16 @@ export function registerDataplaneMetrics(
         const [table, reason] = k.split(':');
         this.inc({ node, table, reason }, v);
       }
+    },
+  });
+  new Counter({
+    name: 'freight_sg_dropped_packets_total',
+    help: 'Packets dropped by security group policy per container and direction (ingress: to it, egress: from it), as of the last audit.',
+    labelNames: ['node', 'tenant', 'container', 'direction'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const d of sgDrops()) this.inc({ node, tenant: d.tenant, container: d.container, direction: d.direction }, d.packets);
     },
   });
   return new Histogram({

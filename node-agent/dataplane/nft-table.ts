@@ -14,7 +14,7 @@ export type NftTables = Map<NftFamily, NftTable>;
 export function structure(t: NftTable): string {
   return JSON.stringify({
     counters: [...t.counters].sort(),
-    sets: t.sets.map((s) => [s.name, s.type]).sort(),
+    sets: t.sets.map((s) => [s.name, s.type, Boolean(s.counter)]).sort(),
     chains: t.chains.map((c) => [c.name, c.hook ?? null, c.prio ?? null]).sort(),
     // rule order matters within a chain only (nft lists rules chain by chain)
     rules: [...new Set(t.rules.map((r) => r.chain))].sort().map((c) => [c, t.rules.filter((r) => r.chain === c).map((r) => r.comment)]),
@@ -37,7 +37,8 @@ export function replaceCommands(t: NftTable, carry: NftTable['counterValues'] = 
   const table = { family: t.family, name: TABLE };
   const cmds: NftCommand[] = [{ add: { table } }, { delete: { table } }, { add: { table } }];
   for (const name of t.counters) cmds.push({ add: { counter: { ...ref(t), name, ...(carry[name] ?? {}) } } });
-  for (const s of t.sets) cmds.push({ add: { set: { ...ref(t), name: s.name, type: s.type } } });
+  for (const s of t.sets)
+    cmds.push({ add: { set: { ...ref(t), name: s.name, type: s.type, ...(s.counter ? { stmt: [{ counter: null }] } : {}) } } });
   for (const c of t.chains) {
     const base = c.hook ? { type: 'filter', hook: c.hook, prio: c.prio ?? 0, policy: 'accept' } : {};
     cmds.push({ add: { chain: { ...ref(t), name: c.name, ...base } } });
@@ -124,8 +125,14 @@ export function parseTable(family: NftFamily, objs: NftCommand[]): NftTable | un
       t.counters.push(c.name);
       t.counterValues![c.name] = { packets: c.packets, bytes: c.bytes };
     } else if ('set' in o) {
-      const s = o.set as { name: string; type: string | string[]; elem?: unknown[] };
-      t.sets.push({ name: s.name, type: s.type, elems: (s.elem ?? []).map(canonical) });
+      const s = o.set as { name: string; type: string | string[]; elem?: unknown[]; stmt?: Array<Record<string, unknown>> };
+      const counter = (s.stmt ?? []).some((x) => 'counter' in x);
+      t.sets.push({
+        name: s.name,
+        type: s.type,
+        elems: (s.elem ?? []).map(canonical),
+        ...(counter ? { counter, elemCounters: elemCounters(s.elem ?? []) } : {}),
+      });
     } else if ('chain' in o) {
       const c = o.chain as { name: string; hook?: NftChainDef['hook']; prio?: number };
       t.chains.push({ name: c.name, ...(c.hook ? { hook: c.hook, prio: c.prio } : {}) });
@@ -135,6 +142,15 @@ export function parseTable(family: NftFamily, objs: NftCommand[]): NftTable | un
     }
   }
   return t;
+}
+
+function elemCounters(elems: unknown[]): Record<string, { packets: number; bytes: number }> {
+  const out: Record<string, { packets: number; bytes: number }> = {};
+  for (const e of elems) {
+    const c = (e as { elem?: { counter?: { packets: number; bytes: number } } }).elem?.counter;
+    if (c) out[canonical(e)] = { packets: Number(c.packets), bytes: Number(c.bytes) };
+  }
+  return out;
 }
 
 function canonical(e: unknown): string {

@@ -56,6 +56,10 @@ export interface NftSetDef {
   type: string | string[];
   /** canonical elements: concatenations joined with ' . ' */
   elems: string[];
+  /** each element counts the packets that matched it (`counter` in the set declaration) */
+  counter?: boolean;
+  /** actual only: per-element counters (sets with `counter`), by canonical element */
+  elemCounters?: Record<string, { packets: number; bytes: number }>;
 }
 
 export interface NftChainDef {

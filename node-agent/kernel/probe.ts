@@ -2,6 +2,7 @@
  * Capability probe: tries to create throw-away objects in the agent's namespace and
  * deletes them (vxlan/geneve link `frp-probe`, an ESP SA with a test key, nft).
  */
+import { ensureBridgeNetfilter } from './br-netfilter.js';
 import { spawnSync } from 'node:child_process';
 import type { Capabilities } from '../../protocol/stream.js';
 import { GENEVE_PORT, PROBE_LINK, VXLAN_PORT } from '../names.js';
@@ -90,6 +91,9 @@ export async function probeCapabilities(gw: NetlinkGateway, physical: PhysicalMa
   }
   const nft = tryNft();
   if (nft) details.nft = nft;
+  // security groups need bridged IPv4 in the inet hooks: details.brNetfilter says why not (node-agent/dataplane/desired-sg.ts)
+  const brnf = ensureBridgeNetfilter();
+  if (brnf) details.brNetfilter = brnf;
   const nspawn = tryNspawn();
   if (nspawn) details.nspawn = nspawn;
   const vlan = await tryVlan(gw, Object.values(physical)[0]?.interface);

@@ -47,6 +47,8 @@ export interface AgentSessionOptions {
   /** Applies a view to the node (dataplane, runtime). Only after it resolves is the view persisted and acked. */
   onView(view: NodeView, ops?: ViewOp[]): Promise<void>;
   onLogs?(container: string, tail: number): Promise<string>;
+  /** Packets and bytes of these security group rules, read from nft now. */
+  onSgStats?(rules: string[]): Record<string, { packets: number; bytes: number }>;
   /** The packages of a container's root (its rpm database, read, never run). */
   onPackages?(container: string): Promise<{ packages: PackageRecord[]; invalid: number; truncated: boolean }>;
   /** `container exec` (docs/push.md); without it exec requests are answered exec_unsupported. */
@@ -263,6 +265,14 @@ export class AgentSession {
         return;
       case 'packages':
         void this.answerPackages(msg.requestId, msg.container);
+        return;
+      case 'sg-stats':
+        try {
+          if (!this.o.onSgStats) throw new Error('sg stats not supported by this agent');
+          this.send({ type: 'sg-stats', requestId: msg.requestId, rules: this.o.onSgStats(msg.rules) });
+        } catch (err) {
+          this.send({ type: 'sg-stats', requestId: msg.requestId, rules: {}, error: String((err as Error).message ?? err).slice(0, 2000) });
+        }
         return;
       case 'error':
         this.log.warn({ code: msg.code, message: msg.message }, 'controller refused');

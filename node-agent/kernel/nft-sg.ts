@@ -1,0 +1,159 @@
+/**
+ * Security groups as nft data (docs/security.md, docs/dataplane.md "Security groups"): chains,
+ * sets and rules of the `inet freight` table, beside the ipsec guard. Pure.
+ *
+ * Bridged IPv4 passes the inet forward hook (br_netfilter, `bridge-nf-call-iptables`), with
+ * conntrack: the kernel has no bridge-family conntrack (nf_conntrack_bridge), so the `inet` table
+ * is where filtering can be stateful. There `iifname`/`oifname` are the bridge, so a container's
+ * port is `bridge . address` (the address is its own: the bridge table's anti-spoofing drops
+ * anything else first), which also keeps tenants that reuse a CIDR apart.
+ *
+ * The rule count grows with rules, not members: one nft rule per group rule in the group's
+ * chain, one jump per group, a fixed head. Members live in sets: `sg_local` (guarded local
+ * ports), `m_<group>` (a group's local members: which chains a packet jumps to), `r_<group>`
+ * (a remote group's members, one element per address and bridge it can arrive on). A membership
+ * change is therefore an element change, which the planner applies without touching the rules.
+ * Egress is checked at priority 0, ingress at 10: an accept ends one base chain only, so a
+ * packet between two local containers passes both.
+ */
+import type { ViewSecurityRule } from '../../protocol/view.js';
+import type { NftChainDef, NftRule, NftSetDef } from './nft.js';
+
+/** Bumped whenever a rule's expression changes: the comment is the rule's identity. */
+const V = 'sg1';
+
+export interface SgPort {
+  bridge: string;
+  ip: string;
+  /** its container's groups (sorted ids) */
+  groups: string[];
+}
+export interface SgSpec {
+  /** local container ports under policy */
+  ports: SgPort[];
+  /** `bridge . ip` of the infra instances (DHCP and DNS are always allowed to and from them) */
+  infra: string[];
+  /** `bridge . ip . proto . port` of published container ports: admitted from anywhere */
+  published: string[];
+  /** the groups of local ports, with their rules */
+  groups: Array<{ id: string; rules: ViewSecurityRule[] }>;
+  /** remote group id → `bridge . ip` of its members, for every remote group the rules name */
+  remote: Map<string, string[]>;
+}
+
+type Expr = Record<string, unknown>;
+const meta = (key: string): Expr => ({ meta: { key } });
+const pl = (protocol: string, field: string): Expr => ({ payload: { protocol, field } });
+const cmp = (left: Expr, op: '==' | '!=' | 'in', right: unknown): Expr => ({ match: { op, left, right } });
+const cat = (...e: Expr[]): Expr => ({ concat: e });
+const COUNT: Expr = { counter: null };
+const ACCEPT: Expr = { accept: null };
+const rule = (chain: string, name: string, expr: Expr[]): NftRule => ({ chain, comment: `${V} ${name}`, expr });
+
+/** nft names from uuids: dashes out (set and chain names are identifiers). */
+const key = (id: string) => id.replace(/-/g, '');
+export const memberSet = (group: string) => `m_${key(group)}`;
+export const remoteSet = (group: string) => `r_${key(group)}`;
+const chainOf = (dir: 'ingress' | 'egress', group: string) => `${dir === 'ingress' ? 'sgi' : 'sge'}_${key(group)}`;
+/** Rule comments carry the rule id: `sg show --stats` reads the counters back by it. */
+export const ruleComment = (id: string) => `${V} rule ${id}`;
+export const RULE_COMMENT_RE = /^sg1 rule ([0-9a-f-]{36})$/;
+export const DROP_SETS = { ingress: 'sg_drop_in', egress: 'sg_drop_out' } as const;
+
+const ifPort = (dir: 'in' | 'out') => cat(meta(dir === 'out' ? 'iifname' : 'oifname'), pl('ip', dir === 'out' ? 'saddr' : 'daddr'));
+
+/** One group rule: the peer (remote CIDR, remote group, any), protocol, ports; counted. */
+function ruleExpr(r: ViewSecurityRule): Expr[] {
+  const peer = r.direction === 'ingress' ? 'saddr' : 'daddr';
+  const e: Expr[] = [];
+  if (r.remoteGroup)
+    e.push(cmp(cat(meta(r.direction === 'ingress' ? 'iifname' : 'oifname'), pl('ip', peer)), '==', `@${remoteSet(r.remoteGroup)}`));
+  else if (r.remoteCidr && !r.remoteCidr.endsWith('/0')) {
+    const [addr, len] = r.remoteCidr.split('/');
+    e.push(cmp(pl('ip', peer), '==', { prefix: { addr, len: Number(len) } }));
+  }
+  if (r.proto !== 'any') e.push(cmp(meta('l4proto'), '==', r.proto));
+  if (r.portMin !== undefined) {
+    const max = r.portMax ?? r.portMin;
+    e.push(cmp(pl('th', 'dport'), '==', max === r.portMin ? r.portMin : { range: [r.portMin, max] }));
+  }
+  return [...e, COUNT, ACCEPT];
+}
+
+function head(chain: string, dir: 'in' | 'out'): NftRule[] {
+  const p = ifPort(dir);
+  const rules = [
+    rule(chain, 'unguarded', [cmp(p, '!=', '@sg_local'), ACCEPT]),
+    rule(chain, 'established', [cmp({ ct: { key: 'state' } }, 'in', ['established', 'related']), ACCEPT]),
+    rule(chain, 'invalid', [cmp({ ct: { key: 'state' } }, 'in', ['invalid']), { drop: null }]),
+  ];
+  if (dir === 'out') {
+    const toInfra = cmp(cat(meta('iifname'), pl('ip', 'daddr')), '==', '@sg_infra');
+    rules.push(
+      rule(chain, 'dhcp-dns', [toInfra, cmp(meta('l4proto'), '==', 'udp'), cmp(pl('th', 'dport'), '==', { set: [53, 67] }), ACCEPT]),
+      rule(chain, 'dns-tcp', [toInfra, cmp(meta('l4proto'), '==', 'tcp'), cmp(pl('th', 'dport'), '==', 53), ACCEPT]),
+      // DHCP rebinding: a leased client broadcasts its REQUEST
+      rule(chain, 'dhcp-bcast', [cmp(pl('ip', 'daddr'), '==', '255.255.255.255'), cmp(pl('udp', 'dport'), '==', 67), ACCEPT]),
+    );
+  } else {
+    const fromInfra = cmp(cat(meta('iifname'), pl('ip', 'saddr')), '==', '@sg_infra');
+    rules.push(
+      rule(chain, 'dhcp', [fromInfra, cmp(pl('udp', 'sport'), '==', 67), cmp(pl('udp', 'dport'), '==', 68), ACCEPT]),
+      // published ports are admitted like Docker's -p: the operator published them (docs/security.md)
+      rule(chain, 'published', [cmp(cat(meta('oifname'), pl('ip', 'daddr'), meta('l4proto'), pl('th', 'dport')), '==', '@sg_pub'), ACCEPT]),
+    );
+  }
+  return rules;
+}
+
+export interface SgTableParts {
+  sets: NftSetDef[];
+  chains: NftChainDef[];
+  rules: NftRule[];
+}
+
+/** The security-group part of `inet freight`; undefined when no local port is under policy. */
+export function securityGroupParts(spec: SgSpec): SgTableParts | undefined {
+  if (spec.ports.length === 0) return undefined;
+  const ports = [...spec.ports].sort((a, b) => a.bridge.localeCompare(b.bridge) || a.ip.localeCompare(b.ip));
+  const elems = ports.map((p) => `${p.bridge} . ${p.ip}`);
+  const groups = [...spec.groups].sort((a, b) => a.id.localeCompare(b.id));
+  const portType = ['ifname', 'ipv4_addr'];
+  const sets: NftSetDef[] = [
+    { name: 'sg_local', type: portType, elems },
+    { name: 'sg_infra', type: portType, elems: [...new Set(spec.infra)].sort() },
+    { name: 'sg_pub', type: ['ifname', 'ipv4_addr', 'inet_proto', 'inet_service'], elems: [...new Set(spec.published)].sort() },
+    // per-element counters: packets dropped by policy per container port (the agent's /metrics)
+    { name: DROP_SETS.ingress, type: portType, elems, counter: true },
+    { name: DROP_SETS.egress, type: portType, elems, counter: true },
+  ];
+  const chains: NftChainDef[] = [
+    { name: 'sg_egress', hook: 'forward', prio: 0 },
+    { name: 'sg_ingress', hook: 'forward', prio: 10 },
+  ];
+  const rules: NftRule[] = [...head('sg_egress', 'out'), ...head('sg_ingress', 'in')];
+  const members = (g: string) => ports.filter((p) => p.groups.includes(g)).map((p) => `${p.bridge} . ${p.ip}`);
+  for (const g of groups) {
+    sets.push({ name: memberSet(g.id), type: portType, elems: members(g.id) });
+    for (const dir of ['egress', 'ingress'] as const) {
+      const chain = chainOf(dir, g.id);
+      chains.push({ name: chain });
+      const base = dir === 'egress' ? 'sg_egress' : 'sg_ingress';
+      rules.push(
+        rule(base, `jump ${key(g.id)}`, [
+          cmp(ifPort(dir === 'egress' ? 'out' : 'in'), '==', `@${memberSet(g.id)}`),
+          { jump: { target: chain } },
+        ]),
+      );
+      const own = g.rules.filter((r) => r.direction === dir).sort((a, b) => a.id.localeCompare(b.id));
+      for (const r of own) rules.push({ chain, comment: ruleComment(r.id), expr: ruleExpr(r) });
+    }
+  }
+  for (const [g, addrs] of [...spec.remote].sort(([a], [b]) => a.localeCompare(b))) {
+    sets.push({ name: remoteSet(g), type: portType, elems: [...new Set(addrs)].sort() });
+  }
+  // whatever no group accepted: dropped, counted per port
+  rules.push(rule('sg_egress', 'drop', [cmp(ifPort('out'), '==', `@${DROP_SETS.egress}`), { drop: null }]));
+  rules.push(rule('sg_ingress', 'drop', [cmp(ifPort('in'), '==', `@${DROP_SETS.ingress}`), { drop: null }]));
+  return { sets, chains, rules };
+}

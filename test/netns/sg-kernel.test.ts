@@ -1,0 +1,141 @@
+/**
+ * The security-group part of `inet freight` on this kernel, in a namespace the test makes: the
+ * planner's table applies, reads back from `nft -j list` as the same structure (an audit plans
+ * zero ops), a membership change is one element batch the kernel takes (and then zero ops again),
+ * and the drop sets' per-element counters read back. Traffic is in security-groups.test.ts.
+ */
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { NodeView } from '../../protocol/view.js';
+import type { NftCommand } from '../../node-agent/kernel/nft.js';
+import { parseTable, planTable } from '../../node-agent/dataplane/nft-table.js';
+import { desiredState } from '../../node-agent/dataplane/desired.js';
+import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
+
+if (!isRoot) console.warn(`security group kernel tests skipped: ${SKIP_REASON}`);
+
+function nftIn(ns: string, cmds: NftCommand[]): void {
+  const dir = mkdtempSync(join(tmpdir(), 'frt-nft-'));
+  try {
+    writeFileSync(join(dir, 'r.json'), JSON.stringify({ nftables: cmds }));
+    sh('nft', ['-j', '-f', join(dir, 'r.json')], { ns });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+const listIn = (ns: string) => {
+  const r = spawnSync('ip', ['netns', 'exec', ns, 'nft', '-j', 'list', 'table', 'inet', 'freight'], { encoding: 'utf8' });
+  return parseTable(
+    'inet',
+    (JSON.parse(r.stdout) as { nftables: NftCommand[] }).nftables.filter((o) => !('metainfo' in o)),
+  );
+};
+
+const facts = {
+  node: 'n1',
+  underlayIp: '198.18.0.1',
+  underlayMtu: 1500,
+  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+};
+const G = { web: '11111111-1111-1111-1111-111111111111', lb: '22222222-2222-2222-2222-222222222222' };
+const ep = (id: string, owner: string, ip: string, node: string, groups?: string[]) => ({
+  id,
+  network: 'a',
+  kind: 'container' as const,
+  owner,
+  name: id,
+  mac: '02:00:00:00:00:01',
+  ip,
+  node,
+  vtep: node === 'n1' ? '198.18.0.1' : '198.18.0.2',
+  ifindex: 0,
+  ...(groups ? { groups } : {}),
+});
+function view(): NodeView {
+  return {
+    node: 'n1',
+    underlayIp: '198.18.0.1',
+    revision: 1,
+    keys: {},
+    networks: {
+      a: {
+        id: 'a',
+        tenant: 't',
+        name: 'a',
+        type: 'vxlan',
+        vni: 100,
+        cidr: '10.0.0.0/24',
+        gateway: null,
+        mtu: 1450,
+        domain: 'd',
+        flood: [],
+      },
+    },
+    containers: {
+      'aaaaaaaa-1111': {
+        id: 'aaaaaaaa-1111',
+        tenant: 't',
+        name: 'w',
+        kind: 'container',
+        image: 'busybox',
+        command: [],
+        boot: false,
+        restart: 'never',
+        desired: 'running',
+        generation: 1,
+        publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }],
+        securityGroups: [
+          {
+            id: G.web,
+            name: 'web',
+            rules: [
+              {
+                id: 'aaaaaaaa-0000-0000-0000-000000000001',
+                direction: 'ingress',
+                proto: 'tcp',
+                portMin: 80,
+                portMax: 90,
+                remoteGroup: G.lb,
+              },
+              { id: 'aaaaaaaa-0000-0000-0000-000000000002', direction: 'ingress', proto: 'icmp', remoteCidr: '10.0.0.0/24' },
+              { id: 'aaaaaaaa-0000-0000-0000-000000000003', direction: 'egress', proto: 'udp', portMin: 53 },
+            ],
+          },
+        ],
+      },
+    },
+    endpoints: {
+      w: ep('w', 'aaaaaaaa-1111', '10.0.0.5', 'n1', [G.web]),
+      l1: ep('l1', 'bbbbbbbb-2222', '10.0.0.7', 'n2', [G.lb]),
+      inf: { ...ep('inf', 'cccccccc-3333', '10.0.0.254', 'n2'), kind: 'infra' as const },
+    },
+  };
+}
+
+describe.skipIf(!isRoot)('security group nft on this kernel', () => {
+  const nss = new Namespaces();
+  let ns: string;
+  beforeAll(() => {
+    ns = nss.add(`frt-sg-${uniqueTag()}`);
+  });
+  afterAll(() => nss.cleanup());
+
+  it('applies, reads back as the same structure (zero ops), and takes a membership change as one element batch', () => {
+    const want = desiredState(view(), facts).nft.get('inet')!;
+    const first = planTable('inet', want, undefined)!;
+    nftIn(ns, first.commands);
+    expect(planTable('inet', want, listIn(ns))).toBeUndefined();
+    const v = view();
+    v.endpoints.l2 = ep('l2', 'bbbbbbbb-4444', '10.0.0.8', 'n2', [G.lb]);
+    const next = desiredState(v, facts).nft.get('inet')!;
+    const op = planTable('inet', next, listIn(ns))!;
+    expect([op.mode, op.commands.length]).toEqual(['elements', 1]);
+    nftIn(ns, op.commands);
+    expect(planTable('inet', next, listIn(ns))).toBeUndefined();
+    const drops = listIn(ns)!.sets.find((s) => s.name === 'sg_drop_in')!;
+    expect(drops.elemCounters).toEqual({ 'frb-100 . 10.0.0.5': { packets: 0, bytes: 0 } });
+  });
+});

@@ -99,6 +99,14 @@ export const SecurityGroupResponse = z.looseObject({
   createdAt: Time,
 });
 
+/** `GET …/security-groups/:group/stats`: per-rule packets and bytes summed over the nodes that answered. */
+export const SecurityGroupStatsResponse = z.looseObject({
+  group: z.string(),
+  nodes: z.array(z.string()),
+  missing: z.array(z.string()),
+  rules: z.record(z.string(), z.looseObject({ packets: z.number(), bytes: z.number() })),
+});
+
 export const EndpointResponse = z.looseObject({
   container: z.string(),
   kind: z.enum(['container', 'infra']),

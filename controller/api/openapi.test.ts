@@ -133,6 +133,7 @@ describe('OpenAPI document', () => {
     await call('GET', '/v1/tenants/acme/security-groups');
     const rule = await call('POST', '/v1/tenants/acme/security-groups/web/rules', { direction: 'ingress', proto: 'tcp', portMin: 80 });
     await call('GET', '/v1/tenants/acme/security-groups/web');
+    await call('GET', '/v1/tenants/acme/security-groups/web/stats');
     await call('DELETE', `/v1/tenants/acme/security-groups/web/rules/${rule.id}`);
     await call('POST', '/v1/tenants/acme/containers', { name: 'a', image: 'busybox', networks: ['blue'], labels: { tier: 'front' } });
     await call('POST', '/v1/tenants/acme/containers', { name: 'infra', image: 'busybox', networks: ['blue'] }); // 400 reserved_name

@@ -1,5 +1,5 @@
 import { type z } from 'zod';
-import { Page, SecurityGroupResponse, SecurityRuleResponse } from '../../protocol/responses.js';
+import { Page, SecurityGroupResponse, SecurityGroupStatsResponse, SecurityRuleResponse } from '../../protocol/responses.js';
 import { Pagination } from '../../protocol/api.js';
 import { SecurityGroupCreate, SecurityRuleCreate } from '../../protocol/security-groups.js';
 import {
@@ -56,6 +56,7 @@ export const securityGroupRoutes = [
     summary: "per-rule packets and bytes, summed over the nodes hosting the group's members (asked over their streams)",
     op: 'security group stats',
     target: ({ params }) => `${params.tenant}/${params.group}`,
+    response: SecurityGroupStatsResponse,
     auth: 'any',
     handler: async ({ params, tenant, op, deps }) => {
       const g = await getSecurityGroup(deps.db, tenant, params.group, op);

@@ -212,12 +212,21 @@ export function auditCommand(program: Command, io: () => Io): void {
         items.push(...page.items);
         if (!(after = page.next)) break;
       }
-      emit(io(), items, () =>
-        table(
-          ['TIME', 'SOURCE', 'ACTOR', 'ACTION', 'OBJECT', 'OUTCOME', 'CODE', 'COUNT', 'TENANT', 'METHOD', 'PATH', 'STATUS'],
-          items.map((x) => [x.at, x.source, x.actor, x.action, x.object, x.outcome, x.code, x.count, x.tenant, x.method, x.path, x.status]),
-        ),
-      );
+      const col = (header: string, key: string) => ({ header, get: (x: Row) => x[key] as string | number | null });
+      emitList(io(), items, [
+        col('TIME', 'at'),
+        col('SOURCE', 'source'),
+        col('ACTOR', 'actor'),
+        col('ACTION', 'action'),
+        col('OBJECT', 'object'),
+        col('OUTCOME', 'outcome'),
+        col('CODE', 'code'),
+        col('COUNT', 'count'),
+        col('TENANT', 'tenant'),
+        col('METHOD', 'method'),
+        col('PATH', 'path'),
+        col('STATUS', 'status'),
+      ]);
     });
 }
 

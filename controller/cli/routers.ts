@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { enc, listAll, splitRef } from './client.js';
-import { details, table } from './format.js';
-import { emit, type Io } from './output.js';
+import { details } from './format.js';
+import { emit, emitList, type Io } from './output.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -48,12 +48,13 @@ export function routerCommands(program: Command, io: () => Io): void {
     .description("list a tenant's routers")
     .action(async (tenant: string) => {
       const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/routers`);
-      emit(io(), items, () =>
-        table(
-          ['TENANT', 'NAME', 'EXTERNAL', 'NETWORKS'],
-          items.map((x) => [x.tenant, x.name, x.external, nets(x)]),
-        ),
-      );
+      emitList(io(), items, [
+        { header: 'TENANT', get: (x) => x.tenant },
+        { header: 'NAME', get: (x) => x.name },
+        { header: 'EXTERNAL', get: (x) => x.external },
+        { header: 'NETWORKS', get: nets },
+        { header: 'CREATED', get: (x) => x.createdAt, wide: true },
+      ]);
     });
   r.command('show <tenant/name>')
     .description('show a router and its networks')

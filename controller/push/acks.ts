@@ -1,6 +1,6 @@
 import { Histogram, LATENCY_BUCKETS, type Registry } from '../../lib/metrics.js';
 import type { PushCore } from './core.js';
-import { flushNodes, markSilentNodes, type NodeMark } from './nodes.js';
+import { flushNodes, markDisconnected, markSilentNodes, type NodeMark } from './nodes.js';
 import type { AgentConn } from './session.js';
 
 /**
@@ -10,6 +10,8 @@ import type { AgentConn } from './session.js';
 export class AckBook {
   /** Marks of connections that closed before their news was written. */
   private readonly leftovers = new Map<string, NodeMark>();
+  /** Nodes whose stream closed since the last flush. */
+  private readonly disconnected = new Set<string>();
   private flushFailing = false;
   /** Newest revision of each recent batch and its commit time (ms), for commit→ack; bounded. */
   private readonly commits: Array<[number, number]> = [];
@@ -41,9 +43,18 @@ export class AckBook {
     }
   }
 
-  /** A connection closed: keep its last acks for the next flush. */
-  closed(c: AgentConn): void {
-    if (c.node && c.dirty) this.leftovers.set(c.node, mark(c));
+  /**
+   * A connection closed: keep its last acks for the next flush. When it was the node's stream,
+   * the node is NotReady at that flush rather than after the silence timeout (heartbeats × missed,
+   * 15 s by default): an agent that died closes its TCP connection, and consoles and schedulers
+   * should know within a second. Done in the flush, after its acks are written, so a flush already
+   * under way cannot make the node ready again; the leftover mark no longer counts as "seen". An
+   * agent that reconnects (here or to another replica) is ready again at the flush after its hello;
+   * the silence check stays the backstop for streams that hang without closing.
+   */
+  closed(c: AgentConn, nodeStreamEnded = false): void {
+    if (c.node && c.dirty) this.leftovers.set(c.node, nodeStreamEnded ? { ...mark(c), seen: false } : mark(c));
+    if (c.node && nodeStreamEnded) this.disconnected.add(c.node);
   }
 
   /** Heartbeat tick: ping live agents with the cursor, drop silent connections, apply the ack timeout. */
@@ -98,6 +109,11 @@ export class AckBook {
       for (const node of became) {
         log.info({ node }, 'node ready');
         await this.core.onNodeReady?.(node).catch((err) => log.warn({ node, err }, 'onNodeReady failed'));
+      }
+      for (const node of [...this.disconnected]) {
+        this.disconnected.delete(node);
+        if (byNode.has(node)) continue; // back already
+        if (await markDisconnected(db, node)) log.warn({ node }, 'node NotReady: its stream closed');
       }
       if (checkSilent) {
         for (const node of await markSilentNodes(db, opts.heartbeatMs * opts.missedHeartbeats)) {

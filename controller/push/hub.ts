@@ -134,11 +134,13 @@ export class Hub {
   private detach(c: AgentConn): void {
     const { conns, byNode, counters } = this.core;
     conns.delete(c);
-    if (c.node && byNode.get(c.node) === c) byNode.delete(c.node);
+    const current = !!c.node && byNode.get(c.node) === c;
+    if (current) byNode.delete(c.node!);
     counters.bytes += c.bytesSent;
     c.dropLogs();
     dropExecs(c);
-    this.acks.closed(c);
+    // the node's own stream ended (not a superseded one, not this controller shutting down): NotReady now
+    this.acks.closed(c, current && !this.closed);
   }
 
   /** Heartbeat tick: ping live agents with the cursor, drop silent connections. */

@@ -63,6 +63,12 @@ export async function flushNodes(q: Queryable, marks: NodeMark[]): Promise<strin
   return rows.filter((r) => !r.was_ready && r.ready).map((r) => r.name);
 }
 
+/** Marks a node NotReady whose stream just closed; false when it was not ready anyway. */
+export async function markDisconnected(q: Queryable, name: string): Promise<boolean> {
+  const { rows } = await q.query('UPDATE nodes SET ready = false WHERE name = $1 AND ready RETURNING name', [name]);
+  return rows.length > 0;
+}
+
 /** Marks NotReady every node silent for longer than `silentMs` (whichever replica it was on). */
 export async function markSilentNodes(q: Queryable, silentMs: number): Promise<string[]> {
   const { rows } = await q.query<{ name: string }>(

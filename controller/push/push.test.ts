@@ -216,4 +216,23 @@ describe('agent stream', () => {
     await waitFor('n3 applied something', () => back.applied.length > 0);
     expect(back.applied.every((x) => x.how !== 'snapshot')).toBe(true);
   });
+
+  it('marks a node NotReady as soon as its stream closes, long before the silence timeout; its return makes it ready', async () => {
+    // heartbeats of 10 s: silence would take 30 s to notice; the other controllers (short heartbeats)
+    // would mark it silent too, whichever replica it was on, so they go first
+    while (ctls.length) await ctls.pop()!.close();
+    const slow = await controller({ heartbeatMs: 10_000 });
+    const n4 = await seed.node('n4', '198.18.0.4');
+    const a4 = agent(slow.url, n4.token, 'n4', '198.18.0.4');
+    await a4.start();
+    await waitFor('n4 ready', async () => (await seed.nodeRow('n4')).ready, 3000);
+    const t0 = Date.now();
+    await a4.stop();
+    await waitFor('n4 NotReady', async () => !(await seed.nodeRow('n4')).ready, 3000);
+    expect(Date.now() - t0).toBeLessThan(2000);
+    const back = agent(slow.url, n4.token, 'n4', '198.18.0.4', a4.stateDir);
+    await back.start();
+    await waitFor('n4 ready again', async () => (await seed.nodeRow('n4')).ready, 3000);
+    await back.stop();
+  });
 });

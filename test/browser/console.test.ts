@@ -1,8 +1,7 @@
 /**
  * The web console in real headless Chromium against a real controller process on its embedded
  * database (no agents): login, the nodes page, the forms' error placement, tenant isolation of the
- * console's data, and the containers table at 10,000 containers. The topology with real agents is
- * topology.test.ts. Screenshots go to test-artifacts/browser/.
+ * console's data. The topology with real agents is topology.test.ts; 10,000 containers, scale.test.ts. Screenshots go to test-artifacts/browser/.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';

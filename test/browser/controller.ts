@@ -4,7 +4,7 @@
  * by `npm run build`.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, openSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -63,13 +63,25 @@ export class Controller {
     }
   }
 
-  /** One API call; throws with the answer on a non-2xx status unless `expectError`. */
+  /** Connection resets retried (each POST carries an Idempotency-Key, so a retry never creates twice). */
+  retries = 0;
+
+  /** One API call: its status and parsed body. */
   async api<T = any>(method: string, url: string, body?: unknown, token = this.token): Promise<{ status: number; body: T }> {
-    const res = await fetch(this.base + url, {
-      method,
-      headers: { authorization: `Bearer ${token}`, ...(body === undefined ? {} : { 'content-type': 'application/json' }) },
-      body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    const headers: Record<string, string> = { authorization: `Bearer ${token}` };
+    if (body !== undefined) headers['content-type'] = 'application/json';
+    if (method === 'POST') headers['idempotency-key'] = randomUUID();
+    let res: Response;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        res = await fetch(this.base + url, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) });
+        break;
+      } catch (e) {
+        // a kept-alive socket the server closed just as it was reused (seen under 64 concurrent creates)
+        if (attempt >= 3) throw e;
+        this.retries++;
+      }
+    }
     const text = await res.text();
     return { status: res.status, body: text ? JSON.parse(text) : undefined };
   }

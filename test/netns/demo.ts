@@ -7,7 +7,8 @@
  * `datacenter`: a flat physical network puts two containers on that segment, where they reach
  * a bare-metal server namespace (192.168.10.5) that Freight does not own.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { Cluster, DHCP_CMD } from './cluster.js';
 import { addSwitch, mappingArgs, type Segment, type Switch } from './switch.js';
 
@@ -196,6 +197,25 @@ function dig(c: Cluster, m: Made, args: string[]): string {
   return c.exec(m.id, 'dig', [`@${server}`, '+time=1', '+tries=2', ...args]).stdout.trim();
 }
 
+/**
+ * The web console's address (the relay on this machine's loopback into the controller's namespace)
+ * and files holding the admin token and a token per tenant (0600, in the cluster's directory,
+ * removed at teardown): paste one into the login form. Printed as paths, never as tokens.
+ */
+async function showConsole(c: Cluster): Promise<void> {
+  step('web console');
+  const admin = path.join(c.dir, 'console-admin-token');
+  writeFileSync(admin, `${c.adminToken}\n`, { mode: 0o600 });
+  say(`  console:  ${c.apiUrl}/  (TLS from the cluster's own CA: ${c.caFile})`);
+  say(`  admin token file: ${admin}`);
+  for (const t of ['acme', 'globex']) {
+    const tok = await must(c, 'POST', '/v1/tokens', { kind: 'tenant', tenant: t });
+    const file = path.join(c.dir, `console-${t}-token`);
+    writeFileSync(file, `${tok.token}\n`, { mode: 0o600 });
+    say(`  ${t} token file: ${file}  (sees tenant ${t} only)`);
+  }
+}
+
 async function main(): Promise<void> {
   if (process.getuid?.() !== 0) {
     say('npm run demo needs root: it creates network namespaces and containers.');
@@ -233,6 +253,7 @@ async function main(): Promise<void> {
     say(
       `\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address, a physical network reaching a bare-metal server' : 'FAIL — see the lines marked FAIL above'}`,
     );
+    await showConsole(c);
     if (!once) {
       say('\nThe cluster stays up; try for example:');
       say(

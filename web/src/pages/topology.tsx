@@ -7,6 +7,8 @@ import { NetworkForm, RunForm } from './forms.js';
 import { matches } from './containers.js';
 import { BAR_H, LEFT, W, layoutTenant, type Chip } from './topology-layout.js';
 
+const plural = (n: number, what: string) => `${n} ${what}${n === 1 ? '' : 's'}`;
+
 const PALETTE = ['#4e79a7', '#f28e2b', '#59a14f', '#b07aa1', '#76b7b2', '#edc948', '#9c755f', '#e15759'];
 
 function nodeColors(live: Live): Map<string, string> {
@@ -56,7 +58,7 @@ function TenantDrawing(props: {
           <rect class={`bar bar-${s.network.type}`} x={LEFT} y={s.y} width={W - LEFT - 4} height={BAR_H} rx={6} />
           <text x={LEFT + 10} y={s.y + 17} class="bar-label">
             {s.network.name} · {s.network.cidr} · {s.network.type}
-            {s.network.vni !== null ? ` ${s.network.vni}` : ''} · {s.chips.filter((c) => !c.infra).length} containers
+            {s.network.vni !== null ? ` ${s.network.vni}` : ''} · {plural(s.chips.filter((c) => !c.infra).length, 'container')}
           </text>
           {s.chips.map((c) => {
             const full = byName.get(c.name);

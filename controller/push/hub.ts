@@ -134,8 +134,10 @@ export class Hub {
   private detach(c: AgentConn): void {
     const { conns, byNode, counters } = this.core;
     conns.delete(c);
-    const current = !!c.node && byNode.get(c.node) === c;
-    if (current) byNode.delete(c.node!);
+    // the node's stream: its current one, or one that closed between hello and resume (before it
+    // became current) while no other stream of the node is here
+    const current = !!c.node && (byNode.get(c.node) === c || !byNode.has(c.node));
+    if (c.node && byNode.get(c.node) === c) byNode.delete(c.node);
     counters.bytes += c.bytesSent;
     c.dropLogs();
     dropExecs(c);

@@ -222,17 +222,23 @@ describe('agent stream', () => {
     // would mark it silent too, whichever replica it was on, so they go first
     while (ctls.length) await ctls.pop()!.close();
     const slow = await controller({ heartbeatMs: 10_000 });
-    const n4 = await seed.node('n4', '198.18.0.4');
-    const a4 = agent(slow.url, n4.token, 'n4', '198.18.0.4');
+    const nc = await seed.node('nc', '198.18.0.44');
+    const a4 = agent(slow.url, nc.token, 'nc', '198.18.0.44');
     await a4.start();
-    await waitFor('n4 ready', async () => (await seed.nodeRow('n4')).ready, 3000);
+    await waitFor('nc ready', async () => (await seed.nodeRow('nc')).ready, 3000);
+    // fully connected: its snapshot applied and acked (a stream that dies mid-handshake is the silence check's)
+    await waitFor(
+      'nc applied its snapshot',
+      async () => a4.applied.length > 0 && Number((await seed.nodeRow('nc')).applied_revision) > 0,
+      3000,
+    );
     const t0 = Date.now();
     await a4.stop();
-    await waitFor('n4 NotReady', async () => !(await seed.nodeRow('n4')).ready, 3000);
+    await waitFor('nc NotReady', async () => !(await seed.nodeRow('nc')).ready, 3000);
     expect(Date.now() - t0).toBeLessThan(2000);
-    const back = agent(slow.url, n4.token, 'n4', '198.18.0.4', a4.stateDir);
+    const back = agent(slow.url, nc.token, 'nc', '198.18.0.44', a4.stateDir);
     await back.start();
-    await waitFor('n4 ready again', async () => (await seed.nodeRow('n4')).ready, 3000);
+    await waitFor('nc ready again', async () => (await seed.nodeRow('nc')).ready, 3000);
     await back.stop();
   });
 });

@@ -159,6 +159,20 @@ describe.each(BACKENDS)('container attach/detach on $name', (backend) => {
     expect((await detach('pub', 'n8')).status).toBe(200);
   });
 
+  it('OpenAPI documents both operations with the codes they answer', async () => {
+    const doc = (await app.inject({ method: 'GET', url: '/openapi.json' })).json();
+    const post = doc.paths['/v1/tenants/{tenant}/containers/{name}/networks'].post;
+    expect(post.responses['200']).toBeDefined();
+    expect(post.responses['409'].description.split(', ')).toEqual(
+      expect.arrayContaining(['conflict', 'address_in_use', 'address_reserved', 'mac_in_use', 'node_lacks_physical_network']),
+    );
+    const del = doc.paths['/v1/tenants/{tenant}/containers/{name}/networks/{network}'].delete;
+    expect(del.responses['404'].description.split(', ')).toEqual(
+      expect.arrayContaining(['not_found', 'network_not_found', 'container_not_found']),
+    );
+    expect(del.responses['409'].description).toContain('conflict');
+  });
+
   it('is audited: who attached or detached what', async () => {
     const { items } = await ok('GET', '/v1/audit?limit=200');
     const rows = (items as Array<{ action: string; object: string; outcome: string; actor: string }>).filter((e) =>

@@ -126,7 +126,15 @@ export const containerRoutes = [
     auth: 'any',
     body: ContainerAttach,
     response: ContainerResponse,
-    errors: ['network_not_found', 'pool_exhausted', 'address_in_use', 'address_reserved', 'mac_in_use'],
+    errors: [
+      'network_not_found',
+      'conflict',
+      'node_lacks_physical_network',
+      'pool_exhausted',
+      'address_in_use',
+      'address_reserved',
+      'mac_in_use',
+    ],
     handler: ({ params, body, tenant, op, deps }) => deps.db.tx(async (q) => attachContainerNetwork(q, tenant, params.name, body, op)),
   }),
   route({
@@ -137,6 +145,8 @@ export const containerRoutes = [
     describe: ({ params }) => `detach container ${params.tenant}/${params.name} from network ${params.network}`,
     auth: 'any',
     response: ContainerResponse,
+    // not_found: the container is not on that network; conflict: its only network, or its only routed one while it publishes ports
+    errors: ['not_found', 'conflict'],
     handler: ({ params, tenant, op, deps }) => deps.db.tx(async (q) => detachContainerNetwork(q, tenant, params.name, params.network, op)),
   }),
   route<undefined, z.infer<typeof LogsQuery>>({

@@ -65,7 +65,10 @@ export function securityGroupCommands(program: Command, io: () => Io): void {
       const data = stats ? { ...x, stats } : x;
       emit(io(), data, () => {
         const { rules, members, ...rest } = x;
-        return `${details({ ...rest, members: (members as string[]).join(', ') || '-' })}\n${ruleTable(rules as Row[], stats?.rules)}`;
+        const lacking =
+          stats && (stats.missing as string[]).length > 0 ? `counters lack nodes: ${(stats.missing as string[]).join(', ')}\n` : '';
+        const head = details({ ...rest, members: (members as string[]).join(', ') || '-' });
+        return `${head}\n${ruleTable(rules as Row[], stats?.rules)}${lacking}`;
       });
     });
   sg.command('delete <tenant/name>')

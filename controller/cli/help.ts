@@ -19,6 +19,8 @@ export const VERSION = ((): string => {
 })();
 
 export const PROGRAM_HELP = `
+freightctl --version (or -V) prints the freightctl version.
+
 Output (-o):
   table    aligned columns (the default); wide: every column
   json     the API's objects; errors too, as {"error": {code, message, path}} on stderr

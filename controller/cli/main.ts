@@ -28,7 +28,6 @@ export function buildCli(
 ): Command {
   const program = new Command('freightctl')
     .description('Freight controller client: tenants, networks, containers, routers, nodes and tokens of a Freight controller')
-    .version(VERSION, '-V, --version', 'print the freightctl version')
     .option('--url <url>', 'controller URL, https://HOST:PORT (env FREIGHT_URL)', env.FREIGHT_URL ?? 'https://127.0.0.1:7400')
     .option('--token <token>', 'API token (env FREIGHT_TOKEN)') // no default: help must not print the secret
     .option('--ca <file>', "CA certificate to verify the controller against (env FREIGHT_CA; the controller's STATE_DIR/tls/ca.crt)")
@@ -125,12 +124,17 @@ export async function run(
     writeErr(
       jsonErrors ? JSON.stringify({ error: { code, message, ...(path ? { path } : {}) } }) + '\n' : `freightctl: ${code}: ${message}\n`,
     );
+  // only as the first argument: a global --version option would take `image build --version 1` too
+  if (argv[0] === '--version' || argv[0] === '-V') {
+    write(`${VERSION}\n`);
+    return EXIT.ok;
+  }
   try {
     await buildCli(env, write, writeErr, jsonErrors).parseAsync(argv, { from: 'user' });
     return EXIT.ok;
   } catch (err) {
     if (err instanceof CommanderError) {
-      if (err.exitCode === 0) return EXIT.ok; // --help, --version
+      if (err.exitCode === 0) return EXIT.ok; // --help
       if (jsonErrors) fail('usage', err.message.replace(/^error: /, ''));
       else if (err.code === 'commander.unknownOption' && hasCommandArgs(argv))
         writeErr(

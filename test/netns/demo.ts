@@ -39,6 +39,8 @@ async function run(c: Cluster, sw: Switch): Promise<boolean> {
     await must(c, 'POST', `/v1/tenants/${t}/networks`, { name: 'net', type: 'vxlan', cidr: '10.0.0.0/24' });
   }
   await show(c, ['network', 'list']);
+  // printed now: the console shows the containers arrive and take their addresses, live
+  await showConsole(c);
 
   step('containers (busybox, address by DHCP)');
   const made: Made[] = [];
@@ -253,7 +255,6 @@ async function main(): Promise<void> {
     say(
       `\nverdict: ${ok ? 'PASS — addresses by DHCP, cross-node reachability within each tenant, isolation between tenants, DNS by name and address, a physical network reaching a bare-metal server' : 'FAIL — see the lines marked FAIL above'}`,
     );
-    await showConsole(c);
     if (!once) {
       say('\nThe cluster stays up; try for example:');
       say(

@@ -46,7 +46,15 @@ export function tenantCommands(program: Command, io: () => Io): void {
     .option('--label <key=value>', 'add or change a label (repeatable)', keyValue('KEY'))
     .action(async (name: string, o: Row) => {
       const show = (r: Row) => details({ ...r, labels: labelsOf(r.labels) || undefined });
-      await patchAndShow(io(), 'tenant', name, `/v1/tenants/${enc(name)}`, { description: o.description, labels: o.label }, show);
+      await patchAndShow(
+        io(),
+        'tenant',
+        name,
+        `/v1/tenants/${enc(name)}`,
+        { description: o.description, labels: o.label },
+        show,
+        TenantResponse,
+      );
     });
   t.command('unset <name>')
     .description("remove a tenant's description or labels")
@@ -58,7 +66,7 @@ export function tenantCommands(program: Command, io: () => Io): void {
         ...(o.description ? { description: null } : {}),
         ...(o.label ? { labels: Object.fromEntries((o.label as string[]).map((k) => [k, null])) } : {}),
       };
-      await patchAndShow(io(), 'tenant', name, `/v1/tenants/${enc(name)}`, patch, show);
+      await patchAndShow(io(), 'tenant', name, `/v1/tenants/${enc(name)}`, patch, show, TenantResponse);
     });
   t.command('delete <name>')
     .description('delete a tenant with nothing left in it (admin)')

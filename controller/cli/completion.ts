@@ -12,7 +12,7 @@ export function completionCommand(program: Command, write: (s: string) => void):
       'after',
       '\nExamples:\n  source <(freightctl completion bash)              # this shell\n' +
         '  freightctl completion bash > /etc/bash_completion.d/freightctl\n' +
-        '  freightctl completion zsh > "${fpath[1]}/_freightctl"\n' +
+        "  echo 'source <(freightctl completion zsh)' >> ~/.zshrc   # zsh, through its bash completion layer\n" +
         '  freightctl completion fish > ~/.config/fish/completions/freightctl.fish\n',
     )
     .action((shell: string) => {

@@ -146,7 +146,7 @@ Examples:
         ...Object.fromEntries(['restart', 'memory', 'cpus', 'pids', 'description'].filter((k) => o[k]).map((k) => [k, null])),
         ...(o.label ? { labels: Object.fromEntries((o.label as string[]).map((k) => [k, null])) } : {}),
       };
-      await patchAndShow(io(), 'container', ref, path(ref), patch, containerDetails);
+      await patchAndShow(io(), 'container', ref, path(ref), patch, containerDetails, ContainerResponse);
     });
   for (const action of ['start', 'stop'] as const) {
     c.command(`${action} <tenant/name>`)

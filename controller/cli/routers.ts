@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
-import { enc, listAll, splitRef } from './client.js';
+import { enc, listAll, splitRef, typed } from './client.js';
+import { RouterResponse } from '../../protocol/responses.js';
 import { details } from './format.js';
 import { emit, emitList, type Io } from './output.js';
 
@@ -47,7 +48,7 @@ export function routerCommands(program: Command, io: () => Io): void {
   r.command('list <tenant>')
     .description("list a tenant's routers")
     .action(async (tenant: string) => {
-      const items = await listAll<Row>(io().req, `/v1/tenants/${enc(tenant)}/routers`);
+      const items = await listAll(io().req, `/v1/tenants/${enc(tenant)}/routers`, RouterResponse);
       emitList(io(), items, [
         { header: 'TENANT', get: (x) => x.tenant },
         { header: 'NAME', get: (x) => x.name },
@@ -59,7 +60,7 @@ export function routerCommands(program: Command, io: () => Io): void {
   r.command('show <tenant/name>')
     .description('show a router and its networks')
     .action(async (ref: string) => {
-      const x = (await io().req('GET', path(ref))) as Row;
+      const x = typed(RouterResponse, await io().req('GET', path(ref)), `router ${ref}`);
       emit(io(), x, () => details({ ...x, networks: nets(x) }));
     });
   r.command('delete <tenant/name>')

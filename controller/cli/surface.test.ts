@@ -305,6 +305,20 @@ describe('freightctl: the operator surface (the real binary against a served con
     );
   });
 
+  it('tenant set|show|unset: description and labels', async () => {
+    const set = await ctl('tenant', 'set', 'globex', '--description', 'the other one', '--label', 'team=ops');
+    expect([set.code, set.stdout]).toEqual([0, expect.stringMatching(/^tenant globex updated\n[\s\S]*^labels\s+team=ops$/m)]);
+    expect(parseYaml((await ctl('tenant', 'show', 'globex', '-o', 'yaml')).stdout)).toMatchObject({
+      name: 'globex',
+      description: 'the other one',
+      labels: { team: 'ops' },
+    });
+    await ctl('tenant', 'unset', 'globex', '--description', '--label', 'team');
+    expect(JSON.parse((await ctl('tenant', 'show', 'globex', '--json')).stdout)).toMatchObject({ description: null, labels: {} });
+    const missing = await ctl('tenant', 'show', 'nosuch');
+    expect([missing.code, missing.stderr]).toEqual([3, 'freightctl: tenant_not_found: get tenant: tenant nosuch not found\n']);
+  });
+
   it('container set|unset: limits, restart policy, labels, description', async () => {
     const set = await ctl(
       '--json',

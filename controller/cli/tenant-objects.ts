@@ -1,4 +1,5 @@
 import type { Command } from 'commander';
+import type { z } from 'zod';
 import { CliError, enc, listAll, splitRef, typed } from './client.js';
 import { EndpointResponse, NetworkResponse } from '../../protocol/responses.js';
 import { details } from './format.js';
@@ -184,6 +185,7 @@ export function networkCommands(program: Command, io: () => Io): void {
         `/v1/tenants/${enc(splitRef(ref).tenant)}/networks/${enc(splitRef(ref).name!)}`,
         patch,
         networkDetails,
+        NetworkResponse,
       );
     });
   n.command('unset <tenant/name>')
@@ -216,7 +218,7 @@ export function networkCommands(program: Command, io: () => Io): void {
         ...(o.rotateHours ? { params: { rotateHours: null } } : {}),
       };
       const { tenant, name } = splitRef(ref);
-      await patchAndShow(io(), 'network', ref, `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`, patch, networkDetails);
+      await patchAndShow(io(), 'network', ref, `/v1/tenants/${enc(tenant)}/networks/${enc(name!)}`, patch, networkDetails, NetworkResponse);
     });
   n.command('rotate-keys <tenant/name>')
     .description("rotate an ipsec network's keys now (with overlap, in the background)")
@@ -246,11 +248,19 @@ function dhcpOptionsOf(o: Row): Row | undefined {
 }
 
 /** PATCH with the fields given (none: a usage error, not an empty change) and print the object. */
-export async function patchAndShow(io: Io, kind: string, ref: string, path: string, patch: Row, show: (r: Row) => string): Promise<void> {
+export async function patchAndShow(
+  io: Io,
+  kind: string,
+  ref: string,
+  path: string,
+  patch: Row,
+  show: (r: Row) => string,
+  schema: z.ZodType<Row>,
+): Promise<void> {
   const body = Object.fromEntries(Object.entries(patch).filter(([, v]) => v !== undefined));
   if (Object.keys(body).length === 0)
     throw new CliError('usage', `${kind} ${ref}: nothing to change; see --help for the settings`, EXIT.usage);
-  const r = (await io.req('PATCH', path, body)) as Row;
+  const r = typed(schema, await io.req('PATCH', path, body), `update ${kind} ${ref}`);
   emit(io, r, () => `${kind} ${ref} updated\n${show(r)}`);
 }
 

@@ -1086,3 +1086,204 @@ BEGIN
     EXECUTE 'CREATE POLICY tenant_scope ON container_security_groups USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;
+
+-- External networks (docs/dataplane.md "External networks and floating IPs"), like Neutron's
+-- router:external: a physical network an admin marks `external` is visible to every tenant by name
+-- for two uses only, a router's gateway (`router set --external-network`) and floating IPs. Both
+-- take addresses of its pools; freight_external_alloc hands them out under the network's row lock,
+-- the same lock container address allocation takes, so no address is handed out twice.
+ALTER TABLE networks ADD COLUMN IF NOT EXISTS external boolean NOT NULL DEFAULT false;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'networks_external_physical') THEN
+    ALTER TABLE networks ADD CONSTRAINT networks_external_physical CHECK (NOT external OR type = 'physical');
+  END IF;
+END $$;
+ALTER TABLE routers ADD COLUMN IF NOT EXISTS external_network_id uuid REFERENCES networks(id) ON DELETE RESTRICT;
+
+-- A router with an external network has one address of it on every node that runs the router
+-- (distributed egress: SNAT on the source node), kept by freight_router_gateways_sync below.
+CREATE TABLE IF NOT EXISTS router_gateways (
+  router_id  uuid NOT NULL REFERENCES routers(id) ON DELETE CASCADE,
+  node_id    uuid NOT NULL REFERENCES nodes(id) ON DELETE CASCADE,
+  network_id uuid NOT NULL REFERENCES networks(id) ON DELETE CASCADE,
+  ip         inet NOT NULL CHECK (family(ip) = 4 AND masklen(ip) = 32),
+  PRIMARY KEY (router_id, node_id),
+  UNIQUE (network_id, ip)
+);
+-- Floating IPs: an address of an external network allocated to a tenant, associated to at most one
+-- of its containers (and a container has at most one). One-to-one NAT on the container's node.
+CREATE TABLE IF NOT EXISTS floating_ips (
+  id           uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+  tenant_id    uuid NOT NULL REFERENCES tenants(id) ON DELETE RESTRICT,
+  network_id   uuid NOT NULL REFERENCES networks(id) ON DELETE RESTRICT,
+  ip           inet NOT NULL CHECK (family(ip) = 4 AND masklen(ip) = 32),
+  container_id uuid REFERENCES containers(id) ON DELETE SET NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (network_id, ip)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS floating_ips_container ON floating_ips (container_id) WHERE container_id IS NOT NULL;
+
+-- Addresses of an external network held by router gateways and floating IPs of every tenant (container
+-- address allocation skips them; a tenant-scoped caller sees only numbers, never whose).
+CREATE OR REPLACE FUNCTION freight_external_used(net uuid) RETURNS SETOF bigint
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT g.ip - '0.0.0.0'::inet FROM public.router_gateways g WHERE g.network_id = net
+  UNION ALL SELECT f.ip - '0.0.0.0'::inet FROM public.floating_ips f WHERE f.network_id = net
+$$;
+-- An external network by its tenant's and its own name, for any tenant: id, CIDR, gateway (nothing else of it).
+CREATE OR REPLACE FUNCTION freight_external_network(tenant_name text, net_name text)
+RETURNS TABLE (id uuid, cidr text, gateway text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT n.id, n.cidr::text, pg_catalog.host(n.gateway) FROM public.networks n JOIN public.tenants t ON t.id = n.tenant_id
+   WHERE t.name = tenant_name AND n.name = net_name AND n.external
+$$;
+-- The lowest free pool address of an external network (or `wanted` if it is one), under the network's
+-- row lock; NULL when there is none. Free: no endpoint (infra included), router gateway, floating IP, gateway.
+CREATE OR REPLACE FUNCTION freight_external_alloc(net uuid, wanted inet) RETURNS inet
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE gw inet; a inet;
+BEGIN
+  SELECT n.gateway INTO gw FROM public.networks n WHERE n.id = net AND n.external FOR UPDATE;
+  IF NOT FOUND THEN RETURN NULL; END IF;
+  SELECT x.a INTO a FROM (
+    SELECT '0.0.0.0'::inet + g AS a FROM public.network_pools p,
+           LATERAL pg_catalog.generate_series(p.first_ip - '0.0.0.0'::inet, p.last_ip - '0.0.0.0'::inet) g
+     WHERE p.network_id = net) x
+   WHERE (wanted IS NULL OR x.a = pg_catalog.host(wanted)::inet)
+     AND (gw IS NULL OR pg_catalog.host(gw)::inet <> x.a)
+     AND NOT EXISTS (SELECT 1 FROM public.endpoints e WHERE e.network_id = net AND e.ip = x.a)
+     AND NOT EXISTS (SELECT 1 FROM public.router_gateways r WHERE r.network_id = net AND r.ip = x.a)
+     AND NOT EXISTS (SELECT 1 FROM public.floating_ips f WHERE f.network_id = net AND f.ip = x.a)
+   ORDER BY x.a LIMIT 1;
+  RETURN a;
+END $$;
+
+-- Keeps a router's gateway addresses equal to the nodes that run it: one per node hosting an endpoint
+-- of its networks, none without an external network. A pool that runs dry leaves a node without one
+-- (its agent reports the router's error; egress there is refused, never sent another way).
+CREATE OR REPLACE FUNCTION freight_router_gateways_sync(rid uuid) RETURNS void
+LANGUAGE plpgsql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE ext uuid; nd uuid; a inet;
+BEGIN
+  IF rid IS NULL THEN RETURN; END IF;
+  SELECT r.external_network_id INTO ext FROM public.routers r WHERE r.id = rid;
+  DELETE FROM public.router_gateways g WHERE g.router_id = rid AND (ext IS NULL OR g.network_id <> ext OR NOT EXISTS (
+    SELECT 1 FROM public.endpoints e JOIN public.networks x ON x.id = e.network_id WHERE x.router_id = rid AND e.node_id = g.node_id));
+  IF ext IS NULL THEN RETURN; END IF;
+  FOR nd IN SELECT DISTINCT e.node_id FROM public.endpoints e JOIN public.networks x ON x.id = e.network_id
+             WHERE x.router_id = rid AND e.node_id IS NOT NULL
+               AND NOT EXISTS (SELECT 1 FROM public.router_gateways g WHERE g.router_id = rid AND g.node_id = e.node_id) LOOP
+    a := public.freight_external_alloc(ext, NULL);
+    EXIT WHEN a IS NULL;
+    INSERT INTO public.router_gateways (router_id, node_id, network_id, ip) VALUES (rid, nd, ext, a);
+  END LOOP;
+END $$;
+CREATE OR REPLACE FUNCTION router_gateways_on_endpoint() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE rid uuid;
+BEGIN
+  IF TG_OP <> 'DELETE' THEN
+    SELECT r.id INTO rid FROM public.networks x JOIN public.routers r ON r.id = x.router_id
+     WHERE x.id = NEW.network_id AND r.external_network_id IS NOT NULL;
+    -- the common case, another endpoint on a node that already has the address, costs one lookup
+    IF rid IS NOT NULL AND (TG_OP = 'UPDATE' OR NOT EXISTS (
+         SELECT 1 FROM public.router_gateways g WHERE g.router_id = rid AND g.node_id = NEW.node_id)) THEN
+      PERFORM public.freight_router_gateways_sync(rid);
+    END IF;
+  ELSE
+    SELECT r.id INTO rid FROM public.networks x JOIN public.routers r ON r.id = x.router_id
+     WHERE x.id = OLD.network_id AND r.external_network_id IS NOT NULL;
+    PERFORM public.freight_router_gateways_sync(rid);
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS endpoints_router_gateways ON endpoints;
+CREATE TRIGGER endpoints_router_gateways AFTER INSERT OR DELETE OR UPDATE OF node_id ON endpoints
+  FOR EACH ROW EXECUTE FUNCTION router_gateways_on_endpoint();
+CREATE OR REPLACE FUNCTION router_gateways_on_network() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM public.freight_router_gateways_sync(OLD.router_id);
+  PERFORM public.freight_router_gateways_sync(NEW.router_id);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS networks_router_gateways ON networks;
+CREATE TRIGGER networks_router_gateways AFTER UPDATE OF router_id ON networks FOR EACH ROW
+  WHEN (OLD.router_id IS DISTINCT FROM NEW.router_id) EXECUTE FUNCTION router_gateways_on_network();
+CREATE OR REPLACE FUNCTION router_gateways_on_router() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  PERFORM public.freight_router_gateways_sync(NEW.id);
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS routers_router_gateways ON routers;
+CREATE TRIGGER routers_router_gateways AFTER UPDATE OF external_network_id ON routers FOR EACH ROW
+  WHEN (OLD.external_network_id IS DISTINCT FROM NEW.external_network_id) EXECUTE FUNCTION router_gateways_on_router();
+
+-- A gateway address is part of its router's networks' view items on that node: log each of them.
+CREATE OR REPLACE FUNCTION log_router_gateway() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE r public.router_gateways%ROWTYPE; n record;
+BEGIN
+  IF TG_OP = 'DELETE' THEN r := OLD; ELSE r := NEW; END IF;
+  FOR n IN SELECT x.id, x.tenant_id FROM public.networks x WHERE x.router_id = r.router_id LOOP
+    PERFORM public.record_change('networks', n.id, 'update', n.tenant_id, n.id, ARRAY[r.node_id]);
+  END LOOP;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS router_gateways_log ON router_gateways;
+CREATE TRIGGER router_gateways_log AFTER INSERT OR DELETE ON router_gateways FOR EACH ROW EXECUTE FUNCTION log_router_gateway();
+-- A floating IP is part of its container's view item (old and new container on association changes).
+CREATE OR REPLACE FUNCTION log_floating_ip() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE c record;
+BEGIN
+  FOR c IN SELECT x.id, x.tenant_id, x.network_id, x.node_id FROM public.containers x
+            WHERE x.id IN (CASE WHEN TG_OP <> 'INSERT' THEN OLD.container_id END, CASE WHEN TG_OP <> 'DELETE' THEN NEW.container_id END) LOOP
+    PERFORM public.record_change('containers', c.id, 'update', c.tenant_id, c.network_id, ARRAY[c.node_id]);
+  END LOOP;
+  IF TG_OP = 'DELETE' THEN
+    PERFORM public.record_change('floating_ips', OLD.id, TG_OP, OLD.tenant_id, NULL, '{}');
+  ELSE
+    PERFORM public.record_change('floating_ips', NEW.id, TG_OP, NEW.tenant_id, NULL, '{}');
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS floating_ips_log ON floating_ips;
+CREATE TRIGGER floating_ips_log AFTER INSERT OR DELETE OR UPDATE OF container_id ON floating_ips
+  FOR EACH ROW EXECUTE FUNCTION log_floating_ip();
+-- What `router show` says of its external side: the network's TENANT/NAME and each node's address (the
+-- caller's scope must see the router).
+CREATE OR REPLACE FUNCTION freight_router_external(rid uuid) RETURNS TABLE (network text, node text, ip text)
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT t.name || '/' || n.name, nd.name, pg_catalog.host(g.ip)
+    FROM public.routers r JOIN public.networks n ON n.id = r.external_network_id JOIN public.tenants t ON t.id = n.tenant_id
+    LEFT JOIN public.router_gateways g ON g.router_id = r.id AND g.network_id = n.id LEFT JOIN public.nodes nd ON nd.id = g.node_id
+   WHERE r.id = rid AND public.freight_scope_visible(r.tenant_id)
+   ORDER BY nd.name
+$$;
+-- TENANT/NAME of an external network (a floating IP's, shown to the tenant that holds it).
+CREATE OR REPLACE FUNCTION freight_external_name(net uuid) RETURNS text
+LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+  SELECT t.name || '/' || n.name FROM public.networks n JOIN public.tenants t ON t.id = n.tenant_id WHERE n.id = net AND n.external
+$$;
+REVOKE ALL ON FUNCTION freight_external_name(uuid), freight_router_external(uuid), freight_external_used(uuid), freight_external_network(text, text),
+  freight_external_alloc(uuid, inet),
+  freight_router_gateways_sync(uuid), router_gateways_on_endpoint(), router_gateways_on_network(), router_gateways_on_router(),
+  log_router_gateway(), log_floating_ip() FROM PUBLIC;
+DO $$
+BEGIN
+  IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'freight_api') THEN
+    EXECUTE 'GRANT EXECUTE ON FUNCTION freight_external_name(uuid), freight_router_external(uuid), freight_external_used(uuid),
+             freight_external_network(text, text), freight_external_alloc(uuid, inet) TO freight_api';
+    EXECUTE 'GRANT UPDATE (external_network_id) ON routers TO freight_api';
+    EXECUTE 'GRANT SELECT, INSERT, UPDATE (container_id), DELETE ON floating_ips TO freight_api';
+    EXECUTE 'REVOKE ALL ON router_gateways FROM freight_api';
+  END IF;
+  IF EXISTS (SELECT 1 FROM pg_proc WHERE proname = 'freight_scope_visible') THEN
+    EXECUTE 'ALTER TABLE floating_ips ENABLE ROW LEVEL SECURITY';
+    EXECUTE 'DROP POLICY IF EXISTS tenant_scope ON floating_ips';
+    EXECUTE 'CREATE POLICY tenant_scope ON floating_ips USING (freight_scope_visible(tenant_id))';
+  END IF;
+END $$;

@@ -16,6 +16,7 @@ import { tenantRoutes } from './api/tenants.js';
 import { networkRoutes } from './api/networks.js';
 import { routerRoutes } from './api/routers.js';
 import { securityGroupRoutes } from './api/security-groups.js';
+import { floatingIpRoutes } from './api/floating-ips.js';
 import { containerRoutes } from './api/containers.js';
 import { clusterRoutes } from './api/cluster.js';
 import { imageRoutes } from './api/images.js';
@@ -75,6 +76,7 @@ export const ROUTES: RouteDef[] = [
   ...networkRoutes,
   ...routerRoutes,
   ...securityGroupRoutes,
+  ...floatingIpRoutes,
   ...containerRoutes,
   ...clusterRoutes,
   ...auditRoutes,

@@ -79,6 +79,9 @@ export const routerPortName = (vni: number): string => `frq-${vni}`;
 export const routerInnerName = (vni: number): string => `frn-${vni}`;
 export const transferHostName = (slot: number): string => `fre-${slot}`;
 export const TRANSFER_INNER = 'fre-out';
+/** A router's port on its external network: `frk-<slot>` (host end, in the physical network's bridge) ↔ `frk-out` (inside). */
+export const externalHostName = (slot: number): string => `frk-${slot}`;
+export const EXTERNAL_INNER = 'frk-out';
 /** 169.254.0.0/18: 8192 /31s, one per router slot (clear of 169.254.169.254, the cloud metadata address). */
 export const TRANSFER_BASE = '169.254.0.0';
 /** A router netns of the node with this underlay address (other nodes' ones on the same machine are not ours). */

@@ -39,6 +39,13 @@ export const NetworkCreate = z
     labels: Labels.optional(),
     dhcpOptions: DhcpOptions.optional(),
     dnsUpstreams: DnsUpstreams.optional().describe("absent: the agent's --dns-upstream; []: forward nothing (REFUSED)"),
+    external: z
+      .boolean()
+      .default(false)
+      .describe(
+        'physical networks only: an external network (Neutron router:external), ' +
+          'which every tenant may name for router gateways and floating IPs',
+      ),
   })
   .strict()
   .superRefine((v, ctx) => {
@@ -137,20 +144,44 @@ export const ContainerCreate = z
     labels: Labels.optional(),
   })
   .strict();
+/** `TENANT/NAME` of a network of another tenant (an external network). */
+export const NetworkRef = z
+  .string()
+  .regex(/^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\/[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/, 'TENANT/NETWORK, e.g. provider/ext');
 /** `POST /v1/tenants/:tenant/routers`. */
 export const RouterCreate = z
   .object({
     name: Name,
     external: z.boolean().default(false).describe('egress: traffic leaving the tenant is source-NATed to the node underlay address'),
+    externalNetwork: NetworkRef.optional().describe(
+      'an external physical network (TENANT/NAME): egress is source-NATed to an address of its pools ' +
+        'on each node instead (implies external)',
+    ),
   })
   .strict();
 export type RouterCreate = z.infer<typeof RouterCreate>;
 /** `PATCH /v1/tenants/:tenant/routers/:router` (JSON merge patch of the settable fields). */
-export const RouterUpdate = z.object({ external: z.boolean().optional() }).strict();
+export const RouterUpdate = z
+  .object({
+    external: z.boolean().optional(),
+    externalNetwork: NetworkRef.nullable().optional().describe('null: egress through the node underlay address again'),
+  })
+  .strict();
 export type RouterUpdate = z.infer<typeof RouterUpdate>;
 /** `POST …/routers/:router/attach` and `…/detach`: one of the tenant's networks. */
 export const RouterAttach = z.object({ network: Name }).strict();
 export type RouterAttach = z.infer<typeof RouterAttach>;
+/** `POST /v1/tenants/:tenant/floating-ips`: an address of an external network, allocated to the tenant. */
+export const FloatingIpCreate = z
+  .object({
+    network: NetworkRef.describe('the external physical network, TENANT/NAME (e.g. provider/ext)'),
+    ip: Ipv4.optional().describe('this address (a free one of its pools); default: the lowest free one'),
+  })
+  .strict();
+export type FloatingIpCreate = z.infer<typeof FloatingIpCreate>;
+/** `POST …/floating-ips/:fip/associate`: one of the tenant's containers. */
+export const FloatingIpAssociate = z.object({ container: Name }).strict();
+export type FloatingIpAssociate = z.infer<typeof FloatingIpAssociate>;
 export const TokenCreate = z
   .object({
     kind: z.enum(['admin', 'tenant', 'node']),

@@ -19,6 +19,7 @@ interface Body {
   gateway?: string;
   vni?: number;
   pools?: AddressPool[];
+  external?: boolean;
 }
 
 export function networkIssues(v: Body): Issue[] {
@@ -35,6 +36,7 @@ export function networkIssues(v: Body): Issue[] {
         message: 'required for a physical network: the segment has hosts Freight does not own (e.g. 192.168.10.100-192.168.10.199)',
       });
   }
+  if (v.external && type !== 'physical') out.push({ path: ['external'], message: 'only a physical network can be external' });
   out.push(...poolIssues(v.cidr, v.gateway, v.pools ?? []));
   return out;
 }

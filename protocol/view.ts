@@ -11,11 +11,26 @@ import { DhcpOptions, DnsUpstreams } from './meta.js';
  * A tenant router as its networks carry it: every node hosting one of its networks gets all of
  * them (distributed routing). `slot` is unique cluster-wide: the node's transfer link addresses.
  */
+/** A router's external network (a physical network marked external): where its egress and floating IPs go. */
+export const ViewExternalNetwork = z.object({
+  id: z.string(),
+  physicalNetwork: z.string(),
+  vlan: z.number().int().min(1).max(4094).optional(),
+  cidr: Cidr4,
+  gateway: Ipv4.nullable(),
+  /** the network's MTU, or this node's mapped interface's */
+  mtu: z.number().int(),
+});
+export type ViewExternalNetwork = z.infer<typeof ViewExternalNetwork>;
 export const ViewRouter = z.object({
   id: z.string(),
   name: z.string(),
   external: z.boolean(),
   slot: z.number().int().min(0).max(8191),
+  /** Optional: egress goes out on this external network (source NAT to `externalIp`) instead of the node underlay. */
+  externalNetwork: ViewExternalNetwork.optional(),
+  /** This node's address on the external network (absent: none allocated, e.g. an exhausted pool: no egress here). */
+  externalIp: Ipv4.optional(),
 });
 export type ViewRouter = z.infer<typeof ViewRouter>;
 
@@ -149,6 +164,8 @@ export const ViewContainer = z.object({
    * empty list accepts only replies, DHCP and DNS); absent (infra, older controllers): unfiltered.
    */
   securityGroups: z.array(ViewSecurityGroup).optional(),
+  /** Floating IPs: one-to-one NAT on this node through the router whose external network they belong to. */
+  floatingIps: z.array(z.object({ ip: Ipv4, network: z.string() })).optional(),
 });
 export type ViewContainer = z.infer<typeof ViewContainer>;
 

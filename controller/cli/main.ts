@@ -7,6 +7,7 @@ import { auditCommand, nodeCommands, statusCommand, tenantCommands, tokenCommand
 import { endpointsCommand, networkCommands } from './tenant-objects.js';
 import { routerCommands } from './routers.js';
 import { securityGroupCommands } from './security-groups.js';
+import { floatingIpCommands } from './floating-ips.js';
 import { containerCommands } from './containers.js';
 import { imageCommands, upgradeCommand } from './images.js';
 import { eventsCommand } from './events.js';
@@ -85,6 +86,7 @@ export function buildCli(
   tokenCommands(program, io);
   networkCommands(program, io);
   routerCommands(program, io);
+  floatingIpCommands(program, io);
   nodeCommands(program, io);
   containerCommands(program, io);
   securityGroupCommands(program, io);

@@ -18,17 +18,24 @@ export function routerCommands(program: Command, io: () => Io): void {
   r.command('create <tenant/name>')
     .description('create a router (no networks attached yet)')
     .option('--external', 'egress: traffic leaving the tenant is source-NATed to the hosting node underlay address')
+    .option('--external-network <tenant/network>', 'egress source-NATed to an address of this external physical network instead')
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
-      const x = (await io().req('POST', `/v1/tenants/${enc(tenant)}/routers`, { name, external: Boolean(o.external) })) as Row;
+      const body = { name, external: Boolean(o.external), ...(o.externalNetwork ? { externalNetwork: o.externalNetwork } : {}) };
+      const x = (await io().req('POST', `/v1/tenants/${enc(tenant)}/routers`, body)) as Row;
       emit(io(), x, () => `router ${tenant}/${x.name} created${x.external ? ' (external)' : ''}\n`);
     });
   r.command('set <tenant/name>')
     .description("change a router's egress")
     .option('--external', 'give the router egress')
     .option('--no-external', 'take egress away')
+    .option('--external-network <tenant/network>', 'egress through this external physical network (implies --external)')
+    .option('--no-external-network', 'egress through the node underlay address again')
     .action(async (ref: string, o: Row) => {
-      const body = o.external === undefined ? {} : { external: Boolean(o.external) };
+      const body = {
+        ...(o.external === undefined ? {} : { external: Boolean(o.external) }),
+        ...(o.externalNetwork === undefined ? {} : { externalNetwork: o.externalNetwork === false ? null : o.externalNetwork }),
+      };
       const x = (await io().req('PATCH', path(ref), body)) as Row;
       emit(io(), x, () => `router ${ref}: external ${x.external}\n`);
     });

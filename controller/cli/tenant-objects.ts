@@ -115,6 +115,7 @@ export function networkCommands(program: Command, io: () => Io): void {
       "where the infra forwards other names (default: the agent's --dns-upstream; none: --dns-upstream '')",
       commaList,
     )
+    .option('--external', 'physical: an external network, for router gateways and floating IPs of every tenant')
     .action(async (ref: string, o: Row) => {
       const { tenant, name } = splitRef(ref);
       const body = {
@@ -132,6 +133,7 @@ export function networkCommands(program: Command, io: () => Io): void {
         labels: o.label,
         dhcpOptions: dhcpOptionsOf(o),
         dnsUpstreams: o.dnsUpstream,
+        external: o.external ? true : undefined,
       };
       const r = typed(NetworkResponse, await io().req('POST', `/v1/tenants/${enc(tenant)}/networks`, body), 'create network');
       const what = r.type === 'physical' ? describePhysical(r.params) : `vni ${r.vni}`;

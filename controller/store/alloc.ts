@@ -22,8 +22,9 @@ export interface NetRef {
 /**
  * The lowest free addresses of the network, ascending, at most `limit`. The ranges are the
  * network's pools, or its host range without pools; a gap starts at a range's first address
- * or after a used one (endpoints, gateway, infra) and runs to the next used address or the
- * range's end. The caller holds the network row lock, so the list stays free until it commits.
+ * or after a used one (endpoints, gateway, infra; on an external network also its router
+ * gateways and floating IPs) and runs to the next used address or the range's end. The caller
+ * holds the network row lock, so the list stays free until it commits.
  */
 export async function freeAddresses(q: Queryable, net: NetRef, limit: number): Promise<string[]> {
   const ranges = allocationRanges(net.cidr, net.pools);
@@ -31,7 +32,8 @@ export async function freeAddresses(q: Queryable, net: NetRef, limit: number): P
   const { rows } = await q.query<{ a: string }>(
     `WITH used AS MATERIALIZED (
        SELECT (ip - '0.0.0.0'::inet) AS a FROM endpoints WHERE network_id = $1
-       UNION ALL SELECT unnest($2::bigint[])),
+       UNION ALL SELECT unnest($2::bigint[])
+       UNION ALL SELECT freight_external_used($1)),
      ranges AS (SELECT * FROM unnest($3::bigint[], $4::bigint[]) AS r(first, last)),
      starts AS (
        SELECT x.s, x.e FROM (

@@ -26,6 +26,8 @@ export interface Network {
   /** allocation pools (empty: the whole host range) */
   pools: AddressPool[];
   dhcp: boolean;
+  /** an external network: every tenant may name it for router gateways and floating IPs */
+  external: boolean;
   mtu: number | null;
   domain: string;
   infra: { name: string; ip: string; mac: string; node: string | null } | null;
@@ -59,6 +61,7 @@ interface Row {
   dns_upstreams: string[] | null;
   created_at: Date | string;
   updated_at: Date | string;
+  external: boolean;
   infra_name: string | null;
   infra_ip: string | null;
   infra_mac: string | null;
@@ -69,7 +72,7 @@ const SELECT = `
          (SELECT json_agg(json_build_object('start', host(p.first_ip), 'end', host(p.last_ip)) ORDER BY p.first_ip)
             FROM network_pools p WHERE p.network_id = n.id) AS pools,
          n.cidr::text AS cidr, host(n.gateway) AS gateway, n.mtu, n.domain, n.created_at,
-         n.description, n.labels, n.dhcp_options, n.dns_upstreams, n.updated_at,
+         n.description, n.labels, n.dhcp_options, n.dns_upstreams, n.updated_at, n.external,
          c.name AS infra_name, host(e.ip) AS infra_ip, e.mac::text AS infra_mac, nd.name AS infra_node
     FROM networks n JOIN tenants t ON t.id = n.tenant_id
     LEFT JOIN containers c ON c.network_id = n.id AND c.kind = 'infra'
@@ -86,6 +89,7 @@ const toNetwork = (r: Row): Network => ({
   gateway: r.gateway,
   pools: (typeof r.pools === 'string' ? (JSON.parse(r.pools) as AddressPool[]) : r.pools) ?? [],
   dhcp: r.dhcp,
+  external: r.external,
   mtu: r.mtu,
   domain: r.domain,
   infra: r.infra_ip ? { name: r.infra_name!, ip: r.infra_ip, mac: r.infra_mac!, node: r.infra_node } : null,
@@ -167,8 +171,9 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
   await assertNoOverlap(q, t, body.cidr, op);
   const { rows } = await q.query<{ id: string }>(
     `INSERT INTO networks (tenant_id, name, type, vni, cidr, gateway, mtu, domain, tunnel_port, rotate_hours, physical_network, vlan, dhcp,
-                           description, labels, dhcp_options, dns_upstreams)
-     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb, $17::text[]) RETURNING id`,
+                           description, labels, dhcp_options, dns_upstreams, external)
+     VALUES ($1, $2, $3, $4, $5::cidr, $6::inet, $7, $8, $9, $10, $11, $12, $13, $14, $15::jsonb, $16::jsonb, $17::text[], $18)
+     RETURNING id`,
     [
       t.id,
       body.name,
@@ -184,6 +189,7 @@ export async function createNetwork(q: Queryable, t: Tenant, body: NetworkCreate
       JSON.stringify(body.labels ?? {}),
       JSON.stringify(body.dhcpOptions ?? {}),
       body.dnsUpstreams ?? null,
+      body.external,
     ],
   );
   const networkId = rows[0].id;

@@ -11,6 +11,10 @@ export interface Router {
   tenant: string;
   name: string;
   external: boolean;
+  /** the external network egress is source-NATed into (TENANT/NAME), null: the node underlay address */
+  externalNetwork: string | null;
+  /** with an external network: its address on each node that runs the router */
+  gateways: Array<{ node: string; ip: string }>;
   networks: Array<{ name: string; cidr: string; gateway: string | null }>;
   createdAt: string;
 }
@@ -21,9 +25,11 @@ interface Row {
   external: boolean;
   created_at: Date | string;
   networks: Array<{ name: string; cidr: string; gateway: string | null }> | null;
+  ext: Array<{ network: string; node: string | null; ip: string | null }> | null;
 }
 const SELECT = `
   SELECT r.id, t.name AS tenant, r.name, r.external, r.created_at,
+         (SELECT json_agg(json_build_object('network', x.network, 'node', x.node, 'ip', x.ip)) FROM freight_router_external(r.id) x) AS ext,
          (SELECT json_agg(json_build_object('name', n.name, 'cidr', n.cidr::text, 'gateway', host(n.gateway)) ORDER BY n.name)
             FROM networks n WHERE n.router_id = r.id) AS networks
     FROM routers r JOIN tenants t ON t.id = r.tenant_id`;
@@ -31,6 +37,8 @@ const toRouter = (r: Row): Router => ({
   tenant: r.tenant,
   name: r.name,
   external: r.external,
+  externalNetwork: r.ext?.[0]?.network ?? null,
+  gateways: (r.ext ?? []).filter((g) => g.node !== null && g.ip !== null).map((g) => ({ node: g.node!, ip: g.ip! })),
   networks: r.networks ?? [],
   createdAt: new Date(r.created_at).toISOString(),
 });
@@ -58,16 +66,44 @@ export async function createRouter(q: Queryable, t: Tenant, body: RouterCreate, 
   await q.query(xactLock(LOCKS.ROUTER_SLOT));
   const slot = await q.query<{ s: number | null }>('SELECT freight_free_router_slot() AS s');
   if (slot.rows[0]?.s == null) throw new ApiError('pool_exhausted', `${op}: no free router slot (8192 routers at most)`);
-  await q.query('INSERT INTO routers (tenant_id, name, external, slot) VALUES ($1, $2, $3, $4)', [
+  const ext = body.externalNetwork === undefined ? null : await externalNetworkId(q, body.externalNetwork, op);
+  await q.query('INSERT INTO routers (tenant_id, name, external, slot, external_network_id) VALUES ($1, $2, $3, $4, $5)', [
     t.id,
     body.name,
-    body.external,
+    body.external || ext !== null,
     slot.rows[0].s,
+    ext,
   ]);
   return getRouter(q, t, body.name, op);
 }
 
+/** An external network named TENANT/NAME (any tenant's, if an admin marked it external); 404 otherwise. */
+export async function externalNetworkId(q: Queryable, ref: string, op: string, path = 'externalNetwork'): Promise<string> {
+  const [tenant, name] = ref.split('/');
+  const { rows } = await q.query<{ id: string }>('SELECT id FROM freight_external_network($1, $2)', [tenant, name]);
+  if (!rows[0])
+    throw new ApiError('external_network_not_found', `${op}: no external network ${ref} (an admin creates it with --external)`, path);
+  return rows[0].id;
+}
+
 export async function updateRouter(q: Queryable, t: Tenant, name: string, body: RouterUpdate, op: string): Promise<Router> {
+  if (body.externalNetwork && body.external === false)
+    throw new ApiError('invalid', `${op}: an external network needs egress (external: true)`, 'external');
+  if (body.externalNetwork !== undefined) {
+    const ext = body.externalNetwork === null ? null : await externalNetworkId(q, body.externalNetwork, op);
+    // an external network implies egress; clearing it keeps egress, through the node underlay address
+    await q.query(
+      `UPDATE routers SET external_network_id = $3, external = external OR $3::uuid IS NOT NULL
+        WHERE tenant_id = $1 AND name = $2 AND external_network_id IS DISTINCT FROM $3::uuid`,
+      [t.id, name, ext],
+    );
+  }
+  // no egress at all: no external network either
+  if (body.external === false)
+    await q.query('UPDATE routers SET external_network_id = NULL WHERE tenant_id = $1 AND name = $2 AND external_network_id IS NOT NULL', [
+      t.id,
+      name,
+    ]);
   if (body.external !== undefined) {
     // an unchanged value writes nothing (no change-log rows for its networks)
     await q.query('UPDATE routers SET external = $3 WHERE tenant_id = $1 AND name = $2 AND external <> $3', [t.id, name, body.external]);

@@ -117,6 +117,7 @@ export function containerView(state: ClusterState, c: ContainerRow): ViewContain
     ...(imageSource ? { imageSource } : {}),
     ...(c.publish.length > 0 ? { publish: c.publish.map((p) => ({ ...p })) } : {}),
     ...(c.securityGroups ? { securityGroups: c.securityGroups } : {}),
+    ...(c.floatingIps?.length ? { floatingIps: c.floatingIps.map((f) => ({ ...f })) } : {}),
   };
 }
 

@@ -1,6 +1,14 @@
 import { ip4ToInt } from '../../protocol/addr.js';
 import { DEFAULT_UNDERLAY_MTU, OVERHEAD } from '../../protocol/common.js';
-import { emptyView, type NodeView, type ViewContainer, type ViewEndpoint, type ViewKey, type ViewNetwork } from '../../protocol/view.js';
+import {
+  emptyView,
+  type NodeView,
+  type ViewContainer,
+  type ViewEndpoint,
+  type ViewKey,
+  type ViewNetwork,
+  type ViewRouter,
+} from '../../protocol/view.js';
 import { hostsNetwork, networksOfNode, type ClusterState, type NetworkRow, type NodeRow } from './state.js';
 
 /**
@@ -46,8 +54,17 @@ export function networkFor(state: ClusterState, nodeId: string, networkId: strin
     ...(net.dnsUpstreams ? { dnsUpstreams: net.dnsUpstreams } : {}),
     // physical networks: the segment carries the frames, nothing is flooded to other nodes
     flood: net.type === 'physical' ? [] : hostIps(state, networkId, memo).filter((ip) => ip !== node.underlayIp),
-    ...(net.router ? { router: net.router } : {}),
+    ...(net.router ? { router: routerFor(net.router, node) } : {}),
   };
+}
+
+/** The router as this node sees it: the external network's MTU on this node and this node's address on it. */
+function routerFor(r: NonNullable<NetworkRow['router']>, node: NodeRow): ViewRouter {
+  const { externalIps, externalNetwork: x, ...rest } = r;
+  if (!x) return rest;
+  const ip = externalIps?.[node.id];
+  const mtu = x.mtu > 0 ? x.mtu : (node.physicalMtus[x.physicalNetwork] ?? DEFAULT_UNDERLAY_MTU);
+  return { ...rest, externalNetwork: { ...x, mtu }, ...(ip ? { externalIp: ip } : {}) };
 }
 
 /** The MTU a node derives: its underlay MTU minus the encapsulation, or its mapped interface's for a physical network. */

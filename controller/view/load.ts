@@ -35,13 +35,20 @@ const SQL = {
   networks: `SELECT n.id::text, n.tenant_id::text, t.name AS tenant, n.name, n.type, n.vni, n.cidr::text AS cidr,
              host(n.gateway) AS gateway, n.mtu, n.domain, n.tunnel_port, n.rotate_hours, n.physical_network, n.vlan, n.dhcp,
              n.dhcp_options, n.dns_upstreams,
-             r.id::text AS router_id, r.name AS router_name, r.external AS router_external,
-             r.slot AS router_slot FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id`,
+             r.id::text AS router_id, r.name AS router_name, r.external AS router_external, r.slot AS router_slot,
+             x.id::text AS ext_id, x.physical_network AS ext_physical, x.vlan AS ext_vlan, x.cidr::text AS ext_cidr,
+             host(x.gateway) AS ext_gateway, x.mtu AS ext_mtu,
+             (SELECT json_object_agg(g.node_id::text, host(g.ip)) FROM router_gateways g
+               WHERE g.router_id = r.id AND g.network_id = x.id) AS ext_ips
+             FROM networks n JOIN tenants t ON t.id = n.tenant_id LEFT JOIN routers r ON r.id = n.router_id
+             LEFT JOIN networks x ON x.id = r.external_network_id AND x.external`,
   containers: `SELECT c.id::text, c.tenant_id::text, t.name AS tenant, c.name, c.kind, c.network_id::text, c.image,
                c.command, c.boot, c.restart, c.node_id::text, c.desired_state, c.generation, c.memory_bytes, c.cpu_millis, c.pids_max,
                (SELECT json_agg(json_build_object('proto', p.proto, 'hostPort', p.host_port, 'port', p.port, 'hostIp', host(p.host_ip))
                                 ORDER BY p.proto, p.host_port) FROM published_ports p WHERE p.container_id = c.id) AS publish,
-               ${GROUPS_SQL} AS groups
+               ${GROUPS_SQL} AS groups,
+               (SELECT json_agg(json_build_object('ip', host(f.ip), 'network', f.network_id::text) ORDER BY f.ip)
+                  FROM floating_ips f WHERE f.container_id = c.id) AS floating_ips
                FROM containers c JOIN tenants t ON t.id = c.tenant_id`,
   endpoints: `SELECT id::text, network_id::text, container_id::text, ifindex, mac::text AS mac, host(ip) AS ip, node_id::text, plugged
                 FROM endpoints`,
@@ -89,7 +96,13 @@ const toNetwork = (r: Raw): NetworkRow => ({
   router:
     r.router_id === null || r.router_id === undefined
       ? null
-      : { id: str(r.router_id), name: str(r.router_name), external: Boolean(r.router_external), slot: Number(r.router_slot) },
+      : {
+          id: str(r.router_id),
+          name: str(r.router_name),
+          external: Boolean(r.router_external),
+          slot: Number(r.router_slot),
+          ...externalOf(r),
+        },
   dhcpOptions: (r.dhcp_options as NetworkRow['dhcpOptions'] | null) ?? {},
   dnsUpstreams: (r.dns_upstreams as string[] | null) ?? null,
 });
@@ -112,6 +125,7 @@ const toContainer = (r: Raw): ContainerRow => ({
   pids: Number(r.pids_max),
   publish: publishOf(r.publish),
   ...(r.kind === 'container' && Array.isArray(r.groups) ? { groups: (r.groups as string[]).map(String) } : {}),
+  floatingIps: jsonOf<Array<{ ip: string; network: string }>>(r.floating_ips) ?? [],
 });
 
 /** The groups (with their rules) of these containers, attached as their `securityGroups`. */
@@ -133,6 +147,23 @@ async function attachGroups(q: Queryable, containers: ContainerRow[]): Promise<v
   }
   // one object per group, shared by its members (the view items compare by value)
   for (const c of containers) if (c.groups) c.securityGroups = c.groups.map((g) => byId.get(g)).filter((g): g is ViewSecurityGroup => !!g);
+}
+const jsonOf = <T>(v: unknown): T | null => (v === null || v === undefined ? null : ((typeof v === 'string' ? JSON.parse(v) : v) as T));
+
+/** The router's external network (mtu 0: the node's mapped interface's, resolved by the compiler) and the nodes' addresses on it. */
+function externalOf(r: Raw): Partial<NonNullable<NetworkRow['router']>> {
+  if (r.ext_id === null || r.ext_id === undefined) return {};
+  return {
+    externalNetwork: {
+      id: str(r.ext_id),
+      physicalNetwork: str(r.ext_physical),
+      ...(r.ext_vlan === null || r.ext_vlan === undefined ? {} : { vlan: Number(r.ext_vlan) }),
+      cidr: str(r.ext_cidr),
+      gateway: strOrNull(r.ext_gateway),
+      mtu: r.ext_mtu === null || r.ext_mtu === undefined ? 0 : Number(r.ext_mtu),
+    },
+    externalIps: jsonOf<Record<string, string>>(r.ext_ips) ?? {},
+  };
 }
 function publishOf(v: unknown): ContainerRow['publish'] {
   const list = (typeof v === 'string' ? JSON.parse(v) : (v ?? [])) as Array<{

@@ -26,8 +26,8 @@ export interface NetworkRow {
   gateway: string | null;
   mtu: number | null;
   domain: string;
-  /** The router the network is attached to, with the router's fields (null: none). */
-  router: ViewRouter | null;
+  /** The router the network is attached to, with the router's fields (null: none); `externalIps`: node id → its external address. */
+  router: (Omit<ViewRouter, 'externalIp'> & { externalIps?: Record<string, string> }) | null;
   /** absent or empty: none (the built-in options only) */
   dhcpOptions?: DhcpOptions;
   /** absent or null: the agent's --dns-upstream */
@@ -56,6 +56,8 @@ export interface ContainerRow {
   /** effective security group ids (kind container; absent: unfiltered) and those groups with their rules */
   groups?: string[];
   securityGroups?: ViewSecurityGroup[];
+  /** floating IPs associated to it (at most one), empty for most */
+  floatingIps?: Array<{ ip: string; network: string }>;
 }
 export interface EndpointRow {
   id: string;

@@ -5,7 +5,8 @@ import { ZERO_MAC } from '../kernel/fdb.js';
 import { addGeneve } from './desired-geneve.js';
 import { addGuards, guardPorts } from './desired-nft.js';
 import { addPhysical, isPhysical, physicalUnsupported, tagCollisions } from './desired-physical.js';
-import { bridgeName, gatewayMac, geneveName, networkBridge, VXLAN_PORT, vxlanName } from '../names.js';
+import { externalBridges } from '../router/external.js';
+import { bridgeName, gatewayMac, geneveName, networkBridge, physicalBridgeName, VXLAN_PORT, vxlanName } from '../names.js';
 import { emptyState, fdbKey, neighKey, policyKey, saKey, type DesiredState, type NodeFacts, type PortSpec } from './types.js';
 
 /** Why this node cannot carry the network, or undefined when it can. */
@@ -44,6 +45,7 @@ export function desiredState(view: NodeView, facts: NodeFacts, attachments: Read
     if (isPhysical(n)) addPhysical(s, n, facts);
     else addNetwork(s, n as ViewNetwork & { vni: number }, view, facts);
   }
+  addExternalBridges(s, view, facts);
   for (const e of Object.values(view.endpoints)) {
     const n = ok.get(e.network);
     if (!n || e.node === view.node || e.vtep === facts.underlayIp) continue; // local: the bridge learns it
@@ -121,5 +123,23 @@ function addKeys(s: DesiredState, view: NodeView, f: NodeFacts, ok: Map<string, 
       { dir: 'in' as const, src: k.peerIp, dst: f.underlayIp, dport: VXLAN_PORT, network: n.id },
     ])
       s.policies.set(policyKey(p), p);
+  }
+}
+
+/**
+ * The physical bridges of the routers' external networks (their `frk-` ports join them, router/),
+ * also on nodes with no container of that network. A node that does not map the physical network
+ * reports it as an error of the routed networks: their router has no egress there.
+ */
+function addExternalBridges(s: DesiredState, view: NodeView, facts: NodeFacts): void {
+  for (const x of externalBridges(view)) {
+    const n = { id: x.network, params: { type: 'physical', physicalNetwork: x.physicalNetwork, vlan: x.vlan }, mtu: x.mtu } as ViewNetwork;
+    const why = physicalUnsupported(n, facts, `external network of a router (physical network ${x.physicalNetwork})`);
+    if (why) {
+      for (const r of Object.values(view.networks))
+        if (r.router?.externalNetwork?.id === x.network) s.networkErrors.push({ network: r.id, message: why });
+      continue;
+    }
+    if (!s.links.has(physicalBridgeName(x.physicalNetwork, x.vlan))) addPhysical(s, n, facts);
   }
 }

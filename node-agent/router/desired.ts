@@ -17,6 +17,7 @@ import {
   TRANSFER_INNER,
   transferHostName,
 } from '../names.js';
+import { addFloating, externalPortOf, type ExternalPort } from './external.js';
 
 export interface RouterPort {
   network: string;
@@ -55,6 +56,8 @@ export interface RouterSpec {
   /** the transfer link to the node (egress and published ports), null without either */
   transfer: { host: string; inner: string; hostIp: string; innerIp: string } | null;
   publish: Publish[];
+  /** the port on the router's external network (external.ts), null without one */
+  externalPort: ExternalPort | null;
 }
 
 /** An infra container hosted here whose network is routed: its default route goes through the gateway (DNS forwarding). */
@@ -94,6 +97,7 @@ export function desiredRouters(view: NodeView): Map<string, RouterSpec> {
         neigh: [],
         transfer: null,
         publish: [],
+        externalPort: externalPortOf(r),
       };
       out.set(r.id, spec);
     }
@@ -116,6 +120,9 @@ export function desiredRouters(view: NodeView): Map<string, RouterSpec> {
     if (at) at.spec.neigh.push({ dev: at.port.inner, ip: e.ip, mac: e.mac });
   }
   addPublished(view, portOf);
+  const external = new Map<string, ExternalPort>();
+  for (const [net, { spec }] of portOf) if (spec.externalPort) external.set(net, spec.externalPort);
+  addFloating(view, external);
   for (const spec of out.values()) {
     if (spec.external || spec.publish.length > 0)
       spec.transfer = { host: transferHostName(spec.slot), inner: TRANSFER_INNER, ...transferAddresses(spec.slot) };

@@ -60,6 +60,19 @@ export async function sysctl(ns: string, settings: Record<string, string>): Prom
   await exec('nsenter', [`--net=${NETNS_DIR}/${ns}`, '--', 'sysctl', '-q', '-w', ...args]);
 }
 
+/**
+ * Gratuitous ARP for `ip` on `dev` inside NS (`busybox arping -U`): the segment's switches and
+ * hosts learn that the address now lives behind this port (a floating IP that moved).
+ */
+export const garp = (ns: string, dev: string, ip4: string): Promise<string> =>
+  exec('nsenter', [`--net=${NETNS_DIR}/${ns}`, '--', 'busybox', 'arping', '-U', '-c', '2', '-w', '2', '-I', dev, '-s', ip4, ip4]);
+
+export interface IpRule {
+  priority?: number;
+  fwmark?: string;
+  table?: string;
+}
+
 export function netnsNames(): string[] {
   try {
     return readdirSync(NETNS_DIR);

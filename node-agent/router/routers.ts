@@ -13,8 +13,26 @@ import type { NetworkError } from '../dataplane/types.js';
 import { netnsExists } from '../kernel/netns.js';
 import { isRouterNetnsOf } from '../names.js';
 import { desiredRouters, infraRoutes, type RouterSpec } from './desired.js';
-import { bridgeBatch, ip, ipBatch, ipJson, netnsNames, nftText, sysctl, type IpAddr, type IpLink, type IpNeigh } from './kernel.js';
-import { dropTableText, hostTableText, routerTableText } from './nft-text.js';
+import { intToIp4, mask4, parseCidr4 } from '../../protocol/addr.js';
+import {
+  bridgeBatch,
+  garp,
+  ip,
+  ipBatch,
+  ipJson,
+  netnsNames,
+  nftText,
+  sysctl,
+  type IpAddr,
+  type IpLink,
+  type IpNeigh,
+  type IpRule,
+  RouterError,
+} from './kernel.js';
+import { dropTableText, hostTableText, routerTableText, TRANSFER_MARK } from './nft-text.js';
+
+/** The routing table of a router netns for replies that go back over the transfer link. */
+const TRANSFER_TABLE = 100;
 
 export interface RoutersOptions {
   underlayIp: string;
@@ -30,6 +48,8 @@ export class Routers {
   private readonly nft = new Map<string, string>();
   private readonly queue = new Serial();
   private readonly owned: Set<string>;
+  /** what tenant traffic never reaches, for the routers' external ports (set per apply, before the routers) */
+  private deny: string[] = [];
 
   constructor(private readonly o: RoutersOptions) {
     this.owned = new Set(readOwned(this.file));
@@ -61,6 +81,7 @@ export class Routers {
       for (const p of spec?.ports ?? [{ network: '' }]) errors.push({ network: p.network, message });
     };
     const want = desiredRouters(view);
+    this.deny = [...new Set([this.o.underlayIp, ...this.o.deny, ...vteps(view)])];
     const mine = new Set([...want.values()].map((r) => r.ns));
     const before = [...this.owned].sort().join();
     for (const ns of netnsNames()) {
@@ -148,17 +169,82 @@ export class Routers {
         hostLines.push(`addr replace ${t.hostIp}/31 dev ${t.host}`, `link set ${t.host} up`);
       }
     }
+    const added = r.externalPort ? await this.externalLinks(r, inner, host, nsLines, hostLines, wanted) : [];
     for (const name of inner.keys()) if (!wanted.has(name)) nsLines.push(`link del ${name}`);
     await ipBatch(null, hostLines);
     await ipBatch(r.ns, nsLines);
     // fdb entries go when a port leaves its bridge: re-assert them (replace is a no-op when equal)
     await bridgeBatch(r.ports.map((p) => `fdb replace ${p.mac} dev ${p.host} master static`));
-    if (r.transfer) {
-      await ipBatch(r.ns, [`route replace default via ${r.transfer.hostIp} dev ${r.transfer.inner}`]);
-      writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
-    }
+    if (r.transfer && !r.externalPort) await ipBatch(r.ns, [`route replace default via ${r.transfer.hostIp} dev ${r.transfer.inner}`]);
+    if (r.transfer) writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
     await this.ensureNeigh(r);
-    await this.ensureNft(r.ns, routerTableText(r));
+    await this.ensureNft(r.ns, routerTableText(r, this.deny));
+    if (r.externalPort) await this.externalRoutes(r);
+    // after the addresses exist: the segment learns where each new one lives (a floating IP that moved here)
+    for (const a of added)
+      await garp(r.ns, r.externalPort!.inner, a).catch((err: unknown) =>
+        this.o.log.warn({ err, router: r.name, ip: a }, 'gratuitous ARP failed'),
+      );
+  }
+
+  /**
+   * The external port (external.ts): the veth into the physical network's bridge, this node's
+   * address and the floating IPs on the inside end. Returns the addresses it adds (for the GARP).
+   */
+  private async externalLinks(
+    r: RouterSpec,
+    inner: Map<string, IpLink>,
+    host: Map<string, IpLink>,
+    nsLines: string[],
+    hostLines: string[],
+    wanted: Set<string>,
+  ): Promise<string[]> {
+    const x = r.externalPort!;
+    wanted.add(x.inner);
+    // the node does not map the physical network (the dataplane reports it): no port, routes blackholed
+    if (!host.has(x.bridge)) return [];
+    if (!host.has(x.host) || !inner.has(x.inner)) {
+      if (host.has(x.host)) await ip(null, ['link', 'del', x.host]);
+      await ip(null, ['link', 'add', x.host, 'mtu', String(x.mtu), 'type', 'veth', 'peer', 'name', x.inner, 'netns', r.ns]);
+      host.set(x.host, { ifname: x.host });
+      inner.set(x.inner, { ifname: x.inner });
+    }
+    const h = host.get(x.host)!;
+    const i = inner.get(x.inner)!;
+    if (h.master !== x.bridge || h.mtu !== x.mtu || !h.flags?.includes('UP'))
+      hostLines.push(`link set ${x.host} master ${x.bridge} mtu ${x.mtu} up`);
+    if (i.mtu !== x.mtu || !i.flags?.includes('UP')) nsLines.push(`link set ${x.inner} mtu ${x.mtu} up`);
+    const want = new Set([...(x.address ? [x.address] : []), ...x.floating.map((f) => `${f.ip}/32`)]);
+    const have = (await ipJson<IpAddr>(r.ns, ['-4', 'addr', 'show', 'dev', x.inner]).catch(() => [] as IpAddr[])).flatMap((a) =>
+      (a.addr_info ?? []).map((i4) => `${i4.local}/${i4.prefixlen}`),
+    );
+    for (const a of have) if (!want.has(a)) nsLines.push(`addr del ${a} dev ${x.inner}`);
+    const fresh = [...want].filter((a) => !have.includes(a));
+    for (const a of fresh) nsLines.push(`addr add ${a} dev ${x.inner}`);
+    return fresh.map((a) => a.split('/')[0]);
+  }
+
+  /**
+   * Routes of a router with an external port: the external network on its port, the default
+   * through its gateway (no gateway: blackhole, nothing leaves another way); replies of
+   * connections that came over the transfer link (published ports, marked in nft) go back there.
+   */
+  private async externalRoutes(r: RouterSpec): Promise<void> {
+    const x = r.externalPort!;
+    if (!(await ipJson<IpLink>(null, ['link', 'show', 'dev', x.bridge]).catch(() => []))?.length) {
+      await ipBatch(r.ns, ['route replace blackhole default']);
+      throw new RouterError('external port', `no bridge ${x.bridge}: this node does not map physical network ${x.physicalNetwork}`);
+    }
+    const { addr, prefix } = parseCidr4(x.cidr);
+    const lines = [`route replace ${intToIp4((addr & mask4(prefix)) >>> 0)}/${prefix} dev ${x.inner}`];
+    lines.push(x.gateway ? `route replace default via ${x.gateway} dev ${x.inner} onlink` : 'route replace blackhole default');
+    if (r.transfer) {
+      lines.push(`route replace default via ${r.transfer.hostIp} dev ${r.transfer.inner} table ${TRANSFER_TABLE}`);
+      const rules = await ipJson<IpRule>(r.ns, ['rule', 'show']);
+      if (!rules.some((u) => u.fwmark === `0x${TRANSFER_MARK.toString(16)}` && u.table === String(TRANSFER_TABLE)))
+        lines.push(`rule add fwmark ${TRANSFER_MARK} lookup ${TRANSFER_TABLE} priority 100`);
+    }
+    await ipBatch(r.ns, lines);
   }
 
   private async sysctls(ns: string): Promise<void> {

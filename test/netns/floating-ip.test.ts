@@ -150,7 +150,8 @@ describe.skipIf(!isRoot)('external network and floating IPs (controller + 2 agen
     const again = await c.api('POST', `/v1/tenants/acme/floating-ips/${fip}/associate`, { container: 'web2' });
     expect([again.status, again.body.code]).toEqual([409, 'floating_ip_associated']);
     const cli = await c.ctl(['floating-ip', 'associate', fip, 'acme/web2']);
-    expect([cli.status, cli.stderr]).toEqual([1, expect.stringContaining('floating_ip_associated')]);
+    expect(cli.status).not.toBe(0);
+    expect(cli.stderr).toContain('floating_ip_associated');
     // the address is acme's: under globex it does not exist, and an acme token cannot reach globex at all
     const other = await c.api('POST', `/v1/tenants/globex/floating-ips/${fip}/associate`, { container: 'g1' });
     expect([other.status, other.body.code]).toEqual([404, 'floating_ip_not_found']);

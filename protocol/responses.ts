@@ -34,6 +34,7 @@ export const NetworkResponse = z.looseObject({
   gateway: Nullable(z.string()),
   pools: z.array(AddressPool),
   dhcp: z.boolean(),
+  external: z.boolean().describe('an external network (router gateways and floating IPs of every tenant)'),
   mtu: Nullable(z.number().int()).describe("null: each node's underlay MTU minus the encapsulation overhead"),
   domain: z.string(),
   infra: Nullable(z.looseObject({ name: z.string(), ip: z.string(), mac: z.string(), node: Nullable(z.string()) })),
@@ -77,7 +78,21 @@ export const RouterResponse = z.looseObject({
   tenant: z.string(),
   name: z.string(),
   external: z.boolean(),
+  externalNetwork: Nullable(z.string()).describe('the external network egress is source-NATed into (TENANT/NAME); null: the node underlay'),
+  gateways: z
+    .array(z.looseObject({ node: z.string(), ip: z.string() }))
+    .describe("with an external network: the router's address on each node"),
   networks: z.array(z.looseObject({ name: z.string(), cidr: z.string(), gateway: Nullable(z.string()) })),
+  createdAt: Time,
+});
+
+export const FloatingIpResponse = z.looseObject({
+  id: z.string(),
+  tenant: z.string(),
+  network: z.string().describe('the external network, TENANT/NAME'),
+  ip: z.string(),
+  container: Nullable(z.string()),
+  node: Nullable(z.string()).describe("the associated container's node, which answers for the address"),
   createdAt: Time,
 });
 

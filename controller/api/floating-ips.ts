@@ -9,12 +9,14 @@ import {
   listFloatingIps,
 } from '../store/floating-ips.js';
 import { route } from './route.js';
+import { FloatingIpResponse, Page } from '../../protocol/responses.js';
 
 /** Floating IPs (docs/api.md "Floating IPs"): allocated to a tenant, `:fip` its address or id; tenant tokens manage their own. */
 export const floatingIpRoutes = [
   route<FloatingIpCreate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/floating-ips',
+    response: FloatingIpResponse,
     summary: 'allocate a floating IP from an external network (TENANT/NAME) to the tenant',
     op: 'create floating ip',
     target: ({ params, body }) => `${params.tenant} from ${body.network}`,
@@ -26,6 +28,7 @@ export const floatingIpRoutes = [
   route<undefined, z.infer<typeof Pagination>>({
     method: 'GET',
     url: '/v1/tenants/:tenant/floating-ips',
+    response: Page(FloatingIpResponse),
     summary: "list a tenant's floating IPs",
     op: 'list floating ips',
     target: ({ params }) => `of ${params.tenant}`,
@@ -36,6 +39,7 @@ export const floatingIpRoutes = [
   route({
     method: 'GET',
     url: '/v1/tenants/:tenant/floating-ips/:fip',
+    response: FloatingIpResponse,
     summary: 'show a floating IP (by address or id) and its container',
     op: 'get floating ip',
     target: ({ params }) => `${params.tenant}/${params.fip}`,
@@ -45,6 +49,7 @@ export const floatingIpRoutes = [
   route<FloatingIpAssociate>({
     method: 'POST',
     url: '/v1/tenants/:tenant/floating-ips/:fip/associate',
+    response: FloatingIpResponse,
     summary: "associate to a container of the tenant on a router with the address's external network (one-to-one NAT on its node)",
     op: 'associate floating ip',
     describe: ({ params, body }) => `associate floating ip ${params.tenant}/${params.fip} to container ${body.container}`,
@@ -56,6 +61,7 @@ export const floatingIpRoutes = [
   route({
     method: 'POST',
     url: '/v1/tenants/:tenant/floating-ips/:fip/disassociate',
+    response: FloatingIpResponse,
     summary: 'disassociate from its container (the address stays allocated to the tenant)',
     op: 'disassociate floating ip',
     target: ({ params }) => `${params.tenant}/${params.fip}`,
@@ -65,6 +71,7 @@ export const floatingIpRoutes = [
   route({
     method: 'DELETE',
     url: '/v1/tenants/:tenant/floating-ips/:fip',
+    response: null,
     summary: 'release a floating IP (its NAT goes with it)',
     op: 'delete floating ip',
     target: ({ params }) => `${params.tenant}/${params.fip}`,

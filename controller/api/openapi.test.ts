@@ -137,6 +137,27 @@ describe('OpenAPI document', () => {
     await call('DELETE', `/v1/tenants/acme/security-groups/web/rules/${rule.id}`);
     await call('POST', '/v1/tenants/acme/containers', { name: 'a', image: 'busybox', networks: ['blue'], labels: { tier: 'front' } });
     await call('POST', '/v1/tenants/acme/containers', { name: 'infra', image: 'busybox', networks: ['blue'] }); // 400 reserved_name
+    // external network, router gateway, floating IPs (docs/api.md "External networks and floating IPs")
+    await call('POST', '/v1/tenants', { name: 'provider' });
+    const ext = { type: 'physical', params: { type: 'physical', physicalNetwork: 'ext' }, cidr: '203.0.113.0/24' };
+    await call('POST', '/v1/tenants/provider/networks', {
+      name: 'ext',
+      ...ext,
+      pools: [{ start: '203.0.113.10', end: '203.0.113.20' }],
+      external: true,
+    });
+    await call('POST', '/v1/tenants/acme/routers/r1/attach', { network: 'blue' });
+    await call('PATCH', '/v1/tenants/acme/routers/r1', { externalNetwork: 'provider/ext' });
+    const fip = await call('POST', '/v1/tenants/acme/floating-ips', { network: 'provider/ext' });
+    await call('POST', '/v1/tenants/acme/floating-ips', { network: 'provider/nosuch' }); // 404 external_network_not_found
+    await call('GET', '/v1/tenants/acme/floating-ips');
+    await call('GET', `/v1/tenants/acme/floating-ips/${fip.ip}`);
+    await call('POST', `/v1/tenants/acme/floating-ips/${fip.ip}/associate`, { container: 'a' });
+    await call('POST', `/v1/tenants/acme/floating-ips/${fip.ip}/disassociate`);
+    await call('DELETE', `/v1/tenants/acme/floating-ips/${fip.ip}`);
+    await call('PATCH', '/v1/tenants/acme/routers/r1', { externalNetwork: null });
+    await call('POST', '/v1/tenants/acme/routers/r1/detach', { network: 'blue' });
+
     await call('GET', '/v1/tenants/acme/containers?label=tier=front&network=blue');
     await call('GET', '/v1/tenants/acme/containers/a');
     await call('GET', '/v1/tenants/acme/containers/infra-blue');

@@ -102,6 +102,13 @@ describe.skipIf(!isRoot)('external network and floating IPs (controller + 2 agen
     await ok('POST', '/v1/tenants/globex/networks', { name: 'web', cidr: '10.1.0.0/24' });
     await ok('POST', '/v1/tenants/globex/routers', { name: 'r1', external: true });
     await ok('POST', '/v1/tenants/globex/routers/r1/attach', { network: 'web' });
+    // security groups apply to floating-IP traffic, as in Neutron: the outside reaches port 80 only with a rule
+    await ok('POST', '/v1/tenants/acme/security-groups/default/rules', {
+      direction: 'ingress',
+      proto: 'tcp',
+      portMin: 80,
+      remoteCidr: '0.0.0.0/0',
+    });
     await run('acme', 'web1', 'web', 0, WEB);
     await run('acme', 'web2', 'web', 1, IDLE);
     await run('globex', 'g1', 'web', 0, IDLE);

@@ -51,42 +51,54 @@ function child(): void {
   let msgs = 0;
   const expects: Array<{ id: number; revision: number; seen: Map<number, number> }> = [];
   const send = (m: unknown) => process.send!(m);
+  let stopping = false;
+  let total = 0;
+  const onMessage = (c: { ws: WebSocket; rev: number; ready: boolean }, idx: number, data: Buffer) => {
+    const t = now();
+    const msg = JSON.parse(data.toString()) as { type: string; revision: number };
+    if (msg.type === 'delta') {
+      bytes += data.length;
+      msgs++;
+    }
+    if (msg.type === 'snapshot' || msg.type === 'delta' || (msg.type === 'ping' && msg.revision > c.rev)) {
+      c.rev = msg.revision;
+      c.ws.send(JSON.stringify({ type: 'ack', revision: c.rev }));
+      for (let i = expects.length - 1; i >= 0; i--) {
+        const e = expects[i];
+        if (c.rev >= e.revision && !e.seen.has(idx)) e.seen.set(idx, t);
+        if (e.seen.size === clients.length) {
+          expects.splice(i, 1);
+          send({ type: 'reached', id: e.id, t: Math.max(...e.seen.values()) });
+        }
+      }
+    }
+    if (msg.type === 'snapshot' && !c.ready) {
+      c.ready = true;
+      if (clients.length === total && clients.every((x) => x.ready)) send({ type: 'ready' });
+    }
+  };
   process.on(
     'message',
     (m: { type: string; url?: string; agents?: Array<{ node: string; token: string; ip: string }>; id?: number; revision?: number }) => {
       if (m.type === 'start') {
+        total = m.agents!.length;
         for (const a of m.agents!) {
-          const ws = new WebSocket(m.url!, { headers: { authorization: `Bearer ${a.token}` }, maxPayload: 256 * 1024 * 1024 });
-          const c = { ws, rev: 0, ready: false };
+          const c = { ws: undefined as unknown as WebSocket, rev: 0, ready: false };
           const idx = clients.push(c) - 1;
-          ws.on('open', () =>
-            ws.send(JSON.stringify({ type: 'hello', node: a.node, underlayIp: a.ip, revision: 0, capabilities: CAPS, underlayMtu: 1500 })),
-          );
-          ws.on('message', (data: Buffer) => {
-            const t = now();
-            const msg = JSON.parse(data.toString()) as { type: string; revision: number };
-            if (msg.type === 'delta') {
-              bytes += data.length;
-              msgs++;
-            }
-            if (msg.type === 'snapshot' || msg.type === 'delta' || (msg.type === 'ping' && msg.revision > c.rev)) {
-              c.rev = msg.revision;
-              ws.send(JSON.stringify({ type: 'ack', revision: c.rev }));
-              for (let i = expects.length - 1; i >= 0; i--) {
-                const e = expects[i];
-                if (c.rev >= e.revision && !e.seen.has(idx)) e.seen.set(idx, t);
-                if (e.seen.size === clients.length) {
-                  expects.splice(i, 1);
-                  send({ type: 'reached', id: e.id, t: Math.max(...e.seen.values()) });
-                }
-              }
-            }
-            if (msg.type === 'snapshot' && !c.ready) {
-              c.ready = true;
-              if (clients.length === m.agents!.length && clients.every((x) => x.ready)) send({ type: 'ready' });
-            }
-          });
-          ws.on('error', (err) => send({ type: 'error', message: String(err) }));
+          // a real agent reconnects and resumes when the controller drops it (a slow reader of a big snapshot)
+          const connect = () => {
+            const ws = new WebSocket(m.url!, { headers: { authorization: `Bearer ${a.token}` }, maxPayload: 256 * 1024 * 1024 });
+            c.ws = ws;
+            ws.on('open', () =>
+              ws.send(
+                JSON.stringify({ type: 'hello', node: a.node, underlayIp: a.ip, revision: c.rev, capabilities: CAPS, underlayMtu: 1500 }),
+              ),
+            );
+            ws.on('message', (data: Buffer) => onMessage(c, idx, data));
+            ws.on('close', () => !stopping && setTimeout(connect, 200));
+            ws.on('error', () => {});
+          };
+          connect();
         }
       } else if (m.type === 'expect') {
         const e = { id: m.id!, revision: m.revision!, seen: new Map<number, number>() };
@@ -97,12 +109,18 @@ function child(): void {
         send({ type: 'bytes', bytes, msgs });
         bytes = msgs = 0;
       } else if (m.type === 'stop') {
+        stopping = true;
         for (const c of clients) c.ws.terminate();
         process.exit(0);
       }
     },
   );
   process.on('disconnect', () => process.exit(0));
+  if (process.env.BENCH_DEBUG)
+    setInterval(
+      () => console.error(`child ${process.pid}: ${clients.filter((c) => c.ready).length}/${clients.length} have snapshots`),
+      5000,
+    ).unref();
   send({ type: 'up' });
 }
 

@@ -80,7 +80,9 @@ function child(): void {
           );
           ws.on('message', (data: Buffer) => {
             const t = now();
-            const msg = JSON.parse(data.toString()) as { type: string; revision: number };
+            const raw = JSON.parse(data.toString()) as { type?: string; revision?: number; d?: [number, number] };
+            // an ops1 delta: {d: [from, step], c} (protocol/compact-ops.ts)
+            const msg = raw.d ? { type: 'delta', revision: raw.d[0] + raw.d[1] } : (raw as { type: string; revision: number });
             if (msg.type === 'delta') bytes[enc] += data.length;
             if (msg.type === 'snapshot' || msg.type === 'delta' || (msg.type === 'ping' && msg.revision > c.rev)) {
               c.rev = msg.revision;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { compactOpJson, compactValueJson, decodeCompactOps, packId, unpackId } from './compact-ops.js';
+import { compactDeltaJson, compactOpJson, compactValueJson, decodeCompactOps, decodeMessage, packId, unpackId } from './compact-ops.js';
 import { type ViewOp } from './view.js';
 
 const ep = (over: Record<string, unknown> = {}) => ({
@@ -41,10 +41,29 @@ describe('ops1', () => {
       { kind: 'endpoints', id: e.id, value: e },
       { kind: 'endpoints', id: e.id, value: ep({ kind: 'infra', mac: '02:AB:cd:ef:01:23', network: 'net-x' }) },
       { kind: 'endpoints', id: 'other-id', value: e },
+      { kind: 'endpoints', id: e.id, value: ep({ plugged: true, groups: [randomUUID(), 'g-2'] }) },
+      { kind: 'endpoints', id: e.id, value: ep({ plugged: false }) },
+      { kind: 'endpoints', id: e.id, value: ep({ groups: [] }) },
+      { kind: 'endpoints', id: e.id, value: ep({ extra: 1 }) },
       { kind: 'endpoints', id: e.id },
       { kind: 'keys', id: 'k1' },
     ];
     expect(roundTrip(ops)).toEqual(ops);
+  });
+
+  it('frames a delta as {d: [from, step], c} and decodes it to the plain message; other messages pass through', () => {
+    const e = ep({ groups: [randomUUID()] });
+    const op: ViewOp = { kind: 'endpoints', id: e.id, value: e };
+    expect(decodeMessage(JSON.parse(compactDeltaJson(120_345, 120_346, [encode(op)])))).toEqual({
+      type: 'delta',
+      from: 120_345,
+      revision: 120_346,
+      ops: [op],
+    });
+    const ping = { type: 'ping', revision: 3, t: 1 };
+    expect(decodeMessage(ping)).toBe(ping);
+    expect(() => decodeMessage({ d: [-1, 1], c: [] })).toThrow(TypeError);
+    expect(() => decodeMessage({ d: ['1', 1], c: [] })).toThrow(TypeError);
   });
 
   it('halves an endpoint delta', () => {

@@ -130,7 +130,8 @@ describe('agent stream', () => {
     const compact = listen(n5.token, 'n5', '198.18.0.5', ['ops1', 'zstd-someday']);
     await waitFor('snapshots', () => plain.msgs.some((m) => m.type === 'snapshot') && compact.msgs.some((m) => m.type === 'snapshot'));
     const c = await seed.attach(red, netRed, 'e', n4.id, '10.0.0.16');
-    const deltaWith = (l: typeof plain) => l.msgs.find((m) => m.type === 'delta' && JSON.stringify(m).includes('10.0.0.16'));
+    const deltaWith = (l: typeof plain) =>
+      l.msgs.find((m) => (m.type === 'delta' || m.d !== undefined) && JSON.stringify(m).includes('10.0.0.16'));
     await waitFor('deltas', () => deltaWith(plain) !== undefined && deltaWith(compact) !== undefined);
     const p = deltaWith(plain)!;
     const k = deltaWith(compact)!;
@@ -139,7 +140,9 @@ describe('agent stream', () => {
     expect(k.c).toBeDefined();
     const { decodeMessage } = await import('../../protocol/compact-ops.js');
     const ep = (m: Record<string, unknown>) => (m.ops as Array<{ kind: string; id: string }>).find((o) => o.id === c.endpoint);
-    expect(ep(decodeMessage(k) as Record<string, unknown>)).toEqual(ep(p));
+    const decoded = decodeMessage(k) as Record<string, unknown>;
+    expect(decoded).toMatchObject({ type: 'delta', revision: p.revision });
+    expect(ep(decoded)).toEqual(ep(p));
     expect(JSON.stringify(k).length).toBeLessThan(JSON.stringify(p).length);
     plain.ws.close();
     compact.ws.close();

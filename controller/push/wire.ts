@@ -1,4 +1,4 @@
-import { compactOpJson, compactValueJson } from '../../protocol/compact-ops.js';
+import { compactDeltaJson, compactOpJson, compactValueJson } from '../../protocol/compact-ops.js';
 import type { ViewOp } from '../../protocol/view.js';
 import type { Counters } from './core.js';
 import type { AgentConn } from './session.js';
@@ -39,10 +39,15 @@ function compactJson(op: ViewOp, cache: OpJson): string {
 /** Sends `delta {from: position, revision, ops}` (nothing when there are no ops) and moves the connection's position. */
 export function sendDelta(c: AgentConn, ops: ViewOp[], revision: number, counters: Counters, json: OpJson = newOpJson()): void {
   if (ops.length === 0) return;
-  const body = c.compact
-    ? `"c":[${ops.map((op) => compactJson(op, json)).join(',')}]`
-    : `"ops":[${ops.map((op) => opJson(op, json)).join(',')}]`;
-  c.sendText(`{"type":"delta","from":${c.position},"revision":${revision},${body}}`);
+  c.sendText(
+    c.compact
+      ? compactDeltaJson(
+          c.position,
+          revision,
+          ops.map((op) => compactJson(op, json)),
+        )
+      : `{"type":"delta","from":${c.position},"revision":${revision},"ops":[${ops.map((op) => opJson(op, json)).join(',')}]}`,
+  );
   c.position = revision;
   c.desired = revision;
   c.dirty = true;

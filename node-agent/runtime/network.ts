@@ -94,7 +94,15 @@ export async function attachNetwork(spec: ContainerSpec, nspawnPid: number, t = 
       deadline = Date.now() + t.linksMs;
     }
     if (pid !== null) {
-      if (!netnsExists(ns)) await ipRun('name the netns of', ns, ['netns', 'attach', ns, String(pid)]);
+      if (!netnsExists(ns)) {
+        try {
+          await ipRun('name the netns of', ns, ['netns', 'attach', ns, String(pid)]);
+        } catch (e) {
+          // the payload already ended (a command that does not exist): its exit says why, not this
+          if (!isAlive(pid)) return false;
+          throw e;
+        }
+      }
       const links = linksOf(pid);
       if (wanted.every((l) => links.has(l))) break;
     }

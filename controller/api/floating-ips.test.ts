@@ -188,4 +188,15 @@ describe.each(BACKENDS)('external networks and floating IPs on $name', (backend)
     expect(web.router?.externalNetwork).toBeUndefined();
     expect(web.router?.externalIp).toBeUndefined();
   });
+
+  it('audits floating-IP calls and documents them in OpenAPI', async () => {
+    await (app as unknown as { audit: { flush(): Promise<void> } }).audit.flush();
+    const { rows } = await db.query<{ action: string }>("SELECT action FROM audit_log WHERE action LIKE '%floating ip%' ORDER BY id");
+    expect(rows.map((r) => r.action)).toEqual(
+      expect.arrayContaining(['create floating ip', 'associate floating ip', 'disassociate floating ip', 'delete floating ip']),
+    );
+    const doc = (await call('GET', '/openapi.json')).json;
+    expect(Object.keys(doc.paths['/v1/tenants/{tenant}/floating-ips/{fip}'])).toEqual(expect.arrayContaining(['get', 'delete']));
+    expect(doc.paths['/v1/tenants/{tenant}/floating-ips/{fip}/associate'].post.requestBody).toBeTruthy();
+  });
 });

@@ -88,4 +88,14 @@ describe('applyEvent', () => {
     expect([...s.staleRouters]).toEqual(['acme']);
     expect(applyEvent(s, ev({ kind: 'image_repository', id: 'x' }))).toBe(false);
   });
+
+  it('finds the container of an endpoint event by name after a rename-free delete and re-create', () => {
+    const s = new ConsoleState();
+    upsertContainer(s, container());
+    applyEvent(s, ev({ op: 'delete' }));
+    upsertContainer(s, container({ id: 'c2' }));
+    applyEvent(s, ev({ kind: 'endpoint', id: 'e2', object: { container: 'web', network: 'blue', ip: '10.0.0.7', mac: 'm', node: 'n1' } }));
+    expect(s.containers.get('c2')?.endpoints[0].ip).toBe('10.0.0.7');
+    expect(s.containers.has('c1')).toBe(false);
+  });
 });

@@ -10,6 +10,8 @@ export class ConsoleState {
   networks = new Map<string, Network>();
   containers = new Map<string, Container>();
   nodes = new Map<string, Node>();
+  /** Container id by `tenant/name` (endpoint events name their container). */
+  containerIds = new Map<string, string>();
   /** By `tenant/name`: the REST list has no router ids. */
   routers = new Map<string, Router>();
   version = 0;
@@ -21,6 +23,7 @@ export class ConsoleState {
     this.tenants.clear();
     this.networks.clear();
     this.containers.clear();
+    this.containerIds.clear();
     this.nodes.clear();
     this.routers.clear();
     this.version++;
@@ -33,7 +36,17 @@ function newer(prev: { updatedAt?: string } | undefined, next: { updatedAt?: str
 }
 
 export function upsertContainer(s: ConsoleState, c: Container): void {
-  if (newer(s.containers.get(c.id), c)) s.containers.set(c.id, c);
+  const prev = s.containers.get(c.id);
+  if (!newer(prev, c)) return;
+  if (prev && prev.name !== c.name) s.containerIds.delete(`${prev.tenant}/${prev.name}`);
+  s.containers.set(c.id, c);
+  s.containerIds.set(`${c.tenant}/${c.name}`, c.id);
+}
+
+function deleteContainer(s: ConsoleState, id: string): void {
+  const prev = s.containers.get(id);
+  if (prev && s.containerIds.get(`${prev.tenant}/${prev.name}`) === id) s.containerIds.delete(`${prev.tenant}/${prev.name}`);
+  s.containers.delete(id);
 }
 export function upsertNetwork(s: ConsoleState, n: Network): void {
   if (newer(s.networks.get(n.id), n)) s.networks.set(n.id, n);
@@ -54,7 +67,7 @@ export function applyEvent(s: ConsoleState, e: ChangeEvent): boolean {
       else upsertNetwork(s, o as unknown as Network);
       break;
     case 'container':
-      if (gone) s.containers.delete(e.id);
+      if (gone) deleteContainer(s, e.id);
       else upsertContainer(s, o as unknown as Container);
       break;
     case 'node':
@@ -83,15 +96,13 @@ export function applyEvent(s: ConsoleState, e: ChangeEvent): boolean {
 
 /** An endpoint event (container, network, ip, mac, node) updates its container's address list. */
 function patchEndpoint(s: ConsoleState, tenant: string | null, o: Record<string, unknown>): void {
-  const name = o.container as string;
-  for (const c of s.containers.values()) {
-    if (c.tenant !== tenant || c.name !== name) continue;
-    const ep = { network: o.network as string, ip: o.ip as string, mac: o.mac as string };
-    const i = c.endpoints.findIndex((x) => x.network === ep.network);
-    const endpoints = [...c.endpoints];
-    if (i >= 0) endpoints[i] = ep;
-    else endpoints.push(ep);
-    s.containers.set(c.id, { ...c, endpoints, node: (o.node as string | null) ?? c.node });
-    return;
-  }
+  const id = s.containerIds.get(`${tenant}/${o.container as string}`);
+  const c = id === undefined ? undefined : s.containers.get(id);
+  if (!c) return;
+  const ep = { network: o.network as string, ip: o.ip as string, mac: o.mac as string };
+  const i = c.endpoints.findIndex((x) => x.network === ep.network);
+  const endpoints = [...c.endpoints];
+  if (i >= 0) endpoints[i] = ep;
+  else endpoints.push(ep);
+  s.containers.set(c.id, { ...c, endpoints, node: (o.node as string | null) ?? c.node });
 }

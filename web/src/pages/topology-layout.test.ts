@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { Container, Network } from '../model.js';
-import { W, layoutTenant } from './topology-layout.js';
+import { MAX_CHIPS, W, layoutTenant } from './topology-layout.js';
 
 const net = (name: string): Network => ({
   id: name,
@@ -57,5 +57,15 @@ describe('layoutTenant', () => {
     );
     expect(l.segments[0].chips.map((c) => c.name)).toEqual(['infra-a', 'c2', 'c10']);
     expect(l.routers[0].links).toEqual([{ y: l.segments[1].y + 13, gateway: '10.0.0.1' }]);
+  });
+
+  it('draws at most MAX_CHIPS containers of a network and counts the rest', () => {
+    const l = layoutTenant(
+      [net('a')],
+      Array.from({ length: 1000 }, (_, i) => con(i, 'a')),
+      [],
+    );
+    expect(l.segments[0].chips).toHaveLength(MAX_CHIPS + 1);
+    expect(l.segments[0].hidden).toBe(1000 - MAX_CHIPS);
   });
 });

@@ -26,7 +26,12 @@ export interface Segment {
   y: number;
   h: number;
   chips: Chip[];
+  /** Containers of the network not drawn (past MAX_CHIPS): the Containers page lists them. */
+  hidden: number;
 }
+
+/** Chips drawn per network: a drawing stays readable (and cheap) however large the network. */
+export const MAX_CHIPS = 240;
 export interface RouterBox {
   router: Router;
   x: number;
@@ -63,13 +68,13 @@ export function layoutTenant(networks: Network[], containers: Container[], route
       });
     let i = 0;
     if (n.infra) put(i++, { tenant: n.tenant, name: n.infra.name, node: n.infra.node, ip: n.infra.ip, state: 'infra', infra: true });
-    for (const c of members) {
+    for (const c of members.slice(0, MAX_CHIPS)) {
       const ip = c.endpoints.find((e) => e.network === n.name)?.ip ?? '';
       put(i++, { tenant: c.tenant, name: c.name, node: c.node, ip, state: c.observedState, infra: false });
     }
     const rows = Math.max(1, Math.ceil(i / cols));
     const h = BAR_H + SEG_PAD * 2 + rows * (CHIP_H + GAP) - GAP;
-    segments.push({ network: n, y, h, chips });
+    segments.push({ network: n, y, h, chips, hidden: Math.max(0, members.length - MAX_CHIPS) });
     y += h + 24;
   }
   const routerBoxes = [...routers]

@@ -58,7 +58,8 @@ function TenantDrawing(props: {
           <rect class={`bar bar-${s.network.type}`} x={LEFT} y={s.y} width={W - LEFT - 4} height={BAR_H} rx={6} />
           <text x={LEFT + 10} y={s.y + 17} class="bar-label">
             {s.network.name} · {s.network.cidr} · {s.network.type}
-            {s.network.vni !== null ? ` ${s.network.vni}` : ''} · {plural(s.chips.filter((c) => !c.infra).length, 'container')}
+            {s.network.vni !== null ? ` ${s.network.vni}` : ''} · {plural(s.chips.filter((c) => !c.infra).length + s.hidden, 'container')}
+            {s.hidden ? ` (${s.hidden} not drawn: see Containers)` : ''}
           </text>
           {s.chips.map((c) => {
             const full = byName.get(c.name);

@@ -87,7 +87,7 @@ export const ROUTES: RouteDef[] = [
 
 /** The part of the push hub the API uses (logs, packages, metrics, shutdown; exec where the hub relays it). */
 export type ApiHub = Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> &
-  Partial<Pick<PushHub, 'exec' | 'requestSgStats'>>;
+  Partial<Pick<PushHub, 'exec' | 'requestSgStats' | 'requestInfraCounters'>>;
 
 const noPush: ApiHub = {
   requestLogs: async () => {

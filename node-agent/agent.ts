@@ -132,6 +132,7 @@ export class Agent {
       onLogs: async (container, tail) => this.runtime.logs(container, tail),
       onPackages: (container) => this.runtime.packages(container),
       onSgStats: (rules) => this.dataplane.ruleCounters(rules),
+      onInfraCounters: (container) => this.runtime.infraCounters(container),
       exec: {
         start: (id, req, sink) => void execs.start(id, req, () => runtime.execTarget(req.container), sink),
         input: (id, data, eof) => execs.input(id, data, eof),

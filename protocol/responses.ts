@@ -47,6 +47,17 @@ export const NetworkResponse = z.looseObject({
 });
 export type NetworkResponse = z.infer<typeof NetworkResponse>;
 
+/** An infra instance's DHCP/DNS counters as its node scraped them for this answer (docs/infra.md). */
+export const InfraCountersResponse = z.looseObject({
+  dhcpLeases: z.number().int().describe('leases handed out and not expired'),
+  dhcpAnswers: z.number().int().describe('DHCP offers, acks, naks and informs sent'),
+  dhcpPackets: z.number().int().describe('DHCP packets received'),
+  dhcpErrors: z.number().int().describe('malformed DHCP packets and handler failures'),
+  dnsQueries: z.number().int().describe('DNS messages received (UDP and TCP)'),
+  dnsErrors: z.number().int().describe('malformed DNS messages, failed forwards, SERVFAIL answers'),
+  dnsForwarded: z.number().int().describe('DNS queries forwarded upstream'),
+});
+
 export const ContainerResponse = z.looseObject({
   id: z.string(),
   tenant: z.string(),
@@ -71,6 +82,13 @@ export const ContainerResponse = z.looseObject({
   labels: Labels,
   createdAt: Time,
   updatedAt: Time,
+  counters: Nullable(InfraCountersResponse)
+    .optional()
+    .describe(
+      'GET of an infra instance only: its DHCP/DNS counters since the server started, scraped by its node now; ' +
+        'null when the node did not answer (countersError says why)',
+    ),
+  countersError: z.string().optional().describe('why counters is null'),
 });
 export type ContainerResponse = z.infer<typeof ContainerResponse>;
 

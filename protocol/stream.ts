@@ -46,6 +46,29 @@ export const PackageRecord = z.object({
 });
 export type PackageRecord = z.infer<typeof PackageRecord>;
 
+/**
+ * DHCP/DNS counters of a network's infra instance, read by its node from the instance's /metrics
+ * (docs/infra.md). Totals since the server started; a restart starts them again.
+ */
+const Count = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const InfraCounters = z.object({
+  /** leases handed out and not expired (a gauge) */
+  dhcpLeases: Count,
+  /** DHCP replies: offers, acks, naks, informs */
+  dhcpAnswers: Count,
+  /** DHCP packets received */
+  dhcpPackets: Count,
+  /** malformed DHCP packets and handler failures */
+  dhcpErrors: Count,
+  /** DNS messages received (UDP and TCP) */
+  dnsQueries: Count,
+  /** malformed DNS messages, failed forwards and SERVFAIL answers */
+  dnsErrors: Count,
+  /** DNS queries forwarded to the upstreams */
+  dnsForwarded: Count,
+});
+export type InfraCounters = z.infer<typeof InfraCounters>;
+
 /** Bounds of one packages answer: what a node reads of a root at most (PACKAGE_LIMITS). */
 export const MAX_PACKAGES = 20_000;
 
@@ -91,6 +114,13 @@ export const AgentMessage = z.discriminatedUnion('type', [
     rules: z.record(z.string(), z.object({ packets: z.number().min(0), bytes: z.number().min(0) })).default({}),
     error: z.string().max(2000).optional(),
   }),
+  /** The answer to an infra-counters request: the instance's DHCP/DNS counters, scraped now. */
+  z.object({
+    type: z.literal('infra-counters'),
+    requestId: z.string(),
+    counters: InfraCounters.optional(),
+    error: z.string().max(2000).optional(),
+  }),
   /** `container exec` (docs/push.md): the process runs, its output, how it ended. */
   z.object({ type: z.literal('exec-started'), execId: ExecId }),
   z.object({ type: z.literal('exec-output'), execId: ExecId, stream: ExecStream, data: ExecData }),
@@ -108,6 +138,8 @@ export const ControllerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('packages'), requestId: z.string(), container: z.string() }),
   /** Per-rule counters of these security group rules (`sg show --stats`). */
   z.object({ type: z.literal('sg-stats'), requestId: z.string(), rules: z.array(z.string().max(64)).max(1000) }),
+  /** The DHCP/DNS counters of an infra instance (`container show TENANT/infra-NET`). */
+  z.object({ type: z.literal('infra-counters'), requestId: z.string(), container: z.string().max(64) }),
   z.object({ type: z.literal('error'), code: z.string(), message: z.string() }),
   /** `container exec` (docs/push.md): start a command in a container, its input, its terminal size, kill it. */
   z.object({

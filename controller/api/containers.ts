@@ -8,9 +8,25 @@ import { ContainerPatch } from '../../protocol/patch.js';
 import { patchContainer } from '../store/container-patch.js';
 import { createContainer, deleteContainer, getContainer, listContainers, setDesiredState } from '../store/containers.js';
 import { imageForCreate } from '../images/resolve.js';
-import { BODY_LIMITS, route } from './route.js';
+import { BODY_LIMITS, route, type Deps } from './route.js';
+import type { InfraCounters } from '../../protocol/stream.js';
 
 const LogsQuery = z.object({ tail: z.coerce.number().int().min(1).max(100_000).default(100) });
+
+/** The counters of an infra instance, or why there are none: a slow or absent node never fails the GET. */
+async function infraCounters(
+  push: Deps['push'],
+  c: { id: string; node: string | null; observedState: string },
+): Promise<{ counters: InfraCounters | null; countersError?: string }> {
+  if (!c.node) return { counters: null, countersError: 'not scheduled on a node yet' };
+  if (c.observedState !== 'running') return { counters: null, countersError: `not running (${c.observedState})` };
+  try {
+    if (!push.requestInfraCounters) throw new Error('no push hub');
+    return { counters: await push.requestInfraCounters(c.node, c.id) };
+  } catch (err) {
+    return { counters: null, countersError: `node ${c.node}: ${(err as Error).message}`.slice(0, 500) };
+  }
+}
 
 export const containerRoutes = [
   route<ContainerCreate>({
@@ -68,11 +84,14 @@ export const containerRoutes = [
     method: 'GET',
     url: '/v1/tenants/:tenant/containers/:name',
     response: ContainerResponse,
-    summary: 'show a container',
+    summary: 'show a container (an infra instance: with its DHCP/DNS counters, asked of its node)',
     op: 'get container',
     target: ({ params }) => `${params.tenant}/${params.name}`,
     auth: 'any',
-    handler: async ({ params, tenant, op, deps }) => getContainer(deps.db, tenant, params.name, op),
+    handler: async ({ params, tenant, op, deps }) => {
+      const c = await getContainer(deps.db, tenant, params.name, op);
+      return c.kind === 'infra' ? { ...c, ...(await infraCounters(deps.push, c)) } : c;
+    },
   }),
   route<ContainerPatch>({
     method: 'PATCH',

@@ -19,7 +19,8 @@ export interface Deps {
   /** In a handler: the request's row-level security scope (freight_api, its tenant or '*'). */
   db: Db;
   log: Logger;
-  push: Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> & Partial<Pick<PushHub, 'requestSgStats'>>;
+  push: Pick<PushHub, 'requestLogs' | 'requestPackages' | 'metrics' | 'close'> &
+    Partial<Pick<PushHub, 'requestSgStats' | 'requestInfraCounters'>>;
   now: () => Date;
   /** Group commit for container creates. */
   batch: Batcher;

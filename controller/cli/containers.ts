@@ -195,7 +195,17 @@ export const CONTAINER_COLUMNS: Array<Column<Row>> = [
   { header: 'REASON', get: (x) => x.reason, wide: true },
 ];
 
-export const containerDetails = (r: Row) => details({ ...r, labels: labelsOf(r.labels) || undefined });
+export const containerDetails = ({ counters, countersError, ...r }: Row) =>
+  details({ ...r, labels: labelsOf(r.labels) || undefined, ...(counters === undefined ? {} : infraCounterLines(counters, countersError)) });
+
+/** An infra instance's counters as two lines (`-o json` has the fields). */
+function infraCounterLines(c: Row | null, why: unknown): Record<string, string> {
+  if (!c) return { counters: `- (${String(why ?? 'unavailable')})` };
+  return {
+    dhcp: `leases ${c.dhcpLeases}  answers ${c.dhcpAnswers}  packets ${c.dhcpPackets}  errors ${c.dhcpErrors}`,
+    dns: `queries ${c.dnsQueries}  errors ${c.dnsErrors}  forwarded ${c.dnsForwarded}`,
+  };
+}
 
 const CONTAINER_HELP = `
 Examples:

@@ -69,6 +69,16 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       else p.resolve(msg.rules);
       return;
     }
+    case 'infra-counters': {
+      const p = c.logs.get(msg.requestId);
+      if (!p) return;
+      c.logs.delete(msg.requestId);
+      clearTimeout(p.timer);
+      if (msg.error || !msg.counters)
+        p.reject(new PushError('node_unavailable', `infra counters from node ${c.tokenNode}: ${msg.error ?? 'no counters'}`));
+      else p.resolve(msg.counters);
+      return;
+    }
     case 'exec-started':
     case 'exec-output':
     case 'exec-exit':

@@ -1,4 +1,4 @@
-import type { PackageRecord } from '../../protocol/stream.js';
+import type { InfraCounters, PackageRecord } from '../../protocol/stream.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
@@ -204,6 +204,22 @@ export class Hub {
       }, timeoutMs);
       c.logs.set(requestId, { resolve: resolve, reject, timer });
       c.send({ type: 'sg-stats', requestId, rules });
+    });
+  }
+
+  /** The DHCP/DNS counters of an infra instance, scraped by its node now (short timeout: `container show` waits for it). */
+  requestInfraCounters(node: string, container: string): Promise<InfraCounters> {
+    const c = this.core.byNode.get(node);
+    if (!c || !c.live) return Promise.reject(new PushError('node_unavailable', `infra counters: node ${node} is not connected`));
+    const requestId = randomUUID();
+    const timeoutMs = Math.min(this.core.opts.logsTimeoutMs, 3000);
+    return new Promise<InfraCounters>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        c.logs.delete(requestId);
+        reject(new PushError('timeout', `infra counters from node ${node}: no answer in ${timeoutMs} ms`));
+      }, timeoutMs);
+      c.logs.set(requestId, { resolve, reject, timer });
+      c.send({ type: 'infra-counters', requestId, container });
     });
   }
 

@@ -9,6 +9,7 @@ import type { Sealer } from '../secrets/sealer.js';
 import { createAuthLimiter, type AuthLimiter } from '../auth-limit.js';
 import { bearerHash, nodeForToken } from './auth.js';
 import { Hub, type PackagesAnswer, type SgStats } from './hub.js';
+import type { InfraCounters } from '../../protocol/stream.js';
 import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
 import type { Registry } from '../../lib/metrics.js';
@@ -31,6 +32,7 @@ export interface PushHub {
   requestPackages(node: string, containerId: string): Promise<PackagesAnswer>;
   /** Asks a node for the counters of these security group rules. */
   requestSgStats(node: string, rules: string[]): Promise<SgStats>;
+  requestInfraCounters(node: string, containerId: string): Promise<InfraCounters>;
   /** Runs a command in a container on its node (the agent stream's exec messages); throws node_unavailable. */
   exec(node: string, containerId: string, req: ExecStart, sink: ExecRelaySink): ExecHandle;
   /** Prometheus text of the hub's registry. */
@@ -154,6 +156,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
     requestLogs: (node, containerId, tail) => hub.requestLogs(node, containerId, tail),
     requestPackages: (node, containerId) => hub.requestPackages(node, containerId),
     requestSgStats: (node, rules) => hub.requestSgStats(node, rules),
+    requestInfraCounters: (node, containerId) => hub.requestInfraCounters(node, containerId),
     exec: (node, containerId, req, sink) => hub.exec(node, containerId, req, sink),
     metrics: () => hub.metrics(),
     revision: () => hub.cursor,

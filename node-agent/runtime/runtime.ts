@@ -1,5 +1,5 @@
 import { pino, type Logger } from 'pino';
-import type { ContainerStatus } from '../../protocol/stream.js';
+import type { ContainerStatus, InfraCounters } from '../../protocol/stream.js';
 import type { NodeView } from '../../protocol/view.js';
 import { NetlinkGateway } from '../kernel/netlink.js';
 import { DEFAULT_BACKOFF, type BackoffConfig } from './backoff.js';
@@ -16,6 +16,7 @@ import {
 import { ensureInfraImage } from './images.js';
 import { DEFAULT_LOG_CAP, rotateLog, tailLog } from './logs.js';
 import { containerPaths, containersDir } from './paths.js';
+import { readInfraCounters } from './infra-counters.js';
 import { cgroupLayout, setLimits } from './cgroups.js';
 import { desiredFromView, planContainers, type ContainerOp, type DesiredContainers } from './planner.js';
 import { listStates, privateDir, toStatus, writeState, type ContainerState } from './state.js';
@@ -150,6 +151,14 @@ export class ContainerRuntime {
     const st = this.states.get(id);
     if (!st) throw new RuntimeError('container_not_found', 'packages', id, 'no such container on this node');
     return containerPackages(this.opts.stateDir, st.spec);
+  }
+
+  /** The DHCP/DNS counters of an infra instance, scraped from its /metrics socket now (infra-counters.ts). */
+  async infraCounters(id: string): Promise<InfraCounters> {
+    const st = this.states.get(id);
+    if (!st) throw new RuntimeError('container_not_found', 'infra counters', id, 'no such container on this node');
+    if (st.spec.kind !== 'infra') throw new RuntimeError('container_not_found', 'infra counters', id, 'not an infra container');
+    return readInfraCounters(containerPaths(this.opts.stateDir, id).run);
   }
 
   /** Where `container exec` enters a running container (its PID 1 and cgroups), or why it cannot. */

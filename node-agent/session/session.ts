@@ -7,6 +7,7 @@ import {
   type AgentMessage,
   type Capabilities,
   type ContainerStatus,
+  type InfraCounters,
   type NetworkError,
   type PackageRecord,
 } from '../../protocol/stream.js';
@@ -51,6 +52,8 @@ export interface AgentSessionOptions {
   onSgStats?(rules: string[]): Record<string, { packets: number; bytes: number }>;
   /** The packages of a container's root (its rpm database, read, never run). */
   onPackages?(container: string): Promise<{ packages: PackageRecord[]; invalid: number; truncated: boolean }>;
+  /** The DHCP/DNS counters of an infra instance (its /metrics, scraped now). */
+  onInfraCounters?(container: string): Promise<InfraCounters>;
   /** `container exec` (docs/push.md); without it exec requests are answered exec_unsupported. */
   exec?: ExecPort;
   /** Called after each persisted revision (snapshot, delta or heartbeat). */
@@ -266,6 +269,9 @@ export class AgentSession {
       case 'packages':
         void this.answerPackages(msg.requestId, msg.container);
         return;
+      case 'infra-counters':
+        void this.answerInfraCounters(msg.requestId, msg.container);
+        return;
       case 'sg-stats':
         try {
           if (!this.o.onSgStats) throw new Error('sg stats not supported by this agent');
@@ -350,6 +356,15 @@ export class AgentSession {
         truncated: false,
         error: String((err as Error).message ?? err).slice(0, 2000),
       });
+    }
+  }
+
+  private async answerInfraCounters(requestId: string, container: string): Promise<void> {
+    try {
+      if (!this.o.onInfraCounters) throw new Error('infra counters not supported by this agent');
+      this.send({ type: 'infra-counters', requestId, counters: await this.o.onInfraCounters(container) });
+    } catch (err) {
+      this.send({ type: 'infra-counters', requestId, error: String((err as Error).message ?? err).slice(0, 2000) });
     }
   }
 

@@ -113,6 +113,34 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     expect(answered).toBeGreaterThan(0); // the digs above
   });
 
+  it("container show TENANT/infra-NET shows the instance's DHCP/DNS counters, scraped by its node (API, table, -o json)", async () => {
+    const before = await c.api('GET', '/v1/tenants/acme/containers/infra-net');
+    expect(before.status, JSON.stringify(before.body)).toBe(200);
+    expect(before.body.kind).toBe('infra');
+    const k0 = before.body.counters;
+    expect(k0, JSON.stringify(before.body)).not.toBeNull();
+    // a0, a1 and a2 took their leases from acme's instance (globex's are its own), the digs above asked it
+    expect(k0.dhcpLeases).toBe(3);
+    expect(k0.dhcpAnswers).toBeGreaterThanOrEqual(6); // an offer and an ack each
+    expect(k0.dnsQueries).toBeGreaterThanOrEqual(1);
+    expect(k0.dhcpErrors).toBe(0);
+    // one more real query moves the count: the numbers are live, not cached
+    expect(c.exec(made['acme/a1'].id, 'nslookup', ['a0.net.acme.freight.internal', '10.0.0.254']).status).toBe(0);
+    const json = await c.ctl(['container', 'show', 'acme/infra-net', '-o', 'json']);
+    expect(json.status, json.stderr).toBe(0);
+    const k1 = JSON.parse(json.stdout).counters;
+    expect(k1.dnsQueries).toBeGreaterThan(k0.dnsQueries);
+    expect(k1.dhcpLeases).toBe(3);
+    const table = await c.ctl(['container', 'show', 'acme/infra-net']);
+    expect(table.status, table.stderr).toBe(0);
+    expect(table.stdout).toMatch(/^dhcp\s+leases 3 {2}answers \d+ {2}packets \d+ {2}errors 0$/m);
+    expect(table.stdout).toMatch(/^dns\s+queries [1-9]\d* {2}errors \d+ {2}forwarded \d+$/m);
+    // globex's instance counts globex's two leases only
+    expect((await c.api('GET', '/v1/tenants/globex/containers/infra-net')).body.counters.dhcpLeases).toBe(2);
+    // an ordinary container has no counters field
+    expect((await c.api('GET', '/v1/tenants/acme/containers/a0')).body).not.toHaveProperty('counters');
+  });
+
   it('tenants sharing 10.0.0.0/24 never reach each other, not even the shared address', () => {
     const g0 = made['globex/g0'];
     const a2 = made['acme/a2'];

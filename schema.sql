@@ -1287,3 +1287,35 @@ BEGIN
     EXECUTE 'CREATE POLICY tenant_scope ON floating_ips USING (freight_scope_visible(tenant_id))';
   END IF;
 END $$;
+-- Security groups and their rules in the change log, for the events stream (GET /v1/events): the
+-- nodes' views follow through the containers and endpoints a change touches (logged by their own
+-- triggers); these rows only say that the group changed. A rule is an update of its group.
+CREATE OR REPLACE FUNCTION log_security_group() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF TG_OP = 'DELETE' THEN
+    PERFORM public.record_change('security_groups', OLD.id, TG_OP, OLD.tenant_id, NULL, '{}');
+  ELSE
+    PERFORM public.record_change('security_groups', NEW.id, TG_OP, NEW.tenant_id, NULL, '{}');
+  END IF;
+  RETURN NULL;
+END $$;
+CREATE OR REPLACE FUNCTION log_security_rule() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+SET search_path = pg_catalog, pg_temp AS $$
+DECLARE g uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.group_id ELSE NEW.group_id END;
+DECLARE t uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;
+BEGIN
+  -- the rules of a deleted group go with it (cascade): the group's own delete says so; the rules
+  -- a group is created with (a tenant's default) come with its create (same transaction: now())
+  IF EXISTS (SELECT 1 FROM public.security_groups x WHERE x.id = g AND NOT (TG_OP = 'INSERT' AND x.created_at = pg_catalog.now())) THEN
+    PERFORM public.record_change('security_groups', g, 'update', t, NULL, '{}');
+  END IF;
+  RETURN NULL;
+END $$;
+DROP TRIGGER IF EXISTS security_groups_log ON security_groups;
+CREATE TRIGGER security_groups_log AFTER INSERT OR UPDATE OR DELETE ON security_groups
+  FOR EACH ROW EXECUTE FUNCTION log_security_group();
+DROP TRIGGER IF EXISTS security_group_rules_log ON security_group_rules;
+CREATE TRIGGER security_group_rules_log AFTER INSERT OR UPDATE OR DELETE ON security_group_rules
+  FOR EACH ROW EXECUTE FUNCTION log_security_rule();
+REVOKE ALL ON FUNCTION log_security_group(), log_security_rule() FROM PUBLIC;

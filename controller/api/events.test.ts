@@ -77,6 +77,9 @@ describe('GET /v1/events', () => {
     await call('DELETE', '/v1/tenants/acme/containers/web');
     await call('POST', '/v1/tenants/acme/routers/r1/detach', { network: 'blue' });
     await call('DELETE', '/v1/tenants/acme/routers/r1');
+    await call('POST', '/v1/tenants/acme/security-groups', { name: 'web' });
+    await call('POST', '/v1/tenants/acme/security-groups/web/rules', { direction: 'ingress', proto: 'icmp' });
+    await call('DELETE', '/v1/tenants/acme/security-groups/web');
     await call('DELETE', '/v1/tenants/acme/networks/blue');
     await call('DELETE', '/v1/tenants/acme');
     const want = await logged(from);
@@ -89,6 +92,9 @@ describe('GET /v1/events', () => {
     }
     for (const k of ['container:delete', 'endpoint:delete', 'network:delete', 'tenant:delete']) expect(seen).toContain(k);
     for (const k of ['router:create', 'router:delete', 'network:update']) expect(seen).toContain(k);
+    for (const k of ['security_group:create', 'security_group:update', 'security_group:delete']) expect(seen).toContain(k);
+    const ruled = got.find((e) => e.kind === 'security_group' && e.op === 'update' && e.object?.name === 'web');
+    expect(ruled.object).toMatchObject({ name: 'web', tenant: 'acme', rules: [{ direction: 'ingress', proto: 'icmp' }] });
     expect(got.find((e) => e.kind === 'router' && e.op === 'create').object).toMatchObject({ name: 'r1', tenant: 'acme' });
     // objects as the API shows them; deleted objects are null
     const created = got.find((e) => e.kind === 'container' && e.op === 'create' && e.object?.name === 'web');
@@ -180,11 +186,12 @@ describe('GET /v1/events', () => {
     const since = Number(rows[0].r);
     await call('POST', '/v1/tenants', { name: 'cli' });
     await call('POST', '/v1/tenants/cli/networks', { name: 'lan', cidr: '10.4.0.0/24' });
-    const lines = ctl(['events', '--since', String(since), '--limit', '2']);
+    // the tenant, its default security group (in the same transaction), the network
+    const lines = ctl(['events', '--since', String(since), '--limit', '3']);
     expect(await lines.done).toBe(0);
-    expect(lines.out()).toMatch(
-      new RegExp(`^\\s*${since + 1}  create  tenant +cli\n\\s*${since + 2}  create  network +cli/lan  vxlan  10.4.0.0/24`),
-    );
+    expect(lines.out()).toMatch(new RegExp(`^\\s*${since + 1}  create  security_group  cli/default$`, 'm'));
+    expect(lines.out()).toMatch(new RegExp(`^\\s*${since + 2}  create  tenant +cli$`, 'm'));
+    expect(lines.out()).toMatch(new RegExp(`^\\s*${since + 3}  create  network +cli/lan  vxlan  10.4.0.0/24`, 'm'));
     const json = ctl(['--json', 'events', '--since', String(since), '--limit', '4']);
     expect(await json.done).toBe(0);
     const evs = json

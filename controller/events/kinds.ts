@@ -5,6 +5,8 @@ import { networksByIds } from '../store/networks.js';
 import { nodesByIds } from '../store/nodes.js';
 import { tenantsByIds } from '../store/tenants.js';
 import { routersByIds } from '../store/routers.js';
+import { securityGroupsByIds } from '../store/security-groups.js';
+import { floatingIpsByIds } from '../store/floating-ips.js';
 
 /** Reads objects of one kind by id, as the REST API shows them (objects without `id` are dropped). */
 export type Loader = (q: Queryable, ids: string[]) => Promise<Array<{ id: string }>>;
@@ -19,9 +21,9 @@ export interface EventKind {
 }
 
 /**
- * How change-log kinds become events. A kind not listed here (a table logged later: routers,
- * security groups) is still sent, named by its log kind in the singular, with `object: null` and
- * the change row's tenant scope; adding a loader here gives its events the object.
+ * How change-log kinds become events. A kind not listed here (a table logged later) is still
+ * sent, named by its log kind in the singular, with `object: null` and the change row's tenant
+ * scope; adding a loader here gives its events the object.
  */
 export const EVENT_KINDS: Record<string, EventKind> = {
   tenants: { name: 'tenant', load: tenantsByIds },
@@ -30,6 +32,8 @@ export const EVENT_KINDS: Record<string, EventKind> = {
   endpoints: { name: 'endpoint', load: endpointsByIds },
   nodes: { name: 'node', load: nodesByIds },
   routers: { name: 'router', load: routersByIds },
+  security_groups: { name: 'security_group', load: securityGroupsByIds },
+  floating_ips: { name: 'floating_ip', load: floatingIpsByIds },
   image_repositories: { name: 'image_repository' },
   ipsec_keys: { name: 'ipsec_key', hidden: true },
   tokens: { name: 'token', hidden: true },

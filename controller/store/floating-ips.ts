@@ -133,3 +133,9 @@ export async function deleteFloatingIp(q: Queryable, t: Tenant, ref: string, op:
   const f = await find(q, t, ref, op, true);
   await q.query('DELETE FROM floating_ips WHERE id = $1', [f.id]);
 }
+
+/** Floating IPs by id, as the API shows them (the events stream's loader). */
+export async function floatingIpsByIds(q: Queryable, ids: string[]): Promise<FloatingIp[]> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE f.id = ANY($1::uuid[])`, [ids]);
+  return rows.map(toFip);
+}

@@ -199,3 +199,9 @@ export async function groupNodes(q: Queryable, t: Tenant, name: string): Promise
   );
   return rows.map((r) => r.name);
 }
+
+/** Groups by id, as the API shows them (the events stream's loader). */
+export async function securityGroupsByIds(q: Queryable, ids: string[]): Promise<Array<SecurityGroup & { id: string }>> {
+  const { rows } = await q.query<Row>(`${SELECT} WHERE g.id = ANY($1::uuid[])`, [ids]);
+  return rows.map((r) => ({ id: r.id, ...toGroup(r) }));
+}

@@ -88,6 +88,11 @@ export const AgentMessage = z.discriminatedUnion('type', [
     resync: z.boolean().optional(),
     /** Delta encodings the agent reads besides plain ops (`ops1`: protocol/compact-ops.ts); unknown ones are ignored. */
     encodings: z.array(z.string().max(32)).max(16).optional(),
+    /**
+     * On-demand requests the agent answers besides logs, packages and sg-stats (`infra-counters`):
+     * an older agent, which would take an unknown message for a bad one and resync, is never sent them.
+     */
+    requests: z.array(z.string().max(32)).max(16).optional(),
   }),
   z.object({ type: z.literal('ack'), revision: z.number().int().min(0) }),
   z.object({ type: z.literal('ping'), t: z.number() }),

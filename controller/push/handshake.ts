@@ -93,6 +93,7 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   }
   c.helloSeen = true;
   c.compact = h.encodings?.includes(OPS1) ?? false;
+  c.infraCounters = h.requests?.includes('infra-counters') ?? false;
   let known: { wasReady: boolean } | undefined;
   try {
     known = await helloNode(core.db, h, c.tokenId);

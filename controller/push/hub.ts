@@ -211,6 +211,10 @@ export class Hub {
   requestInfraCounters(node: string, container: string): Promise<InfraCounters> {
     const c = this.core.byNode.get(node);
     if (!c || !c.live) return Promise.reject(new PushError('node_unavailable', `infra counters: node ${node} is not connected`));
+    if (!c.infraCounters)
+      return Promise.reject(
+        new PushError('node_unavailable', `infra counters: the agent of node ${node} does not answer them (older agent)`),
+      );
     const requestId = randomUUID();
     const timeoutMs = Math.min(this.core.opts.logsTimeoutMs, 3000);
     return new Promise<InfraCounters>((resolve, reject) => {

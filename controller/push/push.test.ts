@@ -203,6 +203,32 @@ describe('agent stream', () => {
     await a2.stop();
   });
 
+  it('answers infra-counters requests through the agent (its error as node_unavailable); never asks an agent that did not offer them', async () => {
+    const d = tempDir();
+    dirs.push(d);
+    let fail = false;
+    const counters = { dhcpLeases: 2, dhcpAnswers: 4, dhcpPackets: 4, dhcpErrors: 0, dnsQueries: 9, dnsErrors: 1, dnsForwarded: 0 };
+    const quick = await controller({ logsTimeoutMs: 200 });
+    const a2 = agent(quick.url, await seed.token('n2'), 'n2', '198.18.0.2', d.dir, {
+      onInfraCounters: async () => {
+        if (fail) throw new Error('metrics socket: ENOENT');
+        return counters;
+      },
+    });
+    await a2.start();
+    await waitFor('n2 connected', () => quick.hub.connected().includes('n2'));
+    await expect(quick.hub.requestInfraCounters('n2', 'abc')).resolves.toEqual(counters);
+    fail = true;
+    await expect(quick.hub.requestInfraCounters('n2', 'abc')).rejects.toMatchObject({ code: 'node_unavailable', message: /ENOENT/ });
+    await a2.stop();
+    // an agent without the handler says nothing of them in its hello: the controller does not send the request
+    const old = agent(quick.url, await seed.token('n2'), 'n2', '198.18.0.2', d.dir);
+    await old.start();
+    await waitFor('n2 connected again', () => quick.hub.connected().includes('n2'));
+    await expect(quick.hub.requestInfraCounters('n2', 'abc')).rejects.toMatchObject({ code: 'node_unavailable', message: /older agent/ });
+    await old.stop();
+  });
+
   it('marks a silent node NotReady after missed heartbeats, and ready again when it returns', async () => {
     const ready: string[] = [];
     const ctl2 = await controller({}, 0, async (n) => void ready.push(n));

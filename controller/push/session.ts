@@ -24,6 +24,8 @@ export class AgentConn {
   helloSeen = false;
   /** The agent reads deltas in the compact encoding (protocol/compact-ops.ts), from its hello. */
   compact = false;
+  /** The agent answers infra-counters requests (its hello's `requests`). */
+  infraCounters = false;
   /** Revoked, overflowed or failed: nothing more is sent or accepted. */
   ended = false;
   /** Past the ack timeout (NotReady until it acks). */

@@ -177,6 +177,7 @@ export class AgentSession {
           underlayMtu: this.o.underlayMtu,
           ...(this.resyncNext ? { resync: true } : {}),
           encodings: [OPS1],
+          ...(this.o.onInfraCounters ? { requests: ['infra-counters'] } : {}),
         });
       });
     });

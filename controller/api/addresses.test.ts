@@ -13,6 +13,7 @@ import { intToIp4, ip4ToInt } from '../../protocol/addr.js';
 import { compileView } from '../view/compile.js';
 import { loadState } from '../view/load.js';
 import { buildInfraConfig } from '../../node-agent/infra-config.js';
+import { injector } from '../../test/support/inject.js';
 
 /**
  * Chosen addresses and MACs at `container run` (docker --ip/--mac-address, Neutron --fixed-ip):
@@ -27,20 +28,7 @@ describe.each(BACKENDS)('chosen addresses on $name', (backend) => {
   let drop: () => Promise<void>;
   let app: FastifyInstance;
   let acme = '';
-  const call = async (method: string, url: string, body?: unknown, token: string = ADMIN) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined };
-  };
-  const ok = async (method: string, url: string, body?: unknown, token?: string) => {
-    const r = await call(method, url, body, token);
-    if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
+  const { call, ok } = injector(() => app, ADMIN);
   const run = (name: string, networks: unknown[], token = acme) =>
     call('POST', '/v1/tenants/acme/containers', { name, image: 'busybox', networks, node: token === ADMIN ? 'n1' : undefined }, token);
   const counts = async () =>

@@ -7,6 +7,7 @@ import { ensureAdminToken } from '../auth.js';
 import { migrate, type Db } from '../store/db.js';
 import { compileView } from '../view/compile.js';
 import { loadState } from '../view/load.js';
+import { injector } from '../../test/support/inject.js';
 
 /**
  * `POST …/containers/:name/networks` and `DELETE …/networks/:network` (docker network
@@ -22,20 +23,7 @@ describe.each(BACKENDS)('container attach/detach on $name', (backend) => {
   let app: FastifyInstance;
   let acme = '';
   let other = '';
-  const call = async (method: string, url: string, body?: unknown, token: string = ADMIN) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined };
-  };
-  const ok = async (method: string, url: string, body?: unknown, token?: string) => {
-    const r = await call(method, url, body, token);
-    if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
+  const { call, ok } = injector(() => app, ADMIN);
   const attach = (name: string, body: unknown, token = acme) => call('POST', `/v1/tenants/acme/containers/${name}/networks`, body, token);
   const detach = (name: string, net: string, token = acme) =>
     call('DELETE', `/v1/tenants/acme/containers/${name}/networks/${net}`, undefined, token);

@@ -7,6 +7,7 @@ import { ensureAdminToken } from '../auth.js';
 import { migrate, type Db } from '../store/db.js';
 import { compileView } from '../view/compile.js';
 import { loadState } from '../view/load.js';
+import { injector } from '../../test/support/inject.js';
 
 const ADMIN = 'admin-secret-for-fip-tests';
 const log = pino({ level: 'silent' });
@@ -24,20 +25,7 @@ describe.each(BACKENDS)('external networks and floating IPs on $name', (backend)
   let acme = '';
   let other = '';
   let extId = '';
-  const call = async (method: string, url: string, body?: unknown, token: string = ADMIN) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined };
-  };
-  const ok = async (method: string, url: string, body?: unknown, token?: string) => {
-    const r = await call(method, url, body, token);
-    if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
+  const { call, ok } = injector(() => app, ADMIN);
   const gateways = async () =>
     Object.fromEntries(
       ((await ok('GET', '/v1/tenants/acme/routers/r1', undefined, acme)).gateways as Array<{ node: string; ip: string }>).map((g) => [

@@ -10,6 +10,7 @@ import { compileView } from '../view/compile.js';
 import { loadState } from '../view/load.js';
 import { readChanges } from '../view/load.js';
 import { resumeOps } from '../view/diff.js';
+import { injector } from '../../test/support/inject.js';
 
 const ADMIN = 'admin-secret-for-router-tests';
 const log = pino({ level: 'silent' });
@@ -18,20 +19,7 @@ describe.each(BACKENDS)('routers API on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
   let app: FastifyInstance;
-  const call = async (method: string, url: string, body?: unknown, token: string = ADMIN) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: { authorization: `Bearer ${token}`, ...(body !== undefined ? { 'content-type': 'application/json' } : {}) },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined };
-  };
-  const ok = async (method: string, url: string, body?: unknown, token?: string) => {
-    const r = await call(method, url, body, token);
-    if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
+  const { call, ok } = injector(() => app, ADMIN);
   let acme = '';
   let other = '';
 

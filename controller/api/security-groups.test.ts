@@ -8,6 +8,7 @@ import { migrate, type Db } from '../store/db.js';
 import { compileView } from '../view/compile.js';
 import { resumeOps } from '../view/diff.js';
 import { loadState, readChanges } from '../view/load.js';
+import { injector } from '../../test/support/inject.js';
 
 const ADMIN = 'admin-secret-for-security-group-tests';
 const log = pino({ level: 'silent' });
@@ -16,23 +17,7 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
   let app: FastifyInstance;
-  const call = async (method: string, url: string, body?: unknown, token: string = ADMIN) => {
-    const res = await app.inject({
-      method: method as 'GET',
-      url,
-      headers: {
-        authorization: `Bearer ${token}`,
-        ...(body !== undefined ? { 'content-type': method === 'PATCH' ? 'application/merge-patch+json' : 'application/json' } : {}),
-      },
-      payload: body === undefined ? undefined : JSON.stringify(body),
-    });
-    return { status: res.statusCode, json: res.body ? res.json() : undefined };
-  };
-  const ok = async (method: string, url: string, body?: unknown, token?: string) => {
-    const r = await call(method, url, body, token);
-    if (r.status >= 300) throw new Error(`${method} ${url} → ${r.status} ${JSON.stringify(r.json)}`);
-    return r.json;
-  };
+  const { call, ok } = injector(() => app, ADMIN);
   const G = '/v1/tenants/acme/security-groups';
   let acme = '';
   let other = '';

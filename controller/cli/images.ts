@@ -1,4 +1,3 @@
-import { readFile } from 'node:fs/promises';
 import type { Command } from 'commander';
 import { buildImage } from '../../images/build.js';
 import { buildInput, withBuildOptions, type BuildOptions } from '../../images/cli-args.js';
@@ -10,6 +9,7 @@ import { STRICT_POLICY } from '../../images/repo-client.js';
 import { CliError, enc, listAll, splitRef } from './client.js';
 import { table } from './format.js';
 import { emit, type Io } from './output.js';
+import { repositoryCommands } from './repositories.js';
 
 type Row = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -113,45 +113,12 @@ async function rebuildCommand(io: Io, name: string, o: Row) {
 }
 
 function repoCommands(img: Command, io: () => Io): void {
-  const repo = img.command('repo').description("a tenant's image repositories (yum URL + signing public key)");
-  // the URL is positional: freightctl's own --url (the controller's) is recognised anywhere on the line
-  repo
-    .command('add <tenant> <name> <url>')
-    .description('let TENANT pull images from the yum repository at URL, signed with the key in --key')
-    .requiredOption('--key <file>', 'ASCII-armoured OpenPGP public key file')
-    .option('--allow-http', 'admin only: allow a plain http:// URL (no TLS: metadata can be replayed or altered on the way)')
-    .action(async (tenant: string, name: string, url: string, o: Row) => {
-      const publicKey = await readFile(o.key, 'utf8').catch((e: Error) => {
-        throw new CliError('usage', `read key ${o.key}: ${e.message}`, 2);
-      });
-      const r = (await io().req('POST', `/v1/tenants/${enc(tenant)}/image-repositories`, {
-        name,
-        url,
-        publicKey,
-        ...(o.allowHttp ? { allowHttp: true } : {}),
-      })) as Row;
-      emit(io(), r, () => `image repository ${tenant}/${r.name} added: ${r.url}\n`);
-    });
-  repo
-    .command('list <tenant>')
-    .description("list a tenant's repositories")
-    .action(async (tenant: string) => {
-      const items = ((await io().req('GET', `/v1/tenants/${enc(tenant)}/image-repositories`)) as Row).items as Row[];
-      emit(io(), items, () =>
-        table(
-          ['TENANT', 'NAME', 'URL', 'HTTP', 'SIGNED', 'CREATED'],
-          items.map((x) => [x.tenant, x.name, x.url, x.allowHttp ? 'allowed' : '-', x.metadata?.signed ? 'yes' : '-', x.createdAt]),
-        ),
-      );
-    });
-  repo
-    .command('remove <tenant/name>')
-    .description('remove a repository (images already pulled stay)')
-    .action(async (ref: string) => {
-      const { tenant, name } = splitRef(ref);
-      await io().req('DELETE', `/v1/tenants/${enc(tenant)}/image-repositories/${enc(name!)}`);
-      emit(io(), { removed: ref }, () => `image repository ${ref} removed\n`);
-    });
+  repositoryCommands(img.command('repo').description("a tenant's image repositories (yum URL + signing public key)"), io, {
+    path: 'image-repositories',
+    noun: 'image repository',
+    addDescription: 'let TENANT pull images from the yum repository at URL, signed with the key in --key',
+    allowHttpDescription: 'admin only: allow a plain http:// URL (no TLS: metadata can be replayed or altered on the way)',
+  });
 }
 
 /** `freightctl container upgrade TENANT/NAME [--version V]`, added to the existing `container` command. */

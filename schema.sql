@@ -1290,7 +1290,7 @@ END $$;
 -- Security groups and their rules in the change log, for the events stream (GET /v1/events): the
 -- nodes' views follow through the containers and endpoints a change touches (logged by their own
 -- triggers); these rows only say that the group changed. A rule is an update of its group.
-CREATE OR REPLACE FUNCTION log_security_group() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+CREATE OR REPLACE FUNCTION event_security_group() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
   IF TG_OP = 'DELETE' THEN
@@ -1300,7 +1300,7 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-CREATE OR REPLACE FUNCTION log_security_rule() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
+CREATE OR REPLACE FUNCTION event_security_rule() RETURNS trigger LANGUAGE plpgsql SECURITY DEFINER
 SET search_path = pg_catalog, pg_temp AS $$
 DECLARE g uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.group_id ELSE NEW.group_id END;
 DECLARE t uuid := CASE WHEN TG_OP = 'DELETE' THEN OLD.tenant_id ELSE NEW.tenant_id END;
@@ -1312,10 +1312,11 @@ BEGIN
   END IF;
   RETURN NULL;
 END $$;
-DROP TRIGGER IF EXISTS security_groups_log ON security_groups;
-CREATE TRIGGER security_groups_log AFTER INSERT OR UPDATE OR DELETE ON security_groups
-  FOR EACH ROW EXECUTE FUNCTION log_security_group();
-DROP TRIGGER IF EXISTS security_group_rules_log ON security_group_rules;
-CREATE TRIGGER security_group_rules_log AFTER INSERT OR UPDATE OR DELETE ON security_group_rules
-  FOR EACH ROW EXECUTE FUNCTION log_security_rule();
-REVOKE ALL ON FUNCTION log_security_group(), log_security_rule() FROM PUBLIC;
+DROP TRIGGER IF EXISTS security_groups_event ON security_groups;
+CREATE TRIGGER security_groups_event AFTER INSERT OR UPDATE OR DELETE ON security_groups
+  FOR EACH ROW EXECUTE FUNCTION event_security_group();
+-- (not security_group_rules_log: that one, above, logs the containers a rule change touches)
+DROP TRIGGER IF EXISTS security_group_rules_event ON security_group_rules;
+CREATE TRIGGER security_group_rules_event AFTER INSERT OR UPDATE OR DELETE ON security_group_rules
+  FOR EACH ROW EXECUTE FUNCTION event_security_rule();
+REVOKE ALL ON FUNCTION event_security_group(), event_security_rule() FROM PUBLIC;

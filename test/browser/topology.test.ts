@@ -81,7 +81,8 @@ describe.skipIf(!isRoot || !haveChromium())('web console on a 3-node cluster (re
       'every container running on the page',
     );
     await screenshot(page, 'topology');
-  });
+    // the containers' first start (nspawn's chown of the image) can take a minute on a busy machine
+  }, 150_000);
 
   it('a click on a container shows its addresses, MAC, node and VTEP, state and logs', async () => {
     const { page } = b;

@@ -212,7 +212,7 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
         const n1 = nodes.find((n: { name: string }) => n.name === 'node1');
         return n1?.ready === true && n1.appliedRevision >= s.body.revision;
       },
-      30_000,
+      60_000,
       'node1 ready at the latest revision',
     );
     // the container created while its agent was down starts and gets its address

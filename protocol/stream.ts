@@ -75,6 +75,14 @@ export const MAX_PACKAGES = 20_000;
 /** One exec on one stream (chosen by the controller). */
 const ExecId = z.uuid();
 
+/** A peer's heartbeat interval (ms), sent on its pings: each side times out on the other's interval, not its own. */
+const PingEvery = z.number().int().min(50).max(600_000);
+
+/** How long a peer that pings every `every` ms (or `own`, when it did not say) may stay silent. */
+export function silenceMs(own: number, every: number | undefined, missed = MISSED_HEARTBEATS): number {
+  return Math.max(own, every ?? 0) * missed;
+}
+
 /** Agent → controller. */
 export const AgentMessage = z.discriminatedUnion('type', [
   z.object({
@@ -95,7 +103,8 @@ export const AgentMessage = z.discriminatedUnion('type', [
     requests: z.array(z.string().max(32)).max(16).optional(),
   }),
   z.object({ type: z.literal('ack'), revision: z.number().int().min(0) }),
-  z.object({ type: z.literal('ping'), t: z.number() }),
+  /** Heartbeat; `every` is the agent's interval in ms, so the controller waits long enough (optional for older agents). */
+  z.object({ type: z.literal('ping'), t: z.number(), every: PingEvery.optional() }),
   z.object({
     type: z.literal('status'),
     containers: z.array(ContainerStatus).max(10_000).default([]),
@@ -138,7 +147,8 @@ export const ControllerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('snapshot'), revision: z.number().int(), view: NodeView }),
   z.object({ type: z.literal('delta'), from: z.number().int(), revision: z.number().int(), ops: z.array(ViewOp) }),
   /** Heartbeat; `revision` is the newest revision the controller has processed (nothing for this node up to it). */
-  z.object({ type: z.literal('ping'), revision: z.number().int(), t: z.number() }),
+  /** `every` is the controller's interval in ms: the agent's silence timeout follows it (optional for older controllers). */
+  z.object({ type: z.literal('ping'), revision: z.number().int(), t: z.number(), every: PingEvery.optional() }),
   z.object({ type: z.literal('logs'), requestId: z.string(), container: z.string(), tail: z.number().int() }),
   z.object({ type: z.literal('packages'), requestId: z.string(), container: z.string() }),
   /** Per-rule counters of these security group rules (`sg show --stats`). */

@@ -2,6 +2,7 @@ import { Histogram, LATENCY_BUCKETS, type Registry } from '../../lib/metrics.js'
 import type { PushCore } from './core.js';
 import { flushNodes, markDisconnected, markSilentNodes, type NodeMark } from './nodes.js';
 import type { AgentConn } from './session.js';
+import { silenceMs } from '../../protocol/stream.js';
 
 /**
  * Ack bookkeeping: which revision each agent was sent and applied, liveness, the ack timeout;
@@ -62,15 +63,14 @@ export class AckBook {
     const { opts, log, counters } = this.core;
     const cursor = this.core.model.cursor;
     const now = opts.clock.now();
-    const silentMs = opts.heartbeatMs * opts.missedHeartbeats;
     for (const c of this.core.conns) {
-      if (now - c.lastMessageAt > silentMs) {
+      if (now - c.lastMessageAt > silenceMs(opts.heartbeatMs, c.peerEvery, opts.missedHeartbeats)) {
         log.warn({ node: c.node ?? c.tokenNode }, 'agent silent: closing its stream');
         c.ws.terminate();
         continue;
       }
       if (!c.live) continue;
-      if (!c.send({ type: 'ping', revision: cursor, t: now })) continue;
+      if (!c.send({ type: 'ping', revision: cursor, t: now, every: opts.heartbeatMs })) continue;
       // the agent adopts the ping's revision once it applied what came before
       if (cursor > c.position) {
         c.position = cursor;

@@ -35,6 +35,7 @@ export async function onAgentMessage(core: PushCore, c: AgentConn, text: string)
       c.acked(msg.revision);
       return;
     case 'ping':
+      c.peerEvery = msg.every;
       return;
     case 'status':
       c.networkErrors = msg.networkErrors;
@@ -156,5 +157,7 @@ async function resume(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   c.dirty = true;
   c.live = true;
   core.byNode.set(h.node, c);
+  // at once, not at the next tick: the agent learns our interval before judging our silence on its own
+  c.send({ type: 'ping', revision: c.position, t: opts.clock.now(), every: opts.heartbeatMs });
   core.log.info({ node: h.node, from: r, revision: model.cursor, mode }, 'agent resumed');
 }

@@ -148,6 +148,34 @@ describe('agent stream', () => {
     compact.ws.close();
   });
 
+  it("judges an agent's silence on the interval its pings announce, pings at once after the resume, and says its own", async () => {
+    const n6 = await seed.node('n6', '198.18.0.6');
+    const msgs: Array<Record<string, unknown>> = [];
+    let closed = false;
+    const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${n6.token}` }, ca: TEST_TLS.ca });
+    const ping = () => ws.readyState === ws.OPEN && ws.send(JSON.stringify({ type: 'ping', t: 0, every: 500 }));
+    ws.on('open', () => {
+      ws.send(JSON.stringify({ type: 'hello', node: 'n6', underlayIp: '198.18.0.6', revision: 0, capabilities: CAPS }));
+      ping();
+    });
+    ws.on('message', (d) => msgs.push(JSON.parse(d.toString())));
+    ws.on('close', () => (closed = true));
+    // the controller beats every 100 ms (300 ms of silence); this agent every 500 ms: it is not silent
+    const beat = setInterval(ping, 500);
+    try {
+      await waitFor('snapshot', () => msgs.some((m) => m.type === 'snapshot'));
+      const first = msgs.findIndex((m) => m.type === 'snapshot');
+      expect(msgs[first + 1]).toMatchObject({ type: 'ping', every: HB });
+      await new Promise((r) => setTimeout(r, 1500));
+      expect(closed).toBe(false);
+      clearInterval(beat);
+      await waitFor('closed once really silent', () => closed, 4000);
+    } finally {
+      clearInterval(beat);
+      ws.terminate();
+    }
+  });
+
   it('rejects a hello for another node, a bad token and an invalid message, and keeps serving', async () => {
     const wrong = await rawClient(ctl.url, n1.token, {
       type: 'hello',

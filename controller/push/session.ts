@@ -38,6 +38,8 @@ export class AgentConn {
   desired = 0;
   applied = 0;
   lastMessageAt: number;
+  /** The agent's heartbeat interval, from its pings (its silence is judged on it). */
+  peerEvery?: number;
   /** News for the nodes table since the last flush. */
   seen = false;
   dirty = false;

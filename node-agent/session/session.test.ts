@@ -53,7 +53,7 @@ async function scripted() {
   return { url: `ws://127.0.0.1:${port}`, hellos, acks, conns, send: (m: unknown) => conns[conns.length - 1].send(JSON.stringify(m)) };
 }
 
-function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>) {
+function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>, heartbeatMs = 1000) {
   const s = new AgentSession({
     url,
     token: 't',
@@ -63,7 +63,7 @@ function session(url: string, dir: string, onView: (v: NodeView) => Promise<void
     capabilities: caps,
     stateDir: dir,
     onView,
-    heartbeatMs: 1000,
+    heartbeatMs,
     backoff: { minMs: 20, maxMs: 40 },
     allowPlaintext: true,
   });
@@ -154,6 +154,28 @@ describe('AgentSession', () => {
     fail = false;
     ctl.send({ type: 'snapshot', revision: 3, view: emptyView('a', '198.18.9.1') });
     await until(() => ctl.acks.includes(3));
+  });
+
+  it("judges the controller's silence on the controller's interval, not its own, and still notices real silence", async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-session-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const ctl = await scripted();
+    // the agent beats every 100 ms (300 ms of silence would be too much); the controller every 400 ms and says so
+    const s = session(ctl.url, dir, async () => {}, 100);
+    await s.start();
+    await until(() => ctl.hellos.length === 1);
+    ctl.send({ type: 'snapshot', revision: 1, view: emptyView('a', '198.18.9.1') });
+    const beat = setInterval(() => ctl.conns.length === 1 && ctl.send({ type: 'ping', revision: 1, t: 0, every: 400 }), 400);
+    cleanups.push(() => clearInterval(beat));
+    ctl.send({ type: 'ping', revision: 1, t: 0, every: 400 });
+    await new Promise((r) => setTimeout(r, 2000));
+    expect(ctl.hellos.length).toBe(1);
+    // the controller stops beating: the agent gives up after 3 of its intervals (1.2 s) and reconnects
+    clearInterval(beat);
+    const quiet = Date.now();
+    await until(() => ctl.hellos.length === 2, 4000);
+    // the last ping came at most 400 ms before: 1.2 s after it is at least 0.8 s from here, far past our own 0.3 s
+    expect(Date.now() - quiet).toBeGreaterThanOrEqual(700);
   });
 
   it('backs off exponentially with jitter, capped', () => {

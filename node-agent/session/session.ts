@@ -3,7 +3,7 @@ import WebSocket from 'ws';
 import {
   ControllerMessage,
   HEARTBEAT_MS,
-  MISSED_HEARTBEATS,
+  silenceMs,
   type AgentMessage,
   type Capabilities,
   type ContainerStatus,
@@ -85,6 +85,8 @@ export class AgentSession {
   private attempt = 0;
   private readonly inbound = new Serial();
   private lastHeard = 0;
+  /** The controller's heartbeat interval, from its pings: silence is judged on it, not on ours. */
+  private peerEvery?: number;
   private beat?: NodeJS.Timeout;
   private reconnectTimer?: NodeJS.Timeout;
   private stopped = true;
@@ -260,6 +262,7 @@ export class AgentSession {
         if (msg.from !== this.view.revision) return this.resync(gen, `delta from ${msg.from}, we are at ${this.view.revision}`);
         return this.commit(gen, applyOps(this.view, msg.ops, msg.revision), msg.ops, 'delta');
       case 'ping':
+        this.peerEvery = msg.every;
         // everything before the ping is applied (messages are handled in order): adopt its revision
         if (msg.revision > this.view.revision) return this.commit(gen, { ...this.view, revision: msg.revision }, [], 'ping');
         this.send({ type: 'ack', revision: this.view.revision });
@@ -371,11 +374,11 @@ export class AgentSession {
 
   private heartbeat(): void {
     if (this.ws?.readyState !== WebSocket.OPEN) return;
-    if (this.clock.now() - this.lastHeard > this.hb * (this.o.missedHeartbeats ?? MISSED_HEARTBEATS)) {
+    if (this.clock.now() - this.lastHeard > silenceMs(this.hb, this.peerEvery, this.o.missedHeartbeats)) {
       this.log.warn('controller silent: reconnecting');
       this.ws.terminate();
       return;
     }
-    this.send({ type: 'ping', t: this.clock.now() });
+    this.send({ type: 'ping', t: this.clock.now(), every: this.hb });
   }
 }

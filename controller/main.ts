@@ -4,6 +4,7 @@ import path from 'node:path';
 import { pino } from 'pino';
 import { migrate, openDb } from './store/db.js';
 import { serve } from './serve.js';
+import { watchStalls } from '../lib/stall.js';
 import { resolveDepsFromEnv } from './images/resolve.js';
 import { parseCidr } from '../images/net-policy.js';
 import { parseTrustProxy } from './limits.js';
@@ -148,6 +149,7 @@ async function main(argv: string[]): Promise<void> {
         allowCidrs: [...(env.allowCidrs ?? []), ...(o.repoAllowCidr ?? [])],
         maxReposPerTenant: o.maxReposPerTenant ?? env.maxReposPerTenant,
       };
+      watchStalls(log);
       const { stop } = await serve(
         {
           ...dbOf(o),

@@ -5,6 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { pino } from 'pino';
 import { Agent } from './agent.js';
 import { serveMetrics } from '../lib/metrics.js';
+import { watchStalls } from '../lib/stall.js';
 import { imageCommand } from './runtime/image-cli.js';
 import { DEFAULT_STATE_DIR } from './runtime/paths.js';
 import { resolvePin, resolveTarget } from './target.js';
@@ -29,6 +30,7 @@ function metricsListen(addr: string): { host: string; port: number } {
 async function run(o: Record<string, string | undefined>, physical: string[]): Promise<void> {
   parseMappings(physical); // a typo fails here, before anything connects
   const log = pino({ base: { svc: 'freight-agent', node: o.node } });
+  watchStalls(log);
   const need = (k: string) => {
     const v = o[k];
     if (!v) throw new Error(`--${k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)} is required`);

@@ -217,7 +217,7 @@ describe.skipIf(!isRoot)('end to end: controller, agents, containers, infra (Pos
     );
     // the container created while its agent was down starts and gets its address
     await c.waitFor(() => c.addressOf(late.id) === late.ip, 60_000, 'late container address');
-  });
+  }, 180_000);
 });
 
 if (!isRoot) describe('end to end', () => it.skip(SKIP_REASON, () => {}));

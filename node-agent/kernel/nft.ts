@@ -1,14 +1,16 @@
 /**
- * nftables through `nft -j -f FILE` (JSON written to a temp file: Node's stdin to nft is a
- * socketpair, which nft cannot read). A batch is atomic: a failing one leaves the previous
- * ruleset intact. Tables are named `freight` (bridge: anti-spoofing, inet: ipsec guard;
- * rulesets in nft-rules.ts, planning in dataplane/nft-table.ts).
+ * nftables through `nft -f FILE`: nft text rendered from the JSON commands by nft-text.ts, or
+ * the JSON itself with `-j` (a temp file: Node's stdin to nft is a socketpair, which nft cannot
+ * read). A batch is atomic: a failing one leaves the previous ruleset intact. Tables are named
+ * `freight` (bridge: anti-spoofing; inet: ipsec guard and security groups; rulesets in
+ * nft-rules.ts and nft-sg.ts, planning in dataplane/nft-table.ts).
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftError } from './errors.js';
+import { nftText } from './nft-text.js';
 
 export const NFT_TABLE = 'freight';
 export type NftFamily = 'bridge' | 'inet';
@@ -21,12 +23,25 @@ function nft(args: string[], op: string, target: string): string {
   return r.stdout;
 }
 
-/** Applies a list of nft JSON commands atomically. */
+/**
+ * Applies a list of nft JSON commands atomically: as nft text when nft-text.ts can render every
+ * command (loads about twice as fast), else, or if nft refuses the text, as JSON.
+ */
 export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`): void {
   const dir = mkdtempSync(join(tmpdir(), 'freight-nft-'));
   try {
+    const text = nftText(commands);
+    if (text !== undefined) {
+      const file = join(dir, 'ruleset.nft');
+      writeFileSync(file, text, { mode: 0o600 });
+      try {
+        return void nft(['-f', file], 'apply nft', target);
+      } catch {
+        // the batch is atomic: nothing of it was applied; the JSON says the same in nft's other parser
+      }
+    }
     const file = join(dir, 'ruleset.json');
-    writeFileSync(file, JSON.stringify({ nftables: commands }));
+    writeFileSync(file, JSON.stringify({ nftables: commands }), { mode: 0o600 });
     nft(['-j', '-f', file], 'apply nft', target);
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -92,7 +92,7 @@ function runNft(ops: Op[], apply: NonNullable<Gateways['nft']>, res: ExecResult)
         continue;
       }
       try {
-        apply(op.fallback, target);
+        apply(op.fallback(), target);
         res.applied++;
       } catch (e2) {
         fail(res, op, e2);

@@ -53,8 +53,8 @@ export interface NftPlanOp {
   family: NftFamily;
   mode: 'replace' | 'elements' | 'delete';
   commands: NftCommand[];
-  /** applied when an element batch fails (e.g. the table changed under us) */
-  fallback?: NftCommand[];
+  /** applied when an element batch fails (e.g. the table changed under us); built only then */
+  fallback?: () => NftCommand[];
   summary: string;
   reason: string;
 }
@@ -73,13 +73,12 @@ export function planTable(family: NftFamily, desired: NftTable | undefined, actu
       reason: 'not in view',
     };
   }
-  const full = replaceCommands(desired, actual?.counterValues);
   if (!actual || structure(actual) !== structure(desired)) {
     return {
       kind: 'nft.apply',
       family,
       mode: 'replace',
-      commands: full,
+      commands: replaceCommands(desired, actual?.counterValues),
       summary: `replace table ${name}`,
       reason: actual ? 'rules drifted' : 'missing',
     };
@@ -100,7 +99,8 @@ export function planTable(family: NftFamily, desired: NftTable | undefined, actu
     family,
     mode: 'elements',
     commands: cmds,
-    fallback: full,
+    // an audit that finds nothing to do (the common case) never builds the full batch
+    fallback: () => replaceCommands(desired, actual.counterValues),
     summary: `update table ${name}: ${changes.join(', ')}`,
     reason: 'elements',
   };

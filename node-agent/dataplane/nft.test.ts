@@ -190,7 +190,7 @@ describe('planNft', () => {
 describe('executor: nft ops', () => {
   it('falls back to the full replacement when an element batch fails, and records a failure of both', async () => {
     const [op] = planNft(desiredState(view(), facts).nft, new Map());
-    const elements: Op = { ...op, mode: 'elements', commands: [{ add: { element: {} } }], fallback: op.commands };
+    const elements: Op = { ...op, mode: 'elements', commands: [{ add: { element: {} } }], fallback: () => op.commands };
     const seen: unknown[] = [];
     const gws = {
       route: undefined as never,

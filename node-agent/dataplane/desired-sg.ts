@@ -29,11 +29,48 @@ function bridgeOf(n: ViewNetwork): string | undefined {
   }
 }
 
+/** Zones 1..ZONE_OVERLAY for overlay networks (by VNI), the rest for physical segments (by name). */
+const ZONE_OVERLAY = 60_000;
+const ZONE_MAX = 65_535;
+
+function fnv(s: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < s.length; i++) h = Math.imul(h ^ s.charCodeAt(i), 0x01000193) >>> 0;
+  return h;
+}
+
+/**
+ * A conntrack zone per local bridge, stable while the node's networks come and go: an overlay
+ * network's zone follows its VNI (unique per cluster, allocated from 1 up), a physical segment's
+ * a hash of its bridge name. Two bridges wanting one zone (VNIs 60,000 apart, a hash clash) take
+ * the next free one in a fixed order, so only such a pair can ever move.
+ */
+export function bridgeZones(view: NodeView): Array<{ bridge: string; zone: number }> {
+  const want = new Map<string, number>();
+  for (const n of Object.values(view.networks)) {
+    const b = bridgeOf(n);
+    if (!b || want.has(b)) continue;
+    want.set(
+      b,
+      n.params?.type === 'physical' || !n.vni ? ZONE_OVERLAY + 1 + (fnv(b) % (ZONE_MAX - ZONE_OVERLAY)) : 1 + ((n.vni - 1) % ZONE_OVERLAY),
+    );
+  }
+  const taken = new Set<number>();
+  const out: Array<{ bridge: string; zone: number }> = [];
+  for (const [bridge, z] of [...want].sort(([a, x], [b, y]) => x - y || a.localeCompare(b))) {
+    let zone = z;
+    while (taken.has(zone)) zone = (zone % ZONE_MAX) + 1;
+    taken.add(zone);
+    out.push({ bridge, zone });
+  }
+  return out;
+}
+
 /** Which local ports are under policy, their groups' rules, and the remote groups' members. */
 export function sgSpec(view: NodeView): SgSpec {
   const reach = reachBridges(view);
   const own = (id: string) => reach(id).find((b) => b === bridgeOf(view.networks[id]));
-  const spec: SgSpec = { ports: [], infra: [], published: [], groups: [], remote: new Map() };
+  const spec: SgSpec = { ports: [], infra: [], published: [], groups: [], remote: new Map(), zones: bridgeZones(view) };
   const groups = new Map<string, { id: string; rules: ViewSecurityRule[] }>();
   for (const c of Object.values(view.containers)) for (const g of c.securityGroups ?? []) groups.set(g.id, { id: g.id, rules: g.rules });
   spec.groups = [...groups.values()];

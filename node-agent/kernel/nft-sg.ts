@@ -15,6 +15,13 @@
  * change is therefore an element change, which the planner applies without touching the rules.
  * Egress is checked at priority 0, ingress at 10: an accept ends one base chain only, so a
  * packet between two local containers passes both.
+ *
+ * Conntrack zones: bridged traffic of every network shares the node's conntrack table, and
+ * tenants may reuse a CIDR, so one tenant's packet with the tuple of another tenant's flow would
+ * match that flow's entry and pass as `established` past its own network's rules (and could
+ * disturb the other's TCP state). `sg_zone` (prerouting, priority raw, before conntrack) puts
+ * each bridge's packets in a zone of their own; both directions of a bridged flow arrive on the
+ * same bridge, so they meet in one zone.
  */
 import type { ViewSecurityRule } from '../../protocol/view.js';
 import type { NftChainDef, NftRule, NftSetDef } from './nft.js';
@@ -39,6 +46,8 @@ export interface SgSpec {
   groups: Array<{ id: string; rules: ViewSecurityRule[] }>;
   /** remote group id → `bridge . ip` of its members, for every remote group the rules name */
   remote: Map<string, string[]>;
+  /** the conntrack zone of each local bridge (bridgeZones in dataplane/desired-sg.ts) */
+  zones: Array<{ bridge: string; zone: number }>;
 }
 
 type Expr = Record<string, unknown>;
@@ -106,6 +115,18 @@ function head(chain: string, dir: 'in' | 'out'): NftRule[] {
   return rules;
 }
 
+/** One rule per local bridge (the zone is in the comment: a rule's constants are its identity). */
+function zoneRules(zones: SgSpec['zones']): NftRule[] {
+  return [...zones]
+    .sort((a, b) => a.bridge.localeCompare(b.bridge))
+    .map(({ bridge, zone }) =>
+      rule('sg_zone', `zone ${bridge} ${zone}`, [
+        cmp(meta('iifname'), '==', bridge),
+        { mangle: { key: { ct: { key: 'zone' } }, value: zone } },
+      ]),
+    );
+}
+
 export interface SgTableParts {
   sets: NftSetDef[];
   chains: NftChainDef[];
@@ -128,10 +149,11 @@ export function securityGroupParts(spec: SgSpec): SgTableParts | undefined {
     { name: DROP_SETS.egress, type: portType, elems, counter: true },
   ];
   const chains: NftChainDef[] = [
+    { name: 'sg_zone', hook: 'prerouting', prio: -300 },
     { name: 'sg_egress', hook: 'forward', prio: 0 },
     { name: 'sg_ingress', hook: 'forward', prio: 10 },
   ];
-  const rules: NftRule[] = [...head('sg_egress', 'out'), ...head('sg_ingress', 'in')];
+  const rules: NftRule[] = [...zoneRules(spec.zones), ...head('sg_egress', 'out'), ...head('sg_ingress', 'in')];
   const members = (g: string) => ports.filter((p) => p.groups.includes(g)).map((p) => `${p.bridge} . ${p.ip}`);
   for (const g of groups) {
     sets.push({ name: memberSet(g.id), type: portType, elems: members(g.id) });

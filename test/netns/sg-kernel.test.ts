@@ -2,7 +2,9 @@
  * The security-group part of `inet freight` on this kernel, in a namespace the test makes: the
  * planner's table applies, reads back from `nft -j list` as the same structure (an audit plans
  * zero ops), a membership change is one element batch the kernel takes (and then zero ops again),
- * and the drop sets' per-element counters read back. Traffic is in security-groups.test.ts.
+ * and the drop sets' per-element counters read back; every table the agent writes, rendered as nft
+ * text (the agent's fast path), loads to the same listing as its JSON. Traffic is in
+ * security-groups.test.ts.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -13,6 +15,9 @@ import type { NodeView } from '../../protocol/view.js';
 import type { NftCommand } from '../../node-agent/kernel/nft.js';
 import { parseTable, planTable } from '../../node-agent/dataplane/nft-table.js';
 import { desiredState } from '../../node-agent/dataplane/desired.js';
+import { replaceCommands, elementCommands } from '../../node-agent/dataplane/nft-table.js';
+import { nftText } from '../../node-agent/kernel/nft-text.js';
+import { ipsecGuardTable, spoofGuardTable } from '../../node-agent/kernel/nft-rules.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 
 if (!isRoot) console.warn(`security group kernel tests skipped: ${SKIP_REASON}`);
@@ -102,6 +107,7 @@ function view(): NodeView {
               },
               { id: 'aaaaaaaa-0000-0000-0000-000000000002', direction: 'ingress', proto: 'icmp', remoteCidr: '10.0.0.0/24' },
               { id: 'aaaaaaaa-0000-0000-0000-000000000003', direction: 'egress', proto: 'udp', portMin: 53 },
+              { id: 'aaaaaaaa-0000-0000-0000-000000000004', direction: 'egress', proto: 'any', remoteCidr: '0.0.0.0/0' },
             ],
           },
         ],
@@ -137,5 +143,34 @@ describe.skipIf(!isRoot)('security group nft on this kernel', () => {
     expect(planTable('inet', next, listIn(ns))).toBeUndefined();
     const drops = listIn(ns)!.sets.find((s) => s.name === 'sg_drop_in')!;
     expect(drops.elemCounters).toEqual({ 'frb-100 . 10.0.0.5': { packets: 0, bytes: 0 } });
+  });
+
+  it('renders every table the agent writes as nft text that loads to exactly what its JSON loads', () => {
+    const [a, b] = [nss.add(`frt-tx-${uniqueTag()}`), nss.add(`frt-tj-${uniqueTag()}`)];
+    const list = (n: string, family: string) =>
+      sh('nft', ['-j', 'list', 'table', family, 'freight'], { ns: n }).replace(/"handle": \d+/g, '"handle": 0');
+    const sg = desiredState(view(), facts).nft.get('inet')!;
+    const spoof = spoofGuardTable([
+      { ifname: 'frh-aaaaaaaa5', mac: '02:00:00:00:00:05', ip: '10.0.0.5', dhcpServer: false },
+      { ifname: 'frh-cccccccc9', mac: '02:00:00:00:00:fe', ip: '10.0.0.254', dhcpServer: true },
+    ]);
+    const ipsec = ipsecGuardTable(['198.18.0.2', '198.18.0.3'], [100, 200]);
+    for (const t of [sg, spoof, ipsec]) {
+      const cmds = replaceCommands(t, { [t.counters[0] ?? 'none']: { packets: 7, bytes: 700 } });
+      const text = nftText(cmds);
+      expect(text, `${t.family} table renders`).toBeDefined();
+      sh('nft', ['-f', '-'], { ns: a, input: text });
+      nftIn(b, cmds);
+      expect(list(a, t.family)).toEqual(list(b, t.family));
+      // an element batch (a membership change) renders and loads the same way too
+      const set = t.sets.find((s) => Array.isArray(s.type)) ?? t.sets[0];
+      const extra = Array.isArray(set.type)
+        ? set.type.map((x) => (x === 'ifname' ? 'frb-999' : x === 'ether_addr' ? '02:00:00:00:00:99' : '10.0.9.9')).join(' . ')
+        : '10.0.9.9';
+      const batch = [...elementCommands('add', t, set.name, [extra]), ...elementCommands('delete', t, set.name, set.elems.slice(0, 1))];
+      sh('nft', ['-f', '-'], { ns: a, input: nftText(batch) });
+      nftIn(b, batch);
+      expect(list(a, t.family)).toEqual(list(b, t.family));
+    }
   });
 });

@@ -33,6 +33,7 @@ import { planTable } from '../node-agent/dataplane/nft-table.js';
 import { nftText } from '../node-agent/kernel/nft-text.js';
 import type { NodeView, ViewSecurityGroup } from '../protocol/view.js';
 import { freshDatabase } from '../test/support/pg.js';
+import { viewContainer } from '../test/support/view.js';
 
 const now = () => performance.timeOrigin + performance.now();
 const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
@@ -384,20 +385,7 @@ function fullView(): NodeView {
       ifindex: 0,
       groups: [groups[g].id],
     };
-    if (local)
-      v.containers[id] = {
-        id,
-        tenant: 't',
-        name: `c${k}`,
-        kind: 'container',
-        image: 'busybox',
-        command: [],
-        boot: false,
-        restart: 'never',
-        desired: 'running',
-        generation: 1,
-        securityGroups: [groups[g]],
-      };
+    if (local) v.containers[id] = viewContainer(id, { name: `c${k}`, securityGroups: [groups[g]] });
   }
   return v;
 }

@@ -1,20 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import type { NodeView, ViewContainer } from '../protocol/view.js';
 import { holdBackGuarded, inetFailed } from './policy-gate.js';
+import { viewContainer } from '../test/support/view.js';
 
-const ct = (id: string, guarded: boolean): ViewContainer => ({
-  id,
-  tenant: 't',
-  name: id,
-  kind: 'container',
-  image: 'busybox',
-  command: [],
-  boot: false,
-  restart: 'never',
-  desired: 'running',
-  generation: 1,
-  ...(guarded ? { securityGroups: [] } : {}),
-});
+const ct = (id: string, guarded: boolean): ViewContainer => viewContainer(id, guarded ? { securityGroups: [] } : {});
 const view = (cs: ViewContainer[]): NodeView => ({
   node: 'n1',
   underlayIp: '198.18.0.1',

@@ -4,6 +4,7 @@ import type { NftTable } from '../kernel/nft.js';
 import { desiredState } from './desired.js';
 import { parseTable, planNft, replaceCommands } from './nft-table.js';
 import type { NodeFacts } from './types.js';
+import { viewContainer } from '../../test/support/view.js';
 
 const facts: NodeFacts = {
   node: 'n1',
@@ -21,19 +22,8 @@ const web: ViewSecurityGroup = {
     { id: 'aaaaaaaa-0000-0000-0000-000000000003', direction: 'egress', proto: 'any' },
   ],
 };
-const ct = (id: string, groups: ViewSecurityGroup[] | undefined): ViewContainer => ({
-  id,
-  tenant: 't',
-  name: id.slice(0, 4),
-  kind: 'container',
-  image: 'busybox',
-  command: [],
-  boot: false,
-  restart: 'never',
-  desired: 'running',
-  generation: 1,
-  ...(groups ? { securityGroups: groups } : {}),
-});
+const ct = (id: string, groups: ViewSecurityGroup[] | undefined): ViewContainer =>
+  viewContainer(id, { name: id.slice(0, 4), ...(groups ? { securityGroups: groups } : {}) });
 const ep = (id: string, owner: string, ip: string, node: string, groups?: string[]): NodeView['endpoints'][string] => ({
   id,
   network: 'a',

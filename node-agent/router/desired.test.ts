@@ -3,6 +3,7 @@ import { emptyView, type NodeView, type ViewEndpoint, type ViewNetwork } from '.
 import { desiredRouters, infraRoutes, transferAddresses } from './desired.js';
 import { hostTableText, routerTableText } from './nft-text.js';
 import { gatewayMac, isRouterNetnsOf, routerNetnsName } from '../names.js';
+import { viewContainer } from '../../test/support/view.js';
 
 const R1 = { id: 'aaaaaaaa-0000-4000-8000-000000000001', name: 'r1', external: true, slot: 3 };
 const net = (id: string, vni: number, cidr: string, gateway: string | null, router?: typeof R1): ViewNetwork => ({
@@ -45,31 +46,8 @@ function view(): NodeView {
     '14': ep('14', 'web', '10.1.0.254', 'n1', 'infra'),
   };
   v.containers = {
-    'owner-14': {
-      id: 'owner-14',
-      tenant: 'acme',
-      name: 'infra-web',
-      kind: 'infra',
-      image: 'freight-infra',
-      command: [],
-      boot: false,
-      restart: 'always',
-      desired: 'running',
-      generation: 1,
-    },
-    'owner-11': {
-      id: 'owner-11',
-      tenant: 'acme',
-      name: '11',
-      kind: 'container',
-      image: 'busybox',
-      command: [],
-      boot: false,
-      restart: 'never',
-      desired: 'running',
-      generation: 1,
-      publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }],
-    },
+    'owner-14': viewContainer('owner-14', { tenant: 'acme', name: 'infra-web', kind: 'infra', image: 'freight-infra', restart: 'always' }),
+    'owner-11': viewContainer('owner-11', { tenant: 'acme', name: '11', publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }] }),
   };
   return v;
 }

@@ -4,6 +4,7 @@ import { desiredRouters } from './desired.js';
 import { externalBridges } from './external.js';
 import { routerTableText } from './nft-text.js';
 import { physicalBridgeName } from '../names.js';
+import { viewContainer } from '../../test/support/view.js';
 
 const EXT = { id: 'ext-id', physicalNetwork: 'ext', cidr: '203.0.113.0/24', gateway: '203.0.113.1', mtu: 1500 };
 const R = {
@@ -27,19 +28,7 @@ const net = (id: string, vni: number, cidr: string, gateway: string, router = R)
   flood: [],
   router,
 });
-const ct = (id: string, extra: Partial<ViewContainer> = {}): ViewContainer => ({
-  id,
-  tenant: 'acme',
-  name: id,
-  kind: 'container',
-  image: 'busybox',
-  command: [],
-  boot: false,
-  restart: 'never',
-  desired: 'running',
-  generation: 1,
-  ...extra,
-});
+const ct = (id: string, extra: Partial<ViewContainer> = {}): ViewContainer => viewContainer(id, { tenant: 'acme', ...extra });
 
 function view(): NodeView {
   const v = emptyView('n1', '198.18.0.1');

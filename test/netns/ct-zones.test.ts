@@ -17,6 +17,7 @@ import { desiredState } from '../../node-agent/dataplane/desired.js';
 import { replaceCommands } from '../../node-agent/dataplane/nft-table.js';
 import { nftText } from '../../node-agent/kernel/nft-text.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
+import { viewContainer } from '../support/view.js';
 
 if (!isRoot) console.warn(`conntrack zone tests skipped: ${SKIP_REASON}`);
 
@@ -68,19 +69,7 @@ function view(): NodeView {
   };
   PORTS.forEach((p, i) => {
     const id = uuid(100 + i);
-    v.containers[id] = {
-      id,
-      tenant: p.net,
-      name: p.name,
-      kind: 'container',
-      image: 'busybox',
-      command: [],
-      boot: false,
-      restart: 'never',
-      desired: 'running',
-      generation: 1,
-      securityGroups: [p.group],
-    };
+    v.containers[id] = viewContainer(id, { tenant: p.net, name: p.name, securityGroups: [p.group] });
     v.endpoints[p.name] = {
       id: p.name,
       network: p.net,

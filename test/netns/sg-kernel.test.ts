@@ -19,6 +19,7 @@ import { replaceCommands, elementCommands } from '../../node-agent/dataplane/nft
 import { nftText } from '../../node-agent/kernel/nft-text.js';
 import { ipsecGuardTable, spoofGuardTable } from '../../node-agent/kernel/nft-rules.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
+import { viewContainer } from '../support/view.js';
 
 if (!isRoot) console.warn(`security group kernel tests skipped: ${SKIP_REASON}`);
 
@@ -80,17 +81,8 @@ function view(): NodeView {
       },
     },
     containers: {
-      'aaaaaaaa-1111': {
-        id: 'aaaaaaaa-1111',
-        tenant: 't',
+      'aaaaaaaa-1111': viewContainer('aaaaaaaa-1111', {
         name: 'w',
-        kind: 'container',
-        image: 'busybox',
-        command: [],
-        boot: false,
-        restart: 'never',
-        desired: 'running',
-        generation: 1,
         publish: [{ proto: 'tcp', hostPort: 8080, port: 80 }],
         securityGroups: [
           {
@@ -111,7 +103,7 @@ function view(): NodeView {
             ],
           },
         ],
-      },
+      }),
     },
     endpoints: {
       w: ep('w', 'aaaaaaaa-1111', '10.0.0.5', 'n1', [G.web]),

@@ -76,7 +76,7 @@ export const MAX_PACKAGES = 20_000;
 const ExecId = z.uuid();
 
 /** A peer's heartbeat interval (ms), sent on its pings: each side times out on the other's interval, not its own. */
-const PingEvery = z.number().int().min(50).max(600_000);
+const PingEvery = z.number().int().min(1).max(86_400_000);
 
 /** How long a peer that pings every `every` ms (or `own`, when it did not say) may stay silent. */
 export function silenceMs(own: number, every: number | undefined, missed = MISSED_HEARTBEATS): number {

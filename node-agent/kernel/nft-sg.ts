@@ -71,8 +71,21 @@ export const DROP_SETS = { ingress: 'sg_drop_in', egress: 'sg_drop_out' } as con
 
 const ifPort = (dir: 'in' | 'out') => cat(meta(dir === 'out' ? 'iifname' : 'oifname'), pl('ip', dir === 'out' ? 'saddr' : 'daddr'));
 
-/** One group rule: the peer (remote CIDR, remote group, any), protocol, ports; counted. */
+/**
+ * Built once per view rule object: the agent's view keeps an unchanged group's rule objects from
+ * one plan to the next, so a table replacement (a rule added elsewhere) rebuilds only what changed.
+ * The expression is never mutated after it is built.
+ */
+const exprs = new WeakMap<ViewSecurityRule, Expr[]>();
+
 function ruleExpr(r: ViewSecurityRule): Expr[] {
+  let e = exprs.get(r);
+  if (!e) exprs.set(r, (e = buildRuleExpr(r)));
+  return e;
+}
+
+/** One group rule: the peer (remote CIDR, remote group, any), protocol, ports; counted. */
+function buildRuleExpr(r: ViewSecurityRule): Expr[] {
   const peer = r.direction === 'ingress' ? 'saddr' : 'daddr';
   const e: Expr[] = [];
   if (r.remoteGroup)

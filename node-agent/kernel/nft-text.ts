@@ -106,6 +106,19 @@ function element(e: unknown): string {
   return literal(e);
 }
 
+/** Rendered once per expression array: the planner reuses a rule's expression while the rule is unchanged. */
+const bodies = new WeakMap<unknown[], string>();
+
+function ruleBody(expr: unknown[]): string {
+  let body = bodies.get(expr);
+  if (body === undefined) {
+    body = '';
+    for (const e of expr) body += (body ? ' ' : '') + statement(e);
+    bodies.set(expr, body);
+  }
+  return body;
+}
+
 /** Elements per `add element` line: nft parses one huge line slower than several. */
 const CHUNK = 1000;
 
@@ -132,8 +145,7 @@ function add(kind: string, o: Obj): string[] {
       ];
     }
     case 'rule': {
-      let body = '';
-      for (const e of o.expr as unknown[]) body += (body ? ' ' : '') + statement(e);
+      const body = ruleBody(o.expr as unknown[]);
       const comment = typeof o.comment === 'string' && COMMENT.test(o.comment) ? ` comment "${o.comment}"` : unknown(o.comment);
       return [`add rule ${where(o)} ${tok(o.chain, NAME)} ${body}${o.comment ? comment : ''}`];
     }

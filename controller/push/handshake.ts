@@ -143,8 +143,10 @@ async function resume(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   c.sent = cur;
   if (mode === 'snapshot') {
     const text = JSON.stringify({ type: 'snapshot', revision: model.cursor, view: cur });
-    c.snapshotBytes = Buffer.byteLength(text);
     c.sendText(text);
+    // after the send: sendText drops the allowance while the buffer is below the mark, as it was
+    // just before this snapshot went in (set before, the next message found it gone and dropped us)
+    c.snapshotBytes = Buffer.byteLength(text);
     c.position = c.desired = model.cursor;
     core.counters.snapshots++;
   } else {

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { nftText } from './nft-text.js';
+import { nftText, tableText } from './nft-text.js';
+import type { NftTable } from './nft.js';
 
 const rule = (expr: unknown[], comment = 'sg1 x') => ({ add: { rule: { family: 'inet', table: 'freight', chain: 'c', comment, expr } } });
 const elems = (elem: unknown[]) => ({ add: { element: { family: 'inet', table: 'freight', name: 's', elem } } });
@@ -37,5 +38,44 @@ describe('nftText', () => {
     // an expression the renderer does not know
     expect(nftText([rule([{ snat: { addr: '198.18.0.1' } }])])).toBeUndefined();
     expect(nftText([{ flush: { ruleset: null } }])).toBeUndefined();
+  });
+
+  it('renders a table replacement in block syntax, and refuses what it cannot say or what JSON would refuse', () => {
+    const t: NftTable = {
+      family: 'inet',
+      counters: ['c1'],
+      sets: [{ name: 's', type: ['ifname', 'ipv4_addr'], elems: ['frb-100 . 10.0.0.5'], counter: true }],
+      chains: [{ name: 'sg_zone', hook: 'prerouting', prio: -300 }],
+      rules: [
+        {
+          chain: 'sg_zone',
+          comment: 'sg1 zone frb-100 100',
+          expr: [
+            { match: { op: '==', left: { meta: { key: 'iifname' } }, right: 'frb-100' } },
+            { mangle: { key: { ct: { key: 'zone' } }, value: 100 } },
+          ],
+        },
+      ],
+    };
+    expect(tableText(t, { c1: { packets: 7, bytes: 700 } })).toBe(
+      [
+        'add table inet freight',
+        'delete table inet freight',
+        'table inet freight {',
+        'counter c1 { packets 7 bytes 700 }',
+        'set s { type ifname . ipv4_addr; counter;',
+        'elements = { "frb-100" . 10.0.0.5 }',
+        '}',
+        'chain sg_zone {',
+        'type filter hook prerouting priority -300; policy accept;',
+        'meta iifname "frb-100" ct zone set 100 comment "sg1 zone frb-100 100"',
+        '}',
+        '}',
+        '',
+      ].join('\n'),
+    );
+    expect(tableText({ ...t, rules: [{ ...t.rules[0], comment: 'x"; flush ruleset' }] })).toBeUndefined();
+    expect(tableText({ ...t, rules: [{ ...t.rules[0], chain: 'elsewhere' }] })).toBeUndefined();
+    expect(tableText({ ...t, sets: [{ ...t.sets[0], elems: ['frb-100 } . 10.0.0.5'] }] })).toBeUndefined();
   });
 });

@@ -6,7 +6,7 @@
  * applies the JSON instead, so the renderer can never change what a batch means.
  * test/netns/nft-text.test.ts loads both forms into namespaces and compares the listings.
  */
-import type { NftCommand } from './nft.js';
+import { NFT_TABLE, type NftCommand, type NftTable } from './nft.js';
 
 type Obj = Record<string, unknown>;
 
@@ -187,6 +187,55 @@ export function nftText(commands: NftCommand[]): string | undefined {
     for (const c of commands) for (const line of command(c)) lines.push(line);
     lines.push('');
     return lines.join('\n');
+  } catch (e) {
+    if (e instanceof Unknown) return undefined;
+    throw e;
+  }
+}
+
+/** A canonical element of the table model (`a . b`). */
+const canonicalElement = (e: string): string => (e.includes(' . ') ? e.split(' . ').map(literal).join(' . ') : literal(e));
+
+/**
+ * A whole table's replacement in nft's block syntax, as `nft list` prints a table: the same
+ * batch as nftText(replaceCommands(t, carry)) (nft-table.ts), which nft parses faster than one
+ * `add` command per rule (bench/policy.ts). Undefined when any part is not known.
+ */
+export function tableText(t: NftTable, carry: NftTable['counterValues'] = {}): string | undefined {
+  try {
+    const fam = tok(t.family);
+    const out: string[] = [`add table ${fam} ${NFT_TABLE}`, `delete table ${fam} ${NFT_TABLE}`, `table ${fam} ${NFT_TABLE} {`];
+    for (const name of t.counters) {
+      const v = carry[name];
+      out.push(`counter ${tok(name, NAME)} { packets ${literal(v?.packets ?? 0)} bytes ${literal(v?.bytes ?? 0)} }`);
+    }
+    for (const s of t.sets) {
+      const type = (Array.isArray(s.type) ? s.type : [s.type]).map((x) => tok(x)).join(' . ');
+      out.push(`set ${tok(s.name, NAME)} { type ${type};${s.counter ? ' counter;' : ''}`);
+      if (s.elems.length) out.push(`elements = { ${s.elems.map(canonicalElement).join(',\n')} }`);
+      out.push('}');
+    }
+    const byChain = new Map<string, string[]>();
+    for (const r of t.rules) {
+      const comment = COMMENT.test(r.comment) ? r.comment : unknown(r.comment);
+      const body = `${ruleBody(r.expr)}${comment ? ` comment "${comment}"` : ''}`;
+      const list = byChain.get(r.chain);
+      if (list) list.push(body);
+      else byChain.set(r.chain, [body]);
+    }
+    // a rule of a chain the table does not declare: the JSON batch would fail on it, so must this
+    for (const chain of byChain.keys()) if (!t.chains.some((c) => c.name === chain)) unknown(chain);
+    for (const c of t.chains) {
+      out.push(`chain ${tok(c.name, NAME)} {`);
+      if (c.hook) {
+        const prio = Number.isInteger(c.prio ?? 0) ? (c.prio ?? 0) : unknown(c.prio);
+        out.push(`type filter hook ${tok(c.hook)} priority ${prio}; policy accept;`);
+      }
+      for (const body of byChain.get(c.name) ?? []) out.push(body);
+      out.push('}');
+    }
+    out.push('}', '');
+    return out.join('\n');
   } catch (e) {
     if (e instanceof Unknown) return undefined;
     throw e;

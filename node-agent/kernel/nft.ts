@@ -25,12 +25,12 @@ function nft(args: string[], op: string, target: string): string {
 
 /**
  * Applies a list of nft JSON commands atomically: as nft text when nft-text.ts can render every
- * command (loads about twice as fast), else, or if nft refuses the text, as JSON.
+ * command (loads about twice as fast; a planner may pass the same batch's text, e.g. a table in
+ * block syntax), else, or if nft refuses the text, as JSON.
  */
-export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`): void {
+export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`, text = nftText(commands)): void {
   const dir = mkdtempSync(join(tmpdir(), 'freight-nft-'));
   try {
-    const text = nftText(commands);
     if (text !== undefined) {
       const file = join(dir, 'ruleset.nft');
       writeFileSync(file, text, { mode: 0o600 });

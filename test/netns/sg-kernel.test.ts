@@ -16,7 +16,7 @@ import type { NftCommand } from '../../node-agent/kernel/nft.js';
 import { parseTable, planTable } from '../../node-agent/dataplane/nft-table.js';
 import { desiredState } from '../../node-agent/dataplane/desired.js';
 import { replaceCommands, elementCommands } from '../../node-agent/dataplane/nft-table.js';
-import { nftText } from '../../node-agent/kernel/nft-text.js';
+import { nftText, tableText } from '../../node-agent/kernel/nft-text.js';
 import { ipsecGuardTable, spoofGuardTable } from '../../node-agent/kernel/nft-rules.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 import { viewContainer } from '../support/view.js';
@@ -138,7 +138,7 @@ describe.skipIf(!isRoot)('security group nft on this kernel', () => {
   });
 
   it('renders every table the agent writes as nft text that loads to exactly what its JSON loads', () => {
-    const [a, b] = [nss.add(`frt-tx-${uniqueTag()}`), nss.add(`frt-tj-${uniqueTag()}`)];
+    const [a, b, c] = [nss.add(`frt-tx-${uniqueTag()}`), nss.add(`frt-tj-${uniqueTag()}`), nss.add(`frt-tb-${uniqueTag()}`)];
     const list = (n: string, family: string) =>
       sh('nft', ['-j', 'list', 'table', family, 'freight'], { ns: n }).replace(/"handle": \d+/g, '"handle": 0');
     const sg = desiredState(view(), facts).nft.get('inet')!;
@@ -148,12 +148,18 @@ describe.skipIf(!isRoot)('security group nft on this kernel', () => {
     ]);
     const ipsec = ipsecGuardTable(['198.18.0.2', '198.18.0.3'], [100, 200]);
     for (const t of [sg, spoof, ipsec]) {
-      const cmds = replaceCommands(t, { [t.counters[0] ?? 'none']: { packets: 7, bytes: 700 } });
+      const carry = { [t.counters[0] ?? 'none']: { packets: 7, bytes: 700 } };
+      const cmds = replaceCommands(t, carry);
       const text = nftText(cmds);
       expect(text, `${t.family} table renders`).toBeDefined();
       sh('nft', ['-f', '-'], { ns: a, input: text });
       nftIn(b, cmds);
       expect(list(a, t.family)).toEqual(list(b, t.family));
+      // the replacement in block syntax (what the planner hands the executor for a replace)
+      const block = tableText(t, carry);
+      expect(block, `${t.family} table renders as a block`).toBeDefined();
+      sh('nft', ['-f', '-'], { ns: c, input: block });
+      expect(list(c, t.family)).toEqual(list(b, t.family));
       // an element batch (a membership change) renders and loads the same way too
       const set = t.sets.find((s) => Array.isArray(s.type)) ?? t.sets[0];
       const extra = Array.isArray(set.type)

@@ -495,7 +495,7 @@ async function main(): Promise<void> {
   const n = quick ? 100 : 500;
   const samples = quick ? 10 : 100;
   if (process.argv.includes('--apply-only')) {
-    const f = fullApply(3);
+    const f = fullApply(5);
     console.log(
       `full apply: ours ${f.ours.toFixed(1)} ms (planning and rendering ${f.plan.toFixed(1)} ms), nft -f ${f.hand.toFixed(1)} ms, ratio ${(f.ours / f.hand).toFixed(2)}; ` +
         `first run ${f.oursCold.toFixed(1)} ms (planning ${f.planCold.toFixed(1)} ms) vs ${f.handCold.toFixed(1)} ms, ratio ${(f.oursCold / f.handCold).toFixed(2)}`,

@@ -38,17 +38,7 @@ import { freshDatabase } from '../test/support/pg.js';
 import { viewContainer } from '../test/support/view.js';
 
 const now = () => performance.timeOrigin + performance.now();
-const CAPS = {
-  vxlan: true,
-  geneve: false,
-  esp: false,
-  aead: false,
-  nft: true,
-  nspawn: true,
-  vlan: false,
-  physicalNetworks: {},
-  details: {},
-};
+const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
 const GROUPS = 100;
 const RULES_PER_GROUP = 100;
 const CONTAINERS = 1000;
@@ -413,7 +403,7 @@ function fullView(): NodeView {
   return v;
 }
 
-const FACTS = { node: 'n0', underlayIp: '198.18.0.1', underlayMtu: 1500, capabilities: CAPS };
+const FACTS = { node: 'n0', underlayIp: '198.18.0.1', underlayMtu: 1500, capabilities: { ...CAPS, vlan: false, physicalNetworks: {} } };
 const ns = (name: string) => spawnSync('ip', ['netns', 'add', name]).status === 0;
 const nsDel = (name: string) => spawnSync('ip', ['netns', 'del', name]);
 function timed(args: string[]): number {

@@ -30,6 +30,9 @@ export function networkBridge(n: Pick<ViewNetwork, 'type' | 'vni' | 'params'>): 
   return bridgeName(n.vni ?? 0);
 }
 
+/** The agent's nft tables (`bridge freight`, `inet freight`; kernel/nft-rules.ts, nft-sg.ts). */
+export const NFT_TABLE = 'freight';
+
 export const bridgeName = (vni: number): string => `frb-${vni}`;
 export const vxlanName = (vni: number): string => `frx-${vni}`;
 /**

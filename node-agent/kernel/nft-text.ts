@@ -6,7 +6,8 @@
  * applies the JSON instead, so the renderer can never change what a batch means.
  * test/netns/nft-text.test.ts loads both forms into namespaces and compares the listings.
  */
-import { NFT_TABLE, type NftCommand, type NftTable } from './nft.js';
+import { NFT_TABLE } from '../names.js';
+import type { NftCommand, NftTable } from './nft-types.js';
 
 type Obj = Record<string, unknown>;
 

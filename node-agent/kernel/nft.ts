@@ -10,11 +10,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { NftError } from './errors.js';
+import { NFT_TABLE } from '../names.js';
 import { nftText } from './nft-text.js';
+import type { NftCommand, NftFamily } from './nft-types.js';
 
-export const NFT_TABLE = 'freight';
-export type NftFamily = 'bridge' | 'inet';
-export type NftCommand = Record<string, unknown>;
+export type { NftChainDef, NftCommand, NftFamily, NftRule, NftSetDef, NftTable } from './nft-types.js';
+
+export { NFT_TABLE };
 
 function nft(args: string[], op: string, target: string): string {
   const r = spawnSync('nft', args, { encoding: 'utf8', timeout: 30_000 });
@@ -56,39 +58,4 @@ export function nftList(family: NftFamily, table = NFT_TABLE): NftCommand[] {
     throw new NftError('list nft', `table ${family} ${table}`, `exit ${r.status}: ${r.stderr.trim()}`);
   }
   return (JSON.parse(r.stdout) as { nftables: NftCommand[] }).nftables.filter((o) => !('metainfo' in o));
-}
-
-/** A table as the dataplane models it; rules are identified by their comment. */
-export interface NftRule {
-  chain: string;
-  /** identity of the rule: change it whenever expr changes */
-  comment: string;
-  expr: unknown[];
-}
-
-export interface NftSetDef {
-  name: string;
-  type: string | string[];
-  /** canonical elements: concatenations joined with ' . ' */
-  elems: string[];
-  /** each element counts the packets that matched it (`counter` in the set declaration) */
-  counter?: boolean;
-  /** actual only: per-element counters (sets with `counter`), by canonical element */
-  elemCounters?: Record<string, { packets: number; bytes: number }>;
-}
-
-export interface NftChainDef {
-  name: string;
-  hook?: 'prerouting' | 'input' | 'forward' | 'output' | 'postrouting';
-  prio?: number;
-}
-
-export interface NftTable {
-  family: NftFamily;
-  counters: string[];
-  sets: NftSetDef[];
-  chains: NftChainDef[];
-  rules: NftRule[];
-  /** actual only: counter values */
-  counterValues?: Record<string, { packets: number; bytes: number }>;
 }

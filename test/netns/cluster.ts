@@ -62,7 +62,8 @@ export interface ApiResult<T = any> {
 export function busyboxImage(): string {
   const dir = path.join(os.tmpdir(), 'freight-busybox-image');
   if (!existsSync(path.join(dir, 'bin/busybox'))) {
-    sh('bash', [path.join(ROOT, 'scripts/build-busybox-image.sh'), dir]);
+    // a cold build in the TCG guest of the kernel suite took over a minute
+    sh('bash', [path.join(ROOT, 'scripts/build-busybox-image.sh'), dir], { timeoutMs: 600_000 });
   }
   return dir;
 }

@@ -70,7 +70,7 @@ export function stateWithBusybox(base = '/tmp'): string {
   const state = mkdtempSync(join(base, 'freight-rt-'));
   const img = join(state, 'build-busybox');
   mkdirSync(img);
-  sh('bash', [join(PROJECT, 'scripts/build-busybox-image.sh'), img]);
+  sh('bash', [join(PROJECT, 'scripts/build-busybox-image.sh'), img], { timeoutMs: 600_000 });
   sh('npx', ['tsx', join(PROJECT, 'node-agent/runtime/image-cli.ts'), 'import', 'busybox', img, '--state-dir', state]);
   sh('rm', ['-rf', img]);
   return state;

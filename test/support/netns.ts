@@ -5,12 +5,18 @@ import { randomBytes } from 'node:crypto';
 export const isRoot = process.getuid?.() === 0;
 export const SKIP_REASON = 'kernel tests need root (they create network namespaces)';
 
-export function sh(cmd: string, args: string[], opts: { ns?: string; allowFail?: boolean; input?: string } = {}): string {
+export function sh(
+  cmd: string,
+  args: string[],
+  opts: { ns?: string; allowFail?: boolean; input?: string; timeoutMs?: number } = {},
+): string {
   const argv = opts.ns ? ['netns', 'exec', opts.ns, cmd, ...args] : args;
   const bin = opts.ns ? 'ip' : cmd;
-  const r = spawnSync(bin, argv, { encoding: 'utf8', input: opts.input, timeout: 60_000 });
+  const timeout = opts.timeoutMs ?? 60_000;
+  const r = spawnSync(bin, argv, { encoding: 'utf8', input: opts.input, timeout });
   if (r.status !== 0 && !opts.allowFail) {
-    throw new Error(`${bin} ${argv.join(' ')} failed (${r.status}): ${r.stderr || r.stdout}`);
+    const why = r.signal ? `killed by ${r.signal}${r.error ? ` after the ${timeout} ms timeout` : ''}` : `exit ${r.status}`;
+    throw new Error(`${bin} ${argv.join(' ')} failed (${why}): ${r.stderr || r.stdout}`);
   }
   return r.stdout;
 }

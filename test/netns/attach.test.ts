@@ -92,9 +92,10 @@ describe.skipIf(!isRoot)('chosen addresses, container attach and detach, end to 
     aDbMac = shown.endpoints.find((e: { network: string }) => e.network === 'db').mac;
     await c.waitFor(() => addrOn(a.id, 'eth1') === A_DB_IP, 60_000, 'eth1 address by DHCP');
     expect(c.exec(a.id, 'ip', ['-o', 'link', 'show', 'dev', 'eth1']).stdout).toContain(`link/ether ${aDbMac}`);
-    // the address came from the network's infra container: the agent logged the DHCP answer
-    const log = readFileSync(path.join(c.logDir, 'agent-node0.log'), 'utf8');
-    expect(log).toMatch(/plugged interface configured by DHCP/);
+    // the address came from the network's infra container: the agent logs the DHCP answer once the
+    // address is on the link, so the line may land just after the address shows
+    const agentLog = () => readFileSync(path.join(c.logDir, 'agent-node0.log'), 'utf8');
+    await c.waitFor(() => /plugged interface configured by DHCP/.test(agentLog()), 10_000, 'the DHCP answer in the agent log');
     await c.waitFor(() => fdbHas(1, aDbMac), 20_000, "a's db MAC in node1's FDB");
     expect(ping(a.id, b.ip)).toBe(0);
     expect(ping(b.id, A_DB_IP)).toBe(0);

@@ -950,8 +950,21 @@ CREATE TABLE IF NOT EXISTS security_group_rules (
   CONSTRAINT security_group_rules_ports CHECK ((port_min IS NULL) = (port_max IS NULL)
     AND (port_min IS NULL OR (proto IN ('tcp', 'udp') AND port_min <= port_max)))
 );
-CREATE UNIQUE INDEX IF NOT EXISTS security_group_rules_unique ON security_group_rules (group_id, direction, proto,
-  COALESCE(port_min, 0), COALESCE(port_max, 0), COALESCE(remote_cidr, '0.0.0.0/0'::cidr),
+-- A rule's destination ports: a set of ranges (`--port 80,443,8000-8100`, one nft anonymous set);
+-- port_min/port_max are its lowest and highest port (the whole set when it is one range).
+ALTER TABLE security_group_rules ADD COLUMN IF NOT EXISTS ports int4multirange;
+UPDATE security_group_rules SET ports = int4multirange(int4range(port_min, port_max, '[]'))
+ WHERE ports IS NULL AND port_min IS NOT NULL;
+DO $$
+BEGIN
+  IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'security_group_rules_port_set') THEN
+    ALTER TABLE security_group_rules ADD CONSTRAINT security_group_rules_port_set CHECK ((ports IS NULL) = (port_min IS NULL)
+      AND (ports IS NULL OR (NOT isempty(ports) AND lower(ports) = port_min AND upper(ports) = port_max + 1)));
+  END IF;
+END $$;
+DROP INDEX IF EXISTS security_group_rules_unique;
+CREATE UNIQUE INDEX IF NOT EXISTS security_group_rules_unique_ports ON security_group_rules (group_id, direction, proto,
+  COALESCE(ports, '{}'::int4multirange), COALESCE(remote_cidr, '0.0.0.0/0'::cidr),
   COALESCE(remote_group_id, '00000000-0000-0000-0000-000000000000'::uuid));
 CREATE INDEX IF NOT EXISTS security_group_rules_remote ON security_group_rules (remote_group_id) WHERE remote_group_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS container_security_groups (

@@ -132,7 +132,7 @@ const CONSTRAINTS: Record<string, [ErrorCode, string]> = {
   endpoints_network_id_mac_key: ['mac_in_use', 'the MAC is already allocated in the network'],
   routers_tenant_id_name_key: ['conflict', 'a router with this name already exists in the tenant'],
   security_groups_tenant_id_name_key: ['conflict', 'a security group with this name already exists in the tenant'],
-  security_group_rules_unique: ['conflict', 'the group already has this rule'],
+  security_group_rules_unique_ports: ['conflict', 'the group already has this rule'],
   published_ports_node_port: ['port_in_use', 'the port is already published on that node address'],
   floating_ips_container: ['conflict', 'the container already has a floating IP'],
   floating_ips_network_id_ip_key: ['conflict', 'the address is already a floating IP'],

@@ -118,8 +118,11 @@ export const SecurityRuleResponse = z.looseObject({
   id: z.string(),
   direction: z.enum(['ingress', 'egress']),
   proto: z.enum(['tcp', 'udp', 'icmp', 'any']),
-  portMin: Nullable(z.number().int()),
-  portMax: Nullable(z.number().int()),
+  portMin: Nullable(z.number().int()).describe('the lowest port (null: any port)'),
+  portMax: Nullable(z.number().int()).describe('the highest port'),
+  ports: Nullable(z.array(z.union([z.number().int(), z.string()]))).describe(
+    'the exact port set: a number per port, FIRST-LAST per range (null: any port)',
+  ),
   remoteCidr: Nullable(z.string()),
   remoteGroup: Nullable(z.string()),
 });

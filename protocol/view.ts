@@ -71,6 +71,8 @@ export const ViewSecurityRule = z.object({
   proto: z.enum(['tcp', 'udp', 'icmp', 'any']),
   portMin: z.number().int().min(1).max(65535).optional(),
   portMax: z.number().int().min(1).max(65535).optional(),
+  /** several ranges (sorted, disjoint): the rule matches any of them; portMin/portMax are then the first */
+  ports: z.array(z.tuple([z.number().int().min(1).max(65535), z.number().int().min(1).max(65535)])).optional(),
   remoteCidr: z.string().optional(),
   remoteGroup: z.string().optional(),
 });

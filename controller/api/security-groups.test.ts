@@ -71,6 +71,25 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
       acme,
     );
     expect([one.portMin, one.portMax, one.remoteCidr]).toEqual([22, 22, '198.51.100.0/24']);
+    // a port set: sorted, overlapping and adjacent ranges merged, shown exactly; its span as portMin/portMax; the same set twice is a conflict
+    const set = await ok(
+      'POST',
+      `${G}/web/rules`,
+      { direction: 'ingress', proto: 'tcp', ports: ['8000-8100', 443, 80, 81, '8050-8200'] },
+      acme,
+    );
+    expect([set.ports, set.portMin, set.portMax]).toEqual([['80-81', 443, '8000-8200'], 80, 8200]);
+    const same = await call('POST', `${G}/web/rules`, { direction: 'ingress', proto: 'tcp', ports: ['80-81', 443, '8000-8200'] }, acme);
+    expect([same.status, same.json.code]).toEqual([409, 'conflict']);
+    // one range given either way is one rule: the set {22} is the rule above
+    const again = await call(
+      'POST',
+      `${G}/web/rules`,
+      { direction: 'ingress', proto: 'tcp', ports: [22], remoteCidr: '198.51.100.0/24' },
+      acme,
+    );
+    expect([again.status, again.json.code]).toEqual([409, 'conflict']);
+    expect(one.ports).toEqual([22]);
     await ok('POST', `${G}/web/rules`, { direction: 'ingress', proto: 'icmp' }, acme);
     const dup = await call('POST', `${G}/web/rules`, { direction: 'ingress', proto: 'icmp' }, acme);
     expect([dup.status, dup.json.code]).toEqual([409, 'conflict']);
@@ -81,6 +100,13 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
       [{ direction: 'ingress', remoteCidr: '10.0.0.0/24', remoteGroup: 'lb' }, 'remoteGroup'],
       [{ direction: 'sideways' }, 'direction'],
       [{ direction: 'ingress', proto: 'sctp' }, 'proto'],
+      [{ direction: 'ingress', proto: 'udp', ports: [] }, 'ports'],
+      [{ direction: 'ingress', proto: 'udp', ports: ['90-80'] }, 'ports.0'],
+      [{ direction: 'ingress', proto: 'udp', ports: [53, '70000'] }, 'ports.1'],
+      [{ direction: 'ingress', proto: 'udp', ports: ['53; flush ruleset'] }, 'ports.0'],
+      [{ direction: 'ingress', proto: 'udp', ports: Array.from({ length: 65 }, (_, i) => i + 1) }, 'ports'],
+      [{ direction: 'ingress', proto: 'icmp', ports: [1] }, 'ports'],
+      [{ direction: 'ingress', proto: 'tcp', ports: [1], portMin: 1 }, 'ports'],
       [{ direction: 'ingress', remoteGroup: '--flush' }, 'remoteGroup'],
     ] as const;
     for (const [body, path] of bad) {
@@ -90,7 +116,7 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
     const missing = await call('POST', `${G}/web/rules`, { direction: 'ingress', remoteGroup: 'nope' }, acme);
     expect([missing.status, missing.json.code, missing.json.path]).toEqual([404, 'security_group_not_found', 'remoteGroup']);
     const shown = await ok('GET', `${G}/web`, undefined, acme);
-    expect(shown.rules).toHaveLength(3);
+    expect(shown.rules).toHaveLength(4);
     expect((await ok('GET', G, undefined, acme)).items.map((g: { name: string }) => g.name)).toEqual(['default', 'lb', 'web']);
     // lb is named by a rule of web: in use until that rule goes
     expect((await call('DELETE', `${G}/lb`, undefined, acme)).json.code).toBe('in_use');
@@ -180,7 +206,19 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
     const { state, revision } = await loadState(db, null);
     const v = compileView(state, 'n1', revision);
     const a = Object.values(v.containers).find((x) => x.name === 'a')!;
-    expect(a.securityGroups!.map((g) => [g.name, g.rules.length])).toEqual([['web', 2]]);
+    expect(a.securityGroups!.map((g) => [g.name, g.rules.length])).toEqual([['web', 3]]);
+    // a port set reaches the node as its ranges; portMin/portMax are the first (a reader unaware of ports allows less)
+    const rules = a.securityGroups![0].rules;
+    expect(rules.find((r) => r.ports)).toMatchObject({
+      portMin: 80,
+      portMax: 81,
+      ports: [
+        [80, 81],
+        [443, 443],
+        [8000, 8200],
+      ],
+    });
+    expect(rules.find((r) => r.portMin === 22)).not.toHaveProperty('ports');
     const webId = a.securityGroups![0].id;
     const epA = Object.values(v.endpoints).find((e) => e.name === 'a')!;
     expect(epA.groups).toEqual([webId]);

@@ -11,14 +11,25 @@ const groupPath = (ref: string) => {
   return `/v1/tenants/${enc(tenant)}/security-groups/${enc(name!)}`;
 };
 
-/** `80` → [80, 80]; `80-90` → [80, 90]. */
-export function parsePorts(v: string): { portMin: number; portMax: number } {
-  const m = /^(\d{1,5})(?:-(\d{1,5}))?$/.exec(v);
-  if (!m) throw new CliError('usage', `--port ${v}: expected PORT or FIRST-LAST, e.g. 80 or 8000-8100`, 2);
-  return { portMin: Number(m[1]), portMax: Number(m[2] ?? m[1]) };
+/** `80` → one port; `80-90` → a range; `80,443,8000-8100` → a set of them (one rule). */
+export function parsePorts(v: string): { portMin: number; portMax: number } | { ports: Array<number | string> } {
+  const entries = v.split(',');
+  const bad = entries.find((e) => !/^\d{1,5}(?:-\d{1,5})?$/.test(e));
+  if (bad !== undefined)
+    throw new CliError('usage', `--port ${v}: expected PORT, FIRST-LAST or a list of them, e.g. 80, 8000-8100 or 80,443`, 2);
+  if (entries.length > 1) return { ports: entries.map((e) => (e.includes('-') ? e : Number(e))) };
+  const [a, b = a] = entries[0].split('-');
+  return { portMin: Number(a), portMax: Number(b) };
 }
 
-const ports = (r: Row) => (r.portMin === null ? 'any' : r.portMin === r.portMax ? String(r.portMin) : `${r.portMin}-${r.portMax}`);
+const ports = (r: Row) =>
+  Array.isArray(r.ports) && r.ports.length > 0
+    ? (r.ports as Array<number | string>).join(',')
+    : r.portMin === null
+      ? 'any'
+      : r.portMin === r.portMax
+        ? String(r.portMin)
+        : `${r.portMin}-${r.portMax}`;
 const remote = (r: Row) => (r.remoteGroup ? `group ${r.remoteGroup}` : (r.remoteCidr ?? '0.0.0.0/0'));
 const stat = (s: Row | undefined) => (s ? `${s.packets}/${s.bytes}` : '-');
 
@@ -84,7 +95,7 @@ export function securityGroupCommands(program: Command, io: () => Io): void {
     .option('--ingress', 'traffic to the members (the default)')
     .option('--egress', 'traffic from the members')
     .option('--proto <proto>', 'tcp | udp | icmp | any', 'any')
-    .option('--port <port[-last]>', 'destination port or range (tcp/udp)')
+    .option('--port <ports>', 'destination port, range or comma-separated set of them, e.g. 80,443,8000-8100 (tcp/udp)')
     .option('--remote-cidr <cidr>', 'peer addresses (default: any)')
     .option('--remote-group <[tenant/]group>', 'peers: the members of this group of the same tenant')
     .action(async (ref: string, o: Row) => {

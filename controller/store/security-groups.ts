@@ -1,5 +1,11 @@
 import type { Queryable } from './db.js';
-import { MAX_RULES_PER_GROUP, type SecurityGroupCreate, type SecurityRuleCreate } from '../../protocol/security-groups.js';
+import {
+  MAX_RULES_PER_GROUP,
+  portEntries,
+  type PortRange,
+  type SecurityGroupCreate,
+  type SecurityRuleCreate,
+} from '../../protocol/security-groups.js';
 import { ApiError } from '../errors.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -9,8 +15,11 @@ export interface SecurityRule {
   id: string;
   direction: 'ingress' | 'egress';
   proto: 'tcp' | 'udp' | 'icmp' | 'any';
+  /** the lowest and highest port (the whole set when it is one range); null: any port */
   portMin: number | null;
   portMax: number | null;
+  /** the exact set: a number per port, `FIRST-LAST` per range; null: any port */
+  ports: Array<number | string> | null;
   remoteCidr: string | null;
   remoteGroup: string | null;
 }
@@ -32,10 +41,13 @@ interface Row {
   rules: SecurityRule[] | string | null;
   members: string[] | null;
 }
+/** A rule's port set as [[first, last], …] (null: any port). */
+export const PORTS_JSON = `(SELECT json_agg(json_build_array(lower(x), upper(x) - 1) ORDER BY x) FROM unnest(r.ports) x)`;
 const SELECT = `
   SELECT g.id, t.name AS tenant, g.name, g.description, g.created_at,
          (SELECT json_agg(json_build_object('id', r.id, 'direction', r.direction, 'proto', r.proto, 'portMin', r.port_min,
-                                            'portMax', r.port_max, 'remoteCidr', r.remote_cidr::text, 'remoteGroup', rg.name)
+                                            'portMax', r.port_max, 'ports', ${PORTS_JSON},
+                                            'remoteCidr', r.remote_cidr::text, 'remoteGroup', rg.name)
                           ORDER BY r.direction, r.created_at, r.id)
             FROM security_group_rules r LEFT JOIN security_groups rg ON rg.id = r.remote_group_id WHERE r.group_id = g.id) AS rules,
          ARRAY(SELECT c.name FROM containers c WHERE c.tenant_id = g.tenant_id AND c.kind = 'container'
@@ -49,6 +61,7 @@ const toGroup = (r: Row): SecurityGroup => ({
     ...x,
     portMin: x.portMin === null ? null : Number(x.portMin),
     portMax: x.portMax === null ? null : Number(x.portMax),
+    ports: x.ports === null ? null : portEntries(x.ports as unknown as PortRange[]),
   })),
   members: r.members ?? [],
   createdAt: new Date(r.created_at).toISOString(),
@@ -114,6 +127,9 @@ async function remoteGroupId(q: Queryable, t: Tenant, ref: string, op: string): 
   return rows[0].id;
 }
 
+/** `{[80,80],[443,443]}`: numbers the schema checked, so the literal is data. */
+const multirange = (ranges: PortRange[]) => `{${ranges.map(([a, b]) => `[${Number(a)},${Number(b)}]`).join(',')}}`;
+
 export async function addSecurityRule(q: Queryable, t: Tenant, group: string, body: SecurityRuleCreate, op: string): Promise<SecurityRule> {
   const { rows } = await q.query<{ id: string; n: string }>(
     `SELECT g.id, (SELECT count(*) FROM security_group_rules r WHERE r.group_id = g.id) AS n
@@ -125,9 +141,19 @@ export async function addSecurityRule(q: Queryable, t: Tenant, group: string, bo
     throw new ApiError('too_many_rules', `${op}: group ${group} has ${MAX_RULES_PER_GROUP} rules`);
   const remote = body.remoteGroup === undefined ? null : await remoteGroupId(q, t, body.remoteGroup, op);
   const ins = await q.query<{ id: string }>(
-    `INSERT INTO security_group_rules (group_id, tenant_id, direction, proto, port_min, port_max, remote_cidr, remote_group_id)
-     VALUES ($1, $2, $3, $4, $5, $6, $7::cidr, $8) RETURNING id`,
-    [rows[0].id, t.id, body.direction, body.proto, body.portMin ?? null, body.portMax ?? null, body.remoteCidr ?? null, remote],
+    `INSERT INTO security_group_rules (group_id, tenant_id, direction, proto, port_min, port_max, ports, remote_cidr, remote_group_id)
+     VALUES ($1, $2, $3, $4, $5, $6, $7::int4multirange, $8::cidr, $9) RETURNING id`,
+    [
+      rows[0].id,
+      t.id,
+      body.direction,
+      body.proto,
+      body.portMin ?? null,
+      body.portMax ?? null,
+      body.ranges ? multirange(body.ranges) : null,
+      body.remoteCidr ?? null,
+      remote,
+    ],
   );
   const g = await getSecurityGroup(q, t, group, op);
   return g.rules.find((r) => r.id === ins.rows[0].id)!;

@@ -3,7 +3,8 @@ import { ipsecKeyAad, type Sealer } from '../secrets/sealer.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import { paramsOf } from '../store/networks.js';
 import type { ChangeRow } from './diff.js';
-import type { ViewSecurityGroup } from '../../protocol/view.js';
+import type { ViewSecurityGroup, ViewSecurityRule } from '../../protocol/view.js';
+import { PORTS_JSON } from '../store/security-groups.js';
 import {
   emptyState,
   type ClusterState,
@@ -25,7 +26,8 @@ const GROUPS_SQL = `CASE WHEN c.kind = 'container' THEN COALESCE(
     ARRAY(SELECT g.id::text FROM security_groups g WHERE g.tenant_id = c.tenant_id AND g.name = 'default')) END`;
 const GROUP_RULES_SQL = `SELECT g.id::text, g.name, COALESCE((
     SELECT json_agg(json_strip_nulls(json_build_object('id', r.id::text, 'direction', r.direction, 'proto', r.proto,
-             'portMin', r.port_min, 'portMax', r.port_max, 'remoteCidr', r.remote_cidr::text, 'remoteGroup', r.remote_group_id::text))
+             'portMin', r.port_min, 'portMax', r.port_max, 'ports', ${PORTS_JSON},
+             'remoteCidr', r.remote_cidr::text, 'remoteGroup', r.remote_group_id::text))
              ORDER BY r.id) FROM security_group_rules r WHERE r.group_id = g.id), '[]'::json) AS rules
   FROM security_groups g WHERE g.id = ANY($1::uuid[])`;
 
@@ -129,6 +131,19 @@ const toContainer = (r: Raw): ContainerRow => ({
 });
 
 /** The groups (with their rules) of these containers, attached as their `securityGroups`. */
+type RawRule = Omit<ViewSecurityRule, 'ports'> & { ports?: Array<[number, number]> };
+
+/**
+ * A rule as nodes get it: one range as portMin/portMax; a set of several also as `ports`, with
+ * portMin/portMax its first range (a reader that knows no `ports` allows less, not more).
+ */
+function viewRule({ ports, ...x }: RawRule): ViewSecurityRule {
+  if (x.portMin === undefined || !ports) return x;
+  if (ports.length === 1) return { ...x, portMin: Number(x.portMin), portMax: Number(x.portMax) };
+  const set = ports.map(([a, b]): [number, number] => [Number(a), Number(b)]);
+  return { ...x, portMin: set[0][0], portMax: set[0][1], ports: set };
+}
+
 async function attachGroups(q: Queryable, containers: ContainerRow[]): Promise<void> {
   const ids = [...new Set(containers.flatMap((c) => c.groups ?? []))];
   if (ids.length === 0) {
@@ -142,7 +157,7 @@ async function attachGroups(q: Queryable, containers: ContainerRow[]): Promise<v
     byId.set(str(r.id), {
       id: str(r.id),
       name: str(r.name),
-      rules: rules.map((x) => ({ ...x, ...(x.portMin !== undefined ? { portMin: Number(x.portMin), portMax: Number(x.portMax) } : {}) })),
+      rules: rules.map(viewRule),
     });
   }
   // one object per group, shared by its members (the view items compare by value)

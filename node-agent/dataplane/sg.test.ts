@@ -5,6 +5,7 @@ import { desiredState } from './desired.js';
 import { parseTable, planNft, replaceCommands } from './nft-table.js';
 import type { NodeFacts } from './types.js';
 import { viewContainer } from '../../test/support/view.js';
+import { nftText } from '../kernel/nft-text.js';
 
 const facts: NodeFacts = {
   node: 'n1',
@@ -96,6 +97,32 @@ describe('security groups: desired nft', () => {
         .map((r) => r.comment)
         .sort(),
     ).toEqual(web.rules.map((r) => `sg1 rule ${r.id}`));
+  });
+
+  it('a rule with a port set is one nft rule matching an anonymous set, in JSON and in text', () => {
+    const id = 'aaaaaaaa-0000-0000-0000-0000000000f0';
+    const ports: Array<[number, number]> = [
+      [80, 81],
+      [443, 443],
+      [8000, 8100],
+    ];
+    const withSet = {
+      ...web,
+      rules: [...web.rules, { id, direction: 'ingress' as const, proto: 'tcp' as const, portMin: 80, portMax: 81, ports }],
+    };
+    const v = view();
+    v.containers['aaaaaaaa-1111'] = ct('aaaaaaaa-1111', [withSet]);
+    const t = inet(v);
+    const mine = t.rules.filter((r) => r.comment === `sg1 rule ${id}`);
+    expect(mine).toHaveLength(1);
+    expect(mine[0].expr).toContainEqual({
+      match: {
+        op: '==',
+        left: { payload: { protocol: 'th', field: 'dport' } },
+        right: { set: [{ range: [80, 81] }, 443, { range: [8000, 8100] }] },
+      },
+    });
+    expect(nftText(replaceCommands(t))).toContain(`th dport { 80-81, 443, 8000-8100 } counter accept comment "sg1 rule ${id}"`);
   });
 
   it('grows with rules, not with members: 200 more members of both groups add elements, no rules', () => {

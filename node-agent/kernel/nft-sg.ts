@@ -95,10 +95,10 @@ function buildRuleExpr(r: ViewSecurityRule): Expr[] {
     e.push(cmp(pl('ip', peer), '==', { prefix: { addr, len: Number(len) } }));
   }
   if (r.proto !== 'any') e.push(cmp(meta('l4proto'), '==', r.proto));
-  if (r.portMin !== undefined) {
-    const max = r.portMax ?? r.portMin;
-    e.push(cmp(pl('th', 'dport'), '==', max === r.portMin ? r.portMin : { range: [r.portMin, max] }));
-  }
+  const port = ([a, b]: [number, number]) => (a === b ? a : { range: [a, b] });
+  // several ranges: one anonymous set, so the rule (and its counter) stays one
+  if (r.ports && r.ports.length > 1) e.push(cmp(pl('th', 'dport'), '==', { set: r.ports.map(port) }));
+  else if (r.portMin !== undefined) e.push(cmp(pl('th', 'dport'), '==', port([r.portMin, r.portMax ?? r.portMin])));
   return [...e, COUNT, ACCEPT];
 }
 

@@ -59,13 +59,19 @@ function left(e: unknown): string {
   return unknown(e);
 }
 
+const range = (o: Obj): string | undefined =>
+  'range' in o && Array.isArray(o.range) && o.range.length === 2 ? `${literal(o.range[0])}-${literal(o.range[1])}` : undefined;
+/** An anonymous set's element: a literal or a range (`{ 80, 8000-8100 }`). */
+const setElement = (v: unknown): string => (v && typeof v === 'object' ? (range(v as Obj) ?? unknown(v)) : literal(v));
+
 function right(v: unknown): string {
   if (typeof v === 'boolean') return v ? 'exists' : 'missing';
   if (Array.isArray(v)) return v.map(literal).join(',');
   if (v && typeof v === 'object') {
     const o = v as Obj;
-    if ('set' in o && Array.isArray(o.set)) return `{ ${o.set.map(literal).join(', ')} }`;
-    if ('range' in o && Array.isArray(o.range) && o.range.length === 2) return `${literal(o.range[0])}-${literal(o.range[1])}`;
+    if ('set' in o && Array.isArray(o.set)) return `{ ${o.set.map(setElement).join(', ')} }`;
+    const r = range(o);
+    if (r !== undefined) return r;
     if ('prefix' in o) {
       const p = o.prefix as Obj;
       return `${literal(p.addr)}/${literal(p.len)}`;

@@ -65,6 +65,9 @@ describe.skipIf(!isRoot)('security groups end to end (PostgreSQL)', () => {
     await rule('web', { direction: 'ingress', proto: 'icmp', remoteCidr: NET });
     await rule('web', { direction: 'ingress', proto: 'tcp', portMin: 9000, remoteGroup: 'lb' });
     await rule('web', { direction: 'egress', proto: 'any' });
+    // a port set, through freightctl
+    const set = await c.ctl(['sg', 'rule', 'add', 'acme/web', '--ingress', '--proto', 'tcp', '--port', '7100,7200-7210']);
+    expect(set.stdout, set.stderr).toMatch(/added to acme\/web: ingress tcp 7100,7200-7210 from\/to 0\.0\.0\.0\/0/);
     await rule('lb', { direction: 'egress', proto: 'any' });
     await rule('locked', { direction: 'egress', proto: 'tcp', portMin: 9999 });
     await rule('chatty', { direction: 'egress', proto: 'any' });
@@ -75,7 +78,7 @@ describe.skipIf(!isRoot)('security groups end to end (PostgreSQL)', () => {
     await run('d1', 0);
     await run('d2', 1);
     for (const m of Object.values(made)) await c.waitFor(() => c.addressOf(m.id) === m.ip, 180_000, `${m.id} has ${m.ip}`);
-    for (const p of [8080, 8081, 9000]) listen(made.web1, p);
+    for (const p of [8080, 8081, 9000, 7100, 7150, 7205]) listen(made.web1, p);
     listen(made.d2, 7000);
     listen(made.lb1, 7000);
     await c.waitFor(() => connects(made.x1, made.web1, 8080), 20_000, 'web1 listens');
@@ -91,6 +94,12 @@ describe.skipIf(!isRoot)('security groups end to end (PostgreSQL)', () => {
     expect(connects(made.x1, made.web1, 8080)).toBe(true);
     expect(connects(made.x1, made.web1, 8081)).toBe(false);
     expect(connects(made.d2, made.web1, 8081)).toBe(false);
+  });
+
+  it('a port-set rule admits every port and range of its set, and no port between them', () => {
+    expect(connects(made.x1, made.web1, 7100)).toBe(true);
+    expect(connects(made.x1, made.web1, 7205)).toBe(true);
+    expect(connects(made.x1, made.web1, 7150)).toBe(false);
   });
 
   it('ICMP passes where a rule allows it, and not to a group without ingress rules', () => {

@@ -100,6 +100,18 @@ function view(): NodeView {
               { id: 'aaaaaaaa-0000-0000-0000-000000000002', direction: 'ingress', proto: 'icmp', remoteCidr: '10.0.0.0/24' },
               { id: 'aaaaaaaa-0000-0000-0000-000000000003', direction: 'egress', proto: 'udp', portMin: 53 },
               { id: 'aaaaaaaa-0000-0000-0000-000000000004', direction: 'egress', proto: 'any', remoteCidr: '0.0.0.0/0' },
+              // a port set: one rule, an anonymous interval set
+              {
+                id: 'aaaaaaaa-0000-0000-0000-000000000005',
+                direction: 'ingress',
+                proto: 'udp',
+                portMin: 5000,
+                portMax: 5000,
+                ports: [
+                  [5000, 5000],
+                  [6000, 6100],
+                ],
+              },
             ],
           },
         ],

@@ -3,6 +3,7 @@ import type { NodeView, ViewNetwork, ViewSecurityRule } from '../../protocol/vie
 import { securityGroupParts, type SgSpec } from '../kernel/nft-sg.js';
 import type { NftTable } from '../kernel/nft.js';
 import { networkBridge } from '../names.js';
+import { codeOrder } from '../../lib/order.js';
 
 /** The bridges a packet from an address of this network can arrive on here: its own, and its router's other networks'. */
 function reachBridges(view: NodeView): (network: string) => string[] {
@@ -57,7 +58,7 @@ export function bridgeZones(view: NodeView): Array<{ bridge: string; zone: numbe
   }
   const taken = new Set<number>();
   const out: Array<{ bridge: string; zone: number }> = [];
-  for (const [bridge, z] of [...want].sort(([a, x], [b, y]) => x - y || a.localeCompare(b))) {
+  for (const [bridge, z] of [...want].sort(([a, x], [b, y]) => x - y || codeOrder(a, b))) {
     let zone = z;
     while (taken.has(zone)) zone = (zone % ZONE_MAX) + 1;
     taken.add(zone);

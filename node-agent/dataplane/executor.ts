@@ -34,7 +34,7 @@ export interface Gateways {
   route: NetlinkGateway;
   xfrm?: NetlinkGateway;
   /** applies one atomic nft batch (default: nftApply, as nft text when it renders) */
-  nft?: (commands: NftCommand[], target: string, text?: string) => void;
+  nft?: (commands: () => NftCommand[], target: string, text?: string) => void;
 }
 
 type Resolve = (name: string) => number | undefined;
@@ -84,7 +84,7 @@ function runNft(ops: Op[], apply: NonNullable<Gateways['nft']>, res: ExecResult)
     if (op.kind !== 'nft.apply') continue;
     const target = `table ${op.family} freight`;
     try {
-      apply(op.commands, target, op.text?.());
+      apply(() => op.commands, target, op.text?.());
       res.applied++;
     } catch (e) {
       if (!op.fallback) {
@@ -92,7 +92,7 @@ function runNft(ops: Op[], apply: NonNullable<Gateways['nft']>, res: ExecResult)
         continue;
       }
       try {
-        apply(op.fallback(), target);
+        apply(op.fallback, target);
         res.applied++;
       } catch (e2) {
         fail(res, op, e2);

@@ -79,11 +79,15 @@ export function planTable(family: NftFamily, desired: NftTable | undefined, actu
     };
   }
   if (!actual || structure(actual) !== structure(desired)) {
+    let commands: NftCommand[] | undefined;
     return {
       kind: 'nft.apply',
       family,
       mode: 'replace',
-      commands: replaceCommands(desired, actual?.counterValues),
+      // built when read: the executor applies the text and reads the JSON only if nft refuses it
+      get commands() {
+        return (commands ??= replaceCommands(desired, actual?.counterValues));
+      },
       text: () => tableText(desired, actual?.counterValues),
       summary: `replace table ${name}`,
       reason: actual ? 'rules drifted' : 'missing',

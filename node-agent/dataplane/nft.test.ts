@@ -194,8 +194,8 @@ describe('executor: nft ops', () => {
     const seen: unknown[] = [];
     const gws = {
       route: undefined as never,
-      nft: (c: unknown[]) => {
-        seen.push(c);
+      nft: (c: () => unknown[]) => {
+        seen.push(c());
         if (seen.length === 1) throw new Error('boom');
       },
     };

@@ -5,7 +5,7 @@ import { desiredState } from './desired.js';
 import { parseTable, planNft, replaceCommands } from './nft-table.js';
 import type { NodeFacts } from './types.js';
 import { viewContainer } from '../../test/support/view.js';
-import { nftText } from '../kernel/nft-text.js';
+import { nftText, ruleLine, tableText } from '../kernel/nft-text.js';
 
 const facts: NodeFacts = {
   node: 'n1',
@@ -123,6 +123,44 @@ describe('security groups: desired nft', () => {
       },
     });
     expect(nftText(replaceCommands(t))).toContain(`th dport { 80-81, 443, 8000-8100 } counter accept comment "sg1 rule ${id}"`);
+  });
+
+  it("renders each group rule's text straight from the view exactly as its JSON expression renders, for every kind of rule", () => {
+    const rid = (n: number) => `bbbbbbbb-0000-0000-0000-${String(n).padStart(12, '0')}`;
+    const kinds: ViewSecurityGroup['rules'] = [];
+    for (const direction of ['ingress', 'egress'] as const)
+      for (const peer of [{ remoteGroup: G.lb }, { remoteCidr: '10.1.0.0/16' }, { remoteCidr: '0.0.0.0/0' }, {}])
+        for (const port of [
+          { proto: 'any' as const },
+          { proto: 'icmp' as const },
+          { proto: 'tcp' as const, portMin: 22, portMax: 22 },
+          { proto: 'udp' as const, portMin: 5000, portMax: 5100 },
+          {
+            proto: 'tcp' as const,
+            portMin: 80,
+            portMax: 80,
+            ports: [
+              [80, 80],
+              [443, 443],
+              [8000, 8100],
+            ] as Array<[number, number]>,
+          },
+        ])
+          kinds.push({ id: rid(kinds.length), direction, ...peer, ...port });
+    const v = view();
+    v.containers['aaaaaaaa-1111'] = ct('aaaaaaaa-1111', [{ ...web, rules: kinds }]);
+    const mine = inet(v).rules.filter((r) => r.comment.startsWith('sg1 rule '));
+    expect(mine).toHaveLength(kinds.length);
+    for (const r of mine) {
+      expect(r.text, r.comment).toBeDefined();
+      expect(r.text, r.comment).toBe(ruleLine({ expr: r.expr, comment: r.comment }));
+    }
+    // a value that is not a plain token gets no text: the JSON path decides (and refuses it)
+    const odd = { ...kinds[0], id: 'not-a-uuid; flush ruleset' };
+    v.containers['aaaaaaaa-1111'] = ct('aaaaaaaa-1111', [{ ...web, rules: [odd] }]);
+    const t = inet(v);
+    expect(t.rules.find((r) => r.comment.includes('not-a-uuid'))?.text).toBeUndefined();
+    expect(tableText(t)).toBeUndefined();
   });
 
   it('grows with rules, not with members: 200 more members of both groups add elements, no rules', () => {

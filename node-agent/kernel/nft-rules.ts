@@ -17,6 +17,7 @@
  */
 import { VXLAN_PORT } from '../names.js';
 import type { NftFamily, NftRule, NftTable } from './nft.js';
+import { codeOrder } from '../../lib/order.js';
 
 /** Bumped whenever a rule's expression changes: the comment is the rule's identity. */
 const V = 'fr1';
@@ -74,7 +75,7 @@ function spoofRules(): NftRule[] {
 
 /** `bridge freight` for these local ports. */
 export function spoofGuardTable(ports: GuardPort[]): NftTable {
-  const sorted = [...ports].sort((a, b) => a.ifname.localeCompare(b.ifname));
+  const sorted = [...ports].sort((a, b) => codeOrder(a.ifname, b.ifname));
   return {
     family: 'bridge',
     counters: [...SPOOF_COUNTERS],

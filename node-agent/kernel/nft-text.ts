@@ -126,6 +126,12 @@ function ruleBody(expr: unknown[]): string {
   return body;
 }
 
+/** A rule's body and comment as tableText writes them (the form an NftRule's `text` must match). */
+export function ruleLine(r: { expr: unknown[]; comment: string }): string {
+  const comment = COMMENT.test(r.comment) ? r.comment : unknown(r.comment);
+  return `${ruleBody(r.expr)}${comment ? ` comment "${comment}"` : ''}`;
+}
+
 /** Elements per `add element` line: nft parses one huge line slower than several. */
 const CHUNK = 1000;
 
@@ -224,8 +230,7 @@ export function tableText(t: NftTable, carry: NftTable['counterValues'] = {}): s
     }
     const byChain = new Map<string, string[]>();
     for (const r of t.rules) {
-      const comment = COMMENT.test(r.comment) ? r.comment : unknown(r.comment);
-      const body = `${ruleBody(r.expr)}${comment ? ` comment "${comment}"` : ''}`;
+      const body = r.text ?? ruleLine(r);
       const list = byChain.get(r.chain);
       if (list) list.push(body);
       else byChain.set(r.chain, [body]);

@@ -9,6 +9,12 @@ export interface NftRule {
   /** identity of the rule: change it whenever expr changes */
   comment: string;
   expr: unknown[];
+  /**
+   * The rule in nft syntax (its body and comment), when its producer renders it straight from its
+   * own input: tableText uses it instead of rendering expr. It must say exactly what expr says
+   * (nft-sg.ts's rules: sg.test.ts compares the two for every kind of rule).
+   */
+  text?: string;
 }
 
 export interface NftSetDef {

@@ -30,7 +30,11 @@ function nft(args: string[], op: string, target: string): string {
  * command (loads about twice as fast; a planner may pass the same batch's text, e.g. a table in
  * block syntax), else, or if nft refuses the text, as JSON.
  */
-export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`, text = nftText(commands)): void {
+export function nftApply(batch: NftCommand[] | (() => NftCommand[]), target = `table ${NFT_TABLE}`, given?: string): void {
+  // a batch given as a function is built only if its text is missing or refused
+  let built: NftCommand[] | undefined;
+  const commands = () => (built ??= typeof batch === 'function' ? batch() : batch);
+  const text = given ?? nftText(commands());
   const dir = mkdtempSync(join(tmpdir(), 'freight-nft-'));
   try {
     if (text !== undefined) {
@@ -43,7 +47,7 @@ export function nftApply(commands: NftCommand[], target = `table ${NFT_TABLE}`, 
       }
     }
     const file = join(dir, 'ruleset.json');
-    writeFileSync(file, JSON.stringify({ nftables: commands }), { mode: 0o600 });
+    writeFileSync(file, JSON.stringify({ nftables: commands() }), { mode: 0o600 });
     nft(['-j', '-f', file], 'apply nft', target);
   } finally {
     rmSync(dir, { recursive: true, force: true });

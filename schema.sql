@@ -955,6 +955,18 @@ CREATE TABLE IF NOT EXISTS security_group_rules (
 ALTER TABLE security_group_rules ADD COLUMN IF NOT EXISTS ports int4multirange;
 UPDATE security_group_rules SET ports = int4multirange(int4range(port_min, port_max, '[]'))
  WHERE ports IS NULL AND port_min IS NOT NULL;
+-- A writer that sets only port_min/port_max (a controller of before port sets) writes that range.
+CREATE OR REPLACE FUNCTION security_group_rules_ports_fill() RETURNS trigger LANGUAGE plpgsql
+SET search_path = pg_catalog, pg_temp AS $$
+BEGIN
+  IF NEW.ports IS NULL AND NEW.port_min IS NOT NULL THEN
+    NEW.ports := int4multirange(int4range(NEW.port_min, NEW.port_max, '[]'));
+  END IF;
+  RETURN NEW;
+END $$;
+DROP TRIGGER IF EXISTS security_group_rules_ports_fill ON security_group_rules;
+CREATE TRIGGER security_group_rules_ports_fill BEFORE INSERT OR UPDATE ON security_group_rules
+  FOR EACH ROW EXECUTE FUNCTION security_group_rules_ports_fill();
 DO $$
 BEGIN
   IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'security_group_rules_port_set') THEN

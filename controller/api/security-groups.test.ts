@@ -152,6 +152,24 @@ describe.each(BACKENDS)('security groups API on $name', (backend) => {
         [o.id, o.tenant_id, a.id],
       ),
     ).rejects.toThrow(/another tenant/);
+    // a writer of before port sets (port_min/port_max only) writes that range as the set
+    const legacy = await db.query<{ id: string }>(
+      "INSERT INTO security_group_rules (group_id, tenant_id, direction, proto, port_min, port_max) VALUES ($1, $2, 'egress', 'udp', 7000, 7010) RETURNING id",
+      [o.id, o.tenant_id],
+    );
+    const shown = await ok('GET', '/v1/tenants/other/security-groups/web');
+    expect(shown.rules.find((r: { id: string }) => r.id === legacy.rows[0].id)).toMatchObject({
+      portMin: 7000,
+      portMax: 7010,
+      ports: ['7000-7010'],
+    });
+    // and a port set that disagrees with its bounds is refused by the database
+    await expect(
+      db.query(
+        "INSERT INTO security_group_rules (group_id, tenant_id, direction, proto, port_min, port_max, ports) VALUES ($1, $2, 'egress', 'udp', 1, 2, '{[5,6]}')",
+        [o.id, o.tenant_id],
+      ),
+    ).rejects.toThrow(/security_group_rules_port_set/);
   });
 
   it('puts containers in groups at run and changes them by PATCH, writing nothing on a bad name', async () => {

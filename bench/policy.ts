@@ -15,7 +15,7 @@
  *    (the agent's code), rendered as nft text in block syntax and applied with `nft -f` in a fresh
  *    namespace (the agent's path, kernel/nft.ts), vs `nft -f` of the same ruleset in nft's own
  *    syntax (as `nft list` prints it: what one writes by hand) in another fresh namespace; the two
- *    loads alternate which goes first. Warm: median of 10 plans in this process (a rule change on a
+ *    loads alternate which goes first. Warm: median of 20 plans in this process (a rule change on a
  *    running agent). Cold: the median first plan of 5 fresh node processes, given the view as
  *    JSON (an agent's first plan after a restart), plus the median nft load of our text.
  *
@@ -598,7 +598,7 @@ async function main(): Promise<void> {
   const n = quick ? 100 : 500;
   const samples = quick ? 10 : 100;
   if (process.argv.includes('--apply-only')) {
-    const f = await fullApply(11);
+    const f = await fullApply(21);
     console.log(`planner: ${f.from}`);
     console.log(
       `full apply: ours ${f.ours.toFixed(1)} ms (planning and rendering ${f.plan.toFixed(1)} ms), nft -f ${f.hand.toFixed(1)} ms, ratio ${(f.ours / f.hand).toFixed(2)}; ` +
@@ -613,7 +613,7 @@ async function main(): Promise<void> {
     `membership change → all ${n} agents acked (1,000 containers, ${GROUPS} groups, ${GROUPS * RULES_PER_GROUP} rules): ` +
       `p50 ${m.p50.toFixed(1)} ms  p99 ${m.p99.toFixed(1)} ms  max ${m.max.toFixed(1)} ms  bytes/agent/change ${m.bytesPerAgent.toFixed(0)}  (model load ${m.loadMs.toFixed(0)} ms)`,
   );
-  const f = await fullApply(11);
+  const f = await fullApply(21);
   const ratio = f.ours / f.hand;
   console.log(`planner: ${f.from}`);
   console.log(

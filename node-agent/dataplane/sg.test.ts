@@ -118,11 +118,11 @@ describe('security groups: desired nft', () => {
     expect(mine[0].expr).toContainEqual({
       match: {
         op: '==',
-        left: { payload: { protocol: 'th', field: 'dport' } },
+        left: { payload: { protocol: 'tcp', field: 'dport' } },
         right: { set: [{ range: [80, 81] }, 443, { range: [8000, 8100] }] },
       },
     });
-    expect(nftText(replaceCommands(t))).toContain(`th dport { 80-81, 443, 8000-8100 } counter accept comment "sg1 rule ${id}"`);
+    expect(nftText(replaceCommands(t))).toContain(`tcp dport { 80-81, 443, 8000-8100 } counter accept comment "sg1 rule ${id}"`);
   });
 
   it("renders each group rule's text straight from the view exactly as its JSON expression renders, for every kind of rule", () => {

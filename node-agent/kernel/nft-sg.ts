@@ -85,6 +85,9 @@ function ruleExpr(r: ViewSecurityRule): Expr[] {
   return e;
 }
 
+/** tcp or udp when the rule has ports (the API allows ports with those only). */
+const portedProto = (r: ViewSecurityRule) => (r.portMin !== undefined && (r.proto === 'tcp' || r.proto === 'udp') ? r.proto : undefined);
+
 /** One group rule: the peer (remote CIDR, remote group, any), protocol, ports; counted. */
 function buildRuleExpr(r: ViewSecurityRule): Expr[] {
   const peer = r.direction === 'ingress' ? 'saddr' : 'daddr';
@@ -95,11 +98,15 @@ function buildRuleExpr(r: ViewSecurityRule): Expr[] {
     const [addr, len] = r.remoteCidr.split('/');
     e.push(cmp(pl('ip', peer), '==', { prefix: { addr, len: Number(len) } }));
   }
-  if (r.proto !== 'any') e.push(cmp(meta('l4proto'), '==', r.proto));
+  // `tcp dport 80` (nft adds `meta l4proto tcp`: the same bytecode as the two matches, which nft
+  // parses 5% slower); the protocol alone as `meta l4proto`
+  const ported = portedProto(r);
+  if (r.proto !== 'any' && !ported) e.push(cmp(meta('l4proto'), '==', r.proto));
   const port = ([a, b]: [number, number]) => (a === b ? a : { range: [a, b] });
+  const dport = pl(ported ?? 'th', 'dport');
   // several ranges: one anonymous set, so the rule (and its counter) stays one
-  if (r.ports && r.ports.length > 1) e.push(cmp(pl('th', 'dport'), '==', { set: r.ports.map(port) }));
-  else if (r.portMin !== undefined) e.push(cmp(pl('th', 'dport'), '==', port([r.portMin, r.portMax ?? r.portMin])));
+  if (r.ports && r.ports.length > 1) e.push(cmp(dport, '==', { set: r.ports.map(port) }));
+  else if (r.portMin !== undefined) e.push(cmp(dport, '==', port([r.portMin, r.portMax ?? r.portMin])));
   return [...e, COUNT, ACCEPT];
 }
 
@@ -126,15 +133,17 @@ function buildRuleText(r: ViewSecurityRule): string | undefined {
     if (!CIDR.test(r.remoteCidr)) return undefined;
     out = `ip ${peer} ${r.remoteCidr} `;
   }
-  if (r.proto === 'tcp' || r.proto === 'udp' || r.proto === 'icmp') out += `meta l4proto ${r.proto} `;
-  else if (r.proto !== 'any') return undefined;
+  if (r.proto !== 'tcp' && r.proto !== 'udp' && r.proto !== 'icmp' && r.proto !== 'any') return undefined;
+  const ported = portedProto(r);
+  if (r.proto !== 'any' && !ported) out += `meta l4proto ${r.proto} `;
+  const dport = `${ported ?? 'th'} dport`;
   const one = ([a, b]: [number, number]) => (!PORT(a) || !PORT(b) ? undefined : a === b ? `${a}` : `${a}-${b}`);
   const ranges =
     r.ports && r.ports.length > 1 ? r.ports : r.portMin !== undefined ? [[r.portMin, r.portMax ?? r.portMin] as [number, number]] : [];
   const parts = ranges.map(one);
   if (parts.some((x) => x === undefined)) return undefined;
-  if (parts.length === 1) out += `th dport ${parts[0]} `;
-  else if (parts.length > 1) out += `th dport { ${parts.join(', ')} } `;
+  if (parts.length === 1) out += `${dport} ${parts[0]} `;
+  else if (parts.length > 1) out += `${dport} { ${parts.join(', ')} } `;
   return `${out}counter accept comment "${ruleComment(r.id)}"`;
 }
 

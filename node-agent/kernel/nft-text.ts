@@ -236,7 +236,8 @@ export function tableText(t: NftTable, carry: NftTable['counterValues'] = {}): s
       else byChain.set(r.chain, [body]);
     }
     // a rule of a chain the table does not declare: the JSON batch would fail on it, so must this
-    for (const chain of byChain.keys()) if (!t.chains.some((c) => c.name === chain)) unknown(chain);
+    const declared = new Set(t.chains.map((c) => c.name));
+    for (const chain of byChain.keys()) if (!declared.has(chain)) unknown(chain);
     for (const c of t.chains) {
       out.push(`chain ${tok(c.name, NAME)} {`);
       if (c.hook) {

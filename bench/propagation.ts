@@ -3,11 +3,17 @@
  * PostgreSQL (fresh database), 1 or 2 controller replicas in this process, N light
  * agents (bare ws clients that ack on receipt) in child processes. Baseline: the
  * raw PostgreSQL NOTIFY round trip (commit → LISTENer notified) on the same server.
- *   npx tsx bench/propagation.ts [--quick]
+ * Also: bytes on the wire per endpoint per agent (socket bytes, framing and pings included) and
+ * the controller's memory per agent connection (heap + external after a GC, before vs after the
+ * agents connect). `--deflate` negotiates permessage-deflate (the agents' ws clients offer it):
+ * run it with and without to compare (docs/push.md "Compression").
+ *   npx tsx bench/propagation.ts [--quick] [--only=RxN] [--deflate]
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { fileURLToPath } from 'node:url';
 import Fastify from 'fastify';
 import pg from 'pg';
@@ -23,6 +29,8 @@ const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, n
 // ---------------------------------------------------------------- child: simulated agents
 interface Client {
   ws: WebSocket;
+  /** the socket's bytesRead when bytes were last reported */
+  wire0: number;
   rev: number;
   hist: Array<[number, number]>;
   ready: boolean;
@@ -32,6 +40,7 @@ function child(): void {
   const clients: Client[] = [];
   // even clients read ops1 deltas (protocol/compact-ops.ts), odd ones plain ops: both in one run
   const bytes = { plain: 0, compact: 0 };
+  const wire = { plain: 0, compact: 0 };
   const counts = { plain: 0, compact: 0 };
   const expects: Array<{ id: number; revision: number }> = [];
   const send = (m: unknown) => process.send!(m);
@@ -61,7 +70,7 @@ function child(): void {
       if (m.type === 'start') {
         for (const a of m.agents!) {
           const ws = new WebSocket(m.url!, { headers: { authorization: `Bearer ${a.token}` } });
-          const c: Client = { ws, rev: 0, hist: [], ready: false };
+          const c: Client = { ws, wire0: 0, rev: 0, hist: [], ready: false };
           const enc = clients.length % 2 === 0 ? 'compact' : 'plain';
           counts[enc]++;
           clients.push(c);
@@ -101,7 +110,15 @@ function child(): void {
         expects.push({ id: m.id!, revision: m.revision! });
         check();
       } else if (m.type === 'bytes') {
-        send({ type: 'bytes', bytes: { ...bytes }, counts });
+        wire.plain = wire.compact = 0;
+        let deflate = 0;
+        clients.forEach((c, i) => {
+          const read = (c.ws as unknown as { _socket?: { bytesRead: number } })._socket?.bytesRead ?? 0;
+          wire[i % 2 === 0 ? 'compact' : 'plain'] += read - c.wire0;
+          c.wire0 = read;
+          if (c.ws.extensions.includes('permessage-deflate')) deflate++;
+        });
+        send({ type: 'bytes', bytes: { ...bytes }, wire: { ...wire }, counts, deflate });
         bytes.plain = bytes.compact = 0;
       } else if (m.type === 'stop') {
         for (const c of clients) c.ws.terminate();
@@ -121,7 +138,10 @@ function pct(xs: number[], p: number): number {
 
 interface ByteCount {
   bytes: { plain: number; compact: number };
+  wire: { plain: number; compact: number };
   counts: { plain: number; compact: number };
+  /** clients whose connection negotiated permessage-deflate */
+  deflate: number;
 }
 
 class Agents {
@@ -146,24 +166,22 @@ class Agents {
     this.procs.push(p);
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error('agents did not get their snapshots in 60 s')), 60_000);
-      p.on(
-        'message',
-        (m: { type: string; id?: number; t?: number; bytes?: ByteCount['bytes']; counts?: ByteCount['counts']; message?: string }) => {
-          if (m.type === 'up') p.send({ type: 'start', url, agents });
-          else if (m.type === 'ready') {
-            clearTimeout(timer);
-            resolve();
-          } else if (m.type === 'reached') {
-            const w = this.waiting.get(m.id!)!;
-            w.t = Math.max(w.t, m.t!);
-            if (--w.left === 0) {
-              this.waiting.delete(m.id!);
-              w.resolve(w.t);
-            }
-          } else if (m.type === 'bytes') this.byteReplies.shift()!({ bytes: m.bytes!, counts: m.counts! });
-          else if (m.type === 'error') console.error('agent error:', m.message);
-        },
-      );
+      p.on('message', (m: { type: string; id?: number; t?: number; message?: string } & Partial<ByteCount>) => {
+        if (m.type === 'up') p.send({ type: 'start', url, agents });
+        else if (m.type === 'ready') {
+          clearTimeout(timer);
+          resolve();
+        } else if (m.type === 'reached') {
+          const w = this.waiting.get(m.id!)!;
+          w.t = Math.max(w.t, m.t!);
+          if (--w.left === 0) {
+            this.waiting.delete(m.id!);
+            w.resolve(w.t);
+          }
+        } else if (m.type === 'bytes')
+          this.byteReplies.shift()!({ bytes: m.bytes!, wire: m.wire!, counts: m.counts!, deflate: m.deflate! });
+        else if (m.type === 'error') console.error('agent error:', m.message);
+      });
     });
   }
 
@@ -186,10 +204,12 @@ class Agents {
           }),
       ),
     );
-    const sum = (k: 'bytes' | 'counts', e: 'plain' | 'compact') => rs.reduce((a, b) => a + b[k][e], 0);
+    const sum = (k: 'bytes' | 'wire' | 'counts', e: 'plain' | 'compact') => rs.reduce((a, b) => a + b[k][e], 0);
     return {
       bytes: { plain: sum('bytes', 'plain'), compact: sum('bytes', 'compact') },
+      wire: { plain: sum('wire', 'plain'), compact: sum('wire', 'compact') },
       counts: { plain: sum('counts', 'plain'), compact: sum('counts', 'compact') },
+      deflate: rs.reduce((a, b) => a + b.deflate, 0),
     };
   }
 
@@ -278,12 +298,25 @@ async function createEndpoint(db: Db, tenant: string, net: string, node: string,
   });
 }
 
+const DEFLATE = process.argv.includes('--deflate');
+
+/** The controller's heap + external memory after a full GC (zlib's contexts count as external). */
+const gc = (() => {
+  setFlagsFromString('--expose-gc');
+  return runInNewContext('gc') as () => void;
+})();
+function memory(): number {
+  gc();
+  const m = process.memoryUsage();
+  return m.heapUsed + m.external;
+}
+
 async function controllers(url: string, replicas: number): Promise<{ urls: string[]; hubs: PushHub[]; close(): Promise<void> }> {
   const out: Array<{ url: string; hub: PushHub; close(): Promise<void> }> = [];
   for (let i = 0; i < replicas; i++) {
     const db = await openDb({ databaseUrl: url, poolSize: 5 });
     const app = Fastify();
-    const hub = await registerPush(app, { db, log: pino({ level: 'silent' }) });
+    const hub = await registerPush(app, { db, log: pino({ level: 'silent' }), perMessageDeflate: DEFLATE });
     await app.listen({ host: '127.0.0.1', port: 0 });
     const port = (app.server.address() as { port: number }).port;
     out.push({
@@ -313,6 +346,12 @@ interface Result {
   /** ops1 deltas (what agents read); `plainBytesPerEpAgent`: plain ops to the other half, same run */
   bytesPerEpAgent: number;
   plainBytesPerEpAgent: number;
+  /** socket bytes per endpoint per agent, ops1 clients (frames, pings and acks' replies included) */
+  wirePerEpAgent: number;
+  /** connections that negotiated permessage-deflate */
+  deflated: number;
+  /** controller heap + external per agent connection, bytes */
+  memPerAgent: number;
   burstMs?: number;
   burstLagMs?: number;
   burstWriteMs?: number;
@@ -326,7 +365,9 @@ async function run(replicas: number, n: number, samples: number, burst: number):
   let agents: Agents | undefined;
   try {
     ctl = await controllers(cl.url, replicas);
+    const mem0 = memory();
     agents = await Agents.start(ctl.urls, cl.agents, Math.min(4, n));
+    const memPerAgent = (memory() - mem0) / n;
     dbg('agents have snapshots');
     let k = n + 1;
     const lat: number[] = [];
@@ -344,6 +385,9 @@ async function run(replicas: number, n: number, samples: number, burst: number):
       p99: pct(lat, 99),
       bytesPerEpAgent: b.bytes.compact / (samples * b.counts.compact),
       plainBytesPerEpAgent: b.counts.plain ? b.bytes.plain / (samples * b.counts.plain) : NaN,
+      wirePerEpAgent: b.wire.compact / (samples * b.counts.compact),
+      deflated: b.deflate,
+      memPerAgent,
     };
     if (burst > 0) Object.assign(res, await runBurst(cl, agents, k, burst));
     const hubs = ctl.hubs;
@@ -415,7 +459,8 @@ async function main(): Promise<void> {
     results.push(r);
     console.log(
       `replicas ${replicas}  agents ${String(n).padStart(3)}  commit→all acked p50 ${r.p50.toFixed(1)} ms  p99 ${r.p99.toFixed(1)} ms` +
-        `  bytes/endpoint/agent ${r.bytesPerEpAgent.toFixed(0)} (plain ops ${r.plainBytesPerEpAgent.toFixed(0)})  fan-out/batch ${r.fanoutMs!.toFixed(1)} ms` +
+        `  bytes/endpoint/agent ${r.bytesPerEpAgent.toFixed(0)} (plain ops ${r.plainBytesPerEpAgent.toFixed(0)}; on the wire ${r.wirePerEpAgent.toFixed(0)}, ` +
+        `deflate on ${r.deflated}/${n})  controller memory/agent ${(r.memPerAgent / 1024).toFixed(1)} KB  fan-out/batch ${r.fanoutMs!.toFixed(1)} ms` +
         (r.burstMs !== undefined
           ? `\n    burst of ${burst} endpoint creates (10 writers): committed in ${r.burstWriteMs!.toFixed(0)} ms, all agents converged ${r.burstMs.toFixed(0)} ms after its start, ${r.burstLagMs!.toFixed(0)} ms after its last commit`
           : ''),
@@ -440,6 +485,9 @@ async function main(): Promise<void> {
       ratio: Number((worstP99 / base.p99).toFixed(2)),
       target: 250,
       bytes_per_endpoint_agent: Number(Math.max(...results.map((r) => r.bytesPerEpAgent)).toFixed(0)),
+      wire_bytes_per_endpoint_agent: Number(Math.max(...results.map((r) => r.wirePerEpAgent)).toFixed(0)),
+      controller_kb_per_agent: Number((Math.max(...results.map((r) => r.memPerAgent)) / 1024).toFixed(1)),
+      deflate: DEFLATE,
       bytes_per_endpoint_agent_plain: Number(
         Math.max(...results.map((r) => r.plainBytesPerEpAgent).filter((x) => !Number.isNaN(x))).toFixed(0),
       ),

@@ -65,6 +65,11 @@ export interface PushContext {
   registry?: Registry;
   /** Failed stream authentications count here (the API's limiter; a private one when omitted). */
   authLimit?: AuthLimiter;
+  /**
+   * Negotiate permessage-deflate with agents that offer it. Off: bench/propagation.ts --deflate
+   * measured it (docs/push.md "Compression"), and the deltas are already compact.
+   */
+  perMessageDeflate?: boolean;
 }
 
 export const STREAM_PATH = '/v1/agent/stream';
@@ -85,7 +90,11 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   // changes committed between the load and LISTEN
   await hub.catchUp();
 
-  const wss = new WebSocketServer({ noServer: true, maxPayload: 64 * 1024 * 1024 });
+  const wss = new WebSocketServer({
+    noServer: true,
+    maxPayload: 64 * 1024 * 1024,
+    perMessageDeflate: ctx.perMessageDeflate ? { threshold: 64 } : false,
+  });
   const limiter = ctx.authLimit ?? createAuthLimiter();
   const goodTokens = new RecentSet(10_000);
   const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {

@@ -17,6 +17,8 @@ import { Registry } from '../lib/metrics.js';
 export interface AgentOptions {
   /** https://host:port of the controller (http:// only with allowPlaintext) */
   controller: string;
+  /** more replicas' URLs: the stream rotates through them on every reconnect (controller first) */
+  controllers?: string[];
   token: string;
   /** CA the controller's certificate must chain to (resolved from the join string's pin). */
   tls?: { ca?: string };
@@ -93,11 +95,11 @@ export class Agent {
       registry: this.registry,
     });
     await this.dataplane.start();
-    const controllerHost = new URL(o.controller).hostname;
+    const controllerHosts = [...new Set([o.controller, ...(o.controllers ?? [])].map((c) => new URL(c).hostname))];
     this.routers = new Routers({
       underlayIp: o.underlayIp,
       stateDir: o.stateDir,
-      deny: [...(isIp4(controllerHost) ? [controllerHost] : []), ...(o.egressDeny ?? [])],
+      deny: [...controllerHosts.filter(isIp4), ...(o.egressDeny ?? [])],
       log: o.log.child({ module: 'router' }),
     });
     this.runtime = await ContainerRuntime.open({
@@ -118,6 +120,7 @@ export class Agent {
     if (saved && saved.node === o.node) await this.apply(saved);
     this.session = new AgentSession({
       url: streamUrl(o.controller),
+      urls: (o.controllers ?? []).map(streamUrl),
       token: o.token,
       tls: o.tls,
       allowPlaintext: o.allowPlaintext,

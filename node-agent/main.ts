@@ -51,11 +51,17 @@ async function run(o: Record<string, string | undefined>, physical: string[]): P
     o.stateDir ?? DEFAULT_STATE_DIR,
   );
   log.info(
-    { controller: target.controller, trust: target.trust.kind, ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined },
+    {
+      controller: target.controller,
+      controllers: target.controllers,
+      trust: target.trust.kind,
+      ca: target.trust.kind === 'pin' ? target.trust.fingerprint : undefined,
+    },
     'controller trust resolved',
   );
   const agent = await Agent.start({
     controller: target.controller,
+    controllers: target.controllers,
     token: target.token,
     tls: ca ? { ca } : target.trust.kind === 'ca' ? { ca: target.trust.pem } : undefined,
     allowPlaintext: target.trust.kind === 'insecure',
@@ -93,7 +99,10 @@ const program = new Command('freight-agent')
     ),
   )
   .addOption(
-    new Option('--controller <url>', 'controller URL, e.g. https://10.0.0.1:7400 (instead of --join)').default(env('FREIGHT_CONTROLLER')),
+    new Option(
+      '--controller <urls>',
+      'controller URL, e.g. https://10.0.0.1:7400 (instead of --join); several, comma-separated: replicas the stream rotates through',
+    ).default(env('FREIGHT_CONTROLLER')),
   )
   .addOption(new Option('--token <token>', 'node token (instead of --join)').default(env('FREIGHT_NODE_TOKEN')))
   .addOption(new Option('--ca <file>', 'CA certificate the controller must chain to (instead of a pin)').default(env('FREIGHT_CA')))

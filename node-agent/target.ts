@@ -19,7 +19,10 @@ export interface TargetFlags {
 }
 
 export interface Target {
+  /** the first of `controllers` */
   controller: string;
+  /** every controller URL the agent may use (replicas), tried in turn: `--controller A,B` */
+  controllers: string[];
   token: string;
   trust: Trust;
 }
@@ -33,31 +36,57 @@ export class TargetError extends Error {
   }
 }
 
+/** True for http:// and ws://, false for https:// and wss://; anything else is a usage error. */
+function plaintextUrl(controller: string): boolean {
+  let u: URL;
+  try {
+    u = new URL(controller);
+  } catch {
+    throw new TargetError('usage', `controller ${controller}: not a URL (expected https://HOST:PORT)`);
+  }
+  if (u.protocol === 'http:' || u.protocol === 'ws:') return true;
+  if (u.protocol !== 'https:' && u.protocol !== 'wss:')
+    throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);
+  return false;
+}
+
 /** Pure apart from reading `--ca FILE`. */
 export function resolveTarget(f: TargetFlags, readFile: (p: string) => string = (p) => readFileSync(p, 'utf8')): Target {
   const join = f.join ? decodeJoin(f.join) : undefined;
   if (join && (f.controller || f.token))
     throw new TargetError('usage', '--join carries the controller URL and the token: give it alone, or --controller with --token');
-  const controller = join?.url ?? f.controller;
   const token = join?.token ?? f.token;
-  if (!controller || !token)
+  const controllers = join
+    ? [join.url]
+    : [
+        ...new Set(
+          (f.controller ?? '')
+            .split(',')
+            .map((x) => x.trim())
+            .filter(Boolean),
+        ),
+      ];
+  if (controllers.length === 0 || !token)
     throw new TargetError('usage', 'give --join STRING (freightctl token create --node NAME), or --controller URL and --token TOKEN');
-  const u = new URL(controller);
-  if (u.protocol === 'http:' || u.protocol === 'ws:') {
+  const plaintext = controllers.map((c) => plaintextUrl(c));
+  const controller = controllers[0];
+  const at = { controller, controllers, token };
+  if (plaintext.every(Boolean)) {
     if (!f.insecure)
       throw new TargetError(
         'plaintext_refused',
         `controller ${controller} is plaintext: the stream would carry the node token in clear. ` +
           'Use the https:// URL of the join string, or pass --insecure (tests only)',
       );
-    return { controller, token, trust: { kind: 'insecure' } };
+    return { ...at, trust: { kind: 'insecure' } };
   }
-  if (u.protocol !== 'https:' && u.protocol !== 'wss:')
-    throw new TargetError('usage', `controller ${controller}: expected an https:// URL`);
+  // one trust for all replicas: a list mixing https:// and http:// would downgrade on rotation
+  if (plaintext.some(Boolean))
+    throw new TargetError('usage', `--controller ${f.controller}: every URL https://, or every URL http:// with --insecure`);
   const pin = f.caFingerprint ? normalizeFingerprint(f.caFingerprint) : join?.ca;
-  if (pin) return { controller, token, trust: { kind: 'pin', fingerprint: pin } };
-  if (f.ca) return { controller, token, trust: { kind: 'ca', pem: readFile(f.ca) } };
-  return { controller, token, trust: { kind: 'system' } };
+  if (pin) return { ...at, trust: { kind: 'pin', fingerprint: pin } };
+  if (f.ca) return { ...at, trust: { kind: 'ca', pem: readFile(f.ca) } };
+  return { ...at, trust: { kind: 'system' } };
 }
 
 /** Where the CA a pin resolved to is kept, so a restart with the controller away need not wait for it. */
@@ -89,7 +118,8 @@ export async function resolvePin(
   if (cached) return cached;
   for (let attempt = 0; ; attempt++) {
     try {
-      const pem = await fetchPinnedCa(t.controller, t.trust.fingerprint);
+      // the replicas in turn: one that is down does not hold the start
+      const pem = await fetchPinnedCa(t.controllers[attempt % t.controllers.length], t.trust.fingerprint);
       if (stateDir) {
         await mkdir(stateDir, { recursive: true });
         await writeFile(path.join(stateDir, PINNED_CA_FILE), pem);

@@ -178,6 +178,39 @@ describe('AgentSession', () => {
     expect(Date.now() - quiet).toBeGreaterThanOrEqual(700);
   });
 
+  it('rotates through the replicas: a refused one costs a backoff step, a closed stream moves to the next', async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'freight-sess-'));
+    cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+    const a = await scripted();
+    const b = await scripted();
+    // the first URL refuses connections (nothing listens there)
+    const s = new AgentSession({
+      url: 'ws://127.0.0.1:1',
+      urls: [a.url, b.url],
+      token: 't',
+      node: 'a',
+      underlayIp: '198.18.9.1',
+      underlayMtu: 1500,
+      capabilities: caps,
+      stateDir: dir,
+      onView: async () => {},
+      backoff: { minMs: 20, maxMs: 40 },
+      allowPlaintext: true,
+    });
+    cleanups.push(() => s.stop());
+    await s.start();
+    await until(() => a.hellos.length === 1);
+    expect([s.url, b.hellos.length]).toEqual([a.url, 0]);
+    // replica a drops the stream (a restart): the agent goes on to b, not back to a
+    a.conns[0].terminate();
+    await until(() => b.hellos.length === 1);
+    expect([s.url, a.hellos.length]).toEqual([b.url, 1]);
+    // b drops it too: round to the refused one, then a again
+    b.conns[0].terminate();
+    await until(() => a.hellos.length === 2);
+    expect(s.url).toBe(a.url);
+  });
+
   it('backs off exponentially with jitter, capped', () => {
     expect(backoffDelay(0, 100, 5000, () => 0)).toBe(50);
     expect(backoffDelay(0, 100, 5000, () => 1)).toBe(100);

@@ -34,6 +34,11 @@ const EXEC_BACKLOG_BYTES = 8 * 1024 * 1024;
 export interface AgentSessionOptions {
   /** wss://host:port/v1/agent/stream (ws:// only with allowPlaintext) */
   url: string;
+  /**
+   * More replicas' stream URLs: every reconnect moves to the next (url first), so a replica that
+   * is down or restarting costs one backoff step, and its agents spread over the others.
+   */
+  urls?: string[];
   /** TLS: the CA to verify the controller against (default: the system's CAs). */
   tls?: { ca?: string };
   /** Permit a ws:// URL (`--insecure`); refused otherwise. */
@@ -103,9 +108,15 @@ export class AgentSession {
   /** Most bytes ever waiting in the inbound queue. */
   queuedPeak = 0;
 
+  /** url, then urls; `at` is the one in use */
+  private readonly urls: string[];
+  private at = 0;
+
   constructor(private readonly o: AgentSessionOptions) {
-    if (!o.url.startsWith('wss:') && !o.allowPlaintext)
-      throw new Error(`agent stream ${o.url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
+    this.urls = [...new Set([o.url, ...(o.urls ?? [])])];
+    for (const url of this.urls)
+      if (!url.startsWith('wss:') && !o.allowPlaintext)
+        throw new Error(`agent stream ${url}: plaintext refused (wss:// expected; allowPlaintext is --insecure)`);
     this.view = emptyView(o.node, o.underlayIp);
     this.log = (o.log ?? pino({ level: 'silent' })).child({ node: o.node, module: 'session' });
     this.clock = o.clock ?? { now: () => Date.now() };
@@ -120,6 +131,11 @@ export class AgentSession {
 
   get currentView(): NodeView {
     return this.view;
+  }
+
+  /** The stream URL in use (or tried next). */
+  get url(): string {
+    return this.urls[this.at];
   }
 
   get connected(): boolean {
@@ -158,10 +174,11 @@ export class AgentSession {
   private connect(): void {
     if (this.stopped) return;
     const gen = ++this.gen;
-    const ws = new WebSocket(this.o.url, {
+    const url = this.urls[this.at];
+    const ws = new WebSocket(url, {
       headers: { authorization: `Bearer ${this.o.token}` },
       handshakeTimeout: 5000,
-      ...(this.o.url.startsWith('wss:') ? { ca: this.o.tls?.ca, rejectUnauthorized: true } : {}),
+      ...(url.startsWith('wss:') ? { ca: this.o.tls?.ca, rejectUnauthorized: true } : {}),
     });
     this.ws = ws;
     ws.on('open', () => {
@@ -220,7 +237,8 @@ export class AgentSession {
 
   private reconnect(why: string): void {
     const delay = backoffDelay(this.attempt++, this.o.backoff?.minMs ?? 250, this.o.backoff?.maxMs ?? 10_000);
-    this.log.info({ delay }, why);
+    this.at = (this.at + 1) % this.urls.length;
+    this.log.info({ delay, ...(this.urls.length > 1 ? { next: this.urls[this.at] } : {}) }, why);
     clearTimeout(this.reconnectTimer);
     this.reconnectTimer = setTimeout(() => this.connect(), delay);
   }

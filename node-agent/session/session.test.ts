@@ -53,9 +53,10 @@ async function scripted() {
   return { url: `ws://127.0.0.1:${port}`, hellos, acks, conns, send: (m: unknown) => conns[conns.length - 1].send(JSON.stringify(m)) };
 }
 
-function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>, heartbeatMs = 1000) {
+function session(url: string, dir: string, onView: (v: NodeView) => Promise<void>, heartbeatMs = 1000, urls?: string[]) {
   const s = new AgentSession({
     url,
+    urls,
     token: 't',
     node: 'a',
     underlayIp: '198.18.9.1',
@@ -184,20 +185,7 @@ describe('AgentSession', () => {
     const a = await scripted();
     const b = await scripted();
     // the first URL refuses connections (nothing listens there)
-    const s = new AgentSession({
-      url: 'ws://127.0.0.1:1',
-      urls: [a.url, b.url],
-      token: 't',
-      node: 'a',
-      underlayIp: '198.18.9.1',
-      underlayMtu: 1500,
-      capabilities: caps,
-      stateDir: dir,
-      onView: async () => {},
-      backoff: { minMs: 20, maxMs: 40 },
-      allowPlaintext: true,
-    });
-    cleanups.push(() => s.stop());
+    const s = session('ws://127.0.0.1:1', dir, async () => {}, 1000, [a.url, b.url]);
     await s.start();
     await until(() => a.hellos.length === 1);
     expect([s.url, b.hellos.length]).toEqual([a.url, 0]);

@@ -130,7 +130,6 @@ const toContainer = (r: Raw): ContainerRow => ({
   floatingIps: jsonOf<Array<{ ip: string; network: string }>>(r.floating_ips) ?? [],
 });
 
-/** The groups (with their rules) of these containers, attached as their `securityGroups`. */
 type RawRule = Omit<ViewSecurityRule, 'ports'> & { ports?: Array<[number, number]> };
 
 /**
@@ -144,6 +143,7 @@ function viewRule({ ports, ...x }: RawRule): ViewSecurityRule {
   return { ...x, portMin: set[0][0], portMax: set[0][1], ports: set };
 }
 
+/** The groups (with their rules) of these containers, attached as their `securityGroups`. */
 async function attachGroups(q: Queryable, containers: ContainerRow[]): Promise<void> {
   const ids = [...new Set(containers.flatMap((c) => c.groups ?? []))];
   if (ids.length === 0) {

@@ -72,21 +72,12 @@ export const DROP_SETS = { ingress: 'sg_drop_in', egress: 'sg_drop_out' } as con
 
 const ifPort = (dir: 'in' | 'out') => cat(meta(dir === 'out' ? 'iifname' : 'oifname'), pl('ip', dir === 'out' ? 'saddr' : 'daddr'));
 
-/**
- * Built once per view rule object: the agent's view keeps an unchanged group's rule objects from
- * one plan to the next, so a table replacement (a rule added elsewhere) rebuilds only what changed.
- * The expression is never mutated after it is built.
- */
-const exprs = new WeakMap<ViewSecurityRule, Expr[]>();
-
-function ruleExpr(r: ViewSecurityRule): Expr[] {
-  let e = exprs.get(r);
-  if (!e) exprs.set(r, (e = buildRuleExpr(r)));
-  return e;
-}
-
 /** tcp or udp when the rule has ports (the API allows ports with those only). */
 const portedProto = (r: ViewSecurityRule) => (r.portMin !== undefined && (r.proto === 'tcp' || r.proto === 'udp') ? r.proto : undefined);
+
+/** The rule's port ranges: its set when it has several, else portMin–portMax, else none. */
+const ruleRanges = (r: ViewSecurityRule): Array<[number, number]> =>
+  r.ports && r.ports.length > 1 ? r.ports : r.portMin !== undefined ? [[r.portMin, r.portMax ?? r.portMin]] : [];
 
 /** One group rule: the peer (remote CIDR, remote group, any), protocol, ports; counted. */
 function buildRuleExpr(r: ViewSecurityRule): Expr[] {
@@ -104,9 +95,10 @@ function buildRuleExpr(r: ViewSecurityRule): Expr[] {
   if (r.proto !== 'any' && !ported) e.push(cmp(meta('l4proto'), '==', r.proto));
   const port = ([a, b]: [number, number]) => (a === b ? a : { range: [a, b] });
   const dport = pl(ported ?? 'th', 'dport');
+  const ranges = ruleRanges(r);
   // several ranges: one anonymous set, so the rule (and its counter) stays one
-  if (r.ports && r.ports.length > 1) e.push(cmp(dport, '==', { set: r.ports.map(port) }));
-  else if (r.portMin !== undefined) e.push(cmp(dport, '==', port([r.portMin, r.portMax ?? r.portMin])));
+  if (ranges.length === 1) e.push(cmp(dport, '==', port(ranges[0])));
+  else if (ranges.length > 1) e.push(cmp(dport, '==', { set: ranges.map(port) }));
   return [...e, COUNT, ACCEPT];
 }
 
@@ -138,9 +130,7 @@ function buildRuleText(r: ViewSecurityRule): string | undefined {
   if (r.proto !== 'any' && !ported) out += `meta l4proto ${r.proto} `;
   const dport = `${ported ?? 'th'} dport`;
   const one = ([a, b]: [number, number]) => (!PORT(a) || !PORT(b) ? undefined : a === b ? `${a}` : `${a}-${b}`);
-  const ranges =
-    r.ports && r.ports.length > 1 ? r.ports : r.portMin !== undefined ? [[r.portMin, r.portMax ?? r.portMin] as [number, number]] : [];
-  const parts = ranges.map(one);
+  const parts = ruleRanges(r).map(one);
   if (parts.some((x) => x === undefined)) return undefined;
   if (parts.length === 1) out += `${dport} ${parts[0]} `;
   else if (parts.length > 1) out += `${dport} { ${parts.join(', ')} } `;
@@ -148,12 +138,15 @@ function buildRuleText(r: ViewSecurityRule): string | undefined {
 }
 
 /**
- * A group rule as the table holds it, once per view rule object (and chain): its text at once,
- * its JSON expression only when something reads it (a JSON batch, the line syntax). A class,
- * not an object literal with a getter: V8 creates those on a slow path, 20 ms per 10,000 cold.
+ * A group rule as the table holds it, once per view rule object (and chain): the agent's view
+ * keeps an unchanged group's rule objects between plans, so a table replacement rebuilds only
+ * what changed. Its text at once, its JSON expression only when something reads it (a JSON
+ * batch, the line syntax); neither is mutated once built. A class, not an object literal with a
+ * getter: V8 creates those on a slow path, 20 ms per 10,000 cold.
  */
 class GroupRule implements NftRule {
   readonly #rule: ViewSecurityRule;
+  #expr?: Expr[];
   readonly comment: string;
   readonly text: string | undefined;
   constructor(
@@ -165,7 +158,7 @@ class GroupRule implements NftRule {
     this.text = buildRuleText(rule);
   }
   get expr(): Expr[] {
-    return ruleExpr(this.#rule);
+    return (this.#expr ??= buildRuleExpr(this.#rule));
   }
 }
 const rulesOf = new WeakMap<ViewSecurityRule, GroupRule>();

@@ -5,6 +5,7 @@ import type { ResolvedOptions } from './options.js';
 import type { ClusterModel } from './model.js';
 import type { Serial } from '../../lib/serial.js';
 import type { AgentConn } from './session.js';
+import type { ResumeRows } from './resume-rows.js';
 
 export const newCounters = () => ({
   deltas: 0,
@@ -17,6 +18,8 @@ export const newCounters = () => ({
   overflows: 0,
   revoked: 0,
   late: 0,
+  /** change-log reads made to answer hellos (hellos at revisions already read share one) */
+  resumeReads: 0,
 });
 export type Counters = ReturnType<typeof newCounters>;
 
@@ -38,6 +41,8 @@ export interface PushCore {
   readonly counters: Counters;
   /** Nodes whose connection was dropped past the high-water mark: their next hello here gets a snapshot. */
   readonly resyncNodes: Set<string>;
+  /** The change rows the last resume read (controller/push/resume-rows.ts). */
+  resumeCache?: ResumeRows;
   readonly onNodeReady?: (node: string) => Promise<void>;
   /** Closes a revoked stream (counted and logged). */
   revoke(c: AgentConn, why: string): void;

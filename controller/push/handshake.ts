@@ -1,13 +1,13 @@
 import { AgentMessage } from '../../protocol/stream.js';
 import { compileView } from '../view/compile.js';
 import { resumeOps } from '../view/diff.js';
-import { logBounds, readChanges } from '../view/load.js';
 import { catchUpNow } from './catch-up.js';
 import type { PushCore } from './core.js';
 import { PushError } from './errors.js';
 import { helloNode, saveStatus } from './nodes.js';
 import type { AgentConn } from './session.js';
 import { sendDelta } from './wire.js';
+import { resumeRows } from './resume-rows.js';
 import { OPS1 } from '../../protocol/compact-ops.js';
 import { onExecMessage } from './exec.js';
 
@@ -95,7 +95,7 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   c.helloSeen = true;
   c.compact = h.encodings?.includes(OPS1) ?? false;
   c.infraCounters = h.requests?.includes('infra-counters') ?? false;
-  let known: { wasReady: boolean } | undefined;
+  let known: { wasReady: boolean; moved: boolean } | undefined;
   try {
     known = await helloNode(core.db, h, c.tokenId);
   } catch (err) {
@@ -105,9 +105,10 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   // node rows are made by an admin (creating the node's token), never by an agent
   if (!known)
     return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
-  const { wasReady } = known;
+  const { wasReady, moved } = known;
   try {
-    await core.serial.run(() => resume(core, c, h));
+    // a hello that changed the node's row wrote a change: the model must have it before the view is compiled
+    await core.serial.run(() => resume(core, c, h, !wasReady || moved));
   } catch (err) {
     return c.fail('unavailable', `resume node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
   }
@@ -117,20 +118,18 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
 }
 
 /** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */
-async function resume(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
+async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): Promise<void> {
   if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
-  await catchUpNow(core);
   const { model, opts } = core;
+  // Catch up first only when the model may lack what the agent holds or what its hello wrote: an
+  // agent at or behind the cursor is answered consistently at the cursor, and whatever commits
+  // meanwhile reaches it as a live delta. A storm of reconnects then costs no log read per agent.
+  if (wrote || h.revision > model.cursor || !model.state.nodeIdByName.has(h.node)) await catchUpNow(core);
   const nodeId = model.state.nodeIdByName.get(h.node);
-  const { oldest } = await logBounds(core.db);
   const cur = compileView(model.state, h.node, model.cursor);
   const r = h.revision;
   let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
-  let rows =
-    r > 0 && r <= model.cursor && (oldest === 0 || r >= oldest - 1)
-      ? await readChanges(core.db, r, model.cursor, opts.maxResumeRows + 1)
-      : undefined;
-  if (rows && rows.length > opts.maxResumeRows) rows = undefined;
+  let rows = await resumeRows(core, r);
   // an agent that dropped deltas, or that this replica dropped past the high-water mark, gets a snapshot
   if (h.resync || core.resyncNodes.has(h.node)) rows = undefined;
   if (rows) mode = r === model.cursor ? 'current' : 'delta';

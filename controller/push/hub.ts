@@ -255,6 +255,7 @@ export class Hub {
     counterOf(r, 'freight_push_fanout_seconds_total', 'Time spent computing and queueing deltas.', () => n.fanoutMs / 1000);
     counterOf(r, 'freight_push_overflow_drops_total', 'Streams dropped past the send high-water mark.', () => n.overflows);
     counterOf(r, 'freight_push_revoked_closes_total', 'Streams closed because their token was revoked.', () => n.revoked);
+    counterOf(r, 'freight_push_resume_reads_total', 'Change-log reads made to answer hellos.', () => n.resumeReads);
     counterOf(r, 'freight_push_ack_timeouts_total', 'Times an agent did not acknowledge within the ack timeout.', () => n.late);
     gaugeOf(r, 'freight_push_buffered_bytes', "Bytes queued in the agents' sockets.", () =>
       [...conns].reduce((b, c) => b + c.ws.bufferedAmount, 0),

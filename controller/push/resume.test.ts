@@ -95,6 +95,36 @@ describe('replicas and resume', () => {
     await a.stop();
   });
 
+  it('agents that lose their replica come back on another at the same revision: one change-log read for all, a delta each', async () => {
+    const a = await controller();
+    const b = await startController(db, { heartbeatMs: HB, flushMs: 50 });
+    const t = await seed.tenant('te');
+    const net = await seed.network(t, 'n', 302);
+    const peer = await seed.node('u0', '198.18.3.100');
+    const nodes = await Promise.all([1, 2, 3].map((i) => seed.node(`u${i}`, `198.18.3.${i}`)));
+    for (const [i, n] of nodes.entries()) await seed.attach(t, net, `own${i}`, n.id, `10.0.0.${i + 1}`);
+    const as = nodes.map((n, i) => {
+      const x = new TestAgent(b.url, n.token, `u${i + 1}`, `198.18.3.${i + 1}`, dir(), HB, { urls: [b.url, a.url] });
+      cleanup.push(() => x.stop());
+      return x;
+    });
+    for (const x of as) await x.start();
+    await waitFor('all on B', () => as.every((x) => b.hub.connected().includes(x.node)));
+    const newest = await seed.newestRevision();
+    await waitFor('all at the newest revision', () => as.every((x) => x.session.revision === newest));
+    const reads = async () => Number(/^freight_push_resume_reads_total (\S+)$/m.exec(await a.hub.metrics())?.[1]);
+    const before = await reads();
+    await b.close(); // the replica goes away; its agents' nodes stay ready
+    const p = await seed.attach(t, net, 'p', peer.id, '10.0.0.100');
+    await a.hub.catchUp();
+    for (const x of as) await waitFor('resumed on A', () => x.view.endpoints[p.endpoint] !== undefined);
+    expect(as.every((x) => a.hub.connected().includes(x.node))).toBe(true);
+    for (const x of as) expect(x.applied[x.applied.length - 1]).toMatchObject({ how: 'delta' });
+    expect(as.flatMap((x) => x.applied).filter((e) => e.how === 'snapshot')).toHaveLength(as.length); // the first ones, on B
+    expect((await reads()) - before).toBe(1);
+    for (const x of as) expect(x.errors).toEqual([]);
+  });
+
   it('reads change-log rows in numeric revision order across digit boundaries (9 < 10 < 100)', async () => {
     const t = await seed.tenant('td');
     for (let i = 0; i < 12; i++) await seed.container(t, `o${i}`, null);

@@ -1,7 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { applyRefresh } from '../view/apply.js';
 import { compileView, type FloodMemo } from '../view/compile.js';
-import { fullOps, liveOps, type ChangeRow } from '../view/diff.js';
+import { fullOps, heldOf, heldView, liveOps, type ChangeRow } from '../view/diff.js';
 import { loadRefresh, logBounds, readChanges } from '../view/load.js';
 import { validTokens } from './auth.js';
 import type { PushCore } from './core.js';
@@ -48,11 +48,14 @@ async function reload(core: PushCore): Promise<void> {
   await recheckTokensNow(core);
   // no await from here on: a heartbeat must never announce the new cursor before the deltas
   const { model } = core;
+  const old = model.state; // what every live agent holds the endpoints of
   model.adopt(loaded);
   for (const c of core.conns) {
     if (!c.live || !c.node) continue;
     c.nodeId = model.state.nodeIdByName.get(c.node);
-    sendDelta(c, fullOps(c.sent, compileView(model.state, c.node, model.cursor)), model.cursor, core.counters);
+    const next = compileView(model.state, c.node, model.cursor);
+    sendDelta(c, fullOps(heldView(old, c.sent, c.node, next.underlayIp, next.revision), next), model.cursor, core.counters);
+    c.sent = heldOf(next);
   }
 }
 

@@ -1,6 +1,6 @@
 import { AgentMessage } from '../../protocol/stream.js';
 import { compileView } from '../view/compile.js';
-import { resumeOps } from '../view/diff.js';
+import { heldOf, resumeOps } from '../view/diff.js';
 import { catchUpNow } from './catch-up.js';
 import type { PushCore } from './core.js';
 import { PushError } from './errors.js';
@@ -139,7 +139,7 @@ async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): P
   if (old && old !== c) old.ws.close(1000, 'replaced by a new connection');
   c.node = h.node;
   c.nodeId = nodeId;
-  c.sent = cur;
+  c.sent = heldOf(cur);
   if (mode === 'snapshot') {
     const text = JSON.stringify({ type: 'snapshot', revision: model.cursor, view: cur });
     c.sendText(text);

@@ -1,16 +1,21 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../store/db.js';
+import { compileView } from '../view/compile.js';
 import { readChanges } from '../view/load.js';
+import { ClusterModel } from './model.js';
+import { openDb } from '../store/db.js';
+import { startStallProxy } from '../../test/support/stall-proxy.js';
 import { Seed, startController, tempDir, TestAgent, testDb, waitFor, type Controller } from '../../test/netns/push-harness.js';
 
 const HB = 100;
 let db: Db;
+let url = '';
 let drop: () => Promise<void> = async () => {};
 let seed: Seed;
 const cleanup: Array<() => Promise<void> | void> = [];
 
 beforeAll(async () => {
-  ({ db, drop } = await testDb());
+  ({ db, drop, url } = await testDb());
   seed = new Seed(db);
 });
 afterAll(async () => {
@@ -123,6 +128,39 @@ describe('replicas and resume', () => {
     expect(as.flatMap((x) => x.applied).filter((e) => e.how === 'snapshot')).toHaveLength(as.length); // the first ones, on B
     expect((await reads()) - before).toBe(1);
     for (const x of as) expect(x.errors).toEqual([]);
+  });
+
+  it('a replica whose cursor fell behind a pruned log rebuilds its model and brings its live agents to it', async () => {
+    // replica A reaches the database through a proxy that can go silent: it misses the changes and
+    // the pruning B does meanwhile, and sees the log pruned past its cursor when the proxy forwards again
+    const u = new URL(url);
+    const proxy = await startStallProxy(u.hostname, Number(u.port || 5432));
+    cleanup.push(() => proxy.close());
+    const adb = await openDb({ databaseUrl: proxy.via(url), poolSize: 4 });
+    cleanup.push(() => adb.close());
+    const a = await startController(adb, { heartbeatMs: HB, flushMs: 50 });
+    cleanup.push(() => a.close());
+    const b = await controller({ retention: { rows: 1, ms: 0 }, pruneEveryMs: 3_600_000 });
+    const t = await seed.tenant('tf');
+    const net = await seed.network(t, 'n', 303);
+    const n = await seed.node('v1', '198.18.4.1');
+    const peer = await seed.node('v2', '198.18.4.2');
+    await seed.attach(t, net, 'own', n.id, '10.0.0.5');
+    const p1 = await seed.attach(t, net, 'p1', peer.id, '10.0.0.6');
+    const x = agent(a.url, n.token, 'v1', '198.18.4.1', dir());
+    await x.start();
+    await waitFor('p1 on the agent', () => x.view.endpoints[p1.endpoint] !== undefined);
+    proxy.stall();
+    const p2 = await seed.attach(t, net, 'p2', peer.id, '10.0.0.7');
+    await db.query('DELETE FROM endpoints WHERE id = $1', [p1.endpoint]);
+    await b.hub.catchUp();
+    expect(await b.hub.prune()).toBeGreaterThan(0);
+    proxy.forward();
+    await waitFor('rebuilt view on the agent', () => x.view.endpoints[p2.endpoint] !== undefined && !x.view.endpoints[p1.endpoint], 10_000);
+    const truth = compileView((await ClusterModel.load(db, null)).state, 'v1', 0);
+    expect(Object.keys(x.view.endpoints).sort()).toEqual(Object.keys(truth.endpoints).sort());
+    expect(x.applied[x.applied.length - 1]).toMatchObject({ how: 'delta' });
+    expect(x.errors).toEqual([]);
   });
 
   it('reads change-log rows in numeric revision order across digit boundaries (9 < 10 < 100)', async () => {

@@ -1,6 +1,6 @@
 import type { WebSocket } from 'ws';
 import type { ControllerMessage, NetworkError } from '../../protocol/stream.js';
-import { emptyView, type NodeView } from '../../protocol/view.js';
+import { emptyHeld, type HeldView } from '../view/diff.js';
 import { PushError } from './errors.js';
 import type { ExecRelaySink } from './exec-sink.js';
 
@@ -30,8 +30,8 @@ export class AgentConn {
   ended = false;
   /** Past the ack timeout (NotReady until it acks). */
   late = false;
-  /** What the agent holds once it applied everything sent (the base of live diffs). */
-  sent: NodeView = emptyView('', '0.0.0.0');
+  /** What the agent holds once it applied everything sent, endpoints aside (the base of live diffs; HeldView). */
+  sent: HeldView = emptyHeld();
   /** The revision the agent will be at after everything sent: the `from` of the next delta. */
   position = 0;
   /** Last revision sent (delta, snapshot or ping) and last acknowledged. */

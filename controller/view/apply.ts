@@ -21,10 +21,19 @@ export interface Effects {
   keys: Set<string>;
   /** network → nodes for which the network appeared or disappeared (they need all its items). */
   presenceChanged: Map<string, Set<string>>;
+  /** Endpoint view items as they were before this refresh, for each one it replaced or removed (undefined: none). */
+  prevEndpoints: Map<string, ViewEndpoint | undefined>;
 }
 
 export function emptyEffects(): Effects {
-  return { endpoints: new Set(), containers: new Set(), networks: new Set(), keys: new Set(), presenceChanged: new Map() };
+  return {
+    endpoints: new Set(),
+    containers: new Set(),
+    networks: new Set(),
+    keys: new Set(),
+    presenceChanged: new Map(),
+    prevEndpoints: new Map(),
+  };
 }
 
 /** Fresh rows for touched ids; `null` = the row no longer exists. */
@@ -95,6 +104,7 @@ function refreshEndpointView(state: ClusterState, id: string, fx: Effects): void
   const next = row ? endpointView(state, row) : undefined;
   const prev = state.viewEndpoints.get(id);
   if (prev && next && sameEndpoint(prev, next)) return;
+  if (!fx.prevEndpoints.has(id)) fx.prevEndpoints.set(id, prev);
   if (next) state.viewEndpoints.set(id, next);
   else state.viewEndpoints.delete(id);
   fx.endpoints.add(id);

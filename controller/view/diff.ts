@@ -26,44 +26,75 @@ export interface ChangeRow {
 }
 
 /**
- * The ops that bring `sent` (what the agent holds once it applied everything sent)
- * to the current state for the touched items only; `sent` is updated in place.
- * Cost is proportional to what the refresh touched, not to the view's size,
- * except where a network appears on or leaves this node.
+ * What a connection keeps of what its agent holds: the node's own items. Endpoint items are
+ * node-independent, so they are not kept per connection: after every batch each live agent holds
+ * the compiled view at the model's cursor, so it holds an endpoint exactly when the endpoint's
+ * network is in its `networks`, and then the model's item of the previous batch. A connection's
+ * memory no longer grows with the size of the networks its node hosts.
  */
-export function liveOps(state: ClusterState, nodeId: string, fx: Effects, sent: NodeView, memo?: FloodMemo): ViewOp[] {
+export type HeldView = Pick<NodeView, 'networks' | 'containers' | 'keys'>;
+export const heldOf = (v: NodeView): HeldView => ({ networks: v.networks, containers: v.containers, keys: v.keys });
+export const emptyHeld = (): HeldView => ({ networks: {}, containers: {}, keys: {} });
+
+/** The endpoint item the agent holds before this batch (see HeldView). */
+function heldEndpoint(state: ClusterState, fx: Effects, held: HeldView, id: string) {
+  const prev = fx.prevEndpoints.has(id) ? fx.prevEndpoints.get(id) : state.viewEndpoints.get(id);
+  return prev !== undefined && held.networks[prev.network] !== undefined ? prev : undefined;
+}
+
+/** The whole view an agent holds, its endpoints taken from `state` (the model it was brought to). */
+export function heldView(state: ClusterState, held: HeldView, node: string, underlayIp: string, revision: number): NodeView {
+  const endpoints: NodeView['endpoints'] = {};
+  for (const netId of Object.keys(held.networks)) {
+    for (const id of state.epsByNetwork.get(netId) ?? []) {
+      const ep = state.viewEndpoints.get(id);
+      if (ep) endpoints[id] = ep;
+    }
+  }
+  return { node, underlayIp, revision, ...held, endpoints };
+}
+
+/**
+ * The ops that bring the agent (`held`: what it holds once it applied everything sent, at
+ * the model's previous batch) to the current state for the touched items only; `held` is
+ * updated in place. Cost is proportional to what the refresh touched, not to the view's
+ * size, except where a network appears on or leaves this node.
+ */
+export function liveOps(state: ClusterState, nodeId: string, fx: Effects, held: HeldView, memo?: FloodMemo): ViewOp[] {
   const ops: ViewOp[] = [];
   const epIds = new Set(fx.endpoints);
   const keyIds = new Set(fx.keys);
   for (const netId of fx.networks) {
     const cur = networkFor(state, nodeId, netId, memo);
-    if (!sameItem(cur, sent.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
+    if (!sameItem(cur, held.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
     if (!fx.presenceChanged.get(netId)?.has(nodeId)) continue;
-    // the network appeared on or left this node: all its items are touched
+    // the network appeared on or left this node: all its items are touched, those that left it in this batch too
     for (const id of state.epsByNetwork.get(netId) ?? []) epIds.add(id);
     for (const id of state.keysByNetwork.get(netId) ?? []) keyIds.add(id);
-    for (const ep of Object.values(sent.endpoints)) if (ep.network === netId) epIds.add(ep.id);
-    for (const k of Object.values(sent.keys)) if (k.network === netId) keyIds.add(k.id);
+    for (const [id, prev] of fx.prevEndpoints) if (prev?.network === netId) epIds.add(id);
+    for (const k of Object.values(held.keys)) if (k.network === netId) keyIds.add(k.id);
   }
   for (const id of epIds) {
     const cur = endpointFor(state, nodeId, id);
-    if (!sameItem(cur, sent.endpoints[id])) ops.push({ kind: 'endpoints', id, value: cur });
+    if (!sameItem(cur, heldEndpoint(state, fx, held, id))) ops.push({ kind: 'endpoints', id, value: cur });
   }
   for (const id of fx.containers) {
     const cur = containerFor(state, nodeId, id);
-    if (!sameItem(cur, sent.containers[id])) ops.push({ kind: 'containers', id, value: cur });
+    if (!sameItem(cur, held.containers[id])) ops.push({ kind: 'containers', id, value: cur });
   }
   for (const id of keyIds) {
     const cur = keyFor(state, nodeId, id);
-    if (!sameItem(cur, sent.keys[id])) ops.push({ kind: 'keys', id, value: cur });
+    if (!sameItem(cur, held.keys[id])) ops.push({ kind: 'keys', id, value: cur });
   }
-  applyInPlace(sent, ops);
+  applyInPlace(held, ops);
   return ops;
 }
 
-export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
+/** Applies ops to a view in place; a HeldView (no endpoints table) skips endpoint ops. */
+export function applyInPlace(view: NodeView | HeldView, ops: ViewOp[]): void {
   for (const op of ops) {
-    const table = view[op.kind] as Record<string, unknown>;
+    const table = (view as Partial<NodeView>)[op.kind] as Record<string, unknown> | undefined;
+    if (!table) continue;
     if (op.value === undefined) delete table[op.id];
     else table[op.id] = op.value;
   }

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyOps } from '../../protocol/view.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import { compileView } from './compile.js';
-import { liveOps, resumeOps, type ChangeRow } from './diff.js';
+import { heldOf, liveOps, resumeOps, type ChangeRow } from './diff.js';
 import { emptyState, type ContainerRow, type EndpointRow, type NetworkRow, type NodeRow } from './state.js';
 
 const node = (id: string, ip: string, mtu = 1500): NodeRow => ({
@@ -151,9 +151,11 @@ describe('view compiler', () => {
   it('live deltas equal recompiling: a network appearing on a node brings all its items; others get only the new endpoint', () => {
     const s = cluster();
     const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, compileView(s, n, 1)]));
+    const held = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, heldOf(sent[n])]));
     const fx = applyRefresh(s, { containers: pairs([ct('d', 'tred', 'n3')]), endpoints: pairs([ep('ed', 'red', 'd', 'n3', '10.0.0.9')]) });
-    const ops = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, liveOps(s, n, fx, sent[n])]));
-    for (const n of ['n1', 'n2', 'n3']) expect(sent[n]).toEqual(compileView(s, n, 1));
+    const ops = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, liveOps(s, n, fx, held[n])]));
+    for (const n of ['n1', 'n2', 'n3']) expect(applyOps(sent[n], ops[n], 1)).toEqual(compileView(s, n, 1));
+    for (const n of ['n1', 'n2', 'n3']) expect(held[n]).toEqual(heldOf(compileView(s, n, 1)));
     expect(ops.n3.map((o) => `${o.kind}/${o.id}`).sort()).toEqual(
       ['containers/d', 'endpoints/e-infra', 'endpoints/ea', 'endpoints/eb', 'endpoints/ed', 'keys/k1', 'networks/red'].filter(
         (x) => x !== 'keys/k1',
@@ -166,7 +168,7 @@ describe('view compiler', () => {
 
   it('a second endpoint on a network already present changes one item per node and nothing for others', () => {
     const s = cluster();
-    const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, compileView(s, n, 1)]));
+    const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, heldOf(compileView(s, n, 1))]));
     const fx = applyRefresh(s, { containers: pairs([ct('e', 'tred', 'n2')]), endpoints: pairs([ep('ee', 'red', 'e', 'n2', '10.0.0.10')]) });
     expect(liveOps(s, 'n1', fx, sent.n1)).toEqual([{ kind: 'endpoints', id: 'ee', value: s.viewEndpoints.get('ee') }]);
     expect(

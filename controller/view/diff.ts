@@ -1,4 +1,5 @@
-import type { NodeView, ViewOp } from '../../protocol/view.js';
+import { createHash } from 'node:crypto';
+import type { NodeView, ViewNetwork, ViewOp } from '../../protocol/view.js';
 import type { Effects } from './apply.js';
 import { isDeepStrictEqual } from 'node:util';
 import { containerFor, endpointFor, keyFor, networkFor, type FloodMemo } from './compile.js';
@@ -26,14 +27,31 @@ export interface ChangeRow {
 }
 
 /**
- * What a connection keeps of what its agent holds: the node's own items. Endpoint items are
- * node-independent, so they are not kept per connection: after every batch each live agent holds
- * the compiled view at the model's cursor, so it holds an endpoint exactly when the endpoint's
- * network is in its `networks`, and then the model's item of the previous batch. A connection's
- * memory no longer grows with the size of the networks its node hosts.
+ * What a connection keeps of what its agent holds, so that its memory does not grow with the
+ * size of the networks its node hosts:
+ * - endpoints: nothing. Endpoint items are node-independent, and after every batch each live
+ *   agent holds the compiled view at the model's cursor, so it holds an endpoint exactly when the
+ *   endpoint's network is in its `networks`, and then the model's item of the previous batch;
+ * - networks: a digest of each item (its flood list names every other host of the network, and
+ *   differs per node, so the item itself is O(hosts) per connection);
+ * - containers (its own) and keys (its pairs): the items.
  */
-export type HeldView = Pick<NodeView, 'networks' | 'containers' | 'keys'>;
-export const heldOf = (v: NodeView): HeldView => ({ networks: v.networks, containers: v.containers, keys: v.keys });
+export interface HeldView {
+  networks: Record<string, string>;
+  containers: NodeView['containers'];
+  keys: NodeView['keys'];
+}
+
+/** Equal digests ⇔ equal items (networkFor builds every item with its keys in one order). */
+export function networkDigest(n: ViewNetwork): string {
+  return createHash('sha1').update(JSON.stringify(n)).digest('base64');
+}
+
+export function heldOf(v: NodeView): HeldView {
+  const networks: Record<string, string> = {};
+  for (const [id, n] of Object.entries(v.networks)) networks[id] = networkDigest(n);
+  return { networks, containers: v.containers, keys: v.keys };
+}
 export const emptyHeld = (): HeldView => ({ networks: {}, containers: {}, keys: {} });
 
 /** The endpoint item the agent holds before this batch (see HeldView). */
@@ -42,16 +60,22 @@ function heldEndpoint(state: ClusterState, fx: Effects, held: HeldView, id: stri
   return prev !== undefined && held.networks[prev.network] !== undefined ? prev : undefined;
 }
 
-/** The whole view an agent holds, its endpoints taken from `state` (the model it was brought to). */
+/**
+ * The view an agent holds, for a full diff against a rebuilt model: endpoints from `state` (the
+ * model it was brought to), and each network it holds as a placeholder that equals no item, so
+ * every network of the new view is sent again and every other one removed.
+ */
 export function heldView(state: ClusterState, held: HeldView, node: string, underlayIp: string, revision: number): NodeView {
   const endpoints: NodeView['endpoints'] = {};
+  const networks: NodeView['networks'] = {};
   for (const netId of Object.keys(held.networks)) {
+    networks[netId] = { id: netId } as ViewNetwork;
     for (const id of state.epsByNetwork.get(netId) ?? []) {
       const ep = state.viewEndpoints.get(id);
       if (ep) endpoints[id] = ep;
     }
   }
-  return { node, underlayIp, revision, ...held, endpoints };
+  return { node, underlayIp, revision, networks, endpoints, containers: { ...held.containers }, keys: { ...held.keys } };
 }
 
 /**
@@ -64,9 +88,15 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, held: 
   const ops: ViewOp[] = [];
   const epIds = new Set(fx.endpoints);
   const keyIds = new Set(fx.keys);
+  // applied after the endpoints: those are judged on the networks the agent held before
+  const digests = new Map<string, string | undefined>();
   for (const netId of fx.networks) {
     const cur = networkFor(state, nodeId, netId, memo);
-    if (!sameItem(cur, held.networks[netId])) ops.push({ kind: 'networks', id: netId, value: cur });
+    const digest = cur && networkDigest(cur);
+    if (digest !== held.networks[netId]) {
+      ops.push({ kind: 'networks', id: netId, value: cur });
+      digests.set(netId, digest);
+    }
     if (!fx.presenceChanged.get(netId)?.has(nodeId)) continue;
     // the network appeared on or left this node: all its items are touched, those that left it in this batch too
     for (const id of state.epsByNetwork.get(netId) ?? []) epIds.add(id);
@@ -86,15 +116,22 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, held: 
     const cur = keyFor(state, nodeId, id);
     if (!sameItem(cur, held.keys[id])) ops.push({ kind: 'keys', id, value: cur });
   }
-  applyInPlace(held, ops);
+  for (const [id, digest] of digests) {
+    if (digest === undefined) delete held.networks[id];
+    else held.networks[id] = digest;
+  }
+  for (const op of ops) {
+    if (op.kind !== 'containers' && op.kind !== 'keys') continue;
+    const table = held[op.kind] as Record<string, unknown>;
+    if (op.value === undefined) delete table[op.id];
+    else table[op.id] = op.value;
+  }
   return ops;
 }
 
-/** Applies ops to a view in place; a HeldView (no endpoints table) skips endpoint ops. */
-export function applyInPlace(view: NodeView | HeldView, ops: ViewOp[]): void {
+export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
   for (const op of ops) {
-    const table = (view as Partial<NodeView>)[op.kind] as Record<string, unknown> | undefined;
-    if (!table) continue;
+    const table = view[op.kind] as Record<string, unknown>;
     if (op.value === undefined) delete table[op.id];
     else table[op.id] = op.value;
   }

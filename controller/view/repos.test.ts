@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { applyOps } from '../../protocol/view.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import { compileView } from './compile.js';
-import { liveOps, resumeOps } from './diff.js';
+import { heldOf, liveOps, resumeOps } from './diff.js';
 import { emptyState, type ContainerRow, type RepoRow } from './state.js';
 
 const KEY = (n: string) => `-----BEGIN PGP PUBLIC KEY BLOCK-----\n${n}\n-----END PGP PUBLIC KEY BLOCK-----\n`;
@@ -59,13 +59,15 @@ describe('view compiler: image repositories', () => {
 
   it('a new repository reaches only nodes running that tenant’s RPM containers, and live deltas equal recompiling', () => {
     const s = cluster();
-    const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, compileView(s, n, 1)]));
+    const full = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, compileView(s, n, 1)]));
+    const sent = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, heldOf(full[n])]));
     const fx = applyRefresh(s, { repos: pairs([repo('r-extra', 'tred', 'extra')]) });
     const ops = Object.fromEntries(['n1', 'n2', 'n3'].map((n) => [n, liveOps(s, n, fx, sent[n])]));
     expect(ops.n1.map((o) => `${o.kind}/${o.id}`)).toEqual(['containers/rpm']);
     expect(ops.n2).toEqual([]);
     expect(ops.n3).toEqual([]);
-    for (const n of ['n1', 'n2', 'n3']) expect(sent[n]).toEqual(compileView(s, n, 1));
+    for (const n of ['n1', 'n2', 'n3']) expect(applyOps(full[n], ops[n], 1)).toEqual(compileView(s, n, 1));
+    for (const n of ['n1', 'n2', 'n3']) expect(sent[n]).toEqual(heldOf(compileView(s, n, 1)));
     expect(sent.n1.containers.rpm.imageSource?.repos.map((r) => r.name)).toEqual(['extra', 'main']);
   });
 

@@ -31,7 +31,10 @@ export async function catchUpNow(core: PushCore): Promise<void> {
     const json = newOpJson();
     const t0 = performance.now();
     model.cursor = revision;
-    for (const c of core.conns) {
+    // a batch that touched no view item (a node turning ready, a token created) sends nothing: with
+    // thousands of agents saying hello, each hello's row would otherwise visit every connection
+    const touched = fx.endpoints.size + fx.containers.size + fx.networks.size + fx.keys.size > 0;
+    for (const c of touched ? core.conns : []) {
       if (!c.live || !c.nodeId) continue;
       sendDelta(c, liveOps(model.state, c.nodeId, fx, c.sent, memo), revision, core.counters, json);
     }

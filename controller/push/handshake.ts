@@ -6,7 +6,7 @@ import type { PushCore } from './core.js';
 import { PushError } from './errors.js';
 import { helloNode, saveStatus } from './nodes.js';
 import type { AgentConn } from './session.js';
-import { sendDelta } from './wire.js';
+import { sendDelta, snapshotJson } from './wire.js';
 import { resumeRows } from './resume-rows.js';
 import { OPS1 } from '../../protocol/compact-ops.js';
 import { onExecMessage } from './exec.js';
@@ -141,7 +141,7 @@ async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): P
   c.nodeId = nodeId;
   c.sent = heldOf(cur);
   if (mode === 'snapshot') {
-    const text = JSON.stringify({ type: 'snapshot', revision: model.cursor, view: cur });
+    const text = snapshotJson(cur, model.cursor);
     c.sendText(text);
     // after the send: sendText drops the allowance while the buffer is below the mark, as it was
     // just before this snapshot went in (set before, the next message found it gone and dropped us)

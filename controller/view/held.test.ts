@@ -3,6 +3,7 @@ import { applyOps, type NodeView } from '../../protocol/view.js';
 import { applyRefresh, type Refresh } from './apply.js';
 import { compileView } from './compile.js';
 import { heldOf, heldView, liveOps, type HeldView } from './diff.js';
+import { snapshotJson } from '../push/wire.js';
 import { emptyState, type ClusterState, type ContainerRow, type EndpointRow, type NetworkRow, type NodeRow } from './state.js';
 
 /**
@@ -131,6 +132,8 @@ describe('live deltas against held views', () => {
           const want = compileView(s, n, k);
           expect(strip(agents.get(n)!), `seed ${seed} batch ${k} node ${n}`).toEqual(strip(want));
           expect(heldOf(agents.get(n)!)).toEqual(heldOf(want));
+          // the snapshot assembled from cached item JSON is the JSON.stringify of the view, byte for byte
+          expect(snapshotJson(want, k)).toBe(JSON.stringify({ type: 'snapshot', revision: k, view: want }));
         }
       }
     }

@@ -95,7 +95,7 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   c.helloSeen = true;
   c.compact = h.encodings?.includes(OPS1) ?? false;
   c.infraCounters = h.requests?.includes('infra-counters') ?? false;
-  let known: { wasReady: boolean; moved: boolean } | undefined;
+  let known: { moved: boolean } | undefined;
   try {
     known = await helloNode(core.db, h, c.tokenId);
   } catch (err) {
@@ -105,16 +105,13 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   // node rows are made by an admin (creating the node's token), never by an agent
   if (!known)
     return c.fail('not_registered', `node ${h.node} is not registered (deleted, or its token revoked): create a node token for it`);
-  const { wasReady, moved } = known;
   try {
-    // a hello that changed the node's row wrote a change: the model must have it before the view is compiled
-    await core.serial.run(() => resume(core, c, h, !wasReady || moved));
+    // a hello that moved the node wrote a change: the model must have it before the view is compiled
+    await core.serial.run(() => resume(core, c, h, known.moved));
   } catch (err) {
     return c.fail('unavailable', `resume node ${h.node}: ${String((err as Error).message ?? err)}`.slice(0, 500));
   }
-  if (!wasReady && core.onNodeReady) {
-    await core.onNodeReady(h.node).catch((err) => core.log.warn({ node: h.node, err }, 'onNodeReady failed'));
-  }
+  // the node turns ready (and onNodeReady runs) at the next flush (controller/push/acks.ts)
 }
 
 /** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */

@@ -4,26 +4,29 @@ import type { Queryable } from '../store/db.js';
 /** Node bookkeeping in the nodes table: what `freightctl status` reads. */
 
 /**
- * Updates the node's row on hello and makes it ready; returns whether it was ready before and
- * whether its underlay address or MTU changed (either writes a change-log row), or undefined
- * when the node has no row (never registered, or deleted) or the stream's token was revoked
- * meanwhile. Never inserts: node rows come from an admin creating the node's token.
+ * Updates the node's row on hello (underlay, capabilities, last_seen); returns whether its
+ * underlay address or MTU changed (that writes a change-log row), or undefined when
+ * the node has no row (never registered, or deleted) or the stream's token was revoked meanwhile.
+ * Never inserts: node rows come from an admin creating the node's token. Readiness is not set
+ * here but by the next batched flush (`flushNodes`, every flushMs): a hello that made its node
+ * ready wrote a change-log row, and every writer of the log serialises on its lock until its
+ * commit's fsync, so 5,000 agents starting at once were 5,000 commits one after the other; the
+ * flush makes them ready in one.
  */
 export async function helloNode(
   q: Queryable,
   h: { node: string; underlayIp: string; underlayMtu: number; capabilities: Capabilities },
   tokenId: string,
-): Promise<{ wasReady: boolean; moved: boolean } | undefined> {
-  const { rows } = await q.query<{ was_ready: boolean; moved: boolean }>(
-    `UPDATE nodes n SET underlay_ip = $2::inet, underlay_mtu = $3, capabilities = $4::jsonb, ready = true, last_seen = now()
+): Promise<{ moved: boolean } | undefined> {
+  const { rows } = await q.query<{ moved: boolean }>(
+    `UPDATE nodes n SET underlay_ip = $2::inet, underlay_mtu = $3, capabilities = $4::jsonb, last_seen = now()
        FROM nodes o
       WHERE n.name = $1 AND o.id = n.id
         AND EXISTS (SELECT 1 FROM tokens k WHERE k.id = $5::uuid AND k.kind = 'node' AND k.node_name = $1 AND k.revoked_at IS NULL)
-     RETURNING o.ready AS was_ready,
-               (o.underlay_ip IS DISTINCT FROM n.underlay_ip OR o.underlay_mtu IS DISTINCT FROM n.underlay_mtu) AS moved`,
+     RETURNING (o.underlay_ip IS DISTINCT FROM n.underlay_ip OR o.underlay_mtu IS DISTINCT FROM n.underlay_mtu) AS moved`,
     [h.node, h.underlayIp, h.underlayMtu, JSON.stringify(h.capabilities), tokenId],
   );
-  return rows[0] ? { wasReady: rows[0].was_ready === true, moved: rows[0].moved === true } : undefined;
+  return rows[0] ? { moved: rows[0].moved === true } : undefined;
 }
 
 /** `late`: sent revisions unacknowledged past the ack timeout (NotReady even though it talks). */

@@ -6,6 +6,7 @@ import type { ClusterModel } from './model.js';
 import type { Serial } from '../../lib/serial.js';
 import type { AgentConn } from './session.js';
 import type { ResumeRows } from './resume-rows.js';
+import type { FloodMemo } from '../view/compile.js';
 
 export const newCounters = () => ({
   deltas: 0,
@@ -43,6 +44,8 @@ export interface PushCore {
   readonly resyncNodes: Set<string>;
   /** The change rows the last resume read (controller/push/resume-rows.ts). */
   resumeCache?: ResumeRows;
+  /** Flood lists at `cursor` for the hellos answered there (controller/push/handshake.ts). */
+  floodMemo?: { cursor: number; memo: FloodMemo };
   readonly onNodeReady?: (node: string) => Promise<void>;
   /** Closes a revoked stream (counted and logged). */
   revoke(c: AgentConn, why: string): void;

@@ -1,5 +1,5 @@
 import { AgentMessage } from '../../protocol/stream.js';
-import { compileView } from '../view/compile.js';
+import { compileView, type FloodMemo } from '../view/compile.js';
 import { heldOf, resumeOps } from '../view/diff.js';
 import { catchUpNow } from './catch-up.js';
 import type { PushCore } from './core.js';
@@ -114,6 +114,12 @@ async function onHello(core: PushCore, c: AgentConn, h: Hello): Promise<void> {
   // the node turns ready (and onNodeReady runs) at the next flush (controller/push/acks.ts)
 }
 
+/** Flood lists of the model at its cursor, shared by the hellos answered before it moves (a sort of every host per hello otherwise). */
+function floodMemo(core: PushCore): FloodMemo {
+  if (core.floodMemo?.cursor !== core.model.cursor) core.floodMemo = { cursor: core.model.cursor, memo: new Map() };
+  return core.floodMemo.memo;
+}
+
 /** Inside the queue: answer a hello at `h.revision` with a delta, a snapshot or nothing. */
 async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): Promise<void> {
   if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
@@ -123,7 +129,7 @@ async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): P
   // meanwhile reaches it as a live delta. A storm of reconnects then costs no log read per agent.
   if (wrote || h.revision > model.cursor || !model.state.nodeIdByName.has(h.node)) await catchUpNow(core);
   const nodeId = model.state.nodeIdByName.get(h.node);
-  const cur = compileView(model.state, h.node, model.cursor);
+  const cur = compileView(model.state, h.node, model.cursor, floodMemo(core));
   const r = h.revision;
   let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
   let rows = await resumeRows(core, r);

@@ -108,13 +108,14 @@ export function keyFor(state: ClusterState, nodeId: string, keyId: string): View
 }
 
 /** The complete view of one node. A node unknown to the state gets an empty view. */
-export function compileView(state: ClusterState, nodeName: string, revision: number): NodeView {
+/** `memo`: flood lists already computed for this state (valid until the state changes). */
+export function compileView(state: ClusterState, nodeName: string, revision: number, memo?: FloodMemo): NodeView {
   const nodeId = state.nodeIdByName.get(nodeName);
   const node = nodeId ? state.nodes.get(nodeId) : undefined;
   if (!nodeId || !node) return { ...emptyView(nodeName, '0.0.0.0'), revision };
   const view: NodeView = { ...emptyView(nodeName, node.underlayIp), revision };
   for (const netId of networksOfNode(state, nodeId)) {
-    const net = networkFor(state, nodeId, netId);
+    const net = networkFor(state, nodeId, netId, memo);
     if (!net) continue;
     view.networks[netId] = net;
     for (const epId of state.epsByNetwork.get(netId) ?? []) {

@@ -1,0 +1,72 @@
+/**
+ * Burst writer for bench/propagation.ts, in its own process like an API client: `count` container
+ * creates (each with an endpoint on network `n` of tenant `bench`) through the REST API,
+ * `concurrency` requests in flight, spread over the replicas' APIs. Replies {t0, lastCommit, failed}.
+ */
+import http from 'node:http';
+import { performance } from 'node:perf_hooks';
+
+const now = () => performance.timeOrigin + performance.now();
+
+interface Job {
+  bases: string[];
+  adminToken: string;
+  count: number;
+  concurrency: number;
+  prefix: string;
+}
+
+function post(agent: http.Agent, base: string, token: string, path: string, body: unknown): Promise<void> {
+  const target = new URL(base);
+  const data = JSON.stringify(body);
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: target.hostname,
+        port: target.port,
+        path,
+        method: 'POST',
+        agent,
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
+      },
+      (res) => {
+        let text = '';
+        res.on('data', (c) => (text += c));
+        res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`POST ${path}: ${res.statusCode} ${text}`))));
+      },
+    );
+    req.on('error', reject);
+    req.end(data);
+  });
+}
+
+process.on('disconnect', () => process.exit(0));
+process.once('message', async (m: Job) => {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: m.concurrency });
+  let next = 0;
+  let lastCommit = 0;
+  let failed = 0;
+  let firstError = '';
+  const t0 = now();
+  await Promise.all(
+    Array.from({ length: m.concurrency }, async (_, w) => {
+      while (next < m.count) {
+        const i = next++;
+        try {
+          await post(agent, m.bases[w % m.bases.length], m.adminToken, '/v1/tenants/bench/containers', {
+            name: `${m.prefix}${i}`,
+            image: 'busybox',
+            networks: ['n'],
+          });
+        } catch (err) {
+          failed++;
+          firstError ||= String(err);
+        }
+        lastCommit = now();
+      }
+    }),
+  );
+  process.send!({ t0, lastCommit, failed, firstError });
+  agent.destroy();
+  process.exit(0);
+});

@@ -115,6 +115,8 @@ describe('replicas and resume', () => {
     });
     for (const x of as) await x.start();
     await waitFor('all on B', () => as.every((x) => b.hub.connected().includes(x.node)));
+    // readiness is written by B's next flush (a change-log row each): after it, nothing changes
+    await waitFor('all ready', async () => (await Promise.all(as.map((x) => seed.nodeRow(x.node)))).every((r) => r.ready));
     const newest = await seed.newestRevision();
     await waitFor('all at the newest revision', () => as.every((x) => x.session.revision === newest));
     const reads = async () => Number(/^freight_push_resume_reads_total (\S+)$/m.exec(await a.hub.metrics())?.[1]);

@@ -4,6 +4,7 @@ import { loadConfig } from './config.js';
 import { buildDhcpIndex, type DhcpIndex } from './dhcp/bindings.js';
 import { startDhcpServer } from './dhcp/server.js';
 import { startDnsServer } from './dns/server.js';
+import { startUdpWorkers } from './dns/workers.js';
 import { buildZone, type ZoneIndex } from './dns/zone.js';
 import { Counters } from './metrics.js';
 import { watchConfig } from './watcher.js';
@@ -18,6 +19,8 @@ export interface InfraOptions {
   /** 0 disables DHCP (DNS-only runs, benches). */
   dhcp?: boolean;
   forwardTimeoutMs?: number;
+  /** Processes that serve DNS over UDP (dns/workers.ts); 0 (default): this process does. */
+  dnsWorkers?: number;
   log: Logger;
 }
 
@@ -47,14 +50,32 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
   const first = await loadConfig(opts.configPath);
   let current = compile(first.config);
   const log = opts.log.child({ tenant: first.config.network.tenant, network: first.config.network.name });
+  const forwardTimeoutMs = opts.forwardTimeoutMs ?? 2000;
+  const dnsWorkers = opts.dnsWorkers ?? 0;
   const dns = await startDnsServer({
     host: opts.listen,
     port: opts.dnsPort,
     zone: () => current.zone,
     counters,
-    forwardTimeoutMs: opts.forwardTimeoutMs ?? 2000,
+    forwardTimeoutMs,
     log,
+    udp: dnsWorkers === 0,
   });
+  const workers =
+    dnsWorkers === 0
+      ? null
+      : await startUdpWorkers({
+          n: dnsWorkers,
+          host: opts.listen,
+          port: dns.port,
+          config: first.config,
+          forwardTimeoutMs,
+          counters,
+          log,
+        }).catch(async (e: unknown) => {
+          await dns.close();
+          throw e;
+        });
   const dhcp =
     opts.dhcp === false
       ? null
@@ -70,6 +91,7 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
     log,
     onConfig: (config) => {
       current = compile(config);
+      workers?.reload(config);
       counters.inc('config_reloads');
     },
   });
@@ -79,7 +101,7 @@ export async function startInfra(opts: InfraOptions): Promise<Infra> {
     dhcpPort: dhcp?.port ?? null,
     close: async () => {
       watcher.close();
-      await Promise.all([dns.close(), dhcp?.close()]);
+      await Promise.all([dns.close(), workers?.close(), dhcp?.close()]);
     },
   };
 }

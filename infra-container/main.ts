@@ -11,6 +11,12 @@ const port = (v: string): number => {
   return n;
 };
 
+const count = (v: string): number => {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0 || n > 64) throw new InvalidArgumentError('a count 0-64');
+  return n;
+};
+
 const program = new Command('freight-infra')
   .requiredOption('--config <file>', 'InfraConfig JSON file (reloaded on change)')
   .option('--dns-port <port>', 'DNS port (UDP and TCP)', port, 53)
@@ -18,6 +24,7 @@ const program = new Command('freight-infra')
   .option('--dhcp-client-port <port>', 'port replies are sent to', port, 68)
   .option('--no-dhcp', 'serve DNS only')
   .option('--listen <ip>', 'DNS listen address', '0.0.0.0')
+  .option('--dns-workers <n>', 'processes serving DNS over UDP on one shared socket (0: this process)', count, 0)
   .option('--log-level <level>', 'pino level', 'info')
   .option(
     '--metrics-socket <path>',
@@ -33,6 +40,7 @@ const o = program.opts<{
   dhcpClientPort: number;
   dhcp: boolean;
   listen: string;
+  dnsWorkers: number;
   logLevel: string;
   metricsSocket: string;
 }>();
@@ -49,6 +57,7 @@ startInfra({
   dhcpClientPort: o.dhcpClientPort,
   dhcp: o.dhcp,
   listen: o.listen,
+  dnsWorkers: o.dnsWorkers,
   log,
 }).then(
   (infra) => {

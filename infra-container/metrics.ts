@@ -1,4 +1,10 @@
-import { Counter, FAST_BUCKETS, Gauge, Histogram, Registry } from '../lib/metrics.js';
+import { Counter, FAST_BUCKETS, Gauge, Registry } from '../lib/metrics.js';
+import { AnswerHistogram, type HistogramDelta } from './answer-histogram.js';
+
+export interface CountsDelta {
+  values: Record<string, number>;
+  dns: HistogramDelta;
+}
 
 const HELP: Record<string, string> = {
   dhcp_packets: 'DHCP packets received.',
@@ -14,16 +20,17 @@ const HELP: Record<string, string> = {
  */
 export class Counters {
   private readonly values = new Map<string, number>();
+  private readonly drained = new Map<string, number>();
   private readonly counters = new Map<string, Counter>();
   private readonly gauges = new Map<string, Gauge>();
-  private readonly answers: Record<'dns' | 'dhcp', Histogram>;
+  private readonly answers: Record<'dns' | 'dhcp', AnswerHistogram>;
 
   constructor(
     readonly registry: Registry = new Registry(),
     private readonly prefix = 'freight_infra_',
   ) {
     const answer = (proto: 'dns' | 'dhcp', help: string) =>
-      new Histogram({ name: `${prefix}${proto}_answer_seconds`, help, buckets: FAST_BUCKETS, registers: [registry] });
+      new AnswerHistogram(`${prefix}${proto}_answer_seconds`, help, FAST_BUCKETS, registry);
     this.answers = {
       dns: answer('dns', 'From a DNS query read to its answer (forwarded queries include the upstream).'),
       dhcp: answer('dhcp', 'From a DHCP packet read to its reply handed to the socket.'),
@@ -59,6 +66,25 @@ export class Counters {
   /** Seconds one answer took. */
   answered(proto: 'dns' | 'dhcp', seconds: number): void {
     this.answers[proto].observe(seconds);
+  }
+
+  /**
+   * Counts and DNS answer times since the last drain: a DNS worker process sends these to the
+   * primary, whose merge() adds them to the numbers it exposes.
+   */
+  drain(): CountsDelta {
+    const values: Record<string, number> = {};
+    for (const [name, v] of this.values) {
+      const d = v - (this.drained.get(name) ?? 0);
+      if (d !== 0) values[name] = d;
+      this.drained.set(name, v);
+    }
+    return { values, dns: this.answers.dns.take() };
+  }
+
+  merge(d: CountsDelta): void {
+    for (const [name, n] of Object.entries(d.values)) if (Number.isFinite(n) && n > 0) this.inc(name, n);
+    this.answers.dns.add(d.dns);
   }
 
   snapshot(): Record<string, number> {

@@ -65,8 +65,11 @@ function reply(ctx: DnsContext, raw: Buffer, transport: 'udp' | 'tcp'): Buffer |
     });
 }
 
+// counter names built once, not a template string per query
+const RCODE_COUNTER = new Map(Object.entries(RCODE_NAME).map(([n, name]) => [Number(n), `dns_rcode_${name}`]));
+
 function counted(ctx: DnsContext, rcode: number, packet: Buffer): Buffer {
-  ctx.counters.inc(`dns_rcode_${RCODE_NAME[rcode] ?? rcode}`);
+  ctx.counters.inc(RCODE_COUNTER.get(rcode) ?? `dns_rcode_${rcode}`);
   return packet;
 }
 

@@ -62,7 +62,8 @@ function findOpt(buf: Buffer, start: number): Query['edns'] {
   let pos = start;
   let found: Query['edns'] = null;
   for (let i = 0; i < count; i++) {
-    pos = decodeName(buf, pos).end;
+    // the OPT owner is the root: one zero byte, no name to decode
+    pos = buf[pos] === 0 ? pos + 1 : decodeName(buf, pos).end;
     if (pos + 10 > buf.length) throw new InfraError('dns_formerr', 'parse query: truncated record');
     const type = buf.readUInt16BE(pos);
     const rdlen = buf.readUInt16BE(pos + 8);

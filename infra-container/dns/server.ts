@@ -1,8 +1,9 @@
-import dgram from 'node:dgram';
+import type dgram from 'node:dgram';
 import net from 'node:net';
 import type { Logger } from 'pino';
-import { DEFAULT_MAX_FORWARDS, ForwardGate, handleDns, type DnsContext } from './handle.js';
+import { DEFAULT_MAX_FORWARDS, ForwardGate, type DnsContext } from './handle.js';
 import { ClientCounts, DEFAULT_TCP_LIMITS, serveTcp, type TcpLimits } from './tcp.js';
+import { bindUdp, createUdpSocket, serveUdp } from './udp.js';
 
 export interface DnsServerOptions extends DnsContext {
   host: string;
@@ -10,6 +11,8 @@ export interface DnsServerOptions extends DnsContext {
   log: Logger;
   /** TCP connection and backpressure limits (defaults: DEFAULT_TCP_LIMITS) */
   tcpLimits?: Partial<TcpLimits>;
+  /** false: TCP only, worker processes serve UDP on the port (dns/workers.ts). Default true. */
+  udp?: boolean;
 }
 export interface DnsServer {
   port: number;
@@ -42,15 +45,15 @@ export async function startDnsServer(given: DnsServerOptions): Promise<DnsServer
     });
     // beyond this the server closes new connections at once (Node counts them)
     tcp.maxConnections = limits.maxConnections;
-    const udp = dgram.createSocket({ type: 'udp4', reuseAddr: opts.port !== 0, recvBufferSize: 4 << 20 });
+    const udp = opts.udp === false ? null : createUdpSocket(opts.port !== 0);
     try {
       await listenTcp(tcp, opts.port, opts.host);
       const port = (tcp.address() as net.AddressInfo).port;
-      await bindUdp(udp, port, opts.host);
+      if (udp) await bindUdp(udp, port, opts.host);
       return serve(opts, udp, tcp, port, conns);
     } catch (e) {
       tcp.close();
-      udp.close();
+      udp?.close();
       if (opts.port !== 0 || attempt >= 10 || (e as NodeJS.ErrnoException).code !== 'EADDRINUSE') throw e;
     }
   }
@@ -66,34 +69,15 @@ function listenTcp(tcp: net.Server, port: number, host: string): Promise<void> {
   });
 }
 
-function bindUdp(udp: dgram.Socket, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    udp.once('error', reject);
-    udp.bind(port, host, () => {
-      udp.off('error', reject);
-      resolve();
-    });
-  });
-}
-
-function serve(opts: DnsServerOptions, udp: dgram.Socket, tcp: net.Server, port: number, conns: Set<net.Socket>): DnsServer {
-  udp.on('error', (err) => opts.log.error({ err, op: 'dns udp' }, 'dns udp socket error'));
+function serve(opts: DnsServerOptions, udp: dgram.Socket | null, tcp: net.Server, port: number, conns: Set<net.Socket>): DnsServer {
+  if (udp) serveUdp(opts, opts.log, udp);
   tcp.on('error', (err) => opts.log.error({ err, op: 'dns tcp' }, 'dns tcp server error'));
-  udp.on('message', (msg, rinfo) => {
-    const send = (reply: Buffer | null): void => {
-      if (reply)
-        udp.send(reply, rinfo.port, rinfo.address, (err) => err && opts.log.warn({ err, to: rinfo.address }, 'dns udp send failed'));
-    };
-    const r = handleDns(opts, msg, 'udp');
-    if (r instanceof Promise) r.then(send, (err) => opts.log.error({ err }, 'dns forward failed'));
-    else send(r);
-  });
-  opts.log.info({ host: opts.host, port }, 'dns listening');
+  opts.log.info({ host: opts.host, port, udp: udp !== null }, 'dns listening');
   return {
     port,
     close: () =>
       new Promise<void>((resolve) => {
-        udp.close();
+        udp?.close();
         tcp.close(() => resolve());
         for (const c of conns) c.destroy();
       }),

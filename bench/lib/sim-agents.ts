@@ -179,7 +179,7 @@ process.on('disconnect', () => process.exit(0));
 // heartbeats, as the agent sends them (the controller drops a stream silent for 3 of them)
 setInterval(() => {
   const ping = JSON.stringify({ type: 'ping', t: Date.now(), every: HEARTBEAT_MS });
-  for (const c of clients) if (c.ready && c.ws?.readyState === WebSocket.OPEN) c.ws.send(ping);
+  for (const c of clients) if (c.ws?.readyState === WebSocket.OPEN) c.ws.send(ping);
 }, HEARTBEAT_MS).unref();
 if (process.env.BENCH_DEBUG)
   setInterval(() => {

@@ -1,15 +1,16 @@
 /**
  * Overlay throughput and MTU bench.
  *
- *   npx tsx bench/overlay.ts [--types vxlan,geneve,ipsec] [--seconds 2] [--rounds 3]
+ *   npx tsx bench/overlay.ts [--types vxlan,geneve,ipsec] [--seconds 2] [--rounds 3] [--underlay-gro]
  *   bash test/qemu/run.sh --exec npx tsx bench/overlay.ts --types vxlan,geneve,ipsec --rounds 1   (real kernel)
  *
- * Baseline: iperf3 (one TCP stream) across a plain veth pair between two
- * namespaces. Measured: iperf3 between two "container" namespaces on two node
- * namespaces over the network the agent's dataplane builds from a NodeView.
- * Also: `ping -M do -s <mtu-28>` must pass through the tunnel and one byte more
- * must fail. Target: vxlan ≥ 0.80× the veth baseline on the host; in the guest
- * (TCG, no target) the ratios are reported only. Ends with ONE JSON line.
+ * Baseline: iperf3, one TCP stream and four (-P 4), across a plain veth pair with default
+ * settings between two namespaces. Measured: the same between two "container" namespaces on
+ * two node namespaces over the network the agent's dataplane builds from a NodeView.
+ * --underlay-gro: GRO on the harness's underlay veths, which stand for the nodes' NICs (a real
+ * NIC has it on; measured no gain here, docs/dataplane.md). Also: `ping -M do -s <mtu-28>`
+ * must pass through the tunnel and one byte more must fail. Target: vxlan ≥ 0.90× the veth baseline, one stream and four, on
+ * the host; in the guest (TCG, no target) the ratios are reported only. Ends with ONE JSON line.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { parseArgs } from 'node:util';
@@ -20,19 +21,22 @@ import { startDrivers } from '../test/qemu/lib/driver.js';
 import { keysFor, withKeys } from '../test/qemu/lib/keys.js';
 
 const MTU: Record<NetworkType, number> = { vxlan: 1450, geneve: 1450, ipsec: 1410 };
-const TARGET = 0.8;
+const TARGET = 0.9;
+const STREAMS = [1, 4] as const;
+type Streams = (typeof STREAMS)[number];
+type Gbps = Record<Streams, number>;
 
 function nsRun(ns: string, cmd: string, args: string[]): { status: number | null; stdout: string; stderr: string } {
   const r = spawnSync('ip', ['netns', 'exec', ns, cmd, ...args], { encoding: 'utf8', timeout: 120_000 });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
-/** One TCP stream for `seconds`; Gbit/s received. */
-async function iperf(serverNs: string, clientNs: string, serverIp: string, seconds: number): Promise<number> {
+/** `streams` TCP streams for `seconds`; Gbit/s received (all streams). */
+async function iperf(serverNs: string, clientNs: string, serverIp: string, seconds: number, streams: number): Promise<number> {
   const server = spawn('ip', ['netns', 'exec', serverNs, 'iperf3', '-s', '-1', '-B', serverIp], { stdio: 'ignore' });
   try {
     for (let i = 0; i < 50; i++) {
-      const r = nsRun(clientNs, 'iperf3', ['-c', serverIp, '-t', String(seconds), '-J']);
+      const r = nsRun(clientNs, 'iperf3', ['-c', serverIp, '-t', String(seconds), '-P', String(streams), '-J']);
       const j = (r.stdout.trim().startsWith('{') ? JSON.parse(r.stdout) : {}) as {
         error?: string;
         end?: { sum_received?: { bits_per_second: number } };
@@ -49,7 +53,11 @@ async function iperf(serverNs: string, clientNs: string, serverIp: string, secon
   }
 }
 
-async function baseline(seconds: number): Promise<number> {
+async function both(serverNs: string, clientNs: string, serverIp: string, seconds: number): Promise<Gbps> {
+  return { 1: await iperf(serverNs, clientNs, serverIp, seconds, 1), 4: await iperf(serverNs, clientNs, serverIp, seconds, 4) };
+}
+
+async function baseline(seconds: number): Promise<Gbps> {
   const nss = new Namespaces();
   const t = uniqueTag();
   try {
@@ -59,21 +67,21 @@ async function baseline(seconds: number): Promise<number> {
     spawnSync('ip', ['-batch', '-'], { input: batch.join('\n') + '\n' });
     spawnSync('ip', ['-n', a, '-batch', '-'], { input: 'addr add 10.99.0.1/24 dev v0\nlink set v0 up\n' });
     spawnSync('ip', ['-n', b, '-batch', '-'], { input: 'addr add 10.99.0.2/24 dev v0\nlink set v0 up\n' });
-    return await iperf(b, a, '10.99.0.2', seconds);
+    return await both(b, a, '10.99.0.2', seconds);
   } finally {
     nss.cleanup();
   }
 }
 
 interface OverlayResult {
-  gbps: number;
+  gbps: Gbps;
   mtu: number;
   mtuOk: boolean;
   mtuDetail: string;
 }
 
-async function overlay(type: NetworkType, seconds: number): Promise<OverlayResult> {
-  const h = await Harness.create({ nodes: 2 });
+async function overlay(type: NetworkType, seconds: number, underlayGro: boolean): Promise<OverlayResult> {
+  const h = await Harness.create({ nodes: 2, underlayGro });
   const ds = await startDrivers([h.node(0), h.node(1)]);
   try {
     const mtu = MTU[type];
@@ -92,7 +100,7 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
     nsRun(c[0].ns, 'ping', ['-c', '2', '-W', '2', c[1].ip]); // ARP, first packets
     const fits = nsRun(c[0].ns, 'ping', ['-n', '-c', '2', '-W', '2', '-M', 'do', '-s', String(payload), c[1].ip]).status === 0;
     const over = nsRun(c[0].ns, 'ping', ['-n', '-c', '1', '-W', '2', '-M', 'do', '-s', String(payload + 1), c[1].ip]).status === 0;
-    const gbps = await iperf(c[1].ns, c[0].ns, c[1].ip, seconds);
+    const gbps = await both(c[1].ns, c[0].ns, c[1].ip, seconds);
     return {
       gbps,
       mtu,
@@ -105,42 +113,59 @@ async function overlay(type: NetworkType, seconds: number): Promise<OverlayResul
   }
 }
 
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const fmt = (g: Gbps) => STREAMS.map((n) => `${n}: ${g[n].toFixed(2)}`).join(', ');
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
       types: { type: 'string', default: 'vxlan' },
       seconds: { type: 'string', default: '2' },
       rounds: { type: 'string', default: '3' },
+      'underlay-gro': { type: 'boolean', default: false },
     },
   });
   const types = values.types.split(',') as NetworkType[];
   const seconds = Number(values.seconds);
+  const underlayGro = values['underlay-gro'];
   const inGuest = process.env.FREIGHT_IN_QEMU === '1';
+  console.log(`levers: underlay NIC GRO ${underlayGro ? 'on' : 'off'} (harness); baseline veth pair: kernel defaults`);
   // the machine is shared: baseline and overlay alternate; the figure is the
   // median of the per-round ratios, each round's pair measured back to back
-  const bases: number[] = [];
+  const bases: Gbps[] = [];
   const rounds = new Map<NetworkType, OverlayResult[]>(types.map((t) => [t, []]));
   for (let round = 1; round <= Number(values.rounds); round++) {
     const b = await baseline(seconds);
     bases.push(b);
-    console.log(`round ${round}: baseline veth pair: ${b.toFixed(2)} Gbit/s`);
+    console.log(`round ${round}: baseline veth pair, Gbit/s by streams: ${fmt(b)}`);
     for (const t of types) {
-      const r = await overlay(t, seconds);
+      const r = await overlay(t, seconds, underlayGro);
       rounds.get(t)!.push(r);
-      console.log(`round ${round}: ${t} (mtu ${r.mtu}): ${r.gbps.toFixed(2)} Gbit/s, ratio ${(r.gbps / b).toFixed(3)}; ${r.mtuDetail}`);
+      const ratios = STREAMS.map((n) => `${n}: ${(r.gbps[n] / b[n]).toFixed(3)}`).join(', ');
+      console.log(`round ${round}: ${t} (mtu ${r.mtu}), Gbit/s ${fmt(r.gbps)}; ratio ${ratios}; ${r.mtuDetail}`);
     }
   }
-  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-  const base = median(bases);
-  const results = new Map<NetworkType, { gbps: number; ratio: number; mtuOk: boolean }>();
+  const base = { 1: median(bases.map((b) => b[1])), 4: median(bases.map((b) => b[4])) };
+  const results = new Map<NetworkType, { gbps: Gbps; ratio: Gbps; mtuOk: boolean }>();
   for (const [t, rs] of rounds) {
-    const r = { gbps: median(rs.map((x) => x.gbps)), ratio: median(rs.map((x, i) => x.gbps / bases[i])), mtuOk: rs.every((x) => x.mtuOk) };
+    const pick = (n: Streams) => ({
+      gbps: median(rs.map((x) => x.gbps[n])),
+      ratio: median(rs.map((x, i) => x.gbps[n] / bases[i][n])),
+    });
+    const one = pick(1);
+    const four = pick(4);
+    const r = { gbps: { 1: one.gbps, 4: four.gbps }, ratio: { 1: one.ratio, 4: four.ratio }, mtuOk: rs.every((x) => x.mtuOk) };
     results.set(t, r);
-    console.log(`${t}: median ${r.gbps.toFixed(2)} Gbit/s vs veth ${base.toFixed(2)}: median ratio ${r.ratio.toFixed(3)}`);
+    for (const n of STREAMS)
+      console.log(
+        `${t} ${n} stream(s): median ${r.gbps[n].toFixed(2)} Gbit/s vs veth ${base[n].toFixed(2)}: median ratio ${r.ratio[n].toFixed(3)}`,
+      );
   }
   const main = results.get('vxlan') ? 'vxlan' : types[0];
   const m = results.get(main)!;
-  const ratio = Number(m.ratio.toFixed(3));
+  const r3 = (x: number) => Number(x.toFixed(3));
+  // the figure is the worse of the two: both must reach the target
+  const ratio = r3(Math.min(m.ratio[1], m.ratio[4]));
   const mtuOk = [...results.values()].every((r) => r.mtuOk);
   const target = inGuest ? null : TARGET;
   const pass = mtuOk && (target === null || main !== 'vxlan' || ratio >= target);
@@ -148,9 +173,15 @@ async function main(): Promise<void> {
     JSON.stringify({
       bench: 'overlay',
       metric: `${main}_tcp_gbps_vs_veth${inGuest ? '_qemu' : ''}`,
-      value: Number(m.gbps.toFixed(3)),
-      baseline: Number(base.toFixed(3)),
+      value: r3(m.gbps[1]),
+      baseline: r3(base[1]),
       ratio,
+      ratio_1_stream: r3(m.ratio[1]),
+      ratio_4_streams: r3(m.ratio[4]),
+      value_4_streams: r3(m.gbps[4]),
+      baseline_4_streams: r3(base[4]),
+      mtu_ok: mtuOk,
+      underlay_gro: underlayGro,
       target,
       pass,
     }),

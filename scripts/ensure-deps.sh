@@ -5,6 +5,7 @@
 #   iproute2 nftables  ip/bridge to read kernel state; nft for anti-spoofing rules
 #   dnsutils isc-dhcp-client  dig/nslookup and dhclient: real DNS and DHCP clients in tests
 #   iperf3 tcpdump iputils-ping strace  traffic, captures, netlink message comparison
+#   ethtool            offload features of the harness's underlay veths (bench/overlay.ts --underlay-gro)
 #   qemu-system-x86 kmod xz-utils  the real-kernel suite (Debian's kernel under qemu)
 #   rpm createrepo-c gpg-agent gnupg  image RPMs: build, sign, publish, verify
 #   debootstrap        a Debian tree booted with systemd inside a container (runtime test)
@@ -15,7 +16,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 pkgs=(systemd-container busybox-static iproute2 nftables dnsutils isc-dhcp-client iperf3 tcpdump
-      iputils-ping strace qemu-system-x86 kmod xz-utils rpm createrepo-c gpg-agent gnupg debootstrap
+      iputils-ping strace ethtool qemu-system-x86 kmod xz-utils rpm createrepo-c gpg-agent gnupg debootstrap
       attr chromium
       ${FREIGHT_EXTRA_PACKAGES:-})
 missing=()

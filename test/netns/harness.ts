@@ -49,13 +49,14 @@ export class Harness {
     this.underlay = `fru-${tag}`;
   }
 
-  static async create(opts: { nodes: number; mtu?: number }): Promise<Harness> {
+  /** `underlayGro`: GRO on both ends of each node's underlay veth, as a real NIC has it (bench/overlay). */
+  static async create(opts: { nodes: number; mtu?: number; underlayGro?: boolean }): Promise<Harness> {
     const h = new Harness(uniqueTag());
     try {
       h.namespaces.add(h.underlay);
       sh('ip', ['-n', h.underlay, 'link', 'add', 'ul', 'type', 'bridge']);
       sh('ip', ['-n', h.underlay, 'link', 'set', 'ul', 'up']);
-      for (let i = 0; i < opts.nodes; i++) h.addNode(opts.mtu ?? 1500);
+      for (let i = 0; i < opts.nodes; i++) h.addNode(opts.mtu ?? 1500, opts.underlayGro ?? false);
     } catch (e) {
       h.cleanup();
       throw e;
@@ -63,7 +64,7 @@ export class Harness {
     return h;
   }
 
-  private addNode(mtu: number): void {
+  private addNode(mtu: number, gro: boolean): void {
     const i = this.nodes.length;
     const ns = this.namespaces.add(`frn${i}-${this.tag}`);
     const n: NodeNs = { index: i, name: `node${i}`, ns, underlayIp: `198.18.0.${i + 1}` };
@@ -88,6 +89,10 @@ export class Harness {
     sh('ip', ['-n', this.underlay, 'link', 'set', `n${i}`, 'master', 'ul', 'up']);
     sh('ip', ['-n', ns, 'addr', 'add', `${n.underlayIp}/24`, 'dev', 'ul0']);
     sh('ip', ['-n', ns, 'link', 'set', 'ul0', 'up']);
+    if (gro) {
+      sh('ip', ['netns', 'exec', this.underlay, 'ethtool', '-K', `n${i}`, 'gro', 'on']);
+      sh('ip', ['netns', 'exec', ns, 'ethtool', '-K', 'ul0', 'gro', 'on']);
+    }
     this.nodes.push(n);
   }
 

@@ -1,4 +1,4 @@
-import { Counter, FAST_BUCKETS, Gauge, Histogram, Registry } from '../lib/metrics.js';
+import { counterOf, FAST_BUCKETS, gaugeOf, Histogram, Registry } from '../lib/metrics.js';
 
 const HELP: Record<string, string> = {
   dhcp_packets: 'DHCP packets received.',
@@ -14,8 +14,6 @@ const HELP: Record<string, string> = {
  */
 export class Counters {
   private readonly values = new Map<string, number>();
-  private readonly counters = new Map<string, Counter>();
-  private readonly gauges = new Map<string, Gauge>();
   private readonly answers: Record<'dns' | 'dhcp', Histogram>;
 
   constructor(
@@ -30,26 +28,16 @@ export class Counters {
     };
   }
 
+  // per packet only the map changes: prom-client reads it at scrape time (its inc() costs more than the packet's parse)
   inc(name: string, n = 1): void {
-    this.values.set(name, (this.values.get(name) ?? 0) + n);
-    let c = this.counters.get(name);
-    if (!c)
-      this.counters.set(
-        name,
-        (c = new Counter({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
-      );
-    c.inc(n);
+    const v = this.values.get(name);
+    if (v === undefined) counterOf(this.registry, this.metricName(name), this.help(name), () => this.get(name));
+    this.values.set(name, (v ?? 0) + n);
   }
 
   set(name: string, n: number): void {
+    if (!this.values.has(name)) gaugeOf(this.registry, this.metricName(name), this.help(name), () => this.get(name));
     this.values.set(name, n);
-    let g = this.gauges.get(name);
-    if (!g)
-      this.gauges.set(
-        name,
-        (g = new Gauge({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
-      );
-    g.set(n);
   }
 
   get(name: string): number {
@@ -68,6 +56,10 @@ export class Counters {
   /** Prometheus text exposition (prom-client). */
   prometheus(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  private help(name: string): string {
+    return HELP[name] ?? `freight-infra ${name}.`;
   }
 
   private metricName(name: string): string {

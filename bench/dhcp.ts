@@ -23,6 +23,8 @@ const arg = (name: string, def: number): number => {
 const PERIOD = arg('period', 2);
 const only = process.argv.includes('--only') ? process.argv[process.argv.indexOf('--only') + 1].split(',') : ['ours', 'kea', 'dnsmasq'];
 const CLIENTS = arg('clients', 1000);
+/** perfdhcp -g: 'multi' receives in a second thread (its default with 2+ CPUs), 'single' does not. */
+const THREADS = process.argv.includes('--threads') ? process.argv[process.argv.indexOf('--threads') + 1] : 'multi';
 /** Fixed first steps; past the last, rates double up to MAX_RATE until one is over the bound. */
 const RATES = [100, 250, 500, 1000, 2000, 4000, 8000];
 const MAX_RATE = arg('max-rate', 256_000);
@@ -120,6 +122,8 @@ function perfdhcp(rate: number): Step {
       String(CLIENTS),
       '-M',
       path.join(dir, 'macs'),
+      '-g',
+      THREADS,
     ],
     true,
   );
@@ -232,6 +236,8 @@ async function main(): Promise<void> {
   const launch = {
     ours: () =>
       startIn(S, process.execPath, [
+        // e.g. BENCH_NODE_FLAGS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node refuses --cpu-prof in NODE_OPTIONS)
+        ...(process.env.BENCH_NODE_FLAGS?.split(' ').filter(Boolean) ?? []),
         '--import',
         'tsx',
         'infra-container/main.ts',

@@ -1,4 +1,4 @@
-import { Counter, FAST_BUCKETS, Gauge, Registry } from '../lib/metrics.js';
+import { counterOf, FAST_BUCKETS, gaugeOf, Registry } from '../lib/metrics.js';
 import { AnswerHistogram, type HistogramDelta } from './answer-histogram.js';
 
 export interface CountsDelta {
@@ -21,8 +21,6 @@ const HELP: Record<string, string> = {
 export class Counters {
   private readonly values = new Map<string, number>();
   private readonly drained = new Map<string, number>();
-  private readonly counters = new Map<string, Counter>();
-  private readonly gauges = new Map<string, Gauge>();
   private readonly answers: Record<'dns' | 'dhcp', AnswerHistogram>;
 
   constructor(
@@ -38,25 +36,15 @@ export class Counters {
   }
 
   inc(name: string, n = 1): void {
-    this.values.set(name, (this.values.get(name) ?? 0) + n);
-    let c = this.counters.get(name);
-    if (!c)
-      this.counters.set(
-        name,
-        (c = new Counter({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
-      );
-    c.inc(n);
+    // per packet only the map changes: prom-client reads it at scrape time (its inc() costs more than the packet's parse)
+    const v = this.values.get(name);
+    if (v === undefined) counterOf(this.registry, this.metricName(name), this.help(name), () => this.get(name));
+    this.values.set(name, (v ?? 0) + n);
   }
 
   set(name: string, n: number): void {
+    if (!this.values.has(name)) gaugeOf(this.registry, this.metricName(name), this.help(name), () => this.get(name));
     this.values.set(name, n);
-    let g = this.gauges.get(name);
-    if (!g)
-      this.gauges.set(
-        name,
-        (g = new Gauge({ name: this.metricName(name), help: HELP[name] ?? `freight-infra ${name}.`, registers: [this.registry] })),
-      );
-    g.set(n);
   }
 
   get(name: string): number {
@@ -94,6 +82,10 @@ export class Counters {
   /** Prometheus text exposition (prom-client). */
   prometheus(): Promise<string> {
     return this.registry.metrics();
+  }
+
+  private help(name: string): string {
+    return HELP[name] ?? `freight-infra ${name}.`;
   }
 
   private metricName(name: string): string {

@@ -4,6 +4,8 @@ import { classlessRoutes, encodeDomainSearch, encodeOptions, ipv4, MSG, OPT, tex
 
 export interface Binding {
   ip: string;
+  /** `ip` as the 4 bytes of yiaddr. */
+  ipBytes: Buffer;
   name: string;
   /** Encoded option areas (END included) of this client's OFFER, ACK and INFORM ACK. */
   offer: Buffer;
@@ -54,6 +56,7 @@ export function buildDhcpIndex(config: InfraConfig): DhcpIndex {
     const opts = (type: number, lease: boolean): Buffer => encodeOptions(replyOptions(index, type, lease, b.name));
     index.byMac.set(b.mac.toLowerCase(), {
       ip: b.ip,
+      ipBytes: ipv4(b.ip),
       name: b.name,
       offer: opts(MSG.OFFER, true),
       ack: opts(MSG.ACK, true),

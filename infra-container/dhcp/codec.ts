@@ -18,6 +18,8 @@ export interface DhcpPacket {
   /** Hardware address, lower-case colon hex of hlen bytes (a MAC for Ethernet). */
   chaddr: string;
   options: Map<number, Buffer>;
+  /** The message as received: a reply copies xid, flags, giaddr and chaddr from it byte for byte. */
+  raw: Buffer;
 }
 
 export const FIXED_LEN = 236;
@@ -50,6 +52,7 @@ export function parseDhcp(buf: Buffer): DhcpPacket {
     giaddr: readIp4(buf, 24),
     chaddr: macString(buf, 28, hlen),
     options,
+    raw: buf,
   };
 }
 
@@ -64,7 +67,7 @@ function macString(buf: Buffer, at: number, len: number): string {
  * Encodes a message with the given options (in order) and END, padded to the
  * BOOTP minimum. `options` may be already encoded (END included): the hot path.
  */
-export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList | Buffer): Buffer {
+export function encodeDhcp(p: Omit<DhcpPacket, 'options' | 'raw'>, options: OptionList | Buffer): Buffer {
   const opts = Buffer.isBuffer(options) ? options : encodeOptions(options);
   const head = Buffer.alloc(Math.max(BOOTP_MIN, FIXED_LEN + 4 + opts.length));
   head[0] = p.op;
@@ -82,4 +85,27 @@ export function encodeDhcp(p: Omit<DhcpPacket, 'options'>, options: OptionList |
   head.writeUInt32BE(COOKIE, FIXED_LEN);
   opts.copy(head, FIXED_LEN + 4);
   return head;
+}
+
+/**
+ * The server's hot path: a reply (op 2, hops and secs 0, siaddr 0) to `req`, its htype, hlen,
+ * xid, flags, giaddr and chaddr copied from the raw request rather than re-encoded from strings,
+ * `yiaddr` as 4 bytes (null: 0.0.0.0), ciaddr echoed or 0, options already encoded (END included).
+ */
+export function encodeReply(req: DhcpPacket, yiaddr: Uint8Array | null, echoCiaddr: boolean, options: Buffer): Buffer {
+  const raw = req.raw;
+  // allocUnsafe takes a slice of Node's pool, then zeroed: cheaper than alloc's own zeroed ArrayBuffer
+  const out = Buffer.allocUnsafe(Math.max(BOOTP_MIN, FIXED_LEN + 4 + options.length)).fill(0);
+  out[0] = 2;
+  out[1] = raw[1];
+  out[2] = raw[2];
+  for (let i = 4; i < 8; i++) out[i] = raw[i]; // xid
+  out[10] = raw[10]; // flags
+  out[11] = raw[11];
+  if (echoCiaddr) for (let i = 12; i < 16; i++) out[i] = raw[i];
+  if (yiaddr) out.set(yiaddr, 16);
+  for (let i = 24; i < 28 + raw[2]; i++) out[i] = raw[i]; // giaddr, then hlen bytes of chaddr (parseDhcp checked hlen <= 16)
+  out.writeUInt32BE(COOKIE, FIXED_LEN);
+  out.set(options, FIXED_LEN + 4);
+  return out;
 }

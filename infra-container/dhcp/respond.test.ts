@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sampleConfig } from '../../test/support/infra-config.js';
 import { buildDhcpIndex } from './bindings.js';
-import { BROADCAST_FLAG, parseDhcp } from './codec.js';
+import { BROADCAST_FLAG, encodeDhcp, parseDhcp } from './codec.js';
 import { decodeDomainSearch, MSG, OPT } from './options.js';
 import { respond } from './respond.js';
 import { clientMessage, opt50, opt54 } from '../../test/support/dhcp-client.js';
@@ -198,5 +198,23 @@ describe('dhcp respond', () => {
     const noCookie = Buffer.from(buf);
     noCookie[236] = 0;
     expect(() => parseDhcp(noCookie)).toThrow(/cookie/);
+  });
+
+  it('a reply copied from the raw request is byte for byte what encodeDhcp makes from the parsed one', () => {
+    const req = parseDhcp(
+      clientMessage(MSG.REQUEST, WEB, {
+        ciaddr: '10.77.0.10',
+        giaddr: '10.9.0.1',
+        flags: BROADCAST_FLAG,
+        xid: 0xfedc0123,
+        secs: 9,
+        hops: 2,
+      }),
+    );
+    const r = respond(index, req, NOW);
+    const ack = index.byMac.get(WEB)!.ack;
+    const fields = { htype: 1, hlen: 6, hops: 0, xid: 0xfedc0123, secs: 0, flags: BROADCAST_FLAG, siaddr: '0.0.0.0', chaddr: WEB };
+    const want = encodeDhcp({ op: 2, ...fields, ciaddr: '10.77.0.10', yiaddr: '10.77.0.10', giaddr: '10.9.0.1' }, ack);
+    expect(r.reply!.packet.equals(want)).toBe(true);
   });
 });

@@ -1,8 +1,8 @@
 import { readIp4 } from '../../protocol/addr.js';
 import { inNetwork, replyOptions, type Binding, type DhcpIndex } from './bindings.js';
-import { encodeDhcp, type DhcpPacket } from './codec.js';
+import { encodeReply, type DhcpPacket } from './codec.js';
 import { destination, type Destination } from './destination.js';
-import { ipv4, MSG, OPT, text, u8, type OptionList } from './options.js';
+import { encodeOptions, ipv4, MSG, OPT, text, u8, type OptionList } from './options.js';
 
 export type Outcome = 'offer' | 'ack' | 'nak' | 'inform' | 'release' | 'decline' | 'unknown_mac' | 'other_server' | 'ignored';
 
@@ -84,7 +84,7 @@ function reply(index: DhcpIndex, req: DhcpPacket, kind: number, b: Binding, port
       : kind === MSG.OFFER
         ? b.offer
         : b.ack;
-  return finish(req, inform ? ZERO : b.ip, type === MSG.ACK ? req.ciaddr : ZERO, options, false, ports);
+  return finish(req, inform ? null : b.ipBytes, type === MSG.ACK, options, false, ports);
 }
 
 function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
@@ -93,35 +93,20 @@ function nak(index: DhcpIndex, req: DhcpPacket, ports: Ports): Result['reply'] {
     [OPT.SERVER_ID, ipv4(index.serverIp)],
     [OPT.MESSAGE, text('requested address is not bound to this client')],
   ];
-  return finish(req, ZERO, ZERO, options, true, ports);
+  return finish(req, null, false, options, true, ports);
 }
 
 function finish(
   req: DhcpPacket,
-  yiaddr: string,
-  ciaddr: string,
+  yiaddr: Buffer | null,
+  echoCiaddr: boolean,
   options: OptionList | Buffer,
   isNak: boolean,
   ports: Ports,
 ): Result['reply'] {
   const relay = req.options.get(OPT.RELAY_AGENT);
   if (relay && !Buffer.isBuffer(options)) options.push([OPT.RELAY_AGENT, relay]); // RFC 3046: echo, last
-  const packet = encodeDhcp(
-    {
-      op: 2,
-      htype: req.htype,
-      hlen: req.hlen,
-      hops: 0,
-      xid: req.xid,
-      secs: 0,
-      flags: req.flags,
-      ciaddr,
-      yiaddr,
-      siaddr: ZERO,
-      giaddr: req.giaddr,
-      chaddr: req.chaddr,
-    },
-    options,
-  );
-  return { ...destination(req, isNak, ports), packet };
+  const packet = encodeReply(req, yiaddr, echoCiaddr, Buffer.isBuffer(options) ? options : encodeOptions(options));
+  const to = destination(req, isNak, ports);
+  return { address: to.address, port: to.port, packet };
 }

@@ -116,7 +116,6 @@ function record(
   at: number,
 ): void {
   opts.counters.inc(`dhcp_${r.outcome}`);
-  const fields = { mac: r.mac, ip: r.ip, type: type === undefined ? undefined : MSG_NAME[type], reason: r.reason };
   if (r.outcome === 'ack' && r.leaseUntil) leases.byMac.set(r.mac, r.leaseUntil);
   if (r.outcome === 'release') leases.byMac.delete(r.mac);
   if (at - leases.purgedAt > 1000) {
@@ -124,7 +123,8 @@ function record(
     for (const [mac, until] of leases.byMac) if (until < at) leases.byMac.delete(mac);
   }
   opts.counters.set('dhcp_leases_active', leases.byMac.size);
-  if (r.outcome === 'nak' || r.outcome === 'decline') opts.log.warn(fields, `dhcp ${r.outcome}`);
-  else if (r.outcome === 'ack' || r.outcome === 'release') opts.log.info(fields, `dhcp ${r.outcome}`);
-  else opts.log.debug(fields, `dhcp ${r.outcome}`);
+  const level = r.outcome === 'nak' || r.outcome === 'decline' ? 'warn' : r.outcome === 'ack' || r.outcome === 'release' ? 'info' : 'debug';
+  if (!opts.log.isLevelEnabled(level)) return; // the fields are built per packet otherwise
+  const fields = { mac: r.mac, ip: r.ip, type: type === undefined ? undefined : MSG_NAME[type], reason: r.reason };
+  opts.log[level](fields, `dhcp ${r.outcome}`);
 }

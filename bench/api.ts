@@ -8,7 +8,7 @@
  *   npx tsx bench/api.ts [N]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
@@ -17,6 +17,8 @@ import pg from 'pg';
 import { freshDatabase } from '../test/support/pg.js';
 import { intToIp4, ip4ToInt } from '../protocol/addr.js';
 import { macFor } from '../controller/ipam.js';
+import { newestSource } from './lib/sources.js';
+import { postJson } from './lib/post.js';
 
 const N = Number(process.argv[2] ?? 2000);
 const CONCURRENCY = 32;
@@ -24,17 +26,6 @@ const TARGET = 500;
 /** creates/s through the API ≥ this × raw one-transaction INSERTs of the same rows, same run */
 const RATIO_TARGET = 1.0;
 const ADMIN = 'bench-admin-token-of-at-least-32-chars';
-
-/** Newest modification time (ms) of the .ts sources under `dir`. */
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
-}
 
 /** The controller as users run it: the built bin (built now if missing or older than its sources). */
 function controllerArgv(): string[] {
@@ -103,28 +94,7 @@ async function main() {
     // from the controller and PostgreSQL on a small machine
     const agent = new http.Agent({ keepAlive: true, maxSockets: CONCURRENCY });
     agentRef = agent;
-    const target = new URL(started.base);
-    const post = (path: string, body: unknown) =>
-      new Promise<void>((resolve, reject) => {
-        const data = JSON.stringify(body);
-        const req = http.request(
-          {
-            host: target.hostname,
-            port: target.port,
-            path,
-            method: 'POST',
-            agent,
-            headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-          },
-          (res) => {
-            let text = '';
-            res.on('data', (c) => (text += c));
-            res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`POST ${path}: ${res.statusCode} ${text}`))));
-          },
-        );
-        req.on('error', reject);
-        req.end(data);
-      });
+    const post = (path: string, body: unknown) => postJson(agent, started.base, ADMIN, path, body);
     await post('/v1/tenants', { name: 'bench' });
     await post('/v1/tenants/bench/networks', { name: 'api', cidr: '10.10.0.0/16' });
     await post('/v1/tenants/bench/networks', { name: 'raw', cidr: '10.20.0.0/16' });

@@ -8,12 +8,13 @@
  *   npx tsx bench/dns.ts [--seconds 6] [--names 500] [--workers 3]
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { reverseName } from '../protocol/addr.js';
 import { writeConfigAtomic } from '../infra-container/config.js';
 import { sampleConfig } from '../test/support/infra-config.js';
+import { newestSource } from './lib/sources.js';
 
 const arg = (name: string, def: number): number => {
   const i = process.argv.indexOf(`--${name}`);
@@ -40,16 +41,6 @@ function cleanup(): void {
   for (const p of procs) p.kill('SIGKILL');
   spawnSync('ip', ['netns', 'del', NS]);
   rmSync(dir, { recursive: true, force: true });
-}
-
-function newestSource(dir: string): number {
-  let newest = 0;
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) newest = Math.max(newest, newestSource(p));
-    else if (e.name.endsWith('.ts') && !e.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(p).mtimeMs);
-  }
-  return newest;
 }
 
 /** The infra container as the agent runs it: dist/ (built now if missing or older than its sources); tsx is slower. */

@@ -5,6 +5,7 @@
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
+import { postJson } from './post.js';
 
 const now = () => performance.timeOrigin + performance.now();
 
@@ -14,30 +15,6 @@ interface Job {
   count: number;
   concurrency: number;
   prefix: string;
-}
-
-function post(agent: http.Agent, base: string, token: string, path: string, body: unknown): Promise<void> {
-  const target = new URL(base);
-  const data = JSON.stringify(body);
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: target.hostname,
-        port: target.port,
-        path,
-        method: 'POST',
-        agent,
-        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': Buffer.byteLength(data) },
-      },
-      (res) => {
-        let text = '';
-        res.on('data', (c) => (text += c));
-        res.on('end', () => (res.statusCode === 201 ? resolve() : reject(new Error(`POST ${path}: ${res.statusCode} ${text}`))));
-      },
-    );
-    req.on('error', reject);
-    req.end(data);
-  });
 }
 
 process.on('disconnect', () => process.exit(0));
@@ -53,7 +30,7 @@ process.once('message', async (m: Job) => {
       while (next < m.count) {
         const i = next++;
         try {
-          await post(agent, m.bases[w % m.bases.length], m.adminToken, '/v1/tenants/bench/containers', {
+          await postJson(agent, m.bases[w % m.bases.length], m.adminToken, '/v1/tenants/bench/containers', {
             name: `${m.prefix}${i}`,
             image: 'busybox',
             networks: ['n'],

@@ -5,7 +5,7 @@ import type { ResolvedOptions } from './options.js';
 import type { ClusterModel } from './model.js';
 import type { Serial } from '../../lib/serial.js';
 import type { AgentConn } from './session.js';
-import type { ResumeRows } from './resume-rows.js';
+import type { ChangeRow } from '../view/diff.js';
 import type { FloodMemo } from '../view/compile.js';
 
 export const newCounters = () => ({
@@ -25,6 +25,19 @@ export const newCounters = () => ({
 export type Counters = ReturnType<typeof newCounters>;
 
 /**
+ * The change rows `(from, cursor]` last read to answer a hello, kept while the model stays at
+ * `cursor`. Agents that lost the same replica come back at the same few revisions: a storm of
+ * hellos reads the log once, not once per agent. The rows are complete for `(from, cursor]` (read
+ * after the bounds said the log still held them, and never changed since), so any later pruning
+ * cannot make a suffix of them wrong.
+ */
+export interface ResumeRows {
+  cursor: number;
+  from: number;
+  rows: ChangeRow[];
+}
+
+/**
  * What the hub's parts share: the model, the connections, the one serial queue through which
  * every change of the model and every delta goes (so deltas leave in revision order).
  */
@@ -42,7 +55,7 @@ export interface PushCore {
   readonly counters: Counters;
   /** Nodes whose connection was dropped past the high-water mark: their next hello here gets a snapshot. */
   readonly resyncNodes: Set<string>;
-  /** The change rows the last resume read (controller/push/resume-rows.ts). */
+  /** The change rows the last resume read (resume-rows.ts). */
   resumeCache?: ResumeRows;
   /** Flood lists at `cursor` for the hellos answered there (controller/push/handshake.ts). */
   floodMemo?: { cursor: number; memo: FloodMemo };

@@ -2,19 +2,6 @@ import type { ChangeRow } from '../view/diff.js';
 import { logBounds, readChanges } from '../view/load.js';
 import type { PushCore } from './core.js';
 
-/**
- * The change rows `(from, cursor]` last read to answer a hello, kept while the model stays at
- * `cursor`. Agents that lost the same replica come back at the same few revisions: a storm of
- * hellos reads the log once, not once per agent. The rows are complete for `(from, cursor]` (read
- * after the bounds said the log still held them, and never changed since), so any later pruning
- * cannot make a suffix of them wrong.
- */
-export interface ResumeRows {
-  cursor: number;
-  from: number;
-  rows: ChangeRow[];
-}
-
 /** The rows after `r` up to the model's cursor, or undefined when the log no longer holds them all (or too many). */
 export async function resumeRows(core: PushCore, r: number): Promise<ChangeRow[] | undefined> {
   const { model, opts } = core;

@@ -47,7 +47,6 @@ const counts = { plain: 0, compact: 0 };
 const expects: Array<{ id: number; revision: number }> = [];
 let stopping = false;
 let failedConnects = 0;
-let shown = 0;
 let lastError = '';
 let total = 0;
 const send = (m: unknown) => process.send!(m);
@@ -117,8 +116,6 @@ function onMessage(c: Client, ws: WebSocket, data: Buffer): void {
   // an ops1 delta: {d: [from, step], c} (protocol/compact-ops.ts)
   const msg = raw.d ? { type: 'delta', revision: raw.d[0] + raw.d[1] } : (raw as { type: string; revision: number });
   if (msg.type === 'delta') bytes[c.enc] += data.length;
-  if (process.env.BENCH_DEBUG && msg.type === 'delta' && data.length > 3000 && !shown++)
-    console.error(`big delta: ${data.subarray(0, 400).toString()}`);
   if (msg.type === 'snapshot') c.snapshots++;
   if (msg.type === 'snapshot' || msg.type === 'delta' || (msg.type === 'ping' && msg.revision > c.rev)) {
     c.rev = msg.revision;

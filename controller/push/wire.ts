@@ -48,10 +48,11 @@ function tableJson(table: Record<string, { id: string }>, shared: boolean): stri
   const parts: string[] = [];
   for (const id in table) {
     const v = table[id];
-    let j = shared && v.id === id ? entryJson.get(v) : undefined;
+    const cached = shared && v.id === id;
+    let j = cached ? entryJson.get(v) : undefined;
     if (j === undefined) {
       j = `${JSON.stringify(id)}:${JSON.stringify(v)}`;
-      if (shared && v.id === id) entryJson.set(v, j);
+      if (cached) entryJson.set(v, j);
     }
     parts.push(j);
   }

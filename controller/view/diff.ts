@@ -120,21 +120,17 @@ export function liveOps(state: ClusterState, nodeId: string, fx: Effects, held: 
     if (digest === undefined) delete held.networks[id];
     else held.networks[id] = digest;
   }
-  for (const op of ops) {
-    if (op.kind !== 'containers' && op.kind !== 'keys') continue;
-    const table = held[op.kind] as Record<string, unknown>;
-    if (op.value === undefined) delete table[op.id];
-    else table[op.id] = op.value;
-  }
+  for (const op of ops) if (op.kind === 'containers' || op.kind === 'keys') applyOp(held[op.kind], op);
   return ops;
 }
 
+function applyOp(table: Record<string, unknown>, op: ViewOp): void {
+  if (op.value === undefined) delete table[op.id];
+  else table[op.id] = op.value;
+}
+
 export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
-  for (const op of ops) {
-    const table = view[op.kind] as Record<string, unknown>;
-    if (op.value === undefined) delete table[op.id];
-    else table[op.id] = op.value;
-  }
+  for (const op of ops) applyOp(view[op.kind], op);
 }
 
 /**

@@ -5,7 +5,8 @@ import { BACKENDS } from '../../test/support/backends.js';
 import { buildApp } from '../app.js';
 import { ensureAdminToken } from '../auth.js';
 import { migrate, type Db } from '../store/db.js';
-import { createContainer, newMemo } from '../store/containers.js';
+import { batchMemo, createContainer, newMemo } from '../store/containers.js';
+import { flushCreates } from '../store/container-insert.js';
 import type { Tenant } from '../store/tenants.js';
 import { schedulePending } from '../scheduler.js';
 import { ContainerCreate } from '../../protocol/api.js';
@@ -147,6 +148,36 @@ describe.each(BACKENDS)('chosen addresses on $name', (backend) => {
     expect(made).toEqual([made[0], made[0] + 1, made[0] + 2]);
     await ok('DELETE', '/v1/tenants/acme/containers/c2', undefined, acme);
     expect((await run('again', [{ network: 'web', ip: intToIp4(made[1]) }])).status).toBe(201);
+  });
+
+  it('a group commit writes its creates at its end; a MAC repeated on a wide network is replaced by a free one', async () => {
+    await ok('POST', '/v1/tenants/acme/networks', { name: 'wide', cidr: '10.64.0.0/15' }, acme);
+    // on a /15 the MAC of 10.65.0.5 (VNI + low 16 bits) is the one 10.64.0.5 already holds
+    const first = await run('w0', [{ network: 'wide', ip: '10.64.0.5' }]);
+    expect(first.status).toBe(201);
+    const t = (await db.query<Tenant>('SELECT id, name, created_at AS "createdAt" FROM tenants WHERE name = \'acme\'')).rows[0];
+    const body = (name: string, networks: unknown[]) => ContainerCreate.parse({ name, image: 'busybox', networks, node: 'n1' });
+    const made = await db.tx(async (q) => {
+      const memo = batchMemo();
+      const out = [
+        await createContainer(q, t, body('w1', ['wide']), 'create container', memo),
+        await createContainer(q, t, body('w2', [{ network: 'wide', ip: '10.65.0.5' }]), 'create container', memo),
+        await createContainer(q, t, body('w3', ['wide']), 'create container', memo),
+      ];
+      // w3 waits for the batch's end: not written yet, no timestamp yet
+      expect(memo.deferred?.map((d) => d.row.name)).toEqual(['w2', 'w3']);
+      expect(out[2].createdAt).toBe('');
+      await flushCreates(q, memo.deferred);
+      return out;
+    });
+    expect(made[1].endpoints[0].mac).not.toBe(first.json.endpoints[0].mac);
+    expect(new Set(made.map((c) => c.endpoints[0].ip)).size).toBe(3);
+    for (const c of made) {
+      const shown = await ok('GET', `/v1/tenants/acme/containers/${c.name}`, undefined, acme);
+      expect([shown.endpoints, shown.createdAt]).toEqual([c.endpoints, c.createdAt]);
+    }
+    for (const n of ['w0', 'w1', 'w2', 'w3']) await ok('DELETE', `/v1/tenants/acme/containers/${n}`, undefined, acme);
+    await ok('DELETE', '/v1/tenants/acme/networks/wide', undefined, acme);
   });
 
   it('the body keeps bare names and refuses unknown attachment fields', async () => {

@@ -81,6 +81,12 @@ export async function listImageRepos(q: Queryable, tenant: string, kind: RepoKin
   return rows.map(toRepo);
 }
 
+/** Whether the tenant (by id) has image repositories; a create reads this inside its batch (api/containers.ts). */
+export async function hasImageRepos(q: Queryable, tenantId: string): Promise<boolean> {
+  const { rows } = await q.query<{ e: boolean }>('SELECT EXISTS (SELECT 1 FROM image_repositories WHERE tenant_id = $1) AS e', [tenantId]);
+  return rows[0].e;
+}
+
 /**
  * Remembers the newest metadata read from a repository. Only ever moves forward
  * (GREATEST; signed stays signed), so concurrent reads of two revisions keep the newer.

@@ -132,13 +132,17 @@ export async function imageForCreate(q: Queryable, tenant: string, image: string
   const versioned = image.includes(':');
   const ref = versioned ? parseRef(image, op) : undefined;
   const index = await tenantIndex(q, tenant, op, d);
-  if (!index) {
-    if (versioned) throw new ApiError('image_not_found', `${op}: image ${image}: tenant ${tenant} has no image repositories`, 'image');
-    return image;
-  }
+  if (!index) return directoryImage(tenant, image, op);
   if (ref) return pin(ref, index, tenant, op);
   const newest = /^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$/.test(image) ? newestOf(index, image) : undefined;
   return newest ? `${newest.name}:${newest.version}` : image;
+}
+
+/** What a container of a tenant without image repositories stores: a directory image (a `NAME:VERSION` is refused). */
+export function directoryImage(tenant: string, image: string, op: string): string {
+  if (!image.includes(':')) return image;
+  parseRef(image, op);
+  throw new ApiError('image_not_found', `${op}: image ${image}: tenant ${tenant} has no image repositories`, 'image');
 }
 
 export { ImageError };

@@ -58,11 +58,21 @@ export async function allocateIp(q: Queryable, net: NetRef, op: string, pool?: s
   return ip;
 }
 
-/** MAC from VNI + address; networks wider than /16 can repeat it, so then check and fall back to random. */
+/**
+ * MAC from VNI + address: unique by construction on networks of /16 and narrower. Wider ones can
+ * repeat it, and physical networks take random ones (a segment shared with hosts Freight does
+ * not own): `checked` false then, and the caller checks it (allocateMac, or in its insert).
+ */
+export function firstMac(net: NetRef, ip: string): { mac: string; checked: boolean } {
+  if (net.vni === null) return { mac: randomMac(randomBytes(5)), checked: false };
+  return { mac: macFor(net.vni, ip), checked: hostRange(net.cidr).prefix >= 16 };
+}
+
+/** A MAC free on the network: the first one, else random ones until one is free. */
 export async function allocateMac(q: Queryable, net: NetRef, ip: string): Promise<string> {
-  // physical networks: random (a segment shared with hosts Freight does not own), checked like wide networks
-  let mac = net.vni === null ? randomMac(randomBytes(5)) : macFor(net.vni, ip);
-  if (net.vni !== null && hostRange(net.cidr).prefix >= 16) return mac;
+  const first = firstMac(net, ip);
+  if (first.checked) return first.mac;
+  let mac = first.mac;
   for (;;) {
     const { rows } = await q.query('SELECT 1 FROM endpoints WHERE network_id = $1 AND mac = $2::macaddr', [net.id, mac]);
     if (rows.length === 0) return mac;
@@ -86,7 +96,8 @@ async function holder(q: Queryable, net: NetRef, column: 'ip' | 'mac', value: st
  * address_in_use / mac_in_use naming the container that holds it), else allocated. Only reads:
  * the caller writes the endpoints in one statement afterwards (a refusal leaves nothing written).
  * `path`: where the attachment is in the body ('' at its top). `free`: the addresses this
- * transaction knows free; a chosen one leaves it.
+ * transaction knows free; a chosen one leaves it. `macCheck` 'caller': an allocated MAC is not
+ * checked here, the caller's insert must refuse a repeat (createContainer's does, in the same statement).
  */
 export async function claimAddress(
   q: Queryable,
@@ -95,6 +106,7 @@ export async function claimAddress(
   op: string,
   path: string,
   free?: string[],
+  macCheck: 'now' | 'caller' = 'now',
 ): Promise<{ ip: string; mac: string }> {
   const at = (field: string) => (path ? `${path}.${field}` : field);
   let ip: string;
@@ -114,7 +126,7 @@ export async function claimAddress(
       if (i >= 0) free.splice(i, 1);
     }
   } else ip = await allocateIp(q, net, op, free);
-  if (chosen.mac === undefined) return { ip, mac: await allocateMac(q, net, ip) };
+  if (chosen.mac === undefined) return { ip, mac: macCheck === 'now' ? await allocateMac(q, net, ip) : firstMac(net, ip).mac };
   const why = chosenMacProblem(chosen.mac, ip, net.vni, net.cidr);
   if (why) throw new ApiError('invalid', `${op}: network ${net.name}: ${why}`, at('mac'));
   const by = await holder(q, net, 'mac', chosen.mac);

@@ -1,6 +1,7 @@
 import { isUnavailable, type Db, type Queryable } from './db.js';
 import { ApiError } from '../errors.js';
-import { newMemo, type TxMemo } from './containers.js';
+import { batchMemo, type TxMemo } from './containers.js';
+import { flushCreates } from './container-insert.js';
 import { enterScope, type Scope } from './scope.js';
 
 /**
@@ -32,6 +33,8 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   // the scope in force in a transaction (tracked per memo): consecutive jobs of one tenant enter it once
   const scopes = new WeakMap<TxMemo, Scope>();
   const step = async (p: Pending, q: Queryable, memo: TxMemo) => {
+    // deferred creates are written in the scope they were made in (row-level security)
+    if (scopes.get(memo) !== p.scope) await flushCreates(q, memo.deferred);
     if (p.scope !== undefined && scopes.get(memo) !== p.scope) {
       await enterScope(q, p.scope);
       scopes.set(memo, p.scope);
@@ -44,21 +47,27 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const failQueued = (err: unknown) => {
     for (const p of queue.splice(0)) p.reject(err);
   };
-  const alone = (p: Pending) => db.tx((q) => step(p, q, newMemo())).then(p.resolve, p.reject);
+  /** One job in its own transaction, its deferred create written before the commit. */
+  const single = (p: Pending) =>
+    db.tx(async (q) => {
+      const memo = batchMemo();
+      const v = await step(p, q, memo);
+      await flushCreates(q, memo.deferred);
+      return v;
+    });
+  const alone = (p: Pending) => single(p).then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
     if (batch.length === 1) {
-      return db
-        .tx((q) => step(batch[0], q, newMemo()))
-        .then(batch[0].resolve, (err) => {
-          batch[0].reject(err);
-          if (isUnavailable(err)) failQueued(err);
-        });
+      return single(batch[0]).then(batch[0].resolve, (err) => {
+        batch[0].reject(err);
+        if (isUnavailable(err)) failQueued(err);
+      });
     }
     const results: Array<{ ok: boolean; v: unknown }> = [];
     try {
       await db.tx(async (q) => {
-        const memo = newMemo();
+        const memo = batchMemo();
         for (const p of batch) {
           try {
             results.push({ ok: true, v: await step(p, q, memo) });
@@ -67,6 +76,7 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
             results.push({ ok: false, v: err });
           }
         }
+        await flushCreates(q, memo.deferred);
       });
     } catch (err) {
       // the database is gone or stalled: replaying each job alone (and running what queued

@@ -3,7 +3,9 @@ import type { ContainerCreate } from '../../protocol/api.js';
 import type { Labels } from '../../protocol/meta.js';
 import { ApiError } from '../errors.js';
 import { assignNode, chooseNode, nodeLoads, portKey, unplacedReason, withTakenPorts, type NodeLoad } from '../scheduler.js';
+import { randomUUID } from 'node:crypto';
 import { claimAddress, type NetRef } from './alloc.js';
+import { flushCreates, type DeferredCreate, type NewContainer } from './container-insert.js';
 import { filterSql, type ListFilter } from './filters.js';
 import { decodeCursor, toPage, type Page } from './paging.js';
 import type { Tenant } from './tenants.js';
@@ -147,8 +149,15 @@ export interface TxMemo {
   loads?: NodeLoad[];
   /** whether `loads` carry the published ports each node holds (read once, for the first create that publishes) */
   ports?: boolean;
+  /** per tenant id: whether it has image repositories (read once per batch: api/containers.ts) */
+  repos?: Map<string, boolean>;
+  /** creates not written yet: the batch writes them in one statement (flushCreates) before a scope switch and its commit.
+   *  Absent: each create is written at once. */
+  deferred?: DeferredCreate[];
 }
 export const newMemo = (): TxMemo => ({ nets: new Map(), free: new Map() });
+/** A memo whose creates are deferred: its transaction must call flushCreates before it commits (batch.ts). */
+export const batchMemo = (): TxMemo => ({ ...newMemo(), deferred: [] });
 
 /** The networks a container joins, locked in id order (no deadlocks) so allocation is exclusive per network. */
 export async function lockNetworks(q: Queryable, t: Tenant, names: string[], op: string, memo: TxMemo): Promise<Map<string, NetRef>> {
@@ -209,47 +218,68 @@ async function pickNode(
 
 const cpuMillis = (cpus: number | undefined): number | null => (cpus === undefined ? null : Math.max(10, Math.round(cpus * 1000)));
 
-/** The container row and one endpoint per network, in one statement. */
-async function insertWithEndpoints(
-  q: Queryable,
+/** The row createContainer writes. */
+function newRow(
   t: Tenant,
   body: ContainerCreate,
   nodeId: string | null,
-  networkIds: string[],
-  endpoints: Container['endpoints'],
   reason: string | null,
-): Promise<{ id: string; created_at: Date | string }> {
-  const { rows } = await q.query<{ id: string; created_at: Date | string }>(
-    `WITH c AS (
-       INSERT INTO containers (tenant_id, name, image, command, boot, restart, node_id, memory_bytes, cpu_millis, pids_max, reason,
-                               description, labels)
-       VALUES ($1, $2, $3, $4::text[], $5, $6, $7, $12, $13, $14, $15, $16, $17::jsonb) RETURNING id, created_at),
-     e AS (
-       INSERT INTO endpoints (tenant_id, network_id, container_id, ifindex, ip, mac, node_id)
-       SELECT $1, x.network_id, c.id, x.ifindex, x.ip, x.mac, $7
-         FROM c, unnest($8::uuid[], $9::int[], $10::inet[], $11::macaddr[]) AS x(network_id, ifindex, ip, mac))
-     SELECT id, created_at FROM c`,
-    [
-      t.id,
-      body.name,
-      body.image,
-      body.command,
-      body.boot,
-      body.restart,
-      nodeId,
-      networkIds,
-      body.networks.map((_, i) => i),
-      endpoints.map((e) => e.ip),
-      endpoints.map((e) => e.mac),
-      body.memory,
-      cpuMillis(body.cpus),
-      body.pids,
-      reason,
-      body.description ?? null,
-      JSON.stringify(body.labels ?? {}),
-    ],
-  );
-  return rows[0];
+  endpoints: NewContainer['endpoints'],
+): NewContainer {
+  return {
+    tenantId: t.id,
+    name: body.name,
+    image: body.image,
+    command: body.command,
+    boot: body.boot,
+    restart: body.restart,
+    nodeId,
+    memory: body.memory,
+    cpuMillis: cpuMillis(body.cpus),
+    pids: body.pids,
+    reason,
+    description: body.description ?? null,
+    labels: body.labels ?? {},
+    endpoints,
+  };
+}
+
+/** What the API answers for a new container; its timestamps are set when the row is written (flushCreates), before the commit. */
+function shownContainer(
+  id: string,
+  t: Tenant,
+  body: ContainerCreate,
+  node: string | null,
+  reason: string | null,
+  row: NewContainer,
+  securityGroups: string[],
+): Container {
+  return {
+    id,
+    tenant: t.name,
+    name: body.name,
+    kind: 'container',
+    image: body.image,
+    command: body.command,
+    boot: body.boot,
+    restart: body.restart,
+    node,
+    desiredState: 'running',
+    observedState: 'pending',
+    exitCode: null,
+    reason,
+    restarts: 0,
+    memory: body.memory,
+    cpus: row.cpuMillis === null ? null : row.cpuMillis / 1000,
+    pids: body.pids,
+    endpoints: row.endpoints.map((e) => ({ network: e.net.name, ip: e.ip, mac: e.mac })),
+    publish: body.publish.map((p) => ({ hostPort: p.hostPort, port: p.port, proto: p.proto, hostIp: p.hostIp ?? null })),
+    securityGroups,
+    description: body.description ?? null,
+    labels: body.labels ?? {},
+    createdAt: '',
+    updatedAt: '',
+  };
 }
 
 /**
@@ -274,50 +304,28 @@ export async function createContainer(
   const reason = node ? null : unplacedReason(needs, memo.loads, ports);
   // resolved before anything is written: a job of a batch may fail only before it writes
   const groups = await resolveGroups(q, t, body.securityGroups ?? [], op);
-  const endpoints: Container['endpoints'] = [];
+  // an endpoint read must see the batch's creates: write the deferred ones first
+  const reads = body.networks.some((a) => a.ip !== undefined || a.mac !== undefined || !memo.free.get(nets.get(a.network)!.id)?.length);
+  if (reads) await flushCreates(q, memo.deferred);
+  const endpoints: NewContainer['endpoints'] = [];
   for (const [i, att] of body.networks.entries()) {
     const net = nets.get(att.network)!;
     if (!memo.free.has(net.id)) memo.free.set(net.id, []);
-    const { ip, mac } = await claimAddress(q, net, att, op, `networks.${i}`, memo.free.get(net.id));
-    endpoints.push({ network: att.network, ip, mac });
+    const { ip, mac } = await claimAddress(q, net, att, op, `networks.${i}`, memo.free.get(net.id), 'caller');
+    endpoints.push({ net, ip, mac, chosenMac: att.mac !== undefined });
   }
-  const row = await insertWithEndpoints(
-    q,
-    t,
-    body,
-    node?.id ?? null,
-    names.map((n) => nets.get(n)!.id),
-    endpoints,
-    reason,
-  );
-  if (body.publish.length > 0) await insertPublished(q, t, row.id, node?.id ?? null, body, nets, op);
-  await insertMemberships(q, t, row.id, groups.ids);
-  return {
-    id: row.id,
-    tenant: t.name,
-    name: body.name,
-    kind: 'container',
-    image: body.image,
-    command: body.command,
-    boot: body.boot,
-    restart: body.restart,
-    node: node?.name ?? null,
-    desiredState: 'running',
-    observedState: 'pending',
-    exitCode: null,
-    reason,
-    restarts: 0,
-    memory: body.memory,
-    cpus: body.cpus === undefined ? null : cpuMillis(body.cpus)! / 1000,
-    pids: body.pids,
-    endpoints,
-    publish: body.publish.map((p) => ({ hostPort: p.hostPort, port: p.port, proto: p.proto, hostIp: p.hostIp ?? null })),
-    securityGroups: groups.names,
-    description: body.description ?? null,
-    labels: body.labels ?? {},
-    createdAt: new Date(row.created_at).toISOString(),
-    updatedAt: new Date(row.created_at).toISOString(),
-  };
+  const id = randomUUID();
+  const row = newRow(t, body, node?.id ?? null, reason, endpoints);
+  const created = shownContainer(id, t, body, node?.name ?? null, reason, row, groups.names);
+  // ports and groups refer to the row: only a create without them waits for the batch's one insert
+  if (memo.deferred && body.publish.length === 0 && groups.ids.length === 0) memo.deferred.push({ id, row, shown: created });
+  else {
+    await flushCreates(q, memo.deferred);
+    await flushCreates(q, [{ id, row, shown: created }]);
+    if (body.publish.length > 0) await insertPublished(q, t, id, node?.id ?? null, body, nets, op);
+    await insertMemberships(q, t, id, groups.ids);
+  }
+  return created;
 }
 
 /** Published ports reach the container through a router: one of its networks must be attached to one. */

@@ -166,6 +166,9 @@ interface Result {
   burstLagMs?: number;
   burstWriteMs?: number;
   burstFailed?: number;
+  /** change-log batches fanned out and delta messages sent during the burst (summed over replicas) */
+  burstBatches?: number;
+  burstDeltas?: number;
   storm?: Storm;
 }
 
@@ -232,12 +235,19 @@ async function runBurst(cl: Cluster, ctl: Replicas, agents: Agents, burst: numbe
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
   const done = new Promise<{ t0: number; lastCommit: number; failed: number; firstError: string }>((r) => w.on('message', r));
+  const fanouts = () => Promise.all(['freight_push_batches_total', 'freight_push_deltas_total'].map((m) => ctl.metric(m)));
+  const before = await fanouts();
+  // BENCH_PROFILE_BURST=DIR: a CPU profile of each replica over the burst alone
+  const profDir = process.env.BENCH_PROFILE_BURST;
+  if (profDir) await ctl.profile(true, profDir);
   w.send({ bases: ctl.bases, adminToken: ctl.adminToken, count: burst, concurrency: 32, prefix: 'burst-' });
   const { t0, lastCommit, failed, firstError } = await done;
   if (failed) console.error(`burst: ${failed} creates failed, first: ${firstError}`);
   const last = Number((await cl.db.query<{ r: string }>('SELECT max(revision)::text AS r FROM change_log')).rows[0].r);
   const tEnd = await agents.reached(last);
-  return { burstLagMs: tEnd - lastCommit, burstWriteMs: lastCommit - t0, burstFailed: failed };
+  if (profDir) await ctl.profile(false, profDir);
+  const [batches, deltas] = (await fanouts()).map((v, i) => v - before[i]);
+  return { burstLagMs: tEnd - lastCommit, burstWriteMs: lastCommit - t0, burstFailed: failed, burstBatches: batches, burstDeltas: deltas };
 }
 
 /**
@@ -305,7 +315,8 @@ async function main(): Promise<void> {
         `  CPU/change per replica ${r.cpuPerChange.map((c) => c.toFixed(1)).join(', ')} ms  cold start (all snapshots) ${(r.coldMs / 1000).toFixed(1)} s` +
         (r.burstLagMs !== undefined
           ? `\n    burst of ${burst} container creates through the API (32 clients): written in ${r.burstWriteMs!.toFixed(0)} ms` +
-            `, all agents converged ${r.burstLagMs.toFixed(0)} ms after the last commit${r.burstFailed ? `, ${r.burstFailed} FAILED` : ''}`
+            `, all agents converged ${r.burstLagMs.toFixed(0)} ms after the last commit${r.burstFailed ? `, ${r.burstFailed} FAILED` : ''}` +
+            ` (${r.burstBatches} change-log batches fanned out, ${r.burstDeltas} delta messages)`
           : '') +
         (r.storm
           ? `\n    restart of replica 0 (${r.storm.agentsMoved} agents on it): all agents at the newest revision ${(r.storm.ms / 1000).toFixed(2)} s after the kill` +

@@ -3,10 +3,14 @@
  * in production): `serve()` as `freight-controller serve --insecure` runs it (REST API, agent
  * stream, scheduler, key manager), on the port the parent gives (0: any).
  *
- * Parent → child: start {databaseUrl, stateDir, port, adminToken, deflate}, mem, cpu, metrics.
- * Child → parent: listening {port}, mem {bytes}, cpu {userMs, systemMs}, metrics {text}.
+ * Parent → child: start {databaseUrl, stateDir, port, adminToken, deflate}, mem, cpu, metrics,
+ * profile {on, dir} (a V8 CPU profile of a phase, written to dir when it stops).
+ * Child → parent: listening {port}, mem {bytes}, cpu {userMs, systemMs}, metrics {text}, profile {}.
  * Memory is heap + external after a full GC (zlib's contexts count as external).
  */
+import { writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import pino from 'pino';
@@ -38,6 +42,7 @@ process.on('message', (m: { type: string } & Partial<Start>) => {
     const u = process.cpuUsage();
     send({ type: 'cpu', userMs: u.user / 1000, systemMs: u.system / 1000 });
   } else if (m.type === 'exit') process.exit(0);
+  else if (m.type === 'profile') void profile(m as unknown as { on: boolean; dir: string });
   else if (m.type === 'metrics') {
     void fetch(`${base}/metrics`, { headers: { authorization: `Bearer ${adminToken}` } })
       .then((r) => r.text())
@@ -46,6 +51,22 @@ process.on('message', (m: { type: string } & Partial<Start>) => {
 });
 process.on('disconnect', () => process.exit(0));
 let adminToken = '';
+const inspector = new Session();
+
+async function profile(m: { on: boolean; dir: string }): Promise<void> {
+  const post = (method: string) =>
+    new Promise<unknown>((resolve, reject) => inspector.post(method, (err, r) => (err ? reject(err) : resolve(r))));
+  if (m.on) {
+    inspector.connect();
+    await post('Profiler.enable');
+    await post('Profiler.start');
+  } else {
+    const { profile: p } = (await post('Profiler.stop')) as { profile: unknown };
+    writeFileSync(join(m.dir, `phase-${process.pid}-${Date.now()}.cpuprofile`), JSON.stringify(p));
+    inspector.disconnect();
+  }
+  send({ type: 'profile' });
+}
 
 async function start(m: Start): Promise<void> {
   adminToken = m.adminToken;

@@ -74,9 +74,9 @@ export class Replicas {
     });
   }
 
-  private async ask(i: number, type: string): Promise<Record<string, unknown>> {
+  private async ask(i: number, type: string, args: Record<string, unknown> = {}): Promise<Record<string, unknown>> {
     const reply = this.wait(i, type);
-    this.procs[i]!.proc.send({ type });
+    this.procs[i]!.proc.send({ ...args, type });
     return reply;
   }
 
@@ -94,6 +94,11 @@ export class Replicas {
         return (m.userMs as number) + (m.systemMs as number);
       }),
     );
+  }
+
+  /** Starts or stops a CPU profile of every live replica (written to `dir` when it stops). */
+  async profile(on: boolean, dir: string): Promise<void> {
+    await Promise.all(this.procs.map(async (p, i) => p && (await this.ask(i, 'profile', { on, dir }))));
   }
 
   /** Sum of a counter over the live replicas' /metrics. */

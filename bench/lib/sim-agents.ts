@@ -4,7 +4,9 @@
  * HEARTBEAT_MS, and on a closed stream reconnect to the next URL of their list after 125–250 ms
  * (the agent's first backoff step, node-agent/session/backoff.ts), saying hello with the
  * revision they hold, as the agent does.
- * Even clients read ops1 deltas (protocol/compact-ops.ts), odd ones plain ops: both in one run.
+ * Nine clients in ten read ops1 deltas (protocol/compact-ops.ts), as every freight-agent does; the tenth
+ * reads plain ops, so one run measures both (the plain share was one in two before: half the fleet
+ * on an encoding no agent asks for made a burst's load unlike any real one).
  *
  * Parent → child: start {agents: [{node, token, ip, urls}]}, expect {id, revision}, bytes, where, stop.
  * Child → parent: up, ready (every client has its first snapshot), reached {id, t}, bytes, where, error.
@@ -155,7 +157,7 @@ process.on('message', (m: { type: string; agents?: SimAgent[]; id?: number; revi
   if (m.type === 'start') {
     total = m.agents!.length;
     for (const agent of m.agents!) {
-      const enc = clients.length % 2 === 0 ? 'compact' : 'plain';
+      const enc = clients.length % 10 === 1 ? 'plain' : 'compact';
       counts[enc]++;
       const c: Client = { agent, enc, at: 0, wire0: 0, rev: 0, hist: [], ready: false, reconnects: 0, snapshots: 0 };
       clients.push(c);

@@ -8,15 +8,17 @@ import type { PushCore } from './core.js';
 import { ClusterModel } from './model.js';
 import { isRevoked, revokedIn } from './revoke.js';
 import { newOpJson, sendDelta } from './wire.js';
+import type { FannedOut } from './pacing.js';
 
 const BATCH_ROWS = 5000;
 
 /** Inside the queue: reads change rows in batches, refreshes the model, sends deltas. */
-export async function catchUpNow(core: PushCore): Promise<void> {
+export async function catchUpNow(core: PushCore): Promise<FannedOut> {
   const { db, model } = core;
+  const out = { rows: 0, ms: 0 };
   for (;;) {
     const rows = await readChanges(db, model.cursor, undefined, BATCH_ROWS);
-    if (rows.length === 0) return;
+    if (rows.length === 0) return out;
     core.counters.catchUps++;
     if (model.cursor > 0 && rows[0].revision > model.cursor + 1 && (await logBounds(db)).oldest === rows[0].revision) {
       // the log was pruned past our cursor: rebuild the model and diff every view fully
@@ -38,10 +40,15 @@ export async function catchUpNow(core: PushCore): Promise<void> {
       if (!c.live || !c.nodeId) continue;
       sendDelta(c, liveOps(model.state, c.nodeId, fx, c.sent, memo), revision, core.counters, json);
     }
-    core.counters.fanoutMs += performance.now() - t0;
+    const ms = performance.now() - t0;
+    core.counters.fanoutMs += ms;
     core.counters.batches++;
+    if (touched) {
+      out.rows += rows.length;
+      out.ms += ms;
+    }
     core.recordCommit(revision, rows[rows.length - 1].at);
-    if (rows.length < BATCH_ROWS) return;
+    if (rows.length < BATCH_ROWS) return out;
   }
 }
 

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { InfraCounters, PackageRecord } from '../../protocol/stream.js';
 import { randomUUID } from 'node:crypto';
 import type { Logger } from 'pino';
@@ -7,6 +8,7 @@ import type { KeyAccess } from '../view/load.js';
 import { AckBook } from './acks.js';
 import type { StreamToken } from './auth.js';
 import { catchUpNow, recheckTokensNow } from './catch-up.js';
+import { paceMs } from './pacing.js';
 import { newCounters, type PushCore } from './core.js';
 import { PushError } from './errors.js';
 import { onAgentMessage } from './handshake.js';
@@ -39,6 +41,8 @@ export class Hub {
   private readonly core: PushCore;
   private readonly acks: AckBook;
   private catchUpQueued = false;
+  /** performance.now() before which the next catch-up waits (a burst's pacing) */
+  private pacedUntil = 0;
   private retry?: NodeJS.Timeout;
   private closed = false;
 
@@ -81,21 +85,32 @@ export class Hub {
     await core.serial.run(async () => core.model.adopt(await ClusterModel.load(core.db, core.keys)));
   }
 
-  /** Schedules a read of the change log past the cursor (coalesced: NOTIFY bursts cost one read). */
+  /**
+   * Schedules a read of the change log past the cursor (coalesced: NOTIFY bursts cost one read).
+   * After the fan-out of a bulk change the next one waits (pacing.ts, at most options.coalesceMs):
+   * in a burst of writes, fewer and larger deltas cost every agent and this event loop far less
+   * than one message per commit. After a small change: at once.
+   */
   catchUp(): Promise<void> {
     if (this.catchUpQueued || this.closed) return Promise.resolve();
     this.catchUpQueued = true;
-    return this.core.serial.run(async () => {
-      this.catchUpQueued = false;
-      try {
-        await catchUpNow(this.core);
-      } catch (err) {
-        this.core.counters.errors++;
-        this.core.log.warn({ err }, 'push catch-up: database unavailable, retrying');
-        clearTimeout(this.retry);
-        if (!this.closed) this.retry = setTimeout(() => void this.catchUp(), 1000);
-      }
-    });
+    const wait = this.pacedUntil - performance.now();
+    const run = () => this.core.serial.run(() => this.catchUpOnce());
+    return wait >= 1 ? new Promise<void>((r) => setTimeout(r, wait)).then(run) : run();
+  }
+
+  private async catchUpOnce(): Promise<void> {
+    this.catchUpQueued = false;
+    if (this.closed) return;
+    try {
+      this.pacedUntil = performance.now() + paceMs(await catchUpNow(this.core), this.core.opts.coalesceMs);
+    } catch (err) {
+      this.pacedUntil = 0;
+      this.core.counters.errors++;
+      this.core.log.warn({ err }, 'push catch-up: database unavailable, retrying');
+      clearTimeout(this.retry);
+      if (!this.closed) this.retry = setTimeout(() => void this.catchUp(), 1000);
+    }
   }
 
   private revoke(c: AgentConn, why: string): void {

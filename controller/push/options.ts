@@ -26,6 +26,13 @@ export interface PushOptions {
   ackTimeoutMs?: number;
   /** Backstop of revocation: how often each replica re-checks the tokens of its open streams. */
   tokenCheckMs?: number;
+  /**
+   * Burst coalescing: after the fan-out of a bulk change (many change rows at once, as in a burst
+   * of creates), the next fan-out waits four times as long as that one took, at most this long,
+   * so it carries all that committed meanwhile in one delta per agent. A change after a quiet
+   * moment goes out at once. 0: never wait.
+   */
+  coalesceMs?: number;
   clock?: Clock;
 }
 
@@ -44,6 +51,7 @@ export function resolveOptions(o: PushOptions = {}): ResolvedOptions {
     highWaterBytes: o.highWaterBytes ?? 8 * 1024 * 1024,
     ackTimeoutMs: o.ackTimeoutMs ?? 60_000,
     tokenCheckMs: o.tokenCheckMs ?? 5000,
+    coalesceMs: o.coalesceMs ?? 250,
     clock: o.clock ?? { now: () => Date.now() },
   };
 }

@@ -148,6 +148,26 @@ describe('agent stream', () => {
     compact.ws.close();
   });
 
+  it('a burst of commits, paced, reaches the agent whole and in order, also its removals', async () => {
+    const n9 = await seed.node('n9', '198.18.0.9');
+    const a9 = agent(ctl.url, n9.token, 'n9', '198.18.0.9');
+    await a9.start();
+    await waitFor('snapshot', () => a9.applied.length > 0);
+    const before = a9.applied.filter((x) => x.how !== 'ping').length;
+    // 40 creates committed at once: catch-ups read many rows each, so fan-outs are paced
+    const made = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => seed.attach(red, netRed, `burst-${i}`, i % 2 ? n9.id : n2.id, `10.0.0.${100 + i}`)),
+    );
+    await waitFor('all 40 endpoints', () => made.every((m) => a9.view.endpoints[m.endpoint] !== undefined));
+    const deltas = a9.applied.filter((x) => x.how !== 'ping').length - before;
+    expect(deltas).toBeGreaterThan(0);
+    expect(deltas).toBeLessThan(40);
+    await db.query("DELETE FROM containers WHERE name LIKE 'burst-%'");
+    await waitFor('all 40 removed', () => made.every((m) => a9.view.endpoints[m.endpoint] === undefined));
+    await waitFor('at the newest revision', async () => a9.applied.at(-1)!.revision === (await seed.newestRevision()));
+    expect(a9.errors).toEqual([]);
+  });
+
   it("judges an agent's silence on the interval its pings announce, pings at once after the resume, and says its own", async () => {
     const n6 = await seed.node('n6', '198.18.0.6');
     const msgs: Array<Record<string, unknown>> = [];

@@ -3,13 +3,18 @@ import type { NodeView, ViewOp } from '../../protocol/view.js';
 import type { Counters } from './core.js';
 import type { AgentConn } from './session.js';
 
-/** Serialised op values, shared by every session of one batch (endpoint and container values are shared objects). */
+/**
+ * Serialised ops, shared by every session of one batch (endpoint and container values are shared
+ * objects): a fan-out to N agents encodes each op once, not N times.
+ */
 export interface OpJson {
   plain: WeakMap<object, string>;
-  /** ops1 tuples; `null`: the value does not fit the tuple (sent in the generic form) */
-  compact: WeakMap<object, string | null>;
+  /** whole ops1 ops by value, with the op kind and id they were made for */
+  compact: WeakMap<object, { kind: string; id: string; json: string }>;
+  /** ops1 removals by kind and id */
+  removals: Map<string, string>;
 }
-export const newOpJson = (): OpJson => ({ plain: new WeakMap(), compact: new WeakMap() });
+export const newOpJson = (): OpJson => ({ plain: new WeakMap(), compact: new WeakMap(), removals: new Map() });
 
 function valueJson(value: object, cache: OpJson): string {
   let v = cache.plain.get(value);
@@ -23,17 +28,25 @@ function opJson(op: ViewOp, cache: OpJson): string {
   return `${head},"value":${valueJson(op.value, cache)}}`;
 }
 
+const noValue = () => '';
+
 function compactJson(op: ViewOp, cache: OpJson): string {
   const value = op.value;
-  return compactOpJson(
+  if (value === undefined) {
+    const key = `${op.kind}\0${op.id}`;
+    let j = cache.removals.get(key);
+    if (j === undefined) cache.removals.set(key, (j = compactOpJson(op, noValue, noValue)));
+    return j;
+  }
+  const hit = cache.compact.get(value);
+  if (hit?.id === op.id && hit.kind === op.kind) return hit.json;
+  const json = compactOpJson(
     op,
-    () => valueJson(value!, cache),
-    () => {
-      let t = cache.compact.get(value!);
-      if (t === undefined) cache.compact.set(value!, (t = compactValueJson(op) ?? null));
-      return t ?? undefined;
-    },
+    () => valueJson(value, cache),
+    () => compactValueJson(op),
   );
+  cache.compact.set(value, { kind: op.kind, id: op.id, json });
+  return json;
 }
 
 /**

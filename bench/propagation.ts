@@ -14,6 +14,8 @@
  *   npx tsx bench/propagation.ts [--quick] [--scale] [--only=RxN]
  * `--scale` adds 3,000 and 5,000 agents over 1 and 3 replicas and the restart with 2,500 agents
  * per replica (2x5000).
+ * BENCH_PROFILE=DIR: a V8 CPU profile of each replica's whole run; BENCH_PROFILE_PHASES=DIR: one
+ * over the latency samples and one over the burst. BENCH_DEBUG=1: progress and every latency.
  */
 import { fork } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
@@ -198,11 +200,21 @@ async function run(replicas: number, n: number, samples: number, burst: number, 
     const lat: number[] = [];
     await agents.bytes();
     const cpu0 = await ctl.cpu();
+    // BENCH_PROFILE_PHASES=DIR: a CPU profile of each replica over the samples, and one over the burst
+    const profDir = process.env.BENCH_PROFILE_PHASES;
+    if (profDir) await ctl.profile(true, profDir);
     for (let i = 0; i < samples; i++) {
       const rev = await createEndpoint(cl.db, cl.tenant, cl.net, cl.sink, k++);
       const tc = now();
       lat.push((await agents.reached(rev)) - tc);
     }
+    if (profDir) await ctl.profile(false, profDir);
+    dbg(
+      `latencies, ms: ${[...lat]
+        .sort((a, b) => a - b)
+        .map((x) => x.toFixed(0))
+        .join(' ')}`,
+    );
     const cpu1 = await ctl.cpu();
     const b = await agents.bytes();
     const res: Result = {
@@ -237,8 +249,7 @@ async function runBurst(cl: Cluster, ctl: Replicas, agents: Agents, burst: numbe
   const done = new Promise<{ t0: number; lastCommit: number; failed: number; firstError: string }>((r) => w.on('message', r));
   const fanouts = () => Promise.all(['freight_push_batches_total', 'freight_push_deltas_total'].map((m) => ctl.metric(m)));
   const before = await fanouts();
-  // BENCH_PROFILE_BURST=DIR: a CPU profile of each replica over the burst alone
-  const profDir = process.env.BENCH_PROFILE_BURST;
+  const profDir = process.env.BENCH_PROFILE_PHASES;
   if (profDir) await ctl.profile(true, profDir);
   w.send({ bases: ctl.bases, adminToken: ctl.adminToken, count: burst, concurrency: 32, prefix: 'burst-' });
   const { t0, lastCommit, failed, firstError } = await done;

@@ -160,9 +160,9 @@ export class Hub {
     this.acks.closed(c, current && !this.closed);
   }
 
-  /** Heartbeat tick: ping live agents with the cursor, drop silent connections. */
-  heartbeat(): void {
-    this.acks.heartbeat();
+  /** Heartbeat tick (of one slice of the connections, AckBook.heartbeat): ping live agents with the cursor, drop silent connections. */
+  heartbeat(slice = 0, slices = 1): void {
+    this.acks.heartbeat(slice, slices);
   }
 
   /** Writes acks/last_seen in one statement, then marks silent nodes NotReady (only if the write worked). */

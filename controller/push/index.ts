@@ -14,6 +14,9 @@ import { resolveOptions, type PushOptions } from './options.js';
 import type { AuditLog } from '../audit.js';
 import type { Registry } from '../../lib/metrics.js';
 
+/** Heartbeat ticks per interval, each for its slice of the connections. */
+const HEARTBEAT_SLICES = 10;
+
 export type { PushOptions } from './options.js';
 export { PushError } from './errors.js';
 export type { ExecHandle, ExecRelaySink } from './exec.js';
@@ -142,7 +145,9 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
 
   let closing: Promise<void> | undefined;
   let ticks = 0;
-  const beat = setInterval(() => hub.heartbeat(), opts.heartbeatMs);
+  // one tick per slice, each connection once per interval (acks.ts)
+  let slice = 0;
+  const beat = setInterval(() => hub.heartbeat(slice++ % HEARTBEAT_SLICES, HEARTBEAT_SLICES), opts.heartbeatMs / HEARTBEAT_SLICES);
   const flushEvery = Math.max(1, Math.round(opts.heartbeatMs / opts.flushMs));
   let flushing = false;
   const flush = setInterval(() => {

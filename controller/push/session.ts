@@ -13,6 +13,7 @@ interface PendingLogs {
 
 /** Checkpoints of unacknowledged revisions kept per connection (one per heartbeat at most). */
 const MAX_CHECKPOINTS = 64;
+let connections = 0;
 
 /** The controller's side of one agent connection. */
 export class AgentConn {
@@ -52,6 +53,8 @@ export class AgentConn {
   readonly logs = new Map<string, PendingLogs>();
   /** Execs running through this connection, by exec id. */
   readonly execs = new Map<string, ExecRelaySink>();
+  /** Spreads heartbeat work over the interval: the tick of slice `slot % slices` handles it (acks.ts). */
+  readonly slot = connections++;
 
   constructor(
     readonly ws: WebSocket,

@@ -8,7 +8,9 @@ import { enterScope, type Scope } from './scope.js';
  * Group commit for container creates. Every write takes the change-log lock until its
  * commit, and a commit waits for the WAL flush (5 ms on this machine's disk), so one
  * create per transaction caps the whole cluster near 1/fsync. The batcher runs the creates
- * that queued up meanwhile in one transaction.
+ * that queued up meanwhile in one transaction, and those that queue while it runs join it (up
+ * to maxBatch): a batch's first create waits on the network lock and a few round trips, and
+ * the API clients answered by the last commit come back in that time.
  *
  * A job may throw an ApiError only before it writes (createContainer does): the job fails,
  * the others go on. Any other error aborted the transaction: nothing was committed, and
@@ -58,23 +60,20 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const alone = (p: Pending) => single(p).then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
-    if (batch.length === 1) {
-      return single(batch[0]).then(batch[0].resolve, (err) => {
-        batch[0].reject(err);
-        if (isUnavailable(err)) failQueued(err);
-      });
-    }
     const results: Array<{ ok: boolean; v: unknown }> = [];
     try {
       await db.tx(async (q) => {
         const memo = batchMemo();
-        for (const p of batch) {
+        for (let i = 0; i < batch.length; i++) {
           try {
-            results.push({ ok: true, v: await step(p, q, memo) });
+            results.push({ ok: true, v: await step(batch[i], q, memo) });
           } catch (err) {
             if (!(err instanceof ApiError)) throw err;
             results.push({ ok: false, v: err });
           }
+          // jobs that queued meanwhile (while this one waited for a lock, say) join the batch:
+          // one commit, and one wait for the network lock, for more of them
+          if (i === batch.length - 1 && batch.length < maxBatch) batch.push(...queue.splice(0, maxBatch - batch.length));
         }
         await flushCreates(q, memo.deferred);
       });
@@ -85,6 +84,8 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
         for (const p of batch) p.reject(err);
         return failQueued(err);
       }
+      // a batch of one has had its own transaction: its error is its answer
+      if (batch.length === 1) return batch[0].reject(err);
       await Promise.all(batch.map(alone));
       return;
     }

@@ -67,6 +67,7 @@ export class AckBook {
   heartbeat(slice = 0, slices = 1): void {
     const { opts, log, counters } = this.core;
     const cursor = this.core.model.cursor;
+    const fanning = this.core.fanning;
     const now = opts.clock.now();
     for (const c of this.core.conns) {
       if (c.slot % slices !== slice) continue;
@@ -76,9 +77,11 @@ export class AckBook {
         continue;
       }
       if (!c.live) continue;
-      if (!c.send({ type: 'ping', revision: cursor, t: now, every: opts.heartbeatMs })) continue;
+      // the cursor may be ahead of a connection a fan-out has not reached yet (it yields between
+      // chunks, catch-up.ts): such a ping must not announce what that connection was not sent
+      if (!c.send({ type: 'ping', revision: fanning ? c.position : cursor, t: now, every: opts.heartbeatMs })) continue;
       // the agent adopts the ping's revision once it applied what came before
-      if (cursor > c.position) {
+      if (!fanning && cursor > c.position) {
         c.position = cursor;
         c.desired = cursor;
         c.dirty = true;

@@ -9,8 +9,11 @@ import { ClusterModel } from './model.js';
 import { isRevoked, revokedIn } from './revoke.js';
 import { newOpJson, sendDelta } from './wire.js';
 import type { FannedOut } from './pacing.js';
+import type { AgentConn } from './session.js';
 
 const BATCH_ROWS = 5000;
+/** Connections sent to between two looks at I/O. */
+const FANOUT_CHUNK = 64;
 
 /** Inside the queue: reads change rows in batches, refreshes the model, sends deltas. */
 export async function catchUpNow(core: PushCore): Promise<FannedOut> {
@@ -36,10 +39,7 @@ export async function catchUpNow(core: PushCore): Promise<FannedOut> {
     // a batch that touched no view item (a node turning ready, a token created) sends nothing: with
     // thousands of agents saying hello, each hello's row would otherwise visit every connection
     const touched = fx.endpoints.size + fx.containers.size + fx.networks.size + fx.keys.size > 0;
-    for (const c of touched ? core.conns : []) {
-      if (!c.live || !c.nodeId) continue;
-      sendDelta(c, liveOps(model.state, c.nodeId, fx, c.sent, memo), revision, core.counters, json);
-    }
+    if (touched) await fanOut(core, (c) => sendDelta(c, liveOps(model.state, c.nodeId!, fx, c.sent, memo), revision, core.counters, json));
     const ms = performance.now() - t0;
     core.counters.fanoutMs += ms;
     core.counters.batches++;
@@ -49,6 +49,25 @@ export async function catchUpNow(core: PushCore): Promise<FannedOut> {
     }
     core.recordCommit(revision, rows[rows.length - 1].at);
     if (rows.length < BATCH_ROWS) return out;
+  }
+}
+
+/**
+ * Sends to every live connection. A fan-out to thousands of sockets would hold this event loop
+ * for tens of milliseconds, and the API's transactions with it: their answers are read between
+ * chunks. Meanwhile heartbeats ping with each connection's own position (core.fanning, acks.ts).
+ */
+async function fanOut(core: PushCore, send: (c: AgentConn) => void): Promise<void> {
+  core.fanning = true;
+  try {
+    let k = 0;
+    for (const c of core.conns) {
+      if (!c.live || !c.nodeId) continue;
+      send(c);
+      if (++k % FANOUT_CHUNK === 0) await new Promise(setImmediate);
+    }
+  } finally {
+    core.fanning = false;
   }
 }
 

@@ -57,6 +57,8 @@ export interface PushCore {
   readonly resyncNodes: Set<string>;
   /** The change rows the last resume read (resume-rows.ts). */
   resumeCache?: ResumeRows;
+  /** A fan-out is under way (it yields between chunks): the model's cursor is ahead of some connections. */
+  fanning?: boolean;
   /** Flood lists at `cursor` for the hellos answered there (controller/push/handshake.ts). */
   floodMemo?: { cursor: number; memo: FloodMemo };
   readonly onNodeReady?: (node: string) => Promise<void>;

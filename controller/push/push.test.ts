@@ -168,6 +168,64 @@ describe('agent stream', () => {
     expect(a9.errors).toEqual([]);
   });
 
+  it('a fan-out over more connections than one chunk: no heartbeat announces a revision before its delta', async () => {
+    // 140 nodes (past two of the fan-out's chunks of 64: it yields to timers from the second on) on a network of their own, each hosting one endpoint of it
+    const green = await seed.tenant('green');
+    const net = await seed.network(green, 'mesh', 300, '10.7.0.0/16');
+    const clients = [];
+    const nodes: string[] = [];
+    for (let i = 0; i < 140; i++) {
+      const n = await seed.node(`m${i}`, `198.18.${1 + (i >> 7)}.${(i & 127) + 1}`);
+      nodes.push(n.id);
+      await seed.attach(green, net, `m${i}`, n.id, `10.7.0.${i + 1}`);
+      const msgs: Array<{ type: string; revision: number }> = [];
+      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${n.token}` }, ca: TEST_TLS.ca });
+      ws.on('open', () =>
+        ws.send(
+          JSON.stringify({
+            type: 'hello',
+            node: `m${i}`,
+            underlayIp: `198.18.${1 + (i >> 7)}.${(i & 127) + 1}`,
+            revision: 0,
+            capabilities: CAPS,
+          }),
+        ),
+      );
+      ws.on('message', (d) => {
+        const m = JSON.parse(d.toString());
+        msgs.push(m);
+        if (m.type === 'delta' || m.type === 'snapshot') ws.send(JSON.stringify({ type: 'ack', revision: m.revision }));
+      });
+      // heartbeats as an agent sends them: a silent stream is dropped after three intervals
+      const beat = setInterval(
+        () => ws.readyState === WebSocket.OPEN && ws.send(JSON.stringify({ type: 'ping', t: Date.now(), every: HB })),
+        HB / 2,
+      );
+      ws.on('close', () => clearInterval(beat));
+      clients.push({ ws, msgs });
+    }
+    await waitFor('140 snapshots', () => clients.every((c) => c.msgs.some((m) => m.type === 'snapshot')), 10_000);
+    // heartbeats tick every 10 ms (HB / 10 slices) while these fan out
+    const revisions: number[] = [];
+    for (let i = 0; i < 15; i++) {
+      await seed.attach(green, net, `x${i}`, nodes[i], `10.7.1.${i + 1}`);
+      revisions.push(await seed.newestRevision());
+      await new Promise((r) => setTimeout(r, 7));
+    }
+    const last = revisions.at(-1)!;
+    await waitFor('every client at the last revision', () =>
+      clients.every((c) => c.msgs.some((m) => m.type === 'delta' && m.revision >= last)),
+    );
+    for (const c of clients)
+      for (const r of revisions) {
+        const delta = c.msgs.findIndex((m) => m.type === 'delta' && m.revision >= r);
+        const ping = c.msgs.findIndex((m) => m.type === 'ping' && m.revision >= r);
+        expect(delta).toBeGreaterThanOrEqual(0);
+        if (ping >= 0) expect(ping).toBeGreaterThan(delta);
+      }
+    for (const c of clients) c.ws.close();
+  });
+
   it("judges an agent's silence on the interval its pings announce, pings at once after the resume, and says its own", async () => {
     const n6 = await seed.node('n6', '198.18.0.6');
     const msgs: Array<Record<string, unknown>> = [];

@@ -208,8 +208,10 @@ describe('agent stream', () => {
     // heartbeats tick every 10 ms (HB / 10 slices) while these fan out
     const revisions: number[] = [];
     for (let i = 0; i < 15; i++) {
-      await seed.attach(green, net, `x${i}`, nodes[i], `10.7.1.${i + 1}`);
-      revisions.push(await seed.newestRevision());
+      const { endpoint } = await seed.attach(green, net, `x${i}`, nodes[i], `10.7.1.${i + 1}`);
+      // the endpoint's own row (the newest row may be a node's bookkeeping, which needs no delta)
+      const logged = await db.query<{ r: string }>('SELECT max(revision)::text AS r FROM change_log WHERE object_id = $1', [endpoint]);
+      revisions.push(Number(logged.rows[0].r));
       await new Promise((r) => setTimeout(r, 7));
     }
     const last = revisions.at(-1)!;

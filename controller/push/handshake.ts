@@ -129,7 +129,6 @@ async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): P
   // meanwhile reaches it as a live delta. A storm of reconnects then costs no log read per agent.
   if (wrote || h.revision > model.cursor || !model.state.nodeIdByName.has(h.node)) await catchUpNow(core);
   const nodeId = model.state.nodeIdByName.get(h.node);
-  const cur = compileView(model.state, h.node, model.cursor, floodMemo(core));
   const r = h.revision;
   let mode: 'snapshot' | 'delta' | 'current' = 'snapshot';
   let rows = await resumeRows(core, r);
@@ -137,6 +136,8 @@ async function resume(core: PushCore, c: AgentConn, h: Hello, wrote: boolean): P
   if (h.resync || core.resyncNodes.has(h.node)) rows = undefined;
   if (rows) mode = r === model.cursor ? 'current' : 'delta';
   if (c.ended || c.ws.readyState !== c.ws.OPEN) return;
+  // only a snapshot carries the endpoints: a storm of resumes onto a big network compiles no endpoint
+  const cur = compileView(model.state, h.node, model.cursor, floodMemo(core), mode === 'snapshot');
   core.resyncNodes.delete(h.node);
   const old = core.byNode.get(h.node);
   if (old && old !== c) old.ws.close(1000, 'replaced by a new connection');

@@ -107,9 +107,13 @@ export function keyFor(state: ClusterState, nodeId: string, keyId: string): View
   };
 }
 
-/** The complete view of one node. A node unknown to the state gets an empty view. */
-/** `memo`: flood lists already computed for this state (valid until the state changes). */
-export function compileView(state: ClusterState, nodeName: string, revision: number, memo?: FloodMemo): NodeView {
+/**
+ * The complete view of one node. A node unknown to the state gets an empty view. `memo`: flood
+ * lists already computed for this state (valid until the state changes). `withEndpoints` false:
+ * no endpoints (the bulk of a view: every endpoint of every network the node hosts), for a
+ * resume that sends a delta and remembers only networks, containers and keys (HeldView).
+ */
+export function compileView(state: ClusterState, nodeName: string, revision: number, memo?: FloodMemo, withEndpoints = true): NodeView {
   const nodeId = state.nodeIdByName.get(nodeName);
   const node = nodeId ? state.nodes.get(nodeId) : undefined;
   if (!nodeId || !node) return { ...emptyView(nodeName, '0.0.0.0'), revision };
@@ -118,10 +122,11 @@ export function compileView(state: ClusterState, nodeName: string, revision: num
     const net = networkFor(state, nodeId, netId, memo);
     if (!net) continue;
     view.networks[netId] = net;
-    for (const epId of state.epsByNetwork.get(netId) ?? []) {
-      const ep = endpointFor(state, nodeId, epId);
-      if (ep) view.endpoints[epId] = ep;
-    }
+    if (withEndpoints)
+      for (const epId of state.epsByNetwork.get(netId) ?? []) {
+        const ep = endpointFor(state, nodeId, epId);
+        if (ep) view.endpoints[epId] = ep;
+      }
   }
   for (const ctId of state.ctsByNode.get(nodeId) ?? []) {
     const ct = containerFor(state, nodeId, ctId);

@@ -140,6 +140,12 @@ export function applyInPlace(view: NodeView, ops: ViewOp[]): void {
  * whose endpoints was or is on this node may have appeared or left: all its items
  * are touched. Nothing of a network the node neither hosts nor hosted is sent.
  */
+/** An endpoint of `cur` (compiled with or without its endpoints, compileView): it is there iff its network is. */
+function endpointIn(state: ClusterState, nodeId: string, cur: NodeView, id: string) {
+  const ep = state.endpoints.get(id);
+  return cur.endpoints[id] ?? (ep && cur.networks[ep.networkId] !== undefined ? endpointFor(state, nodeId, id) : undefined);
+}
+
 export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[], cur: NodeView): ViewOp[] {
   const expand = new Set<string>();
   for (const r of rows) {
@@ -168,7 +174,7 @@ export function resumeOps(state: ClusterState, nodeId: string, rows: ChangeRow[]
   }
   const ops: ViewOp[] = [];
   for (const id of t.networks) ops.push({ kind: 'networks', id, value: cur.networks[id] });
-  for (const id of t.endpoints) ops.push({ kind: 'endpoints', id, value: cur.endpoints[id] });
+  for (const id of t.endpoints) ops.push({ kind: 'endpoints', id, value: endpointIn(state, nodeId, cur, id) });
   for (const id of t.containers) ops.push({ kind: 'containers', id, value: cur.containers[id] });
   for (const id of t.keys) ops.push({ kind: 'keys', id, value: cur.keys[id] });
   return ops;

@@ -268,9 +268,10 @@ async function runBurst(cl: Cluster, ctl: Replicas, agents: Agents, burst: numbe
 async function runStorm(cl: Cluster, ctl: Replicas, agents: Agents, k: number): Promise<Storm> {
   const before = await agents.where();
   const moved = before.byUrl[ctl.urls[0]] ?? 0;
-  const reads0 = await ctl.metric('freight_push_resume_reads_total');
   const t0 = now();
   await ctl.kill(0);
+  // the others' count, read before the first agent's backoff (125 ms) ends: replica 0's restarts at 0
+  const reads0 = await ctl.metric('freight_push_resume_reads_total');
   const rev = await createEndpoint(cl.db, cl.tenant, cl.net, cl.sink, k);
   const restarted = ctl.startOne(0);
   const tEnd = await agents.reached(rev);
@@ -280,7 +281,7 @@ async function runStorm(cl: Cluster, ctl: Replicas, agents: Agents, k: number): 
     ms: tEnd - t0,
     agentsMoved: moved,
     snapshots: after.snapshots - before.snapshots,
-    // replica 0's counter restarted at 0 with it: what the others read more, plus all it read
+    // what the others read more, plus all the restarted replica 0 read
     resumeReads: (await ctl.metric('freight_push_resume_reads_total')) - reads0,
     byUrl: after.byUrl,
   };

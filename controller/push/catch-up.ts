@@ -12,8 +12,6 @@ import type { FannedOut } from './pacing.js';
 import type { AgentConn } from './session.js';
 
 const BATCH_ROWS = 5000;
-/** Connections sent to between two looks at I/O. */
-const FANOUT_CHUNK = 64;
 
 /** Inside the queue: reads change rows in batches, refreshes the model, sends deltas. */
 export async function catchUpNow(core: PushCore): Promise<FannedOut> {
@@ -54,17 +52,21 @@ export async function catchUpNow(core: PushCore): Promise<FannedOut> {
 
 /**
  * Sends to every live connection. A fan-out to thousands of sockets would hold this event loop
- * for tens of milliseconds, and the API's transactions with it: their answers are read between
- * chunks. Meanwhile heartbeats ping with each connection's own position (core.fanning, acks.ts).
+ * for tens of milliseconds, and the API's transactions with it: it yields to I/O once it has run
+ * `opts.fanoutSliceMs`. Meanwhile heartbeats ping with each connection's own position
+ * (core.fanning, acks.ts).
  */
 async function fanOut(core: PushCore, send: (c: AgentConn) => void): Promise<void> {
   core.fanning = true;
   try {
-    let k = 0;
+    let since = performance.now();
     for (const c of core.conns) {
       if (!c.live || !c.nodeId) continue;
       send(c);
-      if (++k % FANOUT_CHUNK === 0) await new Promise(setImmediate);
+      if (performance.now() - since >= core.opts.fanoutSliceMs) {
+        await new Promise(setImmediate);
+        since = performance.now();
+      }
     }
   } finally {
     core.fanning = false;

@@ -33,6 +33,8 @@ export interface PushOptions {
    * moment goes out at once. 0: never wait.
    */
   coalesceMs?: number;
+  /** A fan-out yields to I/O each time it has run this long (ms): the API sharing the event loop waits at most that. */
+  fanoutSliceMs?: number;
   clock?: Clock;
 }
 
@@ -52,6 +54,7 @@ export function resolveOptions(o: PushOptions = {}): ResolvedOptions {
     ackTimeoutMs: o.ackTimeoutMs ?? 60_000,
     tokenCheckMs: o.tokenCheckMs ?? 5000,
     coalesceMs: o.coalesceMs ?? 250,
+    fanoutSliceMs: o.fanoutSliceMs ?? 4,
     clock: o.clock ?? { now: () => Date.now() },
   };
 }

@@ -168,8 +168,10 @@ describe('agent stream', () => {
     expect(a9.errors).toEqual([]);
   });
 
-  it('a fan-out over more connections than one chunk: no heartbeat announces a revision before its delta', async () => {
-    // 140 nodes (past two of the fan-out's chunks of 64: it yields to timers from the second on) on a network of their own, each hosting one endpoint of it
+  it('a fan-out that yields to I/O: no heartbeat announces a revision before its delta', async () => {
+    const yielding = await controller({ fanoutSliceMs: 0 });
+    // 140 nodes on a network of their own, each hosting one endpoint of it; this controller's
+    // fan-outs yield after every connection (fanoutSliceMs 0), so heartbeat ticks land inside them
     const green = await seed.tenant('green');
     const net = await seed.network(green, 'mesh', 300, '10.7.0.0/16');
     const clients = [];
@@ -179,7 +181,7 @@ describe('agent stream', () => {
       nodes.push(n.id);
       await seed.attach(green, net, `m${i}`, n.id, `10.7.0.${i + 1}`);
       const msgs: Array<{ type: string; revision: number }> = [];
-      const ws = new WebSocket(ctl.url, { headers: { authorization: `Bearer ${n.token}` }, ca: TEST_TLS.ca });
+      const ws = new WebSocket(yielding.url, { headers: { authorization: `Bearer ${n.token}` }, ca: TEST_TLS.ca });
       ws.on('open', () =>
         ws.send(
           JSON.stringify({

@@ -52,21 +52,18 @@ export async function catchUpNow(core: PushCore): Promise<FannedOut> {
 
 /**
  * Sends to every live connection. A fan-out to thousands of sockets would hold this event loop
- * for tens of milliseconds, and the API's transactions with it: it yields to I/O once it has run
- * `opts.fanoutSliceMs`. Meanwhile heartbeats ping with each connection's own position
+ * for tens of milliseconds, and the API's transactions with it: it yields to I/O after every
+ * `opts.fanoutChunk` connections. Meanwhile heartbeats ping with each connection's own position
  * (core.fanning, acks.ts).
  */
 async function fanOut(core: PushCore, send: (c: AgentConn) => void): Promise<void> {
   core.fanning = true;
   try {
-    let since = performance.now();
+    let k = 0;
     for (const c of core.conns) {
       if (!c.live || !c.nodeId) continue;
       send(c);
-      if (performance.now() - since >= core.opts.fanoutSliceMs) {
-        await new Promise(setImmediate);
-        since = performance.now();
-      }
+      if (++k % core.opts.fanoutChunk === 0) await new Promise(setImmediate);
     }
   } finally {
     core.fanning = false;

@@ -169,9 +169,9 @@ describe('agent stream', () => {
   });
 
   it('a fan-out that yields to I/O: no heartbeat announces a revision before its delta', async () => {
-    const yielding = await controller({ fanoutSliceMs: 0 });
+    const yielding = await controller({ fanoutChunk: 1 });
     // 140 nodes on a network of their own, each hosting one endpoint of it; this controller's
-    // fan-outs yield after every connection (fanoutSliceMs 0), so heartbeat ticks land inside them
+    // fan-outs yield after every connection (fanoutChunk 1), so heartbeat ticks land inside them
     const green = await seed.tenant('green');
     const net = await seed.network(green, 'mesh', 300, '10.7.0.0/16');
     const clients = [];

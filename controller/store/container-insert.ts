@@ -36,7 +36,7 @@ const at = (d: Date | string) => new Date(d).toISOString();
  * Writes the container and its endpoints in one statement, unless one of the MACs is already on
  * its network (undefined then, nothing written): the check costs no round trip of its own.
  */
-export async function insertWithEndpoints(q: Queryable, c: NewContainer, id: string = randomUUID()): Promise<string | undefined> {
+async function insertWithEndpoints(q: Queryable, c: NewContainer, id: string = randomUUID()): Promise<string | undefined> {
   const [created] = await insertMany(q, [{ id, row: c }]);
   return created?.createdAt;
 }
@@ -44,7 +44,9 @@ export async function insertWithEndpoints(q: Queryable, c: NewContainer, id: str
 /**
  * Many creates in one statement (batch.ts's group commit: one round trip for the batch instead of
  * one per create). Rows whose MACs repeat one already on the network are left out; returns the
- * ones written. The caller's scope must be every row's tenant (row-level security).
+ * ones written. Two rows of the statement that repeat a MAC between them (a chosen address on a
+ * network wider than /16) fail its unique key: the batch is then replayed job by job (batch.ts).
+ * The caller's scope must be every row's tenant (row-level security).
  */
 async function insertMany(q: Queryable, cs: Array<{ id: string; row: NewContainer }>): Promise<Array<{ id: string; createdAt: string }>> {
   const rows = cs.map(({ id, row: c }, k) => ({

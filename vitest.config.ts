@@ -9,5 +9,7 @@ export default defineConfig({
     fileParallelism: false,
     testTimeout: 60_000,
     hookTimeout: 120_000,
+    // nspawn lock files a SIGKILLed container left (test/support/nspawn-locks.ts)
+    globalSetup: ['test/support/nspawn-locks.ts'],
   },
 });

@@ -37,14 +37,13 @@ export async function catchUpNow(core: PushCore): Promise<FannedOut> {
     // a batch that touched no view item (a node turning ready, a token created) sends nothing: with
     // thousands of agents saying hello, each hello's row would otherwise visit every connection
     const touched = fx.endpoints.size + fx.containers.size + fx.networks.size + fx.keys.size > 0;
-    if (touched) await fanOut(core, (c) => sendDelta(c, liveOps(model.state, c.nodeId!, fx, c.sent, memo), revision, core.counters, json));
-    const ms = performance.now() - t0;
-    core.counters.fanoutMs += ms;
-    core.counters.batches++;
     if (touched) {
+      await fanOut(core, (c) => sendDelta(c, liveOps(model.state, c.nodeId!, fx, c.sent, memo), revision, core.counters, json));
       out.rows += rows.length;
-      out.ms += ms;
+      out.ms += performance.now() - t0;
     }
+    core.counters.fanoutMs += performance.now() - t0;
+    core.counters.batches++;
     core.recordCommit(revision, rows[rows.length - 1].at);
     if (rows.length < BATCH_ROWS) return out;
   }

@@ -49,15 +49,16 @@ export function createBatcher(db: Db, maxBatch = 64): Batcher {
   const failQueued = (err: unknown) => {
     for (const p of queue.splice(0)) p.reject(err);
   };
-  /** One job in its own transaction, its deferred create written before the commit. */
-  const single = (p: Pending) =>
-    db.tx(async (q) => {
-      const memo = batchMemo();
-      const v = await step(p, q, memo);
-      await flushCreates(q, memo.deferred);
-      return v;
-    });
-  const alone = (p: Pending) => single(p).then(p.resolve, p.reject);
+  /** One job in its own transaction (a replay), its deferred create written before the commit. */
+  const alone = (p: Pending) =>
+    db
+      .tx(async (q) => {
+        const memo = batchMemo();
+        const v = await step(p, q, memo);
+        await flushCreates(q, memo.deferred);
+        return v;
+      })
+      .then(p.resolve, p.reject);
 
   async function runBatch(batch: Pending[]): Promise<void> {
     const results: Array<{ ok: boolean; v: unknown }> = [];

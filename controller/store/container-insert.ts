@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto';
 import type { Queryable } from './db.js';
 import { allocateMac, type NetRef } from './alloc.js';
 
@@ -36,7 +35,7 @@ const at = (d: Date | string) => new Date(d).toISOString();
  * Writes the container and its endpoints in one statement, unless one of the MACs is already on
  * its network (undefined then, nothing written): the check costs no round trip of its own.
  */
-async function insertWithEndpoints(q: Queryable, c: NewContainer, id: string = randomUUID()): Promise<string | undefined> {
+async function insertWithEndpoints(q: Queryable, c: NewContainer, id: string): Promise<string | undefined> {
   const [created] = await insertMany(q, [{ id, row: c }]);
   return created?.createdAt;
 }

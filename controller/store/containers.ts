@@ -318,10 +318,11 @@ export async function createContainer(
   const row = newRow(t, body, node?.id ?? null, reason, endpoints);
   const created = shownContainer(id, t, body, node?.name ?? null, reason, row, groups.names);
   // ports and groups refer to the row: only a create without them waits for the batch's one insert
-  if (memo.deferred && body.publish.length === 0 && groups.ids.length === 0) memo.deferred.push({ id, row, shown: created });
+  const mine = { id, row, shown: created };
+  if (memo.deferred && body.publish.length === 0 && groups.ids.length === 0) memo.deferred.push(mine);
   else {
-    await flushCreates(q, memo.deferred);
-    await flushCreates(q, [{ id, row, shown: created }]);
+    // with what the batch deferred so far, in the same statement
+    await flushCreates(q, [...(memo.deferred?.splice(0) ?? []), mine]);
     if (body.publish.length > 0) await insertPublished(q, t, id, node?.id ?? null, body, nets, op);
     await insertMemberships(q, t, id, groups.ids);
   }

@@ -1,9 +1,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { freshDatabase } from '../test/support/pg.js';
-import { assignMany, chooseNode, portKey, schedulePending, unplacedReason } from './scheduler.js';
+import { assignMany, chooseNode, portKey, schedulePending, unplacedReason, type NodeLoad } from './scheduler.js';
 import { migrate, openDb, type Db } from './store/db.js';
 
-const n = (name: string, ready: boolean, containers: number) => ({ id: `id-${name}`, name, ready, containers });
+const n = (name: string, ready: boolean, containers: number): NodeLoad => ({ id: `id-${name}`, name, ready, containers, physical: [] });
 
 describe('chooseNode / assignMany (pure)', () => {
   it('chooses the ready node with the fewest containers, by name on ties', () => {

@@ -238,7 +238,7 @@ describe.each(BACKENDS)('REST API on $name', (backend) => {
     expect([c.memory, c.cpus, c.pids]).toEqual([64 * 2 ** 20, 0.5, 100]);
     expect(await ok('GET', '/v1/tenants/acme/containers/limited')).toMatchObject({ memory: 64 * 2 ** 20, cpus: 0.5, pids: 100 });
     expect((await ok('POST', '/v1/tenants/acme/containers', container('bytes', ['blue'], { memory: 2 ** 30 }))).memory).toBe(2 ** 30);
-    const { state } = await loadState(db);
+    const { state } = await loadState(db, null);
     expect(containerView(state, state.containers.get(c.id)!)).toMatchObject({ limits: { memory: 64 * 2 ** 20, cpus: 0.5, pids: 100 } });
     for (const [extra, path] of [
       [{ memory: '1K' }, 'memory'],

@@ -68,7 +68,7 @@ describe('OpenAPI document', () => {
     }
     const schema = documented.content?.['application/json']?.schema;
     expect(schema, `${key} ${res.statusCode}: no JSON schema`).toBeDefined();
-    const json = res.json();
+    const json: Record<string, any> = res.json();
     const validate = ajv.compile({ ...(schema as object), $defs: undefined, components: doc.components });
     if (!validate(json)) throw new Error(`${key} ${res.statusCode}: ${ajv.errorsText(validate.errors)}\n${res.body.slice(0, 600)}`);
     return json;

@@ -17,12 +17,12 @@ const HB = 100;
 let db: Db;
 let drop: () => Promise<void> = async () => {};
 let seed: Seed;
-const dirs: Array<{ rm(): void }> = [];
+const dirs: Array<ReturnType<typeof tempDir>> = [];
 const agents: TestAgent[] = [];
 const ctls: Controller[] = [];
 
 function agent(url: string, token: string, node: string, ip: string, dir?: string, extra = {}): TestAgent {
-  const d = dir ?? (dirs[dirs.push(tempDir()) - 1] as { dir: string }).dir;
+  const d = dir ?? dirs[dirs.push(tempDir()) - 1].dir;
   const a = new TestAgent(url, token, node, ip, d, HB, extra);
   agents.push(a);
   return a;
@@ -174,7 +174,7 @@ describe('agent stream', () => {
     // fan-outs yield after every connection (fanoutChunk 1), so heartbeat ticks land inside them
     const green = await seed.tenant('green');
     const net = await seed.network(green, 'mesh', 300, '10.7.0.0/16');
-    const clients = [];
+    const clients: Array<{ ws: WebSocket; msgs: Array<{ type: string; revision: number }> }> = [];
     const nodes: string[] = [];
     for (let i = 0; i < 140; i++) {
       const n = await seed.node(`m${i}`, `198.18.${1 + (i >> 7)}.${(i & 127) + 1}`);

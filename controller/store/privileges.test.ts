@@ -2,7 +2,6 @@ import { randomBytes } from 'node:crypto';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { pino } from 'pino';
-import type { FastifyInstance } from 'fastify';
 import { BACKENDS } from '../../test/support/backends.js';
 import { adminUrl, freshDatabase } from '../../test/support/pg.js';
 import { buildApp } from '../app.js';
@@ -31,7 +30,7 @@ const OURS = `p.proname = 'record_change' OR p.proname = 'endpoint_check' OR p.p
 describe.each(BACKENDS)('SQL privileges on $name', (backend) => {
   let db: Db;
   let drop: () => Promise<void>;
-  let app: FastifyInstance;
+  let app: Awaited<ReturnType<typeof buildApp>>;
   let tenantId: string;
 
   beforeAll(async () => {

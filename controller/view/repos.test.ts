@@ -38,7 +38,10 @@ const pairs = <T extends { id: string }>(rows: T[]): Array<[string, T]> => rows.
 function cluster() {
   const state = emptyState();
   const r: Refresh = {
-    nodes: ['n1', 'n2', 'n3'].map((n, i) => [n, { id: n, name: n, underlayIp: `198.18.0.${i + 1}`, underlayMtu: 1500, ready: true }]),
+    nodes: ['n1', 'n2', 'n3'].map((n, i) => [
+      n,
+      { id: n, name: n, underlayIp: `198.18.0.${i + 1}`, underlayMtu: 1500, ready: true, physicalMtus: {} },
+    ]),
     repos: pairs([repo('r-main', 'tred', 'main'), repo('r-blue', 'tblue', 'main')]),
     containers: pairs([ct('rpm', 'tred', 'n1', 'busybox:1'), ct('dir', 'tred', 'n2', 'busybox'), ct('blue', 'tblue', 'n3', 'hello:2')]),
   };

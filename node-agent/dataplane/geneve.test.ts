@@ -9,7 +9,17 @@ const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: true, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+  capabilities: {
+    vxlan: true,
+    geneve: true,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
+    details: {},
+  },
 };
 
 const ep = (id: string, node: string, vtep: string, mac: string, ip: string): NodeView['endpoints'][string] => ({

@@ -12,7 +12,17 @@ const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+  capabilities: {
+    vxlan: true,
+    geneve: false,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
+    details: {},
+  },
 };
 
 const ep = (id: string, over: Partial<NodeView['endpoints'][string]>): NodeView['endpoints'][string] => ({

@@ -16,6 +16,8 @@ const facts: NodeFacts = {
     aead: false,
     nft: true,
     nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
     details: { geneve: 'module not available' },
   },
 };
@@ -83,6 +85,7 @@ function asActual(s: KernelState): KernelState {
   return {
     links: strip(s.links),
     ports: new Map(s.ports),
+    uplinks: strip(s.uplinks),
     fdb: strip(s.fdb),
     neigh: strip(s.neigh),
     sas: strip(s.sas),

@@ -11,7 +11,17 @@ const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+  capabilities: {
+    vxlan: true,
+    geneve: false,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
+    details: {},
+  },
 };
 const G = { web: '11111111-1111-1111-1111-111111111111', lb: '22222222-2222-2222-2222-222222222222' };
 const web: ViewSecurityGroup = {

@@ -4,6 +4,7 @@ import { isNspawnOf, nspawnArgs } from './nspawn.js';
 import { hostVethName, netnsName } from '../names.js';
 import { restartDelay } from './backoff.js';
 import type { ContainerSpec } from './spec.js';
+import { DEFAULT_LIMITS } from '../../protocol/view.js';
 
 const spec: ContainerSpec = {
   id: '1a2b3c4d-5e6f-0000-0000-000000000000',
@@ -18,6 +19,7 @@ const spec: ContainerSpec = {
   generation: 1,
   interfaces: [],
   binds: [{ host: '/a', container: '/b', readOnly: true }],
+  limits: DEFAULT_LIMITS,
 };
 
 describe('nspawn arguments', () => {
@@ -34,6 +36,10 @@ describe('nspawn arguments', () => {
         ip: '10.0.0.2',
         prefix: 24,
         gateway: null,
+        static: false,
+        dns: null,
+        search: null,
+        nodeDhcp: false,
       })),
     };
     const a = nspawnArgs(withIf, '/r');

@@ -4,13 +4,24 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { WebSocketServer, type WebSocket } from 'ws';
+import type { Capabilities } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
 import { AgentSession } from './session.js';
 
 // A scripted controller: the agent's ordering and persistence rules are what is tested here;
 // the real controller is exercised in controller/push/*.test.ts.
-const caps = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
+const caps: Capabilities = {
+  vxlan: true,
+  geneve: false,
+  esp: false,
+  aead: false,
+  nft: true,
+  nspawn: true,
+  vlan: false,
+  physicalNetworks: {},
+  details: {},
+};
 const net = {
   id: 'n',
   tenant: 't',

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { NodeView, ViewSecurityGroup } from '../../protocol/view.js';
 import { desiredState } from '../../node-agent/dataplane/desired.js';
+import type { NodeFacts } from '../../node-agent/dataplane/types.js';
 import { replaceCommands } from '../../node-agent/dataplane/nft-table.js';
 import { nftText } from '../../node-agent/kernel/nft-text.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
@@ -21,11 +22,21 @@ import { viewContainer } from '../support/view.js';
 
 if (!isRoot) console.warn(`conntrack zone tests skipped: ${SKIP_REASON}`);
 
-const facts = {
+const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+  capabilities: {
+    vxlan: true,
+    geneve: false,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
+    details: {},
+  },
 };
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 // A admits UDP 6000 from anywhere; B admits nothing in; both send anything

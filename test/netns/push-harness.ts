@@ -8,6 +8,7 @@ import pino from 'pino';
 import { registerPush, type PushContext, type PushHub, type PushOptions } from '../../controller/push/index.js';
 import { migrate, openDb, type Db } from '../../controller/store/db.js';
 import { AgentSession } from '../../node-agent/session/session.js';
+import type { Capabilities } from '../../protocol/stream.js';
 import type { NodeView } from '../../protocol/view.js';
 import { freshDatabase } from '../support/pg.js';
 import { createCa, createServerCert } from '../../controller/tls/certs.js';
@@ -20,7 +21,17 @@ export const TEST_TLS = { ca: ca.cert, cert: `${server.cert}${ca.cert}`, key: se
 /** Seals ipsec keys at rest; the key manager of a test must use the same one (startKeyManager({ sealer })). */
 export const TEST_SEALER = createSealer(randomBytes(32));
 
-export const CAPS = { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} };
+export const CAPS: Capabilities = {
+  vxlan: true,
+  geneve: false,
+  esp: false,
+  aead: false,
+  nft: true,
+  nspawn: true,
+  vlan: false,
+  physicalNetworks: {},
+  details: {},
+};
 export const quiet = pino({ level: process.env.FREIGHT_TEST_LOG ?? 'silent' });
 
 /** The shared PostgreSQL may be momentarily full of other suites' clients: retry for a while. */

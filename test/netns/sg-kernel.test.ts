@@ -15,6 +15,7 @@ import type { NodeView } from '../../protocol/view.js';
 import type { NftCommand } from '../../node-agent/kernel/nft.js';
 import { parseTable, planTable } from '../../node-agent/dataplane/nft-table.js';
 import { desiredState } from '../../node-agent/dataplane/desired.js';
+import type { NodeFacts } from '../../node-agent/dataplane/types.js';
 import { replaceCommands, elementCommands } from '../../node-agent/dataplane/nft-table.js';
 import { nftText, tableText } from '../../node-agent/kernel/nft-text.js';
 import { ipsecGuardTable, spoofGuardTable } from '../../node-agent/kernel/nft-rules.js';
@@ -40,11 +41,21 @@ const listIn = (ns: string) => {
   );
 };
 
-const facts = {
+const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: { vxlan: true, geneve: false, esp: false, aead: false, nft: true, nspawn: true, details: {} },
+  capabilities: {
+    vxlan: true,
+    geneve: false,
+    esp: false,
+    aead: false,
+    nft: true,
+    nspawn: true,
+    vlan: false,
+    physicalNetworks: {},
+    details: {},
+  },
 };
 const G = { web: '11111111-1111-1111-1111-111111111111', lb: '22222222-2222-2222-2222-222222222222' };
 const ep = (id: string, owner: string, ip: string, node: string, groups?: string[]) => ({

@@ -10,10 +10,10 @@ npm run build --silent || exit 1
 
 out=$(mktemp -d)
 rc=0
-# ESLint and Prettier (npm run lint) before the suites: a finding fails the run
+# Type check of the whole tree, ESLint and Prettier (npm run lint) before the suites: a finding fails the run
 lint_failed=0
 if ! npm run lint --silent; then
-  echo "lint: FAILED (npm run format fixes formatting and most findings; see docs/architecture.md)"
+  echo "lint: FAILED (tsc -p tsconfig.eslint.json, eslint or prettier; npm run format fixes formatting and most findings; see docs/architecture.md)"
   lint_failed=1
   rc=1
 fi

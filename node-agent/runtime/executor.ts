@@ -5,7 +5,8 @@ import type { BackoffConfig } from './backoff.js';
 import { RuntimeError, errorMessage } from './errors.js';
 import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
-import { mountOverlay, unmount } from './mounts.js';
+import { isMounted, mountOverlay, unmount } from './mounts.js';
+import { removeNspawnLock } from './nspawn-lock.js';
 import { attachNetwork, setupNetwork, teardownNetwork } from './network.js';
 import { dhcpInBackground } from './hotplug.js';
 import { oomKills, prepareCgroup, removeCgroup } from './cgroups.js';
@@ -168,7 +169,9 @@ export async function deleteContainer(ctx: ExecContext, st: ContainerState): Pro
 
 /** Overlay, veths, netns, cgroups: exist only while the container runs. */
 export async function releaseResources(ctx: ExecContext, spec: ContainerSpec): Promise<void> {
-  await unmount(spec.name, containerPaths(ctx.stateDir, spec.id).merged);
+  const { merged } = containerPaths(ctx.stateDir, spec.id);
+  if (isMounted(merged)) await removeNspawnLock(merged);
+  await unmount(spec.name, merged);
   await teardownNetwork(ctx.gw, spec);
   await removeCgroup(spec.id);
 }

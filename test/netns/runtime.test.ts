@@ -3,6 +3,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ViewContainer, ViewEndpoint, ViewNetwork } from '../../protocol/view.js';
 import { importImage } from '../../node-agent/runtime/images.js';
+import { nspawnLockPath } from '../../node-agent/runtime/nspawn-lock.js';
 import type { ContainerState } from '../../node-agent/runtime/state.js';
 import { SKIP_REASON, isRoot, sh } from '../support/netns.js';
 import { Harness, viewsFor, type DataplaneProc } from './harness.js';
@@ -215,6 +216,22 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     expect(drvA.statuses.get(once.id)?.restarts).toBe(0);
     viewA.containers = [c1];
     await applyA();
+  });
+
+  it('a container whose nspawn was SIGKILLed leaves no lock file in /run once the runtime releases it', async () => {
+    c1.restart = 'never';
+    await applyA();
+    await drvA.waitStatus(c1.id, (s) => s.state === 'running');
+    const st = await drvA.call<ContainerState>('state', { id: c1.id });
+    const lock = await nspawnLockPath(`${stateA}/containers/${c1.id}/rootfs`);
+    expect(lock !== null && existsSync(lock)).toBe(true); // nspawn's, while it runs
+    // as terminate() does past the grace period: nspawn and its child, which cannot unlink the lock then
+    const stubInit = Number(readFileSync(`/proc/${st.nspawnPid}/task/${st.nspawnPid}/children`, 'utf8').trim().split(' ')[0]);
+    process.kill(stubInit, 'SIGKILL');
+    process.kill(st.nspawnPid!, 'SIGKILL');
+    await drvA.waitStatus(c1.id, (s) => s.state !== 'running');
+    expect(mounted(stateA, c1.id)).toBe(false);
+    expect(existsSync(lock!)).toBe(false);
   });
 
   it('delete removes the process, netns, veth, overlay and the container directory', async () => {

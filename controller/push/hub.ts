@@ -94,9 +94,25 @@ export class Hub {
   catchUp(): Promise<void> {
     if (this.catchUpQueued || this.closed) return Promise.resolve();
     this.catchUpQueued = true;
-    const wait = this.pacedUntil - performance.now();
-    const run = () => this.core.serial.run(() => this.catchUpOnce());
-    return wait >= 1 ? new Promise<void>((r) => setTimeout(r, wait)).then(run) : run();
+    return this.whenPaced();
+  }
+
+  /**
+   * The pace is read again once the serial queue is ours: a NOTIFY during a bulk fan-out schedules
+   * the next one before that fan-out has set its pace, and would otherwise run right after it.
+   * The wait itself is outside the queue (hellos and resumes go on meanwhile).
+   */
+  private async whenPaced(): Promise<void> {
+    for (;;) {
+      const wait = this.pacedUntil - performance.now();
+      if (wait >= 1) await new Promise<void>((r) => setTimeout(r, wait));
+      const ran = await this.core.serial.run(async () => {
+        if (this.pacedUntil - performance.now() >= 1 && !this.closed) return false;
+        await this.catchUpOnce();
+        return true;
+      });
+      if (ran) return;
+    }
   }
 
   private async catchUpOnce(): Promise<void> {

@@ -18,6 +18,7 @@
  * over the latency samples and one over the burst. BENCH_DEBUG=1: progress and every latency.
  */
 import { fork } from 'node:child_process';
+import os from 'node:os';
 import { createHash, randomBytes } from 'node:crypto';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
@@ -27,6 +28,7 @@ import { freshDatabase } from '../test/support/pg.js';
 import { Agents } from './lib/agents.js';
 import { Replicas } from './lib/replicas.js';
 import type { SimAgent } from './lib/sim-agents.js';
+import { CpuSplit, postgresPids } from './lib/proc-cpu.js';
 
 const now = () => performance.timeOrigin + performance.now();
 const ADMIN = 'bench-admin-token-of-at-least-32-chars';
@@ -171,7 +173,17 @@ interface Result {
   /** change-log batches fanned out and delta messages sent during the burst (summed over replicas) */
   burstBatches?: number;
   burstDeltas?: number;
+  /** CPU ms per group of processes from the first create to the last reply, and that wall time */
+  burstCpu?: Record<string, number> & { wall: number };
   storm?: Storm;
+}
+
+/** `replicas 1.9  agents 0.4 … of 2 × 2.5 s`: each group's CPU seconds against what the cores had. */
+function cpuLine(c: Record<string, number> & { wall: number }): string {
+  const s = (ms: number) => (ms / 1000).toFixed(2);
+  const groups = Object.entries(c).filter(([k]) => k !== 'wall');
+  const used = groups.reduce((a, [, v]) => a + v, 0);
+  return `${groups.map(([k, v]) => `${k} ${s(v)}`).join('  ')}; ${s(used)} of ${os.cpus().length} × ${s(c.wall)}`;
 }
 
 const sum = (xs: Array<number | undefined>) => xs.reduce<number>((a, b) => a + (b ?? 0), 0);
@@ -246,19 +258,40 @@ async function runBurst(cl: Cluster, ctl: Replicas, agents: Agents, burst: numbe
     execArgv: process.execArgv,
     stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
   });
-  const done = new Promise<{ t0: number; lastCommit: number; failed: number; firstError: string }>((r) => w.on('message', r));
+  type Done = { t0: number; lastCommit: number; failed: number; firstError: string };
+  const up = new Promise<void>((r) => w.once('message', () => r()));
+  const done = up.then(() => new Promise<Done>((r) => w.once('message', r)));
+  // where the burst's CPU went: every process shares the machine's 2 cores
+  const split = new CpuSplit({
+    replicas: () => ctl.pids,
+    agents: () => agents.pids,
+    clients: () => (w.pid ? [w.pid] : []),
+    postgres: postgresPids,
+  });
+  await up;
   const fanouts = () => Promise.all(['freight_push_batches_total', 'freight_push_deltas_total'].map((m) => ctl.metric(m)));
   const before = await fanouts();
   const profDir = process.env.BENCH_PROFILE_PHASES;
   if (profDir) await ctl.profile(true, profDir);
+  split.start();
+  const wall0 = now();
   w.send({ bases: ctl.bases, adminToken: ctl.adminToken, count: burst, concurrency: 32, prefix: 'burst-' });
   const { t0, lastCommit, failed, firstError } = await done;
+  const burstCpu = split.stop();
+  const wall = now() - wall0;
   if (failed) console.error(`burst: ${failed} creates failed, first: ${firstError}`);
   const last = Number((await cl.db.query<{ r: string }>('SELECT max(revision)::text AS r FROM change_log')).rows[0].r);
   const tEnd = await agents.reached(last);
   if (profDir) await ctl.profile(false, profDir);
   const [batches, deltas] = (await fanouts()).map((v, i) => v - before[i]);
-  return { burstLagMs: tEnd - lastCommit, burstWriteMs: lastCommit - t0, burstFailed: failed, burstBatches: batches, burstDeltas: deltas };
+  return {
+    burstLagMs: tEnd - lastCommit,
+    burstWriteMs: lastCommit - t0,
+    burstFailed: failed,
+    burstBatches: batches,
+    burstDeltas: deltas,
+    burstCpu: { ...burstCpu, wall },
+  };
 }
 
 /**
@@ -328,7 +361,8 @@ async function main(): Promise<void> {
         (r.burstLagMs !== undefined
           ? `\n    burst of ${burst} container creates through the API (32 clients): written in ${r.burstWriteMs!.toFixed(0)} ms` +
             `, all agents converged ${r.burstLagMs.toFixed(0)} ms after the last commit${r.burstFailed ? `, ${r.burstFailed} FAILED` : ''}` +
-            ` (${r.burstBatches} change-log batches fanned out, ${r.burstDeltas} delta messages)`
+            ` (${r.burstBatches} change-log batches fanned out, ${r.burstDeltas} delta messages)` +
+            `\n    burst CPU while writing, s: ${cpuLine(r.burstCpu!)}`
           : '') +
         (r.storm
           ? `\n    restart of replica 0 (${r.storm.agentsMoved} agents on it): all agents at the newest revision ${(r.storm.ms / 1000).toFixed(2)} s after the kill` +

@@ -29,6 +29,11 @@ export class Agents {
   private readonly waiting = new Map<number, { left: number; t: number; resolve(t: number): void }>();
   private readonly replies = new Map<string, Array<(m: Record<string, unknown>) => void>>();
 
+  /** The agent processes' ids. */
+  get pids(): number[] {
+    return this.procs.flatMap((p) => (p.pid ? [p.pid] : []));
+  }
+
   /** Starts the agents in `nprocs` processes; resolves once every agent has its first snapshot. */
   static async start(agents: SimAgent[], nprocs: number, readyMs = 300_000): Promise<Agents> {
     const self = new Agents();

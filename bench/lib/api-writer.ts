@@ -1,7 +1,8 @@
 /**
  * Burst writer for bench/propagation.ts, in its own process like an API client: `count` container
  * creates (each with an endpoint on network `n` of tenant `bench`) through the REST API,
- * `concurrency` requests in flight, spread over the replicas' APIs. Replies {t0, lastCommit, failed}.
+ * `concurrency` requests in flight, spread over the replicas' APIs. Says {type: 'up'} once loaded;
+ * replies {t0, lastCommit, failed}.
  */
 import http from 'node:http';
 import { performance } from 'node:perf_hooks';
@@ -18,6 +19,7 @@ interface Job {
 }
 
 process.on('disconnect', () => process.exit(0));
+process.send!({ type: 'up' }); // loaded: the parent counts this process's CPU from here
 process.once('message', async (m: Job) => {
   const agent = new http.Agent({ keepAlive: true, maxSockets: m.concurrency });
   let next = 0;

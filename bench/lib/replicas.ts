@@ -32,6 +32,11 @@ export class Replicas {
     return r;
   }
 
+  /** The live replicas' process ids. */
+  get pids(): number[] {
+    return this.procs.flatMap((p) => (p?.proc.pid ? [p.proc.pid] : []));
+  }
+
   get urls(): string[] {
     return this.ports.map((p) => `ws://127.0.0.1:${p}/v1/agent/stream`);
   }

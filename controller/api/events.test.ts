@@ -145,6 +145,31 @@ describe('GET /v1/events', () => {
     expect(sa.changes().some((e) => e.kind === 'tenant' && e.object?.name === 'ta')).toBe(true);
   });
 
+  it('with no stream open reads nothing of the log but follows its revision; a later stream replays from any since', async () => {
+    for (const s of streams.splice(0)) s.close();
+    const metric = async (name: string) => {
+      const text = (await app.inject({ method: 'GET', url: '/metrics' })).body;
+      return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1]);
+    };
+    await expect.poll(() => metric('freight_events_streams'), { timeout: 5000 }).toBe(0);
+    const since = Math.max(0, ...(await logged(0)));
+    const reads = await metric('freight_events_reads_total');
+    await call('POST', '/v1/tenants', { name: 'quiet' });
+    await call('POST', '/v1/tenants/quiet/networks', { name: 'net', cidr: '10.4.0.0/24' });
+    const newest = Number((await db.query<{ r: string }>('SELECT max(revision)::text AS r FROM change_log')).rows[0].r);
+    await expect.poll(() => metric('freight_events_revision'), { timeout: 5000 }).toBe(newest);
+    expect(await metric('freight_events_reads_total')).toBe(reads);
+    // what nobody read is replayed to a stream that asks for it, then the stream is live
+    const r = await follow(ADMIN, `?since=${since}`);
+    const want = await logged(since);
+    const got = await r.until('replayed', () => (r.changes().length >= want.length ? r.changes() : undefined));
+    expect(got.map((e) => e.revision)).toEqual(want);
+    expect(got.some((e) => e.kind === 'network' && e.object?.name === 'net')).toBe(true);
+    await call('POST', '/v1/tenants', { name: 'heard' });
+    await r.until('live', () => r.changes().find((e) => e.kind === 'tenant' && e.object?.name === 'heard'));
+    expect(await metric('freight_events_reads_total')).toBeGreaterThan(reads);
+  });
+
   it('resumes with since (and Last-Event-ID) across a controller restart without losing an event', async () => {
     const s = await follow();
     await call('POST', '/v1/tenants', { name: 'resume' });

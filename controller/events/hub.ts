@@ -59,7 +59,7 @@ export class EventHub {
   private retry?: NodeJS.Timeout;
   private closed = false;
   private stops: Array<() => Promise<void>> = [];
-  private readonly counters = { sent: 0, dropped: 0, resyncs: 0, errors: 0 };
+  private readonly counters = { sent: 0, dropped: 0, resyncs: 0, errors: 0, reads: 0 };
 
   constructor(
     private readonly db: Db,
@@ -99,7 +99,7 @@ export class EventHub {
     this.stops.push(
       await this.db.listen(
         'freight_change',
-        () => void this.catchUp(),
+        (p) => this.onChange(p),
         () => void this.catchUp(),
       ),
     );
@@ -124,6 +124,25 @@ export class EventHub {
     this.counters.dropped++;
   }
 
+  /**
+   * NOTIFY freight_change carries the committed revision. With no stream open on this replica
+   * nothing is read: the cursor moves to that revision (a stream that opens later replays from it,
+   * or starts live there). Reading and loading every change for nobody cost the database and this
+   * event loop a query per object kind per commit.
+   */
+  private onChange(payload: string): void {
+    const revision = Number(payload);
+    if (this.subs.size === 0 && !this.queued && Number.isSafeInteger(revision)) {
+      // in the queue: a replay or catch-up under way keeps its cursor until it is done
+      void this.serial.run(() => {
+        if (this.subs.size === 0) this.cursor = Math.max(this.cursor, revision);
+        else void this.catchUp(); // a stream opened meanwhile: read (queued behind this task, not awaited)
+      });
+      return;
+    }
+    void this.catchUp();
+  }
+
   /** Reads the change log past the cursor (coalesced: a NOTIFY burst costs one read). */
   catchUp(): Promise<void> {
     if (this.queued || this.closed) return Promise.resolve();
@@ -132,6 +151,7 @@ export class EventHub {
       this.queued = false;
       try {
         for (;;) {
+          this.counters.reads++;
           const rows = await readLog(this.db, this.cursor, this.opts.batchRows);
           if (rows.length === 0) return;
           const events = await this.toEvents(this.db, rows);
@@ -210,7 +230,7 @@ export class EventHub {
 
   private onStatus(payload: string): void {
     const m = /^([a-z_]{1,40}):([0-9a-f-]{36})$/.exec(payload);
-    if (!m) return;
+    if (!m || this.subs.size === 0) return; // observed state is not kept: nobody to tell
     if (!this.status.has(m[1])) this.status.set(m[1], new Set());
     this.status.get(m[1])!.add(m[2]);
     if (this.statusQueued || this.closed) return;
@@ -252,6 +272,7 @@ export class EventHub {
     gaugeOf(r, 'freight_events_streams', 'Open events streams (GET /v1/events) on this replica.', () => this.subs.size);
     gaugeOf(r, 'freight_events_revision', 'Newest change-log revision the events stream has read.', () => this.cursor);
     counterOf(r, 'freight_events_sent_total', 'Events written to streams.', () => n.sent);
+    counterOf(r, 'freight_events_reads_total', 'Change-log reads for live streams (none while no stream is open).', () => n.reads);
     counterOf(
       r,
       'freight_events_dropped_total',

@@ -147,7 +147,13 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   let ticks = 0;
   // one tick per slice, each connection once per interval (acks.ts)
   let slice = 0;
-  const beat = setInterval(() => hub.heartbeat(slice++ % HEARTBEAT_SLICES, HEARTBEAT_SLICES), opts.heartbeatMs / HEARTBEAT_SLICES);
+  // judged in the check phase, after the poll phase has read what the sockets hold: a tick that
+  // fires late because this replica was busy (thousands of resumes) must not take the pings
+  // waiting unread in its own sockets for silence, and drop those agents into a reconnect loop
+  const beat = setInterval(() => {
+    const s = slice++ % HEARTBEAT_SLICES;
+    setImmediate(() => hub.heartbeat(s, HEARTBEAT_SLICES));
+  }, opts.heartbeatMs / HEARTBEAT_SLICES);
   const flushEvery = Math.max(1, Math.round(opts.heartbeatMs / opts.flushMs));
   let flushing = false;
   const flush = setInterval(() => {

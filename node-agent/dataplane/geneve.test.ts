@@ -4,22 +4,13 @@ import { desiredState } from './desired.js';
 import { plan } from './planner.js';
 import { geneveName, isOwnedLink } from '../names.js';
 import { emptyState, type KernelState, type NodeFacts } from './types.js';
+import { testCaps } from '../../test/support/caps.js';
 
 const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: true,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: {},
-  },
+  capabilities: testCaps({ geneve: true }),
 };
 
 const ep = (id: string, node: string, vtep: string, mac: string, ip: string): NodeView['endpoints'][string] => ({

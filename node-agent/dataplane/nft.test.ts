@@ -7,22 +7,13 @@ import { parseTable, planNft, planTable, replaceCommands } from './nft-table.js'
 import type { Op } from './ops.js';
 import { plan } from './planner.js';
 import { emptyState, type NodeFacts } from './types.js';
+import { testCaps } from '../../test/support/caps.js';
 
 const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: {},
-  },
+  capabilities: testCaps(),
 };
 
 const ep = (id: string, over: Partial<NodeView['endpoints'][string]>): NodeView['endpoints'][string] => ({

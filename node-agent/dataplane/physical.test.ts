@@ -4,23 +4,13 @@ import { physicalBridgeName, vlanName } from '../names.js';
 import { desiredState } from './desired.js';
 import { plan } from './planner.js';
 import { emptyState, type NodeFacts } from './types.js';
+import { testCaps } from '../../test/support/caps.js';
 
 const facts = (over: Partial<NodeFacts['capabilities']> = {}): NodeFacts => ({
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: true,
-    physicalNetworks: { datacenter: { interface: 'eth1', mtu: 1500 } },
-    details: {},
-    ...over,
-  },
+  capabilities: testCaps({ vlan: true, physicalNetworks: { datacenter: { interface: 'eth1', mtu: 1500 } }, ...over }),
 });
 
 const net = (id: string, over: Partial<ViewNetwork>): ViewNetwork => ({

@@ -4,22 +4,13 @@ import { desiredState } from './desired.js';
 import { encode } from './executor.js';
 import { plan } from './planner.js';
 import { emptyState, type KernelState, type NodeFacts } from './types.js';
+import { testCaps } from '../../test/support/caps.js';
 
 const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: { geneve: 'module not available' },
-  },
+  capabilities: testCaps({ details: { geneve: 'module not available' } }),
 };
 
 function view(over: Partial<NodeView> = {}): NodeView {

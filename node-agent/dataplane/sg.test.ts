@@ -6,22 +6,13 @@ import { parseTable, planNft, replaceCommands } from './nft-table.js';
 import type { NodeFacts } from './types.js';
 import { viewContainer } from '../../test/support/view.js';
 import { nftText, ruleLine, tableText } from '../kernel/nft-text.js';
+import { testCaps } from '../../test/support/caps.js';
 
 const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: {},
-  },
+  capabilities: testCaps(),
 };
 const G = { web: '11111111-1111-1111-1111-111111111111', lb: '22222222-2222-2222-2222-222222222222' };
 const web: ViewSecurityGroup = {

@@ -8,20 +8,11 @@ import type { Capabilities } from '../../protocol/stream.js';
 import { emptyView, type NodeView } from '../../protocol/view.js';
 import { backoffDelay } from './backoff.js';
 import { AgentSession } from './session.js';
+import { testCaps } from '../../test/support/caps.js';
 
 // A scripted controller: the agent's ordering and persistence rules are what is tested here;
 // the real controller is exercised in controller/push/*.test.ts.
-const caps: Capabilities = {
-  vxlan: true,
-  geneve: false,
-  esp: false,
-  aead: false,
-  nft: true,
-  nspawn: true,
-  vlan: false,
-  physicalNetworks: {},
-  details: {},
-};
+const caps: Capabilities = testCaps();
 const net = {
   id: 'n',
   tenant: 't',

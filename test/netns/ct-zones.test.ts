@@ -19,6 +19,7 @@ import { replaceCommands } from '../../node-agent/dataplane/nft-table.js';
 import { nftText } from '../../node-agent/kernel/nft-text.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 import { viewContainer } from '../support/view.js';
+import { testCaps } from '../support/caps.js';
 
 if (!isRoot) console.warn(`conntrack zone tests skipped: ${SKIP_REASON}`);
 
@@ -26,17 +27,7 @@ const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: {},
-  },
+  capabilities: testCaps(),
 };
 const uuid = (n: number) => `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`;
 // A admits UDP 6000 from anywhere; B admits nothing in; both send anything

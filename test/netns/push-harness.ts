@@ -13,6 +13,7 @@ import type { NodeView } from '../../protocol/view.js';
 import { freshDatabase } from '../support/pg.js';
 import { createCa, createServerCert } from '../../controller/tls/certs.js';
 import { createSealer } from '../../controller/secrets/sealer.js';
+import { testCaps } from '../support/caps.js';
 
 /** The stream runs over TLS as in production: one CA and 127.0.0.1 certificate per test file. */
 const ca = await createCa(new Date(), 'Freight test CA');
@@ -21,17 +22,7 @@ export const TEST_TLS = { ca: ca.cert, cert: `${server.cert}${ca.cert}`, key: se
 /** Seals ipsec keys at rest; the key manager of a test must use the same one (startKeyManager({ sealer })). */
 export const TEST_SEALER = createSealer(randomBytes(32));
 
-export const CAPS: Capabilities = {
-  vxlan: true,
-  geneve: false,
-  esp: false,
-  aead: false,
-  nft: true,
-  nspawn: true,
-  vlan: false,
-  physicalNetworks: {},
-  details: {},
-};
+export const CAPS: Capabilities = testCaps();
 export const quiet = pino({ level: process.env.FREIGHT_TEST_LOG ?? 'silent' });
 
 /** The shared PostgreSQL may be momentarily full of other suites' clients: retry for a while. */

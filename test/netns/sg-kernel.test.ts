@@ -21,6 +21,7 @@ import { nftText, tableText } from '../../node-agent/kernel/nft-text.js';
 import { ipsecGuardTable, spoofGuardTable } from '../../node-agent/kernel/nft-rules.js';
 import { isRoot, Namespaces, sh, SKIP_REASON, uniqueTag } from '../support/netns.js';
 import { viewContainer } from '../support/view.js';
+import { testCaps } from '../support/caps.js';
 
 if (!isRoot) console.warn(`security group kernel tests skipped: ${SKIP_REASON}`);
 
@@ -45,17 +46,7 @@ const facts: NodeFacts = {
   node: 'n1',
   underlayIp: '198.18.0.1',
   underlayMtu: 1500,
-  capabilities: {
-    vxlan: true,
-    geneve: false,
-    esp: false,
-    aead: false,
-    nft: true,
-    nspawn: true,
-    vlan: false,
-    physicalNetworks: {},
-    details: {},
-  },
+  capabilities: testCaps(),
 };
 const G = { web: '11111111-1111-1111-1111-111111111111', lb: '22222222-2222-2222-2222-222222222222' };
 const ep = (id: string, owner: string, ip: string, node: string, groups?: string[]) => ({

@@ -6,7 +6,8 @@ import { RuntimeError, errorMessage } from './errors.js';
 import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
 import { isMounted, mountOverlay, unmount } from './mounts.js';
-import { removeNspawnLock } from './nspawn-lock.js';
+import { removeNspawnLock, removeNspawnPropagate } from './nspawn-lock.js';
+import { netnsName } from '../names.js';
 import { attachNetwork, setupNetwork, teardownNetwork } from './network.js';
 import { dhcpInBackground } from './hotplug.js';
 import { oomKills, prepareCgroup, removeCgroup } from './cgroups.js';
@@ -167,10 +168,11 @@ export async function deleteContainer(ctx: ExecContext, st: ContainerState): Pro
   ctx.log.info({ container: st.spec.id, name: st.spec.name }, 'container deleted');
 }
 
-/** Overlay, veths, netns, cgroups: exist only while the container runs. */
+/** Overlay, veths, netns, cgroups, and what a SIGKILLed nspawn left in /run: exist only while the container runs. */
 export async function releaseResources(ctx: ExecContext, spec: ContainerSpec): Promise<void> {
   const { merged } = containerPaths(ctx.stateDir, spec.id);
   if (isMounted(merged)) await removeNspawnLock(merged);
+  await removeNspawnPropagate(netnsName(spec.id));
   await unmount(spec.name, merged);
   await teardownNetwork(ctx.gw, spec);
   await removeCgroup(spec.id);

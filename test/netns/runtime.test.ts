@@ -218,13 +218,14 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     await applyA();
   });
 
-  it('a container whose nspawn was SIGKILLed leaves no lock file in /run once the runtime releases it', async () => {
+  it('a container whose nspawn was SIGKILLed leaves no lock file or propagation directory in /run once the runtime releases it', async () => {
     c1.restart = 'never';
     await applyA();
     await drvA.waitStatus(c1.id, (s) => s.state === 'running');
     const st = await drvA.call<ContainerState>('state', { id: c1.id });
     const lock = await nspawnLockPath(`${stateA}/containers/${c1.id}/rootfs`);
     expect(lock !== null && existsSync(lock)).toBe(true); // nspawn's, while it runs
+    expect(existsSync(`/run/systemd/nspawn/propagate/frc-${short(c1.id)}`)).toBe(true);
     // as terminate() does past the grace period: nspawn and its child, which cannot unlink the lock then
     const stubInit = Number(readFileSync(`/proc/${st.nspawnPid}/task/${st.nspawnPid}/children`, 'utf8').trim().split(' ')[0]);
     process.kill(stubInit, 'SIGKILL');
@@ -232,6 +233,7 @@ describe.skipIf(!canRun)('container runtime on two nodes', () => {
     await drvA.waitStatus(c1.id, (s) => s.state !== 'running');
     expect(mounted(stateA, c1.id)).toBe(false);
     expect(existsSync(lock!)).toBe(false);
+    expect(existsSync(`/run/systemd/nspawn/propagate/frc-${short(c1.id)}`)).toBe(false);
   });
 
   it('delete removes the process, netns, veth, overlay and the container directory', async () => {

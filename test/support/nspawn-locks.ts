@@ -3,27 +3,39 @@ import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
 
 /**
  * vitest globalSetup. systemd-nspawn locks each container directory it runs with a file
- * `/run/systemd/nspawn/locks/inode-DEV:INO` and unlinks it on a clean exit; an nspawn that is
- * SIGKILLed (tests that simulate a crash, or a container past its stop grace period) leaves it.
- * After the run, the lock files it created that no process holds are removed.
+ * `/run/systemd/nspawn/locks/inode-DEV:INO`, and keeps a directory per machine under
+ * `/run/systemd/nspawn/propagate`; it removes both on a clean exit. The agent removes them when it
+ * releases a container an nspawn SIGKILL left behind (runtime/nspawn-lock.ts); tests that kill
+ * nspawn some other way leave them. After the run, those created during it that no process holds
+ * (no lock on the file, no nspawn of that machine) are removed.
  */
 const LOCKS = '/run/systemd/nspawn/locks';
+const PROPAGATE = '/run/systemd/nspawn/propagate';
 
-const names = (): string[] => (existsSync(LOCKS) ? readdirSync(LOCKS).filter((f) => f.startsWith('inode-')) : []);
+const names = (dir: string, prefix: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(prefix)) : []);
+
+function removeNew(dir: string, prefix: string, before: Set<string>, started: number, held: (f: string) => boolean): void {
+  for (const f of names(dir, prefix)) {
+    const path = `${dir}/${f}`;
+    if (before.has(f) || held(f)) continue;
+    try {
+      if (statSync(path).mtimeMs >= started - 1000) rmSync(path, { recursive: true, force: true });
+    } catch {
+      // gone meanwhile
+    }
+  }
+}
 
 export function setup(): () => void {
   const started = Date.now();
-  const before = new Set(names());
+  const locks = new Set(names(LOCKS, 'inode-'));
+  const dirs = new Set(names(PROPAGATE, 'frc-'));
   return () => {
-    const held = new Set((spawnSync('lslocks', ['-n', '-o', 'PATH'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.trim()));
-    for (const f of names()) {
-      const file = `${LOCKS}/${f}`;
-      if (before.has(f) || held.has(file)) continue;
-      try {
-        if (statSync(file).mtimeMs >= started - 1000) rmSync(file, { force: true });
-      } catch {
-        // gone meanwhile
-      }
-    }
+    const lockHeld = new Set(
+      (spawnSync('lslocks', ['-n', '-o', 'PATH'], { encoding: 'utf8' }).stdout ?? '').split('\n').map((l) => l.trim()),
+    );
+    const machines = spawnSync('pgrep', ['-a', '-x', 'systemd-nspawn'], { encoding: 'utf8' }).stdout ?? '';
+    removeNew(LOCKS, 'inode-', locks, started, (f) => lockHeld.has(`${LOCKS}/${f}`));
+    removeNew(PROPAGATE, 'frc-', dirs, started, (f) => machines.includes(`--machine=${f}`));
   };
 }

@@ -152,7 +152,7 @@ export async function registerPush(app: FastifyInstance, ctx: PushContext): Prom
   // waiting unread in its own sockets for silence, and drop those agents into a reconnect loop
   const beat = setInterval(() => {
     const s = slice++ % HEARTBEAT_SLICES;
-    setImmediate(() => hub.heartbeat(s, HEARTBEAT_SLICES));
+    setImmediate(() => closing === undefined && hub.heartbeat(s, HEARTBEAT_SLICES)); // not after shutdown began
   }, opts.heartbeatMs / HEARTBEAT_SLICES);
   const flushEvery = Math.max(1, Math.round(opts.heartbeatMs / opts.flushMs));
   let flushing = false;

@@ -5,9 +5,8 @@ import type { BackoffConfig } from './backoff.js';
 import { RuntimeError, errorMessage } from './errors.js';
 import { imageExists } from './images.js';
 import { classifyExit, lastRunOutput } from './logs.js';
-import { isMounted, mountOverlay, unmount } from './mounts.js';
-import { removeNspawnLock, removeNspawnPropagate } from './nspawn-lock.js';
-import { netnsName } from '../names.js';
+import { mountOverlay, unmount } from './mounts.js';
+import { removeNspawnLeftovers } from './nspawn-lock.js';
 import { attachNetwork, setupNetwork, teardownNetwork } from './network.js';
 import { dhcpInBackground } from './hotplug.js';
 import { oomKills, prepareCgroup, removeCgroup } from './cgroups.js';
@@ -171,8 +170,7 @@ export async function deleteContainer(ctx: ExecContext, st: ContainerState): Pro
 /** Overlay, veths, netns, cgroups, and what a SIGKILLed nspawn left in /run: exist only while the container runs. */
 export async function releaseResources(ctx: ExecContext, spec: ContainerSpec): Promise<void> {
   const { merged } = containerPaths(ctx.stateDir, spec.id);
-  if (isMounted(merged)) await removeNspawnLock(merged);
-  await removeNspawnPropagate(netnsName(spec.id));
+  await removeNspawnLeftovers(spec.id, merged);
   await unmount(spec.name, merged);
   await teardownNetwork(ctx.gw, spec);
   await removeCgroup(spec.id);

@@ -1,8 +1,10 @@
 import { rm, stat } from 'node:fs/promises';
+import { netnsName } from '../names.js';
+import { isMounted } from './mounts.js';
 
 /** Where systemd-nspawn keeps the lock of a directory it runs (systemd's image_path_lock): one file per inode. */
 export const NSPAWN_LOCKS = '/run/systemd/nspawn/locks';
-/** nspawn's per-machine directory for mount propagation into the container, removed on a clean exit. */
+/** nspawn's per-machine directory for mount propagation into the container. */
 export const NSPAWN_PROPAGATE = '/run/systemd/nspawn/propagate';
 
 /** The lock file nspawn takes for `rootfs` while it is mounted; null when it cannot be stat'ed. */
@@ -16,17 +18,13 @@ export async function nspawnLockPath(rootfs: string): Promise<string | null> {
 }
 
 /**
- * nspawn unlinks its lock on a clean exit; one that was SIGKILLed (past its stop grace period, or by
- * anything else) leaves a file in /run per run. Called once the container's nspawn is gone and
- * before its root is unmounted (the name is the mounted root's device and inode, unique while mounted).
+ * nspawn removes its lock and its propagation directory on a clean exit; one that was SIGKILLed
+ * (past its stop grace period, or by anything else) leaves both in /run, per run. Called once the
+ * container's nspawn is gone and before its root is unmounted: the lock is named after the mounted
+ * root's device and inode (unique while mounted), the directory after the machine (`--machine=`).
  */
-export async function removeNspawnLock(rootfs: string): Promise<void> {
-  const file = await nspawnLockPath(rootfs);
-  if (file) await rm(file, { force: true });
-}
-
-/** The same for its propagation directory, named after the machine (`--machine=`, an agent-made name). */
-export async function removeNspawnPropagate(machine: string): Promise<void> {
-  if (!/^[a-z0-9-]+$/.test(machine)) return; // never a path: the name is ours, checked anyway
-  await rm(`${NSPAWN_PROPAGATE}/${machine}`, { recursive: true, force: true });
+export async function removeNspawnLeftovers(id: string, rootfs: string): Promise<void> {
+  const lock = isMounted(rootfs) ? await nspawnLockPath(rootfs) : null;
+  if (lock) await rm(lock, { force: true });
+  await rm(`${NSPAWN_PROPAGATE}/${netnsName(id)}`, { recursive: true, force: true });
 }

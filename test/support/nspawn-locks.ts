@@ -1,16 +1,17 @@
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { NSPAWN_LOCKS, NSPAWN_PROPAGATE } from '../../node-agent/runtime/nspawn-lock.js';
 
 /**
  * vitest globalSetup. systemd-nspawn locks each container directory it runs with a file
  * `/run/systemd/nspawn/locks/inode-DEV:INO`, and keeps a directory per machine under
  * `/run/systemd/nspawn/propagate`; it removes both on a clean exit. The agent removes them when it
- * releases a container an nspawn SIGKILL left behind (runtime/nspawn-lock.ts); tests that kill
+ * releases a container whose nspawn was SIGKILLed (runtime/nspawn-lock.ts); tests that kill
  * nspawn some other way leave them. After the run, those created during it that no process holds
  * (no lock on the file, no nspawn of that machine) are removed.
  */
-const LOCKS = '/run/systemd/nspawn/locks';
-const PROPAGATE = '/run/systemd/nspawn/propagate';
+const LOCKS = NSPAWN_LOCKS;
+const PROPAGATE = NSPAWN_PROPAGATE;
 
 const names = (dir: string, prefix: string): string[] => (existsSync(dir) ? readdirSync(dir).filter((f) => f.startsWith(prefix)) : []);
 
